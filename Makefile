@@ -1,0 +1,42 @@
+# loglet — see README.md. Every target installs what it needs itself.
+SHELL := /bin/bash
+GO ?= go
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -s -w -X main.version=$(VERSION)
+BIN := bin
+STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.7.0
+BENCH_DIR ?= $(or $(TMPDIR),/tmp)/loglet-bench
+
+.PHONY: all build test bench lint demo clean
+
+all: build
+
+## build: the full loglet and the slim sidecar build (-tags slim)
+build:
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/loglet ./cmd/loglet
+	CGO_ENABLED=0 $(GO) build -trimpath -tags slim -ldflags '$(LDFLAGS)' -o $(BIN)/loglet-slim ./cmd/loglet
+	@ls -l $(BIN)/loglet $(BIN)/loglet-slim
+
+## test: every test, race detector on the packages with goroutines
+test:
+	$(GO) vet ./...
+	$(GO) test -count=1 -timeout 15m ./...
+
+## bench: micro benchmarks and the 1 GiB agent benchmark (figures printed)
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem ./sidecar/...
+	LOGLET_BENCH_DIR=$(BENCH_DIR) $(GO) test -run '^$$' -bench Agent -benchtime 1x -timeout 30m -v ./bench/
+
+## lint: gofmt, go vet, staticcheck (installed through the module proxy)
+lint:
+	@out=$$(gofmt -l .); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+	$(GO) vet -tags slim ./...
+	$(GO) run $(STATICCHECK) ./...
+
+## demo: the agent on a generated sample workload, printing delivered records
+demo:
+	$(GO) run ./demo
+
+clean:
+	rm -rf $(BIN)

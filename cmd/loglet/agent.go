@@ -1,0 +1,95 @@
+package main
+
+import (
+	"fmt"
+	"log/slog"
+	"os"
+	"runtime/debug"
+
+	"github.com/spf13/cobra"
+
+	"github.com/loglet/loglet/sidecar/checkpoint"
+	"github.com/loglet/loglet/sidecar/config"
+	"github.com/loglet/loglet/sidecar/metrics"
+	"github.com/loglet/loglet/sidecar/pipeline"
+	"github.com/loglet/loglet/sidecar/record"
+	"github.com/loglet/loglet/sidecar/sink"
+)
+
+func agentCommand() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "agent",
+		Short: "Tail log files and ship them to the hub, at least once",
+		Long: `Tail log files and ship them to the hub, at least once.
+
+Every setting is a flag, a LOGLET_* environment variable (LOGLET_BATCH_BYTES)
+and a key of the --config YAML file (batch-bytes); flags win over the
+environment, which wins over the file.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := config.LoadAgent(cmd.Flags())
+			if err != nil {
+				return err
+			}
+			log := newLogger(cfg.LogFormat, cfg.LogLevel)
+			slog.SetDefault(log)
+			if os.Getenv("GOMEMLIMIT") == "" {
+				// Keep the heap near what the buffer allows, not twice it.
+				debug.SetMemoryLimit(cfg.MaxBufferBytes + 48<<20)
+			}
+			store, err := checkpoint.Open(cfg.StateDir)
+			if err != nil {
+				return err
+			}
+			sk, err := sink.Open(cmd.Context(), cfg.Sink, sink.Options{Logger: log})
+			if err != nil {
+				return err
+			}
+			defer sk.Close()
+			agent, err := pipeline.New(pipeline.Config{
+				Paths:          cfg.Paths,
+				Exclude:        cfg.Exclude,
+				BatchBytes:     int(cfg.BatchBytes),
+				BatchWait:      cfg.BatchWait,
+				MaxLineBytes:   int(cfg.MaxLineBytes),
+				StartAtEnd:     cfg.StartAt == "end",
+				MaxBufferBytes: cfg.MaxBufferBytes,
+				ScanInterval:   cfg.ScanInterval,
+				DrainTimeout:   cfg.DrainTimeout,
+				Once:           cfg.Once,
+				Resource:       []record.KeyValue{{Key: "host.name", Value: config.Hostname()}},
+			}, sk, store, log)
+			if err != nil {
+				return err
+			}
+			if cfg.MetricsAddr != "" {
+				addr, err := metrics.Serve(cmd.Context(), cfg.MetricsAddr, agent.Metrics().Registry, agent.Ready, log)
+				if err != nil {
+					return fmt.Errorf("metrics-addr %s: %w", cfg.MetricsAddr, err)
+				}
+				log.Info("serving metrics", "addr", addr.String())
+			}
+			log.Info("agent starting", "version", version, "paths", cfg.Paths, "sink", cfg.Sink, "state_dir", cfg.StateDir)
+			return agent.Run(cmd.Context())
+		},
+	}
+	config.AgentFlags(cmd.Flags())
+	return cmd
+}
+
+// newLogger logs JSON in clusters and text on a terminal.
+func newLogger(format, level string) *slog.Logger {
+	var lv slog.Level
+	_ = lv.UnmarshalText([]byte(level))
+	opts := &slog.HandlerOptions{Level: lv}
+	if format == "auto" {
+		format = "json"
+		if fi, err := os.Stderr.Stat(); err == nil && fi.Mode()&os.ModeCharDevice != 0 {
+			format = "text"
+		}
+	}
+	if format == "text" {
+		return slog.New(slog.NewTextHandler(os.Stderr, opts))
+	}
+	return slog.New(slog.NewJSONHandler(os.Stderr, opts))
+}

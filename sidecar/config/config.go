@@ -1,0 +1,273 @@
+// Package config turns the agent's flags, LOGLET_* environment variables and
+// YAML config file into a checked configuration. Flags win over the
+// environment, which wins over the file, which wins over the defaults. Every
+// error names the setting that is wrong and the form it wants.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/spf13/pflag"
+	"github.com/spf13/viper"
+)
+
+// Agent is the agent's configuration.
+type Agent struct {
+	Mode           string
+	Paths          []string
+	Exclude        []string
+	StateDir       string
+	Sink           string
+	BatchBytes     int64
+	BatchWait      time.Duration
+	MaxLineBytes   int64
+	StartAt        string
+	MaxBufferBytes int64
+	ScanInterval   time.Duration
+	MetricsAddr    string
+	DrainTimeout   time.Duration
+	Once           bool
+	LogFormat      string
+	LogLevel       string
+}
+
+// AgentFlags declares the agent's flags with their defaults and help.
+func AgentFlags(fs *pflag.FlagSet) {
+	fs.String("config", "", "YAML config file; its keys are the flag names (batch-bytes: 1MiB)")
+	fs.String("mode", "local", "where the agent runs: local (files named by --path); sidecar and node come later")
+	fs.StringSlice("path", nil, "glob of files to read, absolute, `**` for any folders; repeat or comma-separate (env LOGLET_PATH)")
+	fs.StringSlice("exclude", nil, "glob of files to leave out; without a slash it matches the file name (*.gz)")
+	fs.String("state-dir", "/var/lib/loglet", "writable folder for checkpoints and rejected packages")
+	fs.String("sink", "stdout://", "where records go: file:///path, stdout://, null://, http(s)://host/path, kafka://b1,b2/topic")
+	fs.String("batch-bytes", "524288", "cut a package at this many bytes of records (512KiB, 1MiB, …)")
+	fs.String("batch-wait", "1s", "cut a package this long after its first record")
+	fs.String("max-line-bytes", "262144", "split longer lines into parts marked loglet.split.part/last (never dropped)")
+	fs.String("start-at", "beginning", "where to start files found at the first start that have no checkpoint: beginning or end")
+	fs.String("max-buffer-bytes", "64MiB", "bytes of packages held while the hub has not acknowledged them; reading pauses beyond")
+	fs.String("scan-interval", "1s", "how often the globs are matched again and idle files checked")
+	fs.String("metrics-addr", "", "serve /metrics, /healthz and /readyz here (e.g. :9090); empty: off")
+	fs.String("drain-timeout", "25s", "on SIGTERM, time to read to the end, deliver and checkpoint before exiting")
+	fs.Bool("once", false, "read every file to its current end, deliver, checkpoint and exit 0 (backfills, benchmarks)")
+	fs.String("log-format", "auto", "log format: json, text, or auto (text on a terminal, json otherwise)")
+	fs.String("log-level", "info", "log level: debug, info, warn, error")
+}
+
+// LoadAgent reads the configuration: flags from fs (already parsed), the
+// environment, and the config file named by --config or LOGLET_CONFIG.
+func LoadAgent(fs *pflag.FlagSet) (Agent, error) {
+	v := viper.New()
+	v.SetEnvPrefix("LOGLET")
+	v.SetEnvKeyReplacer(strings.NewReplacer("-", "_"))
+	v.AutomaticEnv()
+	if err := v.BindPFlags(fs); err != nil {
+		return Agent{}, err
+	}
+	if file := v.GetString("config"); file != "" {
+		v.SetConfigFile(file)
+		v.SetConfigType("yaml")
+		if err := v.ReadInConfig(); err != nil {
+			return Agent{}, fmt.Errorf("config file %s: %w", file, err)
+		}
+		if err := checkKeys(v, fs, file); err != nil {
+			return Agent{}, err
+		}
+	}
+	r := reader{v: v}
+	c := Agent{
+		Mode:           r.oneOf("mode", "local", "sidecar", "node"),
+		Paths:          r.list("path"),
+		Exclude:        r.list("exclude"),
+		StateDir:       r.str("state-dir"),
+		Sink:           r.str("sink"),
+		BatchBytes:     r.bytes("batch-bytes", 1, 64<<20),
+		BatchWait:      r.duration("batch-wait"),
+		MaxLineBytes:   r.bytes("max-line-bytes", 16, 64<<20),
+		StartAt:        r.oneOf("start-at", "beginning", "end"),
+		MaxBufferBytes: r.bytes("max-buffer-bytes", 1<<20, 1<<40),
+		ScanInterval:   r.duration("scan-interval"),
+		MetricsAddr:    r.str("metrics-addr"),
+		DrainTimeout:   r.duration("drain-timeout"),
+		Once:           r.boolean("once"),
+		LogFormat:      r.oneOf("log-format", "auto", "json", "text"),
+		LogLevel:       r.oneOf("log-level", "debug", "info", "warn", "error"),
+	}
+	if r.err != nil {
+		return Agent{}, r.err
+	}
+	if c.Mode != "local" {
+		return Agent{}, fmt.Errorf("mode %q is not available in this version: use --mode=local", c.Mode)
+	}
+	if len(c.Paths) == 0 {
+		return Agent{}, errors.New("path: no files to read; give --path '/var/log/app/*.log' (or LOGLET_PATH, or path: in the config file)")
+	}
+	return c, nil
+}
+
+// checkKeys rejects keys in the file that are no setting: a typo would
+// otherwise be ignored silently.
+func checkKeys(v *viper.Viper, fs *pflag.FlagSet, file string) error {
+	var unknown []string
+	for _, k := range v.AllKeys() {
+		if fs.Lookup(k) == nil && v.InConfig(k) {
+			unknown = append(unknown, k)
+		}
+	}
+	if len(unknown) == 0 {
+		return nil
+	}
+	slices.Sort(unknown)
+	var known []string
+	fs.VisitAll(func(f *pflag.Flag) { known = append(known, f.Name) })
+	return fmt.Errorf("config file %s: unknown key %q; known keys are the flag names: %s", file, unknown[0], strings.Join(known, ", "))
+}
+
+// reader reads typed values and keeps the first error.
+type reader struct {
+	v   *viper.Viper
+	err error
+}
+
+func (r *reader) fail(key string, val any, want string) {
+	if r.err == nil {
+		r.err = fmt.Errorf("%s: invalid value %q: want %s (flag --%s, env LOGLET_%s, config key %s)",
+			key, fmt.Sprint(val), want, key, strings.ToUpper(strings.ReplaceAll(key, "-", "_")), key)
+	}
+}
+
+func (r *reader) str(key string) string {
+	val := r.v.Get(key)
+	switch s := val.(type) {
+	case string:
+		return s
+	case nil:
+		return ""
+	default:
+		r.fail(key, val, "a string")
+		return ""
+	}
+}
+
+func (r *reader) oneOf(key string, allowed ...string) string {
+	s := r.str(key)
+	if !slices.Contains(allowed, s) {
+		r.fail(key, s, "one of "+strings.Join(allowed, ", "))
+	}
+	return s
+}
+
+func (r *reader) list(key string) []string {
+	var items []string
+	switch val := r.v.Get(key).(type) {
+	case nil:
+	case string:
+		items = strings.Split(val, ",")
+	case []string:
+		items = val
+	case []any:
+		for _, x := range val {
+			s, ok := x.(string)
+			if !ok {
+				r.fail(key, x, "a list of strings")
+				return nil
+			}
+			items = append(items, s)
+		}
+	default:
+		r.fail(key, val, "a list of strings")
+		return nil
+	}
+	out := items[:0:0]
+	for _, s := range items {
+		if s = strings.TrimSpace(s); s != "" {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+func (r *reader) duration(key string) time.Duration {
+	val := r.v.Get(key)
+	d, err := time.ParseDuration(fmt.Sprint(val))
+	if err != nil || d <= 0 {
+		r.fail(key, val, "a positive duration like 500ms, 1s or 2m")
+	}
+	return d
+}
+
+func (r *reader) boolean(key string) bool {
+	val := r.v.Get(key)
+	switch b := val.(type) {
+	case bool:
+		return b
+	case string:
+		x, err := strconv.ParseBool(b)
+		if err != nil {
+			r.fail(key, val, "true or false")
+		}
+		return x
+	default:
+		r.fail(key, val, "true or false")
+		return false
+	}
+}
+
+func (r *reader) bytes(key string, lo, hi int64) int64 {
+	val := r.v.Get(key)
+	n, err := ParseBytes(fmt.Sprint(val))
+	if err != nil || n < lo || n > hi {
+		r.fail(key, val, fmt.Sprintf("a size from %s to %s, like 524288, 512KiB or 64MiB", FormatBytes(lo), FormatBytes(hi)))
+	}
+	return n
+}
+
+var units = []struct {
+	suffix string
+	mult   int64
+}{
+	{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"TiB", 1 << 40},
+	{"KB", 1000}, {"MB", 1000 * 1000}, {"GB", 1000 * 1000 * 1000},
+	{"K", 1 << 10}, {"M", 1 << 20}, {"G", 1 << 30}, {"B", 1},
+}
+
+// ParseBytes parses a byte count: a plain number or one with a unit
+// (KiB, MiB, GiB, TiB, KB, MB, GB; K, M, G as binary units).
+func ParseBytes(s string) (int64, error) {
+	s = strings.TrimSpace(s)
+	mult := int64(1)
+	for _, u := range units {
+		if strings.HasSuffix(s, u.suffix) {
+			s, mult = strings.TrimSpace(strings.TrimSuffix(s, u.suffix)), u.mult
+			break
+		}
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || n < 0 || n > (1<<62)/mult {
+		return 0, fmt.Errorf("bad size %q", s)
+	}
+	return n * mult, nil
+}
+
+// FormatBytes prints n with the largest binary unit that divides it.
+func FormatBytes(n int64) string {
+	for _, u := range units[:4] {
+		if n >= u.mult && n%u.mult == 0 && (n/u.mult < 1024 || u.suffix == "TiB") {
+			return fmt.Sprintf("%d%s", n/u.mult, u.suffix)
+		}
+	}
+	return strconv.FormatInt(n, 10)
+}
+
+// Hostname is the host name for the resource attributes, or "unknown".
+func Hostname() string {
+	h, err := os.Hostname()
+	if err != nil {
+		return "unknown"
+	}
+	return h
+}

@@ -1,0 +1,105 @@
+// Package metrics defines the agent's Prometheus metrics and serves them with
+// the health endpoints.
+package metrics
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promauto"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// Agent holds the agent's metrics.
+type Agent struct {
+	Registry *prometheus.Registry
+
+	RecordsSent      prometheus.Counter
+	BytesSent        prometheus.Counter
+	PackagesSent     prometheus.Counter
+	PackagesRetried  prometheus.Counter
+	PackagesRejected prometheus.Counter
+	SendErrors       prometheus.Counter
+	Lag              *prometheus.GaugeVec
+	OpenFiles        prometheus.Gauge
+	BufferedBytes    prometheus.Gauge
+	CheckpointErrors prometheus.Counter
+
+	lastCheckpoint atomic.Int64
+}
+
+// NewAgent registers the agent metrics. Counters the sources keep
+// themselves (lines, bytes read) are read through the funcs at scrape time,
+// so the read loop touches no Prometheus code.
+func NewAgent(read func() (lines, bytes, splits, truncations int64)) *Agent {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	f := promauto.With(reg)
+	m := &Agent{
+		Registry:         reg,
+		RecordsSent:      f.NewCounter(prometheus.CounterOpts{Name: "loglet_records_sent_total", Help: "Records the hub acknowledged."}),
+		BytesSent:        f.NewCounter(prometheus.CounterOpts{Name: "loglet_bytes_sent_total", Help: "Record body bytes the hub acknowledged."}),
+		PackagesSent:     f.NewCounter(prometheus.CounterOpts{Name: "loglet_packages_sent_total", Help: "Packages the hub acknowledged."}),
+		PackagesRetried:  f.NewCounter(prometheus.CounterOpts{Name: "loglet_packages_retried_total", Help: "Packages sent again after a failed attempt."}),
+		PackagesRejected: f.NewCounter(prometheus.CounterOpts{Name: "loglet_packages_rejected_total", Help: "Packages the hub refused for good; kept in <state-dir>/rejected."}),
+		SendErrors:       f.NewCounter(prometheus.CounterOpts{Name: "loglet_send_errors_total", Help: "Failed attempts to deliver to the hub."}),
+		Lag:              f.NewGaugeVec(prometheus.GaugeOpts{Name: "loglet_source_lag_bytes", Help: "Bytes of a source not yet acknowledged by the hub."}, []string{"source_id", "path"}),
+		OpenFiles:        f.NewGauge(prometheus.GaugeOpts{Name: "loglet_open_files", Help: "Files being read."}),
+		BufferedBytes:    f.NewGauge(prometheus.GaugeOpts{Name: "loglet_buffered_bytes", Help: "Bytes of packages waiting for the hub's acknowledgement."}),
+		CheckpointErrors: f.NewCounter(prometheus.CounterOpts{Name: "loglet_checkpoint_errors_total", Help: "Checkpoint writes that failed (retried)."}),
+	}
+	m.lastCheckpoint.Store(time.Now().UnixNano())
+	f.NewGaugeFunc(prometheus.GaugeOpts{Name: "loglet_checkpoint_age_seconds", Help: "Seconds since checkpoints were last written."}, func() float64 {
+		return time.Since(time.Unix(0, m.lastCheckpoint.Load())).Seconds()
+	})
+	counter := func(name, help string, pick func() int64) {
+		f.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help}, func() float64 { return float64(pick()) })
+	}
+	counter("loglet_lines_read_total", "Lines read from sources.", func() int64 { l, _, _, _ := read(); return l })
+	counter("loglet_bytes_read_total", "Bytes read from sources.", func() int64 { _, b, _, _ := read(); return b })
+	counter("loglet_lines_split_total", "Parts of lines longer than --max-line-bytes.", func() int64 { _, _, s, _ := read(); return s })
+	counter("loglet_truncations_total", "Files found truncated (copytruncate) and read again from 0.", func() int64 { _, _, _, t := read(); return t })
+	return m
+}
+
+// Checkpointed records that checkpoints were written now.
+func (m *Agent) Checkpointed() { m.lastCheckpoint.Store(time.Now().UnixNano()) }
+
+// Serve serves /metrics, /healthz and /readyz on addr until ctx ends.
+// ready tells whether the agent has started its sources.
+func Serve(ctx context.Context, addr string, reg *prometheus.Registry, ready func() bool, log *slog.Logger) (net.Addr, error) {
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { w.Write([]byte("ok\n")) })
+	mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
+		if !ready() {
+			http.Error(w, "starting", http.StatusServiceUnavailable)
+			return
+		}
+		w.Write([]byte("ok\n"))
+	})
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go func() {
+		<-ctx.Done()
+		shut, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		srv.Shutdown(shut)
+	}()
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error("metrics server stopped", "addr", addr, "err", err)
+		}
+	}()
+	return ln.Addr(), nil
+}

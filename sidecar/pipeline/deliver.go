@@ -1,0 +1,189 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/cenkalti/backoff/v4"
+
+	"github.com/loglet/loglet/sidecar/record"
+	"github.com/loglet/loglet/sidecar/sink"
+)
+
+// maxBatch bounds how many queued packages go to the sink in one Write.
+const maxBatch = 64
+
+// dispatch delivers queued packages in order until the queue closes or ctx
+// (the drain deadline) ends.
+func (a *Agent) dispatch(ctx context.Context) {
+	batch := make([]*record.Package, 0, maxBatch)
+	for p := range a.queue {
+		batch = append(batch[:0], p)
+	more:
+		for len(batch) < maxBatch {
+			select {
+			case p, ok := <-a.queue:
+				if !ok {
+					break more
+				}
+				batch = append(batch, p)
+			default:
+				break more
+			}
+		}
+		if err := a.deliver(ctx, batch); err != nil {
+			// Past the drain deadline: what is left stays unacknowledged
+			// and is read again on the next start.
+			for range a.queue {
+			}
+			return
+		}
+	}
+}
+
+// deliver writes batch until the hub acknowledged all of it, retrying with
+// exponential backoff and jitter for as long as it takes (reading waits
+// meanwhile), and setting aside packages the hub refuses for good.
+func (a *Agent) deliver(ctx context.Context, batch []*record.Package) error {
+	bo := backoff.NewExponentialBackOff()
+	bo.InitialInterval = 200 * time.Millisecond
+	bo.MaxInterval = 30 * time.Second
+	bo.MaxElapsedTime = 0
+	failures := 0
+	for len(batch) > 0 {
+		n, err := a.sink.Write(ctx, batch)
+		a.acked(batch[:n])
+		batch = batch[n:]
+		if err == nil {
+			continue
+		}
+		if sink.IsRejected(err) && len(batch) > 0 {
+			if rerr := a.reject(batch[0], err); rerr == nil {
+				a.acked(batch[:1])
+				batch = batch[1:]
+				bo.Reset()
+				continue
+			} else {
+				err = errors.Join(err, rerr)
+			}
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		failures++
+		a.metrics.SendErrors.Inc()
+		a.metrics.PackagesRetried.Add(float64(len(batch)))
+		wait := bo.NextBackOff()
+		var ra *sink.RetryAfterError
+		if errors.As(err, &ra) && ra.After > wait {
+			wait = ra.After
+		}
+		// The first failure and then every tenth: an outage of hours must
+		// not flood the log.
+		if failures%10 == 1 {
+			a.log.Warn("hub did not acknowledge; retrying", "packages", len(batch), "attempt", failures, "retry_in", wait.Round(time.Millisecond), "err", err)
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		}
+	}
+	if failures > 0 {
+		a.log.Info("hub acknowledged again", "failed_attempts", failures)
+	}
+	return nil
+}
+
+// acked records what the hub acknowledged and frees its memory.
+func (a *Agent) acked(pkgs []*record.Package) {
+	if len(pkgs) == 0 {
+		return
+	}
+	now := time.Now()
+	for _, p := range pkgs {
+		a.ledger.ack(p, now)
+		if p.Len() > 0 {
+			a.metrics.PackagesSent.Inc()
+			a.metrics.RecordsSent.Add(float64(p.Len()))
+			a.metrics.BytesSent.Add(float64(len(p.Data)))
+		}
+		a.budget.release(int64(cap(p.Data)))
+		a.pool.Put(p)
+	}
+	a.wakeCheckpoints()
+}
+
+// reject keeps a package the hub refused in <state-dir>/rejected, with the
+// reason beside it, so nothing is dropped silently.
+func (a *Agent) reject(p *record.Package, why error) error {
+	dir := filepath.Join(filepath.Dir(a.store.Dir()), "rejected")
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return fmt.Errorf("rejected dir: %w", err)
+	}
+	base := filepath.Join(dir, fmt.Sprintf("%s-%d", p.Origin.SourceID, p.ID))
+	if err := os.WriteFile(base+".ndjson", p.AppendNDJSON(nil), 0o640); err != nil {
+		return fmt.Errorf("keep rejected package: %w", err)
+	}
+	if err := os.WriteFile(base+".reason", []byte(why.Error()+"\n"), 0o640); err != nil {
+		return fmt.Errorf("keep rejected package: %w", err)
+	}
+	a.metrics.PackagesRejected.Inc()
+	a.log.Error("hub rejected a package; kept it on disk", "file", base+".ndjson", "records", p.Len(), "reason", why)
+	return nil
+}
+
+func (a *Agent) wakeCheckpoints() {
+	select {
+	case a.ckWake <- struct{}{}:
+	default:
+	}
+}
+
+// checkpoints writes acknowledged progress as it comes. Writes coalesce:
+// while one round syncs, later acknowledgements collect for the next.
+func (a *Agent) checkpoints(stop <-chan struct{}) {
+	retry := time.NewTicker(time.Second)
+	defer retry.Stop()
+	for {
+		select {
+		case <-a.ckWake:
+		case <-retry.C:
+		case <-stop:
+			a.writeCheckpoints()
+			return
+		}
+		a.writeCheckpoints()
+	}
+}
+
+func (a *Agent) writeCheckpoints() {
+	changes := a.ledger.takeDirty()
+	if len(changes) == 0 {
+		return
+	}
+	failed := 0
+	for _, c := range changes {
+		var err error
+		if c.forget {
+			err = a.store.Remove(c.cp.SourceID)
+		} else {
+			err = a.store.Save(c.cp)
+		}
+		if err != nil {
+			failed++
+			a.ledger.retry(c)
+			a.metrics.CheckpointErrors.Inc()
+			a.log.Error("checkpoint not written; will retry", "source_id", c.cp.SourceID, "err", err)
+		}
+	}
+	if failed == 0 {
+		a.metrics.Checkpointed()
+	}
+}

@@ -1,0 +1,166 @@
+package record
+
+import (
+	"encoding/binary"
+	"strconv"
+	"time"
+	"unicode/utf8"
+)
+
+// NewOrigin returns an Origin with its constant JSON fragments prepared, so
+// encoding a record costs one escape of its body and a few copies.
+func NewOrigin(sourceID, path string, resource []KeyValue) *Origin {
+	o := &Origin{SourceID: sourceID, Path: path, Resource: resource}
+	p := []byte(`,"attributes":{"log.file.path":`)
+	p = AppendString(p, []byte(path))
+	p = append(p, `,"loglet.source_id":`...)
+	p = AppendString(p, []byte(sourceID))
+	p = append(p, `,"loglet.package_id":`...)
+	o.prefix = p
+
+	s := []byte(`},"resource":{`)
+	for i, kv := range resource {
+		if i > 0 {
+			s = append(s, ',')
+		}
+		s = AppendString(s, []byte(kv.Key))
+		s = append(s, ':')
+		s = AppendString(s, []byte(kv.Value))
+	}
+	s = append(s, "}}\n"...)
+	o.suffix = s
+	return o
+}
+
+// TimeLayout is RFC 3339 with nanoseconds and a fixed width, as the record
+// format requires.
+const TimeLayout = "2006-01-02T15:04:05.000000000Z07:00"
+
+// AppendNDJSON appends every record of p as one JSON object per line, in the
+// OpenTelemetry log data model of DESIGN.md.
+func (p *Package) AppendNDJSON(dst []byte) []byte {
+	var (
+		tbuf   [40]byte
+		ts     []byte
+		span   = -1
+		nextAt = 0
+	)
+	// The package id is the same for every record: format it once.
+	var idbuf [24]byte
+	id := strconv.AppendUint(idbuf[:0], p.ID, 10)
+	o := p.Origin
+	for i, e := range p.Records {
+		if i >= nextAt && span+1 < len(p.Spans) {
+			// Advance to the span covering i.
+			for span+1 < len(p.Spans) && p.Spans[span+1].First <= i {
+				span++
+			}
+			ts = p.Spans[span].Time.UTC().AppendFormat(tbuf[:0], TimeLayout)
+			nextAt = len(p.Records)
+			if span+1 < len(p.Spans) {
+				nextAt = p.Spans[span+1].First
+			}
+		}
+		dst = append(dst, `{"time":"`...)
+		dst = append(dst, ts...)
+		dst = append(dst, `","observed_time":"`...)
+		dst = append(dst, ts...)
+		dst = append(dst, `","body":`...)
+		dst = AppendString(dst, p.Data[e.Start:e.End])
+		dst = append(dst, o.prefix...)
+		dst = append(dst, id...)
+		dst = append(dst, `,"loglet.offset":`...)
+		dst = strconv.AppendInt(dst, int64(i), 10)
+		if e.Flags&FlagSplit != 0 {
+			dst = append(dst, `,"loglet.split.part":`...)
+			dst = strconv.AppendInt(dst, int64(e.Part), 10)
+			dst = append(dst, `,"loglet.split.last":`...)
+			dst = strconv.AppendBool(dst, e.Flags&FlagLastPart != 0)
+		}
+		dst = append(dst, o.suffix...)
+	}
+	return dst
+}
+
+// FormatTime formats t as records do.
+func FormatTime(t time.Time) string { return t.UTC().Format(TimeLayout) }
+
+const hexDigits = "0123456789abcdef"
+
+// safe[b] reports whether ASCII byte b can be copied into a JSON string as is.
+var safe = func() (t [utf8.RuneSelf]bool) {
+	for b := 0x20; b < utf8.RuneSelf; b++ {
+		t[b] = b != '"' && b != '\\'
+	}
+	return t
+}()
+
+const (
+	lsb = 0x0101010101010101
+	msb = 0x8080808080808080
+)
+
+// plain8 reports whether all eight bytes of w are ASCII from 0x20 up and
+// neither '"' nor '\\', using the "has a zero byte" bit trick: once no byte
+// has its high bit set, (x - 0x01…) &^ x sets a byte's high bit exactly when
+// some byte of x is zero (or, with 0x20…, below 0x20).
+func plain8(w uint64) bool {
+	ctl := (w - 0x20*lsb) &^ w
+	q := w ^ '"'*lsb
+	bs := w ^ '\\'*lsb
+	return (w|ctl|(q-lsb)&^q|(bs-lsb)&^bs)&msb == 0
+}
+
+// AppendString appends s as a JSON string. Invalid UTF-8 is replaced by
+// U+FFFD rather than rejected: a log line is kept whatever bytes it holds.
+func AppendString(dst, s []byte) []byte {
+	dst = append(dst, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		// Eight bytes at a time while they are plain ASCII with nothing
+		// to escape: log lines mostly are, and this is the hot loop of
+		// every JSON sink.
+		for ; i+8 <= len(s); i += 8 {
+			if !plain8(binary.LittleEndian.Uint64(s[i : i+8])) {
+				break
+			}
+		}
+		if i >= len(s) {
+			break
+		}
+		b := s[i]
+		if b < utf8.RuneSelf {
+			if safe[b] {
+				i++
+				continue
+			}
+			dst = append(dst, s[start:i]...)
+			switch b {
+			case '"', '\\':
+				dst = append(dst, '\\', b)
+			case '\n':
+				dst = append(dst, '\\', 'n')
+			case '\r':
+				dst = append(dst, '\\', 'r')
+			case '\t':
+				dst = append(dst, '\\', 't')
+			default:
+				dst = append(dst, '\\', 'u', '0', '0', hexDigits[b>>4], hexDigits[b&0xF])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRune(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			dst = append(dst, s[start:i]...)
+			dst = append(dst, `\ufffd`...)
+			i++
+			start = i
+			continue
+		}
+		i += size
+	}
+	dst = append(dst, s[start:]...)
+	return append(dst, '"')
+}

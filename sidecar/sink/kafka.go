@@ -1,0 +1,112 @@
+package sink
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"strconv"
+	"strings"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/loglet/loglet/sidecar/record"
+)
+
+// Kafka produces one Kafka record per log record, keyed by source id so a
+// source stays ordered in one partition. The producer is idempotent with
+// acks=all: a package is acknowledged when every broker in sync has it.
+type Kafka struct {
+	client *kgo.Client
+	topic  string
+	buf    []byte
+	recs   []*kgo.Record
+}
+
+// OpenKafka parses `b1:9092,b2:9092/topic[?compression=zstd|lz4|snappy|gzip|none]`
+// (the part after kafka://) and connects lazily.
+func OpenKafka(_ context.Context, rest string, opts Options) (*Kafka, error) {
+	hosts, topicQuery, ok := strings.Cut(rest, "/")
+	topic, query, _ := strings.Cut(topicQuery, "?")
+	if !ok || hosts == "" || topic == "" {
+		return nil, fmt.Errorf("sink kafka://%s: want kafka://broker1:9092,broker2:9092/topic", rest)
+	}
+	q, err := url.ParseQuery(query)
+	if err != nil {
+		return nil, fmt.Errorf("sink kafka://%s: %w", rest, err)
+	}
+	codec := kgo.ZstdCompression()
+	switch c := q.Get("compression"); c {
+	case "", "zstd":
+	case "lz4":
+		codec = kgo.Lz4Compression()
+	case "snappy":
+		codec = kgo.SnappyCompression()
+	case "gzip":
+		codec = kgo.GzipCompression()
+	case "none":
+		codec = kgo.NoCompression()
+	default:
+		return nil, fmt.Errorf("sink kafka://%s: compression %q: want zstd, lz4, snappy, gzip or none", rest, c)
+	}
+	client, err := kgo.NewClient(
+		kgo.SeedBrokers(strings.Split(hosts, ",")...),
+		kgo.DefaultProduceTopic(topic),
+		kgo.RequiredAcks(kgo.AllISRAcks()),
+		kgo.ProducerBatchCompression(codec),
+		kgo.ProduceRequestTimeout(opts.Timeout),
+		// Ordering per source needs the same partition for the same key.
+		kgo.RecordPartitioner(kgo.StickyKeyPartitioner(nil)),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("sink kafka://%s: %w", rest, err)
+	}
+	return &Kafka{client: client, topic: topic}, nil
+}
+
+// Write produces the records of each package in turn and waits for their
+// acknowledgements; franz-go batches them underneath. A failure retries from
+// the failed package: duplicates are allowed, loss is not.
+func (s *Kafka) Write(ctx context.Context, pkgs []*record.Package) (int, error) {
+	for i, p := range pkgs {
+		if err := s.produce(ctx, p); err != nil {
+			return i, err
+		}
+	}
+	return len(pkgs), nil
+}
+
+func (s *Kafka) produce(ctx context.Context, p *record.Package) error {
+	if p.Len() == 0 {
+		return nil
+	}
+	s.buf = p.AppendNDJSON(s.buf[:0])
+	s.recs = s.recs[:0]
+	key := []byte(p.Origin.SourceID)
+	pid := []byte(strconv.FormatUint(p.ID, 10))
+	for lines := s.buf; len(lines) > 0; {
+		// Every record ends in a newline and none holds one unescaped.
+		i := bytes.IndexByte(lines, '\n')
+		s.recs = append(s.recs, &kgo.Record{
+			Key:     key,
+			Value:   lines[:i],
+			Headers: []kgo.RecordHeader{{Key: "loglet.package_id", Value: pid}},
+		})
+		lines = lines[i+1:]
+	}
+	if err := s.client.ProduceSync(ctx, s.recs...).FirstErr(); err != nil {
+		if errors.Is(err, kerr.MessageTooLarge) || errors.Is(err, kerr.RecordListTooLarge) {
+			return &RejectedError{Reason: fmt.Sprintf("kafka topic %s: %v", s.topic, err)}
+		}
+		return fmt.Errorf("kafka topic %s: %w", s.topic, err)
+	}
+	return nil
+}
+
+// Close flushes nothing (Write waits) and closes the client.
+func (s *Kafka) Close() error {
+	s.client.Close()
+	return nil
+}

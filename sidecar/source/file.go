@@ -1,0 +1,480 @@
+// Package source reads log files: it finds them by glob, tells files apart by
+// identity across renames and inode reuse, and reads each in large blocks,
+// splitting lines in place and cutting them into packages.
+package source
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"sync/atomic"
+	"time"
+	"unicode/utf8"
+
+	"github.com/loglet/loglet/sidecar/record"
+)
+
+// Config says how files are read and cut into packages.
+type Config struct {
+	// BatchBytes cuts a package once its records hold this many bytes.
+	BatchBytes int
+	// BatchWait cuts a package this long after its first record.
+	BatchWait time.Duration
+	// MaxLineBytes splits longer lines into marked parts.
+	MaxLineBytes int
+	// Poll is how often an idle file is checked when no change event came.
+	Poll time.Duration
+	// CloseGrace is how long a file that left the glob (rotated away,
+	// deleted) is kept open without growing before it is released: writers
+	// may still append until they reopen.
+	CloseGrace time.Duration
+}
+
+// Emit hands a cut package downstream; it blocks while the pipeline is full.
+type Emit func(ctx context.Context, p *record.Package) error
+
+// Stats are the counters a File adds to as it reads.
+type Stats struct {
+	Lines, Bytes, Splits, Truncations atomic.Int64
+}
+
+// State is where a File starts: from a checkpoint or new.
+type State struct {
+	Identity      record.Identity
+	Offset        int64
+	NextPackageID uint64
+}
+
+// File reads one source.
+//
+// It reads straight into the buffer of the package being built (cur) and
+// indexes the lines where they lie; a package is handed on with its buffer,
+// so no line is copied between the read and the sink.
+type File struct {
+	cfg    Config
+	origin *record.Origin
+	emit   Emit
+	pool   *record.Pool
+	stats  *Stats
+
+	path    string
+	f       *os.File
+	id      record.Identity
+	cur     *record.Package // nil while parked
+	start   int             // index in cur.Data of the first byte in no record
+	off     int64           // file offset of that byte
+	parked  []byte          // unterminated bytes kept while idle without a buffer
+	part    uint16          // parts of the current long line emitted so far
+	nextPkg uint64
+	since   time.Time // when cur got its first record
+
+	wake      chan struct{}
+	unmatched atomic.Int64 // unix nanos since the file left the glob; 0 while matched
+	once      bool
+}
+
+// NewFile returns a File reading f (opened at path) from st. Packages come
+// from pool, whose buffers must hold BatchBytes+MaxLineBytes.
+func NewFile(cfg Config, f *os.File, path string, origin *record.Origin, st State, emit Emit, pool *record.Pool, stats *Stats) *File {
+	return &File{
+		cfg: cfg, origin: origin, emit: emit, pool: pool, stats: stats,
+		path: path, f: f, id: st.Identity, off: st.Offset, nextPkg: st.NextPackageID,
+		wake: make(chan struct{}, 1),
+	}
+}
+
+// Origin returns the source's description.
+func (s *File) Origin() *record.Origin { return s.origin }
+
+// Wake tells the file it may have changed (a file-system event).
+func (s *File) Wake() {
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+}
+
+// SetMatched records whether the file still matches the globs; a file that
+// stops matching is read to its end and released after CloseGrace.
+func (s *File) SetMatched(matched bool, now time.Time) {
+	if matched {
+		s.unmatched.Store(0)
+	} else {
+		s.unmatched.CompareAndSwap(0, now.UnixNano())
+	}
+}
+
+// SetOnce makes Run read to the current end, flush everything including an
+// unterminated last line, and return.
+func (s *File) SetOnce() { s.once = true }
+
+// Run reads the file until ctx ends (then it reads to the current end and
+// flushes, emitting with drain) or until the file is released. Emitting
+// uses drain so a shutdown can finish its last packages.
+func (s *File) Run(ctx, drain context.Context) error {
+	defer s.f.Close()
+	defer s.park(true)
+	lastGrowth := time.Now()
+	timer := time.NewTimer(s.cfg.Poll)
+	defer timer.Stop()
+	for {
+		n, err := s.readAvailable(drain)
+		if err != nil {
+			return err
+		}
+		now := time.Now()
+		if n > 0 {
+			lastGrowth = now
+		} else if err := s.checkTruncated(drain); err != nil {
+			return err
+		}
+		if s.once {
+			return s.flush(drain, true, false)
+		}
+		if ctx.Err() != nil {
+			// Shutdown: keep an unterminated line for the next start.
+			return s.flush(drain, false, false)
+		}
+		if u := s.unmatched.Load(); u != 0 && n == 0 {
+			idle := min(now.Sub(lastGrowth), now.Sub(time.Unix(0, u)))
+			if idle >= s.cfg.CloseGrace {
+				info, err := StatFile(s.f)
+				return errors.Join(err, s.flush(drain, true, err == nil && info.Nlink == 0))
+			}
+		}
+		wait := s.cfg.Poll
+		if s.cur != nil && len(s.cur.Records) > 0 {
+			due := s.cfg.BatchWait - now.Sub(s.since)
+			if due <= 0 {
+				if err := s.cut(drain); err != nil {
+					return err
+				}
+			} else if due < wait {
+				wait = due
+			}
+		}
+		s.park(false)
+		timer.Reset(wait)
+		select {
+		case <-ctx.Done():
+		case <-s.wake:
+		case <-timer.C:
+		}
+		if !timer.Stop() {
+			select {
+			case <-timer.C:
+			default:
+			}
+		}
+	}
+}
+
+// park gives the buffer back while the file is idle, keeping an
+// unterminated line aside, so idle files cost no buffer memory.
+func (s *File) park(always bool) {
+	p := s.cur
+	if p == nil || len(p.Records) > 0 || (!always && len(p.Data) > 64<<10) {
+		return
+	}
+	s.parked = append(s.parked[:0], p.Data...)
+	s.cur = nil
+	s.pool.Put(p)
+}
+
+func (s *File) unpark() {
+	p := s.pool.Get()
+	p.Data = append(p.Data, s.parked...)
+	s.parked = s.parked[:0]
+	s.start = 0
+	s.cur = p
+}
+
+// readAvailable reads to the current end of the file and returns how many
+// bytes it read.
+func (s *File) readAvailable(ctx context.Context) (int64, error) {
+	var total int64
+	for {
+		if s.cur == nil {
+			s.unpark()
+		}
+		p := s.cur
+		n := len(p.Data)
+		// Read up to a full package; only a line longer than that (but
+		// within the line limit) needs the room beyond.
+		end := min(s.cfg.BatchBytes, cap(p.Data))
+		if n >= end {
+			end = cap(p.Data)
+		}
+		m, err := s.f.ReadAt(p.Data[n:end], s.off+int64(n-s.start))
+		if m > 0 {
+			total += int64(m)
+			s.stats.Bytes.Add(int64(m))
+			p.Data = p.Data[:n+m]
+			s.split(n, time.Now())
+			if len(p.Data) >= s.cfg.BatchBytes && len(p.Records) > 0 {
+				if err := s.cut(ctx); err != nil {
+					return total, err
+				}
+			}
+		}
+		if err == io.EOF || (err == nil && m == 0) {
+			break
+		}
+		if err != nil {
+			return total, fmt.Errorf("read %s: %w", s.path, err)
+		}
+		if m < end-n {
+			break
+		}
+	}
+	if s.id.FingerprintLen < FingerprintSize && total > 0 {
+		if fp, n, err := Fingerprint(s.f, FingerprintSize); err == nil && n > s.id.FingerprintLen {
+			s.id.Fingerprint, s.id.FingerprintLen = fp, n
+		}
+	}
+	return total, nil
+}
+
+// split indexes the lines completed by the bytes from index from on. An
+// unterminated tail as long as the line limit is cut into a part now, so
+// what waits for a newline never exceeds the limit.
+func (s *File) split(from int, now time.Time) {
+	data := s.cur.Data
+	for {
+		i := bytes.IndexByte(data[from:], '\n')
+		if i < 0 {
+			break
+		}
+		nl := from + i
+		end := nl
+		if end > s.start && data[end-1] == '\r' {
+			end--
+		}
+		s.stats.Lines.Add(1)
+		for end-s.start > s.cfg.MaxLineBytes {
+			s.addPart(s.start+runeCut(data[s.start:end], s.cfg.MaxLineBytes), false, now)
+		}
+		if s.part > 0 {
+			s.addPart(end, true, now)
+		} else {
+			s.add(end, 0, 0, now)
+		}
+		s.consume(nl + 1)
+		from = nl + 1
+	}
+	for len(data)-s.start >= s.cfg.MaxLineBytes {
+		s.addPart(s.start+runeCut(data[s.start:], s.cfg.MaxLineBytes), false, now)
+	}
+}
+
+// addPart adds data[start:end] as a part of a long line and consumes it.
+func (s *File) addPart(end int, last bool, now time.Time) {
+	s.part++
+	flags := record.FlagSplit
+	if last {
+		flags |= record.FlagLastPart
+	}
+	s.stats.Splits.Add(1)
+	s.add(end, flags, s.part, now)
+	if last {
+		s.part = 0
+	} else {
+		s.consume(end)
+	}
+}
+
+// add indexes data[start:end] as a record.
+func (s *File) add(end int, flags record.Flag, part uint16, now time.Time) {
+	p := s.cur
+	if len(p.Records) == 0 {
+		s.since = now
+	}
+	p.Records = append(p.Records, record.Entry{Start: uint32(s.start), End: uint32(end), Flags: flags, Part: part})
+	if n := len(p.Spans); n == 0 || !p.Spans[n-1].Time.Equal(now) {
+		p.Spans = append(p.Spans, record.Span{First: len(p.Records) - 1, Time: now})
+	}
+}
+
+// consume moves the start of unrecorded bytes to index i.
+func (s *File) consume(i int) {
+	s.off += int64(i - s.start)
+	s.start = i
+}
+
+// take detaches the records of cur as a package, leaving the unrecorded
+// bytes in cur. A full package keeps its buffer; a small one (cut by time)
+// is copied out so the buffer stays with the file.
+func (s *File) take() *record.Package {
+	p := s.cur
+	rest := p.Data[s.start:]
+	var out *record.Package
+	if s.start >= cap(p.Data)/4 {
+		next := s.pool.Get()
+		next.Data = append(next.Data, rest...)
+		p.Data = p.Data[:s.start]
+		out, s.cur = p, next
+	} else {
+		out = &record.Package{
+			Data:    bytes.Clone(p.Data[:s.start]),
+			Records: slices.Clone(p.Records),
+			Spans:   slices.Clone(p.Spans),
+		}
+		p.Data = p.Data[:copy(p.Data, rest)]
+		p.Records, p.Spans = p.Records[:0], p.Spans[:0]
+	}
+	s.start = 0
+	out.Origin = s.origin
+	out.Identity = s.id
+	out.EndOffset = s.off
+	return out
+}
+
+// cut emits the records read so far as a package.
+func (s *File) cut(ctx context.Context) error {
+	if s.cur == nil || len(s.cur.Records) == 0 {
+		return nil
+	}
+	p := s.take()
+	p.ID = s.nextPkg
+	s.nextPkg++
+	return s.emit(ctx, p)
+}
+
+// flush emits what is buffered. final also emits an unterminated last line
+// and marks the package as the source's last.
+func (s *File) flush(ctx context.Context, final, forget bool) error {
+	if !final {
+		return s.cut(ctx)
+	}
+	if s.cur == nil {
+		s.unpark()
+	}
+	if n := len(s.cur.Data); n > s.start {
+		s.stats.Lines.Add(1)
+		if s.part > 0 {
+			s.addPart(n, true, time.Now())
+		} else {
+			s.add(n, 0, 0, time.Now())
+		}
+		s.consume(n)
+	}
+	var p *record.Package
+	if len(s.cur.Records) > 0 {
+		p = s.take()
+		p.ID = s.nextPkg
+		s.nextPkg++
+	} else {
+		// Nothing left to send, but the end must still pass the sink's
+		// acknowledgement order before the source is released.
+		p = &record.Package{Origin: s.origin, ID: s.nextPkg, Identity: s.id, EndOffset: s.off}
+	}
+	p.End, p.Forget = true, forget
+	return s.emit(ctx, p)
+}
+
+// checkTruncated handles a file that became shorter than what was read
+// (copytruncate) or whose first bytes changed: it finishes the old content
+// from the copy if the copy sits in the same folder, then starts over at 0.
+func (s *File) checkTruncated(ctx context.Context) error {
+	info, err := StatFile(s.f)
+	if err != nil {
+		return fmt.Errorf("stat %s: %w", s.path, err)
+	}
+	readTo := s.off + int64(len(s.parked))
+	if s.cur != nil {
+		readTo = s.off + int64(len(s.cur.Data)-s.start)
+	}
+	if info.Size >= readTo && SameContent(s.f, s.id) {
+		return nil
+	}
+	s.stats.Truncations.Add(1)
+	self := func(ino uint64) bool { return ino == info.Inode }
+	if cp := FindCopy(filepath.Dir(s.path), s.id, readTo, self); cp != nil {
+		// The copy holds the old content's tail: finish it as this source.
+		orig := s.f
+		s.f = cp
+		_, err := s.readAvailable(ctx)
+		if err == nil && s.cur != nil && len(s.cur.Data) > s.start {
+			n := len(s.cur.Data)
+			s.add(n, 0, 0, time.Now())
+			s.consume(n)
+		}
+		s.f = orig
+		cp.Close()
+		if err != nil {
+			return err
+		}
+	}
+	// Packages of the old content carry its identity; cut before starting over.
+	if err := s.cut(ctx); err != nil {
+		return err
+	}
+	if s.cur != nil {
+		s.cur.Data = s.cur.Data[:0]
+	}
+	s.off, s.start, s.part, s.parked = 0, 0, 0, s.parked[:0]
+	fp, n, err := Fingerprint(s.f, FingerprintSize)
+	if err != nil {
+		return fmt.Errorf("fingerprint %s: %w", s.path, err)
+	}
+	s.id.Fingerprint, s.id.FingerprintLen = fp, n
+	return nil
+}
+
+// FindCopy looks in dir for a file that starts with the content id was
+// fingerprinted from and holds at least size bytes — a file renamed by
+// rotation, or the copy copytruncate made — and is not one skip names by
+// inode. The file with id's own inode is preferred. It returns it open, or
+// nil.
+func FindCopy(dir string, id record.Identity, size int64, skip func(inode uint64) bool) *os.File {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil
+	}
+	var found *os.File
+	for _, e := range entries {
+		if !e.Type().IsRegular() {
+			continue
+		}
+		f, err := os.Open(filepath.Join(dir, e.Name()))
+		if err != nil {
+			continue
+		}
+		info, err := StatFile(f)
+		if err != nil || skip(info.Inode) || info.Size < size || !SameContent(f, id) {
+			f.Close()
+			continue
+		}
+		if info.Dev == id.Dev && info.Inode == id.Inode {
+			if found != nil {
+				found.Close()
+			}
+			return f
+		}
+		if found == nil {
+			found = f
+		} else {
+			f.Close()
+		}
+	}
+	return found
+}
+
+// runeCut returns where to cut b to at most n bytes without splitting a
+// UTF-8 sequence (when b is valid UTF-8 there).
+func runeCut(b []byte, n int) int {
+	if n >= len(b) {
+		return len(b)
+	}
+	for i := n; i > n-utf8.UTFMax && i > 0; i-- {
+		if utf8.RuneStart(b[i]) {
+			return i
+		}
+	}
+	return n
+}

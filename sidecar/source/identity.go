@@ -1,0 +1,88 @@
+package source
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"os"
+	"syscall"
+
+	"github.com/loglet/loglet/sidecar/record"
+)
+
+// FingerprintSize is how many leading bytes of a file tell it apart from
+// another file that got the same inode after the first was deleted.
+const FingerprintSize = 1024
+
+// FileInfo is what a stat tells about a file's identity and length.
+type FileInfo struct {
+	Dev, Inode uint64
+	Size       int64
+	Nlink      uint64
+}
+
+// StatFile stats f (an open file; it follows the file, not the name).
+func StatFile(f *os.File) (FileInfo, error) {
+	fi, err := f.Stat()
+	if err != nil {
+		return FileInfo{}, err
+	}
+	return infoOf(fi)
+}
+
+// StatPath stats the file at path.
+func StatPath(path string) (FileInfo, error) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return FileInfo{}, err
+	}
+	return infoOf(fi)
+}
+
+func infoOf(fi os.FileInfo) (FileInfo, error) {
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok {
+		return FileInfo{}, fmt.Errorf("%s: no device and inode on this platform", fi.Name())
+	}
+	return FileInfo{Dev: uint64(st.Dev), Inode: uint64(st.Ino), Size: fi.Size(), Nlink: uint64(st.Nlink)}, nil
+}
+
+// Fingerprint hashes the first n bytes of r (fewer if the file is shorter)
+// and says how many it covered.
+func Fingerprint(r io.ReaderAt, n int) (string, int, error) {
+	buf := make([]byte, n)
+	got, err := r.ReadAt(buf, 0)
+	if err != nil && err != io.EOF {
+		return "", 0, err
+	}
+	return hashPrefix(buf[:got]), got, nil
+}
+
+func hashPrefix(b []byte) string {
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:16])
+}
+
+// Identify returns the identity of an open file.
+func Identify(f *os.File) (record.Identity, FileInfo, error) {
+	info, err := StatFile(f)
+	if err != nil {
+		return record.Identity{}, info, err
+	}
+	fp, n, err := Fingerprint(f, FingerprintSize)
+	if err != nil {
+		return record.Identity{}, info, err
+	}
+	return record.Identity{Dev: info.Dev, Inode: info.Inode, FingerprintLen: n, Fingerprint: fp}, info, nil
+}
+
+// SameContent reports whether r starts with the bytes id was fingerprinted
+// from: the same file, or a copy of it (copytruncate).
+func SameContent(r io.ReaderAt, id record.Identity) bool {
+	if id.FingerprintLen == 0 {
+		return true
+	}
+	fp, n, err := Fingerprint(r, id.FingerprintLen)
+	return err == nil && n == id.FingerprintLen && fp == id.Fingerprint
+}
