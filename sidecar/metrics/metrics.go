@@ -45,7 +45,7 @@ func NewAgent(read func() (lines, bytes, splits, truncations int64)) *Agent {
 	m := &Agent{
 		Registry:         reg,
 		RecordsSent:      f.NewCounter(prometheus.CounterOpts{Name: "loglet_records_sent_total", Help: "Records the hub acknowledged."}),
-		BytesSent:        f.NewCounter(prometheus.CounterOpts{Name: "loglet_bytes_sent_total", Help: "Record body bytes the hub acknowledged."}),
+		BytesSent:        f.NewCounter(prometheus.CounterOpts{Name: "loglet_bytes_sent_total", Help: "Bytes of lines (as read) the hub acknowledged."}),
 		PackagesSent:     f.NewCounter(prometheus.CounterOpts{Name: "loglet_packages_sent_total", Help: "Packages the hub acknowledged."}),
 		PackagesRetried:  f.NewCounter(prometheus.CounterOpts{Name: "loglet_packages_retried_total", Help: "Packages sent again after a failed attempt."}),
 		PackagesRejected: f.NewCounter(prometheus.CounterOpts{Name: "loglet_packages_rejected_total", Help: "Packages the hub refused for good; kept in <state-dir>/rejected."}),

@@ -273,8 +273,8 @@ func (a *Agent) start(ctx, drain context.Context, path string, first bool) *sour
 		a.warnOnce(path, "cannot read log file; fix its permissions or leave it out with --exclude", err)
 		return nil
 	}
-	cp, ok := a.ledger.byInode(info.Dev, info.Inode)
-	if ok && source.SameContent(fd, cp.Identity) {
+	cp, ok := a.ledger.find(info.Dev, info.Inode, func(id record.Identity) bool { return source.SameContent(fd, id) })
+	if ok {
 		cp.Identity = id
 	} else {
 		cp = checkpoint.Checkpoint{SourceID: newSourceID(), Path: path, Identity: id, Updated: time.Now()}

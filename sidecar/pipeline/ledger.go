@@ -31,13 +31,15 @@ func newLedger(cps []checkpoint.Checkpoint) *ledger {
 	return l
 }
 
-// byInode finds a checkpoint of a source not being read whose file had this
-// device and inode.
-func (l *ledger) byInode(dev, ino uint64) (checkpoint.Checkpoint, bool) {
+// find returns the checkpoint of a source not being read whose file had
+// this device and inode and whose content same confirms. Several
+// checkpoints can name one inode: a file truncated in place (copytruncate)
+// or an inode the file system reused.
+func (l *ledger) find(dev, ino uint64, same func(record.Identity) bool) (checkpoint.Checkpoint, bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	for _, e := range l.entries {
-		if !e.live && e.cp.Identity.Dev == dev && e.cp.Identity.Inode == ino {
+		if !e.live && e.cp.Identity.Dev == dev && e.cp.Identity.Inode == ino && same(e.cp.Identity) {
 			return e.cp, true
 		}
 	}

@@ -267,7 +267,7 @@ func (s *File) split(from int, now time.Time) {
 		s.consume(nl + 1)
 		from = nl + 1
 	}
-	for len(data)-s.start >= s.cfg.MaxLineBytes {
+	for len(data)-s.start > s.cfg.MaxLineBytes {
 		s.addPart(s.start+runeCut(data[s.start:], s.cfg.MaxLineBytes), false, now)
 	}
 }

@@ -1,0 +1,204 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// These tests run the built binary as a user would: real files, real
+// signals, real kill -9.
+
+var loglet string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "loglet-bin-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	loglet = filepath.Join(dir, "loglet")
+	build := exec.Command("go", "build", "-o", loglet, ".")
+	build.Stderr = os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "build loglet:", err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// agent is a running loglet agent process.
+type agent struct {
+	cmd    *exec.Cmd
+	stderr *syncBuffer
+	done   chan struct{}
+}
+
+func startAgent(t *testing.T, args ...string) *agent {
+	t.Helper()
+	a := &agent{cmd: exec.Command(loglet, append([]string{"agent", "--log-format", "json"}, args...)...), stderr: &syncBuffer{}, done: make(chan struct{})}
+	a.cmd.Stderr = a.stderr
+	if err := a.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { a.cmd.Wait(); close(a.done) }()
+	t.Cleanup(func() {
+		a.cmd.Process.Kill()
+		<-a.done
+		if t.Failed() {
+			t.Logf("agent stderr:\n%s", lastLines(a.stderr.String(), 40))
+		}
+	})
+	return a
+}
+
+// wait waits for the agent to exit and returns its exit code.
+func (a *agent) wait(t *testing.T, within time.Duration) int {
+	t.Helper()
+	select {
+	case <-a.done:
+		return a.cmd.ProcessState.ExitCode()
+	case <-time.After(within):
+		t.Fatalf("agent still running after %s", within)
+		return -1
+	}
+}
+
+func lastLines(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
+
+// sinkRecord is what the tests read back of a delivered record.
+type sinkRecord struct {
+	Body       string `json:"body"`
+	Attributes struct {
+		Path      string `json:"log.file.path"`
+		SourceID  string `json:"loglet.source_id"`
+		PackageID uint64 `json:"loglet.package_id"`
+		Offset    int    `json:"loglet.offset"`
+		SplitPart int    `json:"loglet.split.part"`
+		SplitLast bool   `json:"loglet.split.last"`
+	} `json:"attributes"`
+}
+
+// readSink parses NDJSON records; lines that are not JSON (a record torn
+// by kill -9) are counted, not parsed.
+func readSink(t *testing.T, r io.Reader) (recs []sinkRecord, torn int) {
+	t.Helper()
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 1<<20), 64<<20)
+	for sc.Scan() {
+		if len(sc.Bytes()) == 0 {
+			continue
+		}
+		var rec sinkRecord
+		if err := json.Unmarshal(sc.Bytes(), &rec); err != nil {
+			torn++
+			continue
+		}
+		recs = append(recs, rec)
+	}
+	if err := sc.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return recs, torn
+}
+
+func readSinkFile(t *testing.T, path string) []sinkRecord {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	recs, torn := readSink(t, f)
+	if torn > 0 {
+		t.Fatalf("%s: %d lines are not JSON records", path, torn)
+	}
+	return recs
+}
+
+// metric scrapes one sample from /metrics; ok is false if it is absent.
+func metric(t *testing.T, addr, name string) (float64, bool) {
+	t.Helper()
+	resp, err := http.Get("http://" + addr + "/metrics")
+	if err != nil {
+		return 0, false
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		line := sc.Text()
+		if v, ok := strings.CutPrefix(line, name+" "); ok {
+			var f float64
+			fmt.Sscan(v, &f)
+			return f, true
+		}
+	}
+	return 0, false
+}
+
+// eventually polls cond until it holds or the deadline passes: the agent is
+// another process, so progress is observed, not awaited.
+func eventually(t *testing.T, within time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s", within, what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe to read while the process writes it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// metricsAddr returns the address the agent serves metrics on (started
+// with --metrics-addr 127.0.0.1:0), from its log.
+func (a *agent) metricsAddr(t *testing.T) string {
+	t.Helper()
+	var addr string
+	eventually(t, 10*time.Second, "the agent to log its metrics address", func() bool {
+		for _, line := range strings.Split(a.stderr.String(), "\n") {
+			var l struct{ Msg, Addr string }
+			if json.Unmarshal([]byte(line), &l) == nil && l.Msg == "serving metrics" {
+				addr = l.Addr
+				return true
+			}
+		}
+		return false
+	})
+	return addr
+}
