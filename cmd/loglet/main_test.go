@@ -101,6 +101,14 @@ type sinkRecord struct {
 // by kill -9) are counted, not parsed.
 func readSink(t *testing.T, r io.Reader) (recs []sinkRecord, torn int) {
 	t.Helper()
+	recs, torn, err := parseRecords(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return recs, torn
+}
+
+func parseRecords(r io.Reader) (recs []sinkRecord, torn int, err error) {
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 1<<20), 64<<20)
 	for sc.Scan() {
@@ -114,10 +122,7 @@ func readSink(t *testing.T, r io.Reader) (recs []sinkRecord, torn int) {
 		}
 		recs = append(recs, rec)
 	}
-	if err := sc.Err(); err != nil {
-		t.Fatal(err)
-	}
-	return recs, torn
+	return recs, torn, sc.Err()
 }
 
 func readSinkFile(t *testing.T, path string) []sinkRecord {

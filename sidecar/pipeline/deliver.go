@@ -85,7 +85,7 @@ func (a *Agent) deliver(ctx context.Context, batch []*record.Package) error {
 		// The first failure and then every tenth: an outage of hours must
 		// not flood the log.
 		if failures%10 == 1 {
-			a.log.Warn("hub did not acknowledge; retrying", "packages", len(batch), "attempt", failures, "retry_in", wait.Round(time.Millisecond), "err", err)
+			a.log.Warn("hub did not acknowledge; retrying", "packages", len(batch), "attempt", failures, "retry_in", wait.Round(time.Millisecond).String(), "err", err)
 		}
 		t := time.NewTimer(wait)
 		select {
