@@ -13,6 +13,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/loglet/loglet/sidecar/sink/sinktest"
 )
 
 // hub is a real HTTP server standing in for an NDJSON log hub.
@@ -48,7 +50,7 @@ func (h *hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.requests++
-	recs, _, _ := parseRecords(bytes.NewReader(raw))
+	recs, _, _ := sinktest.Parse(bytes.NewReader(raw))
 	code, msg := h.respond(h.requests, recs)
 	if code/100 == 2 {
 		for _, rec := range recs {

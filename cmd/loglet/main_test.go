@@ -14,6 +14,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/loglet/loglet/sidecar/sink/sinktest"
 )
 
 // These tests run the built binary as a user would: real files, real
@@ -84,45 +86,16 @@ func lastLines(s string, n int) string {
 	return strings.Join(lines, "\n")
 }
 
-// sinkRecord is what the tests read back of a delivered record.
-type sinkRecord struct {
-	Body       string `json:"body"`
-	Attributes struct {
-		Path      string `json:"log.file.path"`
-		SourceID  string `json:"loglet.source_id"`
-		PackageID uint64 `json:"loglet.package_id"`
-		Offset    int    `json:"loglet.offset"`
-		SplitPart int    `json:"loglet.split.part"`
-		SplitLast bool   `json:"loglet.split.last"`
-	} `json:"attributes"`
-}
+type sinkRecord = sinktest.Record
 
-// readSink parses NDJSON records; lines that are not JSON (a record torn
-// by kill -9) are counted, not parsed.
-func readSink(t *testing.T, r io.Reader) (recs []sinkRecord, torn int) {
+// readSink parses NDJSON records and counts torn ones.
+func readSink(t *testing.T, r io.Reader) ([]sinkRecord, int) {
 	t.Helper()
-	recs, torn, err := parseRecords(r)
+	recs, torn, err := sinktest.Parse(r)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return recs, torn
-}
-
-func parseRecords(r io.Reader) (recs []sinkRecord, torn int, err error) {
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 1<<20), 64<<20)
-	for sc.Scan() {
-		if len(sc.Bytes()) == 0 {
-			continue
-		}
-		var rec sinkRecord
-		if err := json.Unmarshal(sc.Bytes(), &rec); err != nil {
-			torn++
-			continue
-		}
-		recs = append(recs, rec)
-	}
-	return recs, torn, sc.Err()
 }
 
 func readSinkFile(t *testing.T, path string) []sinkRecord {

@@ -1,0 +1,154 @@
+package pipeline
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+	"unicode/utf8"
+)
+
+// TestBadInput: whatever a log file holds, every byte arrives as valid
+// JSON records and the agent keeps going.
+func TestBadInput(t *testing.T) {
+	garbage := make([]byte, 64<<10)
+	for i := range garbage {
+		garbage[i] = byte(i*7919 + i/13)
+	}
+	huge := bytes.Repeat([]byte("0123456789abcdef"), 10<<20/16)
+	tests := []struct {
+		name    string
+		content []byte
+		check   func(t *testing.T, bodies []string)
+	}{
+		{"binary garbage", garbage, func(t *testing.T, bodies []string) {
+			// Every line of the garbage arrives, as valid UTF-8 (JSON
+			// decoding already proved that), with invalid bytes replaced.
+			want := strings.Split(strings.TrimSuffix(string(garbage), "\n"), "\n")
+			if len(bodies) != len(want) {
+				t.Fatalf("got %d records, want %d lines", len(bodies), len(want))
+			}
+			for i := range want {
+				if bodies[i] != strings.TrimSuffix(string([]rune(want[i])), "\r") {
+					t.Fatalf("line %d differs", i)
+				}
+			}
+		}},
+		{"invalid UTF-8", []byte("caf\xe9 ok\n\xff\xfe\n"), func(t *testing.T, bodies []string) {
+			if len(bodies) != 2 || bodies[0] != "caf\uFFFD ok" || bodies[1] != "\uFFFD\uFFFD" {
+				t.Fatalf("got %q", bodies)
+			}
+		}},
+		{"10 MiB line", append(append(huge, '\n'), "after\n"...), func(t *testing.T, bodies []string) {
+			if got := strings.Join(bodies[:len(bodies)-1], ""); got != string(huge) {
+				t.Fatalf("the parts join to %d bytes, want the %d-byte line", len(got), len(huge))
+			}
+			if len(bodies) != 40+1 {
+				t.Errorf("got %d parts, want 40 (256 KiB each) and the next line", len(bodies)-1)
+			}
+			if bodies[len(bodies)-1] != "after" {
+				t.Errorf("line after: %q", bodies[len(bodies)-1])
+			}
+		}},
+		{"empty file", nil, func(t *testing.T, bodies []string) {
+			if len(bodies) != 0 {
+				t.Fatalf("got %d records from an empty file", len(bodies))
+			}
+		}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			if err := os.WriteFile(filepath.Join(dir, "app.log"), tc.content, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			out := filepath.Join(t.TempDir(), "out.ndjson")
+			cfg := testConfig(dir + "/*.log")
+			cfg.Once = true
+			_, stop := startAgent(t, cfg, "file://"+out)
+			if err := stop(); err != nil {
+				t.Fatal(err)
+			}
+			var bodies []string
+			for _, r := range readOut(t, out) {
+				if !utf8.ValidString(r.Body) {
+					t.Fatalf("body not UTF-8: %q", r.Body)
+				}
+				bodies = append(bodies, r.Body)
+			}
+			tc.check(t, bodies)
+		})
+	}
+}
+
+// TestEmptyFileThenLines: a file that starts empty is still followed.
+func TestEmptyFileThenLines(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "app.log")
+	if err := os.WriteFile(path, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(t.TempDir(), "out.ndjson")
+	startAgent(t, testConfig(dir+"/*.log"), "file://"+out)
+	appendLines(t, path, "first", "second")
+	waitFor(t, 10*time.Second, "two records", func() bool { return len(readOut(t, out)) == 2 })
+}
+
+// TestFileDeletedWhileRead: an application keeps writing to a file after it
+// was deleted; the agent reads it to its end, then releases it and forgets
+// its checkpoint.
+func TestFileDeletedWhileRead(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "app.log")
+	w, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	out := filepath.Join(t.TempDir(), "out.ndjson")
+	state, _ := startAgent(t, testConfig(dir+"/*.log"), "file://"+out)
+	writeN(t, w, 0, 1000)
+	waitFor(t, 10*time.Second, "the agent to read the file", func() bool { return len(readOut(t, out)) > 0 })
+	if err := os.Remove(path); err != nil {
+		t.Fatal(err)
+	}
+	writeN(t, w, 1000, 2000)
+	waitFor(t, 10*time.Second, "every line, also those written after the delete", func() bool { return len(readOut(t, out)) == 2000 })
+	for i, r := range readOut(t, out) {
+		if want := lineN(i); r.Body != want {
+			t.Fatalf("record %d = %q, want %q", i, r.Body, want)
+		}
+	}
+	waitFor(t, 10*time.Second, "the checkpoint of the deleted file to be removed", func() bool {
+		m, _ := filepath.Glob(filepath.Join(state, "sources", "*.json"))
+		return len(m) == 0
+	})
+}
+
+func lineN(i int) string { return fmt.Sprintf("line %s %04d", strings.Repeat("=", i%7), i) }
+
+func writeN(t *testing.T, w *os.File, from, to int) {
+	t.Helper()
+	var b strings.Builder
+	for i := from; i < to; i++ {
+		b.WriteString(lineN(i) + "\n")
+	}
+	if _, err := w.WriteString(b.String()); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func appendLines(t *testing.T, path string, lines ...string) {
+	t.Helper()
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := f.WriteString(strings.Join(lines, "\n") + "\n"); err != nil {
+		t.Fatal(err)
+	}
+}

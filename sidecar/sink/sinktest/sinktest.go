@@ -1,0 +1,57 @@
+// Package sinktest reads back what the NDJSON sinks wrote, for tests.
+package sinktest
+
+import (
+	"bufio"
+	"encoding/json"
+	"io"
+	"os"
+)
+
+// Record is what tests check of a delivered record.
+type Record struct {
+	Time       string `json:"time"`
+	Observed   string `json:"observed_time"`
+	Body       string `json:"body"`
+	Attributes struct {
+		Path      string `json:"log.file.path"`
+		SourceID  string `json:"loglet.source_id"`
+		PackageID uint64 `json:"loglet.package_id"`
+		Offset    int    `json:"loglet.offset"`
+		SplitPart int    `json:"loglet.split.part"`
+		SplitLast bool   `json:"loglet.split.last"`
+	} `json:"attributes"`
+	Resource map[string]string `json:"resource"`
+}
+
+// Parse reads NDJSON records. Lines that are not JSON (a record torn by
+// kill -9) are counted in torn, not returned.
+func Parse(r io.Reader) (recs []Record, torn int, err error) {
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 1<<20), 64<<20)
+	for sc.Scan() {
+		if len(sc.Bytes()) == 0 {
+			continue
+		}
+		var rec Record
+		if json.Unmarshal(sc.Bytes(), &rec) != nil {
+			torn++
+			continue
+		}
+		recs = append(recs, rec)
+	}
+	return recs, torn, sc.Err()
+}
+
+// ReadFile parses the records of an NDJSON file; a missing file has none.
+func ReadFile(path string) ([]Record, int, error) {
+	f, err := os.Open(path)
+	if os.IsNotExist(err) {
+		return nil, 0, nil
+	}
+	if err != nil {
+		return nil, 0, err
+	}
+	defer f.Close()
+	return Parse(f)
+}
