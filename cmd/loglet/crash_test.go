@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -204,20 +203,8 @@ func TestCrashLosesNothing(t *testing.T) {
 
 func readCheckpoints(t *testing.T, state string) map[string]uint64 {
 	t.Helper()
-	files, _ := filepath.Glob(filepath.Join(state, "sources", "*.json"))
 	out := map[string]uint64{}
-	for _, p := range files {
-		b, err := os.ReadFile(p)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var cp struct {
-			SourceID      string `json:"source_id"`
-			NextPackageID uint64 `json:"next_package_id"`
-		}
-		if err := json.Unmarshal(b, &cp); err != nil {
-			t.Fatalf("checkpoint %s torn by kill -9: %v", p, err)
-		}
+	for _, cp := range readCheckpointFiles(t, state) {
 		out[cp.SourceID] = cp.NextPackageID
 	}
 	return out

@@ -61,6 +61,18 @@ func (h *hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	fmt.Fprint(w, msg)
 }
 
+// newHangingHub accepts requests and answers none until release closes.
+func newHangingHub(t *testing.T, release <-chan struct{}) string {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	}))
+	t.Cleanup(srv.Close)
+	return srv.URL
+}
+
 func (h *hub) count() int {
 	h.mu.Lock()
 	defer h.mu.Unlock()
