@@ -35,8 +35,8 @@ lint:
 	$(GO) run $(STATICCHECK) ./...
 
 ## demo: the agent on a generated sample workload, printing delivered records
-demo:
-	$(GO) run ./demo
+demo: build
+	$(GO) run ./demo --loglet $(BIN)/loglet
 
 clean:
 	rm -rf $(BIN)
