@@ -4,7 +4,7 @@ GO ?= go
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X main.version=$(VERSION)
 BIN := bin
-STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.7.0
+STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 BENCH_DIR ?= $(or $(TMPDIR),/tmp)/loglet-bench
 
 .PHONY: all build test bench lint demo clean
@@ -17,10 +17,11 @@ build:
 	CGO_ENABLED=0 $(GO) build -trimpath -tags slim -ldflags '$(LDFLAGS)' -o $(BIN)/loglet-slim ./cmd/loglet
 	@ls -l $(BIN)/loglet $(BIN)/loglet-slim
 
-## test: every test, race detector on the packages with goroutines
+## test: every test; the in-process packages also under the race detector
 test:
 	$(GO) vet ./...
 	$(GO) test -count=1 -timeout 15m ./...
+	$(GO) test -race -count=1 -timeout 15m ./sidecar/...
 
 ## bench: micro benchmarks and the 1 GiB agent benchmark (figures printed)
 bench:

@@ -2,6 +2,7 @@ package record
 
 import (
 	"encoding/binary"
+	"math/bits"
 	"strconv"
 	"time"
 	"unicode/utf8"
@@ -100,15 +101,15 @@ const (
 	msb = 0x8080808080808080
 )
 
-// plain8 reports whether all eight bytes of w are ASCII from 0x20 up and
-// neither '"' nor '\\', using the "has a zero byte" bit trick: once no byte
-// has its high bit set, (x - 0x01…) &^ x sets a byte's high bit exactly when
-// some byte of x is zero (or, with 0x20…, below 0x20).
-func plain8(w uint64) bool {
-	ctl := (w - 0x20*lsb) &^ w
+// special8 returns a mask with the high bit set in each byte of w that is
+// not plain (ASCII from 0x20 up, neither '"' nor '\\'); the lowest set bit
+// is exact, higher ones may be false alarms. It is the "has a zero byte"
+// bit trick: (x - 0x01…) &^ x sets a byte's high bit where x has a zero
+// byte (below 0x20 for the control test).
+func special8(w uint64) uint64 {
 	q := w ^ '"'*lsb
 	bs := w ^ '\\'*lsb
-	return (w|ctl|(q-lsb)&^q|(bs-lsb)&^bs)&msb == 0
+	return (w | (w-0x20*lsb)&^w | (q-lsb)&^q | (bs-lsb)&^bs) & msb
 }
 
 // AppendString appends s as a JSON string. Invalid UTF-8 is replaced by
@@ -117,16 +118,15 @@ func AppendString(dst, s []byte) []byte {
 	dst = append(dst, '"')
 	start := 0
 	for i := 0; i < len(s); {
-		// Eight bytes at a time while they are plain ASCII with nothing
-		// to escape: log lines mostly are, and this is the hot loop of
-		// every JSON sink.
-		for ; i+8 <= len(s); i += 8 {
-			if !plain8(binary.LittleEndian.Uint64(s[i : i+8])) {
-				break
+		// Eight bytes at a time while there is nothing to escape (most
+		// log text), jumping straight to the first byte that needs care.
+		if i+8 <= len(s) {
+			m := special8(binary.LittleEndian.Uint64(s[i : i+8]))
+			if m == 0 {
+				i += 8
+				continue
 			}
-		}
-		if i >= len(s) {
-			break
+			i += bits.TrailingZeros64(m) >> 3
 		}
 		b := s[i]
 		if b < utf8.RuneSelf {
