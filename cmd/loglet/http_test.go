@@ -118,6 +118,19 @@ func TestHTTPSinkRetriesUntilTheHubRecovers(t *testing.T) {
 	if !strings.Contains(a.stderr.String(), "503 Service Unavailable: hub is starting") {
 		t.Errorf("the log does not say why the hub failed")
 	}
+	for _, path := range []string{"/healthz", "/readyz"} {
+		resp, err := http.Get("http://" + addr + path)
+		if err != nil || resp.StatusCode != http.StatusOK {
+			t.Errorf("GET %s: %v %v", path, resp.Status, err)
+		}
+		resp.Body.Close()
+	}
+	if n, _ := metric(t, addr, "loglet_open_files"); n != 1 {
+		t.Errorf("loglet_open_files = %v, want 1", n)
+	}
+	if age, ok := metric(t, addr, "loglet_checkpoint_age_seconds"); !ok || age > 30 {
+		t.Errorf("loglet_checkpoint_age_seconds = %v (present %v)", age, ok)
+	}
 }
 
 // TestHTTPSinkKeepsRejectedPackages: a 400 is not retried forever: the

@@ -25,12 +25,8 @@ func testConfig(paths ...string) Config {
 	}
 }
 
-// startAgent runs an agent in this process until the test ends (or stop is
-// called) and returns the state dir and a stop func that waits for the
-// drain.
-func startAgent(t *testing.T, cfg Config, sinkURL string) (state string, stop func() error) {
+func newAgent(t *testing.T, cfg Config, state, sinkURL string) (*Agent, sink.Sink) {
 	t.Helper()
-	state = t.TempDir()
 	store, err := checkpoint.Open(state)
 	if err != nil {
 		t.Fatal(err)
@@ -43,6 +39,24 @@ func startAgent(t *testing.T, cfg Config, sinkURL string) (state string, stop fu
 	if err != nil {
 		t.Fatal(err)
 	}
+	return a, sk
+}
+
+// runAgent runs one agent life to its end (cfg.Once) over state.
+func runAgent(t *testing.T, cfg Config, state, sinkURL string) error {
+	t.Helper()
+	a, sk := newAgent(t, cfg, state, sinkURL)
+	defer sk.Close()
+	return a.Run(context.Background())
+}
+
+// startAgent runs an agent in this process until the test ends (or stop is
+// called) and returns the state dir and a stop func that waits for the
+// drain.
+func startAgent(t *testing.T, cfg Config, sinkURL string) (state string, stop func() error) {
+	t.Helper()
+	state = t.TempDir()
+	a, sk := newAgent(t, cfg, state, sinkURL)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- a.Run(ctx); sk.Close() }()

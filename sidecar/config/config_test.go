@@ -1,0 +1,106 @@
+package config
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/spf13/pflag"
+)
+
+func TestParseBytes(t *testing.T) {
+	tests := []struct {
+		in   string
+		want int64
+		ok   bool
+	}{
+		{"524288", 524288, true},
+		{"512KiB", 512 << 10, true},
+		{"64MiB", 64 << 20, true},
+		{"1GiB", 1 << 30, true},
+		{"10MB", 10_000_000, true},
+		{"8K", 8 << 10, true},
+		{" 2 MiB ", 2 << 20, true},
+		{"lots", 0, false},
+		{"-1", 0, false},
+		{"1.5MiB", 0, false},
+		{"99999999999TiB", 0, false},
+	}
+	for _, tc := range tests {
+		got, err := ParseBytes(tc.in)
+		if (err == nil) != tc.ok || got != tc.want {
+			t.Errorf("ParseBytes(%q) = %d, %v; want %d, ok=%v", tc.in, got, err, tc.want, tc.ok)
+		}
+	}
+}
+
+func TestFormatBytes(t *testing.T) {
+	for n, want := range map[int64]string{1: "1", 1024: "1KiB", 64 << 20: "64MiB", 1536: "1536", 1 << 40: "1TiB"} {
+		if got := FormatBytes(n); got != want {
+			t.Errorf("FormatBytes(%d) = %q, want %q", n, got, want)
+		}
+	}
+}
+
+func load(t *testing.T, env map[string]string, args ...string) (Agent, error) {
+	t.Helper()
+	for k, v := range env {
+		t.Setenv(k, v)
+	}
+	fs := pflag.NewFlagSet("agent", pflag.ContinueOnError)
+	AgentFlags(fs)
+	if err := fs.Parse(args); err != nil {
+		t.Fatal(err)
+	}
+	return LoadAgent(fs)
+}
+
+func TestLoadAgentDefaults(t *testing.T) {
+	c, err := load(t, nil, "--path", "/var/log/*.log")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.BatchBytes != 524288 || c.BatchWait != time.Second || c.MaxLineBytes != 262144 || c.MaxBufferBytes != 64<<20 ||
+		c.StartAt != "beginning" || c.DrainTimeout != 25*time.Second || c.ScanInterval != time.Second || c.Once {
+		t.Errorf("defaults: %+v", c)
+	}
+}
+
+func TestLoadAgentEnvironment(t *testing.T) {
+	c, err := load(t, map[string]string{
+		"LOGLET_PATH":        "/a/*.log, /b/**/*.log",
+		"LOGLET_BATCH_BYTES": "1MiB",
+		"LOGLET_ONCE":        "true",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(c.Paths, "|") != "/a/*.log|/b/**/*.log" || c.BatchBytes != 1<<20 || !c.Once {
+		t.Errorf("from env: %+v", c)
+	}
+	_, err = load(t, map[string]string{"LOGLET_PATH": "/a/*.log", "LOGLET_ONCE": "sometimes"})
+	if err == nil || !strings.Contains(err.Error(), "LOGLET_ONCE") {
+		t.Errorf("bad env value: %v, want an error naming LOGLET_ONCE", err)
+	}
+}
+
+func TestLoadAgentErrors(t *testing.T) {
+	tests := []struct {
+		args []string
+		want string
+	}{
+		{[]string{}, "--path"},
+		{[]string{"--path", "/a", "--mode", "cloud"}, "mode"},
+		{[]string{"--path", "/a", "--mode", "node"}, "not available"},
+		{[]string{"--path", "/a", "--batch-bytes", "0"}, "batch-bytes"},
+		{[]string{"--path", "/a", "--max-line-bytes", "1GiB"}, "max-line-bytes"},
+		{[]string{"--path", "/a", "--scan-interval", "0s"}, "scan-interval"},
+		{[]string{"--path", "/a", "--log-level", "loud"}, "log-level"},
+	}
+	for _, tc := range tests {
+		_, err := load(t, nil, tc.args...)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%v: error %v, want one mentioning %q", tc.args, err, tc.want)
+		}
+	}
+}

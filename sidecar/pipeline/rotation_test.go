@@ -1,0 +1,220 @@
+package pipeline
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// runOnce runs the agent with --once on the globs over a shared state dir,
+// as separate agent lives, and returns the bodies it delivered.
+func runOnce(t *testing.T, state, out string, globs ...string) []string {
+	t.Helper()
+	cfg := testConfig(globs...)
+	cfg.Once = true
+	if err := runAgent(t, cfg, state, "file://"+out); err != nil {
+		t.Fatal(err)
+	}
+	var bodies []string
+	for _, r := range readOut(t, out) {
+		bodies = append(bodies, r.Body)
+	}
+	return bodies
+}
+
+func appendN(t *testing.T, path, tag string, from, to int) {
+	t.Helper()
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	for i := from; i < to; i++ {
+		fmt.Fprintf(f, "%s %04d %s\n", tag, i, strings.Repeat("-", 40))
+	}
+}
+
+// wantExactly checks that bodies hold the tag lines from..to once each.
+// (The old and the new file of a rotation are read side by side, so their
+// lines may interleave; order within a source is checked elsewhere.)
+func wantExactly(t *testing.T, bodies []string, tag string, from, to int) {
+	t.Helper()
+	count := map[string]int{}
+	n := 0
+	for _, b := range bodies {
+		if strings.HasPrefix(b, tag+" ") {
+			count[b]++
+			n++
+		}
+	}
+	if n != to-from {
+		t.Errorf("%s: got %d lines, want %d", tag, n, to-from)
+	}
+	for i := from; i < to; i++ {
+		if line := fmt.Sprintf("%s %04d %s", tag, i, strings.Repeat("-", 40)); count[line] != 1 {
+			t.Fatalf("%s line %d arrived %d times, want once", tag, i, count[line])
+		}
+	}
+}
+
+// Rotation while the agent is down: the old file (renamed out of the glob)
+// is found by identity in its folder and finished, the new one read whole;
+// nothing is read twice.
+func TestRenameRotationWhileDown(t *testing.T) {
+	dir, state := t.TempDir(), t.TempDir()
+	out := filepath.Join(t.TempDir(), "out.ndjson")
+	log := filepath.Join(dir, "app.log")
+	appendN(t, log, "a", 0, 100)
+	runOnce(t, state, out, dir+"/*.log")
+	appendN(t, log, "a", 100, 150) // written before the rotation, not yet read
+	if err := os.Rename(log, log+".1"); err != nil {
+		t.Fatal(err)
+	}
+	appendN(t, log, "a", 150, 200)
+	wantExactly(t, runOnce(t, state, out, dir+"/*.log"), "a", 0, 200)
+}
+
+// A rotated file that still matches the glob stays the same source.
+func TestRenameWithinGlob(t *testing.T) {
+	dir, state := t.TempDir(), t.TempDir()
+	out := filepath.Join(t.TempDir(), "out.ndjson")
+	log := filepath.Join(dir, "app.log")
+	appendN(t, log, "a", 0, 100)
+	runOnce(t, state, out, dir+"/app.log*")
+	if err := os.Rename(log, log+".1"); err != nil {
+		t.Fatal(err)
+	}
+	appendN(t, log, "a", 100, 200)
+	wantExactly(t, runOnce(t, state, out, dir+"/app.log*"), "a", 0, 200)
+}
+
+// copytruncate while the agent is down: the tail of the old content is read
+// from the copy, then the truncated file from its start.
+func TestCopytruncateWhileDown(t *testing.T) {
+	dir, state := t.TempDir(), t.TempDir()
+	out := filepath.Join(t.TempDir(), "out.ndjson")
+	log := filepath.Join(dir, "app.log")
+	appendN(t, log, "a", 0, 100)
+	runOnce(t, state, out, dir+"/*.log")
+	appendN(t, log, "a", 100, 150)
+	copyFile(t, log, log+".1")
+	if err := os.Truncate(log, 0); err != nil {
+		t.Fatal(err)
+	}
+	appendN(t, log, "a", 150, 160) // shorter than what was read: size < offset
+	wantExactly(t, runOnce(t, state, out, dir+"/*.log"), "a", 0, 160)
+}
+
+// copytruncate where the new content outgrew the old offset before the
+// agent looked: the changed first bytes tell it is not the same content.
+func TestCopytruncateNewContentLonger(t *testing.T) {
+	dir, state := t.TempDir(), t.TempDir()
+	out := filepath.Join(t.TempDir(), "out.ndjson")
+	log := filepath.Join(dir, "app.log")
+	appendN(t, log, "a", 0, 10)
+	runOnce(t, state, out, dir+"/*.log")
+	copyFile(t, log, log+".1")
+	if err := os.Truncate(log, 0); err != nil {
+		t.Fatal(err)
+	}
+	appendN(t, log, "b", 0, 100)
+	bodies := runOnce(t, state, out, dir+"/*.log")
+	wantExactly(t, bodies, "a", 0, 10)
+	wantExactly(t, bodies, "b", 0, 100)
+}
+
+// A file deleted and replaced (an inode may be reused) is a new source,
+// read from its start.
+func TestReplacedFileIsNewSource(t *testing.T) {
+	dir, state := t.TempDir(), t.TempDir()
+	out := filepath.Join(t.TempDir(), "out.ndjson")
+	log := filepath.Join(dir, "app.log")
+	appendN(t, log, "a", 0, 100)
+	runOnce(t, state, out, dir+"/*.log")
+	if err := os.Remove(log); err != nil {
+		t.Fatal(err)
+	}
+	appendN(t, log, "b", 0, 300)
+	bodies := runOnce(t, state, out, dir+"/*.log")
+	wantExactly(t, bodies, "a", 0, 100)
+	wantExactly(t, bodies, "b", 0, 300)
+	recs := readOut(t, out)
+	if recs[0].Attributes.SourceID == recs[len(recs)-1].Attributes.SourceID {
+		t.Errorf("the replacement file kept the old source id")
+	}
+	m, _ := filepath.Glob(filepath.Join(state, "sources", "*.json"))
+	if len(m) != 1 {
+		t.Errorf("%d checkpoints left, want only the new file's", len(m))
+	}
+}
+
+// Package ids continue across agent lives.
+func TestPackageIDsContinue(t *testing.T) {
+	dir, state := t.TempDir(), t.TempDir()
+	out := filepath.Join(t.TempDir(), "out.ndjson")
+	log := filepath.Join(dir, "app.log")
+	appendN(t, log, "a", 0, 500)
+	runOnce(t, state, out, dir+"/*.log")
+	first := readOut(t, out)
+	appendN(t, log, "a", 500, 1000)
+	runOnce(t, state, out, dir+"/*.log")
+	all := readOut(t, out)
+	last := first[len(first)-1].Attributes.PackageID
+	if next := all[len(first)].Attributes.PackageID; next != last+1 {
+		t.Errorf("second life starts at package %d, want %d", next, last+1)
+	}
+}
+
+func TestStartAtEnd(t *testing.T) {
+	dir, state := t.TempDir(), t.TempDir()
+	out := filepath.Join(t.TempDir(), "out.ndjson")
+	appendN(t, filepath.Join(dir, "old.log"), "old", 0, 100)
+	cfg := testConfig(dir + "/*.log")
+	cfg.StartAtEnd, cfg.Once = true, true
+	if err := runAgent(t, cfg, state, "file://"+out); err != nil {
+		t.Fatal(err)
+	}
+	appendN(t, filepath.Join(dir, "old.log"), "old", 100, 110)
+	bodies := runOnce(t, state, out, dir+"/*.log")
+	wantExactly(t, bodies, "old", 100, 110)
+}
+
+func TestExclude(t *testing.T) {
+	dir, state := t.TempDir(), t.TempDir()
+	out := filepath.Join(t.TempDir(), "out.ndjson")
+	appendN(t, filepath.Join(dir, "keep.log"), "keep", 0, 10)
+	appendN(t, filepath.Join(dir, "debug.log"), "debug", 0, 10)
+	cfg := testConfig(dir + "/*.log")
+	cfg.Exclude, cfg.Once = []string{"debug*"}, true
+	if err := runAgent(t, cfg, state, "file://"+out); err != nil {
+		t.Fatal(err)
+	}
+	bodies := []string{}
+	for _, r := range readOut(t, out) {
+		bodies = append(bodies, r.Body)
+	}
+	wantExactly(t, bodies, "keep", 0, 10)
+	wantExactly(t, bodies, "debug", 0, 0)
+}
+
+func copyFile(t *testing.T, from, to string) {
+	t.Helper()
+	src, err := os.Open(from)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	dst, err := os.Create(to)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.Copy(dst, src); err != nil {
+		t.Fatal(err)
+	}
+	if err := dst.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
