@@ -148,13 +148,16 @@ func (a *Agent) Run(ctx context.Context) error {
 	ckDone := make(chan struct{})
 	go func() { defer close(ckDone); a.checkpoints(ckStop) }()
 
-	var events <-chan fsnotify.Event
+	var (
+		events    <-chan fsnotify.Event
+		watchErrs <-chan error
+	)
 	watcher, err := fsnotify.NewWatcher()
 	if err != nil {
 		a.log.Warn("file events unavailable, polling only", "interval", a.cfg.ScanInterval, "err", err)
 	} else {
 		defer watcher.Close()
-		events = watcher.Events
+		events, watchErrs = watcher.Events, watcher.Errors
 	}
 	watched := map[string]bool{}
 
@@ -173,6 +176,10 @@ func (a *Agent) Run(ctx context.Context) error {
 				rescan = true
 			case ev := <-events:
 				rescan = a.onEvent(ev)
+			case err := <-watchErrs:
+				// Usually an overflowed event queue: events were lost, so look.
+				a.log.Debug("file events", "err", err)
+				rescan = true
 			}
 			if rescan && ctx.Err() == nil {
 				a.scan(ctx, drain, false, watcher, watched)

@@ -57,6 +57,9 @@ func OpenKafka(_ context.Context, rest string, opts Options) (*Kafka, error) {
 		kgo.RequiredAcks(kgo.AllISRAcks()),
 		kgo.ProducerBatchCompression(codec),
 		kgo.ProduceRequestTimeout(opts.Timeout),
+		// Fail a delivery after this long so the agent's own retry loop
+		// (backoff, metrics, logs) sees an outage instead of a silent stall.
+		kgo.RecordDeliveryTimeout(2*opts.Timeout),
 		// Ordering per source needs the same partition for the same key.
 		kgo.RecordPartitioner(kgo.StickyKeyPartitioner(nil)),
 	)
