@@ -60,92 +60,90 @@ func wantExactly(t *testing.T, bodies []string, tag string, from, to int) {
 	}
 }
 
+// lives runs the agent over one log folder as successive lives (--once),
+// sharing state, as an agent restarted between file changes would.
+type lives struct {
+	t                    *testing.T
+	dir, state, out, log string
+}
+
+// newLives writes a 0..100 into app.log and runs a first life.
+func newLives(t *testing.T, glob string) *lives {
+	l := &lives{t: t, dir: t.TempDir(), state: t.TempDir(), out: filepath.Join(t.TempDir(), "out.ndjson")}
+	l.log = filepath.Join(l.dir, "app.log")
+	appendN(t, l.log, "a", 0, 100)
+	l.run(glob)
+	return l
+}
+
+func (l *lives) run(glob string) []string { return runOnce(l.t, l.state, l.out, l.dir+"/"+glob) }
+
 // Rotation while the agent is down: the old file (renamed out of the glob)
 // is found by identity in its folder and finished, the new one read whole;
 // nothing is read twice.
 func TestRenameRotationWhileDown(t *testing.T) {
-	dir, state := t.TempDir(), t.TempDir()
-	out := filepath.Join(t.TempDir(), "out.ndjson")
-	log := filepath.Join(dir, "app.log")
-	appendN(t, log, "a", 0, 100)
-	runOnce(t, state, out, dir+"/*.log")
-	appendN(t, log, "a", 100, 150) // written before the rotation, not yet read
-	if err := os.Rename(log, log+".1"); err != nil {
+	l := newLives(t, "*.log")
+	appendN(t, l.log, "a", 100, 150) // written before the rotation, not yet read
+	if err := os.Rename(l.log, l.log+".1"); err != nil {
 		t.Fatal(err)
 	}
-	appendN(t, log, "a", 150, 200)
-	wantExactly(t, runOnce(t, state, out, dir+"/*.log"), "a", 0, 200)
+	appendN(t, l.log, "a", 150, 200)
+	wantExactly(t, l.run("*.log"), "a", 0, 200)
 }
 
 // A rotated file that still matches the glob stays the same source.
 func TestRenameWithinGlob(t *testing.T) {
-	dir, state := t.TempDir(), t.TempDir()
-	out := filepath.Join(t.TempDir(), "out.ndjson")
-	log := filepath.Join(dir, "app.log")
-	appendN(t, log, "a", 0, 100)
-	runOnce(t, state, out, dir+"/app.log*")
-	if err := os.Rename(log, log+".1"); err != nil {
+	l := newLives(t, "app.log*")
+	if err := os.Rename(l.log, l.log+".1"); err != nil {
 		t.Fatal(err)
 	}
-	appendN(t, log, "a", 100, 200)
-	wantExactly(t, runOnce(t, state, out, dir+"/app.log*"), "a", 0, 200)
+	appendN(t, l.log, "a", 100, 200)
+	wantExactly(t, l.run("app.log*"), "a", 0, 200)
 }
 
 // copytruncate while the agent is down: the tail of the old content is read
 // from the copy, then the truncated file from its start.
 func TestCopytruncateWhileDown(t *testing.T) {
-	dir, state := t.TempDir(), t.TempDir()
-	out := filepath.Join(t.TempDir(), "out.ndjson")
-	log := filepath.Join(dir, "app.log")
-	appendN(t, log, "a", 0, 100)
-	runOnce(t, state, out, dir+"/*.log")
-	appendN(t, log, "a", 100, 150)
-	copyFile(t, log, log+".1")
-	if err := os.Truncate(log, 0); err != nil {
+	l := newLives(t, "*.log")
+	appendN(t, l.log, "a", 100, 150)
+	copyFile(t, l.log, l.log+".1")
+	if err := os.Truncate(l.log, 0); err != nil {
 		t.Fatal(err)
 	}
-	appendN(t, log, "a", 150, 160) // shorter than what was read: size < offset
-	wantExactly(t, runOnce(t, state, out, dir+"/*.log"), "a", 0, 160)
+	appendN(t, l.log, "a", 150, 160) // shorter than what was read: size < offset
+	wantExactly(t, l.run("*.log"), "a", 0, 160)
 }
 
 // copytruncate where the new content outgrew the old offset before the
 // agent looked: the changed first bytes tell it is not the same content.
 func TestCopytruncateNewContentLonger(t *testing.T) {
-	dir, state := t.TempDir(), t.TempDir()
-	out := filepath.Join(t.TempDir(), "out.ndjson")
-	log := filepath.Join(dir, "app.log")
-	appendN(t, log, "a", 0, 10)
-	runOnce(t, state, out, dir+"/*.log")
-	copyFile(t, log, log+".1")
-	if err := os.Truncate(log, 0); err != nil {
+	l := newLives(t, "*.log")
+	copyFile(t, l.log, l.log+".1")
+	if err := os.Truncate(l.log, 0); err != nil {
 		t.Fatal(err)
 	}
-	appendN(t, log, "b", 0, 100)
-	bodies := runOnce(t, state, out, dir+"/*.log")
-	wantExactly(t, bodies, "a", 0, 10)
-	wantExactly(t, bodies, "b", 0, 100)
+	appendN(t, l.log, "b", 0, 300)
+	bodies := l.run("*.log")
+	wantExactly(t, bodies, "a", 0, 100)
+	wantExactly(t, bodies, "b", 0, 300)
 }
 
 // A file deleted and replaced (an inode may be reused) is a new source,
 // read from its start.
 func TestReplacedFileIsNewSource(t *testing.T) {
-	dir, state := t.TempDir(), t.TempDir()
-	out := filepath.Join(t.TempDir(), "out.ndjson")
-	log := filepath.Join(dir, "app.log")
-	appendN(t, log, "a", 0, 100)
-	runOnce(t, state, out, dir+"/*.log")
-	if err := os.Remove(log); err != nil {
+	l := newLives(t, "*.log")
+	if err := os.Remove(l.log); err != nil {
 		t.Fatal(err)
 	}
-	appendN(t, log, "b", 0, 300)
-	bodies := runOnce(t, state, out, dir+"/*.log")
+	appendN(t, l.log, "b", 0, 300)
+	bodies := l.run("*.log")
 	wantExactly(t, bodies, "a", 0, 100)
 	wantExactly(t, bodies, "b", 0, 300)
-	recs := readOut(t, out)
+	recs := readOut(t, l.out)
 	if recs[0].Attributes.SourceID == recs[len(recs)-1].Attributes.SourceID {
 		t.Errorf("the replacement file kept the old source id")
 	}
-	m, _ := filepath.Glob(filepath.Join(state, "sources", "*.json"))
+	m, _ := filepath.Glob(filepath.Join(l.state, "sources", "*.json"))
 	if len(m) != 1 {
 		t.Errorf("%d checkpoints left, want only the new file's", len(m))
 	}
@@ -153,15 +151,11 @@ func TestReplacedFileIsNewSource(t *testing.T) {
 
 // Package ids continue across agent lives.
 func TestPackageIDsContinue(t *testing.T) {
-	dir, state := t.TempDir(), t.TempDir()
-	out := filepath.Join(t.TempDir(), "out.ndjson")
-	log := filepath.Join(dir, "app.log")
-	appendN(t, log, "a", 0, 500)
-	runOnce(t, state, out, dir+"/*.log")
-	first := readOut(t, out)
-	appendN(t, log, "a", 500, 1000)
-	runOnce(t, state, out, dir+"/*.log")
-	all := readOut(t, out)
+	l := newLives(t, "*.log")
+	first := readOut(t, l.out)
+	appendN(t, l.log, "a", 100, 1000)
+	l.run("*.log")
+	all := readOut(t, l.out)
 	last := first[len(first)-1].Attributes.PackageID
 	if next := all[len(first)].Attributes.PackageID; next != last+1 {
 		t.Errorf("second life starts at package %d, want %d", next, last+1)
