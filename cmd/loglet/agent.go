@@ -58,6 +58,7 @@ environment, which wins over the file.`,
 				DrainTimeout:   cfg.DrainTimeout,
 				Once:           cfg.Once,
 				Resource:       []record.KeyValue{{Key: "host.name", Value: config.Hostname()}},
+				Parse:          cfg.Parse,
 			}, sk, store, log)
 			if err != nil {
 				return err

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/loglet/loglet/sidecar/parse"
 	"github.com/spf13/pflag"
 	"github.com/spf13/viper"
 )
@@ -35,6 +36,8 @@ type Agent struct {
 	Once           bool
 	LogFormat      string
 	LogLevel       string
+	// Parse is nil when lines are shipped as they are.
+	Parse *parse.Spec
 }
 
 // AgentFlags declares the agent's flags with their defaults and help.
@@ -54,6 +57,13 @@ func AgentFlags(fs *pflag.FlagSet) {
 	fs.String("metrics-addr", "", "serve /metrics, /healthz and /readyz here (e.g. :9090); empty: off")
 	fs.String("drain-timeout", "25s", "on SIGTERM, time to read to the end, deliver and checkpoint before exiting")
 	fs.Bool("once", false, "read every file to its current end, deliver, checkpoint and exit 0 (backfills, benchmarks)")
+	fs.String("format", "raw", "how a line becomes a record: raw, json, logfmt, nginx, csv, regex:<RE2 with (?P<name>…) groups>; cri, docker or auto for container logs")
+	fs.String("container-format", "none", "container log wrapping to decode before --format: none, cri, docker, auto (per file, from its first line)")
+	fs.String("multiline-start", "", "RE2 matching the first line of a record; following lines that do not match join it (stack traces)")
+	fs.String("multiline-timeout", "1s", "finish a multiline record after this long without a new line")
+	fs.StringSlice("csv-fields", nil, "column names for --format csv")
+	fs.String("time-key", "", "field whose value is the record's event time (default: the container line's time, else when it was read)")
+	fs.String("time-format", "rfc3339", "how --time-key is written: rfc3339, unix, unix_ms, unix_us, unix_ns or a Go layout (02/Jan/2006:15:04:05 -0700)")
 	fs.String("log-format", "auto", "log format: json, text, or auto (text on a terminal, json otherwise)")
 	fs.String("log-level", "info", "log level: debug, info, warn, error")
 }
@@ -97,8 +107,25 @@ func LoadAgent(fs *pflag.FlagSet) (Agent, error) {
 		LogFormat:      r.oneOf("log-format", "auto", "json", "text"),
 		LogLevel:       r.oneOf("log-level", "debug", "info", "warn", "error"),
 	}
+	pc := parse.Config{
+		Format:           r.str("format"),
+		Container:        r.str("container-format"),
+		MultilineStart:   r.str("multiline-start"),
+		MultilineTimeout: r.duration("multiline-timeout"),
+		CSVFields:        r.list("csv-fields"),
+		TimeKey:          r.str("time-key"),
+		TimeFormat:       r.str("time-format"),
+		MaxLineBytes:     int(c.MaxLineBytes),
+	}
 	if r.err != nil {
 		return Agent{}, r.err
+	}
+	if pc.Format != "raw" || pc.Container != "none" || pc.MultilineStart != "" || pc.TimeKey != "" {
+		spec, err := parse.Compile(pc)
+		if err != nil {
+			return Agent{}, err
+		}
+		c.Parse = spec
 	}
 	if c.Mode != "local" {
 		return Agent{}, fmt.Errorf("mode %q is not available in this version: use --mode=local", c.Mode)

@@ -21,6 +21,7 @@ import (
 
 	"github.com/loglet/loglet/sidecar/checkpoint"
 	"github.com/loglet/loglet/sidecar/metrics"
+	"github.com/loglet/loglet/sidecar/parse"
 	"github.com/loglet/loglet/sidecar/record"
 	"github.com/loglet/loglet/sidecar/sink"
 	"github.com/loglet/loglet/sidecar/source"
@@ -45,6 +46,8 @@ type Config struct {
 	Once bool
 	// Resource attributes put on every record.
 	Resource []record.KeyValue
+	// Parse turns lines into records; nil ships lines as they are.
+	Parse *parse.Spec
 }
 
 // queueDepth is how many packages may wait for the sink beyond the one it
@@ -102,8 +105,8 @@ func New(cfg Config, sk sink.Sink, store *checkpoint.Store, log *slog.Logger) (*
 			MaxLineBytes: cfg.MaxLineBytes,
 			Poll:         cfg.ScanInterval,
 			CloseGrace:   max(5*cfg.ScanInterval, time.Second),
+			Parse:        cfg.Parse,
 		},
-		pool:   record.NewPool(cfg.BatchBytes + cfg.MaxLineBytes),
 		budget: newBudget(cfg.MaxBufferBytes),
 		queue:  make(chan *record.Package, queueDepth),
 		ckWake: make(chan struct{}, 1),
@@ -114,6 +117,7 @@ func New(cfg Config, sk sink.Sink, store *checkpoint.Store, log *slog.Logger) (*
 	if cfg.Once {
 		a.scfg.CloseGrace = 0
 	}
+	a.pool = record.NewPool(a.scfg.BufferBytes())
 	a.metrics = metrics.NewAgent(func() (int64, int64, int64, int64) {
 		return a.stats.Lines.Load(), a.stats.Bytes.Load(), a.stats.Splits.Load(), a.stats.Truncations.Load()
 	})

@@ -3,6 +3,7 @@ package pipeline
 import (
 	"bytes"
 	"fmt"
+	"github.com/loglet/loglet/sidecar/parse"
 	"os"
 	"path/filepath"
 	"strings"
@@ -150,5 +151,30 @@ func appendLines(t *testing.T, path string, lines ...string) {
 	defer f.Close()
 	if _, err := f.WriteString(strings.Join(lines, "\n") + "\n"); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestMultilineFlushedByTimeout: a record whose next start line never comes
+// is delivered once no line arrived for --multiline-timeout.
+func TestMultilineFlushedByTimeout(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "app.log")
+	spec, err := parse.Compile(parse.Config{MultilineStart: `^\d{4}-`, MultilineTimeout: 200 * time.Millisecond, MaxLineBytes: 256 << 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := testConfig(dir + "/*.log")
+	cfg.Parse = spec
+	cfg.BatchWait = 20 * time.Millisecond
+	out := filepath.Join(t.TempDir(), "out.ndjson")
+	if err := os.WriteFile(path, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	startAgent(t, cfg, "file://"+out)
+	appendLines(t, path, "2026-11-25 10:00:00 ERROR boom", "java.lang.RuntimeException: boom", "\tat Main.main(Main.java:3)")
+	waitFor(t, 10*time.Second, "the stack trace after the timeout", func() bool { return len(readOut(t, out)) == 1 })
+	rec := readOut(t, out)[0]
+	if rec.Body != "2026-11-25 10:00:00 ERROR boom\njava.lang.RuntimeException: boom\n\tat Main.main(Main.java:3)" || rec.Severity != "ERROR" {
+		t.Errorf("record %q severity %q", rec.Body, rec.Severity)
 	}
 }

@@ -45,6 +45,7 @@ func (p *Package) AppendNDJSON(dst []byte) []byte {
 		ts     []byte
 		span   = -1
 		nextAt = 0
+		events timeCache
 	)
 	// The package id is the same for every record: format it once.
 	var idbuf [24]byte
@@ -63,11 +64,24 @@ func (p *Package) AppendNDJSON(dst []byte) []byte {
 			}
 		}
 		dst = append(dst, `{"time":"`...)
-		dst = append(dst, ts...)
+		if e.Time != 0 {
+			dst = events.append(dst, e.Time)
+		} else {
+			dst = append(dst, ts...)
+		}
 		dst = append(dst, `","observed_time":"`...)
 		dst = append(dst, ts...)
 		dst = append(dst, `","body":`...)
-		dst = AppendString(dst, p.Data[e.Start:e.End])
+		if e.Flags&FlagExtra != 0 {
+			dst = AppendString(dst, p.Extra[e.Start:e.End])
+		} else {
+			dst = AppendString(dst, p.Data[e.Start:e.End])
+		}
+		if e.Severity != SeverityNone {
+			dst = append(dst, `,"severity":"`...)
+			dst = append(dst, e.Severity.String()...)
+			dst = append(dst, '"')
+		}
 		dst = append(dst, o.prefix...)
 		dst = append(dst, id...)
 		dst = append(dst, `,"loglet.offset":`...)
@@ -78,9 +92,98 @@ func (p *Package) AppendNDJSON(dst []byte) []byte {
 			dst = append(dst, `,"loglet.split.last":`...)
 			dst = strconv.AppendBool(dst, e.Flags&FlagLastPart != 0)
 		}
+		switch {
+		case e.Flags&FlagStdout != 0:
+			dst = append(dst, `,"log.iostream":"stdout"`...)
+		case e.Flags&FlagStderr != 0:
+			dst = append(dst, `,"log.iostream":"stderr"`...)
+		}
+		for _, a := range p.Attrs[e.AttrStart:e.AttrEnd] {
+			dst = append(dst, ',')
+			dst = AppendString(dst, p.Bytes(a.Key))
+			dst = append(dst, ':')
+			if a.Raw {
+				dst = AppendRawJSON(dst, p.Bytes(a.Value))
+			} else {
+				dst = AppendString(dst, p.Bytes(a.Value))
+			}
+		}
 		dst = append(dst, o.suffix...)
 	}
 	return dst
+}
+
+// timeCache formats event times, reusing the formatted second for the
+// records that share it (most neighbours do).
+type timeCache struct {
+	sec    int64
+	prefix []byte // "2006-01-02T15:04:05."
+	buf    [32]byte
+}
+
+func (c *timeCache) append(dst []byte, ns int64) []byte {
+	sec, frac := ns/1e9, ns%1e9
+	if frac < 0 {
+		sec, frac = sec-1, frac+1e9
+	}
+	if c.prefix == nil || sec != c.sec {
+		c.sec = sec
+		c.prefix = time.Unix(sec, 0).UTC().AppendFormat(c.buf[:0], "2006-01-02T15:04:05.")
+	}
+	dst = append(dst, c.prefix...)
+	var digits [9]byte
+	for i := 8; i >= 0; i-- {
+		digits[i] = byte('0' + frac%10)
+		frac /= 10
+	}
+	dst = append(dst, digits[:]...)
+	return append(dst, 'Z')
+}
+
+// AppendRawJSON appends a JSON value taken from a log line as it is, but
+// made safe: invalid UTF-8 is replaced, control bytes inside strings are
+// escaped and outside them become spaces, so a damaged line cannot break
+// the record around it. The caller has checked that v is one JSON value.
+func AppendRawJSON(dst, v []byte) []byte {
+	start := 0
+	inString, escaped := false, false
+	for i := 0; i < len(v); {
+		b := v[i]
+		if b >= 0x20 && b < utf8.RuneSelf {
+			switch {
+			case escaped:
+				escaped = false
+			case b == '\\' && inString:
+				escaped = true
+			case b == '"':
+				inString = !inString
+			}
+			i++
+			continue
+		}
+		escaped = false
+		if b < 0x20 {
+			dst = append(dst, v[start:i]...)
+			if inString {
+				dst = append(dst, '\\', 'u', '0', '0', hexDigits[b>>4], hexDigits[b&0xF])
+			} else {
+				dst = append(dst, ' ')
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRune(v[i:])
+		if r == utf8.RuneError && size == 1 {
+			dst = append(dst, v[start:i]...)
+			dst = append(dst, `\ufffd`...)
+			i++
+			start = i
+			continue
+		}
+		i += size
+	}
+	return append(dst, v[start:]...)
 }
 
 // FormatTime formats t as records do.

@@ -10,6 +10,8 @@ package record
 import (
 	"sync"
 	"time"
+	"unicode/utf8"
+	"unsafe"
 )
 
 // Flag marks how a record relates to the line it came from.
@@ -20,14 +22,89 @@ const (
 	FlagSplit Flag = 1 << iota
 	// FlagLastPart marks the final part of a split line.
 	FlagLastPart
+	// FlagExtra says Start and End index Package.Extra, not Data: the body
+	// was decoded or joined (container partial lines, multiline records).
+	FlagExtra
+	// FlagStdout and FlagStderr give log.iostream (container logs).
+	FlagStdout
+	FlagStderr
 )
 
-// Entry locates one record inside Package.Data.
+// Severity is a record's level, when a parser found one.
+type Severity uint8
+
+// Severities, in the order of the OpenTelemetry severity numbers.
+const (
+	SeverityNone Severity = iota
+	SeverityTrace
+	SeverityDebug
+	SeverityInfo
+	SeverityWarn
+	SeverityError
+	SeverityFatal
+)
+
+var severityText = [...]string{"", "TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL"}
+
+func (s Severity) String() string {
+	if int(s) < len(severityText) {
+		return severityText[s]
+	}
+	return ""
+}
+
+// Entry is one record: where its body is, and what parsing found.
 type Entry struct {
 	Start, End uint32
 	Flags      Flag
+	Severity   Severity
 	// Part is the 1-based index of the part when FlagSplit is set.
 	Part uint16
+	// Attributes of the record are Package.Attrs[AttrStart:AttrEnd].
+	AttrStart, AttrEnd uint32
+	// Time is the event time in Unix nanoseconds; 0 means the observed
+	// time stands in for it.
+	Time int64
+}
+
+// Ref names bytes of a package without copying them: a range of Data, a
+// range of Extra, or one of Strings (static keys and messages).
+type Ref struct {
+	Off, Len uint32
+}
+
+const (
+	refExtra   = 1 << 31
+	refStrings = 1 << 30
+)
+
+// DataRef names Data[start:end].
+func DataRef(start, end int) Ref { return Ref{uint32(start), uint32(end - start)} }
+
+// ExtraRef names Extra[start:end].
+func ExtraRef(start, end int) Ref { return Ref{refExtra | uint32(start), uint32(end - start)} }
+
+// StringRef names Strings[i].
+func StringRef(i int) Ref { return Ref{Off: refStrings | uint32(i)} }
+
+// InExtra reports whether r names bytes of Extra.
+func (r Ref) InExtra() bool { return r.Off&refExtra != 0 && r.Off&refStrings == 0 }
+
+// Bounds returns the range r names in Data or Extra.
+func (r Ref) Bounds() (start, end int) {
+	off := int(r.Off &^ refExtra)
+	return off, off + int(r.Len)
+}
+
+// Sub names bytes [i:j) of what r names (Data or Extra).
+func (r Ref) Sub(i, j int) Ref { return Ref{r.Off + uint32(i), uint32(j - i)} }
+
+// Attr is one attribute of a record.
+type Attr struct {
+	Key, Value Ref
+	// Raw says Value is JSON to copy as it is (a number, true, a nested
+	// object, a string token with its quotes), not text to quote.
+	Raw bool
 }
 
 // Span says that records from First on were observed at Time (until the
@@ -76,10 +153,17 @@ type KeyValue struct {
 type Package struct {
 	Origin *Origin
 	ID     uint64
-	// Data holds the record bodies; Records index into it.
+	// Data holds the lines as read; Records index into it.
 	Data    []byte
 	Records []Entry
 	Spans   []Span
+	// Extra holds bytes parsing made (joined or unescaped bodies and
+	// values); Attrs the records' attributes; Strings the static strings
+	// that Refs name by index (the parser's keys). All are empty for raw
+	// lines.
+	Extra   []byte
+	Attrs   []Attr
+	Strings []string
 	// Identity of the file when the package was cut.
 	Identity Identity
 	// EndOffset is the file offset just past the last record: where reading
@@ -96,10 +180,34 @@ type Package struct {
 // Len is the number of records.
 func (p *Package) Len() int { return len(p.Records) }
 
-// Body returns record i's bytes; they alias Data.
+// Body returns record i's bytes; they alias Data or Extra.
 func (p *Package) Body(i int) []byte {
 	e := p.Records[i]
+	if e.Flags&FlagExtra != 0 {
+		return p.Extra[e.Start:e.End]
+	}
 	return p.Data[e.Start:e.End]
+}
+
+// Bytes returns what r names.
+func (p *Package) Bytes(r Ref) []byte {
+	switch {
+	case r.Off&refExtra != 0:
+		off := r.Off &^ refExtra
+		return p.Extra[off : off+r.Len]
+	case r.Off&refStrings != 0:
+		// Read only: the bytes of a static string, without a copy.
+		str := p.Strings[r.Off&^refStrings]
+		return unsafe.Slice(unsafe.StringData(str), len(str))
+	default:
+		return p.Data[r.Off : r.Off+r.Len]
+	}
+}
+
+// Attributes returns record i's attributes.
+func (p *Package) Attributes(i int) []Attr {
+	e := p.Records[i]
+	return p.Attrs[e.AttrStart:e.AttrEnd]
 }
 
 // ObservedAt returns the time record i was read.
@@ -141,6 +249,20 @@ func (pl *Pool) Put(p *Package) {
 	if cap(p.Data) != pl.size {
 		return
 	}
-	*p = Package{Data: p.Data[:0], Records: p.Records[:0], Spans: p.Spans[:0]}
+	*p = Package{Data: p.Data[:0], Records: p.Records[:0], Spans: p.Spans[:0], Extra: p.Extra[:0], Attrs: p.Attrs[:0]}
 	pl.p.Put(p)
+}
+
+// RuneCut returns where to cut b to at most n bytes without splitting a
+// UTF-8 sequence (when b is valid UTF-8 there).
+func RuneCut(b []byte, n int) int {
+	if n >= len(b) {
+		return len(b)
+	}
+	for i := n; i > n-utf8.UTFMax && i > 0; i-- {
+		if utf8.RuneStart(b[i]) {
+			return i
+		}
+	}
+	return n
 }

@@ -14,8 +14,8 @@ import (
 	"slices"
 	"sync/atomic"
 	"time"
-	"unicode/utf8"
 
+	"github.com/loglet/loglet/sidecar/parse"
 	"github.com/loglet/loglet/sidecar/record"
 )
 
@@ -33,6 +33,18 @@ type Config struct {
 	// deleted) is kept open without growing before it is released: writers
 	// may still append until they reopen.
 	CloseGrace time.Duration
+	// Parse turns lines into records (container formats, multiline,
+	// parsers); nil ships every line as it is.
+	Parse *parse.Spec
+}
+
+// BufferBytes is the size of the read buffers a File needs for cfg: a full
+// package plus room for lines that wait for the rest of their record.
+func (cfg Config) BufferBytes() int {
+	if cfg.Parse != nil && cfg.Parse.Multiline() {
+		return cfg.BatchBytes + 4*cfg.MaxLineBytes
+	}
+	return cfg.BatchBytes + cfg.MaxLineBytes
 }
 
 // Emit hands a cut package downstream; it blocks while the pipeline is full.
@@ -72,6 +84,8 @@ type File struct {
 	part    uint16          // parts of the current long line emitted so far
 	nextPkg uint64
 	since   time.Time // when cur got its first record
+	stage   *parse.Stage
+	counted int // index in cur.Data up to which lines were counted
 
 	wake      chan struct{}
 	unmatched atomic.Int64 // unix nanos since the file left the glob; 0 while matched
@@ -79,13 +93,17 @@ type File struct {
 }
 
 // NewFile returns a File reading f (opened at path) from st. Packages come
-// from pool, whose buffers must hold BatchBytes+MaxLineBytes.
+// from pool, whose buffers must hold cfg.BufferBytes().
 func NewFile(cfg Config, f *os.File, path string, origin *record.Origin, st State, emit Emit, pool *record.Pool, stats *Stats) *File {
-	return &File{
+	file := &File{
 		cfg: cfg, origin: origin, emit: emit, pool: pool, stats: stats,
 		path: path, f: f, id: st.Identity, off: st.Offset, nextPkg: st.NextPackageID,
 		wake: make(chan struct{}, 1),
 	}
+	if cfg.Parse != nil {
+		file.stage = cfg.Parse.NewStage()
+	}
+	return file
 }
 
 // Origin returns the source's description.
@@ -137,7 +155,8 @@ func (s *File) Run(ctx, drain context.Context) error {
 			return s.flush(drain, true, false)
 		}
 		if ctx.Err() != nil {
-			// Shutdown: keep an unterminated line for the next start.
+			// Shutdown: finish pending records, but keep an unterminated
+			// line for the next start.
 			return s.flush(drain, false, false)
 		}
 		if u := s.unmatched.Load(); u != 0 && n == 0 {
@@ -150,12 +169,18 @@ func (s *File) Run(ctx, drain context.Context) error {
 		wait := s.cfg.Poll
 		if s.cur != nil && len(s.cur.Records) > 0 {
 			due := s.cfg.BatchWait - now.Sub(s.since)
-			if due <= 0 {
-				if err := s.cut(drain); err != nil {
+			// A record still waiting for lines is finished when none came
+			// for the multiline timeout.
+			idle := time.Duration(1<<63 - 1)
+			if s.stage != nil && s.cfg.Parse.Multiline() {
+				idle = s.cfg.Parse.Timeout() - now.Sub(lastGrowth)
+			}
+			if due <= 0 || idle <= 0 {
+				if err := s.cut(drain, idle <= 0); err != nil {
 					return err
 				}
-			} else if due < wait {
-				wait = due
+			} else {
+				wait = min(wait, due, idle)
 			}
 		}
 		s.park(false)
@@ -190,7 +215,7 @@ func (s *File) unpark() {
 	p := s.pool.Get()
 	p.Data = append(p.Data, s.parked...)
 	s.parked = s.parked[:0]
-	s.start = 0
+	s.start, s.counted = 0, 0
 	s.cur = p
 }
 
@@ -210,6 +235,14 @@ func (s *File) readAvailable(ctx context.Context) (int64, error) {
 		if n >= end {
 			end = cap(p.Data)
 		}
+		if n == end {
+			// Lines waiting for the end of their record fill the buffer:
+			// finish the record rather than stall.
+			if err := s.cut(ctx, true); err != nil {
+				return total, err
+			}
+			continue
+		}
 		m, err := s.f.ReadAt(p.Data[n:end], s.off+int64(n-s.start))
 		if m > 0 {
 			total += int64(m)
@@ -217,7 +250,7 @@ func (s *File) readAvailable(ctx context.Context) (int64, error) {
 			p.Data = p.Data[:n+m]
 			s.split(n, time.Now())
 			if len(p.Data) >= s.cfg.BatchBytes && len(p.Records) > 0 {
-				if err := s.cut(ctx); err != nil {
+				if err := s.cut(ctx, false); err != nil {
 					return total, err
 				}
 			}
@@ -255,9 +288,12 @@ func (s *File) split(from int, now time.Time) {
 		if end > s.start && data[end-1] == '\r' {
 			end--
 		}
-		s.stats.Lines.Add(1)
+		if nl >= s.counted {
+			s.stats.Lines.Add(1)
+			s.counted = nl + 1
+		}
 		for end-s.start > s.cfg.MaxLineBytes {
-			s.addPart(s.start+runeCut(data[s.start:end], s.cfg.MaxLineBytes), false, now)
+			s.addPart(s.start+record.RuneCut(data[s.start:end], s.cfg.MaxLineBytes), false, now)
 		}
 		if s.part > 0 {
 			s.addPart(end, true, now)
@@ -268,7 +304,7 @@ func (s *File) split(from int, now time.Time) {
 		from = nl + 1
 	}
 	for len(data)-s.start > s.cfg.MaxLineBytes {
-		s.addPart(s.start+runeCut(data[s.start:], s.cfg.MaxLineBytes), false, now)
+		s.addPart(s.start+record.RuneCut(data[s.start:], s.cfg.MaxLineBytes), false, now)
 	}
 }
 
@@ -306,50 +342,85 @@ func (s *File) consume(i int) {
 	s.start = i
 }
 
-// take detaches the records of cur as a package, leaving the unrecorded
-// bytes in cur. A full package keeps its buffer; a small one (cut by time)
-// is copied out so the buffer stays with the file.
-func (s *File) take() *record.Package {
+// take detaches the finished records of cur as a package, or returns nil
+// if there are none. With a stage, the stage first turns the lines into
+// records (finishing pending ones with flush) and may leave lines of an
+// unfinished record: those stay in cur, with the unterminated tail, and are
+// read again into the next package. A full package keeps its buffer; a
+// small one (cut by time) is copied out so the buffer stays with the file.
+func (s *File) take(flush bool) *record.Package {
 	p := s.cur
-	rest := p.Data[s.start:]
+	keep := s.start
+	if s.stage != nil {
+		if k := s.stage.Process(p, flush); k >= 0 {
+			keep = k
+		}
+	}
+	endOffset := s.off - int64(s.start-keep)
+	if len(p.Records) == 0 {
+		s.reindex(p, endOffset)
+		return nil
+	}
+	rest := p.Data[keep:]
 	var out *record.Package
-	if s.start >= cap(p.Data)/4 {
+	if keep >= cap(p.Data)/4 {
 		next := s.pool.Get()
 		next.Data = append(next.Data, rest...)
-		p.Data = p.Data[:s.start]
+		p.Data = p.Data[:keep]
 		out, s.cur = p, next
 	} else {
 		out = &record.Package{
-			Data:    bytes.Clone(p.Data[:s.start]),
+			Data:    bytes.Clone(p.Data[:keep]),
 			Records: slices.Clone(p.Records),
 			Spans:   slices.Clone(p.Spans),
+			Extra:   bytes.Clone(p.Extra),
+			Attrs:   slices.Clone(p.Attrs),
+			Strings: p.Strings,
 		}
 		p.Data = p.Data[:copy(p.Data, rest)]
-		p.Records, p.Spans = p.Records[:0], p.Spans[:0]
+		p.Records, p.Spans, p.Extra, p.Attrs = p.Records[:0], p.Spans[:0], p.Extra[:0], p.Attrs[:0]
 	}
-	s.start = 0
+	s.reindex(s.cur, endOffset)
 	out.Origin = s.origin
 	out.Identity = s.id
-	out.EndOffset = s.off
+	out.EndOffset = endOffset
 	return out
 }
 
-// cut emits the records read so far as a package.
-func (s *File) cut(ctx context.Context) error {
+// reindex makes cur's lines raw records again from its start, which lies
+// at file offset off: the lines a stage left for later are read anew.
+func (s *File) reindex(p *record.Package, off int64) {
+	p.Records, p.Spans, p.Extra, p.Attrs = p.Records[:0], p.Spans[:0], p.Extra[:0], p.Attrs[:0]
+	s.start, s.off = 0, off
+	s.counted = len(p.Data)
+	if len(p.Data) > 0 && s.stage != nil {
+		s.split(0, time.Now())
+	} else {
+		s.counted = 0
+	}
+}
+
+// cut emits the records read so far as a package; flush finishes records
+// that wait for more lines.
+func (s *File) cut(ctx context.Context, flush bool) error {
 	if s.cur == nil || len(s.cur.Records) == 0 {
 		return nil
 	}
-	p := s.take()
+	p := s.take(flush)
+	if p == nil {
+		return nil
+	}
 	p.ID = s.nextPkg
 	s.nextPkg++
 	return s.emit(ctx, p)
 }
 
-// flush emits what is buffered. final also emits an unterminated last line
-// and marks the package as the source's last.
+// flush emits what is buffered, finishing pending records. final also
+// emits an unterminated last line and marks the package as the source's
+// last.
 func (s *File) flush(ctx context.Context, final, forget bool) error {
 	if !final {
-		return s.cut(ctx)
+		return s.cut(ctx, true)
 	}
 	if s.cur == nil {
 		s.unpark()
@@ -365,7 +436,9 @@ func (s *File) flush(ctx context.Context, final, forget bool) error {
 	}
 	var p *record.Package
 	if len(s.cur.Records) > 0 {
-		p = s.take()
+		p = s.take(true)
+	}
+	if p != nil {
 		p.ID = s.nextPkg
 		s.nextPkg++
 	} else {
@@ -411,7 +484,7 @@ func (s *File) checkTruncated(ctx context.Context) error {
 		}
 	}
 	// Packages of the old content carry its identity; cut before starting over.
-	if err := s.cut(ctx); err != nil {
+	if err := s.cut(ctx, true); err != nil {
 		return err
 	}
 	if s.cur != nil {
@@ -463,18 +536,4 @@ func FindCopy(dir string, id record.Identity, size int64, skip func(inode uint64
 		}
 	}
 	return found
-}
-
-// runeCut returns where to cut b to at most n bytes without splitting a
-// UTF-8 sequence (when b is valid UTF-8 there).
-func runeCut(b []byte, n int) int {
-	if n >= len(b) {
-		return len(b)
-	}
-	for i := n; i > n-utf8.UTFMax && i > 0; i-- {
-		if utf8.RuneStart(b[i]) {
-			return i
-		}
-	}
-	return n
 }

@@ -13,6 +13,7 @@ type Record struct {
 	Time       string `json:"time"`
 	Observed   string `json:"observed_time"`
 	Body       string `json:"body"`
+	Severity   string `json:"severity"`
 	Attributes struct {
 		Path      string `json:"log.file.path"`
 		SourceID  string `json:"loglet.source_id"`

@@ -1,0 +1,132 @@
+package parse
+
+import (
+	"bytes"
+
+	"github.com/loglet/loglet/sidecar/record"
+)
+
+// parser turns a record's body into attributes.
+type parser interface {
+	parse(f *fields, body []byte)
+}
+
+// fields collects what a parser finds in one record.
+type fields struct {
+	p     *record.Package
+	orig  record.Ref // the record as it came
+	body  record.Ref // the body; a parser may point it at a message field
+	entry *record.Entry
+	spec  *Spec
+	// levelField is set when a level field was seen, so the body is not
+	// searched for a level word.
+	levelField bool
+}
+
+// sub names bytes [i:j) of the original body.
+func (f *fields) sub(i, j int) record.Ref { return f.orig.Sub(i, j) }
+
+// unescaped names JSON string content, unescaping it into Extra if needed.
+func (f *fields) unescaped(body []byte, i, j int, escaped bool) record.Ref {
+	if !escaped {
+		return f.sub(i, j)
+	}
+	start := len(f.p.Extra)
+	f.p.Extra = unescape(f.p.Extra, body[i:j])
+	return record.ExtraRef(start, len(f.p.Extra))
+}
+
+// add adds an attribute, and takes the event time and the severity from it
+// when its key says so.
+func (f *fields) add(key, val record.Ref, raw bool) {
+	f.p.Attrs = append(f.p.Attrs, record.Attr{Key: key, Value: val, Raw: raw})
+	k := f.p.Bytes(key)
+	if !raw && isLevelKey(k) {
+		f.levelField = true
+		f.entry.Severity = parseLevel(f.p.Bytes(val))
+	}
+	if f.spec.timeOf != nil && string(k) == f.spec.cfg.TimeKey {
+		text := f.p.Bytes(val)
+		if raw && len(text) > 1 && text[0] == '"' {
+			text = unescape(nil, text[1:len(text)-1])
+		}
+		if t, ok := f.spec.timeOf(text); ok {
+			f.entry.Time = t
+		}
+	}
+}
+
+// fail drops what the parser added and marks the record: it keeps its
+// whole body, never lost.
+func (f *fields) fail(msg int) {
+	f.p.Attrs = f.p.Attrs[:f.entry.AttrStart]
+	f.body = f.orig
+	f.entry.Severity = record.SeverityNone
+	f.entry.Time = 0
+	f.levelField = false
+	f.p.Attrs = append(f.p.Attrs, record.Attr{Key: record.StringRef(strParseError), Value: record.StringRef(msg)})
+}
+
+func isMessageKey(k []byte) bool {
+	return string(k) == "msg" || string(k) == "message"
+}
+
+func isLevelKey(k []byte) bool {
+	switch string(k) {
+	case "level", "severity", "lvl", "loglevel", "log.level", "levelname":
+		return true
+	}
+	return false
+}
+
+// parseLevel maps a level name (any case, some abbreviations) to a severity.
+func parseLevel(b []byte) record.Severity {
+	if len(b) == 0 || len(b) > 9 {
+		return record.SeverityNone
+	}
+	var up [9]byte
+	for i, c := range b {
+		if c >= 'a' && c <= 'z' {
+			c -= 'a' - 'A'
+		}
+		up[i] = c
+	}
+	switch string(up[:len(b)]) {
+	case "TRACE":
+		return record.SeverityTrace
+	case "DEBUG", "DBG":
+		return record.SeverityDebug
+	case "INFO", "INF", "NOTICE":
+		return record.SeverityInfo
+	case "WARN", "WARNING", "WRN":
+		return record.SeverityWarn
+	case "ERROR", "ERR", "EROR":
+		return record.SeverityError
+	case "FATAL", "CRITICAL", "CRIT", "PANIC", "EMERG", "ALERT":
+		return record.SeverityFatal
+	}
+	return record.SeverityNone
+}
+
+// leadingLevel finds a level word among the first words of a line:
+// "ERROR …", "[WARN] …", "panic: …", "2026-11-25 10:00:00,123 INFO …".
+func leadingLevel(b []byte) record.Severity {
+	b = b[:min(len(b), 64)]
+	for word := 0; word < 4 && len(b) > 0; word++ {
+		b = bytes.TrimLeft(b, " \t")
+		end := bytes.IndexAny(b, " \t]")
+		if end < 0 {
+			end = len(b)
+		}
+		w := bytes.TrimSuffix(bytes.TrimPrefix(b[:end], []byte("[")), []byte(":"))
+		if s := parseLevel(w); s != record.SeverityNone {
+			return s
+		}
+		if len(w) == 0 || w[0] < '0' || w[0] > '9' {
+			// Only a leading date or time is skipped to look further.
+			return record.SeverityNone
+		}
+		b = b[min(end+1, len(b)):]
+	}
+	return record.SeverityNone
+}

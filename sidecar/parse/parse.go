@@ -1,0 +1,143 @@
+// Package parse turns the lines a source read into records: it decodes
+// container log formats (CRI, Docker json-file), joins multiline records,
+// and parses each record (json, logfmt, nginx, csv, regex) into attributes,
+// severity and event time. It works on a package in place, between reading
+// and delivery.
+//
+// A Stage keeps almost no state between packages: lines that do not finish
+// a record yet (a CRI partial line, a stack trace still growing) are left
+// unconsumed, so the reader keeps their bytes and hands them over again with
+// the next package. The checkpoint therefore never passes the start of an
+// unfinished record, and a restart rebuilds it from the file.
+package parse
+
+import (
+	"fmt"
+	"regexp"
+	"strings"
+	"time"
+)
+
+// Config says how a source's lines become records. The names follow the
+// flags (and the pod annotations of DESIGN.md).
+type Config struct {
+	// Container is the container log format: none, cri, docker or auto
+	// (recognised per source from its first line).
+	Container string
+	// Format is the parser: raw, json, logfmt, nginx, csv, or regex:<RE2>
+	// with named groups. cri, docker and auto are accepted here too, as
+	// that container format with raw records.
+	Format string
+	// CSVFields names the columns of csv.
+	CSVFields []string
+	// MultilineStart matches the first line of a record.
+	MultilineStart string
+	// MultilineTimeout flushes a record after this long without a line.
+	MultilineTimeout time.Duration
+	// MaxLineBytes splits longer records into marked parts.
+	MaxLineBytes int
+	// TimeKey names the field holding the event time; TimeFormat says how
+	// to read it (see NewTimeParser).
+	TimeKey, TimeFormat string
+}
+
+// Spec is a checked Config; it makes a Stage per source.
+type Spec struct {
+	cfg       Config
+	container string
+	format    string
+	multiline *regexp.Regexp
+	mlPrefix  string // literal every start line begins with, when the pattern is anchored
+	newParser func() parser
+	timeOf    TimeParser
+	strings   []string
+	errCRI    int
+	errDocker int
+}
+
+// strParseError is the index of "loglet.parse_error" in Spec.strings;
+// decoders and parsers add their keys and messages after it.
+const strParseError = 0
+
+// Compile checks cfg. Errors name the setting and the fix.
+func Compile(cfg Config) (*Spec, error) {
+	s := &Spec{cfg: cfg, strings: []string{"loglet.parse_error"}}
+	s.errCRI = s.addString("cri: not a CRI log line (<RFC 3339 time> <stdout|stderr> <P|F> <text>)")
+	s.errDocker = s.addString(`docker: not a json-file log line ({"log":"…","stream":"…","time":"…"})`)
+	s.container = cfg.Container
+	if s.container == "" {
+		s.container = "none"
+	}
+	format := cfg.Format
+	switch format {
+	case "cri", "docker", "auto":
+		if s.container != "none" && s.container != format {
+			return nil, fmt.Errorf("format %q and container-format %q disagree: give one", format, s.container)
+		}
+		s.container, format = format, "raw"
+	case "":
+		format = "raw"
+	}
+	switch s.container {
+	case "none", "cri", "docker", "auto":
+	default:
+		return nil, fmt.Errorf("container-format %q: want none, cri, docker or auto", cfg.Container)
+	}
+	if cfg.MaxLineBytes <= 0 {
+		return nil, fmt.Errorf("max-line-bytes %d: want a positive size", cfg.MaxLineBytes)
+	}
+	if cfg.MultilineStart != "" {
+		re, err := regexp.Compile(cfg.MultilineStart)
+		if err != nil {
+			return nil, fmt.Errorf("multiline-start %q does not compile: %w (RE2 syntax: https://github.com/google/re2/wiki/Syntax)", cfg.MultilineStart, err)
+		}
+		s.multiline = re
+		if strings.HasPrefix(cfg.MultilineStart, "^") {
+			s.mlPrefix, _ = regexp.MustCompile(cfg.MultilineStart[1:]).LiteralPrefix()
+		}
+		if cfg.MultilineTimeout <= 0 {
+			return nil, fmt.Errorf("multiline-timeout %s: want a positive duration like 1s", cfg.MultilineTimeout)
+		}
+	}
+	s.format = format
+	var err error
+	if s.newParser, err = newParser(format, cfg, s); err != nil {
+		return nil, err
+	}
+	if cfg.TimeKey != "" || cfg.TimeFormat != "" {
+		if cfg.TimeKey == "" {
+			return nil, fmt.Errorf("time-format %q needs --time-key naming the field that holds the time", cfg.TimeFormat)
+		}
+		if s.timeOf, err = NewTimeParser(cfg.TimeFormat); err != nil {
+			return nil, err
+		}
+	}
+	return s, nil
+}
+
+// addString adds a static string to the table packages carry and returns
+// its index.
+func (s *Spec) addString(str string) int {
+	s.strings = append(s.strings, str)
+	return len(s.strings) - 1
+}
+
+// plain reports whether records are the lines as read, so the stage only
+// looks for a leading level word.
+func (s *Spec) plain() bool {
+	return s.container == "none" && s.multiline == nil && s.format == "raw"
+}
+
+// Multiline reports whether a record may wait for more lines, so the
+// reader must flush it after the timeout.
+func (s *Spec) Multiline() bool {
+	return s.multiline != nil || s.format == "csv" || s.container != "none"
+}
+
+// Timeout is the multiline timeout.
+func (s *Spec) Timeout() time.Duration { return s.cfg.MultilineTimeout }
+
+// NewStage returns the stage for one source.
+func (s *Spec) NewStage() *Stage {
+	return &Stage{spec: s, container: s.container, parser: s.newParser()}
+}
