@@ -20,14 +20,14 @@ type cri struct {
 	text    int // offset of the text in the line
 }
 
-func parseCRI(line []byte) (cri, bool) {
+func parseCRI(line []byte, times *secondCache) (cri, bool) {
 	var c cri
 	sp := bytes.IndexByte(line, ' ')
 	if sp < 0 {
 		return c, false
 	}
 	var ok bool
-	if c.time, ok = parseRFC3339(line[:sp]); !ok {
+	if c.time, ok = times.parse(line[:sp]); !ok {
 		return c, false
 	}
 	rest := line[sp+1:]
@@ -117,7 +117,7 @@ func detect(line []byte) string {
 			return "docker"
 		}
 	}
-	if _, ok := parseCRI(line); ok {
+	if _, ok := parseCRI(line, &secondCache{}); ok {
 		return "cri"
 	}
 	return "none"
@@ -200,7 +200,7 @@ func (st *Stage) decodeCRI(p *record.Package, raw []record.Entry, i int, flush b
 	for j := i; j < len(raw); j++ {
 		e := raw[j]
 		line := p.Data[e.Start:e.End]
-		c, ok := parseCRI(line)
+		c, ok := parseCRI(line, &st.times)
 		if !ok || e.Flags&record.FlagSplit != 0 {
 			if j > i {
 				// A broken line ends a run of partial lines; it is a

@@ -1,8 +1,6 @@
 package parse
 
 import (
-	"bytes"
-
 	"github.com/loglet/loglet/sidecar/record"
 )
 
@@ -110,23 +108,35 @@ func parseLevel(b []byte) record.Severity {
 
 // leadingLevel finds a level word among the first words of a line:
 // "ERROR …", "[WARN] …", "panic: …", "2026-11-25 10:00:00,123 INFO …".
+// It runs on every record, so it looks at bytes, not words, where it can.
 func leadingLevel(b []byte) record.Severity {
 	b = b[:min(len(b), 64)]
-	for word := 0; word < 4 && len(b) > 0; word++ {
-		b = bytes.TrimLeft(b, " \t")
-		end := bytes.IndexAny(b, " \t]")
-		if end < 0 {
-			end = len(b)
+	i := 0
+	for word := 0; word < 4; word++ {
+		for i < len(b) && (b[i] == ' ' || b[i] == '\t') {
+			i++
 		}
-		w := bytes.TrimSuffix(bytes.TrimPrefix(b[:end], []byte("[")), []byte(":"))
-		if s := parseLevel(w); s != record.SeverityNone {
-			return s
+		if i < len(b) && b[i] == '[' {
+			i++
 		}
-		if len(w) == 0 || w[0] < '0' || w[0] > '9' {
-			// Only a leading date or time is skipped to look further.
+		start := i
+		for i < len(b) && b[i] != ' ' && b[i] != '\t' && b[i] != ']' && b[i] != ':' {
+			i++
+		}
+		if i == start {
 			return record.SeverityNone
 		}
-		b = b[min(end+1, len(b)):]
+		if c := b[start]; c >= '0' && c <= '9' {
+			// A leading date or time: look at the next word.
+			for i < len(b) && b[i] != ' ' && b[i] != '\t' {
+				i++
+			}
+			continue
+		}
+		if i-start < 3 || i-start > 8 {
+			return record.SeverityNone
+		}
+		return parseLevel(b[start:i])
 	}
 	return record.SeverityNone
 }

@@ -224,7 +224,9 @@ func scanNumber(b []byte, i int) (int, error) {
 		}
 		return n
 	}
-	if digits() == 0 {
+	intStart := i
+	if n := digits(); n == 0 || n > 1 && b[intStart] == '0' {
+		// JSON has no leading zeros; copied raw, 007 would break the record.
 		return 0, errBadJSON
 	}
 	if i < len(b) && b[i] == '.' {

@@ -104,7 +104,7 @@ func Compile(cfg Config) (*Spec, error) {
 	if s.newParser, err = newParser(format, cfg, s); err != nil {
 		return nil, err
 	}
-	if cfg.TimeKey != "" || cfg.TimeFormat != "" {
+	if cfg.TimeKey != "" || (cfg.TimeFormat != "" && !strings.EqualFold(cfg.TimeFormat, "rfc3339")) {
 		if cfg.TimeKey == "" {
 			return nil, fmt.Errorf("time-format %q needs --time-key naming the field that holds the time", cfg.TimeFormat)
 		}

@@ -41,7 +41,7 @@ func newParser(format string, cfg Config, s *Spec) (func() parser, error) {
 		if err != nil {
 			return nil, fmt.Errorf("format regex:%s does not compile: %w (RE2 syntax: https://github.com/google/re2/wiki/Syntax)", expr, err)
 		}
-		rp := regexParser{re: re, err: s.addString("regex: the line does not match --format")}
+		rp := regexParser{re: re, fast: compileChain(re, expr), err: s.addString("regex: the line does not match --format")}
 		named := false
 		for i, name := range re.SubexpNames() {
 			if name == "" {
@@ -228,6 +228,7 @@ func (cp csvParser) parse(f *fields, body []byte) {
 // regexParser takes named groups of an RE2 expression as attributes.
 type regexParser struct {
 	re     *regexp.Regexp
+	fast   *chain // nil unless the expression is a simple chain
 	groups []group
 	msg    int
 	err    int
@@ -236,7 +237,13 @@ type regexParser struct {
 type group struct{ index, key int }
 
 func (rp regexParser) parse(f *fields, body []byte) {
-	m := rp.re.FindSubmatchIndex(body)
+	var m []int
+	if rp.fast != nil {
+		var buf [64]int
+		m = rp.fast.match(body, buf[:0])
+	} else {
+		m = rp.re.FindSubmatchIndex(body)
+	}
 	if m == nil {
 		f.fail(rp.err)
 		return

@@ -1,8 +1,6 @@
 package parse
 
 import (
-	"time"
-
 	"github.com/loglet/loglet/sidecar/record"
 )
 
@@ -19,6 +17,14 @@ type Stage struct {
 	spans   []record.Span
 	pending []logical
 	spanAt  int // cursor into the raw spans
+	// entry and fields are reused for every record: handed to a parser
+	// through an interface, locals would escape to the heap.
+	entry  record.Entry
+	fields fields
+	times  secondCache
+	// lastSpan is the raw span of the latest record, to start a new output
+	// span only when it changes.
+	lastSpan int
 }
 
 // logical is one line after container decoding: a CRI line with its
@@ -50,7 +56,7 @@ func (st *Stage) Process(p *record.Package, flush bool) (keep int) {
 		return -1
 	}
 	raw := p.Records
-	st.out, st.spans, st.pending, st.spanAt = st.out[:0], st.spans[:0], st.pending[:0], 0
+	st.out, st.spans, st.pending, st.spanAt, st.lastSpan = st.out[:0], st.spans[:0], st.pending[:0], 0, -1
 	p.Extra, p.Attrs = p.Extra[:0], p.Attrs[:0]
 	consumed := 0
 	i := 0
@@ -73,7 +79,7 @@ func (st *Stage) Process(p *record.Package, flush bool) (keep int) {
 			st.endPending(p, true)
 			st.pending = append(st.pending[:0], l)
 		}
-		if st.pendingBytes() > st.spec.cfg.MaxLineBytes {
+		if len(st.pending) > 1 && st.pendingBytes() > st.spec.cfg.MaxLineBytes {
 			st.cutPending(p)
 			consumed = i
 		}
@@ -239,12 +245,14 @@ func (st *Stage) emitPart(p *record.Package, l logical) {
 
 // emit appends one record; parse says whether to run the parser on it.
 func (st *Stage) emit(p *record.Package, l logical, body record.Ref, flags record.Flag, part uint16, parse bool) {
-	e := record.Entry{Flags: flags | l.flags, Part: part, Time: l.time, AttrStart: uint32(len(p.Attrs))}
+	st.entry = record.Entry{Flags: flags | l.flags, Part: part, Time: l.time, AttrStart: uint32(len(p.Attrs))}
+	e := &st.entry
 	if l.errMsg != 0 {
 		p.Attrs = append(p.Attrs, record.Attr{Key: record.StringRef(strParseError), Value: record.StringRef(l.errMsg)})
 	} else if parse {
-		f := fields{p: p, orig: body, body: body, entry: &e, spec: st.spec}
-		st.parser.parse(&f, p.Bytes(body))
+		f := &st.fields
+		*f = fields{p: p, orig: body, body: body, entry: e, spec: st.spec}
+		st.parser.parse(f, p.Bytes(body))
 		body = f.body
 		if e.Severity == record.SeverityNone && !f.levelField {
 			e.Severity = leadingLevel(p.Bytes(body))
@@ -256,19 +264,18 @@ func (st *Stage) emit(p *record.Package, l logical, body record.Ref, flags recor
 	if body.InExtra() {
 		e.Flags |= record.FlagExtra
 	}
-	if t := st.observed(p, l.first); len(st.spans) == 0 || !st.spans[len(st.spans)-1].Time.Equal(t) {
-		st.spans = append(st.spans, record.Span{First: len(st.out), Time: t})
+	if span := st.observed(p, l.first); span != st.lastSpan && span < len(p.Spans) {
+		st.lastSpan = span
+		st.spans = append(st.spans, record.Span{First: len(st.out), Time: p.Spans[span].Time})
 	}
-	st.out = append(st.out, e)
+	st.out = append(st.out, *e)
 }
 
-// observed returns when raw line i was read; calls come in rising i.
-func (st *Stage) observed(p *record.Package, i int) (t time.Time) {
+// observed returns the raw span saying when raw line i was read; calls
+// come in rising i.
+func (st *Stage) observed(p *record.Package, i int) int {
 	for st.spanAt+1 < len(p.Spans) && p.Spans[st.spanAt+1].First <= i {
 		st.spanAt++
 	}
-	if st.spanAt < len(p.Spans) {
-		return p.Spans[st.spanAt].Time
-	}
-	return t
+	return st.spanAt
 }

@@ -12,27 +12,37 @@ import (
 // nanoseconds, without time.Parse's generality: it runs for every line of a
 // container log.
 func parseRFC3339(b []byte) (int64, bool) {
-	if len(b) < 20 || b[4] != '-' || b[7] != '-' || (b[10] != 'T' && b[10] != 't' && b[10] != ' ') || b[13] != ':' || b[16] != ':' {
+	var c secondCache
+	return c.parse(b)
+}
+
+// secondCache remembers the last date and time to the second: neighbouring
+// lines of a log mostly share it, and then only the fraction and zone are
+// read.
+type secondCache struct {
+	prefix [19]byte
+	secs   int64
+	valid  bool
+}
+
+func (c *secondCache) parse(b []byte) (int64, bool) {
+	if len(b) < 20 {
 		return 0, false
 	}
-	num := func(i, n int) int {
-		v := 0
-		for _, c := range b[i : i+n] {
-			if c < '0' || c > '9' {
-				return -1
-			}
-			v = v*10 + int(c-'0')
+	var secs int64
+	if c.valid && string(b[:19]) == string(c.prefix[:]) {
+		secs = c.secs
+	} else {
+		var ok bool
+		if secs, ok = parseSeconds(b); !ok {
+			return 0, false
 		}
-		return v
-	}
-	year, month, day := num(0, 4), num(5, 2), num(8, 2)
-	hour, minute, sec := num(11, 2), num(14, 2), num(17, 2)
-	if year < 0 || month < 1 || month > 12 || day < 1 || day > 31 || hour < 0 || hour > 23 || minute < 0 || minute > 59 || sec < 0 || sec > 60 {
-		return 0, false
+		copy(c.prefix[:], b[:19])
+		c.secs, c.valid = secs, true
 	}
 	i := 19
 	var nanos int64
-	if i < len(b) && b[i] == '.' {
+	if b[i] == '.' {
 		i++
 		digits := 0
 		for i < len(b) && b[i] >= '0' && b[i] <= '9' {
@@ -54,7 +64,7 @@ func parseRFC3339(b []byte) (int64, bool) {
 	case i < len(b) && (b[i] == 'Z' || b[i] == 'z'):
 		i++
 	case i+6 <= len(b) && (b[i] == '+' || b[i] == '-') && b[i+3] == ':':
-		h, m := num(i+1, 2), num(i+4, 2)
+		h, m := digits2(b[i+1:]), digits2(b[i+4:])
 		if h < 0 || m < 0 || h > 23 || m > 59 {
 			return 0, false
 		}
@@ -69,8 +79,34 @@ func parseRFC3339(b []byte) (int64, bool) {
 	if i != len(b) {
 		return 0, false
 	}
-	secs := daysFromCivil(year, month, day)*86400 + int64(hour*3600+minute*60+sec) - offset
-	return secs*1e9 + nanos, true
+	return (secs-offset)*1e9 + nanos, true
+}
+
+// parseSeconds reads "2006-01-02T15:04:05" into seconds since the epoch
+// (before any zone offset).
+func parseSeconds(b []byte) (int64, bool) {
+	if b[4] != '-' || b[7] != '-' || (b[10] != 'T' && b[10] != 't' && b[10] != ' ') || b[13] != ':' || b[16] != ':' {
+		return 0, false
+	}
+	year := digits2(b) * 100
+	if year < 0 || digits2(b[2:]) < 0 {
+		return 0, false
+	}
+	year += digits2(b[2:])
+	month, day := digits2(b[5:]), digits2(b[8:])
+	hour, minute, sec := digits2(b[11:]), digits2(b[14:]), digits2(b[17:])
+	if month < 1 || month > 12 || day < 1 || day > 31 || hour < 0 || hour > 23 || minute < 0 || minute > 59 || sec < 0 || sec > 60 {
+		return 0, false
+	}
+	return daysFromCivil(year, month, day)*86400 + int64(hour*3600+minute*60+sec), true
+}
+
+// digits2 reads two decimal digits, or returns -1.
+func digits2(b []byte) int {
+	if b[0] < '0' || b[0] > '9' || b[1] < '0' || b[1] > '9' {
+		return -1
+	}
+	return int(b[0]-'0')*10 + int(b[1]-'0')
 }
 
 // daysFromCivil counts days from 1970-01-01 (Howard Hinnant's algorithm).

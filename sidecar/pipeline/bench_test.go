@@ -8,11 +8,14 @@ import (
 	"time"
 
 	"github.com/loglet/loglet/sidecar/checkpoint"
+	"github.com/loglet/loglet/sidecar/parse"
 	"github.com/loglet/loglet/sidecar/sink"
 )
 
 // BenchmarkOnce reads LOGLET_BENCH_INPUT (made by `make bench`) once into
-// null:// in-process, for profiling: go test -bench Once -cpuprofile cpu.prof.
+// LOGLET_BENCH_SINK (null://) in-process, parsed with LOGLET_BENCH_FORMAT
+// and LOGLET_BENCH_MULTILINE, for profiling:
+// go test -bench Once -cpuprofile cpu.prof.
 func BenchmarkOnce(b *testing.B) {
 	input := os.Getenv("LOGLET_BENCH_INPUT")
 	if input == "" {
@@ -26,6 +29,12 @@ func BenchmarkOnce(b *testing.B) {
 	if sinkURL == "" {
 		sinkURL = "null://"
 	}
+	var spec *parse.Spec
+	if format, ml := os.Getenv("LOGLET_BENCH_FORMAT"), os.Getenv("LOGLET_BENCH_MULTILINE"); format != "" || ml != "" {
+		if spec, err = parse.Compile(parse.Config{Format: format, MultilineStart: ml, MultilineTimeout: time.Second, MaxLineBytes: 256 << 10}); err != nil {
+			b.Fatal(err)
+		}
+	}
 	b.SetBytes(fi.Size())
 	for range b.N {
 		store, err := checkpoint.Open(b.TempDir())
@@ -38,7 +47,7 @@ func BenchmarkOnce(b *testing.B) {
 		}
 		a, err := New(Config{
 			Paths: []string{input}, BatchBytes: 512 << 10, BatchWait: time.Second, MaxLineBytes: 256 << 10,
-			MaxBufferBytes: 64 << 20, ScanInterval: time.Second, DrainTimeout: time.Minute, Once: true,
+			MaxBufferBytes: 64 << 20, ScanInterval: time.Second, DrainTimeout: time.Minute, Once: true, Parse: spec,
 		}, sk, store, slog.New(slog.DiscardHandler))
 		if err != nil {
 			b.Fatal(err)

@@ -146,8 +146,16 @@ func (a *Agent) wakeCheckpoints() {
 	}
 }
 
+// checkpointEvery is the least time between two rounds of checkpoint
+// writes. At full speed the hub acknowledges hundreds of packages a second,
+// and writing a checkpoint (temp file, fsync, rename, fsync) for each costs
+// more CPU than reading them; a crash re-sends at most what was
+// acknowledged in this window.
+const checkpointEvery = 100 * time.Millisecond
+
 // checkpoints writes acknowledged progress as it comes. Writes coalesce:
-// while one round syncs, later acknowledgements collect for the next.
+// while one round syncs, and for checkpointEvery after it, later
+// acknowledgements collect for the next.
 func (a *Agent) checkpoints(stop <-chan struct{}) {
 	retry := time.NewTicker(time.Second)
 	defer retry.Stop()
@@ -160,6 +168,14 @@ func (a *Agent) checkpoints(stop <-chan struct{}) {
 			return
 		}
 		a.writeCheckpoints()
+		pause := time.NewTimer(checkpointEvery)
+		select {
+		case <-pause.C:
+		case <-stop:
+			pause.Stop()
+			a.writeCheckpoints()
+			return
+		}
 	}
 }
 

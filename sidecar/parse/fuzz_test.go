@@ -1,0 +1,177 @@
+package parse
+
+import (
+	"bytes"
+	"encoding/json"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/loglet/loglet/sidecar/record"
+)
+
+// Seeds shared by the fuzz targets: real-looking lines of each format.
+var seeds = []string{
+	"2026-11-25T10:00:00.123456789Z stdout F hello\n2026-11-25T10:00:00Z stderr P part one \n2026-11-25T10:00:00Z stderr F part two\n",
+	"2026-11-25T10:00:00.1234\n2026-11-25T10:00:00Z std\n",
+	`{"log":"hello \"q\"\n","stream":"stdout","time":"2026-11-25T10:00:00.5Z"}` + "\n" + `{"log":"split ","stream":"stderr","time":"2026-11-25T10:00:00Z"}` + "\n",
+	`{"time":"2026-11-25T10:00:00Z","level":"warn","msg":"disk \"/data\" at 91%","n":{"a":[1,2.5e3,true,null]}}` + "\n",
+	"{\"message\":\"caf\xe9\",\"p\":\"C:\\\\tmp\\u00e9\\ud83d\\ude00\"}\n",
+	`ts=2026-11-25T10:00:00Z level=error msg="refused: \"db\"" retry=3 cached` + "\n",
+	`10.0.0.8 - - [25/Nov/2026:10:00:01 +0000] "POST /login HTTP/2.0" 401 0 "-" "curl/8.5.0" "203.0.113.9" rt=0.042` + "\n",
+	"a,\"b, c\",\"multi\nline \"\"q\"\"\"\n1,2\n",
+	"2026-11-25 10:00:00.123 ERROR [main] c.e.App - failed\njava.lang.IllegalStateException: x\n\tat c.e.App.main(App.java:3)\n",
+	"Traceback (most recent call last):\n  File \"/app/w.py\", line 12\nValueError: bad\n",
+}
+
+// rawPackage makes a package of content's lines, as the reader would.
+func rawPackage(content []byte) *record.Package {
+	p := &record.Package{Data: content, Spans: []record.Span{{Time: time.Unix(1, 0)}}}
+	start := 0
+	for i, c := range content {
+		if c == '\n' {
+			p.Records = append(p.Records, record.Entry{Start: uint32(start), End: uint32(i)})
+			start = i + 1
+		}
+	}
+	if start < len(content) {
+		p.Records = append(p.Records, record.Entry{Start: uint32(start), End: uint32(len(content))})
+	}
+	return p
+}
+
+// fuzzFormat runs content through a stage for cfg: it must not panic, must
+// use every line when flushed, and must encode to valid JSON records.
+func fuzzFormat(f *testing.F, cfg Config) {
+	for _, s := range seeds {
+		f.Add([]byte(s))
+	}
+	cfg.MaxLineBytes = 64
+	cfg.MultilineTimeout = time.Second
+	spec, err := Compile(cfg)
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, content []byte) {
+		p := rawPackage(content)
+		p.Origin = record.NewOrigin("src", "/x.log", nil)
+		st := spec.NewStage()
+		// First without flushing (records may wait), then flushing all.
+		if keep := st.Process(rawPackage(content), false); keep > len(content) {
+			t.Fatalf("keep %d beyond %d bytes", keep, len(content))
+		}
+		if keep := st.Process(p, true); keep != -1 {
+			t.Fatalf("flush left bytes from %d", keep)
+		}
+		out := p.AppendNDJSON(nil)
+		for _, line := range bytes.Split(bytes.TrimSuffix(out, []byte("\n")), []byte("\n")) {
+			if len(line) > 0 && !json.Valid(line) {
+				t.Fatalf("record is not valid JSON: %s", line)
+			}
+		}
+	})
+}
+
+func FuzzCRI(f *testing.F)    { fuzzFormat(f, Config{Container: "cri"}) }
+func FuzzDocker(f *testing.F) { fuzzFormat(f, Config{Container: "docker"}) }
+func FuzzAuto(f *testing.F)   { fuzzFormat(f, Config{Container: "auto", MultilineStart: `^\d{4}-`}) }
+func FuzzJSON(f *testing.F)   { fuzzFormat(f, Config{Format: "json", TimeKey: "time"}) }
+func FuzzLogfmt(f *testing.F) { fuzzFormat(f, Config{Format: "logfmt", TimeKey: "ts"}) }
+func FuzzNginx(f *testing.F) {
+	fuzzFormat(f, Config{Format: "nginx", TimeKey: "time_local", TimeFormat: "02/Jan/2006:15:04:05 -0700"})
+}
+func FuzzCSV(f *testing.F) { fuzzFormat(f, Config{Format: "csv", CSVFields: []string{"a", "b", "c"}}) }
+func FuzzMultiline(f *testing.F) {
+	fuzzFormat(f, Config{Container: "cri", MultilineStart: `^(\d{4}-\d{2}-\d{2}|Traceback)`})
+}
+func FuzzRegex(f *testing.F) {
+	fuzzFormat(f, Config{Format: `regex:^(?P<ip>\S+) \S+ (?P<user>\S+) \[(?P<time>[^\]]+)\] "(?P<msg>[^"]*)"`})
+}
+
+// FuzzScanObject: what the scanner accepts, encoding/json accepts too, and
+// string values unescape the same.
+func FuzzScanObject(f *testing.F) {
+	for _, s := range seeds {
+		f.Add([]byte(strings.Split(s, "\n")[0]))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		err := scanObject(b, func(m member) {
+			if m.valString && utf8Valid(b) {
+				var want string
+				if json.Unmarshal(b[m.valStart:m.valEnd], &want) == nil {
+					if got := string(unescape(nil, b[m.valStart+1:m.valEnd-1])); got != want {
+						t.Fatalf("unescape(%s) = %q, encoding/json says %q", b[m.valStart:m.valEnd], got, want)
+					}
+				}
+			}
+		})
+		if err == nil && !hasControl(b) && utf8Valid(b) && !json.Valid(b) {
+			t.Fatalf("scanObject accepted invalid JSON %q", b)
+		}
+	})
+}
+
+func utf8Valid(b []byte) bool { return strings.ToValidUTF8(string(b), "\uFFFD") == string(b) }
+
+// hasControl reports control bytes, which the scanner lets pass inside
+// strings (they are escaped on output) where JSON forbids them.
+func hasControl(b []byte) bool {
+	return bytes.ContainsFunc(b, func(r rune) bool { return r < 0x20 })
+}
+
+// FuzzRFC3339: the fast time parser agrees with time.Parse.
+func FuzzRFC3339(f *testing.F) {
+	for _, s := range []string{"2026-11-25T10:00:00.123456789Z", "2016-10-06T00:17:09.669794202+08:00", "1999-12-31T23:59:59Z", "2026-02-30T00:00:00Z"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		got, ok := parseRFC3339([]byte(s))
+		want, err := time.Parse(time.RFC3339Nano, s)
+		if ok && err == nil && got != want.UnixNano() {
+			t.Fatalf("parseRFC3339(%q) = %d, time.Parse says %d", s, got, want.UnixNano())
+		}
+	})
+}
+
+// FuzzChain: the chain matcher finds what regexp finds.
+func FuzzChain(f *testing.F) {
+	exprs := []string{
+		`^(?P<ip>\S+) \S+ (?P<user>\S+) \[(?P<time>[^\]]+)\] "(?P<method>\S+) (?P<path>\S+) (?P<proto>[^"]+)" (?P<status>\d+) (?P<bytes>\d+)`,
+		`^(?P<level>[A-Z]+): (?P<msg>.*)$`,
+		`^(?P<k>[^=]*)=(?P<v>.*)`,
+		`^\[(?P<a>[^\]]*)\](?P<rest>.+)$`,
+	}
+	var chains []*chain
+	var res []*regexp.Regexp
+	for _, e := range exprs {
+		re := regexp.MustCompile(e)
+		c := compileChain(re, e)
+		if c == nil {
+			f.Fatalf("%s: not compiled to a chain", e)
+		}
+		chains, res = append(chains, c), append(res, re)
+	}
+	for _, s := range seeds {
+		f.Add([]byte(strings.Split(s, "\n")[0]))
+	}
+	f.Add([]byte("INFO: é\xff ok"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		for i, c := range chains {
+			got := c.match(b, nil)
+			want := res[i].FindSubmatchIndex(b)
+			if !slices.Equal(got, want) {
+				t.Fatalf("%s on %q: chain %v, regexp %v", exprs[i], b, got, want)
+			}
+		}
+	})
+}
+
+func TestChainOnlyForSimplePatterns(t *testing.T) {
+	for _, e := range []string{`(?P<a>\S+) x`, `^(?P<a>.*) (?P<b>.*)`, `^(?i)abc(?P<a>\d+)`, `^(?P<a>\S+?) `, `^(?P<a>a|b)`, `^(?P<a>[^é]+)`, `^(?P<a>\w+)\w`} {
+		if compileChain(regexp.MustCompile(e), e) != nil {
+			t.Errorf("%s compiled to a chain; it needs regexp", e)
+		}
+	}
+}
