@@ -27,6 +27,9 @@ func TestMalformedConfigNamesTheKey(t *testing.T) {
 		{"not YAML", "path: [/var/log/*.log\n", []string{"config file", "yaml"}},
 		{"relative path", "path: [logs/*.log]\n", []string{`path "logs/*.log"`, "absolute"}},
 		{"no path", "sink: null://\n", []string{"--path"}},
+		{"regex that does not compile", "path: [/var/log/*.log]\nformat: 'regex:^(?P<ip>\\S+'\n", []string{"format regex:", "does not compile", "missing closing )"}},
+		{"multiline-start that does not compile", "path: [/var/log/*.log]\nmultiline-start: '^[0-9'\n", []string{"multiline-start", "does not compile"}},
+		{"unknown format", "path: [/var/log/*.log]\nformat: xml\n", []string{`format "xml"`, "logfmt"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

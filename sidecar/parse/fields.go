@@ -1,6 +1,8 @@
 package parse
 
 import (
+	"bytes"
+
 	"github.com/loglet/loglet/sidecar/record"
 )
 
@@ -128,9 +130,11 @@ func leadingLevel(b []byte) record.Severity {
 		}
 		if c := b[start]; c >= '0' && c <= '9' {
 			// A leading date or time: look at the next word.
-			for i < len(b) && b[i] != ' ' && b[i] != '\t' {
-				i++
+			j := bytes.IndexByte(b[i:], ' ')
+			if j < 0 {
+				return record.SeverityNone
 			}
+			i += j
 			continue
 		}
 		if i-start < 3 || i-start > 8 {

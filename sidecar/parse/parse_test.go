@@ -47,23 +47,7 @@ func readRecords(t testing.TB, content string, cfg parse.Config, batch int) []re
 
 func collect(t testing.TB, path string, spec *parse.Spec, batch int) []rec {
 	t.Helper()
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	id, _, err := source.Identify(f)
-	if err != nil {
-		t.Fatal(err)
-	}
-	scfg := source.Config{BatchBytes: batch, BatchWait: time.Hour, MaxLineBytes: 256 << 10, Poll: time.Hour, Parse: spec}
-	var pkgs []*record.Package
-	emit := func(_ context.Context, p *record.Package) error { pkgs = append(pkgs, p); return nil }
-	file := source.NewFile(scfg, f, path, record.NewOrigin("src", path, nil), source.State{Identity: id}, emit, record.NewPool(scfg.BufferBytes()), &source.Stats{})
-	file.SetOnce()
-	if err := file.Run(context.Background(), context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	return toRecs(pkgs)
+	return toRecs(readPackages(t, path, spec, batch, 0))
 }
 
 func toRecs(pkgs []*record.Package) []rec {
@@ -339,6 +323,74 @@ func TestCompileErrors(t *testing.T) {
 	for _, tc := range tests {
 		if _, err := parse.Compile(tc.cfg); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("Compile(%+v) = %v, want an error with %q", tc.cfg, err, tc.want)
+		}
+	}
+}
+
+// readPackages reads path with a source.File in --once mode, from offset
+// from, and returns the packages it cut.
+func readPackages(t testing.TB, path string, spec *parse.Spec, batch int, from int64) []*record.Package {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, _, err := source.Identify(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	scfg := source.Config{BatchBytes: batch, BatchWait: time.Hour, MaxLineBytes: 256 << 10, Poll: time.Hour, Parse: spec}
+	var pkgs []*record.Package
+	emit := func(_ context.Context, p *record.Package) error { pkgs = append(pkgs, p); return nil }
+	file := source.NewFile(scfg, f, path, record.NewOrigin("src", path, nil), source.State{Identity: id, Offset: from}, emit, record.NewPool(scfg.BufferBytes()), &source.Stats{})
+	file.SetOnce()
+	if err := file.Run(context.Background(), context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	return pkgs
+}
+
+// TestCheckpointsFallBetweenRecords: a package's end offset (what the
+// checkpoint records once it is acknowledged) never falls inside a
+// multiline record, so an agent restarted from any package boundary reads
+// whole records on.
+func TestCheckpointsFallBetweenRecords(t *testing.T) {
+	var b strings.Builder
+	for i := range 40 {
+		fmt.Fprintf(&b, "2026-11-25 10:00:%02d.000 INFO request %d\n", i, i)
+		if i%4 == 3 {
+			b.WriteString(javaTrace[strings.Index(javaTrace, "\n")+1:] + "\n")
+		}
+	}
+	content := b.String()
+	path := filepath.Join(t.TempDir(), "app.log")
+	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	spec, err := parse.Compile(parse.Config{MultilineStart: `^\d{4}-`, MultilineTimeout: time.Second, MaxLineBytes: 256 << 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	all := toRecs(readPackages(t, path, spec, 1<<20, 0))
+	if len(all) != 40 {
+		t.Fatalf("got %d records, want 40", len(all))
+	}
+	var prev int64
+	seen := 0
+	for _, p := range readPackages(t, path, spec, 300, 0) {
+		covered := 0
+		for i := range p.Records {
+			covered += len(p.Body(i)) + 1
+		}
+		if int64(covered) != p.EndOffset-prev {
+			t.Fatalf("package %d: records cover %d bytes, but the checkpoint would move %d", p.ID, covered, p.EndOffset-prev)
+		}
+		prev = p.EndOffset
+		seen += p.Len()
+		// A restart from this checkpoint reads exactly the records after it.
+		rest := toRecs(readPackages(t, path, spec, 300, p.EndOffset))
+		if len(rest) != len(all)-seen || (len(rest) > 0 && rest[0].Body != all[seen].Body) {
+			t.Fatalf("restart at %d: %d records, want %d starting with %q", p.EndOffset, len(rest), len(all)-seen, all[seen].Body)
 		}
 	}
 }

@@ -73,6 +73,12 @@ func (st *Stage) Process(p *record.Package, flush bool) (keep int) {
 			consumed = i
 			continue
 		}
+		if st.spec.multiline == nil && st.spec.format != "csv" {
+			// One line, one record: the common case, kept short.
+			st.emitBody(p, l, l.body, true)
+			consumed = i
+			continue
+		}
 		if st.joins(p, l) {
 			st.pending = append(st.pending, l)
 		} else {
@@ -249,6 +255,8 @@ func (st *Stage) emit(p *record.Package, l logical, body record.Ref, flags recor
 	e := &st.entry
 	if l.errMsg != 0 {
 		p.Attrs = append(p.Attrs, record.Attr{Key: record.StringRef(strParseError), Value: record.StringRef(l.errMsg)})
+	} else if parse && st.spec.format == "raw" {
+		e.Severity = leadingLevel(p.Bytes(body))
 	} else if parse {
 		f := &st.fields
 		*f = fields{p: p, orig: body, body: body, entry: e, spec: st.spec}
