@@ -36,7 +36,7 @@ type Agent struct {
 	Once           bool
 	LogFormat      string
 	LogLevel       string
-	// Parse is nil when lines are shipped as they are.
+	// Parse says how lines become records.
 	Parse *parse.Spec
 }
 
@@ -107,6 +107,7 @@ func LoadAgent(fs *pflag.FlagSet) (Agent, error) {
 		LogFormat:      r.oneOf("log-format", "auto", "json", "text"),
 		LogLevel:       r.oneOf("log-level", "debug", "info", "warn", "error"),
 	}
+	var err error
 	pc := parse.Config{
 		Format:           r.str("format"),
 		Container:        r.str("container-format"),
@@ -120,12 +121,8 @@ func LoadAgent(fs *pflag.FlagSet) (Agent, error) {
 	if r.err != nil {
 		return Agent{}, r.err
 	}
-	if pc.Format != "raw" || pc.Container != "none" || pc.MultilineStart != "" || pc.TimeKey != "" {
-		spec, err := parse.Compile(pc)
-		if err != nil {
-			return Agent{}, err
-		}
-		c.Parse = spec
+	if c.Parse, err = parse.Compile(pc); err != nil {
+		return Agent{}, err
 	}
 	if c.Mode != "local" {
 		return Agent{}, fmt.Errorf("mode %q is not available in this version: use --mode=local", c.Mode)
