@@ -92,8 +92,12 @@ func Compile(cfg Config) (*Spec, error) {
 			return nil, fmt.Errorf("multiline-start %q does not compile: %w (RE2 syntax: https://github.com/google/re2/wiki/Syntax)", cfg.MultilineStart, err)
 		}
 		s.multiline = re
-		if strings.HasPrefix(cfg.MultilineStart, "^") {
-			s.mlPrefix, _ = regexp.MustCompile(cfg.MultilineStart[1:]).LiteralPrefix()
+		// An anchored pattern with a literal prefix rejects most lines
+		// with one comparison, before the regexp engine runs.
+		if rest, ok := strings.CutPrefix(cfg.MultilineStart, "^"); ok {
+			if re, err := regexp.Compile(rest); err == nil {
+				s.mlPrefix, _ = re.LiteralPrefix()
+			}
 		}
 		if cfg.MultilineTimeout <= 0 {
 			return nil, fmt.Errorf("multiline-timeout %s: want a positive duration like 1s", cfg.MultilineTimeout)

@@ -241,6 +241,9 @@ func (s *File) readAvailable(ctx context.Context) (int64, error) {
 			if err := s.cut(ctx, true); err != nil {
 				return total, err
 			}
+			if s.cur != nil && len(s.cur.Data) == n {
+				return total, fmt.Errorf("read %s: no room in a %d-byte buffer (report this as a bug)", s.path, n)
+			}
 			continue
 		}
 		m, err := s.f.ReadAt(p.Data[n:end], s.off+int64(n-s.start))
