@@ -22,13 +22,14 @@ type chainOp uint8
 const (
 	opLiteral chainOp = iota
 	opRun             // a run of class bytes, at least min of them
+	opOne             // one rune of a class
 	opEnd             // end of text
 )
 
 type chainStep struct {
 	op      chainOp
 	lit     []byte
-	class   *[256]bool
+	class   *[256]bool // for a rune of several bytes: whether it is in, by its first byte
 	min     int
 	capture int // submatch index, 0 if none
 }
@@ -50,7 +51,7 @@ func compileChain(re *regexp.Regexp, expr string) *chain {
 		return nil
 	}
 	c := &chain{ncap: re.NumSubexp() + 1}
-	for _, sub := range tree.Sub[1:] {
+	for _, sub := range flatten(tree.Sub[1:], nil) {
 		capture := 0
 		if sub.Op == syntax.OpCapture {
 			capture = sub.Cap
@@ -85,7 +86,11 @@ func compileChain(re *regexp.Regexp, expr string) *chain {
 			}
 			c.steps = append(c.steps, chainStep{op: opEnd})
 		default:
-			return nil
+			class := byteClass(sub)
+			if class == nil {
+				return nil
+			}
+			c.steps = append(c.steps, chainStep{op: opOne, class: class, capture: capture})
 		}
 	}
 	// Every run must end where the next step cannot begin inside it.
@@ -96,12 +101,34 @@ func compileChain(re *regexp.Regexp, expr string) *chain {
 		next := c.steps[i+1]
 		switch {
 		case next.op == opLiteral && len(next.lit) > 0 && !s.class[next.lit[0]]:
+		case (next.op == opOne || next.op == opRun) && disjoint(s.class, next.class):
 		case next.op == opEnd:
 		default:
 			return nil
 		}
 	}
 	return c
+}
+
+// flatten inlines nested concatenations (\d{4} simplifies to one).
+func flatten(subs []*syntax.Regexp, out []*syntax.Regexp) []*syntax.Regexp {
+	for _, sub := range subs {
+		if sub.Op == syntax.OpConcat {
+			out = flatten(sub.Sub, out)
+		} else {
+			out = append(out, sub)
+		}
+	}
+	return out
+}
+
+func disjoint(a, b *[256]bool) bool {
+	for i := range a {
+		if a[i] && b[i] {
+			return false
+		}
+	}
+	return true
 }
 
 // byteClass turns a single-rune matcher into a byte set, when that is
@@ -158,13 +185,25 @@ func (c *chain) match(b []byte, dst []int) []int {
 	for range 2 * c.ncap {
 		dst = append(dst, -1)
 	}
+	if c.run(b, dst) < 0 {
+		return nil
+	}
+	return dst
+}
+
+// matches reports whether b matches, like regexp.Match.
+func (c *chain) matches(b []byte) bool { return c.run(b, nil) >= 0 }
+
+// run matches b, filling dst with submatches when it is not nil, and
+// returns where the match ends or -1.
+func (c *chain) run(b []byte, dst []int) int {
 	i := 0
 	for _, s := range c.steps {
 		start := i
 		switch s.op {
 		case opLiteral:
 			if len(b)-i < len(s.lit) || string(b[i:i+len(s.lit)]) != string(s.lit) {
-				return nil
+				return -1
 			}
 			i += len(s.lit)
 		case opRun:
@@ -172,17 +211,30 @@ func (c *chain) match(b []byte, dst []int) []int {
 				i++
 			}
 			if i-start < s.min {
-				return nil
+				return -1
+			}
+		case opOne:
+			if i >= len(b) || !s.class[b[i]] {
+				return -1
+			}
+			if b[i] < utf8.RuneSelf {
+				i++
+			} else {
+				// A class with non-ASCII runes holds all of them.
+				_, size := utf8.DecodeRune(b[i:])
+				i += size
 			}
 		case opEnd:
 			if i != len(b) {
-				return nil
+				return -1
 			}
 		}
-		if s.capture != 0 {
+		if s.capture != 0 && dst != nil {
 			dst[2*s.capture], dst[2*s.capture+1] = start, i
 		}
 	}
-	dst[0], dst[1] = 0, i
-	return dst
+	if dst != nil {
+		dst[0], dst[1] = 0, i
+	}
+	return i
 }

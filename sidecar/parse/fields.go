@@ -121,14 +121,10 @@ func leadingLevel(b []byte) record.Severity {
 		if i < len(b) && b[i] == '[' {
 			i++
 		}
-		start := i
-		for i < len(b) && b[i] != ' ' && b[i] != '\t' && b[i] != ']' && b[i] != ':' {
-			i++
-		}
-		if i == start {
+		if i >= len(b) {
 			return record.SeverityNone
 		}
-		if c := b[start]; c >= '0' && c <= '9' {
+		if c := b[i]; c >= '0' && c <= '9' {
 			// A leading date or time: look at the next word.
 			j := bytes.IndexByte(b[i:], ' ')
 			if j < 0 {
@@ -137,6 +133,13 @@ func leadingLevel(b []byte) record.Severity {
 			i += j
 			continue
 		}
+		if !levelInitial[b[i]] {
+			return record.SeverityNone
+		}
+		start := i
+		for i < len(b) && i-start <= 9 && b[i] != ' ' && b[i] != '\t' && b[i] != ']' && b[i] != ':' {
+			i++
+		}
 		if i-start < 3 || i-start > 8 {
 			return record.SeverityNone
 		}
@@ -144,3 +147,11 @@ func leadingLevel(b []byte) record.Severity {
 	}
 	return record.SeverityNone
 }
+
+// levelInitial marks the letters a level word can start with.
+var levelInitial = func() (t [256]bool) {
+	for _, c := range "TDIWEFCPNA" {
+		t[c], t[c+'a'-'A'] = true, true
+	}
+	return t
+}()

@@ -142,6 +142,8 @@ func FuzzChain(f *testing.F) {
 		`^(?P<level>[A-Z]+): (?P<msg>.*)$`,
 		`^(?P<k>[^=]*)=(?P<v>.*)`,
 		`^\[(?P<a>[^\]]*)\](?P<rest>.+)$`,
+		`^\d{4}-\d{2}-\d{2} (?P<t>\S)\S* `,
+		`^(?P<w>\w+)\s+(?P<any>[^0-9\s])(?P<n>[0-9]+)$`,
 	}
 	var chains []*chain
 	var res []*regexp.Regexp
@@ -157,6 +159,8 @@ func FuzzChain(f *testing.F) {
 		f.Add([]byte(strings.Split(s, "\n")[0]))
 	}
 	f.Add([]byte("INFO: é\xff ok"))
+	f.Add([]byte("2026-11-25 é10:00:00 x"))
+	f.Add([]byte("abc  \xff12"))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		for i, c := range chains {
 			got := c.match(b, nil)
@@ -164,12 +168,15 @@ func FuzzChain(f *testing.F) {
 			if !slices.Equal(got, want) {
 				t.Fatalf("%s on %q: chain %v, regexp %v", exprs[i], b, got, want)
 			}
+			if c.matches(b) != res[i].Match(b) {
+				t.Fatalf("%s on %q: chain matches %v, regexp %v", exprs[i], b, c.matches(b), res[i].Match(b))
+			}
 		}
 	})
 }
 
 func TestChainOnlyForSimplePatterns(t *testing.T) {
-	for _, e := range []string{`(?P<a>\S+) x`, `^(?P<a>.*) (?P<b>.*)`, `^(?i)abc(?P<a>\d+)`, `^(?P<a>\S+?) `, `^(?P<a>a|b)`, `^(?P<a>[^é]+)`, `^(?P<a>\w+)\w`} {
+	for _, e := range []string{`(?P<a>\S+) x`, `^(?P<a>.*) (?P<b>.*)`, `^(?i)abc(?P<a>\d+)`, `^(?P<a>\S+?) `, `^(?P<a>ab|cd)`, `^(?P<a>[^é]+)`, `^(?P<a>\w+)\w`} {
 		if compileChain(regexp.MustCompile(e), e) != nil {
 			t.Errorf("%s compiled to a chain; it needs regexp", e)
 		}

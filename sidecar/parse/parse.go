@@ -47,6 +47,7 @@ type Spec struct {
 	container string
 	format    string
 	multiline *regexp.Regexp
+	mlChain   *chain // the same, when it is a simple chain
 	mlPrefix  string // literal every start line begins with, when the pattern is anchored
 	newParser func() parser
 	timeOf    TimeParser
@@ -92,6 +93,7 @@ func Compile(cfg Config) (*Spec, error) {
 			return nil, fmt.Errorf("multiline-start %q does not compile: %w (RE2 syntax: https://github.com/google/re2/wiki/Syntax)", cfg.MultilineStart, err)
 		}
 		s.multiline = re
+		s.mlChain = compileChain(re, cfg.MultilineStart)
 		// An anchored pattern with a literal prefix rejects most lines
 		// with one comparison, before the regexp engine runs.
 		if rest, ok := strings.CutPrefix(cfg.MultilineStart, "^"); ok {

@@ -128,6 +128,9 @@ func (st *Stage) isStart(p *record.Package, l logical) bool {
 	if st.spec.mlPrefix != "" && (len(body) < len(st.spec.mlPrefix) || string(body[:len(st.spec.mlPrefix)]) != st.spec.mlPrefix) {
 		return false
 	}
+	if st.spec.mlChain != nil {
+		return st.spec.mlChain.matches(body)
+	}
 	return st.spec.multiline.Match(body)
 }
 
