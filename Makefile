@@ -7,7 +7,11 @@ BIN := bin
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 BENCH_DIR ?= $(or $(TMPDIR),/tmp)/loglet-bench
 
-.PHONY: all build test bench lint demo clean
+FUZZTIME ?= 60s
+FUZZ_TARGETS := sidecar/record:FuzzAppendString sidecar/source:FuzzSplit \
+	$(foreach t,FuzzCRI FuzzDocker FuzzAuto FuzzJSON FuzzLogfmt FuzzNginx FuzzCSV FuzzMultiline FuzzRegex FuzzScanObject FuzzRFC3339 FuzzChain,sidecar/parse:$(t))
+
+.PHONY: all build test bench fuzz lint demo clean
 
 all: build
 
@@ -27,6 +31,11 @@ test:
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./sidecar/...
 	LOGLET_BENCH_DIR=$(BENCH_DIR) $(GO) test -run '^$$' -bench Agent -benchtime 1x -timeout 30m -v ./bench/
+
+## fuzz: every fuzz target for FUZZTIME each (crashers land in testdata/fuzz as regression cases)
+fuzz:
+	@set -e; for t in $(FUZZ_TARGETS); do pkg=$${t%%:*}; name=$${t##*:}; \
+		echo "== $$pkg $$name"; $(GO) test ./$$pkg -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME); done
 
 ## lint: gofmt, go vet, staticcheck (installed through the module proxy)
 lint:

@@ -44,7 +44,7 @@ type Agent struct {
 func AgentFlags(fs *pflag.FlagSet) {
 	fs.String("config", "", "YAML config file; its keys are the flag names (batch-bytes: 1MiB)")
 	fs.String("mode", "local", "where the agent runs: local (files named by --path); sidecar and node come later")
-	fs.StringSlice("path", nil, "glob of files to read, absolute, `**` for any folders; repeat or comma-separate (env LOGLET_PATH)")
+	fs.StringSlice("path", nil, "glob of files to read, absolute (** matches any folders); repeat the flag or separate with commas")
 	fs.StringSlice("exclude", nil, "glob of files to leave out; without a slash it matches the file name (*.gz)")
 	fs.String("state-dir", "/var/lib/loglet", "writable folder for checkpoints and rejected packages")
 	fs.String("sink", "stdout://", "where records go: file:///path, stdout://, null://, http(s)://host/path, kafka://b1,b2/topic")

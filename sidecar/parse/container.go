@@ -138,13 +138,10 @@ func (st *Stage) decode(p *record.Package, raw []record.Entry, i int, flush bool
 		}
 		st.container = detect(p.Data[e.Start:e.End])
 	}
-	switch st.container {
-	case "cri":
-		return st.decodeCRI(p, raw, i, flush)
-	case "docker":
-		return st.decodeDocker(p, raw, i, flush)
+	if st.container == "none" {
+		return l, true
 	}
-	return l, true
+	return st.decodeWrapped(p, raw, i, flush)
 }
 
 // pieces joins the texts of partial lines: the first stays where it is;
@@ -193,28 +190,44 @@ func (pc *pieces) body(p *record.Package) record.Ref {
 	return record.ExtraRef(pc.extraStart, len(p.Extra))
 }
 
-func (st *Stage) decodeCRI(p *record.Package, raw []record.Entry, i int, flush bool) (logical, bool) {
+// wrapped is what a container line says about the text it carries.
+type wrapped struct {
+	time    int64
+	stream  record.Flag
+	partial bool
+}
+
+// decodeWrapped joins the texts of container lines from raw line i until a
+// line that is not partial. A line that does not decode ends the run, or,
+// if it is the first, becomes a record of its own marked with the error.
+func (st *Stage) decodeWrapped(p *record.Package, raw []record.Entry, i int, flush bool) (logical, bool) {
 	l := logical{first: i}
 	mark := len(p.Extra)
 	var pc pieces
 	for j := i; j < len(raw); j++ {
 		e := raw[j]
-		line := p.Data[e.Start:e.End]
-		c, ok := parseCRI(line, &st.times)
-		if !ok || e.Flags&record.FlagSplit != 0 {
+		var w wrapped
+		ok := e.Flags&record.FlagSplit == 0
+		if ok && st.container == "cri" {
+			w, ok = st.criPiece(p, e, &pc)
+		} else if ok {
+			w, ok = st.dockerPiece(p, e, &pc)
+		}
+		if !ok {
 			if j > i {
-				// A broken line ends a run of partial lines; it is a
-				// record of its own.
 				l.next, l.body = j, pc.body(p)
 				return l, true
 			}
-			return logical{first: i, next: i + 1, body: record.DataRef(int(e.Start), int(e.End)), errMsg: st.spec.errCRI}, true
+			errMsg := st.spec.errDocker
+			if st.container == "cri" {
+				errMsg = st.spec.errCRI
+			}
+			return logical{first: i, next: i + 1, body: record.DataRef(int(e.Start), int(e.End)), errMsg: errMsg}, true
 		}
 		if j == i {
-			l.time, l.flags = c.time, c.stream
+			l.time, l.flags = w.time, w.stream
 		}
-		pc.add(p, record.DataRef(int(e.Start)+c.text, int(e.End)))
-		if !c.partial {
+		if !w.partial {
 			l.next, l.body = j+1, pc.body(p)
 			return l, true
 		}
@@ -227,40 +240,26 @@ func (st *Stage) decodeCRI(p *record.Package, raw []record.Entry, i int, flush b
 	return l, true
 }
 
-func (st *Stage) decodeDocker(p *record.Package, raw []record.Entry, i int, flush bool) (logical, bool) {
-	l := logical{first: i}
-	mark := len(p.Extra)
-	var pc pieces
-	for j := i; j < len(raw); j++ {
-		e := raw[j]
-		line := p.Data[e.Start:e.End]
-		d, ok := parseDocker(line)
-		if !ok || e.Flags&record.FlagSplit != 0 {
-			if j > i {
-				l.next, l.body = j, pc.body(p)
-				return l, true
-			}
-			return logical{first: i, next: i + 1, body: record.DataRef(int(e.Start), int(e.End)), errMsg: st.spec.errDocker}, true
-		}
-		if j == i {
-			l.time, l.flags = d.time, d.stream
-		}
-		if d.escaped {
-			start := len(p.Extra)
-			p.Extra = unescape(p.Extra, line[d.textStart:d.textEnd])
-			pc.addExtra(p, start)
-		} else {
-			pc.add(p, record.DataRef(int(e.Start)+d.textStart, int(e.Start)+d.textEnd))
-		}
-		if !d.partial {
-			l.next, l.body = j+1, pc.body(p)
-			return l, true
-		}
+func (st *Stage) criPiece(p *record.Package, e record.Entry, pc *pieces) (wrapped, bool) {
+	c, ok := parseCRI(p.Data[e.Start:e.End], &st.times)
+	if ok {
+		pc.add(p, record.DataRef(int(e.Start)+c.text, int(e.End)))
 	}
-	if !flush {
-		p.Extra = p.Extra[:mark]
-		return l, false
+	return wrapped{c.time, c.stream, c.partial}, ok
+}
+
+func (st *Stage) dockerPiece(p *record.Package, e record.Entry, pc *pieces) (wrapped, bool) {
+	line := p.Data[e.Start:e.End]
+	d, ok := parseDocker(line)
+	if !ok {
+		return wrapped{}, false
 	}
-	l.next, l.body = len(raw), pc.body(p)
-	return l, true
+	if d.escaped {
+		start := len(p.Extra)
+		p.Extra = unescape(p.Extra, line[d.textStart:d.textEnd])
+		pc.addExtra(p, start)
+	} else {
+		pc.add(p, record.DataRef(int(e.Start)+d.textStart, int(e.Start)+d.textEnd))
+	}
+	return wrapped{d.time, d.stream, d.partial}, true
 }
