@@ -47,7 +47,7 @@ type Options struct {
 }
 
 // Schemes lists the URL forms Open accepts, for help and error messages.
-const Schemes = "file:///path, stdout://, null://, http(s)://host/path, kafka://broker1,broker2/topic"
+const Schemes = "file:///path, stdout://, null://, http(s)://host/path, kafka://broker1,broker2/topic, nats://host:4222/STREAM"
 
 // Open returns the sink for a URL.
 func Open(ctx context.Context, raw string, opts Options) (Sink, error) {
@@ -80,6 +80,8 @@ func Open(ctx context.Context, raw string, opts Options) (Sink, error) {
 		return NewHTTP(u.String(), opts), nil
 	case "kafka":
 		return OpenKafka(ctx, rest, opts)
+	case "nats":
+		return OpenNATS(ctx, raw, opts)
 	default:
 		return nil, fmt.Errorf("sink %q: unknown scheme %q; use one of %s", raw, scheme, Schemes)
 	}

@@ -1,0 +1,270 @@
+package sink
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/klauspost/compress/zstd"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/loglet/loglet/sidecar/record"
+)
+
+// The hub's layout on NATS JetStream, shared by the sink, `loglet hub` and
+// `loglet logs`: one stream (LOGLET by default) holding subjects
+// loglet.<route>.<source_id>; one message per package (or per chunk of a
+// package too large for one message), its records as zstd-compressed NDJSON.
+const (
+	// DefaultStream is the stream name when the URL names none.
+	DefaultStream = "LOGLET"
+	// SubjectPrefix starts every subject; the stream holds SubjectPrefix+">".
+	SubjectPrefix = "loglet."
+	// DefaultRoute is the route of records no setting routes elsewhere.
+	DefaultRoute = "default"
+
+	HeaderSourceID  = "Loglet-Source-Id"
+	HeaderPackageID = "Loglet-Package-Id"
+	HeaderRecords   = "Loglet-Records"
+	// HeaderChunk is "i/n" when a package spans n messages.
+	HeaderChunk    = "Loglet-Chunk"
+	HeaderEncoding = "Content-Encoding"
+)
+
+// DuplicateWindow is how long the stream remembers message ids: a package
+// re-sent after a crash within it is stored once.
+const DuplicateWindow = 2 * time.Minute
+
+// Subject is where a source's packages go.
+func Subject(route, sourceID string) string { return SubjectPrefix + route + "." + sourceID }
+
+// NATS publishes packages to a JetStream stream. A package is acknowledged
+// when the stream stored it (the JetStream publish ack).
+type NATS struct {
+	nc      *nats.Conn
+	js      jetstream.JetStream
+	stream  string
+	route   string
+	zenc    *zstd.Encoder
+	raw     []byte
+	futures []pending
+}
+
+type pending struct {
+	pkg int
+	f   jetstream.PubAckFuture
+}
+
+// OpenNATS connects to nats://[user:pass@]host:4222[,host2]/STREAM
+// [?route=R&creds=FILE&ca=FILE]. It starts even while the server is down
+// (publishes fail and are retried until it is back), and creates the stream
+// if the server has none of that name.
+func OpenNATS(ctx context.Context, raw string, opts Options) (*NATS, error) {
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" {
+		return nil, fmt.Errorf("sink %q: want nats://host:4222/STREAM", raw)
+	}
+	stream := strings.Trim(u.Path, "/")
+	if stream == "" {
+		stream = DefaultStream
+	}
+	q := u.Query()
+	route := q.Get("route")
+	if route == "" {
+		route = DefaultRoute
+	}
+	if strings.ContainsAny(route, ".*> ") {
+		return nil, fmt.Errorf("sink %q: route %q may not contain '.', '*', '>' or spaces", raw, route)
+	}
+	nopts := []nats.Option{
+		nats.Name("loglet-agent"),
+		nats.RetryOnFailedConnect(true),
+		nats.MaxReconnects(-1),
+		nats.ReconnectWait(time.Second),
+		nats.Timeout(opts.Timeout),
+	}
+	if f := q.Get("creds"); f != "" {
+		nopts = append(nopts, nats.UserCredentials(f))
+	}
+	if f := q.Get("ca"); f != "" {
+		nopts = append(nopts, nats.RootCAs(f))
+	}
+	servers := (&url.URL{Scheme: "nats", User: u.User, Host: u.Host}).String()
+	nc, err := nats.Connect(servers, nopts...)
+	if err != nil {
+		return nil, fmt.Errorf("sink %s: %w", u.Redacted(), err)
+	}
+	js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(256), jetstream.WithPublishAsyncTimeout(opts.Timeout))
+	if err != nil {
+		nc.Close()
+		return nil, err
+	}
+	zenc, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedFastest), zstd.WithEncoderConcurrency(1))
+	if err != nil {
+		nc.Close()
+		return nil, err
+	}
+	s := &NATS{nc: nc, js: js, stream: stream, route: route, zenc: zenc}
+	if nc.IsConnected() {
+		if err := s.ensureStream(ctx); err != nil {
+			opts.Logger.Warn("hub stream not ready; publishes will retry", "stream", stream, "err", err)
+		}
+	}
+	return s, nil
+}
+
+// StreamConfig is the stream the hub creates (and the sink, if missing).
+func StreamConfig(name string, maxAge time.Duration, maxBytes int64) jetstream.StreamConfig {
+	return jetstream.StreamConfig{
+		Name:       name,
+		Subjects:   []string{SubjectPrefix + ">"},
+		Retention:  jetstream.LimitsPolicy,
+		Storage:    jetstream.FileStorage,
+		Discard:    jetstream.DiscardOld,
+		MaxAge:     maxAge,
+		MaxBytes:   maxBytes,
+		Duplicates: DuplicateWindow,
+	}
+}
+
+func (s *NATS) ensureStream(ctx context.Context) error {
+	_, err := s.js.Stream(ctx, s.stream)
+	if errors.Is(err, jetstream.ErrStreamNotFound) {
+		_, err = s.js.CreateStream(ctx, StreamConfig(s.stream, 0, 0))
+	}
+	return err
+}
+
+// Write publishes every package asynchronously, then waits for the acks
+// in order.
+func (s *NATS) Write(ctx context.Context, pkgs []*record.Package) (int, error) {
+	s.futures = s.futures[:0]
+	failedAt, perr := len(pkgs), error(nil)
+	for i, p := range pkgs {
+		if p.Len() == 0 {
+			continue
+		}
+		if err := s.publish(i, p); err != nil {
+			failedAt, perr = i, err
+			break
+		}
+	}
+	for _, f := range s.futures {
+		select {
+		case <-f.f.Ok():
+		case err := <-f.f.Err():
+			return f.pkg, s.failure(ctx, err)
+		case <-ctx.Done():
+			return f.pkg, ctx.Err()
+		}
+	}
+	if perr != nil {
+		return failedAt, s.failure(ctx, perr)
+	}
+	return len(pkgs), nil
+}
+
+// failure explains an error, and creates the stream if it was missing.
+func (s *NATS) failure(ctx context.Context, err error) error {
+	if errors.Is(err, jetstream.ErrNoStreamResponse) || errors.Is(err, nats.ErrNoResponders) || strings.Contains(err.Error(), "no stream matches") {
+		if serr := s.ensureStream(ctx); serr != nil {
+			return fmt.Errorf("nats stream %s: %w (and creating it: %v)", s.stream, err, serr)
+		}
+	}
+	var rej *RejectedError
+	if errors.As(err, &rej) {
+		return err
+	}
+	return fmt.Errorf("nats stream %s: %w", s.stream, err)
+}
+
+// publish sends one package: one message, or chunks of whole records when
+// the compressed package exceeds the server's message size.
+func (s *NATS) publish(i int, p *record.Package) error {
+	s.raw = p.AppendNDJSON(s.raw[:0])
+	limit := int(s.nc.MaxPayload())
+	if limit <= 0 {
+		limit = 1 << 20
+	}
+	limit -= 4 << 10 // headers
+	data := s.zenc.EncodeAll(s.raw, nil)
+	if len(data) <= limit {
+		return s.send(i, p, data, 0, 1)
+	}
+	// Chunks of at most limit raw bytes compress to at most about limit.
+	var chunks [][]byte
+	rest := s.raw
+	for len(rest) > 0 {
+		n := 0
+		for n < len(rest) {
+			j := bytes.IndexByte(rest[n:], '\n') + 1
+			if n > 0 && n+j > limit {
+				break
+			}
+			n += j
+		}
+		chunks = append(chunks, rest[:n])
+		rest = rest[n:]
+	}
+	for c, raw := range chunks {
+		data := s.zenc.EncodeAll(raw, nil)
+		if len(data) > limit {
+			return &RejectedError{Reason: fmt.Sprintf("a record of package %d compresses to %d bytes, over the %d the NATS server takes (raise max_payload)", p.ID, len(data), limit)}
+		}
+		if err := s.send(i, p, data, c, len(chunks)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (s *NATS) send(i int, p *record.Package, data []byte, chunk, chunks int) error {
+	m := nats.NewMsg(Subject(s.route, p.Origin.SourceID))
+	m.Data = data
+	pid := strconv.FormatUint(p.ID, 10)
+	// The id names the content (the package's end offset): a package re-cut
+	// differently after a crash is stored again rather than dropped.
+	m.Header.Set(jetstream.MsgIDHeader, fmt.Sprintf("%s-%s-%d-%d", p.Origin.SourceID, pid, p.EndOffset, chunk))
+	m.Header.Set(HeaderSourceID, p.Origin.SourceID)
+	m.Header.Set(HeaderPackageID, pid)
+	m.Header.Set(HeaderRecords, strconv.Itoa(p.Len()))
+	m.Header.Set(HeaderEncoding, "zstd")
+	if chunks > 1 {
+		m.Header.Set(HeaderChunk, fmt.Sprintf("%d/%d", chunk+1, chunks))
+	}
+	f, err := s.js.PublishMsgAsync(m)
+	if err != nil {
+		return err
+	}
+	s.futures = append(s.futures, pending{pkg: i, f: f})
+	return nil
+}
+
+// Close waits briefly for pending publishes and closes the connection.
+func (s *NATS) Close() error {
+	select {
+	case <-s.js.PublishAsyncComplete():
+	case <-time.After(time.Second):
+	}
+	s.nc.Close()
+	return s.zenc.Close()
+}
+
+// DecodeNATS returns the NDJSON records a hub message carries.
+func DecodeNATS(m *nats.Msg) ([]byte, error) {
+	if m.Header.Get(HeaderEncoding) != "zstd" {
+		return m.Data, nil
+	}
+	dec, err := zstd.NewReader(nil)
+	if err != nil {
+		return nil, err
+	}
+	defer dec.Close()
+	return dec.DecodeAll(m.Data, nil)
+}
