@@ -17,22 +17,22 @@ import (
 	"github.com/loglet/loglet/sidecar/sink/sinktest"
 )
 
-// hub is a real HTTP server standing in for an NDJSON log hub.
-type hub struct {
+// ndjsonHub is a real HTTP server standing in for an NDJSON log hub.
+type ndjsonHub struct {
 	mu       sync.Mutex
 	bodies   map[string]int
 	requests int
 	respond  func(n int, records []sinkRecord) (int, string)
 }
 
-func newHub(t *testing.T, respond func(n int, records []sinkRecord) (int, string)) (*hub, *httptest.Server) {
-	h := &hub{bodies: map[string]int{}, respond: respond}
+func newHub(t *testing.T, respond func(n int, records []sinkRecord) (int, string)) (*ndjsonHub, *httptest.Server) {
+	h := &ndjsonHub{bodies: map[string]int{}, respond: respond}
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
 	return h, srv
 }
 
-func (h *hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+func (h *ndjsonHub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.Header.Get("Content-Encoding") != "gzip" || r.Header.Get("Content-Type") != "application/x-ndjson" {
 		http.Error(w, "want gzip NDJSON", http.StatusUnsupportedMediaType)
 		return
@@ -73,7 +73,7 @@ func newHangingHub(t *testing.T, release <-chan struct{}) string {
 	return srv.URL
 }
 
-func (h *hub) count() int {
+func (h *ndjsonHub) count() int {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	return len(h.bodies)

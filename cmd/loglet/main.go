@@ -25,6 +25,7 @@ func main() {
 		SilenceErrors: true,
 	}
 	root.AddCommand(agentCommand(), versionCommand())
+	root.AddCommand(fullCommands()...)
 	if err := root.ExecuteContext(ctx); err != nil {
 		fmt.Fprintln(os.Stderr, "loglet:", err)
 		os.Exit(1)

@@ -1,0 +1,123 @@
+package query_test
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/loglet/loglet/hub"
+	"github.com/loglet/loglet/hub/query"
+	"github.com/loglet/loglet/sidecar/checkpoint"
+	"github.com/loglet/loglet/sidecar/pipeline"
+	"github.com/loglet/loglet/sidecar/sink"
+)
+
+// ship runs the agent once over files into the hub, with small packages
+// so a record's context crosses package boundaries.
+func ship(t *testing.T, h *hub.Hub, dir string) {
+	t.Helper()
+	store, err := checkpoint.Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	sk, err := sink.Open(context.Background(), h.SinkURL(), sink.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sk.Close()
+	a, err := pipeline.New(pipeline.Config{
+		Paths: []string{dir + "/*.log"}, BatchBytes: 400, BatchWait: time.Second, MaxLineBytes: 1 << 10,
+		MaxBufferBytes: 1 << 20, ScanInterval: time.Second, DrainTimeout: 10 * time.Second, Once: true,
+	}, sk, store, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func line(tag string, i int) string { return fmt.Sprintf("%s line %04d", tag, i) }
+
+func TestContextAcrossPackages(t *testing.T) {
+	h, err := hub.Start(context.Background(), hub.Options{Listen: "127.0.0.1:0", DataDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Shutdown()
+	dir := t.TempDir()
+	for _, tag := range []string{"a", "b", "c"} {
+		var b strings.Builder
+		for i := range 500 {
+			b.WriteString(line(tag, i) + "\n")
+		}
+		os.WriteFile(filepath.Join(dir, tag+".log"), []byte(b.String()), 0o644)
+	}
+	ship(t, h, dir)
+
+	r, err := query.Open(context.Background(), h.SinkURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	// Find record b 0250 through tail -o json, as a user would.
+	var target query.Record
+	n := 0
+	err = r.Tail(context.Background(), query.Filter{}, false, func(rec query.Record) error {
+		n++
+		if rec.Body == line("b", 250) {
+			target = rec
+		}
+		return nil
+	})
+	if err != nil || n != 1500 || target.Raw == nil {
+		t.Fatalf("tail: %v, %d records (want 1500), target found %v", err, n, target.Raw != nil)
+	}
+	grep := 0
+	if err := r.Tail(context.Background(), query.Filter{Grep: regexp.MustCompile(`^c line 00[01]`)}, false, func(query.Record) error { grep++; return nil }); err != nil || grep != 20 {
+		t.Errorf("tail --grep: %d records, %v; want 20", grep, err)
+	}
+	got, at, err := r.Context(context.Background(), target.SourceID(), target.PackageID(), target.Offset(), 20, 20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 41 || at != 20 {
+		t.Fatalf("got %d records with the target at %d, want 41 with it at 20", len(got), at)
+	}
+	pkgs := map[uint64]bool{}
+	for i, rec := range got {
+		if want := line("b", 230+i); rec.Body != want {
+			t.Fatalf("context record %d = %q, want %q", i, rec.Body, want)
+		}
+		pkgs[rec.PackageID()] = true
+	}
+	if len(pkgs) < 3 {
+		t.Errorf("the context spans %d packages; the test wants it to cross boundaries", len(pkgs))
+	}
+	// At the start of a source there is less before.
+	first, at, err := r.Context(context.Background(), target.SourceID(), 0, 0, 20, 2)
+	if err != nil || len(first) != 3 || at != 0 || first[0].Body != line("b", 0) {
+		t.Fatalf("context at the first record: %d records, at %d, %v", len(first), at, err)
+	}
+	if _, _, err := r.Context(context.Background(), target.SourceID(), 9999, 0, 1, 1); err == nil || !strings.Contains(err.Error(), "package 9999") {
+		t.Errorf("missing package: %v", err)
+	}
+	if _, _, err := r.Context(context.Background(), target.SourceID(), target.PackageID(), 999, 1, 1); err == nil || !strings.Contains(err.Error(), "offset 999 does not exist") {
+		t.Errorf("missing offset: %v", err)
+	}
+}
+
+func TestFilterAndUnreachableHub(t *testing.T) {
+	if _, err := query.Open(context.Background(), "nats://127.0.0.1:1/LOGLET"); err == nil || !strings.Contains(err.Error(), "unreachable") {
+		t.Errorf("unreachable hub: %v", err)
+	}
+	if _, err := query.Open(context.Background(), "http://x"); err == nil || !strings.Contains(err.Error(), "nats://") {
+		t.Errorf("bad URL: %v", err)
+	}
+}
