@@ -38,7 +38,10 @@ type Record struct {
 func (r Record) SourceID() string { s, _ := r.Attributes["loglet.source_id"].(string); return s }
 
 // PackageID is the record's package.
-func (r Record) PackageID() uint64 { f, _ := r.Attributes["loglet.package_id"].(float64); return uint64(f) }
+func (r Record) PackageID() uint64 {
+	f, _ := r.Attributes["loglet.package_id"].(float64)
+	return uint64(f)
+}
 
 // Offset is the record's index in its package.
 func (r Record) Offset() int { f, _ := r.Attributes["loglet.offset"].(float64); return int(f) }
