@@ -14,6 +14,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/loglet/loglet/sidecar/checkpoint"
+	"github.com/loglet/loglet/sidecar/record"
 	"github.com/loglet/loglet/sidecar/sink"
 	"github.com/loglet/loglet/sidecar/sink/sinktest"
 )
@@ -22,6 +23,7 @@ func testConfig(paths ...string) Config {
 	return Config{
 		Paths: paths, BatchBytes: 4 << 10, BatchWait: 20 * time.Millisecond, MaxLineBytes: 256 << 10,
 		MaxBufferBytes: 8 << 20, ScanInterval: 20 * time.Millisecond, DrainTimeout: 10 * time.Second,
+		Resource: []record.KeyValue{{Key: "host.name", Value: "test-host"}},
 	}
 }
 

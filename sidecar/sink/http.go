@@ -14,20 +14,19 @@ import (
 	"github.com/loglet/loglet/sidecar/record"
 )
 
-// HTTP posts each package as gzip-compressed NDJSON. A 2xx acknowledges it;
-// 429, 5xx and connection errors are retried; any other status rejects it.
-type HTTP struct {
+// poster sends gzip-compressed bodies to one URL and sorts the answers: a
+// 2xx acknowledges; 429, 5xx and connection errors are worth retrying
+// (honouring Retry-After); any other status rejects the package for good.
+type poster struct {
 	url    string
 	client *http.Client
-	raw    []byte
 	body   bytes.Buffer
 	gz     *gzip.Writer
 }
 
-// NewHTTP returns a sink posting to url.
-func NewHTTP(url string, opts Options) *HTTP {
+func newPoster(url string, opts Options) *poster {
 	gz, _ := gzip.NewWriterLevel(io.Discard, gzip.BestSpeed)
-	return &HTTP{url: url, client: &http.Client{Timeout: opts.Timeout}, gz: gz}
+	return &poster{url: url, client: &http.Client{Timeout: opts.Timeout}, gz: gz}
 }
 
 // RetryAfterError asks the caller to wait at least After before retrying.
@@ -39,24 +38,10 @@ type RetryAfterError struct {
 func (e *RetryAfterError) Error() string { return e.Err.Error() }
 func (e *RetryAfterError) Unwrap() error { return e.Err }
 
-// Write posts the packages one by one, in order.
-func (s *HTTP) Write(ctx context.Context, pkgs []*record.Package) (int, error) {
-	for i, p := range pkgs {
-		if p.Len() == 0 {
-			continue
-		}
-		if err := s.post(ctx, p); err != nil {
-			return i, err
-		}
-	}
-	return len(pkgs), nil
-}
-
-func (s *HTTP) post(ctx context.Context, p *record.Package) error {
-	s.raw = p.AppendNDJSON(s.raw[:0])
+func (s *poster) post(ctx context.Context, contentType string, payload []byte, header http.Header) error {
 	s.body.Reset()
 	s.gz.Reset(&s.body)
-	if _, err := s.gz.Write(s.raw); err != nil {
+	if _, err := s.gz.Write(payload); err != nil {
 		return err
 	}
 	if err := s.gz.Close(); err != nil {
@@ -66,10 +51,11 @@ func (s *HTTP) post(ctx context.Context, p *record.Package) error {
 	if err != nil {
 		return err
 	}
-	req.Header.Set("Content-Type", "application/x-ndjson")
+	for k, v := range header {
+		req.Header[k] = v
+	}
+	req.Header.Set("Content-Type", contentType)
 	req.Header.Set("Content-Encoding", "gzip")
-	req.Header.Set("Loglet-Source-Id", p.Origin.SourceID)
-	req.Header.Set("Loglet-Package-Id", strconv.FormatUint(p.ID, 10))
 	resp, err := s.client.Do(req)
 	if err != nil {
 		return fmt.Errorf("post %s: %w", s.url, err)
@@ -82,13 +68,50 @@ func (s *HTTP) post(ctx context.Context, p *record.Package) error {
 		return nil
 	case code == http.StatusTooManyRequests || code >= 500:
 		err := fmt.Errorf("post %s: %s: %s", s.url, resp.Status, bytes.TrimSpace(msg))
-		if secs, perr := strconv.Atoi(resp.Header.Get("Retry-After")); perr == nil && secs > 0 {
-			return &RetryAfterError{Err: err, After: time.Duration(secs) * time.Second}
+		if after, ok := retryAfter(resp.Header.Get("Retry-After")); ok {
+			return &RetryAfterError{Err: err, After: after}
 		}
 		return err
 	default:
 		return &RejectedError{Reason: fmt.Sprintf("post %s: %s: %s", s.url, resp.Status, bytes.TrimSpace(msg))}
 	}
+}
+
+// retryAfter reads Retry-After: seconds, or an HTTP date.
+func retryAfter(v string) (time.Duration, bool) {
+	if secs, err := strconv.Atoi(v); err == nil && secs > 0 {
+		return time.Duration(secs) * time.Second, true
+	}
+	if t, err := http.ParseTime(v); err == nil {
+		if d := time.Until(t); d > 0 {
+			return d, true
+		}
+	}
+	return 0, false
+}
+
+// HTTP posts each package as gzip-compressed NDJSON.
+type HTTP struct {
+	*poster
+	raw []byte
+}
+
+// NewHTTP returns a sink posting to url.
+func NewHTTP(url string, opts Options) *HTTP { return &HTTP{poster: newPoster(url, opts)} }
+
+// Write posts the packages one by one, in order.
+func (s *HTTP) Write(ctx context.Context, pkgs []*record.Package) (int, error) {
+	for i, p := range pkgs {
+		if p.Len() == 0 {
+			continue
+		}
+		s.raw = p.AppendNDJSON(s.raw[:0])
+		h := http.Header{"Loglet-Source-Id": {p.Origin.SourceID}, "Loglet-Package-Id": {strconv.FormatUint(p.ID, 10)}}
+		if err := s.post(ctx, "application/x-ndjson", s.raw, h); err != nil {
+			return i, err
+		}
+	}
+	return len(pkgs), nil
 }
 
 // Close drops idle connections.

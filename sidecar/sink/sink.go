@@ -47,7 +47,7 @@ type Options struct {
 }
 
 // Schemes lists the URL forms Open accepts, for help and error messages.
-const Schemes = "file:///path, stdout://, null://, http(s)://host/path, kafka://broker1,broker2/topic, nats://host:4222/STREAM"
+const Schemes = "file:///path, stdout://, null://, http(s)://host/path, kafka://broker1,broker2/topic, nats://host:4222/STREAM, otlp+http(s)://host:4318"
 
 // Open returns the sink for a URL.
 func Open(ctx context.Context, raw string, opts Options) (Sink, error) {
@@ -82,6 +82,8 @@ func Open(ctx context.Context, raw string, opts Options) (Sink, error) {
 		return OpenKafka(ctx, rest, opts)
 	case "nats":
 		return OpenNATS(ctx, raw, opts)
+	case "otlp+http", "otlp+https":
+		return OpenOTLP(raw, opts)
 	default:
 		return nil, fmt.Errorf("sink %q: unknown scheme %q; use one of %s", raw, scheme, Schemes)
 	}
