@@ -12,7 +12,6 @@ import (
 	"github.com/loglet/loglet/sidecar/config"
 	"github.com/loglet/loglet/sidecar/metrics"
 	"github.com/loglet/loglet/sidecar/pipeline"
-	"github.com/loglet/loglet/sidecar/record"
 	"github.com/loglet/loglet/sidecar/sink"
 )
 
@@ -57,7 +56,7 @@ environment, which wins over the file.`,
 				ScanInterval:   cfg.ScanInterval,
 				DrainTimeout:   cfg.DrainTimeout,
 				Once:           cfg.Once,
-				Resource:       []record.KeyValue{{Key: "host.name", Value: config.Hostname()}},
+				Resource:       cfg.Resource,
 				Parse:          cfg.Parse,
 			}, sk, store, log)
 			if err != nil {

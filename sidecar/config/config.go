@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/loglet/loglet/sidecar/parse"
+	"github.com/loglet/loglet/sidecar/record"
 	"github.com/spf13/pflag"
 	"github.com/spf13/viper"
 )
@@ -38,6 +39,18 @@ type Agent struct {
 	LogLevel       string
 	// Parse says how lines become records.
 	Parse *parse.Spec
+	// Resource holds the resource attributes every record carries.
+	Resource []record.KeyValue
+}
+
+// identity maps settings to resource attributes (semantic conventions). In
+// a pod they come from the downward API as LOGLET_* environment variables.
+var identity = []struct{ key, attr string }{
+	{"pod-namespace", "k8s.namespace.name"},
+	{"pod-name", "k8s.pod.name"},
+	{"pod-uid", "k8s.pod.uid"},
+	{"container-name", "k8s.container.name"},
+	{"node-name", "k8s.node.name"},
 }
 
 // AgentFlags declares the agent's flags with their defaults and help.
@@ -64,6 +77,11 @@ func AgentFlags(fs *pflag.FlagSet) {
 	fs.StringSlice("csv-fields", nil, "column names for --format csv")
 	fs.String("time-key", "", "field whose value is the record's event time (default: the container line's time, else when it was read)")
 	fs.String("time-format", "rfc3339", "how --time-key is written: rfc3339, unix, unix_ms, unix_us, unix_ns or a Go layout (02/Jan/2006:15:04:05 -0700)")
+	fs.String("pod-namespace", "", "k8s.namespace.name of every record (in a pod: from the downward API)")
+	fs.String("pod-name", "", "k8s.pod.name of every record")
+	fs.String("pod-uid", "", "k8s.pod.uid of every record")
+	fs.String("container-name", "", "k8s.container.name of every record")
+	fs.String("node-name", "", "k8s.node.name of every record")
 	fs.String("log-format", "auto", "log format: json, text, or auto (text on a terminal, json otherwise)")
 	fs.String("log-level", "info", "log level: debug, info, warn, error")
 }
@@ -106,6 +124,12 @@ func LoadAgent(fs *pflag.FlagSet) (Agent, error) {
 		Once:           r.boolean("once"),
 		LogFormat:      r.oneOf("log-format", "auto", "json", "text"),
 		LogLevel:       r.oneOf("log-level", "debug", "info", "warn", "error"),
+	}
+	c.Resource = []record.KeyValue{{Key: "host.name", Value: Hostname()}}
+	for _, id := range identity {
+		if v := r.str(id.key); v != "" {
+			c.Resource = append(c.Resource, record.KeyValue{Key: id.attr, Value: v})
+		}
 	}
 	var err error
 	pc := parse.Config{

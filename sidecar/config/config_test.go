@@ -104,3 +104,20 @@ func TestLoadAgentErrors(t *testing.T) {
 		}
 	}
 }
+
+func TestPodIdentityBecomesResource(t *testing.T) {
+	c, err := load(t, map[string]string{"LOGLET_PATH": "/a/*.log", "LOGLET_POD_NAME": "shop-7d9", "LOGLET_POD_NAMESPACE": "prod"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for _, kv := range c.Resource {
+		got[kv.Key] = kv.Value
+	}
+	if got["k8s.pod.name"] != "shop-7d9" || got["k8s.namespace.name"] != "prod" || got["host.name"] == "" {
+		t.Errorf("resource %v", got)
+	}
+	if _, ok := got["k8s.pod.uid"]; ok {
+		t.Errorf("unset identity became an attribute: %v", got)
+	}
+}
