@@ -1,10 +1,13 @@
-// Command demo runs the loglet agent on a generated sample workload and
-// prints the records it delivers: `make demo`.
+// Command demo shows loglet end to end on one machine: `make demo`.
 //
-// It writes an nginx access log and an application log with a rotation in
-// between into a temporary folder, runs `loglet agent` on them with the
-// stdout:// sink for a few seconds, stops it with SIGTERM (the agent drains)
-// and compares what was written with what was delivered.
+// It starts `loglet hub` on a free port with a temporary data dir, a sample
+// workload (a web server's access log, and a Java service's stdout as a
+// container runtime writes it, stack traces included), two agents shipping
+// them to the hub as they would in a pod (pod identity from the environment),
+// and `loglet logs tail -f` showing records as they arrive. Then it asks
+// `loglet logs context` for the lines around a stack trace, and prints
+// throughput and delivery latency (line written → readable at the hub). It
+// stops by itself, or on Ctrl-C, and leaves nothing running.
 package main
 
 import (
@@ -13,130 +16,292 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
 	"syscall"
 	"time"
 )
 
 func main() {
 	bin := flag.String("loglet", "bin/loglet", "the loglet binary to run")
-	duration := flag.Duration("duration", 4*time.Second, "how long the workload writes")
+	duration := flag.Duration("duration", 6*time.Second, "how long the workload writes")
 	flag.Parse()
-	if err := run(*bin, *duration); err != nil {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, *bin, *duration); err != nil {
 		fmt.Fprintln(os.Stderr, "demo:", err)
 		os.Exit(1)
 	}
 }
 
-func run(bin string, duration time.Duration) error {
+// procs are the demo's child processes; all are stopped on the way out.
+type procs struct {
+	mu   sync.Mutex
+	list []*exec.Cmd
+}
+
+func (p *procs) start(cmd *exec.Cmd) error {
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	p.mu.Lock()
+	p.list = append(p.list, cmd)
+	p.mu.Unlock()
+	return nil
+}
+
+func (p *procs) stopAll() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, c := range p.list {
+		c.Process.Signal(syscall.SIGTERM)
+	}
+	for _, c := range p.list {
+		done := make(chan struct{})
+		go func() { c.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+			c.Process.Kill()
+		}
+	}
+	p.list = nil
+}
+
+func run(ctx context.Context, bin string, duration time.Duration) (err error) {
 	dir, err := os.MkdirTemp("", "loglet-demo-")
 	if err != nil {
 		return err
 	}
 	defer os.RemoveAll(dir)
-	logs := filepath.Join(dir, "logs")
-	if err := os.Mkdir(logs, 0o755); err != nil {
-		return err
-	}
+	var ps procs
+	defer ps.stopAll()
 
-	agent := exec.Command(bin, "agent", "--path", logs+"/*.log", "--state-dir", filepath.Join(dir, "state"),
-		"--sink", "stdout://", "--batch-wait", "200ms", "--scan-interval", "200ms", "--log-format", "text")
-	agent.Stderr = os.Stderr
-	stdout, err := agent.StdoutPipe()
+	// The hub.
+	hub := exec.Command(bin, "hub", "--listen", "127.0.0.1:0", "--data-dir", filepath.Join(dir, "hub"))
+	hubOut, err := hub.StdoutPipe()
 	if err != nil {
 		return err
 	}
-	if err := agent.Start(); err != nil {
+	var quiet syncBuffer // the hub's and tail's own logs, shown if the demo fails
+	defer func() {
+		if err != nil {
+			os.Stderr.WriteString(quiet.String())
+		}
+	}()
+	hub.Stderr = &quiet
+	if err := ps.start(hub); err != nil {
 		return fmt.Errorf("start %s (run `make build` first): %w", bin, err)
 	}
-	delivered := make(chan int)
-	go func() { delivered <- printRecords(stdout) }()
-
-	ctx, cancel := context.WithTimeout(context.Background(), duration)
-	defer cancel()
-	written, err := workload(ctx, logs)
+	line, err := bufio.NewReader(hubOut).ReadString('\n')
 	if err != nil {
-		agent.Process.Kill()
+		return fmt.Errorf("hub did not start: %w", err)
+	}
+	fmt.Print("$ loglet hub\n" + line)
+	sinkURL := strings.TrimSpace(line[strings.LastIndex(line, " "):])
+
+	// The agents, one per container of the pod.
+	logs := filepath.Join(dir, "logs")
+	os.MkdirAll(logs, 0o755)
+	for _, c := range []struct {
+		name, file string
+		args       []string
+	}{
+		{"nginx", "access.log", []string{"--format", "nginx"}},
+		{"orders", "orders-stdout.log", []string{"--format", "cri", "--multiline-start", `^\d{4}-\d{2}-\d{2} `}},
+	} {
+		agent := exec.Command(bin, append([]string{"agent", "--path", filepath.Join(logs, c.file), "--sink", sinkURL,
+			"--state-dir", filepath.Join(dir, "state-"+c.name), "--batch-wait", "100ms", "--scan-interval", "100ms", "--log-level", "warn"}, c.args...)...)
+		agent.Env = append(os.Environ(), "LOGLET_POD_NAMESPACE=demo", "LOGLET_POD_NAME=shop-7d9c5", "LOGLET_CONTAINER_NAME="+c.name)
+		agent.Stderr = os.Stderr
+		if err := ps.start(agent); err != nil {
+			return err
+		}
+	}
+
+	// loglet logs tail -f, printing a sample and timing every record.
+	tail := exec.Command(bin, "logs", "tail", "-f", "-o", "json", "--hub", sinkURL)
+	tailOut, err := tail.StdoutPipe()
+	if err != nil {
 		return err
 	}
-	agent.Process.Signal(syscall.SIGTERM)
-	n := <-delivered
-	if err := agent.Wait(); err != nil {
-		return fmt.Errorf("agent: %w", err)
+	tail.Stderr = &quiet
+	if err := ps.start(tail); err != nil {
+		return err
 	}
-	fmt.Printf("\nwritten %d lines (one rotation on the way), delivered %d records\n", written, n)
-	if n < written {
-		return fmt.Errorf("%d lines were not delivered", written-n)
+	fmt.Println("$ loglet logs tail -f   (every 200th record shown)")
+	var mu sync.Mutex
+	var latencies []time.Duration
+	var received int
+	var bytesIn int64
+	go func() {
+		sc := bufio.NewScanner(tailOut)
+		sc.Buffer(make([]byte, 1<<20), 1<<20)
+		for sc.Scan() {
+			now := time.Now()
+			var rec struct {
+				Time       string            `json:"time"`
+				Body       string            `json:"body"`
+				Attributes map[string]any    `json:"attributes"`
+				Resource   map[string]string `json:"resource"`
+			}
+			if json.Unmarshal(sc.Bytes(), &rec) != nil {
+				continue
+			}
+			written := writtenAt(rec.Time, rec.Attributes)
+			mu.Lock()
+			received++
+			bytesIn += int64(len(rec.Body))
+			if !written.IsZero() {
+				latencies = append(latencies, now.Sub(written))
+			}
+			show := received%200 == 1
+			mu.Unlock()
+			if show {
+				body, _, _ := strings.Cut(rec.Body, "\n")
+				fmt.Printf("  %s %s/%s %s\n", rec.Time[11:23], rec.Resource["k8s.pod.name"], rec.Resource["k8s.container.name"], body)
+			}
+		}
+	}()
+
+	written, err := workload(ctx, logs, duration)
+	if err != nil {
+		return err
+	}
+	// Wait until the hub shows every line (or give up after 10 s).
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) && ctx.Err() == nil {
+		mu.Lock()
+		n := received
+		mu.Unlock()
+		if n >= written {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+
+	// The context around a stack trace.
+	if err := showContext(ctx, bin, sinkURL); err != nil {
+		return err
+	}
+
+	mu.Lock()
+	defer mu.Unlock()
+	slices.Sort(latencies)
+	pct := func(p float64) time.Duration {
+		if len(latencies) == 0 {
+			return 0
+		}
+		return latencies[int(p*float64(len(latencies)-1))].Round(time.Millisecond)
+	}
+	fmt.Printf("\ndemo: %d of %d records delivered (%.1f MB in %s, %.0f records/s); delivery latency p50 %s, p99 %s\n",
+		received, written, float64(bytesIn)/1e6, duration, float64(received)/duration.Seconds(), pct(0.5), pct(0.99))
+	if received < written {
+		return fmt.Errorf("%d records were not delivered", written-received)
 	}
 	return nil
 }
 
-// printRecords prints a short view of each record and counts them.
-func printRecords(r interface{ Read([]byte) (int, error) }) int {
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	n := 0
-	for sc.Scan() {
-		var rec struct {
-			Time       string         `json:"time"`
-			Body       string         `json:"body"`
-			Attributes map[string]any `json:"attributes"`
-		}
-		if json.Unmarshal(sc.Bytes(), &rec) != nil {
-			continue
-		}
-		n++
-		if n <= 10 || n%100 == 0 {
-			fmt.Printf("%s %-22s source=%v package=%v offset=%v  %s\n", rec.Time[11:23],
-				filepath.Base(fmt.Sprint(rec.Attributes["log.file.path"])), rec.Attributes["loglet.source_id"],
-				rec.Attributes["loglet.package_id"], rec.Attributes["loglet.offset"], rec.Body)
-		}
-		if n == 10 {
-			fmt.Println("… (every 100th record from here; the full records are JSON, see README)")
-		}
+// writtenAt is when the workload wrote a line: the CRI time of a container
+// line, or the t= field the web server appends.
+func writtenAt(recTime string, attrs map[string]any) time.Time {
+	if t, ok := attrs["t"].(string); ok {
+		ns, _ := strconv.ParseInt(t, 10, 64)
+		return time.Unix(0, ns)
 	}
-	return n
+	if _, ok := attrs["log.iostream"]; ok {
+		t, _ := time.Parse(time.RFC3339Nano, recTime)
+		return t
+	}
+	return time.Time{}
 }
 
-// workload writes like a web server and an application until ctx ends,
-// rotating the application log once by rename.
-func workload(ctx context.Context, logs string) (int, error) {
+func showContext(ctx context.Context, bin, hubURL string) error {
+	out, err := exec.CommandContext(ctx, bin, "logs", "tail", "-o", "json", "--grep", "Exception", "--hub", hubURL).Output()
+	if err != nil {
+		return fmt.Errorf("logs tail: %w", err)
+	}
+	first, _, _ := strings.Cut(string(out), "\n")
+	var rec struct {
+		Attributes map[string]any `json:"attributes"`
+	}
+	if err := json.Unmarshal([]byte(first), &rec); err != nil {
+		return fmt.Errorf("no stack trace at the hub: %q", first)
+	}
+	ids := []string{fmt.Sprint(rec.Attributes["loglet.source_id"]), fmt.Sprint(rec.Attributes["loglet.package_id"]), fmt.Sprint(rec.Attributes["loglet.offset"])}
+	fmt.Printf("\n$ loglet logs context %s --before 2 --after 2\n", strings.Join(ids, " "))
+	cmd := exec.CommandContext(ctx, bin, append(append([]string{"logs", "context"}, ids...), "--before", "2", "--after", "2", "--hub", hubURL)...)
+	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
+	return cmd.Run()
+}
+
+// workload writes like a web server (access.log) and a Java service whose
+// stdout a container runtime writes in CRI format, one request in ten
+// failing with a stack trace. It returns how many records it wrote.
+func workload(ctx context.Context, logs string, duration time.Duration) (int, error) {
 	access, err := os.Create(filepath.Join(logs, "access.log"))
 	if err != nil {
 		return 0, err
 	}
 	defer access.Close()
-	appPath := filepath.Join(logs, "app.log")
-	app, err := os.Create(appPath)
+	stdout, err := os.Create(filepath.Join(logs, "orders-stdout.log"))
 	if err != nil {
 		return 0, err
 	}
-	written, rotated := 0, false
-	tick := time.NewTicker(5 * time.Millisecond)
+	defer stdout.Close()
+	cri := func(w io.Writer, now time.Time, text string) {
+		fmt.Fprintf(w, "%s stdout F %s\n", now.UTC().Format(time.RFC3339Nano), text)
+	}
+	records := 0
+	tick := time.NewTicker(2 * time.Millisecond)
 	defer tick.Stop()
-	start := time.Now()
+	end := time.After(duration)
 	for i := 0; ; i++ {
 		select {
 		case <-ctx.Done():
-			return written, app.Close()
+			return records, ctx.Err()
+		case <-end:
+			return records, nil
 		case <-tick.C:
 		}
 		now := time.Now()
-		fmt.Fprintf(access, "10.0.%d.%d - - [%s] \"GET /api/orders/%d HTTP/1.1\" 200 %d \"-\" \"curl/8.5.0\"\n",
-			i%256, i%100, now.Format("02/Jan/2006:15:04:05 -0700"), i, 200+i%900)
-		fmt.Fprintf(app, "%s INFO order %d processed in %dms\n", now.Format(time.RFC3339Nano), i, i%50)
-		written += 2
-		if !rotated && time.Since(start) > 2*time.Second {
-			app.Close()
-			if err := os.Rename(appPath, appPath+".1"); err != nil {
-				return written, err
-			}
-			if app, err = os.Create(appPath); err != nil {
-				return written, err
-			}
-			rotated = true
+		fmt.Fprintf(access, "10.0.%d.%d - - [%s] \"GET /api/orders/%d HTTP/1.1\" %d %d \"-\" \"curl/8.5.0\" t=%d\n",
+			i%256, i%100, now.Format("02/Jan/2006:15:04:05 -0700"), i, []int{200, 200, 500}[i%3], 200+i%900, now.UnixNano())
+		ts := now.Format("2006-01-02 15:04:05.000")
+		if i%10 == 9 {
+			cri(stdout, now, fmt.Sprintf("%s ERROR [exec-%d] OrderService - order %d failed", ts, i%8, i))
+			cri(stdout, now, fmt.Sprintf("java.lang.IllegalStateException: inventory for item %d is empty", i%50))
+			cri(stdout, now, "\tat com.example.shop.Inventory.take(Inventory.java:88)")
+			cri(stdout, now, "\tat com.example.shop.OrderService.place(OrderService.java:41)")
+		} else {
+			cri(stdout, now, fmt.Sprintf("%s INFO  [exec-%d] OrderService - order %d placed", ts, i%8, i))
 		}
+		records += 2
 	}
+}
+
+// syncBuffer collects output written by several processes.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
