@@ -30,7 +30,7 @@ test:
 ## bench: micro benchmarks and the 1 GiB agent benchmark (figures printed)
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./sidecar/...
-	LOGLET_BENCH_DIR=$(BENCH_DIR) $(GO) test -run '^$$' -bench Agent -benchtime 1x -timeout 30m -v ./bench/
+	LOGLET_BENCH_DIR=$(BENCH_DIR) $(GO) test -run '^$$' -bench . -benchtime 1x -timeout 30m -v ./bench/
 
 ## fuzz: every fuzz target for FUZZTIME each (crashers land in testdata/fuzz as regression cases)
 fuzz:

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -93,4 +94,27 @@ func TestNATSCrashStoresEachPackageOnce(t *testing.T) {
 		t.Errorf("no kill came between a publish and its checkpoint; the test did not exercise the duplicate window (seed %d)", seed)
 	}
 	t.Logf("%d of 5 kills left packages stored but not checkpointed; every line is stored once", resent)
+}
+
+func TestLogsErrors(t *testing.T) {
+	h, err := hub.Start(context.Background(), hub.Options{Listen: "127.0.0.1:0", DataDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Shutdown()
+	tests := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"logs", "tail", "--hub", "nats://127.0.0.1:1/LOGLET"}, "unreachable"},
+		{[]string{"logs", "context", "feedfacefeedface", "3", "0", "--hub", h.SinkURL()}, "package 3 of loglet.*.feedfacefeedface is not in the stream"},
+		{[]string{"logs", "context", "x", "three", "0", "--hub", h.SinkURL()}, `PACKAGE_ID "three": want a number`},
+		{[]string{"logs", "tail", "--hub", strings.TrimSuffix(h.SinkURL(), "LOGLET") + "OTHER"}, "has no stream OTHER"},
+	}
+	for _, tc := range tests {
+		out, err := exec.Command(loglet, tc.args...).CombinedOutput()
+		if code := exitCode(err); code != 1 || !strings.Contains(string(out), tc.want) {
+			t.Errorf("loglet %s: exit %d, output %q; want exit 1 mentioning %q", strings.Join(tc.args, " "), code, out, tc.want)
+		}
+	}
 }

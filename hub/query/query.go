@@ -59,19 +59,40 @@ func (f Filter) match(r Record) bool {
 		(f.Grep == nil || f.Grep.MatchString(r.Body))
 }
 
-// Reader reads a hub.
-type Reader struct {
+// Hub is a hub to read: the NATS JetStream layout or the Kafka layout.
+type Hub interface {
+	// Tail hands every record the filter selects to emit, oldest first.
+	// Without follow it returns once it has read what the hub held when
+	// it started.
+	Tail(ctx context.Context, f Filter, follow bool, emit func(Record) error) error
+	// Context returns the record at (sourceID, packageID, offset) with up
+	// to before records before it and after records after it from the same
+	// source, in order, and the target's index in what it returns.
+	Context(ctx context.Context, sourceID string, packageID uint64, offset, before, after int) ([]Record, int, error)
+	// Close disconnects.
+	Close()
+}
+
+// Open connects to a hub: nats://host:4222[/STREAM] or kafka://b1,b2/topic.
+func Open(ctx context.Context, hubURL string) (Hub, error) {
+	if rest, ok := strings.CutPrefix(hubURL, "kafka://"); ok {
+		return openKafka(ctx, rest)
+	}
+	return openNATS(ctx, hubURL)
+}
+
+// natsHub reads the JetStream layout.
+type natsHub struct {
 	nc     *nats.Conn
 	js     jetstream.JetStream
 	stream jetstream.Stream
 	name   string
 }
 
-// Open connects to a hub: nats://host:4222[/STREAM].
-func Open(ctx context.Context, hubURL string) (*Reader, error) {
+func openNATS(ctx context.Context, hubURL string) (*natsHub, error) {
 	u, err := url.Parse(hubURL)
 	if err != nil || u.Scheme != "nats" || u.Host == "" {
-		return nil, fmt.Errorf("hub %q: want nats://host:4222/STREAM", hubURL)
+		return nil, fmt.Errorf("hub %q: want nats://host:4222/STREAM or kafka://broker:9092/topic", hubURL)
 	}
 	name := strings.Trim(u.Path, "/")
 	if name == "" {
@@ -94,15 +115,12 @@ func Open(ctx context.Context, hubURL string) (*Reader, error) {
 		}
 		return nil, fmt.Errorf("hub %s: %w", u.Redacted(), err)
 	}
-	return &Reader{nc: nc, js: js, stream: st, name: name}, nil
+	return &natsHub{nc: nc, js: js, stream: st, name: name}, nil
 }
 
-// Close disconnects.
-func (r *Reader) Close() { r.nc.Close() }
+func (r *natsHub) Close() { r.nc.Close() }
 
-// Tail hands every record the filter selects to emit, oldest first. Without
-// follow it returns once it has read what the stream held when it started.
-func (r *Reader) Tail(ctx context.Context, f Filter, follow bool, emit func(Record) error) error {
+func (r *natsHub) Tail(ctx context.Context, f Filter, follow bool, emit func(Record) error) error {
 	subject := sink.SubjectPrefix + ">"
 	if f.Route != "" {
 		subject = sink.SubjectPrefix + f.Route + ".>"
@@ -145,6 +163,10 @@ func decode(m *nats.Msg) ([]Record, error) {
 	if err != nil {
 		return nil, err
 	}
+	return parseRecords(ndjson)
+}
+
+func parseRecords(ndjson []byte) ([]Record, error) {
 	var out []Record
 	for _, line := range bytes.Split(ndjson, []byte("\n")) {
 		if len(line) == 0 {
@@ -160,10 +182,8 @@ func decode(m *nats.Msg) ([]Record, error) {
 	return out, nil
 }
 
-// Context returns the record at (sourceID, packageID, offset) with up to
-// before records before it and after records after it from the same
-// source, in order, paging across packages by package id.
-func (r *Reader) Context(ctx context.Context, sourceID string, packageID uint64, offset, before, after int) ([]Record, int, error) {
+// Context pages across packages by package id.
+func (r *natsHub) Context(ctx context.Context, sourceID string, packageID uint64, offset, before, after int) ([]Record, int, error) {
 	subject := sink.SubjectPrefix + "*." + sourceID
 	first, seq, err := r.findPackage(ctx, subject, packageID)
 	if err != nil {
@@ -215,13 +235,13 @@ var errNoPackage = errors.New("no such package")
 // search over the stream's sequence numbers (a source's package ids rise
 // along the stream), joining the chunks of a package sent in several
 // messages. It returns the sequence of the package's last message.
-func (r *Reader) findPackage(ctx context.Context, subject string, packageID uint64) ([]Record, uint64, error) {
+func (r *natsHub) findPackage(ctx context.Context, subject string, packageID uint64) ([]Record, uint64, error) {
 	info, err := r.stream.Info(ctx)
 	if err != nil {
 		return nil, 0, err
 	}
 	if info.State.Msgs == 0 {
-		return nil, 0, fmt.Errorf("%w: the stream is empty", errNoPackage)
+		return nil, 0, fmt.Errorf("%w: package %d of %s is not in the stream (it is empty)", errNoPackage, packageID, subject)
 	}
 	lo, hi := info.State.FirstSeq, info.State.LastSeq
 	pidAt := func(seq uint64) (uint64, *jetstream.RawStreamMsg, error) {

@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kfake"
+
 	"github.com/loglet/loglet/hub"
 	"github.com/loglet/loglet/hub/query"
 	"github.com/loglet/loglet/sidecar/checkpoint"
@@ -18,15 +20,15 @@ import (
 	"github.com/loglet/loglet/sidecar/sink"
 )
 
-// ship runs the agent once over files into the hub, with small packages
+// ship runs the agent once over files into a hub, with small packages
 // so a record's context crosses package boundaries.
-func ship(t *testing.T, h *hub.Hub, dir string) {
+func ship(t *testing.T, sinkURL, dir string) {
 	t.Helper()
 	store, err := checkpoint.Open(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
-	sk, err := sink.Open(context.Background(), h.SinkURL(), sink.Options{})
+	sk, err := sink.Open(context.Background(), sinkURL, sink.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -45,12 +47,8 @@ func ship(t *testing.T, h *hub.Hub, dir string) {
 
 func line(tag string, i int) string { return fmt.Sprintf("%s line %04d", tag, i) }
 
-func TestContextAcrossPackages(t *testing.T) {
-	h, err := hub.Start(context.Background(), hub.Options{Listen: "127.0.0.1:0", DataDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer h.Shutdown()
+// writeSources writes three interleaved sources of 500 numbered lines.
+func writeSources(t *testing.T) string {
 	dir := t.TempDir()
 	for _, tag := range []string{"a", "b", "c"} {
 		var b strings.Builder
@@ -59,14 +57,41 @@ func TestContextAcrossPackages(t *testing.T) {
 		}
 		os.WriteFile(filepath.Join(dir, tag+".log"), []byte(b.String()), 0o644)
 	}
-	ship(t, h, dir)
+	return dir
+}
 
-	r, err := query.Open(context.Background(), h.SinkURL())
+func TestContextOnNATS(t *testing.T) {
+	h, err := hub.Start(context.Background(), hub.Options{Listen: "127.0.0.1:0", DataDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Shutdown()
+	ship(t, h.SinkURL(), writeSources(t))
+	checkContext(t, h.SinkURL())
+}
+
+// TestContextOnKafka reads the Kafka layout from kfake, franz-go's
+// in-process Kafka: no Kafka broker can be installed on this machine.
+func TestContextOnKafka(t *testing.T) {
+	cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(3, "logs"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cluster.Close()
+	url := "kafka://" + strings.Join(cluster.ListenAddrs(), ",") + "/logs"
+	ship(t, url, writeSources(t))
+	checkContext(t, url)
+}
+
+// checkContext finds record "b line 0250" with tail, as a user would, and
+// asks for its context.
+func checkContext(t *testing.T, hubURL string) {
+	t.Helper()
+	r, err := query.Open(context.Background(), hubURL)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer r.Close()
-	// Find record b 0250 through tail -o json, as a user would.
 	var target query.Record
 	n := 0
 	err = r.Tail(context.Background(), query.Filter{}, false, func(rec query.Record) error {
