@@ -12,6 +12,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"flag"
@@ -82,6 +83,15 @@ func run(ctx context.Context, bin string, duration time.Duration) (err error) {
 		return err
 	}
 	defer os.RemoveAll(dir)
+	// The hub's and tail's own logs are shown only if the demo fails, once
+	// they have stopped.
+	var hubLog, tailLog bytes.Buffer
+	defer func() {
+		if err != nil {
+			os.Stderr.Write(hubLog.Bytes())
+			os.Stderr.Write(tailLog.Bytes())
+		}
+	}()
 	var ps procs
 	defer ps.stopAll()
 
@@ -91,13 +101,7 @@ func run(ctx context.Context, bin string, duration time.Duration) (err error) {
 	if err != nil {
 		return err
 	}
-	var quiet syncBuffer // the hub's and tail's own logs, shown if the demo fails
-	defer func() {
-		if err != nil {
-			os.Stderr.WriteString(quiet.String())
-		}
-	}()
-	hub.Stderr = &quiet
+	hub.Stderr = &hubLog
 	if err := ps.start(hub); err != nil {
 		return fmt.Errorf("start %s (run `make build` first): %w", bin, err)
 	}
@@ -133,7 +137,7 @@ func run(ctx context.Context, bin string, duration time.Duration) (err error) {
 	if err != nil {
 		return err
 	}
-	tail.Stderr = &quiet
+	tail.Stderr = &tailLog
 	if err := ps.start(tail); err != nil {
 		return err
 	}
@@ -286,22 +290,4 @@ func workload(ctx context.Context, logs string, duration time.Duration) (int, er
 		}
 		records += 2
 	}
-}
-
-// syncBuffer collects output written by several processes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
