@@ -58,6 +58,7 @@ func BenchmarkHub(b *testing.B) {
 		fi, _ := os.Stat(input)
 		for range b.N {
 			sinkURL := startHub(b, full)
+			warm(b, input)
 			cmd := exec.Command(agent, "agent", "--once", "--path", input, "--state-dir", b.TempDir(), "--sink", sinkURL, "--log-level", "warn")
 			cmd.Stderr = os.Stderr
 			t0 := time.Now()
