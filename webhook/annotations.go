@@ -1,0 +1,190 @@
+// Package webhook decides which pods get the loglet sidecar and builds the
+// mutation: one file decides (decide.go), one reads the pod's annotations
+// (annotations.go), one builds the mutated pod (mutate.go), one the sidecar
+// container (sidecar.go).
+package webhook
+
+import (
+	"fmt"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+
+	"github.com/loglet/loglet/sidecar/parse"
+)
+
+// Prefix starts every loglet annotation.
+const Prefix = "loglet.io/"
+
+// The annotations of the pod contract (DESIGN.md).
+const (
+	AnnotationInject         = Prefix + "inject"
+	AnnotationPaths          = Prefix + "paths"
+	AnnotationStdout         = Prefix + "stdout"
+	AnnotationFormat         = Prefix + "format"
+	AnnotationMultilineStart = Prefix + "multiline-start"
+	AnnotationRoute          = Prefix + "route"
+	AnnotationSidecarCPU     = Prefix + "sidecar-cpu"
+	AnnotationSidecarMemory  = Prefix + "sidecar-memory"
+	AnnotationStatus         = Prefix + "status"
+)
+
+var known = map[string]bool{
+	AnnotationInject: true, AnnotationPaths: true, AnnotationStdout: true, AnnotationFormat: true,
+	AnnotationMultilineStart: true, AnnotationRoute: true, AnnotationSidecarCPU: true, AnnotationSidecarMemory: true,
+	AnnotationStatus: true,
+}
+
+// LogPath is one entry of loglet.io/paths: a glob in a container.
+type LogPath struct {
+	Container string
+	Dir       string // the glob's folder: where the shared volume is mounted
+	Pattern   string // the file name glob inside Dir
+}
+
+// Request is what a pod's annotations ask for, checked.
+type Request struct {
+	Paths          []LogPath
+	Stdout         string
+	Format         string
+	MultilineStart string
+	Route          string
+	CPU, Memory    *resource.Quantity
+}
+
+// InvalidError names the annotation that is wrong, the bad value and an
+// accepted example; the webhook denies the pod with it.
+type InvalidError struct {
+	Annotation, Value, Problem, Example string
+}
+
+func (e *InvalidError) Error() string {
+	return fmt.Sprintf("annotation %s=%q: %s; for example %s: %q", e.Annotation, e.Value, e.Problem, e.Annotation, e.Example)
+}
+
+// forbidden are folders a log path may not reach into: the node's and
+// the pod's secrets and system views.
+var forbidden = []string{"/proc", "/sys", "/dev", "/etc", "/var/run/secrets"}
+
+var routeRE = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
+
+// ReadRequest checks the loglet annotations of a pod that opted in. Unknown
+// loglet.io/ annotations come back as warnings.
+func ReadRequest(pod *corev1.Pod) (Request, []string, error) {
+	a := pod.Annotations
+	r := Request{Stdout: "auto", Format: "raw"}
+	var warnings []string
+	for _, k := range sortedKeys(a) {
+		if strings.HasPrefix(k, Prefix) && !known[k] {
+			warnings = append(warnings, fmt.Sprintf("unknown annotation %s is ignored (known: inject, paths, stdout, format, multiline-start, route, sidecar-cpu, sidecar-memory)", k))
+		}
+	}
+	containers := map[string]bool{}
+	for _, c := range pod.Spec.Containers {
+		containers[c.Name] = true
+	}
+	if v, ok := a[AnnotationPaths]; ok {
+		for _, item := range strings.Split(v, ",") {
+			item = strings.TrimSpace(item)
+			if item == "" {
+				continue
+			}
+			p, err := readPath(item, pod, containers)
+			if err != nil {
+				return r, warnings, &InvalidError{AnnotationPaths, v, err.Error(), "app:/var/log/app/*.log"}
+			}
+			r.Paths = append(r.Paths, p)
+		}
+	}
+	if v, ok := a[AnnotationStdout]; ok {
+		switch v {
+		case "auto", "api", "wrap", "off":
+			r.Stdout = v
+		default:
+			return r, warnings, &InvalidError{AnnotationStdout, v, "want auto, api, wrap or off", "auto"}
+		}
+	}
+	if v, ok := a[AnnotationFormat]; ok {
+		if _, err := parse.Compile(parse.Config{Format: v, MaxLineBytes: 1 << 18, CSVFields: []string{"message"}}); err != nil {
+			return r, warnings, &InvalidError{AnnotationFormat, v, err.Error(), "json"}
+		}
+		r.Format = v
+	}
+	if v, ok := a[AnnotationMultilineStart]; ok {
+		if _, err := regexp.Compile(v); err != nil {
+			return r, warnings, &InvalidError{AnnotationMultilineStart, v, "not an RE2 expression: " + err.Error(), `^\d{4}-\d{2}-\d{2}`}
+		}
+		r.MultilineStart = v
+	}
+	if v, ok := a[AnnotationRoute]; ok {
+		if !routeRE.MatchString(v) {
+			return r, warnings, &InvalidError{AnnotationRoute, v, "want 1 to 64 letters, digits, '-' or '_'", "nginx_access_log"}
+		}
+		r.Route = v
+	}
+	for _, q := range []struct {
+		key     string
+		dst     **resource.Quantity
+		example string
+	}{{AnnotationSidecarCPU, &r.CPU, "50m"}, {AnnotationSidecarMemory, &r.Memory, "64Mi"}} {
+		if v, ok := a[q.key]; ok {
+			qty, err := resource.ParseQuantity(v)
+			if err != nil || qty.Sign() <= 0 {
+				return r, warnings, &InvalidError{q.key, v, "not a positive resource quantity", q.example}
+			}
+			*q.dst = &qty
+		}
+	}
+	return r, warnings, nil
+}
+
+func readPath(item string, pod *corev1.Pod, containers map[string]bool) (LogPath, error) {
+	var p LogPath
+	glob := item
+	if name, rest, ok := strings.Cut(item, ":"); ok && !strings.HasPrefix(item, "/") {
+		p.Container, glob = name, rest
+		if !containers[name] {
+			return p, fmt.Errorf("the pod has no container %q", name)
+		}
+	} else {
+		if len(pod.Spec.Containers) != 1 {
+			return p, fmt.Errorf("%q names no container and the pod has %d: write <container>:%s", item, len(pod.Spec.Containers), item)
+		}
+		p.Container = pod.Spec.Containers[0].Name
+	}
+	switch {
+	case !strings.HasPrefix(glob, "/"):
+		return p, fmt.Errorf("%q is not an absolute path", glob)
+	case strings.Contains(glob, ".."):
+		return p, fmt.Errorf("%q contains ..", glob)
+	}
+	p.Dir, p.Pattern = filepath.Dir(glob), filepath.Base(glob)
+	if p.Dir == "/" || glob == "/" {
+		return p, fmt.Errorf("%q would mount the log volume over /", glob)
+	}
+	if strings.ContainsAny(p.Dir, "*?[") {
+		return p, fmt.Errorf("the folder of %q holds a wildcard; the folder must be plain, only the file name may be a glob", glob)
+	}
+	for _, f := range forbidden {
+		if p.Dir == f || strings.HasPrefix(p.Dir, f+"/") {
+			return p, fmt.Errorf("%q is under %s, which log paths may not reach", glob, f)
+		}
+	}
+	if _, err := filepath.Match(p.Pattern, ""); err != nil {
+		return p, fmt.Errorf("%q: bad glob %q", glob, p.Pattern)
+	}
+	return p, nil
+}
+
+func sortedKeys(m map[string]string) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}

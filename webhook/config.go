@@ -1,0 +1,45 @@
+package webhook
+
+import (
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+)
+
+// Config is the cluster-wide injection setting (Helm values, flags).
+type Config struct {
+	// Image is the slim loglet image the sidecar runs.
+	Image      string
+	PullPolicy corev1.PullPolicy
+	// Sink is the hub URL every sidecar ships to.
+	Sink string
+	// Agent holds further LOGLET_* settings handed to every sidecar.
+	Agent map[string]string
+	// Requests are the sidecar's default requests; Limits its limits;
+	// annotation overrides are clamped to Max.
+	Requests, Limits, Max corev1.ResourceList
+	// NativeSidecar puts the sidecar among the init containers with
+	// restartPolicy Always (Kubernetes 1.29 and later).
+	NativeSidecar bool
+	// SizeLimit bounds the shared emptyDir.
+	SizeLimit *resource.Quantity
+	// Namespace is the webhook's own; it and ExcludedNamespaces are never
+	// injected (nor kube-system and kube-public).
+	Namespace          string
+	ExcludedNamespaces []string
+}
+
+// DefaultConfig is what a cluster gets without settings.
+func DefaultConfig() Config {
+	size := resource.MustParse("512Mi")
+	return Config{
+		Image:         "ghcr.io/loglet/loglet-slim:latest",
+		PullPolicy:    corev1.PullIfNotPresent,
+		Sink:          "nats://loglet-hub.loglet.svc:4222/LOGLET",
+		Requests:      corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("10m"), corev1.ResourceMemory: resource.MustParse("32Mi")},
+		Limits:        corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("64Mi")},
+		Max:           corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("500m"), corev1.ResourceMemory: resource.MustParse("256Mi")},
+		NativeSidecar: true,
+		SizeLimit:     &size,
+		Namespace:     "loglet-system",
+	}
+}

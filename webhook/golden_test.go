@@ -1,0 +1,113 @@
+package webhook
+
+import (
+	"bytes"
+	"flag"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+
+	corev1 "k8s.io/api/core/v1"
+	"sigs.k8s.io/yaml"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden *.injected.yaml files")
+
+func readPod(t *testing.T, path string) *corev1.Pod {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pod corev1.Pod
+	if err := yaml.UnmarshalStrict(b, &pod); err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+	return &pod
+}
+
+// TestGolden injects each testdata pod and compares with its golden file:
+// go test ./webhook -run Golden -update rewrites them after a change.
+func TestGolden(t *testing.T) {
+	classic := DefaultConfig()
+	classic.NativeSidecar = false
+	tests := []struct {
+		file, golden string
+		nsLabels     map[string]string
+		cfg          Config
+		injected     bool
+		warnings     int
+	}{
+		{"plain.yaml", "plain.injected.yaml", nil, DefaultConfig(), true, 0},
+		{"plain.yaml", "plain.classic.injected.yaml", nil, classic, true, 0},
+		{"multi.yaml", "multi.injected.yaml", nil, DefaultConfig(), true, 1},
+		{"existing.yaml", "existing.injected.yaml", nil, DefaultConfig(), true, 0},
+		{"job.yaml", "job.injected.yaml", nil, DefaultConfig(), true, 0},
+		{"injected.yaml", "", nil, DefaultConfig(), false, 0},
+		{"not-opted.yaml", "", nil, DefaultConfig(), false, 0},
+		{"ns-opt-in.yaml", "ns-opt-in.injected.yaml", map[string]string{NamespaceLabel: "enabled"}, DefaultConfig(), true, 0},
+		{"ns-pod-opt-out.yaml", "", map[string]string{NamespaceLabel: "enabled"}, DefaultConfig(), false, 0},
+	}
+	for _, tc := range tests {
+		t.Run(tc.golden+tc.file, func(t *testing.T) {
+			pod := readPod(t, filepath.Join("testdata", tc.file))
+			out, injected, warnings, err := Inject(pod, pod.Namespace, tc.nsLabels, tc.cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if injected != tc.injected || len(warnings) != tc.warnings {
+				t.Fatalf("injected %v with warnings %q, want %v with %d", injected, warnings, tc.injected, tc.warnings)
+			}
+			if !injected {
+				if out != pod {
+					t.Fatalf("a pod that is not injected must come back unchanged")
+				}
+				return
+			}
+			got, err := yaml.Marshal(out)
+			if err != nil {
+				t.Fatal(err)
+			}
+			golden := filepath.Join("testdata", tc.golden)
+			if *update {
+				if err := os.WriteFile(golden, got, 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			want, err := os.ReadFile(golden)
+			if err != nil {
+				t.Fatalf("%v (run with -update to create it)", err)
+			}
+			if !bytes.Equal(got, want) {
+				t.Errorf("%s differs from the golden file (run with -update after checking):\n%s", golden, lineDiff(string(want), string(got)))
+			}
+			// Idempotent: injecting the result again changes nothing.
+			again, injectedAgain, _, err := Inject(out, pod.Namespace, tc.nsLabels, tc.cfg)
+			if err != nil || injectedAgain || again != out {
+				t.Errorf("a second injection changed the pod (injected %v, %v)", injectedAgain, err)
+			}
+		})
+	}
+}
+
+// lineDiff shows the first lines that differ.
+func lineDiff(want, got string) string {
+	w, g := strings.Split(want, "\n"), strings.Split(got, "\n")
+	for i := 0; i < len(w) || i < len(g); i++ {
+		var wl, gl string
+		if i < len(w) {
+			wl = w[i]
+		}
+		if i < len(g) {
+			gl = g[i]
+		}
+		if wl != gl {
+			return "line " + itoa(i+1) + ":\n- " + wl + "\n+ " + gl
+		}
+	}
+	return ""
+}
+
+func itoa(i int) string { return strconv.Itoa(i) }

@@ -1,0 +1,93 @@
+package webhook
+
+import (
+	"fmt"
+	"path"
+
+	corev1 "k8s.io/api/core/v1"
+)
+
+// Folders inside the sidecar (DESIGN.md, the pod contract).
+const (
+	sidecarRoot = "/var/loglet"
+	stateDir    = sidecarRoot + "/state"
+	podinfoDir  = sidecarRoot + "/podinfo"
+)
+
+// Mutate returns pod with loglet injected as req asks, and warnings for the
+// user. It is a pure function: the webhook and `loglet inject` share it.
+func Mutate(pod *corev1.Pod, req Request, cfg Config) (*corev1.Pod, []string, error) {
+	out := pod.DeepCopy()
+	dataVol := uniqueVolume(out, "data")
+	infoVol := uniqueVolume(out, "podinfo")
+
+	// Mount the shared volume where each container writes its log files.
+	var globs []string
+	dirs := map[string]map[string]int{} // container → folder → index
+	for _, p := range req.Paths {
+		if dirs[p.Container] == nil {
+			dirs[p.Container] = map[string]int{}
+		}
+		k, seen := dirs[p.Container][p.Dir]
+		if !seen {
+			k = len(dirs[p.Container])
+			dirs[p.Container][p.Dir] = k
+			c := container(out, p.Container)
+			for _, m := range c.VolumeMounts {
+				if m.MountPath == p.Dir {
+					return nil, nil, &InvalidError{AnnotationPaths, pod.Annotations[AnnotationPaths],
+						fmt.Sprintf("container %s already mounts volume %s at %s; log to a folder of its own", c.Name, m.Name, p.Dir), "app:/var/log/app/*.log"}
+				}
+			}
+			c.VolumeMounts = append(c.VolumeMounts, corev1.VolumeMount{Name: dataVol, MountPath: p.Dir, SubPath: subPath(p.Container, k)})
+		}
+		globs = append(globs, path.Join(sidecarRoot, subPath(p.Container, k), p.Pattern))
+	}
+
+	sc, warnings := sidecar(out, req, cfg, globs, dataVol, infoVol)
+	if cfg.NativeSidecar {
+		always := corev1.ContainerRestartPolicyAlways
+		sc.RestartPolicy = &always
+		out.Spec.InitContainers = append([]corev1.Container{sc}, out.Spec.InitContainers...)
+	} else {
+		out.Spec.Containers = append(out.Spec.Containers, sc)
+	}
+	out.Spec.Volumes = append(out.Spec.Volumes,
+		corev1.Volume{Name: dataVol, VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{SizeLimit: cfg.SizeLimit}}},
+		corev1.Volume{Name: infoVol, VolumeSource: corev1.VolumeSource{DownwardAPI: &corev1.DownwardAPIVolumeSource{Items: []corev1.DownwardAPIVolumeFile{
+			{Path: "labels", FieldRef: &corev1.ObjectFieldSelector{FieldPath: "metadata.labels"}},
+			{Path: "annotations", FieldRef: &corev1.ObjectFieldSelector{FieldPath: "metadata.annotations"}},
+		}}}},
+	)
+	if out.Annotations == nil {
+		out.Annotations = map[string]string{}
+	}
+	out.Annotations[AnnotationStatus] = "injected"
+	return out, warnings, nil
+}
+
+func subPath(container string, k int) string { return fmt.Sprintf("c/%s/%d", container, k) }
+
+func container(pod *corev1.Pod, name string) *corev1.Container {
+	for i := range pod.Spec.Containers {
+		if pod.Spec.Containers[i].Name == name {
+			return &pod.Spec.Containers[i]
+		}
+	}
+	return nil
+}
+
+// uniqueVolume names one of our volumes, "loglet-<what>", or with a
+// distinct prefix if the pod already has a volume of that name: ours never
+// overwrite the user's.
+func uniqueVolume(pod *corev1.Pod, what string) string {
+	taken := map[string]bool{}
+	for _, v := range pod.Spec.Volumes {
+		taken[v.Name] = true
+	}
+	name := "loglet-" + what
+	for i := 1; taken[name]; i++ {
+		name = fmt.Sprintf("loglet-%d-%s", i, what)
+	}
+	return name
+}

@@ -1,0 +1,112 @@
+package webhook
+
+import (
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	"k8s.io/utils/ptr"
+)
+
+// sidecar builds the loglet container: the agent in sidecar mode, its
+// settings as LOGLET_* environment, the pod's identity from the downward
+// API, and the hardened security context of DESIGN.md.
+func sidecar(pod *corev1.Pod, req Request, cfg Config, globs []string, dataVol, infoVol string) (corev1.Container, []string) {
+	env := []corev1.EnvVar{
+		{Name: "LOGLET_MODE", Value: "sidecar"},
+		{Name: "LOGLET_SINK", Value: cfg.Sink},
+		{Name: "LOGLET_STATE_DIR", Value: stateDir},
+		{Name: "LOGLET_STDOUT", Value: req.Stdout},
+		{Name: "LOGLET_FORMAT", Value: req.Format},
+	}
+	if len(globs) > 0 {
+		env = append(env, corev1.EnvVar{Name: "LOGLET_PATH", Value: strings.Join(globs, ",")})
+	}
+	if req.MultilineStart != "" {
+		env = append(env, corev1.EnvVar{Name: "LOGLET_MULTILINE_START", Value: req.MultilineStart})
+	}
+	if req.Route != "" {
+		env = append(env, corev1.EnvVar{Name: "LOGLET_ROUTE", Value: req.Route})
+	}
+	keys := make([]string, 0, len(cfg.Agent))
+	for k := range cfg.Agent {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		env = append(env, corev1.EnvVar{Name: k, Value: cfg.Agent[k]})
+	}
+	for _, f := range []struct{ name, path string }{
+		{"LOGLET_POD_NAME", "metadata.name"},
+		{"LOGLET_POD_NAMESPACE", "metadata.namespace"},
+		{"LOGLET_POD_UID", "metadata.uid"},
+		{"LOGLET_NODE_NAME", "spec.nodeName"},
+	} {
+		env = append(env, corev1.EnvVar{Name: f.name, ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: f.path}}})
+	}
+	// The downward API cannot tell the images: the webhook hands them over.
+	images := map[string]string{}
+	for _, c := range pod.Spec.Containers {
+		images[c.Name] = c.Image
+	}
+	imagesJSON, _ := json.Marshal(images)
+	env = append(env, corev1.EnvVar{Name: "LOGLET_CONTAINER_IMAGES", Value: string(imagesJSON)})
+
+	res, warnings := resources(req, cfg)
+	return corev1.Container{
+		Name:            SidecarName,
+		Image:           cfg.Image,
+		ImagePullPolicy: cfg.PullPolicy,
+		Args:            []string{"agent", "--mode=sidecar"},
+		Env:             env,
+		Resources:       res,
+		VolumeMounts: []corev1.VolumeMount{
+			{Name: dataVol, MountPath: sidecarRoot},
+			{Name: infoVol, MountPath: podinfoDir, ReadOnly: true},
+		},
+		SecurityContext: &corev1.SecurityContext{
+			RunAsNonRoot:             ptr.To(true),
+			RunAsUser:                ptr.To[int64](65532),
+			RunAsGroup:               ptr.To[int64](65532),
+			ReadOnlyRootFilesystem:   ptr.To(true),
+			AllowPrivilegeEscalation: ptr.To(false),
+			Capabilities:             &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}},
+			SeccompProfile:           &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault},
+		},
+	}, warnings
+}
+
+// resources are the defaults with the annotations' overrides, clamped to
+// the cluster's maxima (with a warning).
+func resources(req Request, cfg Config) (corev1.ResourceRequirements, []string) {
+	r := corev1.ResourceRequirements{Requests: cfg.Requests.DeepCopy(), Limits: cfg.Limits.DeepCopy()}
+	if r.Requests == nil {
+		r.Requests = corev1.ResourceList{}
+	}
+	if r.Limits == nil {
+		r.Limits = corev1.ResourceList{}
+	}
+	var warnings []string
+	for _, o := range []struct {
+		name corev1.ResourceName
+		q    *resource.Quantity
+		ann  string
+	}{{corev1.ResourceCPU, req.CPU, AnnotationSidecarCPU}, {corev1.ResourceMemory, req.Memory, AnnotationSidecarMemory}} {
+		if o.q == nil {
+			continue
+		}
+		q := o.q.DeepCopy()
+		if max, ok := cfg.Max[o.name]; ok && q.Cmp(max) > 0 {
+			warnings = append(warnings, fmt.Sprintf("%s=%s is above the cluster maximum %s; the sidecar gets %s", o.ann, q.String(), max.String(), max.String()))
+			q = max.DeepCopy()
+		}
+		r.Requests[o.name] = q
+		if l, ok := r.Limits[o.name]; ok && l.Cmp(q) < 0 {
+			r.Limits[o.name] = q
+		}
+	}
+	return r, warnings
+}
