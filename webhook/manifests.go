@@ -1,0 +1,151 @@
+package webhook
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"io"
+	"strings"
+
+	appsv1 "k8s.io/api/apps/v1"
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	"sigs.k8s.io/yaml"
+)
+
+// InjectManifests reads multi-document YAML and writes it back with every
+// pod (and pod template of a Deployment, StatefulSet, DaemonSet,
+// ReplicaSet, Job or CronJob) mutated as the webhook would. Documents of
+// other kinds pass through unchanged. It is `loglet inject`: the preview a
+// user runs before trusting the webhook. Namespace labels are not known
+// offline, so only pods that opt in by annotation are injected.
+// Warnings go to warn.
+func InjectManifests(r io.Reader, w, warn io.Writer, cfg Config) error {
+	docs, err := splitYAML(r)
+	if err != nil {
+		return err
+	}
+	for i, doc := range docs {
+		out, err := injectDoc(doc, warn, cfg)
+		if err != nil {
+			return fmt.Errorf("document %d: %w", i+1, err)
+		}
+		if i > 0 {
+			io.WriteString(w, "---\n")
+		}
+		if _, err := w.Write(out); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func injectDoc(doc []byte, warn io.Writer, cfg Config) ([]byte, error) {
+	var meta struct {
+		Kind     string `json:"kind"`
+		Metadata struct {
+			Name      string `json:"name"`
+			Namespace string `json:"namespace"`
+		} `json:"metadata"`
+	}
+	if err := yaml.Unmarshal(doc, &meta); err != nil {
+		return nil, fmt.Errorf("not YAML: %w", err)
+	}
+	ns := meta.Metadata.Namespace
+	if ns == "" {
+		ns = "default"
+	}
+	what := fmt.Sprintf("%s %s", meta.Kind, meta.Metadata.Name)
+	// template mutates a pod template in place.
+	template := func(t *corev1.PodTemplateSpec) error {
+		pod := &corev1.Pod{ObjectMeta: t.ObjectMeta, Spec: t.Spec}
+		out, injected, warnings, err := Inject(pod, ns, nil, cfg)
+		if err != nil {
+			return fmt.Errorf("%s: %w", what, err)
+		}
+		for _, w := range warnings {
+			fmt.Fprintf(warn, "warning: %s: %s\n", what, w)
+		}
+		if injected {
+			t.ObjectMeta, t.Spec = out.ObjectMeta, out.Spec
+		}
+		return nil
+	}
+	var obj any
+	var err error
+	switch meta.Kind {
+	case "Pod":
+		var p corev1.Pod
+		if err = yaml.Unmarshal(doc, &p); err == nil {
+			out, _, warnings, ierr := Inject(&p, ns, nil, cfg)
+			for _, w := range warnings {
+				fmt.Fprintf(warn, "warning: %s: %s\n", what, w)
+			}
+			obj, err = out, ierr
+			if ierr != nil {
+				err = fmt.Errorf("%s: %w", what, ierr)
+			}
+		}
+	case "Deployment":
+		var d appsv1.Deployment
+		if err = yaml.Unmarshal(doc, &d); err == nil {
+			obj, err = &d, template(&d.Spec.Template)
+		}
+	case "StatefulSet":
+		var s appsv1.StatefulSet
+		if err = yaml.Unmarshal(doc, &s); err == nil {
+			obj, err = &s, template(&s.Spec.Template)
+		}
+	case "DaemonSet":
+		var s appsv1.DaemonSet
+		if err = yaml.Unmarshal(doc, &s); err == nil {
+			obj, err = &s, template(&s.Spec.Template)
+		}
+	case "ReplicaSet":
+		var s appsv1.ReplicaSet
+		if err = yaml.Unmarshal(doc, &s); err == nil {
+			obj, err = &s, template(&s.Spec.Template)
+		}
+	case "Job":
+		var j batchv1.Job
+		if err = yaml.Unmarshal(doc, &j); err == nil {
+			obj, err = &j, template(&j.Spec.Template)
+		}
+	case "CronJob":
+		var c batchv1.CronJob
+		if err = yaml.Unmarshal(doc, &c); err == nil {
+			obj, err = &c, template(&c.Spec.JobTemplate.Spec.Template)
+		}
+	default:
+		return doc, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return yaml.Marshal(obj)
+}
+
+// splitYAML splits a multi-document stream at "---" lines, dropping empty
+// documents.
+func splitYAML(r io.Reader) ([][]byte, error) {
+	var docs [][]byte
+	var cur bytes.Buffer
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 1<<20), 16<<20)
+	flush := func() {
+		if strings.TrimSpace(cur.String()) != "" {
+			docs = append(docs, bytes.Clone(cur.Bytes()))
+		}
+		cur.Reset()
+	}
+	for sc.Scan() {
+		line := sc.Text()
+		if strings.HasPrefix(line, "---") && strings.TrimSpace(strings.TrimPrefix(line, "---")) == "" {
+			flush()
+			continue
+		}
+		cur.WriteString(line + "\n")
+	}
+	flush()
+	return docs, sc.Err()
+}

@@ -1,0 +1,143 @@
+package webhook
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+
+	appsv1 "k8s.io/api/apps/v1"
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	"sigs.k8s.io/yaml"
+)
+
+const workloads = `apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+  namespace: shop
+spec:
+  selector:
+    matchLabels: {app: web}
+  template:
+    metadata:
+      labels: {app: web}
+      annotations:
+        loglet.io/inject: "true"
+        loglet.io/paths: app:/var/log/app/*.log
+    spec:
+      containers:
+      - name: app
+        image: ghcr.io/example/web:1.4.2
+---
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: untouched
+data:
+  a: b
+---
+apiVersion: batch/v1
+kind: Job
+metadata:
+  name: report
+  namespace: batch
+spec:
+  template:
+    metadata:
+      annotations:
+        loglet.io/inject: "true"
+    spec:
+      restartPolicy: Never
+      containers:
+      - name: report
+        image: ghcr.io/example/report:3
+---
+apiVersion: batch/v1
+kind: CronJob
+metadata:
+  name: nightly
+  namespace: batch
+spec:
+  schedule: "0 3 * * *"
+  jobTemplate:
+    spec:
+      template:
+        metadata:
+          annotations:
+            loglet.io/inject: "true"
+            loglet.io/paths: report:/tmp/report/*.log
+        spec:
+          restartPolicy: OnFailure
+          containers:
+          - name: report
+            image: ghcr.io/example/report:3
+`
+
+// TestInjectManifests: loglet inject gives each pod template what the
+// webhook gives a pod made from it.
+func TestInjectManifests(t *testing.T) {
+	var out, warn bytes.Buffer
+	if err := InjectManifests(strings.NewReader(workloads), &out, &warn, DefaultConfig()); err != nil {
+		t.Fatal(err)
+	}
+	docs := strings.Split(out.String(), "---\n")
+	inputs := strings.Split(workloads, "---\n")
+	if len(docs) != 4 {
+		t.Fatalf("got %d documents, want 4", len(docs))
+	}
+	if !strings.Contains(docs[1], "name: untouched") || strings.Contains(docs[1], "loglet") {
+		t.Errorf("the ConfigMap changed:\n%s", docs[1])
+	}
+	for _, i := range []int{0, 2, 3} {
+		got, ns := template(t, docs[i]), []string{"shop", "", "batch", "batch"}[i]
+		if got.Annotations[AnnotationStatus] != "injected" {
+			t.Errorf("document %d: template not injected", i+1)
+			continue
+		}
+		// What the webhook makes of a pod from the original template.
+		orig := template(t, inputs[i])
+		want, _, _, err := Inject(&corev1.Pod{ObjectMeta: orig.ObjectMeta, Spec: orig.Spec}, ns, nil, DefaultConfig())
+		if err != nil {
+			t.Fatal(err)
+		}
+		gotYAML, _ := yaml.Marshal(got.Spec)
+		wantYAML, _ := yaml.Marshal(want.Spec)
+		if !bytes.Equal(gotYAML, wantYAML) {
+			t.Errorf("document %d: the template differs from the webhook's pod:\n%s", i+1, lineDiff(string(wantYAML), string(gotYAML)))
+		}
+	}
+}
+
+// template returns the pod template of a Deployment, Job or CronJob.
+func template(t *testing.T, doc string) corev1.PodTemplateSpec {
+	t.Helper()
+	var meta struct{ Kind string }
+	yaml.Unmarshal([]byte(doc), &meta)
+	var d appsv1.Deployment
+	var j batchv1.Job
+	var c batchv1.CronJob
+	objs := map[string]any{"Deployment": &d, "Job": &j, "CronJob": &c}
+	obj, ok := objs[meta.Kind]
+	if !ok {
+		t.Fatalf("unexpected kind %q", meta.Kind)
+	}
+	if err := yaml.UnmarshalStrict([]byte(doc), obj); err != nil {
+		t.Fatalf("%s: %v", meta.Kind, err)
+	}
+	switch meta.Kind {
+	case "Deployment":
+		return d.Spec.Template
+	case "Job":
+		return j.Spec.Template
+	}
+	return c.Spec.JobTemplate.Spec.Template
+}
+
+func TestInjectManifestsInvalid(t *testing.T) {
+	bad := strings.Replace(workloads, "app:/var/log/app/*.log", "app:/etc/*.conf", 1)
+	err := InjectManifests(strings.NewReader(bad), &bytes.Buffer{}, &bytes.Buffer{}, DefaultConfig())
+	if err == nil || !strings.Contains(err.Error(), "Deployment web") || !strings.Contains(err.Error(), "under /etc") {
+		t.Fatalf("err %v, want the webhook's message naming the Deployment", err)
+	}
+}
