@@ -1,0 +1,93 @@
+package webhook
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
+)
+
+// Path is where the API server sends pod admissions.
+const Path = "/mutate-v1-pod"
+
+// NamespaceLabels looks up a namespace's labels (the opt-in label).
+type NamespaceLabels func(ctx context.Context, name string) (map[string]string, error)
+
+// Handler is the admission handler for pods: it decodes the pod, decides,
+// mutates, and answers with the JSON patch.
+type Handler struct {
+	cfg        Config
+	namespaces NamespaceLabels
+	decoder    admission.Decoder
+	admissions *prometheus.CounterVec
+	latency    prometheus.Histogram
+}
+
+// NewHandler returns the pod handler; its metrics go to reg.
+func NewHandler(cfg Config, namespaces NamespaceLabels, scheme *runtime.Scheme, reg prometheus.Registerer) *Handler {
+	f := promauto.With(reg)
+	return &Handler{
+		cfg: cfg, namespaces: namespaces, decoder: admission.NewDecoder(scheme),
+		admissions: f.NewCounterVec(prometheus.CounterOpts{Name: "loglet_webhook_admissions_total", Help: "Pod admissions by result."}, []string{"result"}),
+		latency: f.NewHistogram(prometheus.HistogramOpts{Name: "loglet_webhook_admission_seconds", Help: "Time to answer a pod admission.",
+			Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .1}}),
+	}
+}
+
+// Handle answers one admission.
+func (h *Handler) Handle(ctx context.Context, req admission.Request) admission.Response {
+	start := time.Now()
+	resp, result := h.handle(ctx, req)
+	h.admissions.WithLabelValues(result).Inc()
+	h.latency.Observe(time.Since(start).Seconds())
+	return resp
+}
+
+func (h *Handler) handle(ctx context.Context, req admission.Request) (admission.Response, string) {
+	if req.Kind.Kind != "Pod" || req.Kind.Group != "" {
+		return admission.Errored(http.StatusBadRequest, fmt.Errorf("loglet mutates Pods only, got %s %s: check the webhook configuration's rules", req.Kind.Group, req.Kind.Kind)), "error"
+	}
+	if len(req.Object.Raw) == 0 {
+		return admission.Errored(http.StatusBadRequest, errors.New("the admission request holds no pod object")), "error"
+	}
+	pod := &corev1.Pod{}
+	if err := h.decoder.Decode(req, pod); err != nil {
+		return admission.Errored(http.StatusBadRequest, fmt.Errorf("decode pod: %w", err)), "error"
+	}
+	ns := req.Namespace
+	if ns == "" {
+		ns = pod.Namespace
+	}
+	var labels map[string]string
+	if Decide(pod, ns, nil, h.cfg).Reason == "not opted in" && h.namespaces != nil {
+		// Only a pod that did not opt in itself needs its namespace's label.
+		l, err := h.namespaces(ctx, ns)
+		if err != nil {
+			return admission.Errored(http.StatusInternalServerError, fmt.Errorf("namespace %s: %w", ns, err)), "error"
+		}
+		labels = l
+	}
+	out, injected, warnings, err := Inject(pod, ns, labels, h.cfg)
+	var invalid *InvalidError
+	switch {
+	case errors.As(err, &invalid):
+		return admission.Denied(err.Error()).WithWarnings(warnings...), "denied"
+	case err != nil:
+		return admission.Errored(http.StatusInternalServerError, err), "error"
+	case !injected:
+		return admission.Allowed(Decide(pod, ns, labels, h.cfg).Reason), "skipped"
+	}
+	raw, err := json.Marshal(out)
+	if err != nil {
+		return admission.Errored(http.StatusInternalServerError, err), "error"
+	}
+	return admission.PatchResponseFromRaw(req.Object.Raw, raw).WithWarnings(warnings...), "injected"
+}

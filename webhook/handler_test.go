@@ -1,0 +1,143 @@
+package webhook
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	admissionv1 "k8s.io/api/admission/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/kubernetes/scheme"
+	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
+)
+
+func newTestHandler() *Handler {
+	return NewHandler(DefaultConfig(), nil, scheme.Scheme, prometheus.NewRegistry())
+}
+
+func review(t testing.TB, kind metav1.GroupVersionKind, obj any) admission.Request {
+	t.Helper()
+	var raw []byte
+	if obj != nil {
+		var err error
+		if raw, err = json.Marshal(obj); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return admission.Request{AdmissionRequest: admissionv1.AdmissionRequest{
+		UID: "1", Kind: kind, Namespace: "shop", Operation: admissionv1.Create, Object: runtime.RawExtension{Raw: raw},
+	}}
+}
+
+var podKind = metav1.GroupVersionKind{Version: "v1", Kind: "Pod"}
+
+func TestHandlerBadInput(t *testing.T) {
+	h := newTestHandler()
+	tests := []struct {
+		name string
+		req  admission.Request
+		want string
+	}{
+		{"non-Pod kind", review(t, metav1.GroupVersionKind{Group: "apps", Version: "v1", Kind: "Deployment"}, map[string]any{}), "Pods only, got apps Deployment"},
+		{"empty object", review(t, podKind, nil), "holds no pod object"},
+		{"not a pod", admission.Request{AdmissionRequest: admissionv1.AdmissionRequest{Kind: podKind, Object: runtime.RawExtension{Raw: []byte(`{"spec":"oops"}`)}}}, "decode pod"},
+		{"invalid annotation", review(t, podKind, pod(map[string]string{AnnotationInject: "true", AnnotationStdout: "loud"}, "app")), "loglet.io/stdout"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			resp := h.Handle(context.Background(), tc.req)
+			if resp.Allowed || resp.Result == nil || !strings.Contains(resp.Result.Message, tc.want) {
+				t.Fatalf("allowed %v, result %+v; want a refusal mentioning %q", resp.Allowed, resp.Result, tc.want)
+			}
+		})
+	}
+}
+
+func TestHandlerPatch(t *testing.T) {
+	h := newTestHandler()
+	resp := h.Handle(context.Background(), review(t, podKind, pod(map[string]string{AnnotationInject: "true", AnnotationPaths: "app:/var/log/app/*.log"}, "app")))
+	if !resp.Allowed || len(resp.Patches) == 0 {
+		t.Fatalf("allowed %v with %d patches", resp.Allowed, len(resp.Patches))
+	}
+	resp = h.Handle(context.Background(), review(t, podKind, pod(nil, "app")))
+	if !resp.Allowed || len(resp.Patches) != 0 {
+		t.Fatalf("a pod that did not opt in: allowed %v with %d patches", resp.Allowed, len(resp.Patches))
+	}
+}
+
+// TestMalformedReview posts a body that is no AdmissionReview to the HTTP
+// handler the API server talks to.
+func TestMalformedReview(t *testing.T) {
+	srv := httptest.NewServer(&admission.Webhook{Handler: newTestHandler()})
+	defer srv.Close()
+	resp, err := http.Post(srv.URL, "application/json", strings.NewReader(`{"kind":"AdmissionReview",`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var ar admissionv1.AdmissionReview
+	json.NewDecoder(resp.Body).Decode(&ar)
+	if ar.Response == nil || ar.Response.Allowed || ar.Response.Result == nil || ar.Response.Result.Code != http.StatusBadRequest {
+		t.Fatalf("response %+v, want a 400 refusal", ar.Response)
+	}
+}
+
+// BenchmarkAdmission measures admissions of a 10-container pod through the
+// HTTPS handler, as the API server sends them.
+func BenchmarkAdmission(b *testing.B) {
+	srv := httptest.NewTLSServer(&admission.Webhook{Handler: newTestHandler()})
+	defer srv.Close()
+	a := map[string]string{AnnotationInject: "true"}
+	var names, paths []string
+	for i := range 10 {
+		names = append(names, fmt.Sprintf("c%d", i))
+		paths = append(paths, fmt.Sprintf("c%d:/var/log/c%d/*.log", i, i))
+	}
+	a[AnnotationPaths] = strings.Join(paths, ",")
+	req := review(b, podKind, pod(a, names...)).AdmissionRequest
+	body, _ := json.Marshal(admissionv1.AdmissionReview{
+		TypeMeta: metav1.TypeMeta{APIVersion: "admission.k8s.io/v1", Kind: "AdmissionReview"},
+		Request:  &req,
+	})
+	client := srv.Client()
+	var mu sync.Mutex
+	var all []time.Duration
+	b.ResetTimer()
+	start := time.Now()
+	b.RunParallel(func(pb *testing.PB) {
+		var lat []time.Duration
+		for pb.Next() {
+			t0 := time.Now()
+			resp, err := client.Post(srv.URL, "application/json", bytes.NewReader(body))
+			if err != nil {
+				b.Fatal(err)
+			}
+			var ar admissionv1.AdmissionReview
+			if err := json.NewDecoder(resp.Body).Decode(&ar); err != nil || !ar.Response.Allowed {
+				b.Fatalf("admission failed: %v", err)
+			}
+			resp.Body.Close()
+			lat = append(lat, time.Since(t0))
+		}
+		mu.Lock()
+		all = append(all, lat...)
+		mu.Unlock()
+	})
+	elapsed := time.Since(start)
+	slices.Sort(all)
+	p := func(q float64) float64 { return float64(all[int(q*float64(len(all)-1))].Microseconds()) / 1000 }
+	b.ReportMetric(p(0.5), "p50-ms")
+	b.ReportMetric(p(0.99), "p99-ms")
+	b.ReportMetric(float64(len(all))/elapsed.Seconds(), "admissions/s")
+}
+
