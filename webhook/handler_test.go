@@ -140,4 +140,3 @@ func BenchmarkAdmission(b *testing.B) {
 	b.ReportMetric(p(0.99), "p99-ms")
 	b.ReportMetric(float64(len(all))/elapsed.Seconds(), "admissions/s")
 }
-
