@@ -94,6 +94,15 @@ func TestThroughAPIServer(t *testing.T) {
 	}
 	opted := map[string]string{AnnotationInject: "true", AnnotationPaths: "app:/var/log/app/*.log"}
 
+	t.Run("native sidecars detected from the server version", func(t *testing.T) {
+		native, err := NativeSidecars(restCfg, "auto")
+		if err != nil || !native {
+			t.Fatalf("auto on a 1.37 API server: %v, %v; want native sidecars", native, err)
+		}
+		if _, err := NativeSidecars(restCfg, "sometimes"); err == nil || !strings.Contains(err.Error(), "auto, always or never") {
+			t.Errorf("bad mode: %v", err)
+		}
+	})
 	t.Run("opted-in pod comes back injected", func(t *testing.T) {
 		p, err := create("shop", "web-1", opted)
 		if err != nil {

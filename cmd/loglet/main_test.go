@@ -180,3 +180,10 @@ func (a *agent) metricsAddr(t *testing.T) string {
 	})
 	return addr
 }
+
+// commandWithEnv is exec.Command with extra environment variables.
+func commandWithEnv(env []string, name string, args ...string) *exec.Cmd {
+	cmd := exec.Command(name, args...)
+	cmd.Env = append(os.Environ(), env...)
+	return cmd
+}

@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -16,7 +15,6 @@ import (
 	"github.com/loglet/loglet/sidecar/parse"
 	"github.com/loglet/loglet/sidecar/record"
 	"github.com/spf13/pflag"
-	"github.com/spf13/viper"
 )
 
 // Agent is the agent's configuration.
@@ -89,61 +87,46 @@ func AgentFlags(fs *pflag.FlagSet) {
 // LoadAgent reads the configuration: flags from fs (already parsed), the
 // environment, and the config file named by --config or LOGLET_CONFIG.
 func LoadAgent(fs *pflag.FlagSet) (Agent, error) {
-	v := viper.New()
-	v.SetEnvPrefix("LOGLET")
-	v.SetEnvKeyReplacer(strings.NewReplacer("-", "_"))
-	v.AutomaticEnv()
-	if err := v.BindPFlags(fs); err != nil {
+	r, err := Open(fs)
+	if err != nil {
 		return Agent{}, err
 	}
-	if file := v.GetString("config"); file != "" {
-		v.SetConfigFile(file)
-		v.SetConfigType("yaml")
-		if err := v.ReadInConfig(); err != nil {
-			return Agent{}, fmt.Errorf("config file %s: %w", file, err)
-		}
-		if err := checkKeys(v, fs, file); err != nil {
-			return Agent{}, err
-		}
-	}
-	r := reader{v: v}
 	c := Agent{
-		Mode:           r.oneOf("mode", "local", "sidecar", "node"),
-		Paths:          r.list("path"),
-		Exclude:        r.list("exclude"),
-		StateDir:       r.str("state-dir"),
-		Sink:           r.str("sink"),
-		BatchBytes:     r.bytes("batch-bytes", 1, 64<<20),
-		BatchWait:      r.duration("batch-wait"),
-		MaxLineBytes:   r.bytes("max-line-bytes", 16, 64<<20),
-		StartAt:        r.oneOf("start-at", "beginning", "end"),
-		MaxBufferBytes: r.bytes("max-buffer-bytes", 1<<20, 1<<40),
-		ScanInterval:   r.duration("scan-interval"),
-		MetricsAddr:    r.str("metrics-addr"),
-		DrainTimeout:   r.duration("drain-timeout"),
-		Once:           r.boolean("once"),
-		LogFormat:      r.oneOf("log-format", "auto", "json", "text"),
-		LogLevel:       r.oneOf("log-level", "debug", "info", "warn", "error"),
+		Mode:           r.OneOf("mode", "local", "sidecar", "node"),
+		Paths:          r.List("path"),
+		Exclude:        r.List("exclude"),
+		StateDir:       r.Str("state-dir"),
+		Sink:           r.Str("sink"),
+		BatchBytes:     r.Bytes("batch-bytes", 1, 64<<20),
+		BatchWait:      r.Duration("batch-wait"),
+		MaxLineBytes:   r.Bytes("max-line-bytes", 16, 64<<20),
+		StartAt:        r.OneOf("start-at", "beginning", "end"),
+		MaxBufferBytes: r.Bytes("max-buffer-bytes", 1<<20, 1<<40),
+		ScanInterval:   r.Duration("scan-interval"),
+		MetricsAddr:    r.Str("metrics-addr"),
+		DrainTimeout:   r.Duration("drain-timeout"),
+		Once:           r.Bool("once"),
+		LogFormat:      r.OneOf("log-format", "auto", "json", "text"),
+		LogLevel:       r.OneOf("log-level", "debug", "info", "warn", "error"),
 	}
 	c.Resource = []record.KeyValue{{Key: "host.name", Value: Hostname()}}
 	for _, id := range identity {
-		if v := r.str(id.key); v != "" {
+		if v := r.Str(id.key); v != "" {
 			c.Resource = append(c.Resource, record.KeyValue{Key: id.attr, Value: v})
 		}
 	}
-	var err error
 	pc := parse.Config{
-		Format:           r.str("format"),
-		Container:        r.str("container-format"),
-		MultilineStart:   r.str("multiline-start"),
-		MultilineTimeout: r.duration("multiline-timeout"),
-		CSVFields:        r.list("csv-fields"),
-		TimeKey:          r.str("time-key"),
-		TimeFormat:       r.str("time-format"),
+		Format:           r.Str("format"),
+		Container:        r.Str("container-format"),
+		MultilineStart:   r.Str("multiline-start"),
+		MultilineTimeout: r.Duration("multiline-timeout"),
+		CSVFields:        r.List("csv-fields"),
+		TimeKey:          r.Str("time-key"),
+		TimeFormat:       r.Str("time-format"),
 		MaxLineBytes:     int(c.MaxLineBytes),
 	}
-	if r.err != nil {
-		return Agent{}, r.err
+	if err := r.Err(); err != nil {
+		return Agent{}, err
 	}
 	if c.Parse, err = parse.Compile(pc); err != nil {
 		return Agent{}, err
@@ -155,123 +138,6 @@ func LoadAgent(fs *pflag.FlagSet) (Agent, error) {
 		return Agent{}, errors.New("path: no files to read; give --path '/var/log/app/*.log' (or LOGLET_PATH, or path: in the config file)")
 	}
 	return c, nil
-}
-
-// checkKeys rejects keys in the file that are no setting: a typo would
-// otherwise be ignored silently.
-func checkKeys(v *viper.Viper, fs *pflag.FlagSet, file string) error {
-	var unknown []string
-	for _, k := range v.AllKeys() {
-		if fs.Lookup(k) == nil && v.InConfig(k) {
-			unknown = append(unknown, k)
-		}
-	}
-	if len(unknown) == 0 {
-		return nil
-	}
-	slices.Sort(unknown)
-	var known []string
-	fs.VisitAll(func(f *pflag.Flag) { known = append(known, f.Name) })
-	return fmt.Errorf("config file %s: unknown key %q; known keys are the flag names: %s", file, unknown[0], strings.Join(known, ", "))
-}
-
-// reader reads typed values and keeps the first error.
-type reader struct {
-	v   *viper.Viper
-	err error
-}
-
-func (r *reader) fail(key string, val any, want string) {
-	if r.err == nil {
-		r.err = fmt.Errorf("%s: invalid value %q: want %s (flag --%s, env LOGLET_%s, config key %s)",
-			key, fmt.Sprint(val), want, key, strings.ToUpper(strings.ReplaceAll(key, "-", "_")), key)
-	}
-}
-
-func (r *reader) str(key string) string {
-	val := r.v.Get(key)
-	switch s := val.(type) {
-	case string:
-		return s
-	case nil:
-		return ""
-	default:
-		r.fail(key, val, "a string")
-		return ""
-	}
-}
-
-func (r *reader) oneOf(key string, allowed ...string) string {
-	s := r.str(key)
-	if !slices.Contains(allowed, s) {
-		r.fail(key, s, "one of "+strings.Join(allowed, ", "))
-	}
-	return s
-}
-
-func (r *reader) list(key string) []string {
-	var items []string
-	switch val := r.v.Get(key).(type) {
-	case nil:
-	case string:
-		items = strings.Split(val, ",")
-	case []string:
-		items = val
-	case []any:
-		for _, x := range val {
-			s, ok := x.(string)
-			if !ok {
-				r.fail(key, x, "a list of strings")
-				return nil
-			}
-			items = append(items, s)
-		}
-	default:
-		r.fail(key, val, "a list of strings")
-		return nil
-	}
-	out := items[:0:0]
-	for _, s := range items {
-		if s = strings.TrimSpace(s); s != "" {
-			out = append(out, s)
-		}
-	}
-	return out
-}
-
-func (r *reader) duration(key string) time.Duration {
-	val := r.v.Get(key)
-	d, err := time.ParseDuration(fmt.Sprint(val))
-	if err != nil || d <= 0 {
-		r.fail(key, val, "a positive duration like 500ms, 1s or 2m")
-	}
-	return d
-}
-
-func (r *reader) boolean(key string) bool {
-	val := r.v.Get(key)
-	switch b := val.(type) {
-	case bool:
-		return b
-	case string:
-		x, err := strconv.ParseBool(b)
-		if err != nil {
-			r.fail(key, val, "true or false")
-		}
-		return x
-	default:
-		r.fail(key, val, "true or false")
-		return false
-	}
-}
-
-func (r *reader) bytes(key string, lo, hi int64) int64 {
-	val := r.v.Get(key)
-	n, err := ParseBytes(fmt.Sprint(val))
-	if err != nil || n < lo || n > hi {
-		r.fail(key, val, fmt.Sprintf("a size from %s to %s, like 524288, 512KiB or 64MiB", FormatBytes(lo), FormatBytes(hi)))
-	}
-	return n
 }
 
 var units = []struct {

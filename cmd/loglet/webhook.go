@@ -1,0 +1,39 @@
+//go:build !slim
+
+package main
+
+import (
+	"github.com/go-logr/logr"
+	"github.com/spf13/cobra"
+	ctrl "sigs.k8s.io/controller-runtime"
+
+	"github.com/loglet/loglet/webhook"
+)
+
+func webhookCommand() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "webhook",
+		Short: "Run the admission webhook that injects the loglet sidecar into pods that opt in",
+		Long: `Run the mutating admission webhook (HTTPS, path /mutate-v1-pod): pods with
+loglet.io/inject: "true", or in a namespace labelled loglet.io/inject=enabled,
+get the loglet sidecar and a shared log volume. It reaches the API server with
+the in-cluster service account (or --kubeconfig / $KUBECONFIG).`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			opts, err := webhook.LoadServerOptions(cmd.Flags())
+			if err != nil {
+				return err
+			}
+			restCfg, err := ctrl.GetConfig()
+			if err != nil {
+				return err
+			}
+			log := newLogger("auto", "info")
+			ctrl.SetLogger(logr.FromSlogHandler(log.Handler()))
+			log.Info("webhook starting", "version", version, "port", opts.Port, "image", opts.Config.Image, "sink", opts.Config.Sink)
+			return webhook.Serve(cmd.Context(), restCfg, opts)
+		},
+	}
+	webhook.ServerFlags(cmd.Flags())
+	return cmd
+}

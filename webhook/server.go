@@ -1,0 +1,102 @@
+package webhook
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/discovery"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/healthz"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
+	crmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+	crwebhook "sigs.k8s.io/controller-runtime/pkg/webhook"
+	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
+
+	corev1 "k8s.io/api/core/v1"
+)
+
+// ServerOptions configure `loglet webhook`.
+type ServerOptions struct {
+	Config Config
+	// NativeSidecar is auto, always or never; auto asks the API server's
+	// version once at start (native sidecars need 1.29).
+	NativeSidecar string
+	Port          int
+	CertDir       string
+	MetricsAddr   string
+	HealthAddr    string
+}
+
+// Serve runs the webhook server until ctx ends.
+func Serve(ctx context.Context, restCfg *rest.Config, o ServerOptions) error {
+	native, err := NativeSidecars(restCfg, o.NativeSidecar)
+	if err != nil {
+		return err
+	}
+	o.Config.NativeSidecar = native
+	scheme := runtime.NewScheme()
+	if err := clientgoscheme.AddToScheme(scheme); err != nil {
+		return err
+	}
+	srv := crwebhook.NewServer(crwebhook.Options{Port: o.Port, CertDir: o.CertDir})
+	mgr, err := manager.New(restCfg, manager.Options{
+		Scheme:                 scheme,
+		WebhookServer:          srv,
+		Metrics:                metricsserver.Options{BindAddress: o.MetricsAddr},
+		HealthProbeBindAddress: o.HealthAddr,
+	})
+	if err != nil {
+		return fmt.Errorf("webhook: %w", err)
+	}
+	// Reads go straight to the API server: a cache would need list and
+	// watch on every namespace, more than the webhook's RBAC grants.
+	reader := mgr.GetAPIReader()
+	nsLabels := func(ctx context.Context, name string) (map[string]string, error) {
+		var ns corev1.Namespace
+		if err := reader.Get(ctx, client.ObjectKey{Name: name}, &ns); err != nil {
+			return nil, err
+		}
+		return ns.Labels, nil
+	}
+	// GetWebhookServer also adds the server to what the manager runs.
+	srv = mgr.GetWebhookServer()
+	srv.Register(Path, &admission.Webhook{Handler: NewHandler(o.Config, nsLabels, scheme, crmetrics.Registry)})
+	if err := mgr.AddHealthzCheck("ping", healthz.Ping); err != nil {
+		return err
+	}
+	if err := mgr.AddReadyzCheck("webhook", srv.StartedChecker()); err != nil {
+		return err
+	}
+	return mgr.Start(ctx)
+}
+
+// NativeSidecars resolves --native-sidecar: always, never, or auto (the
+// API server's version is 1.29 or later).
+func NativeSidecars(restCfg *rest.Config, mode string) (bool, error) {
+	switch mode {
+	case "always":
+		return true, nil
+	case "never":
+		return false, nil
+	case "auto", "":
+	default:
+		return false, fmt.Errorf("native-sidecar %q: want auto, always or never", mode)
+	}
+	dc, err := discovery.NewDiscoveryClientForConfig(restCfg)
+	if err != nil {
+		return false, err
+	}
+	v, err := dc.ServerVersion()
+	if err != nil {
+		return false, fmt.Errorf("native-sidecar auto: read the API server's version: %w (or set --native-sidecar always|never)", err)
+	}
+	major, _ := strconv.Atoi(strings.TrimRight(v.Major, "+"))
+	minor, _ := strconv.Atoi(strings.TrimRight(v.Minor, "+"))
+	return major > 1 || major == 1 && minor >= 29, nil
+}
