@@ -165,4 +165,3 @@ func (r *Reader) Bytes(key string, lo, hi int64) int64 {
 	}
 	return n
 }
-
