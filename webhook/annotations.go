@@ -160,7 +160,7 @@ func readPath(item string, pod *corev1.Pod, containers map[string]bool) (LogPath
 	case !strings.HasPrefix(glob, "/"):
 		return p, fmt.Errorf("%q is not an absolute path", glob)
 	case strings.Contains(glob, ".."):
-		return p, fmt.Errorf("%q contains ..", glob)
+		return p, fmt.Errorf("%q contains \"..\" (a parent folder)", glob)
 	}
 	p.Dir, p.Pattern = filepath.Dir(glob), filepath.Base(glob)
 	if p.Dir == "/" || glob == "/" {
