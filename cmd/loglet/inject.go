@@ -21,7 +21,9 @@ func injectCommand() *cobra.Command {
 StatefulSets, DaemonSets, ReplicaSets, Jobs and CronJobs) as the loglet webhook
 would mutate them: the preview to run before trusting the webhook. Pods opt in
 with the loglet.io/inject: "true" annotation; namespace labels are not known
-offline. Invalid annotations exit non-zero with the webhook's message.`,
+offline. Invalid annotations exit non-zero with the webhook's message. It takes
+the webhook's settings (--config, --image, --sink, …), so it previews exactly
+what that webhook does.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			var in io.Reader = os.Stdin
@@ -37,9 +39,17 @@ offline. Invalid annotations exit non-zero with the webhook's message.`,
 				defer f.Close()
 				in = f
 			}
-			return webhook.InjectManifests(in, cmd.OutOrStdout(), cmd.ErrOrStderr(), webhook.DefaultConfig())
+			// The webhook's own settings: the same --config file gives the
+			// same pods. Offline, native-sidecar auto means native.
+			opts, err := webhook.LoadServerOptions(cmd.Flags())
+			if err != nil {
+				return err
+			}
+			opts.Config.NativeSidecar = opts.NativeSidecar != "never"
+			return webhook.InjectManifests(in, cmd.OutOrStdout(), cmd.ErrOrStderr(), opts.Config)
 		},
 	}
 	cmd.Flags().StringVarP(&file, "filename", "f", "", "manifests to read (- for standard input)")
+	webhook.ServerFlags(cmd.Flags())
 	return cmd
 }
