@@ -13,7 +13,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes/scheme"
-	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 	crwebhook "sigs.k8s.io/controller-runtime/pkg/webhook"
@@ -30,23 +29,10 @@ func TestThroughAPIServer(t *testing.T) {
 	if os.Getenv("KUBEBUILDER_ASSETS") == "" {
 		t.Fatal("KUBEBUILDER_ASSETS is not set: run `make test`, or export KUBEBUILDER_ASSETS=$(hack/control-plane.sh)")
 	}
-	env := &envtest.Environment{
-		WebhookInstallOptions: envtest.WebhookInstallOptions{
-			MutatingWebhooks: []*admissionregv1.MutatingWebhookConfiguration{{
-				ObjectMeta: metav1.ObjectMeta{Name: "loglet"},
-				Webhooks: []admissionregv1.MutatingWebhook{{
-					Name:                    "pods.loglet.io",
-					ClientConfig:            admissionregv1.WebhookClientConfig{Service: &admissionregv1.ServiceReference{Path: ptr.To(strings.TrimPrefix(Path, "/"))}},
-					Rules:                   []admissionregv1.RuleWithOperations{{Operations: []admissionregv1.OperationType{admissionregv1.Create}, Rule: admissionregv1.Rule{APIGroups: []string{""}, APIVersions: []string{"v1"}, Resources: []string{"pods"}}}},
-					FailurePolicy:           ptr.To(admissionregv1.Fail),
-					SideEffects:             ptr.To(admissionregv1.SideEffectClassNone),
-					AdmissionReviewVersions: []string{"v1"},
-					ReinvocationPolicy:      ptr.To(admissionregv1.IfNeededReinvocationPolicy),
-					TimeoutSeconds:          ptr.To[int32](5),
-				}},
-			}},
-		},
-	}
+	// Fail rather than Ignore: a webhook that is not called must fail the test.
+	env := &envtest.Environment{WebhookInstallOptions: envtest.WebhookInstallOptions{
+		MutatingWebhooks: []*admissionregv1.MutatingWebhookConfiguration{Registration("loglet", admissionregv1.Fail)},
+	}}
 	restCfg, err := env.Start()
 	if err != nil {
 		t.Fatalf("start kube-apiserver and etcd: %v", err)

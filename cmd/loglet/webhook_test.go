@@ -16,7 +16,6 @@ import (
 	admissionregv1 "k8s.io/api/admissionregistration/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
@@ -34,17 +33,7 @@ func TestWebhookCommand(t *testing.T) {
 		t.Fatal("KUBEBUILDER_ASSETS is not set: run `make test`, or export KUBEBUILDER_ASSETS=$(hack/control-plane.sh)")
 	}
 	env := &envtest.Environment{WebhookInstallOptions: envtest.WebhookInstallOptions{
-		MutatingWebhooks: []*admissionregv1.MutatingWebhookConfiguration{{
-			ObjectMeta: metav1.ObjectMeta{Name: "loglet"},
-			Webhooks: []admissionregv1.MutatingWebhook{{
-				Name:                    "pods.loglet.io",
-				ClientConfig:            admissionregv1.WebhookClientConfig{Service: &admissionregv1.ServiceReference{Path: ptr.To(strings.TrimPrefix(webhook.Path, "/"))}},
-				Rules:                   []admissionregv1.RuleWithOperations{{Operations: []admissionregv1.OperationType{admissionregv1.Create}, Rule: admissionregv1.Rule{APIGroups: []string{""}, APIVersions: []string{"v1"}, Resources: []string{"pods"}}}},
-				FailurePolicy:           ptr.To(admissionregv1.Fail),
-				SideEffects:             ptr.To(admissionregv1.SideEffectClassNone),
-				AdmissionReviewVersions: []string{"v1"},
-			}},
-		}},
+		MutatingWebhooks: []*admissionregv1.MutatingWebhookConfiguration{webhook.Registration("loglet", admissionregv1.Fail)},
 	}}
 	restCfg, err := env.Start()
 	if err != nil {
