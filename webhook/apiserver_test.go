@@ -12,7 +12,6 @@ import (
 	admissionregv1 "k8s.io/api/admissionregistration/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/kubernetes/scheme"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 	crwebhook "sigs.k8s.io/controller-runtime/pkg/webhook"
@@ -51,7 +50,7 @@ func TestThroughAPIServer(t *testing.T) {
 		}
 		return ns.Labels, nil
 	}
-	srv.Register(Path, &admission.Webhook{Handler: NewHandler(DefaultConfig(), nsLabels, scheme.Scheme, prometheus.NewRegistry())})
+	srv.Register(Path, &admission.Webhook{Handler: NewHandler(DefaultConfig(), nsLabels, prometheus.NewRegistry())})
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel() // before env.Stop: the server watches the certificate files
 	go srv.Start(ctx)

@@ -11,7 +11,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/runtime"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 )
 
@@ -26,16 +25,15 @@ type NamespaceLabels func(ctx context.Context, name string) (map[string]string, 
 type Handler struct {
 	cfg        Config
 	namespaces NamespaceLabels
-	decoder    admission.Decoder
 	admissions *prometheus.CounterVec
 	latency    prometheus.Histogram
 }
 
 // NewHandler returns the pod handler; its metrics go to reg.
-func NewHandler(cfg Config, namespaces NamespaceLabels, scheme *runtime.Scheme, reg prometheus.Registerer) *Handler {
+func NewHandler(cfg Config, namespaces NamespaceLabels, reg prometheus.Registerer) *Handler {
 	f := promauto.With(reg)
 	return &Handler{
-		cfg: cfg, namespaces: namespaces, decoder: admission.NewDecoder(scheme),
+		cfg: cfg, namespaces: namespaces,
 		admissions: f.NewCounterVec(prometheus.CounterOpts{Name: "loglet_webhook_admissions_total", Help: "Pod admissions by result."}, []string{"result"}),
 		latency: f.NewHistogram(prometheus.HistogramOpts{Name: "loglet_webhook_admission_seconds", Help: "Time to answer a pod admission.",
 			Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .1}}),
@@ -59,7 +57,9 @@ func (h *Handler) handle(ctx context.Context, req admission.Request) (admission.
 		return admission.Errored(http.StatusBadRequest, errors.New("the admission request holds no pod object")), "error"
 	}
 	pod := &corev1.Pod{}
-	if err := h.decoder.Decode(req, pod); err != nil {
+	// Plain JSON decoding: the scheme's decoder costs twice as much and an
+	// admission of a Pod needs no conversion.
+	if err := json.Unmarshal(req.Object.Raw, pod); err != nil {
 		return admission.Errored(http.StatusBadRequest, fmt.Errorf("decode pod: %w", err)), "error"
 	}
 	ns := req.Namespace

@@ -17,12 +17,11 @@ import (
 	admissionv1 "k8s.io/api/admission/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/client-go/kubernetes/scheme"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 )
 
 func newTestHandler() *Handler {
-	return NewHandler(DefaultConfig(), nil, scheme.Scheme, prometheus.NewRegistry())
+	return NewHandler(DefaultConfig(), nil, prometheus.NewRegistry())
 }
 
 func review(t testing.TB, kind metav1.GroupVersionKind, obj any) admission.Request {
@@ -147,7 +146,7 @@ func BenchmarkAdmission(b *testing.B) {
 		var all []time.Duration
 		ticks := make(chan struct{}, rate)
 		var wg sync.WaitGroup
-		for range 8 {
+		for range 4 {
 			wg.Go(func() {
 				for range ticks {
 					d := admit()

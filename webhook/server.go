@@ -66,7 +66,7 @@ func Serve(ctx context.Context, restCfg *rest.Config, o ServerOptions) error {
 	}
 	// GetWebhookServer also adds the server to what the manager runs.
 	srv = mgr.GetWebhookServer()
-	srv.Register(Path, &admission.Webhook{Handler: NewHandler(o.Config, nsLabels, scheme, crmetrics.Registry)})
+	srv.Register(Path, &admission.Webhook{Handler: NewHandler(o.Config, nsLabels, crmetrics.Registry)})
 	if err := mgr.AddHealthzCheck("ping", healthz.Ping); err != nil {
 		return err
 	}
