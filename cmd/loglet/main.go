@@ -16,7 +16,11 @@ import (
 var version = "dev"
 
 func main() {
-	ctx, stop := withSignals(context.Background())
+	ctx, stop := context.Background(), func() {}
+	// loglet exec forwards every signal to its command itself.
+	if len(os.Args) < 2 || os.Args[1] != "exec" {
+		ctx, stop = withSignals(ctx)
+	}
 	defer stop()
 	root := &cobra.Command{
 		Use:           "loglet",
@@ -24,7 +28,7 @@ func main() {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(agentCommand(), versionCommand())
+	root.AddCommand(agentCommand(), execCommand(), versionCommand())
 	root.AddCommand(fullCommands()...)
 	if err := root.ExecuteContext(ctx); err != nil {
 		fmt.Fprintln(os.Stderr, "loglet:", err)

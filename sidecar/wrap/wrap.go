@@ -1,0 +1,235 @@
+// Package wrap runs an application with its stdout and stderr passed
+// through unchanged and copied, in CRI format, into files the sidecar tails
+// (`loglet exec`, the stdout: wrap mode). Logging never blocks or kills the
+// application: when the copy cannot be written, output still passes through
+// and the loss is counted in a marker file.
+package wrap
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// Options say where the copy goes.
+type Options struct {
+	// Dir receives stdout.log (and rotated stdout-<n>.log files).
+	Dir string
+	// MaxFileBytes rotates stdout.log beyond this size; MaxFiles rotated
+	// files are kept.
+	MaxFileBytes int64
+	MaxFiles     int
+}
+
+// LostFile is the marker file, in Dir, holding how many bytes could not be
+// copied (the sidecar reports it as a metric).
+const LostFile = "lost-bytes"
+
+// Run starts args, passes its output to stdout and stderr, copies it into
+// Dir, forwards signals to it, reaps orphans when running as PID 1, and
+// returns its exit code (128+signal if a signal ended it).
+func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, o Options) (int, error) {
+	if len(args) == 0 {
+		return 2, errors.New("no command: use loglet exec -- COMMAND [ARGS...]")
+	}
+	path, err := exec.LookPath(args[0])
+	if err != nil {
+		return 127, fmt.Errorf("exec %s: %w", args[0], err)
+	}
+	outR, outW, err := os.Pipe()
+	if err != nil {
+		return 1, err
+	}
+	errR, errW, err := os.Pipe()
+	if err != nil {
+		return 1, err
+	}
+	cmd := exec.Command(path, args[1:]...)
+	cmd.Args = args
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = stdin, outW, errW
+	sigs := make(chan os.Signal, 16)
+	signal.Notify(sigs)
+	defer signal.Stop(sigs)
+	if err := cmd.Start(); err != nil {
+		return 126, fmt.Errorf("exec %s: %w", args[0], err)
+	}
+	outW.Close()
+	errW.Close()
+
+	w := newCRIWriter(o)
+	defer w.close()
+	var copies sync.WaitGroup
+	copies.Go(func() { w.pump(outR, stdout, "stdout") })
+	copies.Go(func() { w.pump(errR, stderr, "stderr") })
+
+	status := make(chan syscall.WaitStatus, 1)
+	go func() { status <- reap(cmd.Process.Pid) }()
+	for {
+		select {
+		case s := <-sigs:
+			if s == syscall.SIGCHLD || s == syscall.SIGURG {
+				continue // SIGURG: the Go runtime's own preemption signal
+			}
+			cmd.Process.Signal(s)
+		case ws := <-status:
+			copies.Wait()
+			if ws.Signaled() {
+				return 128 + int(ws.Signal()), nil
+			}
+			return ws.ExitStatus(), nil
+		case <-ctx.Done():
+			cmd.Process.Signal(syscall.SIGTERM)
+		}
+	}
+}
+
+// reap waits for the child; as PID 1 it also reaps every orphan that was
+// reparented to it, so no zombie stays behind.
+func reap(child int) syscall.WaitStatus {
+	pid1 := os.Getpid() == 1
+	for {
+		var ws syscall.WaitStatus
+		target := child
+		if pid1 {
+			target = -1
+		}
+		pid, err := syscall.Wait4(target, &ws, 0, nil)
+		if err == syscall.EINTR {
+			continue
+		}
+		if pid == child || err != nil {
+			return ws
+		}
+	}
+}
+
+// criWriter writes both streams into one CRI-format file, as a container
+// runtime does: "<RFC 3339 time> <stream> <F|P> <text>", P for a piece
+// that did not end a line.
+type criWriter struct {
+	o    Options
+	mu   sync.Mutex
+	f    *os.File
+	size int64
+	buf  []byte
+	lost int64
+}
+
+func newCRIWriter(o Options) *criWriter {
+	if o.MaxFileBytes <= 0 {
+		o.MaxFileBytes = 10 << 20
+	}
+	if o.MaxFiles <= 0 {
+		o.MaxFiles = 5
+	}
+	return &criWriter{o: o}
+}
+
+// pump passes r to pass unchanged and copies it to the file. The copy
+// never holds the pass-through up.
+func (w *criWriter) pump(r io.Reader, pass io.Writer, stream string) {
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := r.Read(buf)
+		if n > 0 {
+			pass.Write(buf[:n])
+			w.write(stream, buf[:n])
+		}
+		if err != nil {
+			return
+		}
+	}
+}
+
+func (w *criWriter) write(stream string, chunk []byte) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	ts := time.Now().UTC().Format(time.RFC3339Nano)
+	w.buf = w.buf[:0]
+	for len(chunk) > 0 {
+		tag, line := "P", chunk
+		if i := bytes.IndexByte(chunk, '\n'); i >= 0 {
+			tag, line = "F", chunk[:i]
+			chunk = chunk[i+1:]
+		} else {
+			chunk = nil
+		}
+		w.buf = append(w.buf, ts...)
+		w.buf = append(w.buf, ' ')
+		w.buf = append(w.buf, stream...)
+		w.buf = append(w.buf, ' ')
+		w.buf = append(w.buf, tag...)
+		w.buf = append(w.buf, ' ')
+		w.buf = append(w.buf, line...)
+		w.buf = append(w.buf, '\n')
+	}
+	if err := w.ensureFile(); err == nil {
+		n, err := w.f.Write(w.buf)
+		w.size += int64(n)
+		if err == nil {
+			return
+		}
+		w.buf = w.buf[n:]
+	}
+	w.lost += int64(len(w.buf))
+	w.markLost()
+}
+
+func (w *criWriter) ensureFile() error {
+	if w.f != nil && w.size < w.o.MaxFileBytes {
+		return nil
+	}
+	if w.f != nil {
+		w.f.Close()
+		w.f = nil
+		w.rotate()
+	}
+	if err := os.MkdirAll(w.o.Dir, 0o755); err != nil {
+		return err
+	}
+	f, err := os.OpenFile(filepath.Join(w.o.Dir, "stdout.log"), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
+	if err != nil {
+		return err
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return err
+	}
+	w.f, w.size = f, fi.Size()
+	return nil
+}
+
+// rotate renames stdout.log to stdout-1.log, shifting older files up and
+// dropping the oldest beyond MaxFiles.
+func (w *criWriter) rotate() {
+	name := func(i int) string { return filepath.Join(w.o.Dir, "stdout-"+strconv.Itoa(i)+".log") }
+	os.Remove(name(w.o.MaxFiles))
+	for i := w.o.MaxFiles - 1; i >= 1; i-- {
+		os.Rename(name(i), name(i+1))
+	}
+	os.Rename(filepath.Join(w.o.Dir, "stdout.log"), name(1))
+}
+
+// markLost records the loss; best effort, as the volume may be full.
+func (w *criWriter) markLost() {
+	os.WriteFile(filepath.Join(w.o.Dir, LostFile), []byte(strconv.FormatInt(w.lost, 10)+"\n"), 0o644)
+}
+
+func (w *criWriter) close() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.f != nil {
+		w.f.Close()
+	}
+}
