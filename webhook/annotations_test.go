@@ -37,6 +37,7 @@ func TestInvalidAnnotations(t *testing.T) {
 		{AnnotationPaths, "app:/var/*/logs/*.log", "folder must be plain"},
 		{AnnotationPaths, "app:/var/log/[.log", "bad glob"},
 		{AnnotationStdout, "sometimes", "auto, api, wrap or off"},
+		{AnnotationStdout, "wrap", "container app has no command in its spec"},
 		{AnnotationFormat, "xml", `format "xml"`},
 		{AnnotationFormat, "regex:(?P<a>[", "does not compile"},
 		{AnnotationMultilineStart, "^[0-9", "not an RE2 expression"},

@@ -45,6 +45,8 @@ func TestGolden(t *testing.T) {
 		{"multi.yaml", "multi.injected.yaml", nil, DefaultConfig(), true, 1},
 		{"existing.yaml", "existing.injected.yaml", nil, DefaultConfig(), true, 0},
 		{"job.yaml", "job.injected.yaml", nil, DefaultConfig(), true, 0},
+		{"wrap-args.yaml", "wrap-args.injected.yaml", nil, DefaultConfig(), true, 0},
+		{"auto-wrap.yaml", "auto-wrap.injected.yaml", nil, DefaultConfig(), true, 0},
 		{"injected.yaml", "", nil, DefaultConfig(), false, 0},
 		{"not-opted.yaml", "", nil, DefaultConfig(), false, 0},
 		{"ns-opt-in.yaml", "ns-opt-in.injected.yaml", map[string]string{NamespaceLabel: "enabled"}, DefaultConfig(), true, 0},

@@ -17,6 +17,11 @@ const (
 // Mutate returns pod with loglet injected as req asks, and warnings for the
 // user. It is a pure function: the webhook and `loglet inject` share it.
 func Mutate(pod *corev1.Pod, req Request, cfg Config) (*corev1.Pod, []string, error) {
+	mode, err := stdoutMode(pod, req)
+	if err != nil {
+		return nil, nil, err
+	}
+	req.Stdout = mode
 	out := pod.DeepCopy()
 	dataVol := uniqueVolume(out, "data")
 	infoVol := uniqueVolume(out, "podinfo")
@@ -44,6 +49,11 @@ func Mutate(pod *corev1.Pod, req Request, cfg Config) (*corev1.Pod, []string, er
 		globs = append(globs, path.Join(sidecarRoot, subPath(p.Container, k), p.Pattern))
 	}
 
+	if mode == "wrap" {
+		if err := addWrap(out, cfg, dataVol); err != nil {
+			return nil, nil, err
+		}
+	}
 	sc, warnings := sidecar(out, req, cfg, globs, dataVol, infoVol)
 	if cfg.NativeSidecar {
 		always := corev1.ContainerRestartPolicyAlways

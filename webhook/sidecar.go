@@ -25,6 +25,9 @@ func sidecar(pod *corev1.Pod, req Request, cfg Config, globs []string, dataVol, 
 	if len(globs) > 0 {
 		env = append(env, corev1.EnvVar{Name: "LOGLET_PATH", Value: strings.Join(globs, ",")})
 	}
+	if req.Stdout == "wrap" {
+		env = append(env, corev1.EnvVar{Name: "LOGLET_STDOUT_PATH", Value: sidecarRoot + "/stdout/*/*.log"})
+	}
 	if req.MultilineStart != "" {
 		env = append(env, corev1.EnvVar{Name: "LOGLET_MULTILINE_START", Value: req.MultilineStart})
 	}
@@ -67,16 +70,21 @@ func sidecar(pod *corev1.Pod, req Request, cfg Config, globs []string, dataVol, 
 			{Name: dataVol, MountPath: sidecarRoot},
 			{Name: infoVol, MountPath: podinfoDir, ReadOnly: true},
 		},
-		SecurityContext: &corev1.SecurityContext{
-			RunAsNonRoot:             ptr.To(true),
-			RunAsUser:                ptr.To[int64](65532),
-			RunAsGroup:               ptr.To[int64](65532),
-			ReadOnlyRootFilesystem:   ptr.To(true),
-			AllowPrivilegeEscalation: ptr.To(false),
-			Capabilities:             &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}},
-			SeccompProfile:           &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault},
-		},
+		SecurityContext: hardened(),
 	}, warnings
+}
+
+// hardened is the security context of every container loglet adds.
+func hardened() *corev1.SecurityContext {
+	return &corev1.SecurityContext{
+		RunAsNonRoot:             ptr.To(true),
+		RunAsUser:                ptr.To[int64](65532),
+		RunAsGroup:               ptr.To[int64](65532),
+		ReadOnlyRootFilesystem:   ptr.To(true),
+		AllowPrivilegeEscalation: ptr.To(false),
+		Capabilities:             &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}},
+		SeccompProfile:           &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault},
+	}
 }
 
 // resources are the defaults with the annotations' overrides, clamped to

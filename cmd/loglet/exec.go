@@ -11,7 +11,10 @@ import (
 )
 
 func execCommand() *cobra.Command {
-	var o wrap.Options
+	var (
+		o       wrap.Options
+		install string
+	)
 	cmd := &cobra.Command{
 		Use:   "exec [flags] -- COMMAND [ARGS...]",
 		Short: "Run a command, passing its output through and copying it for the sidecar",
@@ -21,8 +24,14 @@ tails. Signals go to the command; the exit code is the command's (128+signal if
 a signal ended it). If the copy cannot be written, output still passes through
 and the lost bytes are counted in --dir/lost-bytes. The webhook's stdout: wrap
 mode rewrites a container's command to this.`,
-		Args: cobra.MinimumNArgs(1),
+		Args: cobra.ArbitraryArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if install != "" {
+				return wrap.Install(install)
+			}
+			if len(args) == 0 {
+				return fmt.Errorf("no command: use loglet exec -- COMMAND [ARGS...]")
+			}
 			code, err := wrap.Run(cmd.Context(), args, os.Stdin, os.Stdout, os.Stderr, o)
 			if err != nil {
 				fmt.Fprintln(os.Stderr, "loglet exec:", err)
@@ -38,5 +47,6 @@ mode rewrites a container's command to this.`,
 	cmd.Flags().StringVar(&o.Dir, "dir", dir, "folder for the copy (default $LOGLET_STDOUT_DIR, or /var/loglet/stdout/$LOGLET_CONTAINER_NAME)")
 	cmd.Flags().Int64Var(&o.MaxFileBytes, "max-file-bytes", 10<<20, "rotate the copy beyond this size")
 	cmd.Flags().IntVar(&o.MaxFiles, "max-files", 5, "rotated copies to keep")
+	cmd.Flags().StringVar(&install, "install", "", "copy this binary to DIR/loglet and exit (the webhook's init container does this)")
 	return cmd
 }

@@ -191,3 +191,14 @@ func children(t *testing.T, pid int) (n, zombies int) {
 	}
 	return n, zombies
 }
+
+func TestExecInstall(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "bin")
+	if out, err := exec.Command(loglet, "exec", "--install", dir).CombinedOutput(); err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	out, err := exec.Command(filepath.Join(dir, "loglet"), "version").Output()
+	if err != nil || !strings.HasPrefix(string(out), "loglet ") {
+		t.Fatalf("the installed copy does not run: %v %q", err, out)
+	}
+}

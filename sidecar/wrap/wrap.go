@@ -233,3 +233,41 @@ func (w *criWriter) close() {
 		w.f.Close()
 	}
 }
+
+// Install copies the running binary to dir/loglet, for application
+// containers to run `loglet exec` from the shared volume (the image is
+// distroless: there is no cp to do it).
+func Install(dir string) error {
+	self, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	src, err := os.Open(self)
+	if err != nil {
+		return err
+	}
+	defer src.Close()
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("install into %s: %w", dir, err)
+	}
+	dst := filepath.Join(dir, "loglet")
+	tmp, err := os.CreateTemp(dir, ".loglet-*")
+	if err != nil {
+		return fmt.Errorf("install into %s: %w", dir, err)
+	}
+	_, err = io.Copy(tmp, src)
+	if err == nil {
+		err = tmp.Chmod(0o755)
+	}
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp.Name(), dst)
+	}
+	if err != nil {
+		os.Remove(tmp.Name())
+		return fmt.Errorf("install %s: %w", dst, err)
+	}
+	return nil
+}
