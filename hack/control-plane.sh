@@ -10,7 +10,7 @@ set -euo pipefail
 
 K8S_VERSION=1.37.2
 STAGING_VERSION=0.37.2
-CACHE=${LOGLET_ASSETS:-${XDG_CACHE_HOME:-$HOME/.cache}/loglet/k8s-$K8S_VERSION}
+CACHE=${LOGLET_ASSETS:-${XDG_CACHE_HOME:-${HOME:-/root}/.cache}/loglet/k8s-$K8S_VERSION}
 
 if [ -x "$CACHE/kube-apiserver" ] && [ -x "$CACHE/etcd" ]; then
 	echo "$CACHE"
