@@ -58,6 +58,7 @@ environment, which wins over the file.`,
 				Once:           cfg.Once,
 				Resource:       cfg.Resource,
 				Parse:          cfg.Parse,
+				Select:         cfg.Select,
 			}, sk, store, log)
 			if err != nil {
 				return err

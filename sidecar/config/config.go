@@ -5,14 +5,17 @@
 package config
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/loglet/loglet/sidecar/parse"
+	"github.com/loglet/loglet/sidecar/pod"
 	"github.com/loglet/loglet/sidecar/record"
 	"github.com/spf13/pflag"
 )
@@ -39,6 +42,9 @@ type Agent struct {
 	Parse *parse.Spec
 	// Resource holds the resource attributes every record carries.
 	Resource []record.KeyValue
+	// Select decides per source how to parse it and what its records
+	// carry (sidecar mode); nil uses Parse and Resource for all.
+	Select func(path string) (*parse.Spec, []record.KeyValue)
 }
 
 // identity maps settings to resource attributes (semantic conventions). In
@@ -54,7 +60,10 @@ var identity = []struct{ key, attr string }{
 // AgentFlags declares the agent's flags with their defaults and help.
 func AgentFlags(fs *pflag.FlagSet) {
 	fs.String("config", "", "YAML config file; its keys are the flag names (batch-bytes: 1MiB)")
-	fs.String("mode", "local", "where the agent runs: local (files named by --path); sidecar and node come later")
+	fs.String("mode", "local", "where the agent runs: local (files named by --path) or sidecar (the pod the webhook injected it into); node comes later")
+	fs.String("stdout", "off", "sidecar: how the containers' stdout is captured: wrap (the copies loglet exec writes), api (not yet available), off")
+	fs.String("pod-volume", "/var/loglet", "sidecar: where the shared log volume is mounted")
+	fs.String("container-images", "", "sidecar: JSON map of container name to image (the webhook sets it)")
 	fs.StringSlice("path", nil, "glob of files to read, absolute (** matches any folders); repeat the flag or separate with commas")
 	fs.StringSlice("exclude", nil, "glob of files to leave out; without a slash it matches the file name (*.gz)")
 	fs.String("state-dir", "/var/lib/loglet", "writable folder for checkpoints and rejected packages")
@@ -131,8 +140,13 @@ func LoadAgent(fs *pflag.FlagSet) (Agent, error) {
 	if c.Parse, err = parse.Compile(pc); err != nil {
 		return Agent{}, err
 	}
-	if c.Mode != "local" {
-		return Agent{}, fmt.Errorf("mode %q is not available in this version: use --mode=local", c.Mode)
+	switch c.Mode {
+	case "sidecar":
+		if err := sidecarMode(r, &c, pc); err != nil {
+			return Agent{}, err
+		}
+	case "node":
+		return Agent{}, fmt.Errorf("mode %q is not available in this version: use --mode=local or --mode=sidecar", c.Mode)
 	}
 	if len(c.Paths) == 0 {
 		return Agent{}, errors.New("path: no files to read; give --path '/var/log/app/*.log' (or LOGLET_PATH, or path: in the config file)")
@@ -184,4 +198,29 @@ func Hostname() string {
 		return "unknown"
 	}
 	return h
+}
+
+// sidecarMode reads the pod as the webhook laid it out: the files of
+// LOGLET_PATH, the stdout copies of loglet exec, each with its container.
+func sidecarMode(r *Reader, c *Agent, pc parse.Config) error {
+	l := pod.Layout{Root: r.Str("pod-volume"), Base: c.Resource, Files: c.Parse}
+	if images := r.Str("container-images"); images != "" {
+		if err := json.Unmarshal([]byte(images), &l.Images); err != nil {
+			r.Fail("container-images", images, `a JSON object like {"app":"nginx:1.27"}`)
+		}
+	}
+	switch stdout := r.OneOf("stdout", "auto", "wrap", "api", "off"); stdout {
+	case "wrap":
+		pc.Container = "cri"
+		spec, err := parse.Compile(pc)
+		if err != nil {
+			return err
+		}
+		l.Stdout = spec
+		c.Paths = append(c.Paths, l.StdoutGlob())
+	case "api", "auto":
+		slog.Warn("stdout: api is not available in this version; the containers' stdout is not collected", "stdout", stdout)
+	}
+	c.Select = l.Select
+	return r.Err()
 }

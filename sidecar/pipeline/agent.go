@@ -48,6 +48,11 @@ type Config struct {
 	Resource []record.KeyValue
 	// Parse turns lines into records; nil ships lines as they are.
 	Parse *parse.Spec
+	// Select, when set, decides per source (by the path it was found at)
+	// how its lines are parsed and which resource attributes its records
+	// carry, instead of Parse and Resource: a pod's sidecar reads each
+	// container's files and stdout copies differently.
+	Select func(path string) (*parse.Spec, []record.KeyValue)
 }
 
 // queueDepth is how many packages may wait for the sink beyond the one it
@@ -117,7 +122,12 @@ func New(cfg Config, sk sink.Sink, store *checkpoint.Store, log *slog.Logger) (*
 	if cfg.Once {
 		a.scfg.CloseGrace = 0
 	}
+	if cfg.Select != nil {
+		// Some source may wait for the rest of a record: room for it.
+		a.scfg.Parse, _ = parse.Compile(parse.Config{Container: "auto", MaxLineBytes: cfg.MaxLineBytes})
+	}
 	a.pool = record.NewPool(a.scfg.BufferBytes())
+	a.scfg.Parse = cfg.Parse
 	a.metrics = metrics.NewAgent(func() (int64, int64, int64, int64) {
 		return a.stats.Lines.Load(), a.stats.Bytes.Load(), a.stats.Splits.Load(), a.stats.Truncations.Load()
 	})
@@ -305,9 +315,13 @@ func (a *Agent) start(ctx, drain context.Context, path string, first bool) *sour
 
 func (a *Agent) run(ctx, drain context.Context, fd *os.File, cp checkpoint.Checkpoint, info source.FileInfo, matched bool) *source.File {
 	a.ledger.claim(cp)
-	origin := record.NewOrigin(cp.SourceID, cp.Path, a.cfg.Resource)
+	scfg, resource := a.scfg, a.cfg.Resource
+	if a.cfg.Select != nil {
+		scfg.Parse, resource = a.cfg.Select(cp.Path)
+	}
+	origin := record.NewOrigin(cp.SourceID, cp.Path, resource)
 	st := source.State{Identity: cp.Identity, Offset: cp.Offset, NextPackageID: cp.NextPackageID}
-	f := source.NewFile(a.scfg, fd, cp.Path, origin, st, a.emit, a.pool, &a.stats)
+	f := source.NewFile(scfg, fd, cp.Path, origin, st, a.emit, a.pool, &a.stats)
 	if a.cfg.Once {
 		f.SetOnce()
 	}

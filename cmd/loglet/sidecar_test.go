@@ -1,0 +1,67 @@
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+)
+
+// TestSidecarMode lays out a pod's shared volume as the webhook does (a
+// container's log folder under c/, its stdout copied by loglet exec under
+// stdout/) and runs the agent in sidecar mode over it with the environment
+// the webhook sets: every record names its container and image, stdout
+// lines keep their stream, and the format applies to both.
+func TestSidecarMode(t *testing.T) {
+	vol := t.TempDir()
+	appLogs := filepath.Join(vol, "c", "app", "0")
+	os.MkdirAll(appLogs, 0o755)
+	os.WriteFile(filepath.Join(appLogs, "access.log"), []byte(`{"level":"warn","msg":"from a file"}`+"\n"), 0o644)
+	run := exec.Command(loglet, "exec", "--dir", filepath.Join(vol, "stdout", "app"), "--",
+		"sh", "-c", `echo '{"level":"info","msg":"from stdout"}'; echo 'plain on stderr' >&2`)
+	if out, err := run.CombinedOutput(); err != nil {
+		t.Fatalf("loglet exec: %v: %s", err, out)
+	}
+	out := filepath.Join(t.TempDir(), "out.ndjson")
+	agent := commandWithEnv([]string{
+		"LOGLET_PATH=" + appLogs + "/*.log",
+		"LOGLET_STDOUT=wrap",
+		"LOGLET_POD_VOLUME=" + vol,
+		"LOGLET_STATE_DIR=" + filepath.Join(vol, "state"),
+		"LOGLET_FORMAT=json",
+		"LOGLET_POD_NAME=web-1",
+		"LOGLET_POD_NAMESPACE=shop",
+		`LOGLET_CONTAINER_IMAGES={"app":"ghcr.io/example/web:1.4.2"}`,
+		"LOGLET_SINK=file://" + out,
+	}, loglet, "agent", "--mode=sidecar", "--once")
+	if msg, err := agent.CombinedOutput(); err != nil {
+		t.Fatalf("agent: %v: %s", err, msg)
+	}
+	f, err := os.Open(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	bodies := map[string]map[string]any{}
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		var rec map[string]any
+		if err := json.Unmarshal(sc.Bytes(), &rec); err != nil {
+			t.Fatal(err)
+		}
+		res := rec["resource"].(map[string]any)
+		if res["k8s.container.name"] != "app" || res["container.image.name"] != "ghcr.io/example/web" || res["container.image.tag"] != "1.4.2" ||
+			res["k8s.pod.name"] != "web-1" || res["k8s.namespace.name"] != "shop" {
+			t.Errorf("record %q: resource %v", rec["body"], res)
+		}
+		bodies[rec["body"].(string)] = rec
+	}
+	attr := func(body, key string) any { return bodies[body]["attributes"].(map[string]any)[key] }
+	if len(bodies) != 3 || bodies["from a file"]["severity"] != "WARN" || bodies["from stdout"]["severity"] != "INFO" ||
+		attr("from stdout", "log.iostream") != "stdout" || attr("plain on stderr", "log.iostream") != "stderr" ||
+		attr("plain on stderr", "loglet.parse_error") == nil {
+		t.Fatalf("records %v", bodies)
+	}
+}

@@ -1,0 +1,69 @@
+// Package pod maps the sidecar's view of its pod — the shared volume the
+// webhook laid out and the identity the downward API handed over — to what
+// each source is: which container it belongs to, how to parse it, and the
+// resource attributes of its records.
+//
+// The volume holds c/<container>/<n>/… (files a container writes, mounted
+// at the folder of its loglet.io/paths glob) and stdout/<container>/*.log
+// (CRI-format copies of its stdout and stderr written by loglet exec).
+package pod
+
+import (
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/loglet/loglet/sidecar/parse"
+	"github.com/loglet/loglet/sidecar/record"
+)
+
+// Layout is a sidecar's pod.
+type Layout struct {
+	// Root is where the shared volume is mounted in the sidecar.
+	Root string
+	// Base are the attributes every record carries (pod identity, host).
+	Base []record.KeyValue
+	// Images maps container names to their images.
+	Images map[string]string
+	// Files parses files the containers write; Stdout parses the copies
+	// of their stdout (CRI format).
+	Files, Stdout *parse.Spec
+}
+
+// StdoutGlob matches the stdout copies of every container.
+func (l Layout) StdoutGlob() string { return filepath.Join(l.Root, "stdout", "*", "*.log") }
+
+// Select says how to read the source at path and what its records carry;
+// it is pipeline.Config.Select.
+func (l Layout) Select(path string) (*parse.Spec, []record.KeyValue) {
+	spec, container := l.Files, ""
+	parts := strings.Split(strings.TrimPrefix(path, strings.TrimSuffix(l.Root, "/")+"/"), "/")
+	if len(parts) >= 3 && (parts[0] == "c" || parts[0] == "stdout") {
+		container = parts[1]
+		if parts[0] == "stdout" {
+			spec = l.Stdout
+		}
+	}
+	res := slices.Clone(l.Base)
+	if container != "" {
+		res = append(res, record.KeyValue{Key: "k8s.container.name", Value: container})
+		if img, ok := l.Images[container]; ok {
+			name, tag := SplitImage(img)
+			res = append(res, record.KeyValue{Key: "container.image.name", Value: name})
+			if tag != "" {
+				res = append(res, record.KeyValue{Key: "container.image.tag", Value: tag})
+			}
+		}
+	}
+	return spec, res
+}
+
+// SplitImage splits "registry:5000/repo/name:tag@sha256:…" into the name
+// and the tag (empty when the image has none).
+func SplitImage(image string) (name, tag string) {
+	name, _, _ = strings.Cut(image, "@")
+	if i := strings.LastIndexByte(name, ':'); i > strings.LastIndexByte(name, '/') {
+		return name[:i], name[i+1:]
+	}
+	return name, ""
+}

@@ -1,0 +1,52 @@
+package pod
+
+import (
+	"testing"
+
+	"github.com/loglet/loglet/sidecar/parse"
+	"github.com/loglet/loglet/sidecar/record"
+)
+
+func TestSplitImage(t *testing.T) {
+	for in, want := range map[string][2]string{
+		"nginx":                          {"nginx", ""},
+		"nginx:1.27":                     {"nginx", "1.27"},
+		"ghcr.io/example/web:1.4.2":      {"ghcr.io/example/web", "1.4.2"},
+		"registry:5000/team/app":         {"registry:5000/team/app", ""},
+		"registry:5000/team/app:v2":      {"registry:5000/team/app", "v2"},
+		"app:v1@sha256:0123456789abcdef": {"app", "v1"},
+		"app@sha256:0123456789abcdef":    {"app", ""},
+	} {
+		if name, tag := SplitImage(in); name != want[0] || tag != want[1] {
+			t.Errorf("SplitImage(%q) = %q, %q; want %q, %q", in, name, tag, want[0], want[1])
+		}
+	}
+}
+
+func TestSelect(t *testing.T) {
+	files, _ := parse.Compile(parse.Config{Format: "json", MaxLineBytes: 1024})
+	stdout, _ := parse.Compile(parse.Config{Container: "cri", MaxLineBytes: 1024})
+	l := Layout{Root: "/var/loglet", Base: []record.KeyValue{{Key: "k8s.pod.name", Value: "web-1"}},
+		Images: map[string]string{"app": "ghcr.io/example/web:1.4.2"}, Files: files, Stdout: stdout}
+	tests := []struct {
+		path      string
+		spec      *parse.Spec
+		container string
+		attrs     int
+	}{
+		{"/var/loglet/c/app/0/access.log", files, "app", 4},
+		{"/var/loglet/stdout/app/stdout.log", stdout, "app", 4},
+		{"/var/loglet/stdout/sidecar-less/stdout.log", stdout, "sidecar-less", 2},
+		{"/elsewhere/x.log", files, "", 1},
+	}
+	for _, tc := range tests {
+		spec, res := l.Select(tc.path)
+		got := map[string]string{}
+		for _, kv := range res {
+			got[kv.Key] = kv.Value
+		}
+		if spec != tc.spec || got["k8s.container.name"] != tc.container || len(res) != tc.attrs || got["k8s.pod.name"] != "web-1" {
+			t.Errorf("%s: spec %p (want %p), attributes %v", tc.path, spec, tc.spec, got)
+		}
+	}
+}
