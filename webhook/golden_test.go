@@ -45,6 +45,7 @@ func TestGolden(t *testing.T) {
 		{"multi.yaml", "multi.injected.yaml", nil, DefaultConfig(), true, 1},
 		{"existing.yaml", "existing.injected.yaml", nil, DefaultConfig(), true, 0},
 		{"job.yaml", "job.injected.yaml", nil, DefaultConfig(), true, 0},
+		{"job.yaml", "job.classic.injected.yaml", nil, classic, true, 0},
 		{"wrap-args.yaml", "wrap-args.injected.yaml", nil, DefaultConfig(), true, 0},
 		{"auto-wrap.yaml", "auto-wrap.injected.yaml", nil, DefaultConfig(), true, 0},
 		{"injected.yaml", "", nil, DefaultConfig(), false, 0},

@@ -25,8 +25,10 @@ func sidecar(pod *corev1.Pod, req Request, cfg Config, globs []string, dataVol, 
 	if len(globs) > 0 {
 		env = append(env, corev1.EnvVar{Name: "LOGLET_PATH", Value: strings.Join(globs, ",")})
 	}
-	if req.Stdout == "wrap" {
-		env = append(env, corev1.EnvVar{Name: "LOGLET_STDOUT_PATH", Value: sidecarRoot + "/stdout/*/*.log"})
+	if req.Stdout == "wrap" && !cfg.NativeSidecar {
+		// A plain container must end by itself once the others did, or a
+		// Job never completes; loglet exec leaves the markers it watches.
+		env = append(env, corev1.EnvVar{Name: "LOGLET_EXIT_WHEN_DONE", Value: "true"})
 	}
 	if req.MultilineStart != "" {
 		env = append(env, corev1.EnvVar{Name: "LOGLET_MULTILINE_START", Value: req.MultilineStart})

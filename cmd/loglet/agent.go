@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"os"
@@ -70,8 +71,18 @@ environment, which wins over the file.`,
 				}
 				log.Info("serving metrics", "addr", addr.String())
 			}
-			log.Info("agent starting", "version", version, "paths", cfg.Paths, "sink", cfg.Sink, "state_dir", cfg.StateDir)
-			return agent.Run(cmd.Context())
+			log.Info("agent starting", "version", version, "mode", cfg.Mode, "paths", cfg.Paths, "sink", cfg.Sink, "state_dir", cfg.StateDir)
+			ctx, stop := context.WithCancel(cmd.Context())
+			defer stop()
+			if cfg.Done != nil {
+				go func() {
+					if cfg.Done(ctx) == nil {
+						log.Info("every container has ended: draining")
+						stop()
+					}
+				}()
+			}
+			return agent.Run(ctx)
 		},
 	}
 	config.AgentFlags(cmd.Flags())

@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"testing"
+	"time"
 )
 
 // TestSidecarMode lays out a pod's shared volume as the webhook does (a
@@ -63,5 +64,44 @@ func TestSidecarMode(t *testing.T) {
 		attr("from stdout", "log.iostream") != "stdout" || attr("plain on stderr", "log.iostream") != "stderr" ||
 		attr("plain on stderr", "loglet.parse_error") == nil {
 		t.Fatalf("records %v", bodies)
+	}
+}
+
+// TestSidecarExitsWhenContainersEnd: a sidecar that is a plain container
+// (older clusters) drains and exits 0 once every container has ended, so
+// a Job completes; nothing the containers printed is lost.
+func TestSidecarExitsWhenContainersEnd(t *testing.T) {
+	vol := t.TempDir()
+	out := filepath.Join(t.TempDir(), "out.ndjson")
+	a := &agent{stderr: &syncBuffer{}, done: make(chan struct{})}
+	a.cmd = commandWithEnv([]string{
+		"LOGLET_STDOUT=wrap",
+		"LOGLET_EXIT_WHEN_DONE=true",
+		"LOGLET_POD_VOLUME=" + vol,
+		"LOGLET_STATE_DIR=" + filepath.Join(vol, "state"),
+		`LOGLET_CONTAINER_IMAGES={"app":"app:1","worker":"worker:1"}`,
+		"LOGLET_SINK=file://" + out,
+		"LOGLET_SCAN_INTERVAL=100ms",
+	}, loglet, "agent", "--mode=sidecar", "--log-format", "json")
+	a.cmd.Stderr = a.stderr
+	if err := a.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { a.cmd.Wait(); close(a.done) }()
+	t.Cleanup(func() { a.cmd.Process.Kill(); <-a.done })
+	for _, c := range []string{"app", "worker"} {
+		run := exec.Command(loglet, "exec", "--dir", filepath.Join(vol, "stdout", c), "--",
+			"sh", "-c", `i=0; while [ $i -lt 500 ]; do echo "line $i"; i=$((i+1)); done`)
+		if out, err := run.CombinedOutput(); err != nil {
+			t.Fatalf("%s: %v: %s", c, err, out)
+		}
+	}
+	ended := time.Now()
+	if code := a.wait(t, 10*time.Second); code != 0 {
+		t.Fatalf("sidecar exited %d after the containers ended:\n%s", code, lastLines(a.stderr.String(), 10))
+	}
+	t.Logf("the sidecar exited %s after the last container ended", time.Since(ended).Round(time.Millisecond))
+	if n := len(readSinkFile(t, out)); n != 1000 {
+		t.Fatalf("%d records delivered, want 1000", n)
 	}
 }

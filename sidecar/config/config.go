@@ -5,6 +5,7 @@
 package config
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -45,6 +46,9 @@ type Agent struct {
 	// Select decides per source how to parse it and what its records
 	// carry (sidecar mode); nil uses Parse and Resource for all.
 	Select func(path string) (*parse.Spec, []record.KeyValue)
+	// Done, when set, returns once the pod's containers have all ended:
+	// a sidecar that is a plain container then drains and exits.
+	Done func(ctx context.Context) error
 }
 
 // identity maps settings to resource attributes (semantic conventions). In
@@ -64,6 +68,7 @@ func AgentFlags(fs *pflag.FlagSet) {
 	fs.String("stdout", "off", "sidecar: how the containers' stdout is captured: wrap (the copies loglet exec writes), api (not yet available), off")
 	fs.String("pod-volume", "/var/loglet", "sidecar: where the shared log volume is mounted")
 	fs.String("container-images", "", "sidecar: JSON map of container name to image (the webhook sets it)")
+	fs.Bool("exit-when-done", false, "sidecar as a plain container: drain and exit 0 once every container's loglet exec has ended (stdout wrap), so Jobs complete")
 	fs.StringSlice("path", nil, "glob of files to read, absolute (** matches any folders); repeat the flag or separate with commas")
 	fs.StringSlice("exclude", nil, "glob of files to leave out; without a slash it matches the file name (*.gz)")
 	fs.String("state-dir", "/var/lib/loglet", "writable folder for checkpoints and rejected packages")
@@ -222,5 +227,15 @@ func sidecarMode(r *Reader, c *Agent, pc parse.Config) error {
 		slog.Warn("stdout: api is not available in this version; the containers' stdout is not collected", "stdout", stdout)
 	}
 	c.Select = l.Select
+	if r.Bool("exit-when-done") {
+		if l.Stdout == nil || len(l.Images) == 0 {
+			return errors.New("exit-when-done: needs stdout: wrap and container-images, to see the containers end")
+		}
+		names := make([]string, 0, len(l.Images))
+		for name := range l.Images {
+			names = append(names, name)
+		}
+		c.Done = func(ctx context.Context) error { return l.WaitForExit(ctx, names, 100*time.Millisecond) }
+	}
 	return r.Err()
 }

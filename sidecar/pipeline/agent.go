@@ -204,6 +204,11 @@ func (a *Agent) Run(ctx context.Context) error {
 		}
 	}
 
+	if !a.cfg.Once {
+		// Files that appeared since the last scan are read too: the drain
+		// covers everything written before the signal.
+		a.scan(ctx, drain, false, nil, watched)
+	}
 	a.wg.Wait()
 	close(a.queue)
 	<-dispatched
@@ -292,6 +297,10 @@ func (a *Agent) start(ctx, drain context.Context, path string, first bool) *sour
 	if err != nil {
 		fd.Close()
 		a.warnOnce(path, "cannot read log file; fix its permissions or leave it out with --exclude", err)
+		return nil
+	}
+	if a.ledger.reading(info.Dev, info.Inode) {
+		fd.Close() // its source is draining; it is not a new file
 		return nil
 	}
 	cp, ok := a.ledger.find(info.Dev, info.Inode, func(id record.Identity) bool { return source.SameContent(fd, id) })

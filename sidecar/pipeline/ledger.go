@@ -46,6 +46,20 @@ func (l *ledger) find(dev, ino uint64, same func(record.Identity) bool) (checkpo
 	return checkpoint.Checkpoint{}, false
 }
 
+// reading reports whether a source of this device and inode is being read
+// (or drained and not yet acknowledged to its end). An inode cannot be
+// reused while its file is open, so such a file is that source.
+func (l *ledger) reading(dev, ino uint64) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, e := range l.entries {
+		if e.live && e.cp.Identity.Dev == dev && e.cp.Identity.Inode == ino {
+			return true
+		}
+	}
+	return false
+}
+
 // claim marks a source as being read, adding it if new.
 func (l *ledger) claim(cp checkpoint.Checkpoint) {
 	l.mu.Lock()

@@ -9,9 +9,12 @@
 package pod
 
 import (
+	"context"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/loglet/loglet/sidecar/parse"
 	"github.com/loglet/loglet/sidecar/record"
@@ -66,4 +69,29 @@ func SplitImage(image string) (name, tag string) {
 		return name[:i], name[i+1:]
 	}
 	return name, ""
+}
+
+// WaitForExit returns once every one of containers has ended: loglet exec
+// leaves an exit-code file in its stdout folder when its command ended and
+// all output was copied. It polls, as the containers' files are on a
+// volume that may not deliver file events.
+func (l Layout) WaitForExit(ctx context.Context, containers []string, poll time.Duration) error {
+	t := time.NewTicker(poll)
+	defer t.Stop()
+	for {
+		done := 0
+		for _, c := range containers {
+			if _, err := os.Stat(filepath.Join(l.Root, "stdout", c, "exit-code")); err == nil {
+				done++
+			}
+		}
+		if done == len(containers) {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-t.C:
+		}
+	}
 }

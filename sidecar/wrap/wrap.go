@@ -35,6 +35,11 @@ type Options struct {
 // copied (the sidecar reports it as a metric).
 const LostFile = "lost-bytes"
 
+// ExitFile is written in Dir with the command's exit code once it ended and
+// all its output was copied: a sidecar that is a plain container (no native
+// sidecars) knows from it when to drain and exit, so Jobs complete.
+const ExitFile = "exit-code"
+
 // Run starts args, passes its output to stdout and stderr, copies it into
 // Dir, forwards signals to it, reaps orphans when running as PID 1, and
 // returns its exit code (128+signal if a signal ended it).
@@ -83,10 +88,13 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 			cmd.Process.Signal(s)
 		case ws := <-status:
 			copies.Wait()
+			code := ws.ExitStatus()
 			if ws.Signaled() {
-				return 128 + int(ws.Signal()), nil
+				code = 128 + int(ws.Signal())
 			}
-			return ws.ExitStatus(), nil
+			w.close()
+			os.WriteFile(filepath.Join(o.Dir, ExitFile), []byte(strconv.Itoa(code)+"\n"), 0o644)
+			return code, nil
 		case <-ctx.Done():
 			cmd.Process.Signal(syscall.SIGTERM)
 		}
@@ -231,6 +239,7 @@ func (w *criWriter) close() {
 	defer w.mu.Unlock()
 	if w.f != nil {
 		w.f.Close()
+		w.f = nil
 	}
 }
 
