@@ -186,9 +186,6 @@ func AppendRawJSON(dst, v []byte) []byte {
 	return append(dst, v[start:]...)
 }
 
-// FormatTime formats t as records do.
-func FormatTime(t time.Time) string { return t.UTC().Format(TimeLayout) }
-
 const hexDigits = "0123456789abcdef"
 
 // safe[b] reports whether ASCII byte b can be copied into a JSON string as is.

@@ -210,18 +210,6 @@ func (p *Package) Attributes(i int) []Attr {
 	return p.Attrs[e.AttrStart:e.AttrEnd]
 }
 
-// ObservedAt returns the time record i was read.
-func (p *Package) ObservedAt(i int) time.Time {
-	t := time.Time{}
-	for _, s := range p.Spans {
-		if s.First > i {
-			break
-		}
-		t = s.Time
-	}
-	return t
-}
-
 // Pool recycles the buffers sources read into. A package is read straight
 // into its buffer and shipped without copying, so at full speed the agent
 // cuts thousands of packages a second; reusing their memory keeps the heap,
