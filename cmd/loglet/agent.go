@@ -7,6 +7,7 @@ import (
 	"os"
 	"runtime/debug"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/cobra"
 
 	"github.com/loglet/loglet/sidecar/checkpoint"
@@ -63,6 +64,11 @@ environment, which wins over the file.`,
 			}, sk, store, log)
 			if err != nil {
 				return err
+			}
+			if cfg.LostBytes != nil {
+				agent.Metrics().Registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+					Name: "loglet_stdout_lost_bytes", Help: "Bytes of stdout that loglet exec could not copy (volume full or unwritable).",
+				}, cfg.LostBytes))
 			}
 			if cfg.MetricsAddr != "" {
 				addr, err := metrics.Serve(cmd.Context(), cfg.MetricsAddr, agent.Metrics().Registry, agent.Ready, log)

@@ -46,6 +46,8 @@ type Agent struct {
 	// Select decides per source how to parse it and what its records
 	// carry (sidecar mode); nil uses Parse and Resource for all.
 	Select func(path string) (*parse.Spec, []record.KeyValue)
+	// LostBytes, when set, reports what loglet exec could not copy.
+	LostBytes func() float64
 	// Done, when set, returns once the pod's containers have all ended:
 	// a sidecar that is a plain container then drains and exits.
 	Done func(ctx context.Context) error
@@ -227,6 +229,9 @@ func sidecarMode(r *Reader, c *Agent, pc parse.Config) error {
 		slog.Warn("stdout: api is not available in this version; the containers' stdout is not collected", "stdout", stdout)
 	}
 	c.Select = l.Select
+	if l.Stdout != nil {
+		c.LostBytes = l.LostBytes
+	}
 	if r.Bool("exit-when-done") {
 		if l.Stdout == nil || len(l.Images) == 0 {
 			return errors.New("exit-when-done: needs stdout: wrap and container-images, to see the containers end")

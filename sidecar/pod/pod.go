@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -94,4 +95,21 @@ func (l Layout) WaitForExit(ctx context.Context, containers []string, poll time.
 		case <-t.C:
 		}
 	}
+}
+
+// LostBytes sums what loglet exec could not copy (the volume was full or
+// unwritable), over every container: the sidecar reports it as a metric.
+func (l Layout) LostBytes() float64 {
+	files, _ := filepath.Glob(filepath.Join(l.Root, "stdout", "*", "lost-bytes"))
+	total := 0.0
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			continue
+		}
+		if n, err := strconv.ParseFloat(strings.TrimSpace(string(b)), 64); err == nil {
+			total += n
+		}
+	}
+	return total
 }

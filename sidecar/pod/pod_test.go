@@ -1,6 +1,8 @@
 package pod
 
 import (
+	"os"
+	"path/filepath"
 	"testing"
 
 	"github.com/loglet/loglet/sidecar/parse"
@@ -48,5 +50,20 @@ func TestSelect(t *testing.T) {
 		if spec != tc.spec || got["k8s.container.name"] != tc.container || len(res) != tc.attrs || got["k8s.pod.name"] != "web-1" {
 			t.Errorf("%s: spec %p (want %p), attributes %v", tc.path, spec, tc.spec, got)
 		}
+	}
+}
+
+func TestLostBytes(t *testing.T) {
+	root := t.TempDir()
+	l := Layout{Root: root}
+	if got := l.LostBytes(); got != 0 {
+		t.Fatalf("no markers: %v", got)
+	}
+	for c, n := range map[string]string{"app": "120\n", "worker": "30\n"} {
+		os.MkdirAll(filepath.Join(root, "stdout", c), 0o755)
+		os.WriteFile(filepath.Join(root, "stdout", c, "lost-bytes"), []byte(n), 0o644)
+	}
+	if got := l.LostBytes(); got != 150 {
+		t.Fatalf("LostBytes = %v, want 150", got)
 	}
 }
