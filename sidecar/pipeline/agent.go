@@ -122,12 +122,9 @@ func New(cfg Config, sk sink.Sink, store *checkpoint.Store, log *slog.Logger) (*
 	if cfg.Once {
 		a.scfg.CloseGrace = 0
 	}
-	if cfg.Select != nil {
-		// Some source may wait for the rest of a record: room for it.
-		a.scfg.Parse, _ = parse.Compile(parse.Config{Container: "auto", MaxLineBytes: cfg.MaxLineBytes})
-	}
-	a.pool = record.NewPool(a.scfg.BufferBytes())
-	a.scfg.Parse = cfg.Parse
+	// A source Select chooses may wait for the rest of a record too.
+	waits := cfg.Select != nil || cfg.Parse != nil && cfg.Parse.Multiline()
+	a.pool = record.NewPool(source.BufferBytes(cfg.BatchBytes, cfg.MaxLineBytes, waits))
 	a.metrics = metrics.NewAgent(func() (int64, int64, int64, int64) {
 		return a.stats.Lines.Load(), a.stats.Bytes.Load(), a.stats.Splits.Load(), a.stats.Truncations.Load()
 	})
@@ -202,9 +199,6 @@ func (a *Agent) Run(ctx context.Context) error {
 				}
 			}
 		}
-	}
-
-	if !a.cfg.Once {
 		// Files that appeared since the last scan are read too: the drain
 		// covers everything written before the signal.
 		a.scan(ctx, drain, false, nil, watched)

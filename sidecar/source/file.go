@@ -38,13 +38,14 @@ type Config struct {
 	Parse *parse.Spec
 }
 
-// BufferBytes is the size of the read buffers a File needs for cfg: a full
-// package plus room for lines that wait for the rest of their record.
-func (cfg Config) BufferBytes() int {
-	if cfg.Parse != nil && cfg.Parse.Multiline() {
-		return cfg.BatchBytes + 4*cfg.MaxLineBytes
+// BufferBytes is the size of the read buffers a File needs: a full package
+// and a line, plus, when records may wait for more lines (multiline, CRI
+// partial lines), room for the lines that wait.
+func BufferBytes(batchBytes, maxLineBytes int, waits bool) int {
+	if waits {
+		return batchBytes + 4*maxLineBytes
 	}
-	return cfg.BatchBytes + cfg.MaxLineBytes
+	return batchBytes + maxLineBytes
 }
 
 // Emit hands a cut package downstream; it blocks while the pipeline is full.
@@ -85,7 +86,6 @@ type File struct {
 	nextPkg uint64
 	since   time.Time // when cur got its first record
 	stage   *parse.Stage
-	counted int // index in cur.Data up to which lines were counted
 
 	wake      chan struct{}
 	unmatched atomic.Int64 // unix nanos since the file left the glob; 0 while matched
@@ -93,7 +93,8 @@ type File struct {
 }
 
 // NewFile returns a File reading f (opened at path) from st. Packages come
-// from pool, whose buffers must hold cfg.BufferBytes().
+// from pool, whose buffers must hold BufferBytes (with waits when cfg.Parse
+// is multiline).
 func NewFile(cfg Config, f *os.File, path string, origin *record.Origin, st State, emit Emit, pool *record.Pool, stats *Stats) *File {
 	file := &File{
 		cfg: cfg, origin: origin, emit: emit, pool: pool, stats: stats,
@@ -215,7 +216,7 @@ func (s *File) unpark() {
 	p := s.pool.Get()
 	p.Data = append(p.Data, s.parked...)
 	s.parked = s.parked[:0]
-	s.start, s.counted = 0, 0
+	s.start = 0
 	s.cur = p
 }
 
@@ -251,7 +252,7 @@ func (s *File) readAvailable(ctx context.Context) (int64, error) {
 			total += int64(m)
 			s.stats.Bytes.Add(int64(m))
 			p.Data = p.Data[:n+m]
-			s.split(n, time.Now())
+			s.split(n, time.Now(), true)
 			if len(p.Data) >= s.cfg.BatchBytes && len(p.Records) > 0 {
 				if err := s.cut(ctx, false); err != nil {
 					return total, err
@@ -276,11 +277,13 @@ func (s *File) readAvailable(ctx context.Context) (int64, error) {
 	return total, nil
 }
 
-// split indexes the lines completed by the bytes from index from on. An
+// split indexes the lines completed by the bytes from index from on,
+// counting them as read unless they are being indexed again (reindex). An
 // unterminated tail as long as the line limit is cut into a part now, so
 // what waits for a newline never exceeds the limit.
-func (s *File) split(from int, now time.Time) {
+func (s *File) split(from int, now time.Time, count bool) {
 	data := s.cur.Data
+	lines := int64(0)
 	for {
 		i := bytes.IndexByte(data[from:], '\n')
 		if i < 0 {
@@ -291,10 +294,7 @@ func (s *File) split(from int, now time.Time) {
 		if end > s.start && data[end-1] == '\r' {
 			end--
 		}
-		if nl >= s.counted {
-			s.stats.Lines.Add(1)
-			s.counted = nl + 1
-		}
+		lines++
 		for end-s.start > s.cfg.MaxLineBytes {
 			s.addPart(s.start+record.RuneCut(data[s.start:end], s.cfg.MaxLineBytes), false, now)
 		}
@@ -305,6 +305,9 @@ func (s *File) split(from int, now time.Time) {
 		}
 		s.consume(nl + 1)
 		from = nl + 1
+	}
+	if count {
+		s.stats.Lines.Add(lines) // once per read, not per line: this is the hot loop
 	}
 	for len(data)-s.start > s.cfg.MaxLineBytes {
 		s.addPart(s.start+record.RuneCut(data[s.start:], s.cfg.MaxLineBytes), false, now)
@@ -395,11 +398,8 @@ func (s *File) take(flush bool) *record.Package {
 func (s *File) reindex(p *record.Package, off int64) {
 	p.Records, p.Spans, p.Extra, p.Attrs = p.Records[:0], p.Spans[:0], p.Extra[:0], p.Attrs[:0]
 	s.start, s.off = 0, off
-	s.counted = len(p.Data)
 	if len(p.Data) > 0 && s.stage != nil {
-		s.split(0, time.Now())
-	} else {
-		s.counted = 0
+		s.split(0, time.Now(), false)
 	}
 }
 
