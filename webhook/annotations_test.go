@@ -64,9 +64,9 @@ func TestInvalidAnnotations(t *testing.T) {
 
 func TestUnknownAnnotationWarns(t *testing.T) {
 	p := pod(map[string]string{AnnotationInject: "true", "loglet.io/pahts": "app:/var/log/*.log"}, "app")
-	_, injected, warnings, err := Inject(p, "shop", nil, DefaultConfig())
-	if err != nil || !injected || len(warnings) != 1 || !strings.Contains(warnings[0], "loglet.io/pahts") {
-		t.Fatalf("injected %v, warnings %q, err %v", injected, warnings, err)
+	_, d, warnings, err := Inject(p, "shop", nil, DefaultConfig())
+	if err != nil || !d.Inject || len(warnings) != 1 || !strings.Contains(warnings[0], "loglet.io/pahts") {
+		t.Fatalf("injected %v, warnings %q, err %v", d.Inject, warnings, err)
 	}
 }
 
@@ -106,8 +106,8 @@ func TestManyAnnotations(t *testing.T) {
 	for i := range 5000 {
 		a[fmt.Sprintf("example.com/key-%d", i)] = "value"
 	}
-	_, injected, warnings, err := Inject(pod(a, "app"), "shop", nil, DefaultConfig())
-	if err != nil || !injected || len(warnings) != 0 {
-		t.Fatalf("injected %v, warnings %d, err %v", injected, len(warnings), err)
+	_, d, warnings, err := Inject(pod(a, "app"), "shop", nil, DefaultConfig())
+	if err != nil || !d.Inject || len(warnings) != 0 {
+		t.Fatalf("injected %v, warnings %d, err %v", d.Inject, len(warnings), err)
 	}
 }

@@ -2,8 +2,8 @@ package webhook
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -11,32 +11,27 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	admissionregv1 "k8s.io/api/admissionregistration/v1"
 	corev1 "k8s.io/api/core/v1"
+	apiequality "k8s.io/apimachinery/pkg/api/equality"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/envtest"
 	crwebhook "sigs.k8s.io/controller-runtime/pkg/webhook"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
+
+	"github.com/loglet/loglet/webhook/webhooktest"
 )
 
 // TestThroughAPIServer registers the webhook with a real kube-apiserver and
 // etcd (envtest; `make test` builds them with hack/control-plane.sh) and
 // creates pods through the API.
 func TestThroughAPIServer(t *testing.T) {
-	if testing.Short() {
-		t.Skip("needs kube-apiserver and etcd; runs in make test")
-	}
-	if os.Getenv("KUBEBUILDER_ASSETS") == "" {
-		t.Fatal("KUBEBUILDER_ASSETS is not set: run `make test`, or export KUBEBUILDER_ASSETS=$(hack/control-plane.sh)")
-	}
-	// Fail rather than Ignore: a webhook that is not called must fail the test.
-	env := &envtest.Environment{WebhookInstallOptions: envtest.WebhookInstallOptions{
-		MutatingWebhooks: []*admissionregv1.MutatingWebhookConfiguration{Registration("loglet", admissionregv1.Fail)},
-	}}
-	restCfg, err := env.Start()
-	if err != nil {
-		t.Fatalf("start kube-apiserver and etcd: %v", err)
-	}
-	defer env.Stop()
+	// Fail rather than Ignore: a webhook that is not called must fail the
+	// test. A second webhook that changes every pod after ours makes the
+	// API server call ours again (reinvocationPolicy: IfNeeded).
+	other := Registration("zz-other", admissionregv1.Fail)
+	other.Webhooks[0].Name = "other.example.com"
+	other.Webhooks[0].ClientConfig.Service.Path = ptr.To("other")
+	env, restCfg := webhooktest.Start(t, Registration("loglet", admissionregv1.Fail), other)
 	cl, err := client.New(restCfg, client.Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -51,6 +46,7 @@ func TestThroughAPIServer(t *testing.T) {
 		return ns.Labels, nil
 	}
 	srv.Register(Path, &admission.Webhook{Handler: NewHandler(DefaultConfig(), nsLabels, prometheus.NewRegistry())})
+	srv.Register("/other", &admission.Webhook{Handler: admission.HandlerFunc(touch)})
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel() // before env.Stop: the server watches the certificate files
 	go srv.Start(ctx)
@@ -101,8 +97,12 @@ func TestThroughAPIServer(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if !sameSpec(p, q) {
+		if !apiequality.Semantic.DeepEqual(p.Spec, q.Spec) {
 			t.Errorf("two pods of the same spec were injected differently")
+		}
+		// Reinvoked after the other webhook changed the pod, ours left it be.
+		if p.Labels["example.com/touched"] != "true" || len(p.Spec.InitContainers) != 1 || len(p.Spec.Volumes) != 2 {
+			t.Errorf("after reinvocation: labels %v, %d init containers, %d volumes; want one sidecar and two volumes", p.Labels, len(p.Spec.InitContainers), len(p.Spec.Volumes))
 		}
 	})
 	t.Run("namespace label opts in", func(t *testing.T) {
@@ -131,7 +131,16 @@ func TestThroughAPIServer(t *testing.T) {
 	})
 }
 
-func sameSpec(a, b *corev1.Pod) bool {
-	x, y := a.Spec.DeepCopy(), b.Spec.DeepCopy()
-	return strings.EqualFold(x.String(), y.String())
+// touch is another cluster's webhook: it labels every pod, after ours.
+func touch(_ context.Context, req admission.Request) admission.Response {
+	var pod corev1.Pod
+	if err := json.Unmarshal(req.Object.Raw, &pod); err != nil {
+		return admission.Errored(http.StatusBadRequest, err)
+	}
+	if pod.Labels == nil {
+		pod.Labels = map[string]string{}
+	}
+	pod.Labels["example.com/touched"] = "true"
+	raw, _ := json.Marshal(&pod)
+	return admission.PatchResponseFromRaw(req.Object.Raw, raw)
 }

@@ -60,19 +60,26 @@ func hasContainer(pod *corev1.Pod, name string) bool {
 }
 
 // Inject decides for a pod and, if it opted in, mutates it. The pod is
-// returned unchanged (injected false) when it did not opt in; an opted-in
-// pod with invalid annotations gets an *InvalidError.
-func Inject(pod *corev1.Pod, namespace string, nsLabels map[string]string, cfg Config) (out *corev1.Pod, injected bool, warnings []string, err error) {
-	if d := Decide(pod, namespace, nsLabels, cfg); !d.Inject {
-		return pod, false, nil, nil
+// returned unchanged when the decision is not to inject; an opted-in pod
+// with invalid annotations gets an *InvalidError.
+func Inject(pod *corev1.Pod, namespace string, nsLabels map[string]string, cfg Config) (out *corev1.Pod, d Decision, warnings []string, err error) {
+	if d = Decide(pod, namespace, nsLabels, cfg); !d.Inject {
+		return pod, d, nil, nil
 	}
 	req, warnings, err := ReadRequest(pod)
 	if err != nil {
-		return pod, false, warnings, err
+		return pod, Decision{}, warnings, err
 	}
 	out, more, err := Mutate(pod, req, cfg)
 	if err != nil {
-		return pod, false, warnings, err
+		return pod, Decision{}, warnings, err
 	}
-	return out, true, append(warnings, more...), nil
+	return out, d, append(warnings, more...), nil
+}
+
+// needsNamespace reports whether the decision for pod depends on its
+// namespace's label: only when the pod does not say inject itself.
+func needsNamespace(pod *corev1.Pod) bool {
+	_, said := pod.Annotations[AnnotationInject]
+	return !said
 }

@@ -56,14 +56,14 @@ func TestGolden(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.golden+tc.file, func(t *testing.T) {
 			pod := readPod(t, filepath.Join("testdata", tc.file))
-			out, injected, warnings, err := Inject(pod, pod.Namespace, tc.nsLabels, tc.cfg)
+			out, d, warnings, err := Inject(pod, pod.Namespace, tc.nsLabels, tc.cfg)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if injected != tc.injected || len(warnings) != tc.warnings {
-				t.Fatalf("injected %v with warnings %q, want %v with %d", injected, warnings, tc.injected, tc.warnings)
+			if d.Inject != tc.injected || len(warnings) != tc.warnings {
+				t.Fatalf("injected %v with warnings %q, want %v with %d", d.Inject, warnings, tc.injected, tc.warnings)
 			}
-			if !injected {
+			if !d.Inject {
 				if out != pod {
 					t.Fatalf("a pod that is not injected must come back unchanged")
 				}
@@ -87,9 +87,9 @@ func TestGolden(t *testing.T) {
 				t.Errorf("%s differs from the golden file (run with -update after checking):\n%s", golden, lineDiff(string(want), string(got)))
 			}
 			// Idempotent: injecting the result again changes nothing.
-			again, injectedAgain, _, err := Inject(out, pod.Namespace, tc.nsLabels, tc.cfg)
-			if err != nil || injectedAgain || again != out {
-				t.Errorf("a second injection changed the pod (injected %v, %v)", injectedAgain, err)
+			again, dAgain, _, err := Inject(out, pod.Namespace, tc.nsLabels, tc.cfg)
+			if err != nil || dAgain.Inject || again != out {
+				t.Errorf("a second injection changed the pod (injected %v, %v)", dAgain.Inject, err)
 			}
 		})
 	}
@@ -107,10 +107,8 @@ func lineDiff(want, got string) string {
 			gl = g[i]
 		}
 		if wl != gl {
-			return "line " + itoa(i+1) + ":\n- " + wl + "\n+ " + gl
+			return "line " + strconv.Itoa(i+1) + ":\n- " + wl + "\n+ " + gl
 		}
 	}
 	return ""
 }
-
-func itoa(i int) string { return strconv.Itoa(i) }

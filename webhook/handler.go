@@ -67,23 +67,22 @@ func (h *Handler) handle(ctx context.Context, req admission.Request) (admission.
 		ns = pod.Namespace
 	}
 	var labels map[string]string
-	if Decide(pod, ns, nil, h.cfg).Reason == "not opted in" && h.namespaces != nil {
-		// Only a pod that did not opt in itself needs its namespace's label.
+	if needsNamespace(pod) && h.namespaces != nil {
 		l, err := h.namespaces(ctx, ns)
 		if err != nil {
 			return admission.Errored(http.StatusInternalServerError, fmt.Errorf("namespace %s: %w", ns, err)), "error"
 		}
 		labels = l
 	}
-	out, injected, warnings, err := Inject(pod, ns, labels, h.cfg)
+	out, d, warnings, err := Inject(pod, ns, labels, h.cfg)
 	var invalid *InvalidError
 	switch {
 	case errors.As(err, &invalid):
 		return admission.Denied(err.Error()).WithWarnings(warnings...), "denied"
 	case err != nil:
 		return admission.Errored(http.StatusInternalServerError, err), "error"
-	case !injected:
-		return admission.Allowed(Decide(pod, ns, labels, h.cfg).Reason), "skipped"
+	case !d.Inject:
+		return admission.Allowed(d.Reason), "skipped"
 	}
 	raw, err := json.Marshal(out)
 	if err != nil {

@@ -59,14 +59,14 @@ func injectDoc(doc []byte, warn io.Writer, cfg Config) ([]byte, error) {
 	// template mutates a pod template in place.
 	template := func(t *corev1.PodTemplateSpec) error {
 		pod := &corev1.Pod{ObjectMeta: t.ObjectMeta, Spec: t.Spec}
-		out, injected, warnings, err := Inject(pod, ns, nil, cfg)
+		out, d, warnings, err := Inject(pod, ns, nil, cfg)
 		if err != nil {
 			return fmt.Errorf("%s: %w", what, err)
 		}
 		for _, w := range warnings {
 			fmt.Fprintf(warn, "warning: %s: %s\n", what, w)
 		}
-		if injected {
+		if d.Inject {
 			t.ObjectMeta, t.Spec = out.ObjectMeta, out.Spec
 		}
 		return nil

@@ -20,26 +20,14 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	"github.com/loglet/loglet/webhook"
+	"github.com/loglet/loglet/webhook/webhooktest"
 )
 
 // TestWebhookCommand runs `loglet webhook` as a process against a real
 // kube-apiserver: its health endpoints answer and pods created through the
 // API come back injected.
 func TestWebhookCommand(t *testing.T) {
-	if testing.Short() {
-		t.Skip("needs kube-apiserver and etcd; runs in make test")
-	}
-	if os.Getenv("KUBEBUILDER_ASSETS") == "" {
-		t.Fatal("KUBEBUILDER_ASSETS is not set: run `make test`, or export KUBEBUILDER_ASSETS=$(hack/control-plane.sh)")
-	}
-	env := &envtest.Environment{WebhookInstallOptions: envtest.WebhookInstallOptions{
-		MutatingWebhooks: []*admissionregv1.MutatingWebhookConfiguration{webhook.Registration("loglet", admissionregv1.Fail)},
-	}}
-	restCfg, err := env.Start()
-	if err != nil {
-		t.Fatalf("start kube-apiserver and etcd: %v", err)
-	}
-	defer env.Stop()
+	env, restCfg := webhooktest.Start(t, webhook.Registration("loglet", admissionregv1.Fail))
 	user, err := env.AddUser(envtest.User{Name: "loglet-webhook", Groups: []string{"system:masters"}}, nil)
 	if err != nil {
 		t.Fatal(err)
