@@ -10,6 +10,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/loglet/loglet/sidecar/sink"
 )
 
 // kafkaHub reads the Kafka layout the agent's Kafka sink writes: one Kafka
@@ -141,7 +143,7 @@ func (h *kafkaHub) Context(ctx context.Context, sourceID string, packageID uint6
 	if err != nil {
 		return nil, 0, err
 	}
-	p := int32(kgo.StickyKeyPartitioner(nil).ForTopic(h.topic).Partition(&kgo.Record{Key: []byte(sourceID)}, len(parts)))
+	p := int32(sink.KafkaPartitioner().ForTopic(h.topic).Partition(&kgo.Record{Key: []byte(sourceID)}, len(parts)))
 	b := parts[p]
 	pkg, err := h.readPackage(ctx, p, b, sourceID, packageID)
 	if err != nil {

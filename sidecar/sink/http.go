@@ -14,19 +14,49 @@ import (
 	"github.com/loglet/loglet/sidecar/record"
 )
 
-// poster sends gzip-compressed bodies to one URL and sorts the answers: a
-// 2xx acknowledges; 429, 5xx and connection errors are worth retrying
-// (honouring Retry-After); any other status rejects the package for good.
+// poster is the sink of the HTTP protocols (NDJSON, OTLP): it posts each
+// package, encoded by its protocol and gzip-compressed, to one URL and sorts
+// the answers: a 2xx acknowledges; 429, 5xx and connection errors are worth
+// retrying (honouring Retry-After); any other status rejects the package
+// for good.
 type poster struct {
-	url    string
+	url         string
+	contentType string
+	// encode appends p's request body to dst, with headers of its own.
+	encode func(p *record.Package, dst []byte) ([]byte, http.Header, error)
 	client *http.Client
+	raw    []byte
 	body   bytes.Buffer
 	gz     *gzip.Writer
 }
 
-func newPoster(url string, opts Options) *poster {
+func newPoster(url, contentType string, encode func(*record.Package, []byte) ([]byte, http.Header, error), opts Options) *poster {
 	gz, _ := gzip.NewWriterLevel(io.Discard, gzip.BestSpeed)
-	return &poster{url: url, client: &http.Client{Timeout: opts.Timeout}, gz: gz}
+	return &poster{url: url, contentType: contentType, encode: encode, client: &http.Client{Timeout: opts.Timeout}, gz: gz}
+}
+
+// Write posts the packages one by one, in order.
+func (s *poster) Write(ctx context.Context, pkgs []*record.Package) (int, error) {
+	for i, p := range pkgs {
+		if p.Len() == 0 {
+			continue
+		}
+		var h http.Header
+		var err error
+		if s.raw, h, err = s.encode(p, s.raw[:0]); err != nil {
+			return i, &RejectedError{Reason: fmt.Sprintf("encoding package %d: %v", p.ID, err)}
+		}
+		if err := s.post(ctx, s.raw, h); err != nil {
+			return i, err
+		}
+	}
+	return len(pkgs), nil
+}
+
+// Close drops idle connections.
+func (s *poster) Close() error {
+	s.client.CloseIdleConnections()
+	return nil
 }
 
 // RetryAfterError asks the caller to wait at least After before retrying.
@@ -38,7 +68,7 @@ type RetryAfterError struct {
 func (e *RetryAfterError) Error() string { return e.Err.Error() }
 func (e *RetryAfterError) Unwrap() error { return e.Err }
 
-func (s *poster) post(ctx context.Context, contentType string, payload []byte, header http.Header) error {
+func (s *poster) post(ctx context.Context, payload []byte, header http.Header) error {
 	s.body.Reset()
 	s.gz.Reset(&s.body)
 	if _, err := s.gz.Write(payload); err != nil {
@@ -54,7 +84,7 @@ func (s *poster) post(ctx context.Context, contentType string, payload []byte, h
 	for k, v := range header {
 		req.Header[k] = v
 	}
-	req.Header.Set("Content-Type", contentType)
+	req.Header.Set("Content-Type", s.contentType)
 	req.Header.Set("Content-Encoding", "gzip")
 	resp, err := s.client.Do(req)
 	if err != nil {
@@ -90,32 +120,10 @@ func retryAfter(v string) (time.Duration, bool) {
 	return 0, false
 }
 
-// HTTP posts each package as gzip-compressed NDJSON.
-type HTTP struct {
-	*poster
-	raw []byte
-}
-
-// NewHTTP returns a sink posting to url.
-func NewHTTP(url string, opts Options) *HTTP { return &HTTP{poster: newPoster(url, opts)} }
-
-// Write posts the packages one by one, in order.
-func (s *HTTP) Write(ctx context.Context, pkgs []*record.Package) (int, error) {
-	for i, p := range pkgs {
-		if p.Len() == 0 {
-			continue
-		}
-		s.raw = p.AppendNDJSON(s.raw[:0])
+// NewHTTP returns a sink posting each package as gzip-compressed NDJSON.
+func NewHTTP(url string, opts Options) Sink {
+	return newPoster(url, "application/x-ndjson", func(p *record.Package, dst []byte) ([]byte, http.Header, error) {
 		h := http.Header{"Loglet-Source-Id": {p.Origin.SourceID}, "Loglet-Package-Id": {strconv.FormatUint(p.ID, 10)}}
-		if err := s.post(ctx, "application/x-ndjson", s.raw, h); err != nil {
-			return i, err
-		}
-	}
-	return len(pkgs), nil
-}
-
-// Close drops idle connections.
-func (s *HTTP) Close() error {
-	s.client.CloseIdleConnections()
-	return nil
+		return p.AppendNDJSON(dst), h, nil
+	}, opts)
 }

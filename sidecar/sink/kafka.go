@@ -60,14 +60,18 @@ func OpenKafka(_ context.Context, rest string, opts Options) (*Kafka, error) {
 		// Fail a delivery after this long so the agent's own retry loop
 		// (backoff, metrics, logs) sees an outage instead of a silent stall.
 		kgo.RecordDeliveryTimeout(2*opts.Timeout),
-		// Ordering per source needs the same partition for the same key.
-		kgo.RecordPartitioner(kgo.StickyKeyPartitioner(nil)),
+		kgo.RecordPartitioner(KafkaPartitioner()),
 	)
 	if err != nil {
 		return nil, fmt.Errorf("sink kafka://%s: %w", rest, err)
 	}
 	return &Kafka{client: client, topic: topic}, nil
 }
+
+// KafkaPartitioner picks a record's partition from its key (the source
+// id), so a source stays ordered in one partition; `loglet logs` uses it to
+// find a source's partition.
+func KafkaPartitioner() kgo.Partitioner { return kgo.StickyKeyPartitioner(nil) }
 
 // Write produces the records of each package in turn and waits for their
 // acknowledgements; franz-go batches them underneath. A failure retries from

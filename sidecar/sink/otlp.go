@@ -1,9 +1,9 @@
 package sink
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
@@ -18,17 +18,13 @@ import (
 	"github.com/loglet/loglet/sidecar/record"
 )
 
-// OTLP posts each package as an OTLP/HTTP logs request (protobuf, gzip):
-// one ResourceLogs carrying the source's resource attributes, one log
-// record per record. Only the message types are linked, not the gRPC
-// service package: the request wrapper is one protobuf field, written here.
-type OTLP struct {
-	*poster
-	buf []byte
-}
-
-// OpenOTLP takes otlp+http://host:4318[/v1/logs] or otlp+https://….
-func OpenOTLP(raw string, opts Options) (*OTLP, error) {
+// OpenOTLP takes otlp+http://host:4318[/v1/logs] or otlp+https://… and
+// returns a sink posting each package as an OTLP/HTTP logs request
+// (protobuf, gzip): one ResourceLogs carrying the source's resource
+// attributes, one log record per record. Only the message types are linked,
+// not the gRPC service package: the request wrapper is one protobuf field,
+// written here.
+func OpenOTLP(raw string, opts Options) (Sink, error) {
 	u, err := url.Parse(strings.TrimPrefix(raw, "otlp+"))
 	if err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
 		return nil, fmt.Errorf("sink %q: want otlp+http://host:4318 or otlp+https://host:4318", raw)
@@ -36,33 +32,15 @@ func OpenOTLP(raw string, opts Options) (*OTLP, error) {
 	if u.Path == "" || u.Path == "/" {
 		u.Path = "/v1/logs"
 	}
-	return &OTLP{poster: newPoster(u.String(), opts)}, nil
-}
-
-// Write posts the packages one by one, in order.
-func (s *OTLP) Write(ctx context.Context, pkgs []*record.Package) (int, error) {
-	for i, p := range pkgs {
-		if p.Len() == 0 {
-			continue
-		}
+	return newPoster(u.String(), "application/x-protobuf", func(p *record.Package, dst []byte) ([]byte, http.Header, error) {
 		rl, err := proto.Marshal(ResourceLogs(p))
 		if err != nil {
-			return i, &RejectedError{Reason: fmt.Sprintf("OTLP encoding of package %d: %v", p.ID, err)}
+			return dst, nil, err
 		}
 		// ExportLogsServiceRequest{resource_logs: [rl]}: field 1, bytes.
-		s.buf = protowire.AppendTag(s.buf[:0], 1, protowire.BytesType)
-		s.buf = protowire.AppendBytes(s.buf, rl)
-		if err := s.post(ctx, "application/x-protobuf", s.buf, nil); err != nil {
-			return i, err
-		}
-	}
-	return len(pkgs), nil
-}
-
-// Close drops idle connections.
-func (s *OTLP) Close() error {
-	s.client.CloseIdleConnections()
-	return nil
+		dst = protowire.AppendTag(dst, 1, protowire.BytesType)
+		return protowire.AppendBytes(dst, rl), nil, nil
+	}, opts), nil
 }
 
 // ResourceLogs converts a package to the OTLP log data model.
