@@ -4,6 +4,7 @@
 package checkpoint
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -12,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/loglet/loglet/sidecar/atomicfile"
 	"github.com/loglet/loglet/sidecar/record"
 )
 
@@ -96,25 +98,10 @@ func (s *Store) Save(cp Checkpoint) error {
 		return err
 	}
 	path := s.file(cp.SourceID)
-	tmp, err := os.CreateTemp(s.dir, "."+cp.SourceID+"-*")
-	if err != nil {
+	if err := atomicfile.Write(path, 0o640, bytes.NewReader(b)); err != nil {
 		return fmt.Errorf("checkpoint %s: %w", path, err)
 	}
-	_, err = tmp.Write(b)
-	if err == nil {
-		err = tmp.Sync()
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp.Name(), path)
-	}
-	if err != nil {
-		os.Remove(tmp.Name())
-		return fmt.Errorf("checkpoint %s: %w", path, err)
-	}
-	return syncDir(s.dir)
+	return nil
 }
 
 // Remove deletes a source's checkpoint.

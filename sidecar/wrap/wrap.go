@@ -19,6 +19,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/loglet/loglet/sidecar/atomicfile"
 )
 
 // Options say where the copy goes.
@@ -260,22 +262,7 @@ func Install(dir string) error {
 		return fmt.Errorf("install into %s: %w", dir, err)
 	}
 	dst := filepath.Join(dir, "loglet")
-	tmp, err := os.CreateTemp(dir, ".loglet-*")
-	if err != nil {
-		return fmt.Errorf("install into %s: %w", dir, err)
-	}
-	_, err = io.Copy(tmp, src)
-	if err == nil {
-		err = tmp.Chmod(0o755)
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp.Name(), dst)
-	}
-	if err != nil {
-		os.Remove(tmp.Name())
+	if err := atomicfile.Write(dst, 0o755, src); err != nil {
 		return fmt.Errorf("install %s: %w", dst, err)
 	}
 	return nil
