@@ -64,10 +64,9 @@ func Open(fs *pflag.FlagSet) (*Reader, error) {
 // Err is the first error a read met.
 func (r *Reader) Err() error { return r.err }
 
-// Fail records an error about key (for checks beyond the typed reads).
-func (r *Reader) Fail(key string, val any, want string) { r.fail(key, val, want) }
-
-func (r *Reader) fail(key string, val any, want string) {
+// Fail records an error about key, naming the value and the form wanted
+// (the typed reads use it; so can checks beyond them).
+func (r *Reader) Fail(key string, val any, want string) {
 	if r.err == nil {
 		r.err = fmt.Errorf("%s: invalid value %q: want %s (flag --%s, env LOGLET_%s, config key %s)",
 			key, fmt.Sprint(val), want, key, strings.ToUpper(strings.ReplaceAll(key, "-", "_")), key)
@@ -83,7 +82,7 @@ func (r *Reader) Str(key string) string {
 	case nil:
 		return ""
 	default:
-		r.fail(key, val, "a string")
+		r.Fail(key, val, "a string")
 		return ""
 	}
 }
@@ -92,7 +91,7 @@ func (r *Reader) Str(key string) string {
 func (r *Reader) OneOf(key string, allowed ...string) string {
 	s := r.Str(key)
 	if !slices.Contains(allowed, s) {
-		r.fail(key, s, "one of "+strings.Join(allowed, ", "))
+		r.Fail(key, s, "one of "+strings.Join(allowed, ", "))
 	}
 	return s
 }
@@ -110,13 +109,13 @@ func (r *Reader) List(key string) []string {
 		for _, x := range val {
 			s, ok := x.(string)
 			if !ok {
-				r.fail(key, x, "a list of strings")
+				r.Fail(key, x, "a list of strings")
 				return nil
 			}
 			items = append(items, s)
 		}
 	default:
-		r.fail(key, val, "a list of strings")
+		r.Fail(key, val, "a list of strings")
 		return nil
 	}
 	out := items[:0:0]
@@ -133,7 +132,7 @@ func (r *Reader) Duration(key string) time.Duration {
 	val := r.v.Get(key)
 	d, err := time.ParseDuration(fmt.Sprint(val))
 	if err != nil || d <= 0 {
-		r.fail(key, val, "a positive duration like 500ms, 1s or 2m")
+		r.Fail(key, val, "a positive duration like 500ms, 1s or 2m")
 	}
 	return d
 }
@@ -147,11 +146,11 @@ func (r *Reader) Bool(key string) bool {
 	case string:
 		x, err := strconv.ParseBool(b)
 		if err != nil {
-			r.fail(key, val, "true or false")
+			r.Fail(key, val, "true or false")
 		}
 		return x
 	default:
-		r.fail(key, val, "true or false")
+		r.Fail(key, val, "true or false")
 		return false
 	}
 }
@@ -161,7 +160,7 @@ func (r *Reader) Bytes(key string, lo, hi int64) int64 {
 	val := r.v.Get(key)
 	n, err := ParseBytes(fmt.Sprint(val))
 	if err != nil || n < lo || n > hi {
-		r.fail(key, val, fmt.Sprintf("a size from %s to %s, like 524288, 512KiB or 64MiB", FormatBytes(lo), FormatBytes(hi)))
+		r.Fail(key, val, fmt.Sprintf("a size from %s to %s, like 524288, 512KiB or 64MiB", FormatBytes(lo), FormatBytes(hi)))
 	}
 	return n
 }

@@ -1,6 +1,8 @@
 package parse
 
 import (
+	"bytes"
+
 	"github.com/loglet/loglet/sidecar/record"
 )
 
@@ -16,7 +18,10 @@ type Stage struct {
 	out     []record.Entry
 	spans   []record.Span
 	pending []logical
-	spanAt  int // cursor into the raw spans
+	// pendingLen and quotes keep the size and the csv quote count of the
+	// pending lines as they come, rather than summing them per line.
+	pendingLen, quotes int
+	spanAt             int // cursor into the raw spans
 	// entry and fields are reused for every record: handed to a parser
 	// through an interface, locals would escape to the heap.
 	entry  record.Entry
@@ -56,7 +61,8 @@ func (st *Stage) Process(p *record.Package, flush bool) (keep int) {
 		return -1
 	}
 	raw := p.Records
-	st.out, st.spans, st.pending, st.spanAt, st.lastSpan = st.out[:0], st.spans[:0], st.pending[:0], 0, -1
+	st.out, st.spans, st.spanAt, st.lastSpan = st.out[:0], st.spans[:0], 0, -1
+	st.clearPending()
 	p.Extra, p.Attrs = p.Extra[:0], p.Attrs[:0]
 	consumed := 0
 	i := 0
@@ -69,7 +75,7 @@ func (st *Stage) Process(p *record.Package, flush bool) (keep int) {
 		if l.split {
 			// Parts of a line over the limit are not joined or parsed.
 			st.endPending(p, true)
-			st.emitPart(p, l)
+			st.emit(p, l, l.body, l.rawFlags, l.part, false)
 			consumed = i
 			continue
 		}
@@ -79,17 +85,15 @@ func (st *Stage) Process(p *record.Package, flush bool) (keep int) {
 			consumed = i
 			continue
 		}
-		if st.joins(p, l) {
-			st.pending = append(st.pending, l)
-		} else {
+		if !st.joins(p, l) {
 			st.endPending(p, true)
-			st.pending = append(st.pending[:0], l)
 		}
-		if len(st.pending) > 1 && st.pendingBytes() > st.spec.cfg.MaxLineBytes {
-			st.cutPending(p)
+		st.push(p, l)
+		if len(st.pending) > 1 && st.pendingLen > st.spec.cfg.MaxLineBytes {
+			st.endPending(p, false) // a part of a record that goes on
 			consumed = i
 		}
-		if len(st.pending) > 0 && st.spec.multiline == nil && !st.openQuote(p) {
+		if len(st.pending) > 0 && st.spec.multiline == nil && !st.openQuote() {
 			st.endPending(p, true)
 		}
 		if len(st.pending) == 0 {
@@ -120,44 +124,36 @@ func (st *Stage) joins(p *record.Package, l logical) bool {
 	if st.spec.multiline != nil {
 		return !st.isStart(p, l)
 	}
-	return st.openQuote(p)
+	return st.openQuote()
 }
 
 func (st *Stage) isStart(p *record.Package, l logical) bool {
 	body := p.Bytes(l.body)
-	if st.spec.mlPrefix != "" && (len(body) < len(st.spec.mlPrefix) || string(body[:len(st.spec.mlPrefix)]) != st.spec.mlPrefix) {
-		return false
-	}
 	if st.spec.mlChain != nil {
 		return st.spec.mlChain.matches(body)
+	}
+	if st.spec.mlPrefix != "" && (len(body) < len(st.spec.mlPrefix) || string(body[:len(st.spec.mlPrefix)]) != st.spec.mlPrefix) {
+		return false
 	}
 	return st.spec.multiline.Match(body)
 }
 
-// openQuote reports whether the pending csv record has a quoted field that
-// is still open (a newline inside quotes).
-func (st *Stage) openQuote(p *record.Package) bool {
-	if st.spec.format != "csv" {
-		return false
+// push adds l to the pending record.
+func (st *Stage) push(p *record.Package, l logical) {
+	st.pending = append(st.pending, l)
+	st.pendingLen += int(l.body.Len) + 1
+	if st.spec.format == "csv" {
+		st.quotes += bytes.Count(p.Bytes(l.body), []byte{'"'})
 	}
-	n := 0
-	for _, l := range st.pending {
-		for _, c := range p.Bytes(l.body) {
-			if c == '"' {
-				n++
-			}
-		}
-	}
-	return n%2 == 1
 }
 
-func (st *Stage) pendingBytes() int {
-	n := 0
-	for _, l := range st.pending {
-		n += int(l.body.Len) + 1
-	}
-	return n
+func (st *Stage) clearPending() {
+	st.pending, st.pendingLen, st.quotes = st.pending[:0], 0, 0
 }
+
+// openQuote reports whether the pending csv record has a quoted field that
+// is still open (a newline inside quotes).
+func (st *Stage) openQuote() bool { return st.quotes%2 == 1 }
 
 // endPending emits the pending record (last: it is complete; else it is a
 // part of a record that goes on, and keeps its line's newline so that the
@@ -175,7 +171,7 @@ func (st *Stage) endPending(p *record.Package, last bool) {
 		body = withNewline(p, body)
 	}
 	st.emitBody(p, st.pending[0], body, last)
-	st.pending = st.pending[:0]
+	st.clearPending()
 }
 
 // withNewline returns body followed by a newline, in Extra.
@@ -188,11 +184,6 @@ func withNewline(p *record.Package, body record.Ref) record.Ref {
 	p.Extra = append(p.Extra, p.Bytes(body)...)
 	p.Extra = append(p.Extra, '\n')
 	return record.ExtraRef(start, len(p.Extra))
-}
-
-// cutPending emits what is pending as a part of a record that goes on.
-func (st *Stage) cutPending(p *record.Package) {
-	st.endPending(p, false)
 }
 
 // join returns the pending lines as one body: the lines themselves when
@@ -246,10 +237,6 @@ func (st *Stage) emitBody(p *record.Package, l logical, body record.Ref, last bo
 			return
 		}
 	}
-}
-
-func (st *Stage) emitPart(p *record.Package, l logical) {
-	st.emit(p, l, l.body, l.rawFlags, l.part, false)
 }
 
 // emit appends one record; parse says whether to run the parser on it.
