@@ -25,6 +25,9 @@ a signal ended it). If the copy cannot be written, output still passes through
 and the lost bytes are counted in --dir/lost-bytes. The webhook's stdout: wrap
 mode rewrites a container's command to this.`,
 		Args: cobra.ArbitraryArgs,
+		// No drain-on-signal here: wrap.Run forwards every signal to the
+		// command, which decides how to end.
+		PersistentPreRun: func(*cobra.Command, []string) {},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if install != "" {
 				return wrap.Install(install)

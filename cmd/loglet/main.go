@@ -16,21 +16,25 @@ import (
 var version = "dev"
 
 func main() {
-	ctx, stop := context.Background(), func() {}
-	// loglet exec forwards every signal to its command itself.
-	if len(os.Args) < 2 || os.Args[1] != "exec" {
-		ctx, stop = withSignals(ctx)
-	}
-	defer stop()
+	stop := func() {}
 	root := &cobra.Command{
 		Use:           "loglet",
 		Short:         "Ship container logs from Kubernetes pods to a central log hub",
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		// Every command drains on the first signal, unless it sets its own
+		// PersistentPreRun (loglet exec forwards signals instead).
+		PersistentPreRun: func(cmd *cobra.Command, _ []string) {
+			var ctx context.Context
+			ctx, stop = withSignals(cmd.Context())
+			cmd.SetContext(ctx)
+		},
 	}
 	root.AddCommand(agentCommand(), execCommand(), versionCommand())
 	root.AddCommand(fullCommands()...)
-	if err := root.ExecuteContext(ctx); err != nil {
+	err := root.ExecuteContext(context.Background())
+	stop()
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "loglet:", err)
 		os.Exit(1)
 	}

@@ -81,6 +81,7 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 
 	status := make(chan syscall.WaitStatus, 1)
 	go func() { status <- reap(cmd.Process.Pid) }()
+	done := ctx.Done()
 	for {
 		select {
 		case s := <-sigs:
@@ -97,8 +98,9 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 			w.close()
 			os.WriteFile(filepath.Join(o.Dir, ExitFile), []byte(strconv.Itoa(code)+"\n"), 0o644)
 			return code, nil
-		case <-ctx.Done():
-			cmd.Process.Signal(syscall.SIGTERM)
+		case <-done:
+			cmd.Process.Signal(syscall.SIGTERM) // once; then wait for it to end
+			done = nil
 		}
 	}
 }
