@@ -38,14 +38,7 @@ func TestThroughAPIServer(t *testing.T) {
 	}
 	wo := env.WebhookInstallOptions
 	srv := crwebhook.NewServer(crwebhook.Options{Host: wo.LocalServingHost, Port: wo.LocalServingPort, CertDir: wo.LocalServingCertDir})
-	nsLabels := func(ctx context.Context, name string) (map[string]string, error) {
-		var ns corev1.Namespace
-		if err := cl.Get(ctx, client.ObjectKey{Name: name}, &ns); err != nil {
-			return nil, err
-		}
-		return ns.Labels, nil
-	}
-	srv.Register(Path, &admission.Webhook{Handler: NewHandler(DefaultConfig(), nsLabels, prometheus.NewRegistry())})
+	srv.Register(Path, &admission.Webhook{Handler: NewHandler(DefaultConfig(), NamespaceLabelsFrom(cl), prometheus.NewRegistry())})
 	srv.Register("/other", &admission.Webhook{Handler: admission.HandlerFunc(touch)})
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel() // before env.Stop: the server watches the certificate files

@@ -44,10 +44,9 @@ func Serve(ctx context.Context, restCfg *rest.Config, o ServerOptions) error {
 	if err := clientgoscheme.AddToScheme(scheme); err != nil {
 		return err
 	}
-	srv := crwebhook.NewServer(crwebhook.Options{Port: o.Port, CertDir: o.CertDir})
 	mgr, err := manager.New(restCfg, manager.Options{
 		Scheme:                 scheme,
-		WebhookServer:          srv,
+		WebhookServer:          crwebhook.NewServer(crwebhook.Options{Port: o.Port, CertDir: o.CertDir}),
 		Metrics:                metricsserver.Options{BindAddress: o.MetricsAddr},
 		HealthProbeBindAddress: o.HealthAddr,
 	})
@@ -56,17 +55,10 @@ func Serve(ctx context.Context, restCfg *rest.Config, o ServerOptions) error {
 	}
 	// Reads go straight to the API server: a cache would need list and
 	// watch on every namespace, more than the webhook's RBAC grants.
-	reader := mgr.GetAPIReader()
-	nsLabels := func(ctx context.Context, name string) (map[string]string, error) {
-		var ns corev1.Namespace
-		if err := reader.Get(ctx, client.ObjectKey{Name: name}, &ns); err != nil {
-			return nil, err
-		}
-		return ns.Labels, nil
-	}
+	handler := NewHandler(o.Config, NamespaceLabelsFrom(mgr.GetAPIReader()), crmetrics.Registry)
 	// GetWebhookServer also adds the server to what the manager runs.
-	srv = mgr.GetWebhookServer()
-	srv.Register(Path, &admission.Webhook{Handler: NewHandler(o.Config, nsLabels, crmetrics.Registry)})
+	srv := mgr.GetWebhookServer()
+	srv.Register(Path, &admission.Webhook{Handler: handler})
 	if err := mgr.AddHealthzCheck("ping", healthz.Ping); err != nil {
 		return err
 	}
@@ -99,4 +91,15 @@ func NativeSidecars(restCfg *rest.Config, mode string) (bool, error) {
 	major, _ := strconv.Atoi(strings.TrimRight(v.Major, "+"))
 	minor, _ := strconv.Atoi(strings.TrimRight(v.Minor, "+"))
 	return major > 1 || major == 1 && minor >= 29, nil
+}
+
+// NamespaceLabelsFrom looks namespaces up with r.
+func NamespaceLabelsFrom(r client.Reader) NamespaceLabels {
+	return func(ctx context.Context, name string) (map[string]string, error) {
+		var ns corev1.Namespace
+		if err := r.Get(ctx, client.ObjectKey{Name: name}, &ns); err != nil {
+			return nil, err
+		}
+		return ns.Labels, nil
+	}
 }
