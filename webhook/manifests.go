@@ -5,11 +5,11 @@ import (
 	"bytes"
 	"fmt"
 	"io"
-	"strings"
 
 	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
+	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"sigs.k8s.io/yaml"
 )
 
@@ -21,23 +21,32 @@ import (
 // offline, so only pods that opt in by annotation are injected.
 // Warnings go to warn.
 func InjectManifests(r io.Reader, w, warn io.Writer, cfg Config) error {
-	docs, err := splitYAML(r)
-	if err != nil {
-		return err
-	}
-	for i, doc := range docs {
+	docs := utilyaml.NewYAMLReader(bufio.NewReader(r))
+	for n := 0; ; {
+		doc, err := docs.Read()
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("document %d: %w", n+1, err)
+		}
+		// The reader keeps a document's "---" line; we write our own.
+		doc = bytes.TrimPrefix(doc, []byte("---\n"))
+		if len(bytes.TrimSpace(doc)) == 0 {
+			continue
+		}
+		n++
 		out, err := injectDoc(doc, warn, cfg)
 		if err != nil {
-			return fmt.Errorf("document %d: %w", i+1, err)
+			return fmt.Errorf("document %d: %w", n, err)
 		}
-		if i > 0 {
+		if n > 1 {
 			io.WriteString(w, "---\n")
 		}
 		if _, err := w.Write(out); err != nil {
 			return err
 		}
 	}
-	return nil
 }
 
 func injectDoc(doc []byte, warn io.Writer, cfg Config) ([]byte, error) {
@@ -123,29 +132,4 @@ func injectDoc(doc []byte, warn io.Writer, cfg Config) ([]byte, error) {
 		return nil, err
 	}
 	return yaml.Marshal(obj)
-}
-
-// splitYAML splits a multi-document stream at "---" lines, dropping empty
-// documents.
-func splitYAML(r io.Reader) ([][]byte, error) {
-	var docs [][]byte
-	var cur bytes.Buffer
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 1<<20), 16<<20)
-	flush := func() {
-		if strings.TrimSpace(cur.String()) != "" {
-			docs = append(docs, bytes.Clone(cur.Bytes()))
-		}
-		cur.Reset()
-	}
-	for sc.Scan() {
-		line := sc.Text()
-		if strings.HasPrefix(line, "---") && strings.TrimSpace(strings.TrimPrefix(line, "---")) == "" {
-			flush()
-			continue
-		}
-		cur.WriteString(line + "\n")
-	}
-	flush()
-	return docs, sc.Err()
 }

@@ -11,7 +11,10 @@ import (
 	"sigs.k8s.io/yaml"
 )
 
-const workloads = `apiVersion: apps/v1
+// workloads starts with "---" and holds an empty document: both as
+// kubectl accepts them.
+const workloads = `---
+apiVersion: apps/v1
 kind: Deployment
 metadata:
   name: web
@@ -29,6 +32,7 @@ spec:
       containers:
       - name: app
         image: ghcr.io/example/web:1.4.2
+---
 ---
 apiVersion: v1
 kind: ConfigMap
@@ -82,7 +86,12 @@ func TestInjectManifests(t *testing.T) {
 		t.Fatal(err)
 	}
 	docs := strings.Split(out.String(), "---\n")
-	inputs := strings.Split(workloads, "---\n")
+	var inputs []string
+	for _, in := range strings.Split(workloads, "---\n") {
+		if strings.TrimSpace(in) != "" {
+			inputs = append(inputs, in)
+		}
+	}
 	if len(docs) != 4 {
 		t.Fatalf("got %d documents, want 4", len(docs))
 	}
