@@ -46,17 +46,8 @@ func Decide(pod *corev1.Pod, namespace string, nsLabels map[string]string, cfg C
 }
 
 func hasContainer(pod *corev1.Pod, name string) bool {
-	for _, c := range pod.Spec.Containers {
-		if c.Name == name {
-			return true
-		}
-	}
-	for _, c := range pod.Spec.InitContainers {
-		if c.Name == name {
-			return true
-		}
-	}
-	return false
+	named := func(c corev1.Container) bool { return c.Name == name }
+	return slices.ContainsFunc(pod.Spec.Containers, named) || slices.ContainsFunc(pod.Spec.InitContainers, named)
 }
 
 // Inject decides for a pod and, if it opted in, mutates it. The pod is

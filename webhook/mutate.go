@@ -3,6 +3,7 @@ package webhook
 import (
 	"fmt"
 	"path"
+	"slices"
 
 	corev1 "k8s.io/api/core/v1"
 )
@@ -23,8 +24,8 @@ func Mutate(pod *corev1.Pod, req Request, cfg Config) (*corev1.Pod, []string, er
 	}
 	req.Stdout = mode
 	out := pod.DeepCopy()
-	dataVol := uniqueVolume(out, "data")
-	infoVol := uniqueVolume(out, "podinfo")
+	taken := func(name string) bool { return hasVolume(out, name) }
+	dataVol, infoVol := unique("data", taken), unique("podinfo", taken)
 
 	// Mount the shared volume where each container writes its log files.
 	var globs []string
@@ -87,17 +88,17 @@ func container(pod *corev1.Pod, name string) *corev1.Container {
 	return nil
 }
 
-// uniqueVolume names one of our volumes, "loglet-<what>", or with a
-// distinct prefix if the pod already has a volume of that name: ours never
-// overwrite the user's.
-func uniqueVolume(pod *corev1.Pod, what string) string {
-	taken := map[string]bool{}
-	for _, v := range pod.Spec.Volumes {
-		taken[v.Name] = true
-	}
+// unique names one of our volumes or containers "loglet-<what>", with a
+// distinct prefix while taken says the pod has that name already: ours
+// never overwrite the user's.
+func unique(what string, taken func(name string) bool) string {
 	name := "loglet-" + what
-	for i := 1; taken[name]; i++ {
+	for i := 1; taken(name); i++ {
 		name = fmt.Sprintf("loglet-%d-%s", i, what)
 	}
 	return name
+}
+
+func hasVolume(pod *corev1.Pod, name string) bool {
+	return slices.ContainsFunc(pod.Spec.Volumes, func(v corev1.Volume) bool { return v.Name == name })
 }

@@ -51,7 +51,7 @@ func addWrap(out *corev1.Pod, cfg Config, dataVol string) error {
 		c.Command = append([]string{wrapBinDir + "/loglet", "exec", "--dir", wrapStdout, "--"}, c.Command...)
 	}
 	install := corev1.Container{
-		Name:            uniqueInit(out, "install"),
+		Name:            unique("install", func(name string) bool { return hasContainer(out, name) }),
 		Image:           cfg.Image,
 		ImagePullPolicy: cfg.PullPolicy,
 		Args:            []string{"exec", "--install", sidecarRoot + "/bin"},
@@ -61,14 +61,4 @@ func addWrap(out *corev1.Pod, cfg Config, dataVol string) error {
 	}
 	out.Spec.InitContainers = append([]corev1.Container{install}, out.Spec.InitContainers...)
 	return nil
-}
-
-// uniqueInit names one of our init containers, "loglet-<what>", with a
-// distinct prefix if the pod already has a container of that name.
-func uniqueInit(pod *corev1.Pod, what string) string {
-	name := "loglet-" + what
-	for i := 1; hasContainer(pod, name); i++ {
-		name = fmt.Sprintf("loglet-%d-%s", i, what)
-	}
-	return name
 }
