@@ -84,7 +84,6 @@ type File struct {
 	parked  []byte          // unterminated bytes kept while idle without a buffer
 	part    uint16          // parts of the current long line emitted so far
 	nextPkg uint64
-	since   time.Time // when cur got its first record
 	stage   *parse.Stage
 
 	wake      chan struct{}
@@ -169,7 +168,8 @@ func (s *File) Run(ctx, drain context.Context) error {
 		}
 		wait := s.cfg.Poll
 		if s.cur != nil && len(s.cur.Records) > 0 {
-			due := s.cfg.BatchWait - now.Sub(s.since)
+			// The first span says when cur got its first record.
+			due := s.cfg.BatchWait - now.Sub(s.cur.Spans[0].Time)
 			// A record still waiting for lines is finished when none came
 			// for the multiline timeout.
 			idle := time.Duration(1<<63 - 1)
@@ -333,9 +333,6 @@ func (s *File) addPart(end int, last bool, now time.Time) {
 // add indexes data[start:end] as a record.
 func (s *File) add(end int, flags record.Flag, part uint16, now time.Time) {
 	p := s.cur
-	if len(p.Records) == 0 {
-		s.since = now
-	}
 	p.Records = append(p.Records, record.Entry{Start: uint32(s.start), End: uint32(end), Flags: flags, Part: part})
 	if n := len(p.Spans); n == 0 || !p.Spans[n-1].Time.Equal(now) {
 		p.Spans = append(p.Spans, record.Span{First: len(p.Records) - 1, Time: now})
