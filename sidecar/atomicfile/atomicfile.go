@@ -36,6 +36,11 @@ func Write(path string, perm os.FileMode, r io.Reader) error {
 		os.Remove(tmp.Name())
 		return err
 	}
+	return SyncDir(dir)
+}
+
+// SyncDir makes renames and removals in dir durable.
+func SyncDir(dir string) error {
 	d, err := os.Open(dir)
 	if err != nil {
 		return err

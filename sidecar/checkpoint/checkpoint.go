@@ -109,18 +109,5 @@ func (s *Store) Remove(id string) error {
 	if err := os.Remove(s.file(id)); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return fmt.Errorf("checkpoint %s: %w", s.file(id), err)
 	}
-	return syncDir(s.dir)
-}
-
-// syncDir makes a rename durable.
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("sync %s: %w", dir, err)
-	}
-	return nil
+	return atomicfile.SyncDir(s.dir)
 }
