@@ -208,10 +208,15 @@ func (st *Stage) decodeWrapped(p *record.Package, raw []record.Entry, i int, flu
 		e := raw[j]
 		var w wrapped
 		ok := e.Flags&record.FlagSplit == 0
-		if ok && st.container == "cri" {
-			w, ok = st.criPiece(p, e, &pc)
-		} else if ok {
-			w, ok = st.dockerPiece(p, e, &pc)
+		if ok {
+			switch st.container {
+			case "cri":
+				w, ok = st.criPiece(p, e, &pc)
+			case "docker":
+				w, ok = st.dockerPiece(p, e, &pc)
+			default:
+				w, ok = st.timestampsPiece(p, e, &pc)
+			}
 		}
 		if !ok {
 			if j > i {
@@ -219,8 +224,11 @@ func (st *Stage) decodeWrapped(p *record.Package, raw []record.Entry, i int, flu
 				return l, true
 			}
 			errMsg := st.spec.errDocker
-			if st.container == "cri" {
+			switch st.container {
+			case "cri":
 				errMsg = st.spec.errCRI
+			case "timestamps":
+				errMsg = st.spec.errTimestamps
 			}
 			return logical{first: i, next: i + 1, body: record.DataRef(int(e.Start), int(e.End)), errMsg: errMsg}, true
 		}
@@ -246,6 +254,22 @@ func (st *Stage) criPiece(p *record.Package, e record.Entry, pc *pieces) (wrappe
 		pc.add(p, record.DataRef(int(e.Start)+c.text, int(e.End)))
 	}
 	return wrapped{c.time, c.stream, c.partial}, ok
+}
+
+// timestampsPiece decodes "<RFC 3339 time> <text>", what the Kubernetes API
+// serves for pods/log?timestamps=true (kubectl logs --timestamps). It has
+// neither the stream nor partial lines: the kubelet joined both.
+func (st *Stage) timestampsPiece(p *record.Package, e record.Entry, pc *pieces) (wrapped, bool) {
+	line := p.Data[e.Start:e.End]
+	sp := bytes.IndexByte(line, ' ')
+	if sp < 0 {
+		sp = len(line) // an empty line: "<time>"
+	}
+	t, ok := st.times.parse(line[:sp])
+	if ok {
+		pc.add(p, record.DataRef(int(e.Start)+min(sp+1, len(line)), int(e.End)))
+	}
+	return wrapped{time: t}, ok
 }
 
 func (st *Stage) dockerPiece(p *record.Package, e record.Entry, pc *pieces) (wrapped, bool) {

@@ -74,11 +74,12 @@ func fuzzFormat(f *testing.F, cfg Config) {
 	})
 }
 
-func FuzzCRI(f *testing.F)    { fuzzFormat(f, Config{Container: "cri"}) }
-func FuzzDocker(f *testing.F) { fuzzFormat(f, Config{Container: "docker"}) }
-func FuzzAuto(f *testing.F)   { fuzzFormat(f, Config{Container: "auto", MultilineStart: `^\d{4}-`}) }
-func FuzzJSON(f *testing.F)   { fuzzFormat(f, Config{Format: "json", TimeKey: "time"}) }
-func FuzzLogfmt(f *testing.F) { fuzzFormat(f, Config{Format: "logfmt", TimeKey: "ts"}) }
+func FuzzCRI(f *testing.F)        { fuzzFormat(f, Config{Container: "cri"}) }
+func FuzzTimestamps(f *testing.F) { fuzzFormat(f, Config{Container: "timestamps"}) }
+func FuzzDocker(f *testing.F)     { fuzzFormat(f, Config{Container: "docker"}) }
+func FuzzAuto(f *testing.F)       { fuzzFormat(f, Config{Container: "auto", MultilineStart: `^\d{4}-`}) }
+func FuzzJSON(f *testing.F)       { fuzzFormat(f, Config{Format: "json", TimeKey: "time"}) }
+func FuzzLogfmt(f *testing.F)     { fuzzFormat(f, Config{Format: "logfmt", TimeKey: "ts"}) }
 func FuzzNginx(f *testing.F) {
 	fuzzFormat(f, Config{Format: "nginx", TimeKey: "time_local", TimeFormat: "02/Jan/2006:15:04:05 -0700"})
 }

@@ -21,8 +21,9 @@ import (
 // Config says how a source's lines become records. The names follow the
 // flags (and the pod annotations of DESIGN.md).
 type Config struct {
-	// Container is the container log format: none, cri, docker or auto
-	// (recognised per source from its first line).
+	// Container is the container log format: none, cri, docker, auto
+	// (cri or docker, recognised per source from its first line), or
+	// timestamps (pods/log?timestamps=true: "<RFC 3339 time> <text>").
 	Container string
 	// Format is the parser: raw, json, logfmt, nginx, csv, or regex:<RE2>
 	// with named groups. cri, docker and auto are accepted here too, as
@@ -43,17 +44,18 @@ type Config struct {
 
 // Spec is a checked Config; it makes a Stage per source.
 type Spec struct {
-	cfg       Config
-	container string
-	format    string
-	multiline *regexp.Regexp
-	mlChain   *chain // the same, when it is a simple chain
-	mlPrefix  string // literal every start line begins with, when the pattern is anchored
-	newParser func() parser
-	timeOf    TimeParser
-	strings   []string
-	errCRI    int
-	errDocker int
+	cfg           Config
+	container     string
+	format        string
+	multiline     *regexp.Regexp
+	mlChain       *chain // the same, when it is a simple chain
+	mlPrefix      string // literal every start line begins with, when the pattern is anchored
+	newParser     func() parser
+	timeOf        TimeParser
+	strings       []string
+	errCRI        int
+	errDocker     int
+	errTimestamps int
 }
 
 // strParseError is the index of "loglet.parse_error" in Spec.strings;
@@ -65,6 +67,7 @@ func Compile(cfg Config) (*Spec, error) {
 	s := &Spec{cfg: cfg, strings: []string{"loglet.parse_error"}}
 	s.errCRI = s.addString("cri: not a CRI log line (<RFC 3339 time> <stdout|stderr> <P|F> <text>)")
 	s.errDocker = s.addString(`docker: not a json-file log line ({"log":"…","stream":"…","time":"…"})`)
+	s.errTimestamps = s.addString("timestamps: not a timestamped log line (<RFC 3339 time> <text>)")
 	s.container = cfg.Container
 	if s.container == "" {
 		s.container = "none"
@@ -80,9 +83,9 @@ func Compile(cfg Config) (*Spec, error) {
 		format = "raw"
 	}
 	switch s.container {
-	case "none", "cri", "docker", "auto":
+	case "none", "cri", "docker", "auto", "timestamps":
 	default:
-		return nil, fmt.Errorf("container-format %q: want none, cri, docker or auto", cfg.Container)
+		return nil, fmt.Errorf("container-format %q: want none, cri, docker, timestamps or auto", cfg.Container)
 	}
 	if cfg.MaxLineBytes <= 0 {
 		return nil, fmt.Errorf("max-line-bytes %d: want a positive size", cfg.MaxLineBytes)

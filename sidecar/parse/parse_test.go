@@ -206,6 +206,9 @@ func TestContainerFormats(t *testing.T) {
 			[]rec{{Body: "ok", Time: ts, Stream: "stdout"},
 				{Body: "2026-11-25T10:00:00.1234", Attrs: map[string]string{"loglet.parse_error": "cri: not a CRI log line (<RFC 3339 time> <stdout|stderr> <P|F> <text>)"}},
 				{Body: ts + " std", Attrs: map[string]string{"loglet.parse_error": "cri: not a CRI log line (<RFC 3339 time> <stdout|stderr> <P|F> <text>)"}}}},
+		{"timestamps (pods/log)", ts + " ERROR a b\n" + ts + " \n2026-11-25T10:00:01Z\nno time here\n", parse.Config{Container: "timestamps"},
+			[]rec{{Body: "ERROR a b", Time: ts, Severity: "ERROR"}, {Body: "", Time: ts}, {Body: "", Time: "2026-11-25T10:00:01Z"},
+				{Body: "no time here", Attrs: map[string]string{"loglet.parse_error": "timestamps: not a timestamped log line (<RFC 3339 time> <text>)"}}}},
 	})
 }
 
