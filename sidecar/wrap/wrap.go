@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/loglet/loglet/sidecar/atomicfile"
+	"github.com/loglet/loglet/sidecar/spool"
 )
 
 // Options say where the copy goes.
@@ -129,22 +130,15 @@ func reap(child int) syscall.WaitStatus {
 // runtime does: "<RFC 3339 time> <stream> <F|P> <text>", P for a piece
 // that did not end a line.
 type criWriter struct {
-	o    Options
+	dir  string
 	mu   sync.Mutex
-	f    *os.File
-	size int64
+	f    *spool.File
 	buf  []byte
 	lost int64
 }
 
 func newCRIWriter(o Options) *criWriter {
-	if o.MaxFileBytes <= 0 {
-		o.MaxFileBytes = 10 << 20
-	}
-	if o.MaxFiles <= 0 {
-		o.MaxFiles = 5
-	}
-	return &criWriter{o: o}
+	return &criWriter{dir: o.Dir, f: spool.New(o.Dir, "stdout", o.MaxFileBytes, o.MaxFiles)}
 }
 
 // pump passes r to pass unchanged and copies it to the file. The copy
@@ -185,66 +179,23 @@ func (w *criWriter) write(stream string, chunk []byte) {
 		w.buf = append(w.buf, line...)
 		w.buf = append(w.buf, '\n')
 	}
-	if err := w.ensureFile(); err == nil {
-		n, err := w.f.Write(w.buf)
-		w.size += int64(n)
-		if err == nil {
-			return
-		}
-		w.buf = w.buf[n:]
+	n, err := w.f.Write(w.buf)
+	if err == nil {
+		return
 	}
-	w.lost += int64(len(w.buf))
+	w.lost += int64(len(w.buf) - n)
 	w.markLost()
-}
-
-func (w *criWriter) ensureFile() error {
-	if w.f != nil && w.size < w.o.MaxFileBytes {
-		return nil
-	}
-	if w.f != nil {
-		w.f.Close()
-		w.f = nil
-		w.rotate()
-	}
-	if err := os.MkdirAll(w.o.Dir, 0o755); err != nil {
-		return err
-	}
-	f, err := os.OpenFile(filepath.Join(w.o.Dir, "stdout.log"), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
-	if err != nil {
-		return err
-	}
-	fi, err := f.Stat()
-	if err != nil {
-		f.Close()
-		return err
-	}
-	w.f, w.size = f, fi.Size()
-	return nil
-}
-
-// rotate renames stdout.log to stdout-1.log, shifting older files up and
-// dropping the oldest beyond MaxFiles.
-func (w *criWriter) rotate() {
-	name := func(i int) string { return filepath.Join(w.o.Dir, "stdout-"+strconv.Itoa(i)+".log") }
-	os.Remove(name(w.o.MaxFiles))
-	for i := w.o.MaxFiles - 1; i >= 1; i-- {
-		os.Rename(name(i), name(i+1))
-	}
-	os.Rename(filepath.Join(w.o.Dir, "stdout.log"), name(1))
 }
 
 // markLost records the loss; best effort, as the volume may be full.
 func (w *criWriter) markLost() {
-	os.WriteFile(filepath.Join(w.o.Dir, LostFile), []byte(strconv.FormatInt(w.lost, 10)+"\n"), 0o644)
+	os.WriteFile(filepath.Join(w.dir, LostFile), []byte(strconv.FormatInt(w.lost, 10)+"\n"), 0o644)
 }
 
 func (w *criWriter) close() {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if w.f != nil {
-		w.f.Close()
-		w.f = nil
-	}
+	w.f.Close()
 }
 
 // Install copies the running binary to dir/loglet, for application
