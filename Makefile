@@ -8,7 +8,7 @@ STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 BENCH_DIR ?= $(or $(TMPDIR),/tmp)/loglet-bench
 
 FUZZTIME ?= 60s
-FUZZ_TARGETS := sidecar/record:FuzzAppendString sidecar/source:FuzzSplit \
+FUZZ_TARGETS := sidecar/record:FuzzAppendString sidecar/source:FuzzSplit sidecar/podlog:FuzzResend \
 	$(foreach t,FuzzCRI FuzzTimestamps FuzzDocker FuzzAuto FuzzJSON FuzzLogfmt FuzzNginx FuzzCSV FuzzMultiline FuzzRegex FuzzScanObject FuzzRFC3339 FuzzChain,sidecar/parse:$(t))
 
 .PHONY: all build test bench fuzz lint demo clean

@@ -18,7 +18,7 @@ import (
 	crwebhook "sigs.k8s.io/controller-runtime/pkg/webhook"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
-	"github.com/loglet/loglet/webhook/webhooktest"
+	"github.com/loglet/loglet/internal/kubetest"
 )
 
 // TestThroughAPIServer registers the webhook with a real kube-apiserver and
@@ -31,7 +31,7 @@ func TestThroughAPIServer(t *testing.T) {
 	other := Registration("zz-other", admissionregv1.Fail)
 	other.Webhooks[0].Name = "other.example.com"
 	other.Webhooks[0].ClientConfig.Service.Path = ptr.To("other")
-	env, restCfg := webhooktest.Start(t, Registration("loglet", admissionregv1.Fail), other)
+	env, restCfg := kubetest.Start(t, kubetest.Webhooks(Registration("loglet", admissionregv1.Fail), other))
 	cl, err := client.New(restCfg, client.Options{})
 	if err != nil {
 		t.Fatal(err)

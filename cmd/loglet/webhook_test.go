@@ -19,15 +19,15 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
+	"github.com/loglet/loglet/internal/kubetest"
 	"github.com/loglet/loglet/webhook"
-	"github.com/loglet/loglet/webhook/webhooktest"
 )
 
 // TestWebhookCommand runs `loglet webhook` as a process against a real
 // kube-apiserver: its health endpoints answer and pods created through the
 // API come back injected.
 func TestWebhookCommand(t *testing.T) {
-	env, restCfg := webhooktest.Start(t, webhook.Registration("loglet", admissionregv1.Fail))
+	env, restCfg := kubetest.Start(t, kubetest.Webhooks(webhook.Registration("loglet", admissionregv1.Fail)))
 	user, err := env.AddUser(envtest.User{Name: "loglet-webhook", Groups: []string{"system:masters"}}, nil)
 	if err != nil {
 		t.Fatal(err)

@@ -1,0 +1,271 @@
+package podlog_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+
+	"github.com/loglet/loglet/internal/kubelettest"
+	"github.com/loglet/loglet/internal/kubetest"
+	"github.com/loglet/loglet/sidecar/podlog"
+)
+
+// cluster is a real kube-apiserver with one node whose kubelet API is the
+// kubelettest fixture, and a namespace whose default service account may
+// read its pods and their logs — exactly what the sidecar is granted.
+type cluster struct {
+	admin   kubernetes.Interface
+	sidecar *rest.Config // the service account's view
+	kubelet *kubelettest.Kubelet
+	ns      string
+}
+
+func startCluster(t *testing.T) *cluster {
+	certs := kubelettest.NewCerts(t)
+	_, cfg := kubetest.Start(t, kubetest.APIServerFlags(certs.APIServerFlags()))
+	admin := kubernetes.NewForConfigOrDie(cfg)
+	c := &cluster{admin: admin, kubelet: kubelettest.Start(t, admin, certs, "virtual-1"), ns: "shop"}
+	ctx := context.Background()
+	must(t, func() error {
+		_, err := admin.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: c.ns}}, metav1.CreateOptions{})
+		return err
+	})
+	must(t, func() error {
+		_, err := admin.CoreV1().ServiceAccounts(c.ns).Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "default"}}, metav1.CreateOptions{})
+		return err
+	})
+	must(t, func() error {
+		_, err := admin.RbacV1().Roles(c.ns).Create(ctx, &rbacv1.Role{ObjectMeta: metav1.ObjectMeta{Name: "loglet-sidecar"},
+			Rules: []rbacv1.PolicyRule{{APIGroups: []string{""}, Resources: []string{"pods", "pods/log"}, Verbs: []string{"get"}}}}, metav1.CreateOptions{})
+		return err
+	})
+	must(t, func() error {
+		_, err := admin.RbacV1().RoleBindings(c.ns).Create(ctx, &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Name: "loglet-sidecar"},
+			RoleRef:  rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "Role", Name: "loglet-sidecar"},
+			Subjects: []rbacv1.Subject{{Kind: "ServiceAccount", Name: "default", Namespace: c.ns}}}, metav1.CreateOptions{})
+		return err
+	})
+	c.sidecar = rest.CopyConfig(cfg)
+	c.sidecar.Impersonate = rest.ImpersonationConfig{UserName: "system:serviceaccount:" + c.ns + ":default"}
+	return c
+}
+
+func must(t *testing.T, f func() error) {
+	t.Helper()
+	if err := f(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// pod creates a pod bound to the fixture's node with the containers
+// running.
+func (c *cluster) pod(t *testing.T, name string, policy corev1.RestartPolicy, containers ...string) {
+	t.Helper()
+	spec := corev1.PodSpec{NodeName: c.kubelet.Node, RestartPolicy: policy}
+	for _, n := range containers {
+		spec.Containers = append(spec.Containers, corev1.Container{Name: n, Image: "example.com/" + n + ":1"})
+	}
+	must(t, func() error {
+		_, err := c.admin.CoreV1().Pods(c.ns).Create(context.Background(), &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: name}, Spec: spec}, metav1.CreateOptions{})
+		return err
+	})
+	for _, n := range containers {
+		c.kubelet.Run(c.ns, name, n)
+	}
+}
+
+// streamer runs podlog.Run for pod until stopped; stop ends it abruptly
+// (no drain), like a killed sidecar.
+type streamer struct {
+	dir  string
+	done chan error
+	stop context.CancelFunc
+}
+
+func (c *cluster) stream(t *testing.T, pod, dir string, containers ...string) *streamer {
+	t.Helper()
+	client, err := podlog.NewClient(c.sidecar)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, stop := context.WithCancel(context.Background())
+	s := &streamer{dir: dir, done: make(chan error, 1), stop: stop}
+	go func() {
+		s.done <- podlog.Run(ctx, podlog.Options{Client: client, Namespace: c.ns, Pod: pod, Containers: containers, Dir: dir,
+			Backoff: 20 * time.Millisecond, MaxBackoff: 200 * time.Millisecond, MaxFileBytes: 4 << 10, MaxFiles: 100})
+	}()
+	t.Cleanup(func() { stop(); <-s.done })
+	return s
+}
+
+func (s *streamer) kill(t *testing.T) {
+	s.stop()
+	if err := <-s.done; err != context.Canceled {
+		t.Fatalf("Run after cancel = %v, want context.Canceled", err)
+	}
+	s.done <- nil // for the cleanup
+}
+
+// spooled returns the texts in container's spool files, oldest first.
+func spooled(t *testing.T, dir, container string) []string {
+	t.Helper()
+	files, _ := filepath.Glob(filepath.Join(dir, container, "api*.log"))
+	slices.SortFunc(files, func(a, b string) int { return rotation(b) - rotation(a) })
+	var texts []string
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, l := range strings.Split(strings.TrimSuffix(string(b), "\n"), "\n") {
+			if l == "" {
+				continue
+			}
+			ts, text, ok := strings.Cut(l, " ")
+			if _, err := time.Parse(time.RFC3339Nano, ts); !ok || err != nil {
+				t.Fatalf("spool line %q does not start with a timestamp", l)
+			}
+			texts = append(texts, text)
+		}
+	}
+	return texts
+}
+
+// rotation is n for api-<n>.log, 0 for api.log.
+func rotation(path string) int {
+	var n int
+	fmt.Sscanf(filepath.Base(path), "api-%d.log", &n)
+	return n
+}
+
+// waitSpooled waits until container's spool holds want lines, then
+// checks they are exactly want.
+func waitSpooled(t *testing.T, dir, container string, want []string) {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	var got []string
+	for time.Now().Before(deadline) {
+		if got = spooled(t, dir, container); len(got) >= len(want) {
+			break
+		}
+		time.Sleep(20 * time.Millisecond) // polling the spool: the condition, not a guess
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("%s spool has %d lines, want %d; first difference: %s", container, len(got), len(want), firstDiff(got, want))
+	}
+}
+
+func firstDiff(got, want []string) string {
+	for i := range min(len(got), len(want)) {
+		if got[i] != want[i] {
+			return fmt.Sprintf("line %d is %q, want %q", i, got[i], want[i])
+		}
+	}
+	if len(got) > len(want) {
+		return fmt.Sprintf("extra line %q", got[len(want)])
+	}
+	return fmt.Sprintf("missing line %q", want[len(got)])
+}
+
+func numbered(prefix string, from, to int) []string {
+	var s []string
+	for i := from; i < to; i++ {
+		s = append(s, fmt.Sprintf("%s line %d", prefix, i))
+	}
+	return s
+}
+
+func TestPodsLogThroughAPIServer(t *testing.T) {
+	c := startCluster(t)
+
+	t.Run("follow every container, reconnect after the stream is cut", func(t *testing.T) {
+		c.pod(t, "web", corev1.RestartPolicyAlways, "app", "worker")
+		dir := t.TempDir()
+		c.stream(t, "web", dir, "app", "worker")
+		c.kubelet.Log(c.ns, "web", "app", numbered("app", 0, 100)...)
+		c.kubelet.Log(c.ns, "web", "worker", numbered("worker", 0, 50)...)
+		waitSpooled(t, dir, "app", numbered("app", 0, 100))
+		waitSpooled(t, dir, "worker", numbered("worker", 0, 50))
+		// Rotation on the node ends follow streams; lines written while
+		// the stream is down come with the next one, once.
+		c.kubelet.Cut()
+		c.kubelet.Log(c.ns, "web", "app", numbered("app", 100, 200)...)
+		c.kubelet.Cut()
+		c.kubelet.Log(c.ns, "web", "app", numbered("app", 200, 300)...)
+		waitSpooled(t, dir, "app", numbered("app", 0, 300))
+	})
+
+	t.Run("resume after a sidecar restart drops what the spool holds", func(t *testing.T) {
+		c.pod(t, "api", corev1.RestartPolicyAlways, "app")
+		dir := t.TempDir()
+		s := c.stream(t, "api", dir, "app")
+		// The same text twice at the same time must both arrive, and
+		// neither twice: the resume mark counts identical lines.
+		c.kubelet.Log(c.ns, "api", "app", "same", "same")
+		c.kubelet.Log(c.ns, "api", "app", numbered("app", 0, 100)...)
+		waitSpooled(t, dir, "app", append([]string{"same", "same"}, numbered("app", 0, 100)...))
+		s.kill(t)
+		// Written while the sidecar is down, in the same second as the
+		// lines before: sinceTime repeats those, the mark drops them.
+		c.kubelet.Log(c.ns, "api", "app", numbered("app", 100, 150)...)
+		c.stream(t, "api", dir, "app")
+		want := append([]string{"same", "same"}, numbered("app", 0, 150)...)
+		waitSpooled(t, dir, "app", want)
+		c.kubelet.Log(c.ns, "api", "app", "after")
+		waitSpooled(t, dir, "app", append(want, "after"))
+	})
+
+	t.Run("container restart: the previous instance is read to its end", func(t *testing.T) {
+		c.pod(t, "job", corev1.RestartPolicyAlways, "app")
+		dir := t.TempDir()
+		s := c.stream(t, "job", dir, "app")
+		c.kubelet.Log(c.ns, "job", "app", numbered("first", 0, 20)...)
+		waitSpooled(t, dir, "app", numbered("first", 0, 20))
+		c.kubelet.Log(c.ns, "job", "app", numbered("first", 20, 40)...)
+		c.kubelet.Restart(c.ns, "job", "app")
+		c.kubelet.Log(c.ns, "job", "app", numbered("second", 0, 20)...)
+		waitSpooled(t, dir, "app", append(numbered("first", 0, 40), numbered("second", 0, 20)...))
+
+		// The sidecar is down while the container restarts once more: the
+		// rest of the instance it was reading comes with previous=true.
+		s.kill(t)
+		c.kubelet.Log(c.ns, "job", "app", numbered("second", 20, 30)...)
+		c.kubelet.Restart(c.ns, "job", "app")
+		c.kubelet.Log(c.ns, "job", "app", numbered("third", 0, 10)...)
+		c.stream(t, "job", dir, "app")
+		waitSpooled(t, dir, "app", slices.Concat(numbered("first", 0, 40), numbered("second", 0, 30), numbered("third", 0, 10)))
+	})
+
+	t.Run("a completed pod ends the streams", func(t *testing.T) {
+		c.pod(t, "batch", corev1.RestartPolicyNever, "a", "b")
+		dir := t.TempDir()
+		s := c.stream(t, "batch", dir, "a", "b")
+		c.kubelet.Log(c.ns, "batch", "a", numbered("a", 0, 10)...)
+		c.kubelet.Log(c.ns, "batch", "b", numbered("b", 0, 10)...)
+		c.kubelet.Exit(c.ns, "batch", "a", 0)
+		c.kubelet.Log(c.ns, "batch", "b", "last words")
+		c.kubelet.Exit(c.ns, "batch", "b", 1)
+		select {
+		case err := <-s.done:
+			s.done <- nil
+			if err != nil {
+				t.Fatalf("Run = %v, want nil once every container ended", err)
+			}
+		case <-time.After(15 * time.Second):
+			t.Fatal("Run did not return after the pod completed")
+		}
+		waitSpooled(t, dir, "a", numbered("a", 0, 10))
+		waitSpooled(t, dir, "b", append(numbered("b", 0, 10), "last words"))
+	})
+}
