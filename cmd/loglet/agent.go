@@ -78,8 +78,37 @@ environment, which wins over the file.`,
 				log.Info("serving metrics", "addr", addr.String())
 			}
 			log.Info("agent starting", "version", version, "mode", cfg.Mode, "paths", cfg.Paths, "sink", cfg.Sink, "state_dir", cfg.StateDir)
-			ctx, stop := context.WithCancel(cmd.Context())
+			// The pipeline stops when the signal came and the pods/log
+			// streams reached their end, or once every container ended.
+			signalled := cmd.Context()
+			ctx, stop := context.WithCancel(context.WithoutCancel(signalled))
 			defer stop()
+			streamed := make(chan struct{})
+			go func() {
+				defer close(streamed)
+				if cfg.Streams == nil {
+					return
+				}
+				err := cfg.Streams(signalled)
+				switch {
+				case signalled.Err() != nil:
+				case err != nil:
+					log.Error("pods/log streams stopped", "err", err)
+				case cfg.ExitWhenDone:
+					log.Info("every container has ended: draining")
+					stop()
+				default:
+					log.Info("every container has ended and its log was read")
+				}
+			}()
+			go func() {
+				select {
+				case <-signalled.Done():
+					<-streamed
+					stop()
+				case <-ctx.Done():
+				}
+			}()
 			if cfg.Done != nil {
 				go func() {
 					if cfg.Done(ctx) == nil {

@@ -50,7 +50,14 @@ type agent struct {
 
 func startAgent(t *testing.T, args ...string) *agent {
 	t.Helper()
-	a := &agent{cmd: exec.Command(loglet, append([]string{"agent", "--log-format", "json"}, args...)...), stderr: &syncBuffer{}, done: make(chan struct{})}
+	return startAgentWithEnv(t, nil, args...)
+}
+
+// startAgentWithEnv starts the agent with extra environment variables,
+// as the webhook hands settings to a sidecar.
+func startAgentWithEnv(t *testing.T, env []string, args ...string) *agent {
+	t.Helper()
+	a := &agent{cmd: commandWithEnv(env, loglet, append([]string{"agent", "--log-format", "json"}, args...)...), stderr: &syncBuffer{}, done: make(chan struct{})}
 	a.cmd.Stderr = a.stderr
 	if err := a.cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -73,8 +73,7 @@ func TestSidecarMode(t *testing.T) {
 func TestSidecarExitsWhenContainersEnd(t *testing.T) {
 	vol := t.TempDir()
 	out := filepath.Join(t.TempDir(), "out.ndjson")
-	a := &agent{stderr: &syncBuffer{}, done: make(chan struct{})}
-	a.cmd = commandWithEnv([]string{
+	a := startAgentWithEnv(t, []string{
 		"LOGLET_STDOUT=wrap",
 		"LOGLET_EXIT_WHEN_DONE=true",
 		"LOGLET_POD_VOLUME=" + vol,
@@ -82,13 +81,7 @@ func TestSidecarExitsWhenContainersEnd(t *testing.T) {
 		`LOGLET_CONTAINER_IMAGES={"app":"app:1","worker":"worker:1"}`,
 		"LOGLET_SINK=file://" + out,
 		"LOGLET_SCAN_INTERVAL=100ms",
-	}, loglet, "agent", "--mode=sidecar", "--log-format", "json")
-	a.cmd.Stderr = a.stderr
-	if err := a.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() { a.cmd.Wait(); close(a.done) }()
-	t.Cleanup(func() { a.cmd.Process.Kill(); <-a.done })
+	}, "--mode=sidecar")
 	for _, c := range []string{"app", "worker"} {
 		run := exec.Command(loglet, "exec", "--dir", filepath.Join(vol, "stdout", c), "--",
 			"sh", "-c", `i=0; while [ $i -lt 500 ]; do echo "line $i"; i=$((i+1)); done`)

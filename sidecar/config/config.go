@@ -10,15 +10,19 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/loglet/loglet/sidecar/parse"
 	"github.com/loglet/loglet/sidecar/pod"
+	"github.com/loglet/loglet/sidecar/podlog"
 	"github.com/loglet/loglet/sidecar/record"
 	"github.com/spf13/pflag"
+	"k8s.io/client-go/rest"
 )
 
 // Agent is the agent's configuration.
@@ -51,6 +55,13 @@ type Agent struct {
 	// Done, when set, returns once the pod's containers have all ended:
 	// a sidecar that is a plain container then drains and exits.
 	Done func(ctx context.Context) error
+	// Streams, when set, copies the containers' pods/log into the files
+	// the agent reads (stdout: api). It returns nil once every container
+	// ended; after ctx ends, once the streams drained.
+	Streams func(ctx context.Context) error
+	// ExitWhenDone: drain and exit once every container ended (a sidecar
+	// that is a plain container, so Jobs complete).
+	ExitWhenDone bool
 }
 
 // identity maps settings to resource attributes (semantic conventions). In
@@ -67,10 +78,13 @@ var identity = []struct{ key, attr string }{
 func AgentFlags(fs *pflag.FlagSet) {
 	fs.String("config", "", "YAML config file; its keys are the flag names (batch-bytes: 1MiB)")
 	fs.String("mode", "local", "where the agent runs: local (files named by --path) or sidecar (the pod the webhook injected it into); node comes later")
-	fs.String("stdout", "off", "sidecar: how the containers' stdout is captured: wrap (the copies loglet exec writes), api (not yet available), off")
+	fs.String("stdout", "off", "sidecar: how the containers' stdout is captured: wrap (the copies loglet exec writes), api (pods/log from the Kubernetes API; auto is the same here), off")
+	fs.String("api-server", "", "sidecar, stdout: api: Kubernetes API URL; empty: the pod's own (service account, in-cluster)")
+	fs.String("api-token-file", "/var/run/secrets/kubernetes.io/serviceaccount/token", "sidecar: bearer token file for --api-server (re-read as it rotates)")
+	fs.String("api-ca-file", "/var/run/secrets/kubernetes.io/serviceaccount/ca.crt", "sidecar: CA bundle for --api-server; empty: the system's")
 	fs.String("pod-volume", "/var/loglet", "sidecar: where the shared log volume is mounted")
 	fs.String("container-images", "", "sidecar: JSON map of container name to image (the webhook sets it)")
-	fs.Bool("exit-when-done", false, "sidecar as a plain container: drain and exit 0 once every container's loglet exec has ended (stdout wrap), so Jobs complete")
+	fs.Bool("exit-when-done", false, "sidecar as a plain container: drain and exit 0 once every container has ended (seen in loglet exec's markers, or the pod status with stdout: api), so Jobs complete")
 	fs.StringSlice("path", nil, "glob of files to read, absolute (** matches any folders); repeat the flag or separate with commas")
 	fs.StringSlice("exclude", nil, "glob of files to leave out; without a slash it matches the file name (*.gz)")
 	fs.String("state-dir", "/var/lib/loglet", "writable folder for checkpoints and rejected packages")
@@ -208,7 +222,9 @@ func Hostname() string {
 }
 
 // sidecarMode reads the pod as the webhook laid it out: the files of
-// LOGLET_PATH, the stdout copies of loglet exec, each with its container.
+// LOGLET_PATH, and the containers' stdout — the copies loglet exec writes
+// (wrap) or the spool of their pods/log streams (api) — each source with
+// its container.
 func sidecarMode(r *Reader, c *Agent, pc parse.Config) error {
 	l := pod.Layout{Root: r.Str("pod-volume"), Base: c.Resource, Files: c.Parse}
 	if images := r.Str("container-images"); images != "" {
@@ -216,31 +232,72 @@ func sidecarMode(r *Reader, c *Agent, pc parse.Config) error {
 			r.Fail("container-images", images, `a JSON object like {"app":"nginx:1.27"}`)
 		}
 	}
-	switch stdout := r.OneOf("stdout", "auto", "wrap", "api", "off"); stdout {
-	case "wrap":
+	// Select is a copy of l as it is when the function returns.
+	defer func() { c.Select = l.Select }()
+	containers := slices.Sorted(maps.Keys(l.Images))
+	stdout := r.OneOf("stdout", "auto", "wrap", "api", "off")
+	c.ExitWhenDone = r.Bool("exit-when-done")
+	if stdout == "off" {
+		if c.ExitWhenDone {
+			return errors.New("exit-when-done: needs stdout: wrap or api, to see the containers end")
+		}
+		return r.Err()
+	}
+	if len(containers) == 0 {
+		return fmt.Errorf("stdout: %s needs container-images, the containers to capture (the webhook sets it); or set stdout: off", stdout)
+	}
+	c.Paths = append(c.Paths, l.StdoutGlob())
+	if stdout == "wrap" {
 		pc.Container = "cri"
 		spec, err := parse.Compile(pc)
 		if err != nil {
 			return err
 		}
 		l.Stdout = spec
-		c.Paths = append(c.Paths, l.StdoutGlob())
-	case "api", "auto":
-		slog.Warn("stdout: api is not available in this version; the containers' stdout is not collected", "stdout", stdout)
-	}
-	c.Select = l.Select
-	if l.Stdout != nil {
 		c.LostBytes = l.LostBytes
-	}
-	if r.Bool("exit-when-done") {
-		if l.Stdout == nil || len(l.Images) == 0 {
-			return errors.New("exit-when-done: needs stdout: wrap and container-images, to see the containers end")
+		if c.ExitWhenDone {
+			c.Done = func(ctx context.Context) error { return l.WaitForExit(ctx, containers, 100*time.Millisecond) }
 		}
-		names := make([]string, 0, len(l.Images))
-		for name := range l.Images {
-			names = append(names, name)
-		}
-		c.Done = func(ctx context.Context) error { return l.WaitForExit(ctx, names, 100*time.Millisecond) }
+		return r.Err()
 	}
+	pc.Container = "timestamps"
+	spec, err := parse.Compile(pc)
+	if err != nil {
+		return err
+	}
+	l.API = spec
+	ns, name := r.Str("pod-namespace"), r.Str("pod-name")
+	if ns == "" || name == "" {
+		return fmt.Errorf("stdout: %s needs pod-namespace and pod-name (the webhook sets them from the downward API)", stdout)
+	}
+	rc, err := apiConfig(r)
+	if err != nil {
+		return err
+	}
+	client, err := podlog.NewClient(rc)
+	if err != nil {
+		return fmt.Errorf("api-server: %w", err)
+	}
+	// The streams reach their end first, then the files are drained.
+	c.DrainTimeout /= 2
+	opts := podlog.Options{Client: client, Namespace: ns, Pod: name, Containers: containers, Dir: l.StdoutDir(),
+		DrainTimeout: c.DrainTimeout, Log: slog.Default()}
+	c.Streams = func(ctx context.Context) error { return podlog.Run(ctx, opts) }
 	return r.Err()
+}
+
+// apiConfig is how the sidecar reaches the Kubernetes API: in a pod, with
+// its service account (the default); elsewhere, with the server, token
+// and CA files given.
+func apiConfig(r *Reader) (*rest.Config, error) {
+	server := r.Str("api-server")
+	if server == "" {
+		rc, err := rest.InClusterConfig()
+		if err != nil {
+			return nil, fmt.Errorf("stdout: api outside a pod needs --api-server and --api-token-file: %w", err)
+		}
+		return rc, nil
+	}
+	return &rest.Config{Host: server, BearerTokenFile: r.Str("api-token-file"),
+		TLSClientConfig: rest.TLSClientConfig{CAFile: r.Str("api-ca-file")}}, nil
 }

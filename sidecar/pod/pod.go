@@ -4,8 +4,9 @@
 // resource attributes of its records.
 //
 // The volume holds c/<container>/<n>/… (files a container writes, mounted
-// at the folder of its loglet.io/paths glob) and stdout/<container>/*.log
-// (CRI-format copies of its stdout and stderr written by loglet exec).
+// at the folder of its loglet.io/paths glob) and stdout/<container>/*.log:
+// stdout*.log, CRI-format copies of its stdout and stderr written by loglet
+// exec, or api*.log, its pods/log stream spooled by the podlog package.
 package pod
 
 import (
@@ -30,12 +31,15 @@ type Layout struct {
 	// Images maps container names to their images.
 	Images map[string]string
 	// Files parses files the containers write; Stdout parses the copies
-	// of their stdout (CRI format).
-	Files, Stdout *parse.Spec
+	// of their stdout (CRI format); API their spooled pods/log streams.
+	Files, Stdout, API *parse.Spec
 }
 
+// StdoutDir holds a folder per container with its stdout copies.
+func (l Layout) StdoutDir() string { return filepath.Join(l.Root, "stdout") }
+
 // StdoutGlob matches the stdout copies of every container.
-func (l Layout) StdoutGlob() string { return filepath.Join(l.Root, "stdout", "*", "*.log") }
+func (l Layout) StdoutGlob() string { return filepath.Join(l.StdoutDir(), "*", "*.log") }
 
 // Select says how to read the source at path and what its records carry;
 // it is pipeline.Config.Select.
@@ -46,6 +50,9 @@ func (l Layout) Select(path string) (*parse.Spec, []record.KeyValue) {
 		container = parts[1]
 		if parts[0] == "stdout" {
 			spec = l.Stdout
+			if strings.HasPrefix(parts[len(parts)-1], "api") {
+				spec = l.API // podlog.SpoolName
+			}
 		}
 	}
 	res := slices.Clone(l.Base)

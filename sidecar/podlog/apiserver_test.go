@@ -11,8 +11,6 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	rbacv1 "k8s.io/api/rbac/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
@@ -25,7 +23,6 @@ import (
 // kubelettest fixture, and a namespace whose default service account may
 // read its pods and their logs — exactly what the sidecar is granted.
 type cluster struct {
-	admin   kubernetes.Interface
 	sidecar *rest.Config // the service account's view
 	kubelet *kubelettest.Kubelet
 	ns      string
@@ -35,54 +32,9 @@ func startCluster(t *testing.T) *cluster {
 	certs := kubelettest.NewCerts(t)
 	_, cfg := kubetest.Start(t, kubetest.APIServerFlags(certs.APIServerFlags()))
 	admin := kubernetes.NewForConfigOrDie(cfg)
-	c := &cluster{admin: admin, kubelet: kubelettest.Start(t, admin, certs, "virtual-1"), ns: "shop"}
-	ctx := context.Background()
-	must(t, func() error {
-		_, err := admin.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: c.ns}}, metav1.CreateOptions{})
-		return err
-	})
-	must(t, func() error {
-		_, err := admin.CoreV1().ServiceAccounts(c.ns).Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "default"}}, metav1.CreateOptions{})
-		return err
-	})
-	must(t, func() error {
-		_, err := admin.RbacV1().Roles(c.ns).Create(ctx, &rbacv1.Role{ObjectMeta: metav1.ObjectMeta{Name: "loglet-sidecar"},
-			Rules: []rbacv1.PolicyRule{{APIGroups: []string{""}, Resources: []string{"pods", "pods/log"}, Verbs: []string{"get"}}}}, metav1.CreateOptions{})
-		return err
-	})
-	must(t, func() error {
-		_, err := admin.RbacV1().RoleBindings(c.ns).Create(ctx, &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Name: "loglet-sidecar"},
-			RoleRef:  rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "Role", Name: "loglet-sidecar"},
-			Subjects: []rbacv1.Subject{{Kind: "ServiceAccount", Name: "default", Namespace: c.ns}}}, metav1.CreateOptions{})
-		return err
-	})
-	c.sidecar = rest.CopyConfig(cfg)
-	c.sidecar.Impersonate = rest.ImpersonationConfig{UserName: "system:serviceaccount:" + c.ns + ":default"}
+	c := &cluster{kubelet: kubelettest.Start(t, admin, certs, "virtual-1"), ns: "shop"}
+	c.sidecar = kubelettest.Namespace(t, admin, cfg, c.ns)
 	return c
-}
-
-func must(t *testing.T, f func() error) {
-	t.Helper()
-	if err := f(); err != nil {
-		t.Fatal(err)
-	}
-}
-
-// pod creates a pod bound to the fixture's node with the containers
-// running.
-func (c *cluster) pod(t *testing.T, name string, policy corev1.RestartPolicy, containers ...string) {
-	t.Helper()
-	spec := corev1.PodSpec{NodeName: c.kubelet.Node, RestartPolicy: policy}
-	for _, n := range containers {
-		spec.Containers = append(spec.Containers, corev1.Container{Name: n, Image: "example.com/" + n + ":1"})
-	}
-	must(t, func() error {
-		_, err := c.admin.CoreV1().Pods(c.ns).Create(context.Background(), &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: name}, Spec: spec}, metav1.CreateOptions{})
-		return err
-	})
-	for _, n := range containers {
-		c.kubelet.Run(c.ns, name, n)
-	}
 }
 
 // streamer runs podlog.Run for pod until stopped; stop ends it abruptly
@@ -190,7 +142,7 @@ func TestPodsLogThroughAPIServer(t *testing.T) {
 	c := startCluster(t)
 
 	t.Run("follow every container, reconnect after the stream is cut", func(t *testing.T) {
-		c.pod(t, "web", corev1.RestartPolicyAlways, "app", "worker")
+		c.kubelet.Pod(t, c.ns, "web", corev1.RestartPolicyAlways, "app", "worker")
 		dir := t.TempDir()
 		c.stream(t, "web", dir, "app", "worker")
 		c.kubelet.Log(c.ns, "web", "app", numbered("app", 0, 100)...)
@@ -207,7 +159,7 @@ func TestPodsLogThroughAPIServer(t *testing.T) {
 	})
 
 	t.Run("resume after a sidecar restart drops what the spool holds", func(t *testing.T) {
-		c.pod(t, "api", corev1.RestartPolicyAlways, "app")
+		c.kubelet.Pod(t, c.ns, "api", corev1.RestartPolicyAlways, "app")
 		dir := t.TempDir()
 		s := c.stream(t, "api", dir, "app")
 		// The same text twice at the same time must both arrive, and
@@ -227,7 +179,7 @@ func TestPodsLogThroughAPIServer(t *testing.T) {
 	})
 
 	t.Run("container restart: the previous instance is read to its end", func(t *testing.T) {
-		c.pod(t, "job", corev1.RestartPolicyAlways, "app")
+		c.kubelet.Pod(t, c.ns, "job", corev1.RestartPolicyAlways, "app")
 		dir := t.TempDir()
 		s := c.stream(t, "job", dir, "app")
 		c.kubelet.Log(c.ns, "job", "app", numbered("first", 0, 20)...)
@@ -248,7 +200,7 @@ func TestPodsLogThroughAPIServer(t *testing.T) {
 	})
 
 	t.Run("a completed pod ends the streams", func(t *testing.T) {
-		c.pod(t, "batch", corev1.RestartPolicyNever, "a", "b")
+		c.kubelet.Pod(t, c.ns, "batch", corev1.RestartPolicyNever, "a", "b")
 		dir := t.TempDir()
 		s := c.stream(t, "batch", dir, "a", "b")
 		c.kubelet.Log(c.ns, "batch", "a", numbered("a", 0, 10)...)
