@@ -93,9 +93,11 @@ func TestThroughAPIServer(t *testing.T) {
 		if !apiequality.Semantic.DeepEqual(p.Spec, q.Spec) {
 			t.Errorf("two pods of the same spec were injected differently")
 		}
-		// Reinvoked after the other webhook changed the pod, ours left it be.
-		if p.Labels["example.com/touched"] != "true" || len(p.Spec.InitContainers) != 1 || len(p.Spec.Volumes) != 2 {
-			t.Errorf("after reinvocation: labels %v, %d init containers, %d volumes; want one sidecar and two volumes", p.Labels, len(p.Spec.InitContainers), len(p.Spec.Volumes))
+		// Reinvoked after the other webhook changed the pod, ours left it
+		// be: one sidecar, and three volumes (logs, pod info, and the
+		// token that stdout: api — auto without a command — needs).
+		if p.Labels["example.com/touched"] != "true" || len(p.Spec.InitContainers) != 1 || len(p.Spec.Volumes) != 3 {
+			t.Errorf("after reinvocation: labels %v, %d init containers, %d volumes; want one sidecar and three volumes", p.Labels, len(p.Spec.InitContainers), len(p.Spec.Volumes))
 		}
 	})
 	t.Run("namespace label opts in", func(t *testing.T) {

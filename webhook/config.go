@@ -20,6 +20,9 @@ type Config struct {
 	// NativeSidecar puts the sidecar among the init containers with
 	// restartPolicy Always (Kubernetes 1.29 and later).
 	NativeSidecar bool
+	// MetricsPort is where each sidecar serves /metrics and /readyz; the
+	// pod's containers share it, so it must be free in every pod.
+	MetricsPort int32
 	// SizeLimit bounds the shared emptyDir.
 	SizeLimit *resource.Quantity
 	// Namespace is the webhook's own; it and ExcludedNamespaces are never
@@ -39,6 +42,7 @@ func DefaultConfig() Config {
 		Limits:        corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("64Mi")},
 		Max:           corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("500m"), corev1.ResourceMemory: resource.MustParse("256Mi")},
 		NativeSidecar: true,
+		MetricsPort:   9745,
 		SizeLimit:     &size,
 		Namespace:     "loglet-system",
 	}

@@ -27,6 +27,7 @@ func ServerFlags(fs *pflag.FlagSet) {
 	fs.String("max-sidecar-cpu", "500m", "most CPU a pod's loglet.io/sidecar-cpu may ask for")
 	fs.String("max-sidecar-memory", "256Mi", "most memory a pod's loglet.io/sidecar-memory may ask for")
 	fs.String("native-sidecar", "auto", "auto (native sidecar when the API server is 1.29 or later), always, never")
+	fs.String("sidecar-metrics-port", strconv.Itoa(int(d.MetricsPort)), "port of each sidecar's /metrics and /readyz (shared with the pod's containers: pick one they leave free)")
 	fs.String("empty-dir-size-limit", "512Mi", "size limit of the shared log volume")
 	fs.StringSlice("excluded-namespaces", nil, "namespaces never injected (besides kube-system, kube-public and the webhook's own)")
 	fs.String("namespace", "", "the webhook's own namespace (default: $POD_NAMESPACE)")
@@ -81,9 +82,17 @@ func LoadServerOptions(fs *pflag.FlagSet) (ServerOptions, error) {
 		MetricsAddr:   r.Str("metrics-addr"),
 		HealthAddr:    r.Str("health-addr"),
 	}
-	port := r.Str("port")
-	if o.Port, err = strconv.Atoi(port); err != nil || o.Port < 1 || o.Port > 65535 {
-		r.Fail("port", port, "a TCP port like 9443")
-	}
+	o.Port = tcpPort(r, "port", "9443")
+	o.Config.MetricsPort = int32(tcpPort(r, "sidecar-metrics-port", "9745"))
 	return o, r.Err()
+}
+
+// tcpPort reads a port setting; example shows the form in the error.
+func tcpPort(r *config.Reader, key, example string) int {
+	v := r.Str(key)
+	p, err := strconv.Atoi(v)
+	if err != nil || p < 1 || p > 65535 {
+		r.Fail(key, v, "a TCP port like "+example)
+	}
+	return p
 }

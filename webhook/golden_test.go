@@ -48,6 +48,8 @@ func TestGolden(t *testing.T) {
 		{"job.yaml", "job.classic.injected.yaml", nil, classic, true, 0},
 		{"wrap-args.yaml", "wrap-args.injected.yaml", nil, DefaultConfig(), true, 0},
 		{"auto-wrap.yaml", "auto-wrap.injected.yaml", nil, DefaultConfig(), true, 0},
+		{"api.yaml", "api.injected.yaml", nil, DefaultConfig(), true, 0},
+		{"api-no-automount.yaml", "api-no-automount.injected.yaml", nil, DefaultConfig(), true, 2},
 		{"injected.yaml", "", nil, DefaultConfig(), false, 0},
 		{"not-opted.yaml", "", nil, DefaultConfig(), false, 0},
 		{"ns-opt-in.yaml", "ns-opt-in.injected.yaml", map[string]string{NamespaceLabel: "enabled"}, DefaultConfig(), true, 0},

@@ -6,6 +6,7 @@ import (
 	"slices"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/utils/ptr"
 )
 
 // Folders inside the sidecar (DESIGN.md, the pod contract).
@@ -56,6 +57,9 @@ func Mutate(pod *corev1.Pod, req Request, cfg Config) (*corev1.Pod, []string, er
 		}
 	}
 	sc, warnings := sidecar(out, req, cfg, globs, dataVol, infoVol)
+	if mode == "api" {
+		warnings = append(warnings, mountToken(out, &sc)...)
+	}
 	if cfg.NativeSidecar {
 		always := corev1.ContainerRestartPolicyAlways
 		sc.RestartPolicy = &always
@@ -75,6 +79,44 @@ func Mutate(pod *corev1.Pod, req Request, cfg Config) (*corev1.Pod, []string, er
 	}
 	out.Annotations[AnnotationStatus] = "injected"
 	return out, warnings, nil
+}
+
+// tokenDir is where client-go's in-cluster config reads the service
+// account's token and CA.
+const tokenDir = "/var/run/secrets/kubernetes.io/serviceaccount"
+
+// mountToken gives the sidecar the pod's service-account token, which
+// stdout: api needs to read pods/log. The ServiceAccount admission plugin
+// runs before webhooks, so it mounted the token only into the containers
+// the pod had: the sidecar shares that volume, or, where there is none
+// (automount is off), gets a projected token of its own.
+func mountToken(pod *corev1.Pod, sc *corev1.Container) []string {
+	for _, c := range slices.Concat(pod.Spec.InitContainers, pod.Spec.Containers) {
+		for _, m := range c.VolumeMounts {
+			if m.MountPath == tokenDir {
+				sc.VolumeMounts = append(sc.VolumeMounts, corev1.VolumeMount{Name: m.Name, MountPath: tokenDir, ReadOnly: true})
+				return nil
+			}
+		}
+	}
+	name := unique("token", func(name string) bool { return hasVolume(pod, name) })
+	pod.Spec.Volumes = append(pod.Spec.Volumes, corev1.Volume{Name: name, VolumeSource: corev1.VolumeSource{Projected: &corev1.ProjectedVolumeSource{
+		Sources: []corev1.VolumeProjection{
+			{ServiceAccountToken: &corev1.ServiceAccountTokenProjection{Path: "token", ExpirationSeconds: ptr.To[int64](3607)}},
+			{ConfigMap: &corev1.ConfigMapProjection{LocalObjectReference: corev1.LocalObjectReference{Name: "kube-root-ca.crt"},
+				Items: []corev1.KeyToPath{{Key: "ca.crt", Path: "ca.crt"}}}},
+			{DownwardAPI: &corev1.DownwardAPIProjection{Items: []corev1.DownwardAPIVolumeFile{
+				{Path: "namespace", FieldRef: &corev1.ObjectFieldSelector{FieldPath: "metadata.namespace"}}}}},
+		}}}})
+	sc.VolumeMounts = append(sc.VolumeMounts, corev1.VolumeMount{Name: name, MountPath: tokenDir, ReadOnly: true})
+	if pod.Spec.ServiceAccountName == "" {
+		// What the admission plugin sets; a token projection needs it.
+		pod.Spec.ServiceAccountName = "default"
+	}
+	if a := pod.Spec.AutomountServiceAccountToken; a != nil && !*a {
+		return []string{"stdout: api reads pods/log with the pod's service account: its token is mounted into the loglet sidecar only (the pod sets automountServiceAccountToken: false)"}
+	}
+	return nil
 }
 
 func subPath(container string, k int) string { return fmt.Sprintf("c/%s/%d", container, k) }

@@ -8,6 +8,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
+	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/utils/ptr"
 )
 
@@ -25,11 +26,21 @@ func sidecar(pod *corev1.Pod, req Request, cfg Config, globs []string, dataVol, 
 	if len(globs) > 0 {
 		env = append(env, corev1.EnvVar{Name: "LOGLET_PATH", Value: strings.Join(globs, ",")})
 	}
-	if req.Stdout == "wrap" && !cfg.NativeSidecar {
+	if req.Stdout != "off" && !cfg.NativeSidecar {
 		// A plain container must end by itself once the others did, or a
-		// Job never completes; loglet exec leaves the markers it watches.
+		// Job never completes; it sees them end in loglet exec's markers
+		// (wrap) or the pod status (api).
 		env = append(env, corev1.EnvVar{Name: "LOGLET_EXIT_WHEN_DONE", Value: "true"})
 	}
+	var warnings []string
+	if _, set := cfg.Agent["LOGLET_DRAIN_TIMEOUT"]; !set {
+		drain, warning := drainTimeout(pod)
+		env = append(env, corev1.EnvVar{Name: "LOGLET_DRAIN_TIMEOUT", Value: drain})
+		if warning != "" {
+			warnings = append(warnings, warning)
+		}
+	}
+	env = append(env, corev1.EnvVar{Name: "LOGLET_METRICS_ADDR", Value: fmt.Sprintf(":%d", cfg.MetricsPort)})
 	if req.MultilineStart != "" {
 		env = append(env, corev1.EnvVar{Name: "LOGLET_MULTILINE_START", Value: req.MultilineStart})
 	}
@@ -60,20 +71,52 @@ func sidecar(pod *corev1.Pod, req Request, cfg Config, globs []string, dataVol, 
 	imagesJSON, _ := json.Marshal(images)
 	env = append(env, corev1.EnvVar{Name: "LOGLET_CONTAINER_IMAGES", Value: string(imagesJSON)})
 
-	res, warnings := resources(req, cfg)
-	return corev1.Container{
+	res, resWarnings := resources(req, cfg)
+	ready := &corev1.Probe{
+		ProbeHandler:  corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: "/readyz", Port: intstr.FromString(metricsPortName)}},
+		PeriodSeconds: 10, FailureThreshold: 3,
+	}
+	c := corev1.Container{
 		Name:            SidecarName,
 		Image:           cfg.Image,
 		ImagePullPolicy: cfg.PullPolicy,
 		Args:            []string{"agent", "--mode=sidecar"},
 		Env:             env,
+		Ports:           []corev1.ContainerPort{{Name: metricsPortName, ContainerPort: cfg.MetricsPort}},
 		Resources:       res,
+		ReadinessProbe:  ready,
 		VolumeMounts: []corev1.VolumeMount{
 			{Name: dataVol, MountPath: sidecarRoot},
 			{Name: infoVol, MountPath: podinfoDir, ReadOnly: true},
 		},
 		SecurityContext: hardened(),
-	}, warnings
+	}
+	if cfg.NativeSidecar {
+		// The kubelet starts the app containers once a native sidecar's
+		// startup probe passed: only after its sources are open, so no
+		// early line is missed.
+		start := ready.DeepCopy()
+		start.PeriodSeconds, start.FailureThreshold = 1, 60
+		c.StartupProbe = start
+	}
+	return c, append(warnings, resWarnings...)
+}
+
+// metricsPortName names the sidecar's port for /metrics and /readyz.
+const metricsPortName = "loglet-metrics"
+
+// drainTimeout leaves the sidecar the pod's grace period minus 5 s to
+// deliver the last lines on shutdown, and warns when that is short.
+func drainTimeout(pod *corev1.Pod) (string, string) {
+	grace := int64(corev1.DefaultTerminationGracePeriodSeconds)
+	if g := pod.Spec.TerminationGracePeriodSeconds; g != nil {
+		grace = *g
+	}
+	drain := max(grace-5, 1)
+	if grace < 10 {
+		return fmt.Sprintf("%ds", drain), fmt.Sprintf("terminationGracePeriodSeconds=%d leaves the loglet sidecar %ds to deliver the last lines on shutdown; 30 or more is safer", grace, drain)
+	}
+	return fmt.Sprintf("%ds", drain), ""
 }
 
 // hardened is the security context of every container loglet adds.

@@ -109,15 +109,8 @@ func TestSidecarReportsLostStdout(t *testing.T) {
 	if out, err := exec.Command(loglet, "exec", "--dir", dir, "--", "echo", "lost line").CombinedOutput(); err != nil {
 		t.Fatalf("%v: %s", err, out)
 	}
-	a := &agent{stderr: &syncBuffer{}, done: make(chan struct{})}
-	a.cmd = commandWithEnv([]string{"LOGLET_STDOUT=wrap", "LOGLET_POD_VOLUME=" + vol, "LOGLET_STATE_DIR=" + filepath.Join(vol, "state"),
-		"LOGLET_SINK=null://", "LOGLET_METRICS_ADDR=127.0.0.1:0"}, loglet, "agent", "--mode=sidecar", "--log-format", "json")
-	a.cmd.Stderr = a.stderr
-	if err := a.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() { a.cmd.Wait(); close(a.done) }()
-	t.Cleanup(func() { a.cmd.Process.Kill(); <-a.done })
+	a := startAgentWithEnv(t, []string{"LOGLET_STDOUT=wrap", "LOGLET_POD_VOLUME=" + vol, "LOGLET_STATE_DIR=" + filepath.Join(vol, "state"),
+		"LOGLET_SINK=null://", "LOGLET_METRICS_ADDR=127.0.0.1:0"}, "--mode=sidecar")
 	addr := a.metricsAddr(t)
 	if n, ok := metric(t, addr, "loglet_stdout_lost_bytes"); !ok || n == 0 {
 		t.Fatalf("loglet_stdout_lost_bytes = %v (present %v), want the lost bytes", n, ok)

@@ -243,7 +243,7 @@ func sidecarMode(r *Reader, c *Agent, pc parse.Config) error {
 		}
 		return r.Err()
 	}
-	if len(containers) == 0 {
+	if len(containers) == 0 && (stdout != "wrap" || c.ExitWhenDone) {
 		return fmt.Errorf("stdout: %s needs container-images, the containers to capture (the webhook sets it); or set stdout: off", stdout)
 	}
 	c.Paths = append(c.Paths, l.StdoutGlob())
