@@ -13,7 +13,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -191,19 +190,21 @@ func BenchmarkAgent(b *testing.B) {
 				cmd := exec.Command(bin, args...)
 				cmd.Stderr = os.Stderr
 				t0 := time.Now()
-				if err := cmd.Run(); err != nil {
+				m, err := startMeasured(cmd)
+				if err != nil {
+					b.Fatal(err)
+				}
+				cpu, user, sys, peak, err := m.wait()
+				if err != nil {
 					b.Fatalf("agent: %v", err)
 				}
 				wall := time.Since(t0)
-				ru := cmd.ProcessState.SysUsage().(*syscall.Rusage)
-				user, sys := time.Duration(ru.Utime.Nano()), time.Duration(ru.Stime.Nano())
-				cpu := user + sys
 				mb := float64(fi.Size()) / 1e6
 				b.ReportMetric(mb/wall.Seconds(), "MB/s")
 				b.ReportMetric(mb/cpu.Seconds(), "MB/cpu-s")
-				b.ReportMetric(float64(ru.Maxrss)/1024, "peak-RSS-MiB")
+				b.ReportMetric(peak, "peak-RSS-MiB")
 				fmt.Printf("%-15s %6.0f MB in %5.2fs wall, %5.2fs CPU (user %.2fs, sys %.2fs): %5.0f MB/s, %5.0f MB per CPU-second, peak RSS %.1f MiB\n",
-					r.name, mb, wall.Seconds(), cpu.Seconds(), user.Seconds(), sys.Seconds(), mb/wall.Seconds(), mb/cpu.Seconds(), float64(ru.Maxrss)/1024)
+					r.name, mb, wall.Seconds(), cpu.Seconds(), user.Seconds(), sys.Seconds(), mb/wall.Seconds(), mb/cpu.Seconds(), peak)
 			}
 		})
 	}

@@ -62,17 +62,20 @@ func BenchmarkHub(b *testing.B) {
 			cmd := exec.Command(agent, "agent", "--once", "--path", input, "--state-dir", b.TempDir(), "--sink", sinkURL, "--log-level", "warn")
 			cmd.Stderr = os.Stderr
 			t0 := time.Now()
-			if err := cmd.Run(); err != nil {
+			m, err := startMeasured(cmd)
+			if err != nil {
+				b.Fatal(err)
+			}
+			cpu, _, _, peak, err := m.wait()
+			if err != nil {
 				b.Fatal(err)
 			}
 			wall := time.Since(t0)
-			ru := cmd.ProcessState.SysUsage().(*syscall.Rusage)
-			cpu := time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 			mb := float64(fi.Size()) / 1e6
 			b.ReportMetric(mb/cpu.Seconds(), "MB/cpu-s")
 			b.ReportMetric(mb/wall.Seconds(), "MB/s")
 			fmt.Printf("%-15s %6.0f MB in %5.2fs wall (acknowledged by the hub), agent CPU %5.2fs: %5.0f MB/s end to end, %5.0f MB per agent CPU-second, agent peak RSS %.1f MiB\n",
-				"raw→hub", mb, wall.Seconds(), cpu.Seconds(), mb/wall.Seconds(), mb/cpu.Seconds(), float64(ru.Maxrss)/1024)
+				"raw→hub", mb, wall.Seconds(), cpu.Seconds(), mb/wall.Seconds(), mb/cpu.Seconds(), peak)
 		}
 	})
 	b.Run("latency", func(b *testing.B) {
@@ -87,7 +90,8 @@ func BenchmarkHub(b *testing.B) {
 			}
 			cmd := exec.Command(agent, "agent", "--path", path, "--state-dir", b.TempDir(), "--sink", sinkURL, "--log-level", "warn")
 			cmd.Stderr = os.Stderr
-			if err := cmd.Start(); err != nil {
+			m, err := startMeasured(cmd)
+			if err != nil {
 				b.Fatal(err)
 			}
 			ctx, cancel := context.WithCancel(context.Background())
@@ -141,14 +145,13 @@ func BenchmarkHub(b *testing.B) {
 			<-done
 			r.Close()
 			cmd.Process.Signal(syscall.SIGTERM)
-			cmd.Wait()
-			ru := cmd.ProcessState.SysUsage().(*syscall.Rusage)
+			cpu, _, _, peak, _ := m.wait()
 			slices.Sort(lat)
 			p := func(q float64) time.Duration { return lat[int(q*float64(len(lat)-1))].Round(time.Millisecond) }
 			b.ReportMetric(float64(p(0.99).Milliseconds()), "p99-ms")
 			fmt.Printf("%-15s %d of %d lines at 10 MiB/s for %ds: delivery latency p50 %s, p99 %s, max %s; agent CPU %.1f%% of a core, peak RSS %.1f MiB\n",
 				"latency@10MB/s", len(lat), lines, seconds, p(0.5), p(0.99), lat[len(lat)-1].Round(time.Millisecond),
-				100*time.Duration(ru.Utime.Nano()+ru.Stime.Nano()).Seconds()/float64(seconds), float64(ru.Maxrss)/1024)
+				100*cpu.Seconds()/float64(seconds), peak)
 		}
 	})
 }

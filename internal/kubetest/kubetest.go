@@ -34,7 +34,7 @@ func APIServerFlags(flags map[string]string) Option {
 // Start starts kube-apiserver and etcd and stops them when the test ends.
 // Stop webhook servers before that, in a defer: they watch envtest's
 // certificate files.
-func Start(t *testing.T, opts ...Option) (*envtest.Environment, *rest.Config) {
+func Start(t testing.TB, opts ...Option) (*envtest.Environment, *rest.Config) {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("needs kube-apiserver and etcd; runs in make test")
