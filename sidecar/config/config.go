@@ -230,6 +230,7 @@ func sidecarMode(r *Reader, c *Agent, pc parse.Config) error {
 	if images := r.Str("container-images"); images != "" {
 		if err := json.Unmarshal([]byte(images), &l.Images); err != nil {
 			r.Fail("container-images", images, `a JSON object like {"app":"nginx:1.27"}`)
+			return r.Err()
 		}
 	}
 	// Select is a copy of l as it is when the function returns.

@@ -96,6 +96,13 @@ func TestLoadAgentErrors(t *testing.T) {
 		{[]string{"--path", "/a", "--max-line-bytes", "1GiB"}, "max-line-bytes"},
 		{[]string{"--path", "/a", "--scan-interval", "0s"}, "scan-interval"},
 		{[]string{"--path", "/a", "--log-level", "loud"}, "log-level"},
+		{[]string{"--mode", "sidecar", "--stdout", "api"}, "needs container-images"},
+		{[]string{"--mode", "sidecar", "--stdout", "api", "--container-images", `{"app":"a:1"}`}, "needs pod-namespace and pod-name"},
+		{[]string{"--mode", "sidecar", "--stdout", "api", "--container-images", `{"app":"a:1"}`, "--pod-namespace", "shop", "--pod-name", "web"},
+			"outside a pod needs --api-server"},
+		{[]string{"--mode", "sidecar", "--stdout", "api", "--container-images", "app=a:1"}, `a JSON object like {"app":"nginx:1.27"}`},
+		{[]string{"--mode", "sidecar", "--stdout", "off", "--exit-when-done"}, "needs stdout: wrap or api"},
+		{[]string{"--mode", "sidecar", "--stdout", "wrap", "--exit-when-done"}, "needs container-images"},
 	}
 	for _, tc := range tests {
 		_, err := load(t, nil, tc.args...)
