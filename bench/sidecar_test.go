@@ -1,7 +1,6 @@
 package bench
 
 import (
-	"context"
 	"fmt"
 	"os"
 	"os/exec"
@@ -11,14 +10,9 @@ import (
 	"testing"
 	"time"
 
-	authv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/kubernetes"
-	"k8s.io/utils/ptr"
 
 	"github.com/loglet/loglet/internal/kubelettest"
-	"github.com/loglet/loglet/internal/kubetest"
 )
 
 // BenchmarkSidecarAPI runs the slim agent as a sidecar with stdout: api
@@ -32,21 +26,11 @@ func BenchmarkSidecarAPI(b *testing.B) {
 		seconds = s
 	}
 	bin := buildAgent(b, b.TempDir())
-	certs := kubelettest.NewCerts(b)
-	_, cfg := kubetest.Start(b, kubetest.APIServerFlags(certs.APIServerFlags()))
-	admin := kubernetes.NewForConfigOrDie(cfg)
-	kubelet := kubelettest.Start(b, admin, certs, "virtual-1")
 	const ns = "bench"
-	kubelettest.Namespace(b, admin, cfg, ns)
+	cl := kubelettest.StartCluster(b, ns)
+	kubelet := cl.Kubelet
 	containers := []string{"app", "worker", "proxy"}
-	secrets := b.TempDir()
-	tok, err := admin.CoreV1().ServiceAccounts(ns).CreateToken(context.Background(), "default",
-		&authv1.TokenRequest{Spec: authv1.TokenRequestSpec{ExpirationSeconds: ptr.To[int64](3600)}}, metav1.CreateOptions{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	os.WriteFile(filepath.Join(secrets, "token"), []byte(tok.Status.Token), 0o600)
-	os.WriteFile(filepath.Join(secrets, "ca.crt"), cfg.CAData, 0o600)
+	secrets := cl.TokenFiles(b)
 	line := strings.Repeat("x", 200)
 
 	for range b.N {
@@ -57,7 +41,7 @@ func BenchmarkSidecarAPI(b *testing.B) {
 		cmd.Env = append(os.Environ(), "LOGLET_STDOUT=api", "LOGLET_EXIT_WHEN_DONE=true", "LOGLET_POD_VOLUME="+vol,
 			"LOGLET_STATE_DIR="+filepath.Join(vol, "state"), "LOGLET_POD_NAMESPACE="+ns, "LOGLET_POD_NAME="+pod,
 			`LOGLET_CONTAINER_IMAGES={"app":"app:1","worker":"worker:1","proxy":"proxy:1"}`,
-			"LOGLET_API_SERVER="+cfg.Host, "LOGLET_API_TOKEN_FILE="+filepath.Join(secrets, "token"),
+			"LOGLET_API_SERVER="+cl.Config.Host, "LOGLET_API_TOKEN_FILE="+filepath.Join(secrets, "token"),
 			"LOGLET_API_CA_FILE="+filepath.Join(secrets, "ca.crt"), "LOGLET_SINK=null://")
 		cmd.Stderr = os.Stderr
 		m, err := startMeasured(cmd)

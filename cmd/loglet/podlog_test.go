@@ -1,21 +1,15 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
 	"time"
 
-	authv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/kubernetes"
-	"k8s.io/utils/ptr"
 
 	"github.com/loglet/loglet/internal/kubelettest"
-	"github.com/loglet/loglet/internal/kubetest"
 )
 
 // TestSidecarAPIStdout runs the agent in sidecar mode with stdout: api
@@ -27,23 +21,11 @@ import (
 // arrives, in order; duplicates only from the packages not yet
 // acknowledged at the kill.
 func TestSidecarAPIStdout(t *testing.T) {
-	certs := kubelettest.NewCerts(t)
-	_, cfg := kubetest.Start(t, kubetest.APIServerFlags(certs.APIServerFlags()))
-	admin := kubernetes.NewForConfigOrDie(cfg)
-	kubelet := kubelettest.Start(t, admin, certs, "virtual-1")
 	const ns, pod = "shop", "batch-1"
-	kubelettest.Namespace(t, admin, cfg, ns)
+	cl := kubelettest.StartCluster(t, ns)
+	kubelet := cl.Kubelet
 	kubelet.Pod(t, ns, pod, corev1.RestartPolicyNever, "app", "worker")
-
-	// What the pod's service-account token mount would hold.
-	secrets := t.TempDir()
-	tok, err := admin.CoreV1().ServiceAccounts(ns).CreateToken(context.Background(), "default",
-		&authv1.TokenRequest{Spec: authv1.TokenRequestSpec{ExpirationSeconds: ptr.To[int64](3600)}}, metav1.CreateOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	os.WriteFile(filepath.Join(secrets, "token"), []byte(tok.Status.Token), 0o600)
-	os.WriteFile(filepath.Join(secrets, "ca.crt"), cfg.CAData, 0o600)
+	secrets := cl.TokenFiles(t)
 
 	vol := t.TempDir()
 	out := filepath.Join(t.TempDir(), "out.ndjson")
@@ -55,7 +37,7 @@ func TestSidecarAPIStdout(t *testing.T) {
 		"LOGLET_POD_NAMESPACE=" + ns,
 		"LOGLET_POD_NAME=" + pod,
 		`LOGLET_CONTAINER_IMAGES={"app":"example.com/app:1","worker":"example.com/worker:1"}`,
-		"LOGLET_API_SERVER=" + cfg.Host,
+		"LOGLET_API_SERVER=" + cl.Config.Host,
 		"LOGLET_API_TOKEN_FILE=" + filepath.Join(secrets, "token"),
 		"LOGLET_API_CA_FILE=" + filepath.Join(secrets, "ca.crt"),
 		"LOGLET_SINK=file://" + out,

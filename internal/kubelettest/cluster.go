@@ -2,13 +2,19 @@ package kubelettest
 
 import (
 	"context"
+	"os"
+	"path/filepath"
 	"testing"
 
+	authv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
+	"k8s.io/utils/ptr"
+
+	"github.com/loglet/loglet/internal/kubetest"
 )
 
 // SidecarRules is what a sidecar with stdout: api may do in its namespace:
@@ -53,4 +59,43 @@ func (k *Kubelet) Pod(t testing.TB, ns, name string, policy corev1.RestartPolicy
 	for _, n := range containers {
 		k.Run(ns, name, n)
 	}
+}
+
+// Cluster is a real kube-apiserver (envtest) with one node whose kubelet
+// API is the fixture, and a namespace prepared by Namespace.
+type Cluster struct {
+	Config    *rest.Config // cluster admin
+	Admin     kubernetes.Interface
+	Sidecar   *rest.Config // the namespace's default service account
+	Kubelet   *Kubelet
+	Namespace string
+}
+
+// StartCluster starts it; everything stops when the test ends.
+func StartCluster(t testing.TB, ns string) *Cluster {
+	t.Helper()
+	certs := NewCerts(t)
+	_, cfg := kubetest.Start(t, kubetest.APIServerFlags(certs.APIServerFlags()))
+	admin := kubernetes.NewForConfigOrDie(cfg)
+	c := &Cluster{Config: cfg, Admin: admin, Kubelet: Start(t, admin, certs, "virtual-1"), Namespace: ns}
+	c.Sidecar = Namespace(t, admin, cfg, ns)
+	return c
+}
+
+// TokenFiles writes what a pod's service-account token mount holds for
+// the namespace's default account (token, ca.crt) and returns the folder.
+func (c *Cluster) TokenFiles(t testing.TB) string {
+	t.Helper()
+	dir := t.TempDir()
+	tok, err := c.Admin.CoreV1().ServiceAccounts(c.Namespace).CreateToken(context.Background(), "default",
+		&authv1.TokenRequest{Spec: authv1.TokenRequestSpec{ExpirationSeconds: ptr.To[int64](3600)}}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, b := range map[string][]byte{"token": []byte(tok.Status.Token), "ca.crt": c.Config.CAData} {
+		if err := os.WriteFile(filepath.Join(dir, name), b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
 }

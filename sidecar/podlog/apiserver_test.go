@@ -11,31 +11,10 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/rest"
 
 	"github.com/loglet/loglet/internal/kubelettest"
-	"github.com/loglet/loglet/internal/kubetest"
 	"github.com/loglet/loglet/sidecar/podlog"
 )
-
-// cluster is a real kube-apiserver with one node whose kubelet API is the
-// kubelettest fixture, and a namespace whose default service account may
-// read its pods and their logs — exactly what the sidecar is granted.
-type cluster struct {
-	sidecar *rest.Config // the service account's view
-	kubelet *kubelettest.Kubelet
-	ns      string
-}
-
-func startCluster(t *testing.T) *cluster {
-	certs := kubelettest.NewCerts(t)
-	_, cfg := kubetest.Start(t, kubetest.APIServerFlags(certs.APIServerFlags()))
-	admin := kubernetes.NewForConfigOrDie(cfg)
-	c := &cluster{kubelet: kubelettest.Start(t, admin, certs, "virtual-1"), ns: "shop"}
-	c.sidecar = kubelettest.Namespace(t, admin, cfg, c.ns)
-	return c
-}
 
 // streamer runs podlog.Run for pod until stopped; stop ends it abruptly
 // (no drain), like a killed sidecar.
@@ -45,16 +24,16 @@ type streamer struct {
 	stop context.CancelFunc
 }
 
-func (c *cluster) stream(t *testing.T, pod, dir string, containers ...string) *streamer {
+func stream(t *testing.T, c *kubelettest.Cluster, pod, dir string, containers ...string) *streamer {
 	t.Helper()
-	client, err := podlog.NewClient(c.sidecar)
+	client, err := podlog.NewClient(c.Sidecar)
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, stop := context.WithCancel(context.Background())
 	s := &streamer{dir: dir, done: make(chan error, 1), stop: stop}
 	go func() {
-		s.done <- podlog.Run(ctx, podlog.Options{Client: client, Namespace: c.ns, Pod: pod, Containers: containers, Dir: dir,
+		s.done <- podlog.Run(ctx, podlog.Options{Client: client, Namespace: c.Namespace, Pod: pod, Containers: containers, Dir: dir,
 			Backoff: 20 * time.Millisecond, MaxBackoff: 200 * time.Millisecond, MaxFileBytes: 4 << 10, MaxFiles: 100})
 	}()
 	t.Cleanup(func() { stop(); <-s.done })
@@ -139,75 +118,75 @@ func numbered(prefix string, from, to int) []string {
 }
 
 func TestPodsLogThroughAPIServer(t *testing.T) {
-	c := startCluster(t)
+	c := kubelettest.StartCluster(t, "shop")
 
 	t.Run("follow every container, reconnect after the stream is cut", func(t *testing.T) {
-		c.kubelet.Pod(t, c.ns, "web", corev1.RestartPolicyAlways, "app", "worker")
+		c.Kubelet.Pod(t, c.Namespace, "web", corev1.RestartPolicyAlways, "app", "worker")
 		dir := t.TempDir()
-		c.stream(t, "web", dir, "app", "worker")
-		c.kubelet.Log(c.ns, "web", "app", numbered("app", 0, 100)...)
-		c.kubelet.Log(c.ns, "web", "worker", numbered("worker", 0, 50)...)
+		stream(t, c, "web", dir, "app", "worker")
+		c.Kubelet.Log(c.Namespace, "web", "app", numbered("app", 0, 100)...)
+		c.Kubelet.Log(c.Namespace, "web", "worker", numbered("worker", 0, 50)...)
 		waitSpooled(t, dir, "app", numbered("app", 0, 100))
 		waitSpooled(t, dir, "worker", numbered("worker", 0, 50))
 		// Rotation on the node ends follow streams; lines written while
 		// the stream is down come with the next one, once.
-		c.kubelet.Cut()
-		c.kubelet.Log(c.ns, "web", "app", numbered("app", 100, 200)...)
-		c.kubelet.Cut()
-		c.kubelet.Log(c.ns, "web", "app", numbered("app", 200, 300)...)
+		c.Kubelet.Cut()
+		c.Kubelet.Log(c.Namespace, "web", "app", numbered("app", 100, 200)...)
+		c.Kubelet.Cut()
+		c.Kubelet.Log(c.Namespace, "web", "app", numbered("app", 200, 300)...)
 		waitSpooled(t, dir, "app", numbered("app", 0, 300))
 	})
 
 	t.Run("resume after a sidecar restart drops what the spool holds", func(t *testing.T) {
-		c.kubelet.Pod(t, c.ns, "api", corev1.RestartPolicyAlways, "app")
+		c.Kubelet.Pod(t, c.Namespace, "api", corev1.RestartPolicyAlways, "app")
 		dir := t.TempDir()
-		s := c.stream(t, "api", dir, "app")
+		s := stream(t, c, "api", dir, "app")
 		// The same text twice at the same time must both arrive, and
 		// neither twice: the resume mark counts identical lines.
-		c.kubelet.Log(c.ns, "api", "app", "same", "same")
-		c.kubelet.Log(c.ns, "api", "app", numbered("app", 0, 100)...)
+		c.Kubelet.Log(c.Namespace, "api", "app", "same", "same")
+		c.Kubelet.Log(c.Namespace, "api", "app", numbered("app", 0, 100)...)
 		waitSpooled(t, dir, "app", append([]string{"same", "same"}, numbered("app", 0, 100)...))
 		s.kill(t)
 		// Written while the sidecar is down, in the same second as the
 		// lines before: sinceTime repeats those, the mark drops them.
-		c.kubelet.Log(c.ns, "api", "app", numbered("app", 100, 150)...)
-		c.stream(t, "api", dir, "app")
+		c.Kubelet.Log(c.Namespace, "api", "app", numbered("app", 100, 150)...)
+		stream(t, c, "api", dir, "app")
 		want := append([]string{"same", "same"}, numbered("app", 0, 150)...)
 		waitSpooled(t, dir, "app", want)
-		c.kubelet.Log(c.ns, "api", "app", "after")
+		c.Kubelet.Log(c.Namespace, "api", "app", "after")
 		waitSpooled(t, dir, "app", append(want, "after"))
 	})
 
 	t.Run("container restart: the previous instance is read to its end", func(t *testing.T) {
-		c.kubelet.Pod(t, c.ns, "job", corev1.RestartPolicyAlways, "app")
+		c.Kubelet.Pod(t, c.Namespace, "job", corev1.RestartPolicyAlways, "app")
 		dir := t.TempDir()
-		s := c.stream(t, "job", dir, "app")
-		c.kubelet.Log(c.ns, "job", "app", numbered("first", 0, 20)...)
+		s := stream(t, c, "job", dir, "app")
+		c.Kubelet.Log(c.Namespace, "job", "app", numbered("first", 0, 20)...)
 		waitSpooled(t, dir, "app", numbered("first", 0, 20))
-		c.kubelet.Log(c.ns, "job", "app", numbered("first", 20, 40)...)
-		c.kubelet.Restart(c.ns, "job", "app")
-		c.kubelet.Log(c.ns, "job", "app", numbered("second", 0, 20)...)
+		c.Kubelet.Log(c.Namespace, "job", "app", numbered("first", 20, 40)...)
+		c.Kubelet.Restart(c.Namespace, "job", "app")
+		c.Kubelet.Log(c.Namespace, "job", "app", numbered("second", 0, 20)...)
 		waitSpooled(t, dir, "app", append(numbered("first", 0, 40), numbered("second", 0, 20)...))
 
 		// The sidecar is down while the container restarts once more: the
 		// rest of the instance it was reading comes with previous=true.
 		s.kill(t)
-		c.kubelet.Log(c.ns, "job", "app", numbered("second", 20, 30)...)
-		c.kubelet.Restart(c.ns, "job", "app")
-		c.kubelet.Log(c.ns, "job", "app", numbered("third", 0, 10)...)
-		c.stream(t, "job", dir, "app")
+		c.Kubelet.Log(c.Namespace, "job", "app", numbered("second", 20, 30)...)
+		c.Kubelet.Restart(c.Namespace, "job", "app")
+		c.Kubelet.Log(c.Namespace, "job", "app", numbered("third", 0, 10)...)
+		stream(t, c, "job", dir, "app")
 		waitSpooled(t, dir, "app", slices.Concat(numbered("first", 0, 40), numbered("second", 0, 30), numbered("third", 0, 10)))
 	})
 
 	t.Run("a completed pod ends the streams", func(t *testing.T) {
-		c.kubelet.Pod(t, c.ns, "batch", corev1.RestartPolicyNever, "a", "b")
+		c.Kubelet.Pod(t, c.Namespace, "batch", corev1.RestartPolicyNever, "a", "b")
 		dir := t.TempDir()
-		s := c.stream(t, "batch", dir, "a", "b")
-		c.kubelet.Log(c.ns, "batch", "a", numbered("a", 0, 10)...)
-		c.kubelet.Log(c.ns, "batch", "b", numbered("b", 0, 10)...)
-		c.kubelet.Exit(c.ns, "batch", "a", 0)
-		c.kubelet.Log(c.ns, "batch", "b", "last words")
-		c.kubelet.Exit(c.ns, "batch", "b", 1)
+		s := stream(t, c, "batch", dir, "a", "b")
+		c.Kubelet.Log(c.Namespace, "batch", "a", numbered("a", 0, 10)...)
+		c.Kubelet.Log(c.Namespace, "batch", "b", numbered("b", 0, 10)...)
+		c.Kubelet.Exit(c.Namespace, "batch", "a", 0)
+		c.Kubelet.Log(c.Namespace, "batch", "b", "last words")
+		c.Kubelet.Exit(c.Namespace, "batch", "b", 1)
 		select {
 		case err := <-s.done:
 			s.done <- nil
