@@ -9,6 +9,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/cobra"
+	"k8s.io/klog/v2"
 
 	"github.com/loglet/loglet/sidecar/checkpoint"
 	"github.com/loglet/loglet/sidecar/config"
@@ -34,6 +35,7 @@ environment, which wins over the file.`,
 			}
 			log := newLogger(cfg.LogFormat, cfg.LogLevel)
 			slog.SetDefault(log)
+			klog.SetSlogLogger(log) // client-go's own messages (stdout: api) in the same format
 			if os.Getenv("GOMEMLIMIT") == "" {
 				// Keep the heap near what the buffer allows, not twice it.
 				debug.SetMemoryLimit(cfg.MaxBufferBytes + 48<<20)
@@ -78,45 +80,23 @@ environment, which wins over the file.`,
 				log.Info("serving metrics", "addr", addr.String())
 			}
 			log.Info("agent starting", "version", version, "mode", cfg.Mode, "paths", cfg.Paths, "sink", cfg.Sink, "state_dir", cfg.StateDir)
-			// The pipeline stops when the signal came and the pods/log
-			// streams reached their end, or once every container ended.
+			// The pipeline stops once the signal came and the capture of
+			// the containers' stdout drained, or, with exit-when-done,
+			// once every container ended.
 			signalled := cmd.Context()
 			ctx, stop := context.WithCancel(context.WithoutCancel(signalled))
 			defer stop()
-			streamed := make(chan struct{})
 			go func() {
-				defer close(streamed)
-				if cfg.Streams == nil {
-					return
-				}
-				err := cfg.Streams(signalled)
-				switch {
-				case signalled.Err() != nil:
-				case err != nil:
-					log.Error("pods/log streams stopped", "err", err)
-				case cfg.ExitWhenDone:
-					log.Info("every container has ended: draining")
-					stop()
-				default:
-					log.Info("every container has ended and its log was read")
-				}
-			}()
-			go func() {
-				select {
-				case <-signalled.Done():
-					<-streamed
-					stop()
-				case <-ctx.Done():
-				}
-			}()
-			if cfg.Done != nil {
-				go func() {
-					if cfg.Done(ctx) == nil {
+				defer stop()
+				if cfg.Capture != nil && cfg.Capture(signalled) == nil {
+					if cfg.ExitWhenDone {
 						log.Info("every container has ended: draining")
-						stop()
+						return
 					}
-				}()
-			}
+					log.Info("every container has ended and its output was read")
+				}
+				<-signalled.Done()
+			}()
 			return agent.Run(ctx)
 		},
 	}

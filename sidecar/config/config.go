@@ -9,7 +9,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"log/slog"
 	"maps"
 	"os"
 	"slices"
@@ -52,15 +51,14 @@ type Agent struct {
 	Select func(path string) (*parse.Spec, []record.KeyValue)
 	// LostBytes, when set, reports what loglet exec could not copy.
 	LostBytes func() float64
-	// Done, when set, returns once the pod's containers have all ended:
-	// a sidecar that is a plain container then drains and exits.
-	Done func(ctx context.Context) error
-	// Streams, when set, copies the containers' pods/log into the files
-	// the agent reads (stdout: api). It returns nil once every container
-	// ended; after ctx ends, once the streams drained.
-	Streams func(ctx context.Context) error
-	// ExitWhenDone: drain and exit once every container ended (a sidecar
-	// that is a plain container, so Jobs complete).
+	// Capture, when set, runs beside the pipeline in sidecar mode: it
+	// streams the containers' pods/log into the files the agent reads
+	// (stdout: api), or watches loglet exec's exit markers (wrap). It
+	// returns nil once every container ended and all its output is in the
+	// files; once ctx ends, ctx's error after the streams drained.
+	Capture func(ctx context.Context) error
+	// ExitWhenDone: drain and exit once Capture saw every container end (a
+	// sidecar that is a plain container, so Jobs complete).
 	ExitWhenDone bool
 }
 
@@ -226,15 +224,14 @@ func Hostname() string {
 // (wrap) or the spool of their pods/log streams (api) — each source with
 // its container.
 func sidecarMode(r *Reader, c *Agent, pc parse.Config) error {
-	l := pod.Layout{Root: r.Str("pod-volume"), Base: c.Resource, Files: c.Parse}
+	l := &pod.Layout{Root: r.Str("pod-volume"), Base: c.Resource, Files: c.Parse}
+	c.Select = l.Select // sees the stdout specs set below
 	if images := r.Str("container-images"); images != "" {
 		if err := json.Unmarshal([]byte(images), &l.Images); err != nil {
 			r.Fail("container-images", images, `a JSON object like {"app":"nginx:1.27"}`)
 			return r.Err()
 		}
 	}
-	// Select is a copy of l as it is when the function returns.
-	defer func() { c.Select = l.Select }()
 	containers := slices.Sorted(maps.Keys(l.Images))
 	stdout := r.OneOf("stdout", "auto", "wrap", "api", "off")
 	c.ExitWhenDone = r.Bool("exit-when-done")
@@ -257,7 +254,7 @@ func sidecarMode(r *Reader, c *Agent, pc parse.Config) error {
 		l.Stdout = spec
 		c.LostBytes = l.LostBytes
 		if c.ExitWhenDone {
-			c.Done = func(ctx context.Context) error { return l.WaitForExit(ctx, containers, 100*time.Millisecond) }
+			c.Capture = func(ctx context.Context) error { return l.WaitForExit(ctx, containers, 100*time.Millisecond) }
 		}
 		return r.Err()
 	}
@@ -281,9 +278,12 @@ func sidecarMode(r *Reader, c *Agent, pc parse.Config) error {
 	}
 	// The streams reach their end first, then the files are drained.
 	c.DrainTimeout /= 2
-	opts := podlog.Options{Client: client, Namespace: ns, Pod: name, Containers: containers, Dir: l.StdoutDir(),
-		DrainTimeout: c.DrainTimeout, Log: slog.Default()}
-	c.Streams = func(ctx context.Context) error { return podlog.Run(ctx, opts) }
+	streams, err := podlog.New(podlog.Options{Client: client, Namespace: ns, Pod: name, Containers: containers,
+		Dir: l.StdoutDir(), DrainTimeout: c.DrainTimeout})
+	if err != nil {
+		return err
+	}
+	c.Capture = streams.Run
 	return r.Err()
 }
 

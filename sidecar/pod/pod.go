@@ -22,6 +22,22 @@ import (
 	"github.com/loglet/loglet/sidecar/record"
 )
 
+// Names in stdout/<container>/ on the volume: the writers (loglet exec,
+// the podlog streams) and the sidecar agree on them here.
+const (
+	// ExecSpool names loglet exec's CRI copies: stdout.log, stdout-1.log, ….
+	ExecSpool = "stdout"
+	// APISpool names the spooled pods/log stream: api.log, api-1.log, ….
+	APISpool = "api"
+	// ExitFile holds the command's exit code once it ended and all its
+	// output was copied: a sidecar that is a plain container (no native
+	// sidecars) knows from it when to drain and exit, so Jobs complete.
+	ExitFile = "exit-code"
+	// LostFile holds how many bytes loglet exec could not copy (the
+	// volume was full or unwritable); the sidecar reports it as a metric.
+	LostFile = "lost-bytes"
+)
+
 // Layout is a sidecar's pod.
 type Layout struct {
 	// Root is where the shared volume is mounted in the sidecar.
@@ -36,22 +52,22 @@ type Layout struct {
 }
 
 // StdoutDir holds a folder per container with its stdout copies.
-func (l Layout) StdoutDir() string { return filepath.Join(l.Root, "stdout") }
+func (l *Layout) StdoutDir() string { return filepath.Join(l.Root, "stdout") }
 
 // StdoutGlob matches the stdout copies of every container.
-func (l Layout) StdoutGlob() string { return filepath.Join(l.StdoutDir(), "*", "*.log") }
+func (l *Layout) StdoutGlob() string { return filepath.Join(l.StdoutDir(), "*", "*.log") }
 
 // Select says how to read the source at path and what its records carry;
 // it is pipeline.Config.Select.
-func (l Layout) Select(path string) (*parse.Spec, []record.KeyValue) {
+func (l *Layout) Select(path string) (*parse.Spec, []record.KeyValue) {
 	spec, container := l.Files, ""
 	parts := strings.Split(strings.TrimPrefix(path, strings.TrimSuffix(l.Root, "/")+"/"), "/")
 	if len(parts) >= 3 && (parts[0] == "c" || parts[0] == "stdout") {
 		container = parts[1]
 		if parts[0] == "stdout" {
 			spec = l.Stdout
-			if strings.HasPrefix(parts[len(parts)-1], "api") {
-				spec = l.API // podlog.SpoolName
+			if strings.HasPrefix(parts[len(parts)-1], APISpool) {
+				spec = l.API
 			}
 		}
 	}
@@ -83,13 +99,13 @@ func SplitImage(image string) (name, tag string) {
 // leaves an exit-code file in its stdout folder when its command ended and
 // all output was copied. It polls, as the containers' files are on a
 // volume that may not deliver file events.
-func (l Layout) WaitForExit(ctx context.Context, containers []string, poll time.Duration) error {
+func (l *Layout) WaitForExit(ctx context.Context, containers []string, poll time.Duration) error {
 	t := time.NewTicker(poll)
 	defer t.Stop()
 	for {
 		done := 0
 		for _, c := range containers {
-			if _, err := os.Stat(filepath.Join(l.Root, "stdout", c, "exit-code")); err == nil {
+			if _, err := os.Stat(filepath.Join(l.StdoutDir(), c, ExitFile)); err == nil {
 				done++
 			}
 		}
@@ -106,8 +122,8 @@ func (l Layout) WaitForExit(ctx context.Context, containers []string, poll time.
 
 // LostBytes sums what loglet exec could not copy (the volume was full or
 // unwritable), over every container: the sidecar reports it as a metric.
-func (l Layout) LostBytes() float64 {
-	files, _ := filepath.Glob(filepath.Join(l.Root, "stdout", "*", "lost-bytes"))
+func (l *Layout) LostBytes() float64 {
+	files, _ := filepath.Glob(filepath.Join(l.StdoutDir(), "*", LostFile))
 	total := 0.0
 	for _, f := range files {
 		b, err := os.ReadFile(f)

@@ -16,7 +16,7 @@ import (
 	"github.com/loglet/loglet/sidecar/podlog"
 )
 
-// streamer runs podlog.Run for pod until stopped; stop ends it abruptly
+// streamer runs podlog Streams for pod until stopped; stop ends it abruptly
 // (no drain), like a killed sidecar.
 type streamer struct {
 	dir  string
@@ -30,12 +30,14 @@ func stream(t *testing.T, c *kubelettest.Cluster, pod, dir string, containers ..
 	if err != nil {
 		t.Fatal(err)
 	}
+	streams, err := podlog.New(podlog.Options{Client: client, Namespace: c.Namespace, Pod: pod, Containers: containers, Dir: dir,
+		Backoff: 20 * time.Millisecond, MaxBackoff: 200 * time.Millisecond, MaxFileBytes: 4 << 10, MaxFiles: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
 	ctx, stop := context.WithCancel(context.Background())
 	s := &streamer{dir: dir, done: make(chan error, 1), stop: stop}
-	go func() {
-		s.done <- podlog.Run(ctx, podlog.Options{Client: client, Namespace: c.Namespace, Pod: pod, Containers: containers, Dir: dir,
-			Backoff: 20 * time.Millisecond, MaxBackoff: 200 * time.Millisecond, MaxFileBytes: 4 << 10, MaxFiles: 100})
-	}()
+	go func() { s.done <- streams.Run(ctx) }()
 	t.Cleanup(func() { stop(); <-s.done })
 	return s
 }

@@ -9,7 +9,6 @@ package podlog
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"path/filepath"
@@ -22,13 +21,9 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/serializer"
 	"k8s.io/client-go/rest"
 
+	"github.com/loglet/loglet/sidecar/pod"
 	"github.com/loglet/loglet/sidecar/spool"
 )
-
-// SpoolName is the base name of the spool files: Dir/<container>/api.log,
-// rotated to api-1.log, …. The agent reads files named so as the timestamps
-// container format.
-const SpoolName = "api"
 
 // Options say whose logs to stream and where they go.
 type Options struct {
@@ -38,7 +33,8 @@ type Options struct {
 	Namespace, Pod string
 	// Containers are the containers to stream (not loglet's own).
 	Containers []string
-	// Dir holds a folder per container with its spool files.
+	// Dir holds a folder per container with its spool files
+	// (pod.APISpool).
 	Dir string
 	// MaxFileBytes and MaxFiles rotate the spool (spool.New).
 	MaxFileBytes int64
@@ -69,44 +65,54 @@ func NewClient(cfg *rest.Config) (rest.Interface, error) {
 	return rest.RESTClientFor(c)
 }
 
-// Run streams every container into its spool. It returns nil once every
-// container has ended for good (the pod completed, or the container exited
-// and will not restart) and its log was read to the end; when ctx ends it
-// lets open streams reach their end within DrainTimeout, then returns
-// ctx's error.
-func Run(ctx context.Context, o Options) error {
+// Streams copies the logs of a pod's containers into their spools.
+type Streams struct {
+	o       Options
+	streams []*stream
+}
+
+// New reads each container's resume mark from its spool.
+func New(o Options) (*Streams, error) {
 	if o.Backoff <= 0 {
 		o.Backoff = 500 * time.Millisecond
 	}
 	if o.MaxBackoff < o.Backoff {
 		o.MaxBackoff = 20 * o.Backoff
 	}
-	if o.Log == nil {
-		o.Log = slog.Default()
+	s := &Streams{o: o}
+	for _, name := range o.Containers {
+		st, err := newStream(&s.o, name)
+		if err != nil {
+			return nil, err
+		}
+		s.streams = append(s.streams, st)
+	}
+	return s, nil
+}
+
+// Run streams every container into its spool. It returns nil once every
+// container has ended for good (the pod completed, or the container exited
+// and will not restart) and its log was read to the end; when ctx ends it
+// lets open streams reach their end within DrainTimeout, then returns
+// ctx's error.
+func (s *Streams) Run(ctx context.Context) error {
+	if s.o.Log == nil {
+		s.o.Log = slog.Default() // as set by the time the agent runs
 	}
 	// Requests outlive ctx by the drain time, so streams end on their own.
 	reqCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancel()
-	stop := context.AfterFunc(ctx, func() { time.AfterFunc(o.DrainTimeout, cancel) })
+	stop := context.AfterFunc(ctx, func() { time.AfterFunc(s.o.DrainTimeout, cancel) })
 	defer stop()
-
-	errs := make([]error, len(o.Containers))
 	var wg sync.WaitGroup
-	for i, name := range o.Containers {
-		s, err := newStream(&o, name)
-		if err != nil {
-			return err
-		}
+	for _, st := range s.streams {
 		wg.Go(func() {
-			defer s.spool.Close()
-			errs[i] = s.run(ctx, reqCtx)
+			defer st.spool.Close()
+			st.run(ctx, reqCtx)
 		})
 	}
 	wg.Wait()
-	if ctx.Err() != nil {
-		return ctx.Err()
-	}
-	return errors.Join(errs...)
+	return ctx.Err()
 }
 
 // stream copies one container's log.
@@ -121,7 +127,7 @@ type stream struct {
 }
 
 func newStream(o *Options, name string) (*stream, error) {
-	s := &stream{o: o, name: name, spool: spool.New(filepath.Join(o.Dir, name), SpoolName, o.MaxFileBytes, o.MaxFiles), restarts: -1}
+	s := &stream{o: o, name: name, spool: spool.New(filepath.Join(o.Dir, name), pod.APISpool, o.MaxFileBytes, o.MaxFiles), restarts: -1}
 	m, err := resumeMark(s.spool)
 	if err != nil {
 		return nil, fmt.Errorf("container %s: resume from spool: %w", name, err)
@@ -130,7 +136,8 @@ func newStream(o *Options, name string) (*stream, error) {
 	return s, nil
 }
 
-func (s *stream) run(ctx, reqCtx context.Context) error {
+// run copies until the container ended for good or reqCtx ends.
+func (s *stream) run(ctx, reqCtx context.Context) {
 	wait := s.o.Backoff
 	log := s.o.Log.With("container", s.name)
 	for {
@@ -139,15 +146,15 @@ func (s *stream) run(ctx, reqCtx context.Context) error {
 		switch {
 		case apierrors.IsNotFound(err):
 			log.Info("pod is gone: its logs cannot be read any more")
-			return nil
+			return
 		case err != nil:
 			if reqCtx.Err() != nil {
-				return reqCtx.Err()
+				return
 			}
 			log.Warn("reading the pod's status", "err", err)
 		case !started(cs):
 			if draining {
-				return nil // it never ran: there is nothing to read
+				return // it never ran: there is nothing to read
 			}
 		default:
 			if cs.LastTerminationState.Terminated != nil && cs.RestartCount > s.restarts {
@@ -168,15 +175,15 @@ func (s *stream) run(ctx, reqCtx context.Context) error {
 				log.Debug("log stream ended", "err", err)
 			}
 			if final && err == nil {
-				return nil
+				return
 			}
 			if n > 0 {
 				wait = s.o.Backoff
 				continue // the stream ended after copying: reconnect at once
 			}
 		}
-		if err := sleep(reqCtx, wait); err != nil {
-			return err
+		if sleep(reqCtx, wait) != nil {
+			return
 		}
 		wait = min(2*wait, s.o.MaxBackoff)
 	}

@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/loglet/loglet/sidecar/atomicfile"
+	"github.com/loglet/loglet/sidecar/pod"
 	"github.com/loglet/loglet/sidecar/spool"
 )
 
@@ -33,15 +34,6 @@ type Options struct {
 	MaxFileBytes int64
 	MaxFiles     int
 }
-
-// LostFile is the marker file, in Dir, holding how many bytes could not be
-// copied (the sidecar reports it as a metric).
-const LostFile = "lost-bytes"
-
-// ExitFile is written in Dir with the command's exit code once it ended and
-// all its output was copied: a sidecar that is a plain container (no native
-// sidecars) knows from it when to drain and exit, so Jobs complete.
-const ExitFile = "exit-code"
 
 // Run starts args, passes its output to stdout and stderr, copies it into
 // Dir, forwards signals to it, reaps orphans when running as PID 1, and
@@ -97,7 +89,7 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 				code = 128 + int(ws.Signal())
 			}
 			w.close()
-			os.WriteFile(filepath.Join(o.Dir, ExitFile), []byte(strconv.Itoa(code)+"\n"), 0o644)
+			os.WriteFile(filepath.Join(o.Dir, pod.ExitFile), []byte(strconv.Itoa(code)+"\n"), 0o644)
 			return code, nil
 		case <-done:
 			cmd.Process.Signal(syscall.SIGTERM) // once; then wait for it to end
@@ -138,7 +130,7 @@ type criWriter struct {
 }
 
 func newCRIWriter(o Options) *criWriter {
-	return &criWriter{dir: o.Dir, f: spool.New(o.Dir, "stdout", o.MaxFileBytes, o.MaxFiles)}
+	return &criWriter{dir: o.Dir, f: spool.New(o.Dir, pod.ExecSpool, o.MaxFileBytes, o.MaxFiles)}
 }
 
 // pump passes r to pass unchanged and copies it to the file. The copy
@@ -189,7 +181,7 @@ func (w *criWriter) write(stream string, chunk []byte) {
 
 // markLost records the loss; best effort, as the volume may be full.
 func (w *criWriter) markLost() {
-	os.WriteFile(filepath.Join(w.dir, LostFile), []byte(strconv.FormatInt(w.lost, 10)+"\n"), 0o644)
+	os.WriteFile(filepath.Join(w.dir, pod.LostFile), []byte(strconv.FormatInt(w.lost, 10)+"\n"), 0o644)
 }
 
 func (w *criWriter) close() {
