@@ -86,45 +86,23 @@ func injectDoc(doc []byte, warn io.Writer, cfg Config) ([]byte, error) {
 	case "Pod":
 		var p corev1.Pod
 		if err = yaml.Unmarshal(doc, &p); err == nil {
-			out, _, warnings, ierr := Inject(&p, ns, nil, cfg)
-			for _, w := range warnings {
-				fmt.Fprintf(warn, "warning: %s: %s\n", what, w)
-			}
-			obj, err = out, ierr
-			if ierr != nil {
-				err = fmt.Errorf("%s: %w", what, ierr)
-			}
+			t := corev1.PodTemplateSpec{ObjectMeta: p.ObjectMeta, Spec: p.Spec}
+			err = template(&t)
+			p.ObjectMeta, p.Spec = t.ObjectMeta, t.Spec
+			obj = &p
 		}
 	case "Deployment":
-		var d appsv1.Deployment
-		if err = yaml.Unmarshal(doc, &d); err == nil {
-			obj, err = &d, template(&d.Spec.Template)
-		}
+		obj, err = viaTemplate(doc, template, func(d *appsv1.Deployment) *corev1.PodTemplateSpec { return &d.Spec.Template })
 	case "StatefulSet":
-		var s appsv1.StatefulSet
-		if err = yaml.Unmarshal(doc, &s); err == nil {
-			obj, err = &s, template(&s.Spec.Template)
-		}
+		obj, err = viaTemplate(doc, template, func(s *appsv1.StatefulSet) *corev1.PodTemplateSpec { return &s.Spec.Template })
 	case "DaemonSet":
-		var s appsv1.DaemonSet
-		if err = yaml.Unmarshal(doc, &s); err == nil {
-			obj, err = &s, template(&s.Spec.Template)
-		}
+		obj, err = viaTemplate(doc, template, func(s *appsv1.DaemonSet) *corev1.PodTemplateSpec { return &s.Spec.Template })
 	case "ReplicaSet":
-		var s appsv1.ReplicaSet
-		if err = yaml.Unmarshal(doc, &s); err == nil {
-			obj, err = &s, template(&s.Spec.Template)
-		}
+		obj, err = viaTemplate(doc, template, func(s *appsv1.ReplicaSet) *corev1.PodTemplateSpec { return &s.Spec.Template })
 	case "Job":
-		var j batchv1.Job
-		if err = yaml.Unmarshal(doc, &j); err == nil {
-			obj, err = &j, template(&j.Spec.Template)
-		}
+		obj, err = viaTemplate(doc, template, func(j *batchv1.Job) *corev1.PodTemplateSpec { return &j.Spec.Template })
 	case "CronJob":
-		var c batchv1.CronJob
-		if err = yaml.Unmarshal(doc, &c); err == nil {
-			obj, err = &c, template(&c.Spec.JobTemplate.Spec.Template)
-		}
+		obj, err = viaTemplate(doc, template, func(c *batchv1.CronJob) *corev1.PodTemplateSpec { return &c.Spec.JobTemplate.Spec.Template })
 	default:
 		return doc, nil
 	}
@@ -132,4 +110,14 @@ func injectDoc(doc []byte, warn io.Writer, cfg Config) ([]byte, error) {
 		return nil, err
 	}
 	return yaml.Marshal(obj)
+}
+
+// viaTemplate decodes doc as a T and injects into the pod template that
+// tmpl finds in it.
+func viaTemplate[T any](doc []byte, inject func(*corev1.PodTemplateSpec) error, tmpl func(*T) *corev1.PodTemplateSpec) (*T, error) {
+	var obj T
+	if err := yaml.Unmarshal(doc, &obj); err != nil {
+		return nil, err
+	}
+	return &obj, inject(tmpl(&obj))
 }
