@@ -19,6 +19,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
 	"github.com/loglet/loglet/internal/kubetest"
+	"github.com/loglet/loglet/internal/poll"
 )
 
 // TestThroughAPIServer registers the webhook with a real kube-apiserver and
@@ -43,13 +44,7 @@ func TestThroughAPIServer(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel() // before env.Stop: the server watches the certificate files
 	go srv.Start(ctx)
-	deadline := time.Now().Add(10 * time.Second)
-	for srv.StartedChecker()(&http.Request{}) != nil {
-		if time.Now().After(deadline) {
-			t.Fatal("webhook server did not start")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	poll.Until(t, 10*time.Second, "the webhook server to start", func() bool { return srv.StartedChecker()(&http.Request{}) == nil })
 
 	for _, ns := range []*corev1.Namespace{
 		{ObjectMeta: metav1.ObjectMeta{Name: "shop"}},

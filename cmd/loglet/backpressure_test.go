@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/loglet/loglet/internal/poll"
 )
 
 // peakRSS reads the peak resident set size (VmHWM) of a process, in bytes.
@@ -63,7 +65,7 @@ func TestBackpressureBoundsMemory(t *testing.T) {
 	// while sends keep failing.
 	var read float64
 	changed := time.Now()
-	eventually(t, 60*time.Second, "reading to stall behind the failing hub", func() bool {
+	poll.Until(t, 60*time.Second, "reading to stall behind the failing hub", func() bool {
 		errs, _ := metric(t, addr, "loglet_send_errors_total")
 		prev := read
 		if read, _ = metric(t, addr, "loglet_bytes_read_total"); read != prev {

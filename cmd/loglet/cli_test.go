@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/loglet/loglet/internal/poll"
 	"github.com/loglet/loglet/sidecar/sink/sinktest"
 )
 
@@ -152,11 +153,11 @@ func TestUnreadableFileIsReportedAndSkipped(t *testing.T) {
 	}
 	go func() { a.cmd.Wait(); close(a.done) }()
 	defer func() { a.cmd.Process.Kill(); <-a.done }()
-	eventually(t, 10*time.Second, "the readable file delivered", func() bool {
+	poll.Until(t, 10*time.Second, "the readable file delivered", func() bool {
 		recs, _, _ := sinktest.ReadFile(out)
 		return len(recs) == 1 && recs[0].Body == "readable line"
 	})
-	eventually(t, 10*time.Second, "an error naming the unreadable file", func() bool {
+	poll.Until(t, 10*time.Second, "an error naming the unreadable file", func() bool {
 		s := a.stderr.String()
 		return strings.Contains(s, secret) && strings.Contains(s, "permission denied") && strings.Contains(s, "--exclude")
 	})
@@ -174,7 +175,7 @@ func TestSIGTERMDrains(t *testing.T) {
 	out := filepath.Join(dir, "out.ndjson")
 	state := filepath.Join(dir, "state")
 	a := startAgent(t, "--path", dir+"/*.log", "--state-dir", state, "--sink", "file://"+out, "--batch-wait", "10s")
-	eventually(t, 10*time.Second, "the agent to start reading", func() bool { return strings.Contains(a.stderr.String(), `"msg":"reading"`) })
+	poll.Until(t, 10*time.Second, "the agent to start reading", func() bool { return strings.Contains(a.stderr.String(), `"msg":"reading"`) })
 	f, _ := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
 	for i := range 10000 {
 		fmt.Fprintf(f, "after %d\n", i)
@@ -202,9 +203,9 @@ func TestSecondSignalExitsAtOnce(t *testing.T) {
 	writeLines(t, filepath.Join(dir, "app.log"), 100, func(i int) string { return fmt.Sprint(i) })
 	state := filepath.Join(dir, "state")
 	a := startAgent(t, "--path", dir+"/*.log", "--state-dir", state, "--sink", srv, "--batch-wait", "10ms")
-	eventually(t, 10*time.Second, "a checkpoint", func() bool { return len(readCheckpointFiles(t, state)) == 1 })
+	poll.Until(t, 10*time.Second, "a checkpoint", func() bool { return len(readCheckpointFiles(t, state)) == 1 })
 	a.cmd.Process.Signal(syscall.SIGTERM)
-	eventually(t, 10*time.Second, "the drain to start", func() bool { return strings.Contains(a.stderr.String(), "draining") })
+	poll.Until(t, 10*time.Second, "the drain to start", func() bool { return strings.Contains(a.stderr.String(), "draining") })
 	a.cmd.Process.Signal(syscall.SIGTERM)
 	if code := a.wait(t, 5*time.Second); code != 130 {
 		t.Errorf("exit code %d after a second signal, want 130", code)
@@ -222,7 +223,7 @@ func TestDrainTimeout(t *testing.T) {
 	dir := t.TempDir()
 	writeLines(t, filepath.Join(dir, "app.log"), 100, func(i int) string { return fmt.Sprint(i) })
 	a := startAgent(t, "--path", dir+"/*.log", "--state-dir", filepath.Join(dir, "state"), "--sink", srv.URL, "--drain-timeout", "1s")
-	eventually(t, 10*time.Second, "a failed send", func() bool { return strings.Contains(a.stderr.String(), "retrying") })
+	poll.Until(t, 10*time.Second, "a failed send", func() bool { return strings.Contains(a.stderr.String(), "retrying") })
 	a.cmd.Process.Signal(syscall.SIGTERM)
 	if code := a.wait(t, 10*time.Second); code != 1 {
 		t.Errorf("exit code %d, want 1", code)

@@ -12,6 +12,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/loglet/loglet/internal/poll"
 )
 
 // criStreams rebuilds the stdout and stderr byte streams from a CRI file.
@@ -110,7 +112,7 @@ func TestExecForwardsSignals(t *testing.T) {
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
-		eventually(t, 5*time.Second, "the command to start", func() bool { return strings.Contains(out.String(), "ready") })
+		poll.Until(t, 5*time.Second, "the command to start", func() bool { return strings.Contains(out.String(), "ready") })
 		cmd.Process.Signal(sig)
 		err := cmd.Wait()
 		if code := exitCode(err); code != 3 || !strings.Contains(out.String(), "got-"+strconv.Itoa(int(sig))) {
@@ -153,20 +155,13 @@ func TestExecReapsOrphansAsPID1(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer cmd.Wait()
-	eventually(t, 5*time.Second, "the orphan to be started", func() bool { return strings.Contains(out.String(), "ready") })
+	poll.Until(t, 5*time.Second, "the orphan to be started", func() bool { return strings.Contains(out.String(), "ready") })
 	// After the orphan's 0.1 s, loglet exec's only child must be the shell:
 	// a zombie would stay listed.
-	deadline := time.Now().Add(time.Second)
-	for {
+	poll.Until(t, time.Second, "loglet exec as PID 1 to have the shell as its only child, no zombie", func() bool {
 		kids, zombies := children(t, cmd.Process.Pid)
-		if zombies == 0 && kids == 1 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("loglet exec as PID 1 has %d children, %d zombies; want the shell alone", kids, zombies)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return zombies == 0 && kids == 1
+	})
 	cmd.Process.Signal(syscall.SIGTERM)
 }
 

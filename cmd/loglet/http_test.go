@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/loglet/loglet/internal/poll"
 	"github.com/loglet/loglet/sidecar/sink/sinktest"
 )
 
@@ -105,13 +106,13 @@ func TestHTTPSinkRetriesUntilTheHubRecovers(t *testing.T) {
 	a := startAgent(t, "--path", dir+"/*.log", "--state-dir", filepath.Join(dir, "state"), "--sink", srv.URL+"/ingest",
 		"--batch-bytes", "8KiB", "--batch-wait", "50ms", "--metrics-addr", "127.0.0.1:0")
 	addr := a.metricsAddr(t)
-	eventually(t, 30*time.Second, "every line at the hub", func() bool { return h.count() == 5000 })
+	poll.Until(t, 30*time.Second, "every line at the hub", func() bool { return h.count() == 5000 })
 	retried, _ := metric(t, addr, "loglet_packages_retried_total")
 	errs, _ := metric(t, addr, "loglet_send_errors_total")
 	if retried < 1 || errs != 4 {
 		t.Errorf("metrics: loglet_packages_retried_total %v, loglet_send_errors_total %v; want retries and 4 errors", retried, errs)
 	}
-	eventually(t, 10*time.Second, "every record counted as sent", func() bool {
+	poll.Until(t, 10*time.Second, "every record counted as sent", func() bool {
 		sent, _ := metric(t, addr, "loglet_records_sent_total")
 		return sent == 5000
 	})
@@ -156,7 +157,7 @@ func TestHTTPSinkKeepsRejectedPackages(t *testing.T) {
 	a := startAgent(t, "--path", dir+"/*.log", "--state-dir", state, "--sink", srv.URL, "--batch-bytes", "4KiB",
 		"--metrics-addr", "127.0.0.1:0")
 	addr := a.metricsAddr(t)
-	eventually(t, 30*time.Second, "a rejected package on disk", func() bool {
+	poll.Until(t, 30*time.Second, "a rejected package on disk", func() bool {
 		m, _ := filepath.Glob(filepath.Join(state, "rejected", "*.reason"))
 		return len(m) == 1
 	})
@@ -174,7 +175,7 @@ func TestHTTPSinkKeepsRejectedPackages(t *testing.T) {
 		t.Errorf("the rejected package on disk does not hold the refused line")
 	}
 	// Everything not in the rejected package arrived.
-	eventually(t, 30*time.Second, "the other lines at the hub", func() bool { return h.count()+len(kept) == 3000 })
+	poll.Until(t, 30*time.Second, "the other lines at the hub", func() bool { return h.count()+len(kept) == 3000 })
 	if n, _ := metric(t, addr, "loglet_packages_rejected_total"); n != 1 {
 		t.Errorf("loglet_packages_rejected_total = %v, want 1", n)
 	}

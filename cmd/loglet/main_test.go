@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/loglet/loglet/internal/poll"
 	"github.com/loglet/loglet/sidecar/sink/sinktest"
 )
 
@@ -139,19 +140,6 @@ func metric(t *testing.T, addr, name string) (float64, bool) {
 	return 0, false
 }
 
-// eventually polls cond until it holds or the deadline passes: the agent is
-// another process, so progress is observed, not awaited.
-func eventually(t *testing.T, within time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", within, what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 // syncBuffer is a bytes.Buffer safe to read while the process writes it.
 type syncBuffer struct {
 	mu sync.Mutex
@@ -175,7 +163,7 @@ func (s *syncBuffer) String() string {
 func (a *agent) metricsAddr(t *testing.T) string {
 	t.Helper()
 	var addr string
-	eventually(t, 10*time.Second, "the agent to log its metrics address", func() bool {
+	poll.Until(t, 10*time.Second, "the agent to log its metrics address", func() bool {
 		for _, line := range strings.Split(a.stderr.String(), "\n") {
 			var l struct{ Msg, Addr string }
 			if json.Unmarshal([]byte(line), &l) == nil && l.Msg == "serving metrics" {

@@ -11,6 +11,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/loglet/loglet/internal/kubelettest"
+	"github.com/loglet/loglet/internal/poll"
 )
 
 // TestSidecarAPIStdout runs the agent in sidecar mode with stdout: api
@@ -60,7 +61,7 @@ func TestSidecarAPIStdout(t *testing.T) {
 
 	a := startAgentWithEnv(t, env, "--mode=sidecar")
 	write(0, 2000)
-	eventually(t, 20*time.Second, "some lines delivered", func() bool { return delivered() >= 1000 })
+	poll.Until(t, 20*time.Second, "some lines delivered", func() bool { return delivered() >= 1000 })
 	a.cmd.Process.Kill()
 	a.wait(t, 5*time.Second)
 	write(2000, 3000)

@@ -20,6 +20,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	"github.com/loglet/loglet/internal/kubetest"
+	"github.com/loglet/loglet/internal/poll"
 	"github.com/loglet/loglet/webhook"
 )
 
@@ -56,7 +57,7 @@ func TestWebhookCommand(t *testing.T) {
 			t.Logf("webhook stderr (first lines):\n%s", firstLines(a.stderr.String(), 15))
 		}
 	})
-	eventually(t, 20*time.Second, "the webhook to be ready", func() bool {
+	poll.Until(t, 20*time.Second, "the webhook to be ready", func() bool {
 		resp, err := http.Get("http://" + health + "/readyz")
 		if err != nil {
 			return false

@@ -75,17 +75,6 @@ func startAgent(t *testing.T, cfg Config, sinkURL string) (state string, stop fu
 	return state, stop
 }
 
-func waitFor(t *testing.T, within time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", within, what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 func readOut(t *testing.T, path string) []sinktest.Record {
 	t.Helper()
 	recs, torn, err := sinktest.ReadFile(path)

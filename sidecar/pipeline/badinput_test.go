@@ -3,13 +3,15 @@ package pipeline
 import (
 	"bytes"
 	"fmt"
-	"github.com/loglet/loglet/sidecar/parse"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 	"unicode/utf8"
+
+	"github.com/loglet/loglet/internal/poll"
+	"github.com/loglet/loglet/sidecar/parse"
 )
 
 // TestBadInput: whatever a log file holds, every byte arrives as valid
@@ -95,7 +97,7 @@ func TestEmptyFileThenLines(t *testing.T) {
 	out := filepath.Join(t.TempDir(), "out.ndjson")
 	startAgent(t, testConfig(dir+"/*.log"), "file://"+out)
 	appendLines(t, path, "first", "second")
-	waitFor(t, 10*time.Second, "two records", func() bool { return len(readOut(t, out)) == 2 })
+	poll.Until(t, 10*time.Second, "two records", func() bool { return len(readOut(t, out)) == 2 })
 }
 
 // TestFileDeletedWhileRead: an application keeps writing to a file after it
@@ -112,18 +114,18 @@ func TestFileDeletedWhileRead(t *testing.T) {
 	out := filepath.Join(t.TempDir(), "out.ndjson")
 	state, _ := startAgent(t, testConfig(dir+"/*.log"), "file://"+out)
 	writeN(t, w, 0, 1000)
-	waitFor(t, 10*time.Second, "the agent to read the file", func() bool { return len(readOut(t, out)) > 0 })
+	poll.Until(t, 10*time.Second, "the agent to read the file", func() bool { return len(readOut(t, out)) > 0 })
 	if err := os.Remove(path); err != nil {
 		t.Fatal(err)
 	}
 	writeN(t, w, 1000, 2000)
-	waitFor(t, 10*time.Second, "every line, also those written after the delete", func() bool { return len(readOut(t, out)) == 2000 })
+	poll.Until(t, 10*time.Second, "every line, also those written after the delete", func() bool { return len(readOut(t, out)) == 2000 })
 	for i, r := range readOut(t, out) {
 		if want := lineN(i); r.Body != want {
 			t.Fatalf("record %d = %q, want %q", i, r.Body, want)
 		}
 	}
-	waitFor(t, 10*time.Second, "the checkpoint of the deleted file to be removed", func() bool {
+	poll.Until(t, 10*time.Second, "the checkpoint of the deleted file to be removed", func() bool {
 		m, _ := filepath.Glob(filepath.Join(state, "sources", "*.json"))
 		return len(m) == 0
 	})
@@ -172,7 +174,7 @@ func TestMultilineFlushedByTimeout(t *testing.T) {
 	}
 	startAgent(t, cfg, "file://"+out)
 	appendLines(t, path, "2026-11-25 10:00:00 ERROR boom", "java.lang.RuntimeException: boom", "\tat Main.main(Main.java:3)")
-	waitFor(t, 10*time.Second, "the stack trace after the timeout", func() bool { return len(readOut(t, out)) == 1 })
+	poll.Until(t, 10*time.Second, "the stack trace after the timeout", func() bool { return len(readOut(t, out)) == 1 })
 	rec := readOut(t, out)[0]
 	if rec.Body != "2026-11-25 10:00:00 ERROR boom\njava.lang.RuntimeException: boom\n\tat Main.main(Main.java:3)" || rec.Severity != "ERROR" {
 		t.Errorf("record %q severity %q", rec.Body, rec.Severity)

@@ -13,6 +13,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/loglet/loglet/hub"
+	"github.com/loglet/loglet/internal/poll"
 	"github.com/loglet/loglet/sidecar/sink"
 	"github.com/loglet/loglet/sidecar/sink/sinktest"
 )
@@ -117,13 +118,13 @@ func TestNATSRestartLosesNothing(t *testing.T) {
 	}
 	_, stop := startAgent(t, testConfig(dir+"/*.log"), h.SinkURL())
 	appendN(t, path, "a", 0, 1000)
-	waitFor(t, 10*time.Second, "the first lines in the hub", func() bool { return len(streamRecords(t, h.ServerURL())) == 1 })
+	poll.Until(t, 10*time.Second, "the first lines in the hub", func() bool { return len(streamRecords(t, h.ServerURL())) == 1 })
 	h.Shutdown()
 	appendN(t, path, "a", 1000, 2000) // written while the hub is down
 	h = startHub(t, listen, data)
 	defer h.Shutdown()
 	appendN(t, path, "a", 2000, 3000)
-	waitFor(t, 30*time.Second, "every line in the hub", func() bool {
+	poll.Until(t, 30*time.Second, "every line in the hub", func() bool {
 		n := 0
 		for _, recs := range streamRecords(t, h.ServerURL()) {
 			n += len(recs)
