@@ -84,7 +84,7 @@ func BenchmarkSidecarAPI(b *testing.B) {
 		b.ReportMetric(peak, "peak-RSS-MiB")
 		b.ReportMetric(100*cpu.Seconds()/wall.Seconds(), "CPU-%")
 		fmt.Printf("sidecar stdout: api, 3 containers × 1 MB/s for %ds: %.1f MB spooled, peak RSS %.1f MiB (own memory %.1f MiB, executable pages %.1f MiB), CPU %.1f%% of a core\n",
-			seconds, float64(spooled)/1e6, peak, float64(m.mem.peakAnon)/1024, float64(m.mem.lastF)/1024, 100*cpu.Seconds()/wall.Seconds())
+			seconds, float64(spooled)/1e6, peak, float64(m.mem.Anon)/(1<<20), float64(m.mem.File)/(1<<20), 100*cpu.Seconds()/wall.Seconds())
 	}
 }
 
@@ -109,8 +109,8 @@ func BenchmarkExec(b *testing.B) {
 		}
 		wall := time.Since(t0)
 		b.ReportMetric(peak, "peak-RSS-MiB")
-		b.ReportMetric(float64(m.mem.peakAnon)/1024, "own-MiB")
+		b.ReportMetric(float64(m.mem.Anon)/(1<<20), "own-MiB")
 		fmt.Printf("loglet exec, 200 MB through in %.2fs (%.0f MB/s; CPU %.2fs incl. the child): peak RSS %.1f MiB = own memory %.1f MiB + executable pages %.1f MiB\n",
-			wall.Seconds(), 200/wall.Seconds(), cpu.Seconds(), peak, float64(m.mem.peakAnon)/1024, float64(m.mem.lastF)/1024)
+			wall.Seconds(), 200/wall.Seconds(), cpu.Seconds(), peak, float64(m.mem.Anon)/(1<<20), float64(m.mem.File)/(1<<20))
 	}
 }

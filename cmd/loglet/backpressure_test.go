@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"fmt"
 	"net/http"
 	"os"
@@ -11,27 +10,8 @@ import (
 	"time"
 
 	"github.com/loglet/loglet/internal/poll"
+	"github.com/loglet/loglet/internal/procstat"
 )
-
-// peakRSS reads the peak resident set size (VmHWM) of a process, in bytes.
-func peakRSS(t *testing.T, pid int) int64 {
-	t.Helper()
-	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), "VmHWM:"); ok {
-			var kb int64
-			fmt.Sscan(strings.TrimSuffix(strings.TrimSpace(v), " kB"), &kb)
-			return kb << 10
-		}
-	}
-	t.Fatal("no VmHWM in /proc status")
-	return 0
-}
 
 // TestBackpressureBoundsMemory: with the hub down, writing 1 GiB into
 // watched files must not grow the agent: reading stops, memory stays
@@ -73,7 +53,11 @@ func TestBackpressureBoundsMemory(t *testing.T) {
 		}
 		return errs >= 3 && read > 0 && time.Since(changed) > time.Second
 	})
-	rss := peakRSS(t, a.cmd.Process.Pid)
+	mem, err := procstat.Read(a.cmd.Process.Pid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rss := mem.Peak
 	t.Logf("hub down, %d MiB written: agent read %.0f MiB and holds peak RSS %.1f MiB", files*perFile>>20, read/(1<<20), float64(rss)/(1<<20))
 	if read >= files*perFile {
 		t.Errorf("the agent read all %d bytes although the hub acknowledged nothing", files*perFile)
