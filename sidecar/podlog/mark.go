@@ -82,13 +82,13 @@ func (m *mark) advance(lines []byte, continued bool, started time.Time, startedK
 // filter drops what the spool already holds from the lines a resumed
 // stream sends again. It is used until the first line after the mark.
 type filter struct {
-	mark mark
+	at   time.Time      // the mark's time
 	skip map[string]int // the mark's lines not yet met in this stream
 	past bool           // a line after the mark came: the rest passes
 }
 
 func newFilter(m mark) *filter {
-	return &filter{mark: m, skip: maps.Clone(m.seen), past: m.time.IsZero()}
+	return &filter{at: m.time, skip: maps.Clone(m.seen), past: m.time.IsZero()}
 }
 
 // drop says whether the line starting with head (the whole line, or its
@@ -98,9 +98,9 @@ func (f *filter) drop(head []byte) bool {
 	switch {
 	case !ok:
 		return false
-	case t.Before(f.mark.time):
+	case t.Before(f.at):
 		return true
-	case t.Equal(f.mark.time):
+	case t.Equal(f.at):
 		if k := lineKey(head); f.skip[k] > 0 {
 			f.skip[k]--
 			return true

@@ -15,6 +15,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/cenkalti/backoff/v4"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -43,7 +44,7 @@ type Options struct {
 	// take to reach their end (the containers exit after the signal too).
 	DrainTimeout time.Duration
 	// Backoff is the first wait before reconnecting or polling a container
-	// that has not started; it doubles up to MaxBackoff.
+	// that has not started; it grows, with jitter, up to MaxBackoff.
 	Backoff, MaxBackoff time.Duration
 	Log                 *slog.Logger
 }
@@ -138,7 +139,8 @@ func newStream(o *Options, name string) (*stream, error) {
 
 // run copies until the container ended for good or reqCtx ends.
 func (s *stream) run(ctx, reqCtx context.Context) {
-	wait := s.o.Backoff
+	bo := backoff.NewExponentialBackOff()
+	bo.InitialInterval, bo.MaxInterval, bo.MaxElapsedTime = s.o.Backoff, s.o.MaxBackoff, 0
 	log := s.o.Log.With("container", s.name)
 	for {
 		draining := ctx.Err() != nil
@@ -178,14 +180,13 @@ func (s *stream) run(ctx, reqCtx context.Context) {
 				return
 			}
 			if n > 0 {
-				wait = s.o.Backoff
+				bo.Reset()
 				continue // the stream ended after copying: reconnect at once
 			}
 		}
-		if sleep(reqCtx, wait) != nil {
+		if sleep(reqCtx, bo.NextBackOff()) != nil {
 			return
 		}
-		wait = min(2*wait, s.o.MaxBackoff)
 	}
 }
 
