@@ -183,10 +183,14 @@ func (k *Kubelet) report(ns, name string) {
 			pod.Status.ContainerStatuses = append(pod.Status.ContainerStatuses, cs)
 		}
 		k.mu.Unlock()
+		// Every container ended and none will restart: the pod is done.
 		pod.Status.Phase = corev1.PodRunning
-		if running == 0 && pod.Spec.RestartPolicy != corev1.RestartPolicyAlways && done+failed == len(pod.Spec.Containers) {
-			pod.Status.Phase = corev1.PodSucceeded
-			if failed > 0 && pod.Spec.RestartPolicy == corev1.RestartPolicyNever {
+		if running == 0 && done+failed == len(pod.Spec.Containers) {
+			switch policy := pod.Spec.RestartPolicy; {
+			case policy == corev1.RestartPolicyAlways:
+			case failed == 0:
+				pod.Status.Phase = corev1.PodSucceeded
+			case policy == corev1.RestartPolicyNever:
 				pod.Status.Phase = corev1.PodFailed
 			}
 		}
