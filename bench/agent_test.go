@@ -190,14 +190,8 @@ func BenchmarkAgent(b *testing.B) {
 				cmd := exec.Command(bin, args...)
 				cmd.Stderr = os.Stderr
 				t0 := time.Now()
-				m, err := startMeasured(cmd)
-				if err != nil {
-					b.Fatal(err)
-				}
-				cpu, user, sys, peak, err := m.wait()
-				if err != nil {
-					b.Fatalf("agent: %v", err)
-				}
+				cpu, user, sys, mem := runMeasured(b, cmd)
+				peak := mib(mem.Peak)
 				wall := time.Since(t0)
 				mb := float64(fi.Size()) / 1e6
 				b.ReportMetric(mb/wall.Seconds(), "MB/s")

@@ -62,14 +62,8 @@ func BenchmarkHub(b *testing.B) {
 			cmd := exec.Command(agent, "agent", "--once", "--path", input, "--state-dir", b.TempDir(), "--sink", sinkURL, "--log-level", "warn")
 			cmd.Stderr = os.Stderr
 			t0 := time.Now()
-			m, err := startMeasured(cmd)
-			if err != nil {
-				b.Fatal(err)
-			}
-			cpu, _, _, peak, err := m.wait()
-			if err != nil {
-				b.Fatal(err)
-			}
+			cpu, _, _, mem := runMeasured(b, cmd)
+			peak := mib(mem.Peak)
 			wall := time.Since(t0)
 			mb := float64(fi.Size()) / 1e6
 			b.ReportMetric(mb/cpu.Seconds(), "MB/cpu-s")
@@ -145,7 +139,8 @@ func BenchmarkHub(b *testing.B) {
 			<-done
 			r.Close()
 			cmd.Process.Signal(syscall.SIGTERM)
-			cpu, _, _, peak, _ := m.wait()
+			cpu, _, _, mem, _ := m.wait()
+			peak := mib(mem.Peak)
 			slices.Sort(lat)
 			p := func(q float64) time.Duration { return lat[int(q*float64(len(lat)-1))].Round(time.Millisecond) }
 			b.ReportMetric(float64(p(0.99).Milliseconds()), "p99-ms")

@@ -3,6 +3,7 @@ package bench
 import (
 	"os/exec"
 	"syscall"
+	"testing"
 	"time"
 
 	"github.com/loglet/loglet/internal/procstat"
@@ -30,7 +31,7 @@ func watch(pid int, stop <-chan struct{}) procstat.Memory {
 // measured is a started process whose memory is being sampled.
 type measured struct {
 	cmd  *exec.Cmd
-	mem  procstat.Memory // valid after wait
+	mem  procstat.Memory // peaks, valid after wait
 	stop chan struct{}
 	done chan struct{}
 }
@@ -44,13 +45,31 @@ func startMeasured(cmd *exec.Cmd) (*measured, error) {
 	return m, nil
 }
 
-// wait waits for the process and returns its CPU time, peak RSS (MiB)
-// and the error of Wait.
-func (m *measured) wait() (cpu, user, sys time.Duration, peakMiB float64, err error) {
+// wait waits for the process and returns its CPU time, peak memory and
+// the error of Wait.
+func (m *measured) wait() (cpu, user, sys time.Duration, mem procstat.Memory, err error) {
 	err = m.cmd.Wait()
 	close(m.stop)
 	<-m.done
 	ru := m.cmd.ProcessState.SysUsage().(*syscall.Rusage)
 	user, sys = time.Duration(ru.Utime.Nano()), time.Duration(ru.Stime.Nano())
-	return user + sys, user, sys, float64(m.mem.Peak) / (1 << 20), err
+	return user + sys, user, sys, m.mem, err
 }
+
+// runMeasured runs cmd to its end and measures it; the benchmark fails if
+// cmd does.
+func runMeasured(b *testing.B, cmd *exec.Cmd) (cpu, user, sys time.Duration, mem procstat.Memory) {
+	b.Helper()
+	m, err := startMeasured(cmd)
+	if err != nil {
+		b.Fatal(err)
+	}
+	cpu, user, sys, mem, err = m.wait()
+	if err != nil {
+		b.Fatalf("%s: %v", cmd.Args[:2], err)
+	}
+	return cpu, user, sys, mem
+}
+
+// mib is n bytes in MiB.
+func mib(n int64) float64 { return float64(n) / (1 << 20) }

@@ -69,7 +69,7 @@ func BenchmarkSidecarAPI(b *testing.B) {
 		for _, c := range containers {
 			kubelet.Exit(ns, pod, c, 0)
 		}
-		cpu, _, _, peak, err := m.wait()
+		cpu, _, _, mem, err := m.wait()
 		if err != nil {
 			b.Fatalf("sidecar: %v", err)
 		}
@@ -81,10 +81,10 @@ func BenchmarkSidecarAPI(b *testing.B) {
 			}
 		}
 		wall := time.Since(t0)
-		b.ReportMetric(peak, "peak-RSS-MiB")
+		b.ReportMetric(mib(mem.Peak), "peak-RSS-MiB")
 		b.ReportMetric(100*cpu.Seconds()/wall.Seconds(), "CPU-%")
 		fmt.Printf("sidecar stdout: api, 3 containers × 1 MB/s for %ds: %.1f MB spooled, peak RSS %.1f MiB (own memory %.1f MiB, executable pages %.1f MiB), CPU %.1f%% of a core\n",
-			seconds, float64(spooled)/1e6, peak, float64(m.mem.Anon)/(1<<20), float64(m.mem.File)/(1<<20), 100*cpu.Seconds()/wall.Seconds())
+			seconds, float64(spooled)/1e6, mib(mem.Peak), mib(mem.Anon), mib(mem.File), 100*cpu.Seconds()/wall.Seconds())
 	}
 }
 
@@ -99,18 +99,11 @@ func BenchmarkExec(b *testing.B) {
 		devnull, _ := os.Open(os.DevNull)
 		cmd.Stdout = devnull
 		t0 := time.Now()
-		m, err := startMeasured(cmd)
-		if err != nil {
-			b.Fatal(err)
-		}
-		cpu, _, _, peak, err := m.wait()
-		if err != nil {
-			b.Fatalf("loglet exec: %v", err)
-		}
+		cpu, _, _, mem := runMeasured(b, cmd)
 		wall := time.Since(t0)
-		b.ReportMetric(peak, "peak-RSS-MiB")
-		b.ReportMetric(float64(m.mem.Anon)/(1<<20), "own-MiB")
+		b.ReportMetric(mib(mem.Peak), "peak-RSS-MiB")
+		b.ReportMetric(mib(mem.Anon), "own-MiB")
 		fmt.Printf("loglet exec, 200 MB through in %.2fs (%.0f MB/s; CPU %.2fs incl. the child): peak RSS %.1f MiB = own memory %.1f MiB + executable pages %.1f MiB\n",
-			wall.Seconds(), 200/wall.Seconds(), cpu.Seconds(), peak, float64(m.mem.Anon)/(1<<20), float64(m.mem.File)/(1<<20))
+			wall.Seconds(), 200/wall.Seconds(), cpu.Seconds(), mib(mem.Peak), mib(mem.Anon), mib(mem.File))
 	}
 }
