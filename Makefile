@@ -11,7 +11,7 @@ FUZZTIME ?= 60s
 FUZZ_TARGETS := sidecar/record:FuzzAppendString sidecar/source:FuzzSplit sidecar/podlog:FuzzResend \
 	$(foreach t,FuzzCRI FuzzTimestamps FuzzDocker FuzzAuto FuzzJSON FuzzLogfmt FuzzNginx FuzzCSV FuzzMultiline FuzzRegex FuzzScanObject FuzzRFC3339 FuzzChain,sidecar/parse:$(t))
 
-.PHONY: all build test bench fuzz lint demo clean
+.PHONY: all build test bench fuzz lint demo clean manifests chart
 
 all: build
 
@@ -50,6 +50,16 @@ lint:
 ## demo: the agent on a generated sample workload, printing delivered records
 demo: build
 	$(GO) run ./demo --loglet $(BIN)/loglet
+
+## manifests: manifests/*.yaml rendered from charts/loglet (a test fails when they are stale)
+manifests:
+	$(GO) run ./hack/chart manifests
+
+## chart: lint the chart (helm lint, through Helm's Go module) and package it into $(BIN)/
+chart:
+	$(GO) run ./hack/chart lint
+	$(GO) run ./hack/chart lint nodeMode.enabled=true webhook.certMode=files
+	$(GO) run ./hack/chart package $(BIN)
 
 clean:
 	rm -rf $(BIN)

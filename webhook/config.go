@@ -12,6 +12,9 @@ type Config struct {
 	PullPolicy corev1.PullPolicy
 	// Sink is the hub URL every sidecar ships to.
 	Sink string
+	// HubSecret names a Secret in the pod's namespace with the hub's
+	// credential files, mounted at HubSecretDir; empty: none.
+	HubSecret string
 	// Agent holds further LOGLET_* settings handed to every sidecar.
 	Agent map[string]string
 	// Requests are the sidecar's default requests; Limits its limits;

@@ -4,6 +4,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/spf13/pflag"
 	corev1 "k8s.io/api/core/v1"
@@ -20,6 +21,7 @@ func ServerFlags(fs *pflag.FlagSet) {
 	fs.String("image", d.Image, "the slim loglet image the sidecar runs")
 	fs.String("image-pull-policy", string(d.PullPolicy), "sidecar image pull policy: Always, IfNotPresent, Never")
 	fs.String("sink", d.Sink, "the hub every sidecar ships to")
+	fs.String("hub-secret", "", "Secret (in each pod's namespace, optional) with the hub's credential files, mounted in the sidecar at "+HubSecretDir+"; refer to them in --sink, e.g. ?creds="+HubSecretDir+"/nats.creds")
 	fs.StringSlice("agent-setting", nil, "further agent setting for every sidecar, LOGLET_NAME=value (repeatable)")
 	fs.String("sidecar-cpu", "10m", "CPU request of a sidecar")
 	fs.String("sidecar-memory", "32Mi", "memory request of a sidecar")
@@ -32,7 +34,13 @@ func ServerFlags(fs *pflag.FlagSet) {
 	fs.StringSlice("excluded-namespaces", nil, "namespaces never injected (besides kube-system, kube-public and the webhook's own)")
 	fs.String("namespace", "", "the webhook's own namespace (default: $POD_NAMESPACE)")
 	fs.String("port", "9443", "HTTPS port of the webhook")
-	fs.String("cert-dir", "/tmp/k8s-webhook-server/serving-certs", "folder with tls.crt and tls.key")
+	fs.String("cert-mode", "self", "self: make, rotate and publish the serving certificate (kept in --cert-secret); files: read tls.crt and tls.key from --cert-dir (e.g. written by cert-manager), reloaded when they change")
+	fs.String("cert-dir", "/tmp/k8s-webhook-server/serving-certs", "cert-mode files: folder with tls.crt and tls.key")
+	fs.String("cert-secret", "loglet-webhook-certs", "cert-mode self: the Secret (in --namespace) holding the CA and serving certificate; the Lease electing the replica that writes it has the same name")
+	fs.String("cert-lifetime", "90d", "cert-mode self: lifetime of the CA and the serving certificate, renewed with a third left (like 90d or 2160h)")
+	fs.String("webhook-config-name", "loglet", "cert-mode self: the MutatingWebhookConfiguration whose caBundle is kept current")
+	fs.String("service-name", "loglet-webhook", "cert-mode self: the Service in front of the webhook; its DNS names go into the certificate")
+	fs.StringSlice("cert-hosts", nil, "cert-mode self: further DNS names or IP addresses for the certificate")
 	fs.String("metrics-addr", ":8080", "serve Prometheus metrics here")
 	fs.String("health-addr", ":8081", "serve /healthz and /readyz here")
 }
@@ -55,6 +63,7 @@ func LoadServerOptions(fs *pflag.FlagSet) (ServerOptions, error) {
 		Image:              r.Str("image"),
 		PullPolicy:         corev1.PullPolicy(r.OneOf("image-pull-policy", "Always", "IfNotPresent", "Never")),
 		Sink:               r.Str("sink"),
+		HubSecret:          r.Str("hub-secret"),
 		Agent:              map[string]string{},
 		Requests:           corev1.ResourceList{corev1.ResourceCPU: quantity("sidecar-cpu"), corev1.ResourceMemory: quantity("sidecar-memory")},
 		Limits:             corev1.ResourceList{corev1.ResourceMemory: quantity("sidecar-memory-limit")},
@@ -78,13 +87,37 @@ func LoadServerOptions(fs *pflag.FlagSet) (ServerOptions, error) {
 	o := ServerOptions{
 		Config:        cfg,
 		NativeSidecar: r.OneOf("native-sidecar", "auto", "always", "never"),
+		CertMode:      r.OneOf("cert-mode", "self", "files"),
 		CertDir:       r.Str("cert-dir"),
+		CertSecret:    r.Str("cert-secret"),
+		CertLifetime:  days(r, "cert-lifetime"),
+		WebhookConfig: r.Str("webhook-config-name"),
+		ServiceName:   r.Str("service-name"),
+		CertHosts:     r.List("cert-hosts"),
 		MetricsAddr:   r.Str("metrics-addr"),
 		HealthAddr:    r.Str("health-addr"),
 	}
 	o.Port = tcpPort(r, "port", "9443")
 	o.Config.MetricsPort = int32(tcpPort(r, "sidecar-metrics-port", "9745"))
 	return o, r.Err()
+}
+
+// days reads a duration that may also be a number of days ("90d").
+func days(r *config.Reader, key string) time.Duration {
+	v := r.Str(key)
+	var d time.Duration
+	var err error
+	if n, ok := strings.CutSuffix(v, "d"); ok {
+		var k int
+		k, err = strconv.Atoi(n)
+		d = time.Duration(k) * 24 * time.Hour
+	} else {
+		d, err = time.ParseDuration(v)
+	}
+	if err != nil || d < time.Second {
+		r.Fail(key, v, "a duration of a second or more like 90d, 720h or 30s")
+	}
+	return d
 }
 
 // tcpPort reads a port setting; example shows the form in the error.

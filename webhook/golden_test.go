@@ -33,6 +33,9 @@ func readPod(t *testing.T, path string) *corev1.Pod {
 func TestGolden(t *testing.T) {
 	classic := DefaultConfig()
 	classic.NativeSidecar = false
+	withHubSecret := DefaultConfig()
+	withHubSecret.HubSecret = "hub-credentials"
+	withHubSecret.Sink = "nats://hub:4222/LOGLET?creds=" + HubSecretDir + "/nats.creds"
 	tests := []struct {
 		file, golden string
 		nsLabels     map[string]string
@@ -42,6 +45,7 @@ func TestGolden(t *testing.T) {
 	}{
 		{"plain.yaml", "plain.injected.yaml", nil, DefaultConfig(), true, 0},
 		{"plain.yaml", "plain.classic.injected.yaml", nil, classic, true, 0},
+		{"plain.yaml", "plain.hub-secret.injected.yaml", nil, withHubSecret, true, 0},
 		{"multi.yaml", "multi.injected.yaml", nil, DefaultConfig(), true, 1},
 		{"existing.yaml", "existing.injected.yaml", nil, DefaultConfig(), true, 0},
 		{"job.yaml", "job.injected.yaml", nil, DefaultConfig(), true, 0},

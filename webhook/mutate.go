@@ -60,6 +60,9 @@ func Mutate(pod *corev1.Pod, req Request, cfg Config) (*corev1.Pod, []string, er
 	if mode == "api" {
 		warnings = append(warnings, mountToken(out, &sc)...)
 	}
+	if cfg.HubSecret != "" {
+		mountHubSecret(out, &sc, cfg.HubSecret, unique("hub", taken))
+	}
 	if cfg.NativeSidecar {
 		always := corev1.ContainerRestartPolicyAlways
 		sc.RestartPolicy = &always
@@ -79,6 +82,19 @@ func Mutate(pod *corev1.Pod, req Request, cfg Config) (*corev1.Pod, []string, er
 	}
 	out.Annotations[AnnotationStatus] = "injected"
 	return out, warnings, nil
+}
+
+// HubSecretDir is where the sidecar finds the hub's credential files.
+const HubSecretDir = "/etc/loglet/hub"
+
+// mountHubSecret mounts the Secret with the hub's credential files into
+// the sidecar. It is optional: a namespace without that Secret still gets
+// its pods, and the sidecar reports that the files are missing.
+func mountHubSecret(pod *corev1.Pod, sc *corev1.Container, secret, vol string) {
+	pod.Spec.Volumes = append(pod.Spec.Volumes, corev1.Volume{Name: vol, VolumeSource: corev1.VolumeSource{
+		Secret: &corev1.SecretVolumeSource{SecretName: secret, Optional: ptr.To(true)},
+	}})
+	sc.VolumeMounts = append(sc.VolumeMounts, corev1.VolumeMount{Name: vol, MountPath: HubSecretDir, ReadOnly: true})
 }
 
 // tokenDir is where client-go's in-cluster config reads the service

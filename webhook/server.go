@@ -2,16 +2,21 @@ package webhook
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
+	"os"
 	"strconv"
 	"strings"
+	"time"
 
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/discovery"
+	"k8s.io/client-go/kubernetes"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
+	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 	crmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
@@ -19,6 +24,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
 	corev1 "k8s.io/api/core/v1"
+
+	"github.com/loglet/loglet/webhook/certs"
 )
 
 // ServerOptions configure `loglet webhook`.
@@ -28,7 +35,17 @@ type ServerOptions struct {
 	// version once at start (native sidecars need 1.29).
 	NativeSidecar string
 	Port          int
-	CertDir       string
+	// CertMode is self (the webhook makes and rotates its certificate) or
+	// files (CertDir holds tls.crt and tls.key).
+	CertMode string
+	CertDir  string
+	// CertSecret, CertLifetime, WebhookConfig, ServiceName and CertHosts
+	// configure self mode (see certs.Options).
+	CertSecret    string
+	CertLifetime  time.Duration
+	WebhookConfig string
+	ServiceName   string
+	CertHosts     []string
 	MetricsAddr   string
 	HealthAddr    string
 }
@@ -44,9 +61,17 @@ func Serve(ctx context.Context, restCfg *rest.Config, o ServerOptions) error {
 	if err := clientgoscheme.AddToScheme(scheme); err != nil {
 		return err
 	}
+	serverOpts := crwebhook.Options{Port: o.Port, CertDir: o.CertDir}
+	var rotator *certs.Rotator
+	if o.CertMode == "self" {
+		if rotator, err = selfSigned(restCfg, o); err != nil {
+			return err
+		}
+		serverOpts.TLSOpts = []func(*tls.Config){func(c *tls.Config) { c.GetCertificate = rotator.GetCertificate }}
+	}
 	mgr, err := manager.New(restCfg, manager.Options{
 		Scheme:                 scheme,
-		WebhookServer:          crwebhook.NewServer(crwebhook.Options{Port: o.Port, CertDir: o.CertDir}),
+		WebhookServer:          crwebhook.NewServer(serverOpts),
 		Metrics:                metricsserver.Options{BindAddress: o.MetricsAddr},
 		HealthProbeBindAddress: o.HealthAddr,
 	})
@@ -65,7 +90,40 @@ func Serve(ctx context.Context, restCfg *rest.Config, o ServerOptions) error {
 	if err := mgr.AddReadyzCheck("webhook", srv.StartedChecker()); err != nil {
 		return err
 	}
+	if rotator != nil {
+		if err := mgr.Add(rotator); err != nil {
+			return err
+		}
+		if err := mgr.AddReadyzCheck("certificate", rotator.Ready); err != nil {
+			return err
+		}
+	}
 	return mgr.Start(ctx)
+}
+
+// selfSigned sets up self mode: the names the API server calls the Service
+// by, and this replica's identity for the Lease.
+func selfSigned(restCfg *rest.Config, o ServerOptions) (*certs.Rotator, error) {
+	cs, err := kubernetes.NewForConfig(restCfg)
+	if err != nil {
+		return nil, err
+	}
+	ns := o.Config.Namespace
+	svc := o.ServiceName
+	hosts := append([]string{svc + "." + ns + ".svc", svc, svc + "." + ns, svc + "." + ns + ".svc.cluster.local"}, o.CertHosts...)
+	id := os.Getenv("POD_NAME")
+	if id == "" {
+		host, _ := os.Hostname()
+		id = host + "-" + strconv.Itoa(os.Getpid())
+	}
+	return certs.NewRotator(cs, certs.Options{
+		Namespace:     ns,
+		Secret:        o.CertSecret,
+		WebhookConfig: o.WebhookConfig,
+		Identity:      id,
+		Policy:        certs.Policy{Name: svc, Hosts: hosts, Lifetime: o.CertLifetime},
+		Log:           ctrllog.Log.WithName("certs"),
+	})
 }
 
 // NativeSidecars resolves --native-sidecar: always, never, or auto (the

@@ -44,7 +44,7 @@ func TestWebhookCommand(t *testing.T) {
 	health := freeAddr(t)
 	a := &agent{stderr: &syncBuffer{}, done: make(chan struct{})}
 	a.cmd = commandWithEnv([]string{"KUBECONFIG=" + kc, "POD_NAMESPACE=loglet-system"}, loglet, "webhook",
-		"--port", strconv.Itoa(wo.LocalServingPort), "--cert-dir", wo.LocalServingCertDir,
+		"--port", strconv.Itoa(wo.LocalServingPort), "--cert-mode", "files", "--cert-dir", wo.LocalServingCertDir,
 		"--metrics-addr", "127.0.0.1:0", "--health-addr", health, "--image", "registry.example/loglet-slim:test")
 	a.cmd.Stderr = a.stderr
 	if err := a.cmd.Start(); err != nil {

@@ -1,0 +1,199 @@
+package charts
+
+import (
+	"bytes"
+	"context"
+	"flag"
+	"io"
+	"os"
+	"strings"
+	"testing"
+
+	admissionregv1 "k8s.io/api/admissionregistration/v1"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/labels"
+	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/yaml"
+
+	"github.com/loglet/loglet/internal/kubetest"
+)
+
+var update = flag.Bool("update", false, "rewrite manifests/ from the chart")
+
+// The value sets the must-shows name: defaults, node mode, files mode.
+var valueSets = map[string][]string{
+	"defaults":  nil,
+	"node mode": {"nodeMode.enabled=true"},
+	"files":     {"webhook.certMode=files", "webhook.certFiles.injectCAFrom=loglet-system/loglet-webhook"},
+}
+
+func TestLint(t *testing.T) {
+	for name, set := range valueSets {
+		if err := Lint(Dir(), set...); err != nil {
+			t.Errorf("%s: helm lint: %v", name, err)
+		}
+	}
+}
+
+func TestSchemaRejectsBadValues(t *testing.T) {
+	for _, tc := range []struct {
+		set  string
+		want []string // in the error: the value's path and what is allowed
+	}{
+		{"webhook.failurePolicy=Sometimes", []string{"/webhook/failurePolicy", "'Ignore', 'Fail'"}},
+		{"webhook.replica=3", []string{"/webhook", "'replica' not allowed"}},
+		{"webhook.certMode=cert-manager", []string{"/webhook/certMode", "'self', 'files'"}},
+		{"webhook.timeoutSeconds=60", []string{"/webhook/timeoutSeconds", "30"}},
+		{"sidecar.metricsPort=70000", []string{"/sidecar/metricsPort", "65,535"}},
+		{"sidecar.resources.requests.memory=lots", []string{"/sidecar/resources/requests/memory"}},
+		{"hub.sink=ftp://hub", []string{"/hub/sink", "does not match"}},
+		{"nodeMode.enabled=yes", []string{"/nodeMode/enabled", "boolean"}},
+		{"sidecar.agentSettings.BATCH=1MiB", []string{"/sidecar/agentSettings", "BATCH"}},
+	} {
+		t.Run(tc.set, func(t *testing.T) {
+			_, err := Render(Dir(), ReleaseName, ReleaseNamespace, tc.set)
+			if err == nil {
+				t.Fatalf("%s rendered; want the schema to refuse it", tc.set)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not say %q", err, w)
+				}
+			}
+		})
+	}
+}
+
+func TestManifestsAreCurrent(t *testing.T) {
+	for _, m := range Manifests() {
+		if *update {
+			if err := m.Write(); err != nil {
+				t.Fatal(err)
+			}
+			continue
+		}
+		want, err := m.Render()
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := os.ReadFile(m.Path)
+		if err != nil || !bytes.Equal(got, want) {
+			t.Errorf("%s is stale (or missing: %v): run make manifests", m.Path, err)
+		}
+	}
+}
+
+// objects decodes rendered manifests.
+func objects(t *testing.T, manifests string) []*unstructured.Unstructured {
+	t.Helper()
+	var out []*unstructured.Unstructured
+	docs := utilyaml.NewYAMLOrJSONDecoder(strings.NewReader(manifests), 4096)
+	for {
+		u := &unstructured.Unstructured{}
+		if err := docs.Decode(&u.Object); err == io.EOF {
+			return out
+		} else if err != nil {
+			t.Fatalf("rendered YAML: %v", err)
+		}
+		if len(u.Object) > 0 {
+			out = append(out, u)
+		}
+	}
+}
+
+func find[T any](t *testing.T, objs []*unstructured.Unstructured, kind, name string) *T {
+	t.Helper()
+	for _, o := range objs {
+		if o.GetKind() == kind && o.GetName() == name {
+			var v T
+			b, _ := yaml.Marshal(o.Object)
+			if err := yaml.UnmarshalStrict(b, &v); err != nil {
+				t.Fatalf("%s %s: %v", kind, name, err)
+			}
+			return &v
+		}
+	}
+	t.Fatalf("no %s %s rendered", kind, name)
+	return nil
+}
+
+// TestRenderedDefaults checks what the issue asks of the installed objects.
+func TestRenderedDefaults(t *testing.T) {
+	r, err := Render(Dir(), ReleaseName, ReleaseNamespace)
+	if err != nil {
+		t.Fatal(err)
+	}
+	objs := objects(t, r.Manifests)
+	mwc := find[admissionregv1.MutatingWebhookConfiguration](t, objs, "MutatingWebhookConfiguration", "loglet")
+	w := mwc.Webhooks[0]
+	if *w.FailurePolicy != admissionregv1.Ignore || *w.SideEffects != admissionregv1.SideEffectClassNone || *w.TimeoutSeconds != 5 ||
+		*w.ReinvocationPolicy != admissionregv1.IfNeededReinvocationPolicy || strings.Join(w.AdmissionReviewVersions, ",") != "v1" {
+		t.Errorf("webhook registration: %+v", w)
+	}
+	sel, err := metav1.LabelSelectorAsSelector(w.NamespaceSelector)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for ns, want := range map[string]bool{"shop": true, "kube-system": false, "kube-public": false, ReleaseNamespace: false} {
+		if got := sel.Matches(labels.Set{"kubernetes.io/metadata.name": ns}); got != want {
+			t.Errorf("namespace %s selected: %v, want %v", ns, got, want)
+		}
+	}
+	if sel.Matches(labels.Set{"kubernetes.io/metadata.name": "shop", "loglet.io/inject": "disabled"}) {
+		t.Error("a namespace labelled loglet.io/inject=disabled is selected")
+	}
+
+	d := find[appsv1.Deployment](t, objs, "Deployment", "loglet-webhook")
+	c := d.Spec.Template.Spec.Containers[0]
+	sc := c.SecurityContext
+	if *d.Spec.Replicas != 2 || c.LivenessProbe == nil || c.ReadinessProbe == nil || c.Resources.Requests.Cpu().IsZero() ||
+		!*sc.RunAsNonRoot || !*sc.ReadOnlyRootFilesystem || *sc.AllowPrivilegeEscalation || sc.Capabilities.Drop[0] != "ALL" ||
+		len(d.Spec.Template.Spec.TopologySpreadConstraints) != 1 {
+		t.Errorf("webhook deployment: replicas, probes, resources, hardening or spread missing: %+v", d.Spec.Template.Spec)
+	}
+	if !strings.Contains(r.Notes, "loglet.io/inject") || !strings.Contains(r.Notes, "kubectl") {
+		t.Errorf("NOTES.txt does not tell how to opt in and check:\n%s", r.Notes)
+	}
+	for _, o := range objs {
+		if o.GetKind() == "DaemonSet" {
+			t.Error("the node-mode DaemonSet is rendered by default")
+		}
+	}
+}
+
+// TestDryRunApply applies the rendered chart to a real kube-apiserver with
+// server-side dry run: the API server's validation of every object.
+func TestDryRunApply(t *testing.T) {
+	_, restCfg := kubetest.Start(t)
+	cl, err := client.New(restCfg, client.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if err := cl.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ReleaseNamespace}}); err != nil {
+		t.Fatal(err)
+	}
+	for name, set := range valueSets {
+		t.Run(name, func(t *testing.T) {
+			r, err := Render(Dir(), ReleaseName, ReleaseNamespace, set...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			objs := objects(t, r.Manifests)
+			kinds := map[string]int{}
+			for _, o := range objs {
+				kinds[o.GetKind()]++
+				if err := cl.Patch(ctx, o, client.Apply, client.DryRunAll, client.FieldOwner("helm"), client.ForceOwnership); err != nil {
+					t.Errorf("%s %s: %v", o.GetKind(), o.GetName(), err)
+				}
+			}
+			if kinds["Deployment"] != 1 || kinds["MutatingWebhookConfiguration"] != 1 || kinds["DaemonSet"] != map[bool]int{true: 1}[name == "node mode"] {
+				t.Errorf("applied kinds %v", kinds)
+			}
+		})
+	}
+}

@@ -1,0 +1,56 @@
+{{/* The release's base name: the release name, or release-loglet when it does not say loglet. */}}
+{{- define "loglet.fullname" -}}
+{{- if contains .Chart.Name .Release.Name -}}
+{{- .Release.Name | trunc 50 | trimSuffix "-" -}}
+{{- else -}}
+{{- printf "%s-%s" .Release.Name .Chart.Name | trunc 50 | trimSuffix "-" -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "loglet.webhookName" -}}{{ include "loglet.fullname" . }}-webhook{{- end -}}
+{{- define "loglet.certSecret" -}}{{ include "loglet.fullname" . }}-webhook-certs{{- end -}}
+{{- define "loglet.nodeName" -}}{{ include "loglet.fullname" . }}-node{{- end -}}
+
+{{- define "loglet.tag" -}}{{ .Values.image.tag | default .Chart.AppVersion }}{{- end -}}
+
+{{- define "loglet.labels" -}}
+app.kubernetes.io/name: loglet
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
+{{- end -}}
+
+{{- define "loglet.webhookSelector" -}}
+app.kubernetes.io/name: loglet
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/component: webhook
+{{- end -}}
+
+{{- define "loglet.nodeSelector" -}}
+app.kubernetes.io/name: loglet
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/component: node-agent
+{{- end -}}
+
+{{/* The hardened container security context the webhook also gives every sidecar. */}}
+{{- define "loglet.securityContext" -}}
+runAsNonRoot: true
+runAsUser: 65532
+runAsGroup: 65532
+readOnlyRootFilesystem: true
+allowPrivilegeEscalation: false
+capabilities:
+  drop: ["ALL"]
+seccompProfile:
+  type: RuntimeDefault
+{{- end -}}
+
+{{- define "loglet.imagePullSecrets" -}}
+{{- with .Values.imagePullSecrets }}
+imagePullSecrets:
+{{- range . }}
+  - name: {{ if kindIs "string" . }}{{ . }}{{ else }}{{ .name }}{{ end }}
+{{- end }}
+{{- end }}
+{{- end -}}
