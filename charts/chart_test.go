@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"flag"
-	"io"
 	"os"
 	"strings"
 	"testing"
@@ -15,7 +14,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/labels"
-	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
 
@@ -90,19 +88,11 @@ func TestManifestsAreCurrent(t *testing.T) {
 // objects decodes rendered manifests.
 func objects(t *testing.T, manifests string) []*unstructured.Unstructured {
 	t.Helper()
-	var out []*unstructured.Unstructured
-	docs := utilyaml.NewYAMLOrJSONDecoder(strings.NewReader(manifests), 4096)
-	for {
-		u := &unstructured.Unstructured{}
-		if err := docs.Decode(&u.Object); err == io.EOF {
-			return out
-		} else if err != nil {
-			t.Fatalf("rendered YAML: %v", err)
-		}
-		if len(u.Object) > 0 {
-			out = append(out, u)
-		}
+	objs, err := Objects(manifests)
+	if err != nil {
+		t.Fatal(err)
 	}
+	return objs
 }
 
 func find[T any](t *testing.T, objs []*unstructured.Unstructured, kind, name string) *T {
@@ -187,7 +177,7 @@ func TestDryRunApply(t *testing.T) {
 			kinds := map[string]int{}
 			for _, o := range objs {
 				kinds[o.GetKind()]++
-				if err := cl.Patch(ctx, o, client.Apply, client.DryRunAll, client.FieldOwner("helm"), client.ForceOwnership); err != nil {
+				if err := cl.Apply(ctx, client.ApplyConfigurationFromUnstructured(o), client.DryRunAll, client.FieldOwner("helm"), client.ForceOwnership); err != nil {
 					t.Errorf("%s %s: %v", o.GetKind(), o.GetName(), err)
 				}
 			}

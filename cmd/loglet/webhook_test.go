@@ -5,13 +5,10 @@ package main
 import (
 	"context"
 	"net"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"testing"
-	"time"
 
 	admissionregv1 "k8s.io/api/admissionregistration/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -20,7 +17,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	"github.com/loglet/loglet/internal/kubetest"
-	"github.com/loglet/loglet/internal/poll"
 	"github.com/loglet/loglet/webhook"
 )
 
@@ -41,30 +37,9 @@ func TestWebhookCommand(t *testing.T) {
 	os.WriteFile(kc, kubeconfig, 0o600)
 
 	wo := env.WebhookInstallOptions
-	health := freeAddr(t)
-	a := &agent{stderr: &syncBuffer{}, done: make(chan struct{})}
-	a.cmd = commandWithEnv([]string{"KUBECONFIG=" + kc, "POD_NAMESPACE=loglet-system"}, loglet, "webhook",
+	a := startWebhook(t, []string{"KUBECONFIG=" + kc, "POD_NAMESPACE=loglet-system"},
 		"--port", strconv.Itoa(wo.LocalServingPort), "--cert-mode", "files", "--cert-dir", wo.LocalServingCertDir,
-		"--metrics-addr", "127.0.0.1:0", "--health-addr", health, "--image", "registry.example/loglet-slim:test")
-	a.cmd.Stderr = a.stderr
-	if err := a.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() { a.cmd.Wait(); close(a.done) }()
-	defer func() { a.cmd.Process.Kill(); <-a.done }() // before env.Stop (deferred earlier)
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("webhook stderr (first lines):\n%s", firstLines(a.stderr.String(), 15))
-		}
-	})
-	poll.Until(t, 20*time.Second, "the webhook to be ready", func() bool {
-		resp, err := http.Get("http://" + health + "/readyz")
-		if err != nil {
-			return false
-		}
-		resp.Body.Close()
-		return resp.StatusCode == http.StatusOK
-	})
+		"--image", "registry.example/loglet-slim:test")
 
 	cl, err := client.New(restCfg, client.Options{})
 	if err != nil {
@@ -83,11 +58,6 @@ func TestWebhookCommand(t *testing.T) {
 		pod.Spec.InitContainers[0].RestartPolicy == nil {
 		t.Fatalf("pod not injected with a native sidecar of the configured image: %+v", pod.Spec.InitContainers)
 	}
-}
-
-func firstLines(s string, n int) string {
-	lines := strings.SplitN(s, "\n", n+1)
-	return strings.Join(lines[:min(n, len(lines))], "\n")
 }
 
 // freeAddr returns a loopback address with a port free a moment ago.
