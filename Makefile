@@ -5,13 +5,17 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X main.version=$(VERSION)
 BIN := bin
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
+IMAGE_TAG ?= $(VERSION)
+# The commit's time, so the same commit gives the same image.
+CREATED := $(shell git log -1 --format=%cI 2>/dev/null)
+REVISION := $(shell git rev-parse HEAD 2>/dev/null)
 BENCH_DIR ?= $(or $(TMPDIR),/tmp)/loglet-bench
 
 FUZZTIME ?= 60s
 FUZZ_TARGETS := sidecar/record:FuzzAppendString sidecar/source:FuzzSplit sidecar/podlog:FuzzResend \
 	$(foreach t,FuzzCRI FuzzTimestamps FuzzDocker FuzzAuto FuzzJSON FuzzLogfmt FuzzNginx FuzzCSV FuzzMultiline FuzzRegex FuzzScanObject FuzzRFC3339 FuzzChain,sidecar/parse:$(t))
 
-.PHONY: all build test bench fuzz lint demo clean manifests chart
+.PHONY: all build test bench fuzz lint demo clean manifests chart images
 
 all: build
 
@@ -50,6 +54,15 @@ lint:
 ## demo: the agent on a generated sample workload, printing delivered records
 demo: build
 	$(GO) run ./demo --loglet $(BIN)/loglet
+
+## images: image tarballs without a container engine (hack/image, go-containerregistry):
+## $(BIN)/loglet.tar (full build, the webhook) and $(BIN)/loglet-slim.tar (sidecar,
+## DaemonSet); REGISTRY=ghcr.io/you also pushes them (credentials from ~/.docker/config.json)
+images: build
+	$(GO) run ./hack/image --binary $(BIN)/loglet --name loglet --tag $(IMAGE_TAG) --version $(VERSION) \
+		--revision "$(REVISION)" --created "$(CREATED)" --out $(BIN)/loglet.tar $(if $(REGISTRY),--registry $(REGISTRY))
+	$(GO) run ./hack/image --binary $(BIN)/loglet-slim --name loglet-slim --tag $(IMAGE_TAG) --version $(VERSION) \
+		--revision "$(REVISION)" --created "$(CREATED)" --out $(BIN)/loglet-slim.tar $(if $(REGISTRY),--registry $(REGISTRY))
 
 ## manifests: manifests/*.yaml rendered from charts/loglet (a test fails when they are stale)
 manifests:
