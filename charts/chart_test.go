@@ -11,11 +11,14 @@ import (
 	admissionregv1 "k8s.io/api/admissionregistration/v1"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	apiequality "k8s.io/apimachinery/pkg/api/equality"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/labels"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
+
+	"github.com/loglet/loglet/webhook"
 
 	"github.com/loglet/loglet/internal/kubetest"
 )
@@ -144,6 +147,16 @@ func TestRenderedDefaults(t *testing.T) {
 		!*sc.RunAsNonRoot || !*sc.ReadOnlyRootFilesystem || *sc.AllowPrivilegeEscalation || sc.Capabilities.Drop[0] != "ALL" ||
 		len(d.Spec.Template.Spec.TopologySpreadConstraints) != 1 {
 		t.Errorf("webhook deployment: replicas, probes, resources, hardening or spread missing: %+v", d.Spec.Template.Spec)
+	}
+	// The same hardening as the sidecar the webhook injects.
+	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "web", Annotations: map[string]string{webhook.AnnotationInject: "true", webhook.AnnotationStdout: "off"}},
+		Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "web"}}}}
+	injected, _, _, err := webhook.Inject(pod, "shop", nil, webhook.DefaultConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if side := injected.Spec.InitContainers[0].SecurityContext; !apiequality.Semantic.DeepEqual(side, sc) {
+		t.Errorf("webhook security context %+v differs from the sidecar's %+v", sc, side)
 	}
 	if !strings.Contains(r.Notes, "loglet.io/inject") || !strings.Contains(r.Notes, "kubectl") {
 		t.Errorf("NOTES.txt does not tell how to opt in and check:\n%s", r.Notes)
