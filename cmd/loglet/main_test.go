@@ -58,7 +58,14 @@ func startAgent(t *testing.T, args ...string) *agent {
 // as the webhook hands settings to a sidecar.
 func startAgentWithEnv(t *testing.T, env []string, args ...string) *agent {
 	t.Helper()
-	a := &agent{cmd: commandWithEnv(env, loglet, append([]string{"agent", "--log-format", "json"}, args...)...), stderr: &syncBuffer{}, done: make(chan struct{})}
+	return start(t, env, append([]string{"agent", "--log-format", "json"}, args...)...)
+}
+
+// start runs loglet with args and extra environment variables; the end of
+// the test kills it and, if the test failed, logs the end of its stderr.
+func start(t *testing.T, env []string, args ...string) *agent {
+	t.Helper()
+	a := &agent{cmd: commandWithEnv(env, loglet, args...), stderr: &syncBuffer{}, done: make(chan struct{})}
 	a.cmd.Stderr = a.stderr
 	if err := a.cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -68,7 +75,7 @@ func startAgentWithEnv(t *testing.T, env []string, args ...string) *agent {
 		a.cmd.Process.Kill()
 		<-a.done
 		if t.Failed() {
-			t.Logf("agent stderr:\n%s", lastLines(a.stderr.String(), 40))
+			t.Logf("loglet %s stderr:\n%s", args[0], lastLines(a.stderr.String(), 40))
 		}
 	})
 	return a

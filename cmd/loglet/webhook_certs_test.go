@@ -252,20 +252,7 @@ func failOpen(t *testing.T, admin kubernetes.Interface) string {
 func startWebhook(t *testing.T, env []string, args ...string) *agent {
 	t.Helper()
 	health := freeAddr(t)
-	a := &agent{stderr: &syncBuffer{}, done: make(chan struct{})}
-	a.cmd = commandWithEnv(env, loglet, append([]string{"webhook", "--metrics-addr", "127.0.0.1:0", "--health-addr", health}, args...)...)
-	a.cmd.Stderr = a.stderr
-	if err := a.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() { a.cmd.Wait(); close(a.done) }()
-	t.Cleanup(func() {
-		a.cmd.Process.Kill()
-		<-a.done
-		if t.Failed() {
-			t.Logf("webhook %v stderr:\n%s", env, lastLines(a.stderr.String(), 30))
-		}
-	})
+	a := start(t, env, append([]string{"webhook", "--metrics-addr", "127.0.0.1:0", "--health-addr", health}, args...)...)
 	poll.Until(t, 30*time.Second, "the webhook to be ready", func() bool {
 		select {
 		case <-a.done:
