@@ -11,17 +11,20 @@ import (
 	"fmt"
 	"maps"
 	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/spf13/pflag"
+	"k8s.io/client-go/rest"
+
+	"github.com/loglet/loglet/sidecar/node"
 	"github.com/loglet/loglet/sidecar/parse"
 	"github.com/loglet/loglet/sidecar/pod"
 	"github.com/loglet/loglet/sidecar/podlog"
 	"github.com/loglet/loglet/sidecar/record"
-	"github.com/spf13/pflag"
-	"k8s.io/client-go/rest"
 )
 
 // Agent is the agent's configuration.
@@ -75,7 +78,8 @@ var identity = []struct{ key, attr string }{
 // AgentFlags declares the agent's flags with their defaults and help.
 func AgentFlags(fs *pflag.FlagSet) {
 	fs.String("config", "", "YAML config file; its keys are the flag names (batch-bytes: 1MiB)")
-	fs.String("mode", "local", "where the agent runs: local (files named by --path) or sidecar (the pod the webhook injected it into); node comes later")
+	fs.String("mode", "local", "where the agent runs: local (files named by --path), sidecar (the pod the webhook injected it into) or node (every pod's container logs under --pods-dir, as a DaemonSet)")
+	fs.String("pods-dir", "/var/log/pods", "mode node: the kubelet's pod log folder (<namespace>_<pod>_<uid>/<container>/<restart>.log)")
 	fs.String("stdout", "off", "sidecar: how the containers' stdout is captured: wrap (the copies loglet exec writes), api (pods/log from the Kubernetes API; auto is the same here), off")
 	fs.String("api-server", "", "sidecar, stdout: api: Kubernetes API URL; empty: the pod's own (service account, in-cluster)")
 	fs.String("api-token-file", "/var/run/secrets/kubernetes.io/serviceaccount/token", "sidecar: bearer token file for --api-server (re-read as it rotates)")
@@ -165,7 +169,9 @@ func LoadAgent(fs *pflag.FlagSet) (Agent, error) {
 			return Agent{}, err
 		}
 	case "node":
-		return Agent{}, fmt.Errorf("mode %q is not available in this version: use --mode=local or --mode=sidecar", c.Mode)
+		if err := nodeMode(r, &c, pc); err != nil {
+			return Agent{}, err
+		}
 	}
 	if len(c.Paths) == 0 {
 		return Agent{}, errors.New("path: no files to read; give --path '/var/log/app/*.log' (or LOGLET_PATH, or path: in the config file)")
@@ -217,6 +223,27 @@ func Hostname() string {
 		return "unknown"
 	}
 	return h
+}
+
+// nodeMode reads every container log of the node, in CRI format unless
+// --container-format says otherwise, each source with the pod and
+// container its path names.
+func nodeMode(r *Reader, c *Agent, pc parse.Config) error {
+	if pc.Container == "none" {
+		pc.Container = "cri"
+	}
+	spec, err := parse.Compile(pc)
+	if err != nil {
+		return err
+	}
+	root := r.Str("pods-dir")
+	if !filepath.IsAbs(root) {
+		r.Fail("pods-dir", root, "an absolute folder like /var/log/pods")
+	}
+	d := &node.Dir{Root: root, Base: c.Resource, Spec: spec}
+	c.Paths = append(c.Paths, d.Glob())
+	c.Select = d.Select
+	return r.Err()
 }
 
 // sidecarMode reads the pod as the webhook laid it out: the files of
