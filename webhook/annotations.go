@@ -15,6 +15,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 
 	"github.com/loglet/loglet/sidecar/parse"
+	"github.com/loglet/loglet/sidecar/record"
 )
 
 // Prefix starts every loglet annotation.
@@ -70,8 +71,6 @@ func (e *InvalidError) Error() string {
 // the pod's secrets and system views.
 var forbidden = []string{"/proc", "/sys", "/dev", "/etc", "/var/run/secrets"}
 
-var routeRE = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
-
 // ReadRequest checks the loglet annotations of a pod that opted in. Unknown
 // loglet.io/ annotations come back as warnings.
 func ReadRequest(pod *corev1.Pod) (Request, []string, error) {
@@ -121,7 +120,7 @@ func ReadRequest(pod *corev1.Pod) (Request, []string, error) {
 		r.MultilineStart = v
 	}
 	if v, ok := a[AnnotationRoute]; ok {
-		if !routeRE.MatchString(v) {
+		if !record.ValidRoute(v) {
 			return r, warnings, &InvalidError{AnnotationRoute, v, "want 1 to 64 letters, digits, '-' or '_'", "nginx_access_log"}
 		}
 		r.Route = v

@@ -63,6 +63,7 @@ environment, which wins over the file.`,
 				Resource:       cfg.Resource,
 				Parse:          cfg.Parse,
 				Select:         cfg.Select,
+				Route:          cfg.Route,
 			}, sk, store, log)
 			if err != nil {
 				return err

@@ -25,6 +25,7 @@ import (
 	"github.com/loglet/loglet/sidecar/pod"
 	"github.com/loglet/loglet/sidecar/podlog"
 	"github.com/loglet/loglet/sidecar/record"
+	"github.com/loglet/loglet/sidecar/source"
 )
 
 // Agent is the agent's configuration.
@@ -51,7 +52,10 @@ type Agent struct {
 	Resource []record.KeyValue
 	// Select decides per source how to parse it and what its records
 	// carry (sidecar mode); nil uses Parse and Resource for all.
-	Select func(path string) (*parse.Spec, []record.KeyValue)
+	Select func(path string) source.Choice
+	// Route is where records go when Select names none (Kafka topic,
+	// JetStream subject suffix); empty: the sink's.
+	Route string
 	// LostBytes, when set, reports what loglet exec could not copy.
 	LostBytes func() float64
 	// Capture, when set, runs beside the pipeline in sidecar mode: it
@@ -79,6 +83,7 @@ var identity = []struct{ key, attr string }{
 func AgentFlags(fs *pflag.FlagSet) {
 	fs.String("config", "", "YAML config file; its keys are the flag names (batch-bytes: 1MiB)")
 	fs.String("mode", "local", "where the agent runs: local (files named by --path), sidecar (the pod the webhook injected it into) or node (every pod's container logs under --pods-dir, as a DaemonSet)")
+	fs.String("route", "", "route of the records (Kafka topic, JetStream subject suffix): 1 to 64 letters, digits, - or _; empty: the sink's")
 	fs.String("pods-dir", "/var/log/pods", "mode node: the kubelet's pod log folder (<namespace>_<pod>_<uid>/<container>/<restart>.log)")
 	fs.String("stdout", "off", "sidecar: how the containers' stdout is captured: wrap (the copies loglet exec writes), api (pods/log from the Kubernetes API; auto is the same here), off")
 	fs.String("api-server", "", "sidecar, stdout: api: Kubernetes API URL; empty: the pod's own (service account, in-cluster)")
@@ -138,8 +143,12 @@ func LoadAgent(fs *pflag.FlagSet) (Agent, error) {
 		MetricsAddr:    r.Str("metrics-addr"),
 		DrainTimeout:   r.Duration("drain-timeout"),
 		Once:           r.Bool("once"),
+		Route:          r.Str("route"),
 		LogFormat:      r.OneOf("log-format", "auto", "json", "text"),
 		LogLevel:       r.OneOf("log-level", "debug", "info", "warn", "error"),
+	}
+	if c.Route != "" && !record.ValidRoute(c.Route) {
+		r.Fail("route", c.Route, "1 to 64 letters, digits, - or _, like nginx_access_log")
 	}
 	c.Resource = []record.KeyValue{{Key: "host.name", Value: Hostname()}}
 	for _, id := range identity {

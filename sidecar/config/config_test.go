@@ -92,6 +92,7 @@ func TestLoadAgentErrors(t *testing.T) {
 		{[]string{}, "--path"},
 		{[]string{"--path", "/a", "--mode", "cloud"}, "mode"},
 		{[]string{"--mode", "node", "--pods-dir", "var/log/pods"}, "an absolute folder"},
+		{[]string{"--path", "/a", "--route", "access.log"}, "1 to 64 letters"},
 		{[]string{"--path", "/a", "--batch-bytes", "0"}, "batch-bytes"},
 		{[]string{"--path", "/a", "--max-line-bytes", "1GiB"}, "max-line-bytes"},
 		{[]string{"--path", "/a", "--scan-interval", "0s"}, "scan-interval"},

@@ -15,6 +15,7 @@ import (
 
 	"github.com/loglet/loglet/sidecar/parse"
 	"github.com/loglet/loglet/sidecar/record"
+	"github.com/loglet/loglet/sidecar/source"
 )
 
 // Source is what a log file's path tells.
@@ -63,7 +64,7 @@ func (d *Dir) Glob() string { return filepath.Join(d.Root, "*", "*", "*.log") }
 
 // Select gives a file's parser and the resource attributes its path tells
 // (pipeline's per-source choice).
-func (d *Dir) Select(path string) (*parse.Spec, []record.KeyValue) {
+func (d *Dir) Select(path string) source.Choice {
 	res := slices.Clone(d.Base)
 	if s, ok := ParsePath(d.Root, path); ok {
 		res = append(res,
@@ -74,5 +75,5 @@ func (d *Dir) Select(path string) (*parse.Spec, []record.KeyValue) {
 			record.KeyValue{Key: "k8s.container.restart_count", Value: strconv.Itoa(s.Restart)},
 		)
 	}
-	return d.Spec, res
+	return source.Choice{Parse: d.Spec, Resource: res}
 }

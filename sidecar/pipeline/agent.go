@@ -48,11 +48,16 @@ type Config struct {
 	Resource []record.KeyValue
 	// Parse turns lines into records; nil ships lines as they are.
 	Parse *parse.Spec
+	// Route is where records go (Kafka topic, JetStream subject suffix)
+	// when Select names none; empty: the sink's own.
+	Route string
 	// Select, when set, decides per source (by the path it was found at)
-	// how its lines are parsed and which resource attributes its records
-	// carry, instead of Parse and Resource: a pod's sidecar reads each
-	// container's files and stdout copies differently.
-	Select func(path string) (*parse.Spec, []record.KeyValue)
+	// whether it is read, how its lines are parsed, which resource
+	// attributes its records carry and where they go, instead of Parse,
+	// Resource and Route: a pod's sidecar reads each container's files and
+	// stdout copies differently; a node agent reads each pod differently.
+	// It is called once per new file and may wait a little (for metadata).
+	Select func(path string) source.Choice
 }
 
 // queueDepth is how many packages may wait for the sink beyond the one it
@@ -86,8 +91,11 @@ type Agent struct {
 	live   map[fileKey]*source.File // by device and inode
 	byPath map[string]*source.File
 	warned map[string]bool // unreadable paths already reported
-	wg     sync.WaitGroup
-	ready  atomic.Bool
+	// skip holds the matched paths Select chose not to read, so they are
+	// not asked about again while they match (scan goroutine only).
+	skip  map[string]bool
+	wg    sync.WaitGroup
+	ready atomic.Bool
 }
 
 type fileKey struct{ dev, ino uint64 }
@@ -118,6 +126,7 @@ func New(cfg Config, sk sink.Sink, store *checkpoint.Store, log *slog.Logger) (*
 		live:   map[fileKey]*source.File{},
 		byPath: map[string]*source.File{},
 		warned: map[string]bool{},
+		skip:   map[string]bool{},
 	}
 	if cfg.Once {
 		a.scfg.CloseGrace = 0
@@ -237,8 +246,13 @@ func (a *Agent) scan(ctx, drain context.Context, first bool, w *fsnotify.Watcher
 	for _, r := range a.match.Roots() {
 		dirs[r] = true
 	}
+	skipped := map[string]bool{}
 	for _, p := range paths {
 		dirs[filepath.Dir(p)] = true
+		if a.skip[p] {
+			skipped[p] = true
+			continue
+		}
 		info, err := source.StatPath(p)
 		if err != nil {
 			continue
@@ -249,7 +263,13 @@ func (a *Agent) scan(ctx, drain context.Context, first bool, w *fsnotify.Watcher
 		f := a.live[key]
 		a.mu.Unlock()
 		if f == nil {
-			f = a.start(ctx, drain, p, first)
+			choice := a.choose(p)
+			if choice.Skip {
+				skipped[p] = true
+				a.log.Info("not reading: left out by the selection", "path", p)
+				continue
+			}
+			f = a.start(ctx, drain, p, first, choice)
 		}
 		if f == nil {
 			continue
@@ -267,6 +287,7 @@ func (a *Agent) scan(ctx, drain context.Context, first bool, w *fsnotify.Watcher
 		}
 	}
 	a.byPath = byPath
+	a.skip = skipped
 	a.metrics.OpenFiles.Set(float64(len(a.live)))
 	a.mu.Unlock()
 	a.metrics.BufferedBytes.Set(float64(a.budget.inUse()))
@@ -281,7 +302,7 @@ func (a *Agent) scan(ctx, drain context.Context, first bool, w *fsnotify.Watcher
 
 // start opens path and starts reading it: from its checkpoint when one
 // matches its identity, else as a new source.
-func (a *Agent) start(ctx, drain context.Context, path string, first bool) *source.File {
+func (a *Agent) start(ctx, drain context.Context, path string, first bool, choice source.Choice) *source.File {
 	fd, err := os.Open(path)
 	if err != nil {
 		a.warnOnce(path, "cannot open log file; fix its permissions or leave it out with --exclude", err)
@@ -313,16 +334,27 @@ func (a *Agent) start(ctx, drain context.Context, path string, first bool) *sour
 			return nil
 		}
 	}
-	return a.run(ctx, drain, fd, cp, info, true)
+	return a.run(ctx, drain, fd, cp, info, true, choice)
 }
 
-func (a *Agent) run(ctx, drain context.Context, fd *os.File, cp checkpoint.Checkpoint, info source.FileInfo, matched bool) *source.File {
-	a.ledger.claim(cp)
-	scfg, resource := a.scfg, a.cfg.Resource
+// choose is Select's choice for path, or the agent's own settings.
+func (a *Agent) choose(path string) source.Choice {
+	c := source.Choice{Parse: a.cfg.Parse, Resource: a.cfg.Resource}
 	if a.cfg.Select != nil {
-		scfg.Parse, resource = a.cfg.Select(cp.Path)
+		c = a.cfg.Select(path)
 	}
-	origin := record.NewOrigin(cp.SourceID, cp.Path, resource)
+	if c.Route == "" {
+		c.Route = a.cfg.Route
+	}
+	return c
+}
+
+func (a *Agent) run(ctx, drain context.Context, fd *os.File, cp checkpoint.Checkpoint, info source.FileInfo, matched bool, choice source.Choice) *source.File {
+	a.ledger.claim(cp)
+	scfg := a.scfg
+	scfg.Parse = choice.Parse
+	origin := record.NewOrigin(cp.SourceID, cp.Path, choice.Resource)
+	origin.Route = choice.Route
 	st := source.State{Identity: cp.Identity, Offset: cp.Offset, NextPackageID: cp.NextPackageID}
 	f := source.NewFile(scfg, fd, cp.Path, origin, st, a.emit, a.pool, &a.stats)
 	if a.cfg.Once {
@@ -374,7 +406,7 @@ func (a *Agent) sweep(ctx, drain context.Context) {
 			continue // read to its end already; kept until it is gone
 		}
 		a.log.Info("finishing a rotated file", "file", fd.Name(), "path", cp.Path, "source_id", cp.SourceID, "offset", cp.Offset)
-		a.run(ctx, drain, fd, cp, info, false)
+		a.run(ctx, drain, fd, cp, info, false, a.choose(cp.Path))
 	}
 	a.wakeCheckpoints()
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/loglet/loglet/sidecar/record"
 	"github.com/loglet/loglet/sidecar/sink"
 	"github.com/loglet/loglet/sidecar/sink/sinktest"
+	"github.com/loglet/loglet/sidecar/source"
 )
 
 func testConfig(paths ...string) Config {
@@ -154,5 +155,64 @@ func TestKafkaSinkKeysBySource(t *testing.T) {
 	}
 	if err := stop(); err != nil {
 		t.Errorf("drain: %v", err)
+	}
+}
+
+// TestSelectSkipsAndRoutes: a source Select skips is never read (nor
+// checkpointed), and one it routes lands in its route's Kafka topic while
+// the others keep the sink's (kfake, as above).
+func TestSelectSkipsAndRoutes(t *testing.T) {
+	cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, "logs", "nginx_access_log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cluster.Close()
+	dir := t.TempDir()
+	for _, name := range []string{"app", "nginx", "secret"} {
+		os.WriteFile(filepath.Join(dir, name+".log"), []byte(name+" line\n"), 0o644)
+	}
+	cfg := testConfig(dir + "/*.log")
+	cfg.Select = func(path string) source.Choice {
+		c := source.Choice{Resource: cfg.Resource}
+		switch filepath.Base(path) {
+		case "nginx.log":
+			c.Route = "nginx_access_log"
+		case "secret.log":
+			c.Skip = true
+		}
+		return c
+	}
+	state, _ := startAgent(t, cfg, "kafka://"+strings.Join(cluster.ListenAddrs(), ",")+"/logs")
+
+	consumer, err := kgo.NewClient(kgo.SeedBrokers(cluster.ListenAddrs()...), kgo.ConsumeTopics("logs", "nginx_access_log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer consumer.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	topics := map[string]string{}
+	for len(topics) < 2 {
+		fetches := consumer.PollFetches(ctx)
+		if err := ctx.Err(); err != nil {
+			t.Fatalf("records by topic %v: %v", topics, err)
+		}
+		fetches.EachRecord(func(r *kgo.Record) {
+			recs, _, _ := sinktest.Parse(strings.NewReader(string(r.Value)))
+			topics[recs[0].Body] = r.Topic
+		})
+	}
+	if topics["app line"] != "logs" || topics["nginx line"] != "nginx_access_log" {
+		t.Errorf("records by topic: %v", topics)
+	}
+	store, _ := checkpoint.Open(state)
+	cps, _ := store.Load()
+	for _, cp := range cps {
+		if filepath.Base(cp.Path) == "secret.log" {
+			t.Errorf("a skipped source was checkpointed: %+v", cp)
+		}
+	}
+	if len(cps) != 2 {
+		t.Errorf("%d checkpoints, want 2", len(cps))
 	}
 }

@@ -20,6 +20,7 @@ import (
 
 	"github.com/loglet/loglet/sidecar/parse"
 	"github.com/loglet/loglet/sidecar/record"
+	"github.com/loglet/loglet/sidecar/source"
 )
 
 // Names in stdout/<container>/ on the volume: the writers (loglet exec,
@@ -59,7 +60,7 @@ func (l *Layout) StdoutGlob() string { return filepath.Join(l.StdoutDir(), "*", 
 
 // Select says how to read the source at path and what its records carry;
 // it is pipeline.Config.Select.
-func (l *Layout) Select(path string) (*parse.Spec, []record.KeyValue) {
+func (l *Layout) Select(path string) source.Choice {
 	spec, container := l.Files, ""
 	parts := strings.Split(strings.TrimPrefix(path, strings.TrimSuffix(l.Root, "/")+"/"), "/")
 	if len(parts) >= 3 && (parts[0] == "c" || parts[0] == "stdout") {
@@ -82,7 +83,7 @@ func (l *Layout) Select(path string) (*parse.Spec, []record.KeyValue) {
 			}
 		}
 	}
-	return spec, res
+	return source.Choice{Parse: spec, Resource: res}
 }
 
 // SplitImage splits "registry:5000/repo/name:tag@sha256:…" into the name

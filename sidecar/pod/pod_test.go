@@ -42,7 +42,8 @@ func TestSelect(t *testing.T) {
 		{"/elsewhere/x.log", files, "", 1},
 	}
 	for _, tc := range tests {
-		spec, res := l.Select(tc.path)
+		c := l.Select(tc.path)
+		spec, res := c.Parse, c.Resource
 		got := map[string]string{}
 		for _, kv := range res {
 			got[kv.Key] = kv.Value

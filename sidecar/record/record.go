@@ -137,6 +137,9 @@ type Origin struct {
 	// Resource holds resource attributes (k8s.pod.name, host.name, …) in the
 	// order they are written.
 	Resource []KeyValue
+	// Route names the Kafka topic or JetStream subject suffix the records
+	// go to; empty: the sink's.
+	Route string
 
 	prefix []byte // `"attributes":{"log.file.path":…,"loglet.source_id":…,"loglet.package_id":`
 	suffix []byte // `,"resource":{…}}` + "\n"

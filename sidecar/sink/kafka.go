@@ -2,6 +2,7 @@ package sink
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -97,6 +98,7 @@ func (s *Kafka) produce(ctx context.Context, p *record.Package) error {
 		// Every record ends in a newline and none holds one unescaped.
 		i := bytes.IndexByte(lines, '\n')
 		s.recs = append(s.recs, &kgo.Record{
+			Topic:   p.Origin.Route, // empty: the sink's topic
 			Key:     key,
 			Value:   lines[:i],
 			Headers: []kgo.RecordHeader{{Key: "loglet.package_id", Value: pid}},
@@ -105,9 +107,9 @@ func (s *Kafka) produce(ctx context.Context, p *record.Package) error {
 	}
 	if err := s.client.ProduceSync(ctx, s.recs...).FirstErr(); err != nil {
 		if errors.Is(err, kerr.MessageTooLarge) || errors.Is(err, kerr.RecordListTooLarge) {
-			return &RejectedError{Reason: fmt.Sprintf("kafka topic %s: %v", s.topic, err)}
+			return &RejectedError{Reason: fmt.Sprintf("kafka topic %s: %v", cmp.Or(p.Origin.Route, s.topic), err)}
 		}
-		return fmt.Errorf("kafka topic %s: %w", s.topic, err)
+		return fmt.Errorf("kafka topic %s: %w", cmp.Or(p.Origin.Route, s.topic), err)
 	}
 	return nil
 }

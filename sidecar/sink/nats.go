@@ -221,7 +221,11 @@ func (s *NATS) publish(i int, p *record.Package) error {
 }
 
 func (s *NATS) send(i int, p *record.Package, data []byte, chunk, chunks int) error {
-	m := nats.NewMsg(Subject(s.route, p.Origin.SourceID))
+	route := s.route
+	if p.Origin.Route != "" {
+		route = p.Origin.Route
+	}
+	m := nats.NewMsg(Subject(route, p.Origin.SourceID))
 	m.Data = data
 	pid := strconv.FormatUint(p.ID, 10)
 	// The id names the content (the package's end offset): a package re-cut

@@ -1,0 +1,20 @@
+package source
+
+import (
+	"github.com/loglet/loglet/sidecar/parse"
+	"github.com/loglet/loglet/sidecar/record"
+)
+
+// Choice is how the agent reads one source, decided when it is found.
+type Choice struct {
+	// Skip leaves the source unread (in node mode: a pod that is excluded,
+	// or has a sidecar of its own).
+	Skip bool
+	// Parse turns its lines into records.
+	Parse *parse.Spec
+	// Resource are the attributes its records carry.
+	Resource []record.KeyValue
+	// Route sends its records to a Kafka topic or JetStream subject of
+	// their own; empty: the agent's route.
+	Route string
+}
