@@ -74,7 +74,11 @@ environment, which wins over the file.`,
 				}, cfg.LostBytes))
 			}
 			if cfg.MetricsAddr != "" {
-				addr, err := metrics.Serve(cmd.Context(), cfg.MetricsAddr, agent.Metrics().Registry, agent.Ready, log)
+				ready := agent.Ready
+				if cfg.Synced != nil {
+					ready = func() bool { return agent.Ready() && cfg.Synced() }
+				}
+				addr, err := metrics.Serve(cmd.Context(), cfg.MetricsAddr, agent.Metrics().Registry, ready, log)
 				if err != nil {
 					return fmt.Errorf("metrics-addr %s: %w", cfg.MetricsAddr, err)
 				}

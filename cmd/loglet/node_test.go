@@ -34,7 +34,7 @@ func TestNodeMode(t *testing.T) {
 	write("team_api-1_u2/api", "0.log", "api one", "api two")
 
 	out := filepath.Join(t.TempDir(), "out.ndjson")
-	a := startAgentWithEnv(t, []string{"LOGLET_NODE_NAME=node-1"}, "--mode=node", "--pods-dir", pods,
+	a := startAgentWithEnv(t, []string{"LOGLET_NODE_NAME=node-1"}, "--mode=node", "--pod-metadata=false", "--pods-dir", pods,
 		"--state-dir", t.TempDir(), "--sink", "file://"+out, "--batch-wait", "100ms")
 	count := func() int {
 		if _, err := os.Stat(out); err != nil {

@@ -188,10 +188,11 @@ func keys(m map[string][]byte) []string {
 	return out
 }
 
-// applyChart creates what the chart renders with default values.
-func applyChart(t *testing.T, restCfg *rest.Config) {
+// applyChart creates what the chart renders with the values set over its
+// defaults.
+func applyChart(t *testing.T, restCfg *rest.Config, set ...string) {
 	t.Helper()
-	r, err := charts.Render(charts.Dir(), charts.ReleaseName, charts.ReleaseNamespace)
+	r, err := charts.Render(charts.Dir(), charts.ReleaseName, charts.ReleaseNamespace, set...)
 	if err != nil {
 		t.Fatal(err)
 	}

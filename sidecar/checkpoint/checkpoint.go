@@ -27,6 +27,11 @@ type Checkpoint struct {
 	// NextPackageID is the id the next package of the source gets.
 	NextPackageID uint64    `json:"next_package_id"`
 	Updated       time.Time `json:"updated"`
+	// Resource and Route are what the source's records carry and where they
+	// go, fixed when it was first read: a node's pod may be gone from the
+	// API when the agent resumes its last lines after a restart.
+	Resource []record.KeyValue `json:"resource,omitempty"`
+	Route    string            `json:"route,omitempty"`
 }
 
 // Store is a folder of checkpoints, one file per source.

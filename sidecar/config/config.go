@@ -64,6 +64,9 @@ type Agent struct {
 	// returns nil once every container ended and all its output is in the
 	// files; once ctx ends, ctx's error after the streams drained.
 	Capture func(ctx context.Context) error
+	// Synced, when set, must be true for the agent to be ready (node mode:
+	// the pod informer has listed the node's pods).
+	Synced func() bool
 	// ExitWhenDone: drain and exit once Capture saw every container end (a
 	// sidecar that is a plain container, so Jobs complete).
 	ExitWhenDone bool
@@ -85,6 +88,18 @@ func AgentFlags(fs *pflag.FlagSet) {
 	fs.String("mode", "local", "where the agent runs: local (files named by --path), sidecar (the pod the webhook injected it into) or node (every pod's container logs under --pods-dir, as a DaemonSet)")
 	fs.String("route", "", "route of the records (Kafka topic, JetStream subject suffix): 1 to 64 letters, digits, - or _; empty: the sink's")
 	fs.String("pods-dir", "/var/log/pods", "mode node: the kubelet's pod log folder (<namespace>_<pod>_<uid>/<container>/<restart>.log)")
+	fs.Bool("pod-metadata", true, "mode node: read the node's pods from the API (labels, images, env, annotations); needs --node-name")
+	fs.String("metadata-wait", "2s", "mode node: how long a new file waits for its pod to show up from the API before it is read with what its path tells")
+	fs.StringSlice("include-namespace", nil, "mode node: read only pods of these namespaces")
+	fs.StringSlice("exclude-namespace", nil, "mode node: leave out pods of these namespaces")
+	fs.String("include-pods", "", "mode node: read only pods whose labels match this selector (app=web,tier!=cache)")
+	fs.String("exclude-pods", "", "mode node: leave out pods whose labels match this selector")
+	fs.StringSlice("include-annotation", nil, "mode node: read only pods with one of these annotations (KEY=VALUE, or KEY for any value)")
+	fs.StringSlice("exclude-annotation", nil, "mode node: leave out pods with one of these annotations (KEY=VALUE or KEY); loglet.io/exclude=true always is")
+	fs.StringSlice("include-env", nil, "mode node: read only containers with one of these environment variables (KEY=VALUE or KEY)")
+	fs.StringSlice("exclude-env", nil, "mode node: leave out containers with one of these environment variables (KEY=VALUE or KEY)")
+	fs.String("forget-after", "1h", "mode node: how long a deleted pod's metadata is kept for its logs, which the kubelet keeps for a while")
+	fs.String("route-label", "", "mode node: route each pod's records by the value of this pod label (e.g. log_type); pods without it use --route")
 	fs.String("stdout", "off", "sidecar: how the containers' stdout is captured: wrap (the copies loglet exec writes), api (pods/log from the Kubernetes API; auto is the same here), off")
 	fs.String("api-server", "", "sidecar, stdout: api: Kubernetes API URL; empty: the pod's own (service account, in-cluster)")
 	fs.String("api-token-file", "/var/run/secrets/kubernetes.io/serviceaccount/token", "sidecar: bearer token file for --api-server (re-read as it rotates)")
@@ -234,24 +249,51 @@ func Hostname() string {
 	return h
 }
 
-// nodeMode reads every container log of the node, in CRI format unless
-// --container-format says otherwise, each source with the pod and
-// container its path names.
+// nodeMode reads every container log of the node, in CRI or Docker
+// format (recognised per file) unless --container-format says otherwise,
+// each source with the pod and container its path names and, from the
+// API, the pod's labels and images; the selection leaves pods out.
 func nodeMode(r *Reader, c *Agent, pc parse.Config) error {
 	if pc.Container == "none" {
-		pc.Container = "cri"
-	}
-	spec, err := parse.Compile(pc)
-	if err != nil {
-		return err
+		pc.Container = "auto"
 	}
 	root := r.Str("pods-dir")
 	if !filepath.IsAbs(root) {
 		r.Fail("pods-dir", root, "an absolute folder like /var/log/pods")
 	}
-	d := &node.Dir{Root: root, Base: c.Resource, Spec: spec}
+	sel, err := node.ParseSelector(r.Str("include-pods"), r.Str("exclude-pods"))
+	if err != nil {
+		return err
+	}
+	sel.IncludeNamespaces, sel.ExcludeNamespaces = r.List("include-namespace"), r.List("exclude-namespace")
+	sel.IncludeAnnotations, sel.ExcludeAnnotations = r.List("include-annotation"), r.List("exclude-annotation")
+	sel.IncludeEnv, sel.ExcludeEnv = r.List("include-env"), r.List("exclude-env")
+	d := &node.Dir{Root: root, Base: c.Resource, Parse: pc, Select: sel, RouteLabel: r.Str("route-label")}
+	if err := r.Err(); err != nil {
+		return err
+	}
+	if r.Bool("pod-metadata") {
+		name := r.Str("node-name")
+		if name == "" {
+			return errors.New("mode node needs node-name to ask the API for this node's pods (the DaemonSet sets LOGLET_NODE_NAME from spec.nodeName), or --pod-metadata=false")
+		}
+		rc, err := apiConfig(r)
+		if err != nil {
+			return err
+		}
+		client, err := podlog.NewClient(rc)
+		if err != nil {
+			return fmt.Errorf("api-server: %w", err)
+		}
+		d.Pods, d.Wait = node.NewPods(client, name, r.Duration("forget-after")), r.Duration("metadata-wait")
+		c.Capture = func(ctx context.Context) error {
+			d.Pods.Run(ctx)
+			return ctx.Err()
+		}
+		c.Synced = d.Pods.Synced
+	}
 	c.Paths = append(c.Paths, d.Glob())
-	c.Select = d.Select
+	c.Select = d.Choose
 	return r.Err()
 }
 
@@ -331,7 +373,7 @@ func apiConfig(r *Reader) (*rest.Config, error) {
 	if server == "" {
 		rc, err := rest.InClusterConfig()
 		if err != nil {
-			return nil, fmt.Errorf("stdout: api outside a pod needs --api-server and --api-token-file: %w", err)
+			return nil, fmt.Errorf("the Kubernetes API (stdout: api, mode node) outside a pod needs --api-server and --api-token-file: %w", err)
 		}
 		return rc, nil
 	}

@@ -8,12 +8,20 @@
 package node
 
 import (
+	"cmp"
+	"log/slog"
+	"maps"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
 
 	"github.com/loglet/loglet/sidecar/parse"
+	"github.com/loglet/loglet/sidecar/pod"
 	"github.com/loglet/loglet/sidecar/record"
 	"github.com/loglet/loglet/sidecar/source"
 )
@@ -55,25 +63,136 @@ type Dir struct {
 	Root string
 	// Base are the resource attributes of every record (host, node).
 	Base []record.KeyValue
-	// Spec parses the files: CRI, then the agent's format.
-	Spec *parse.Spec
+	// Parse is how lines are parsed (CRI, then the agent's format); a
+	// pod's loglet.io/format and loglet.io/multiline-start change it for
+	// that pod.
+	Parse parse.Config
+	// Pods tells the pods' labels, annotations, images and env; nil: what
+	// the path tells only.
+	Pods *Pods
+	// Select picks the containers to read.
+	Select Selector
+	// RouteLabel names the pod label whose value routes its records.
+	RouteLabel string
+	// Wait is how long a file whose pod the API has not told is held
+	// before it is read with what its path tells.
+	Wait time.Duration
+	// Log reports sources left out; nil: slog's default.
+	Log *slog.Logger
+
+	mu    sync.Mutex
+	specs map[[2]string]*parse.Spec
+	held  map[string]time.Time // path → first asked, while its pod is unknown
 }
 
 // Glob matches every container log file below Root.
 func (d *Dir) Glob() string { return filepath.Join(d.Root, "*", "*", "*.log") }
 
-// Select gives a file's parser and the resource attributes its path tells
-// (pipeline's per-source choice).
-func (d *Dir) Select(path string) source.Choice {
-	res := slices.Clone(d.Base)
-	if s, ok := ParsePath(d.Root, path); ok {
-		res = append(res,
-			record.KeyValue{Key: "k8s.namespace.name", Value: s.Namespace},
-			record.KeyValue{Key: "k8s.pod.name", Value: s.Pod},
-			record.KeyValue{Key: "k8s.pod.uid", Value: s.UID},
-			record.KeyValue{Key: "k8s.container.name", Value: s.Container},
-			record.KeyValue{Key: "k8s.container.restart_count", Value: strconv.Itoa(s.Restart)},
-		)
+// Choose decides how to read the file at path (pipeline's Select): its
+// pod and container from the path, the rest from the API.
+func (d *Dir) Choose(path string) source.Choice {
+	log := cmp.Or(d.Log, slog.Default())
+	src, ok := ParsePath(d.Root, path)
+	if !ok {
+		return source.Choice{Parse: d.spec(d.Parse.Format, d.Parse.MultilineStart), Resource: d.Base}
 	}
-	return source.Choice{Parse: d.Spec, Resource: res}
+	var meta *corev1.Pod
+	if d.Pods != nil {
+		if meta, ok = d.Pods.Lookup(src.UID); !ok && d.hold(path) {
+			return source.Choice{Later: true}
+		} else if !ok {
+			log.Warn("pod not known to the API: reading its logs with what the path tells", "path", path, "namespace", src.Namespace, "pod", src.Pod)
+		}
+	}
+	if why := d.Select.skip(src, meta); why != "" {
+		log.Info("not reading", "path", path, "why", why)
+		return source.Choice{Skip: true}
+	}
+	res := append(slices.Clone(d.Base),
+		record.KeyValue{Key: "k8s.namespace.name", Value: src.Namespace},
+		record.KeyValue{Key: "k8s.pod.name", Value: src.Pod},
+		record.KeyValue{Key: "k8s.pod.uid", Value: src.UID},
+		record.KeyValue{Key: "k8s.container.name", Value: src.Container},
+		record.KeyValue{Key: "k8s.container.restart_count", Value: strconv.Itoa(src.Restart)},
+	)
+	c := source.Choice{Parse: d.spec(d.Parse.Format, d.Parse.MultilineStart), Resource: res}
+	if meta == nil {
+		return c
+	}
+	if k := container(meta, src.Container); k != nil {
+		name, tag := pod.SplitImage(k.Image)
+		c.Resource = append(c.Resource, record.KeyValue{Key: "container.image.name", Value: name})
+		if tag != "" {
+			c.Resource = append(c.Resource, record.KeyValue{Key: "container.image.tag", Value: tag})
+		}
+	}
+	for _, k := range slices.Sorted(maps.Keys(meta.Labels)) {
+		c.Resource = append(c.Resource, record.KeyValue{Key: "k8s.pod.label." + k, Value: meta.Labels[k]})
+	}
+	if v, ok := meta.Labels[d.RouteLabel]; ok && d.RouteLabel != "" && v != "" {
+		c.Route = record.RouteFrom(v)
+	}
+	format, multiline := d.Parse.Format, d.Parse.MultilineStart
+	if f, ok := meta.Annotations[annotationFormat]; ok {
+		format = f
+	}
+	if m, ok := meta.Annotations[annotationMultilineStart]; ok {
+		multiline = m
+	}
+	c.Parse = d.spec(format, multiline)
+	if c.Parse == nil {
+		log.Warn("pod's format annotations do not compile: using the agent's format", "path", path,
+			annotationFormat, meta.Annotations[annotationFormat], annotationMultilineStart, meta.Annotations[annotationMultilineStart])
+		c.Parse = d.spec(d.Parse.Format, d.Parse.MultilineStart)
+	}
+	return c
+}
+
+// hold says whether path is still to wait for its pod: the kubelet writes
+// the logs of pods the API has, so it is the informer that is behind (or
+// not synced yet, at start). Holding is per scan, never blocking one.
+func (d *Dir) hold(path string) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.held == nil {
+		d.held = map[string]time.Time{}
+	}
+	now := time.Now()
+	first, ok := d.held[path]
+	if !ok {
+		for p, t := range d.held { // files that went away while held
+			if now.Sub(t) > 2*d.Wait+time.Minute {
+				delete(d.held, p)
+			}
+		}
+		d.held[path] = now
+		return true
+	}
+	if now.Sub(first) < d.Wait {
+		return true
+	}
+	delete(d.held, path)
+	return false
+}
+
+// spec compiles the agent's parse settings with format and multiline
+// once; nil if they do not compile.
+func (d *Dir) spec(format, multiline string) *parse.Spec {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	key := [2]string{format, multiline}
+	if s, ok := d.specs[key]; ok {
+		return s
+	}
+	pc := d.Parse
+	pc.Format, pc.MultilineStart = format, multiline
+	s, err := parse.Compile(pc)
+	if err != nil {
+		s = nil
+	}
+	if d.specs == nil {
+		d.specs = map[[2]string]*parse.Spec{}
+	}
+	d.specs[key] = s
+	return s
 }

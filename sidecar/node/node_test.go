@@ -35,7 +35,7 @@ func TestParsePath(t *testing.T) {
 
 func TestSelect(t *testing.T) {
 	d := &Dir{Root: "/var/log/pods"}
-	res := d.Select("/var/log/pods/shop_web_u1/app/3.log").Resource
+	res := d.Choose("/var/log/pods/shop_web_u1/app/3.log").Resource
 	got := map[string]string{}
 	for _, kv := range res {
 		got[kv.Key] = kv.Value

@@ -264,6 +264,9 @@ func (a *Agent) scan(ctx, drain context.Context, first bool, w *fsnotify.Watcher
 		a.mu.Unlock()
 		if f == nil {
 			choice := a.choose(p)
+			if choice.Later {
+				continue
+			}
 			if choice.Skip {
 				skipped[p] = true
 				a.log.Info("not reading: left out by the selection", "path", p)
@@ -322,7 +325,7 @@ func (a *Agent) start(ctx, drain context.Context, path string, first bool, choic
 	if ok {
 		cp.Identity = id
 	} else {
-		cp = checkpoint.Checkpoint{SourceID: newSourceID(), Path: path, Identity: id, Updated: time.Now()}
+		cp = checkpoint.Checkpoint{SourceID: newSourceID(), Path: path, Identity: id, Updated: time.Now(), Resource: choice.Resource, Route: choice.Route}
 		if first && a.cfg.StartAtEnd {
 			cp.Offset = info.Size
 		}
@@ -351,6 +354,9 @@ func (a *Agent) choose(path string) source.Choice {
 
 func (a *Agent) run(ctx, drain context.Context, fd *os.File, cp checkpoint.Checkpoint, info source.FileInfo, matched bool, choice source.Choice) *source.File {
 	a.ledger.claim(cp)
+	if cp.Resource != nil {
+		choice.Resource, choice.Route = cp.Resource, cp.Route
+	}
 	scfg := a.scfg
 	scfg.Parse = choice.Parse
 	origin := record.NewOrigin(cp.SourceID, cp.Path, choice.Resource)
@@ -405,8 +411,13 @@ func (a *Agent) sweep(ctx, drain context.Context) {
 			fd.Close()
 			continue // read to its end already; kept until it is gone
 		}
+		choice := a.choose(cp.Path)
+		if choice.Later || choice.Skip {
+			fd.Close()
+			continue
+		}
 		a.log.Info("finishing a rotated file", "file", fd.Name(), "path", cp.Path, "source_id", cp.SourceID, "offset", cp.Offset)
-		a.run(ctx, drain, fd, cp, info, false, a.choose(cp.Path))
+		a.run(ctx, drain, fd, cp, info, false, choice)
 	}
 	a.wakeCheckpoints()
 }

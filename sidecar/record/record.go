@@ -147,7 +147,8 @@ type Origin struct {
 
 // KeyValue is one string attribute.
 type KeyValue struct {
-	Key, Value string
+	Key   string `json:"key"`
+	Value string `json:"value"`
 }
 
 // Package is a run of consecutive records from one source, shipped and

@@ -10,6 +10,9 @@ type Choice struct {
 	// Skip leaves the source unread (in node mode: a pod that is excluded,
 	// or has a sidecar of its own).
 	Skip bool
+	// Later asks to be asked again at the next scan (in node mode: the
+	// pod's metadata is not there yet).
+	Later bool
 	// Parse turns its lines into records.
 	Parse *parse.Spec
 	// Resource are the attributes its records carry.

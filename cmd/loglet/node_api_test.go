@@ -1,0 +1,171 @@
+//go:build !slim
+
+package main
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	authv1 "k8s.io/api/authentication/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/utils/ptr"
+
+	"github.com/loglet/loglet/charts"
+	"github.com/loglet/loglet/internal/kubetest"
+	"github.com/loglet/loglet/internal/poll"
+)
+
+// TestNodeModeChurn runs the agent in node mode as the chart's DaemonSet
+// ServiceAccount (its RBAC applied from the rendered chart, a real token)
+// against a real kube-apiserver while 200 short-lived pods come and go:
+// each is created in the API, writes 100 lines (every tenth restarts its
+// container half way: 0.log, then 1.log), is deleted, and its folder is
+// removed three seconds later, as the kubelet would. Half way through the
+// agent is killed with SIGKILL and started again. Every line must arrive,
+// with the pod's labels from the API, also the lines the restarted agent
+// reads of pods deleted before it started.
+func TestNodeModeChurn(t *testing.T) {
+	if testing.Short() {
+		t.Skip("200 pods through kube-apiserver and a kill -9; runs in make test")
+	}
+	_, restCfg := kubetest.Start(t)
+	admin := kubernetes.NewForConfigOrDie(restCfg)
+	ctx := context.Background()
+	for _, ns := range []string{charts.ReleaseNamespace, "churn"} {
+		if _, err := admin.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	applyChart(t, restCfg, "nodeMode.enabled=true")
+	tok, err := admin.CoreV1().ServiceAccounts(charts.ReleaseNamespace).CreateToken(ctx, "loglet-node",
+		&authv1.TokenRequest{Spec: authv1.TokenRequestSpec{ExpirationSeconds: ptr.To[int64](3600)}}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	secrets := t.TempDir()
+	os.WriteFile(filepath.Join(secrets, "token"), []byte(tok.Status.Token), 0o600)
+	os.WriteFile(filepath.Join(secrets, "ca.crt"), restCfg.CAData, 0o600)
+
+	pods, state := t.TempDir(), t.TempDir()
+	out := filepath.Join(t.TempDir(), "out.ndjson")
+	// Started like the DaemonSet's pod: churn goes on once it is ready
+	// (its informer listed the node's pods), as the kubelet would route
+	// nothing to it before either.
+	startNode := func() *agent {
+		metricsAddr := freeAddr(t)
+		a := startAgentWithEnv(t, []string{"LOGLET_NODE_NAME=node-1"}, "--mode=node", "--pods-dir", pods,
+			"--api-server", restCfg.Host, "--api-token-file", filepath.Join(secrets, "token"), "--api-ca-file", filepath.Join(secrets, "ca.crt"),
+			"--state-dir", state, "--sink", "file://"+out, "--batch-wait", "100ms", "--metrics-addr", metricsAddr)
+		poll.Until(t, 20*time.Second, "the node agent to be ready", func() bool {
+			resp, err := http.Get("http://" + metricsAddr + "/readyz")
+			if err != nil {
+				return false
+			}
+			resp.Body.Close()
+			return resp.StatusCode == http.StatusOK
+		})
+		return a
+	}
+	a := startNode()
+
+	const nPods, nLines = 200, 100
+	// The kubelet removes a deleted pod's logs a while after: here 3 s.
+	var gc sync.WaitGroup
+	writeLines := func(file string, pod, from, to int) {
+		os.MkdirAll(filepath.Dir(file), 0o755)
+		f, err := os.OpenFile(file, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := from; i < to; i++ {
+			fmt.Fprintf(f, "2026-11-25T12:00:00.%09dZ stdout F pod-%03d line %03d\n", i, pod, i)
+		}
+		f.Close()
+	}
+	start := time.Now()
+	files := 0
+	for i := range nPods {
+		if i == nPods/2 {
+			// Killed while packages are in flight and folders are being
+			// removed, once it has found every file so far (its checkpoint
+			// is written at once and keeps the pod's metadata): the pods
+			// of a moment with no agent at all can only be read with what
+			// their path tells.
+			poll.Until(t, 20*time.Second, "the agent to find every file so far", func() bool {
+				cps, _ := filepath.Glob(filepath.Join(state, "sources", "*.json"))
+				return len(cps) >= files
+			})
+			a.cmd.Process.Kill()
+			a.wait(t, 10*time.Second)
+			a = startNode()
+		}
+		name := fmt.Sprintf("pod-%03d", i)
+		pod, err := admin.CoreV1().Pods("churn").Create(ctx, &corev1.Pod{
+			ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{"app": "churn"}},
+			Spec:       corev1.PodSpec{NodeName: "node-1", Containers: []corev1.Container{{Name: "app", Image: "example.com/churn:1"}}},
+		}, metav1.CreateOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		dir := filepath.Join(pods, "churn_"+name+"_"+string(pod.UID))
+		if i%10 == 0 {
+			writeLines(filepath.Join(dir, "app", "0.log"), i, 0, nLines/2)
+			writeLines(filepath.Join(dir, "app", "1.log"), i, nLines/2, nLines)
+			files += 2
+		} else {
+			writeLines(filepath.Join(dir, "app", "0.log"), i, 0, nLines)
+			files++
+		}
+		if err := admin.CoreV1().Pods("churn").Delete(ctx, name, metav1.DeleteOptions{GracePeriodSeconds: ptr.To[int64](0)}); err != nil {
+			t.Fatal(err)
+		}
+		gc.Add(1)
+		time.AfterFunc(3*time.Second, func() { os.RemoveAll(dir); gc.Done() })
+	}
+	churn := time.Since(start)
+
+	seen := map[string]int{}
+	var dups, unlabelled int
+	poll.Until(t, 60*time.Second, "every line of the 200 pods", func() bool {
+		recs := readSinkFile(t, out)
+		clear(seen)
+		dups, unlabelled = 0, 0
+		for _, r := range recs {
+			if seen[r.Body]++; seen[r.Body] > 1 {
+				dups++
+			}
+			if r.Resource["k8s.pod.label.app"] != "churn" {
+				unlabelled++
+			}
+		}
+		return len(seen) >= nPods*nLines
+	})
+	gc.Wait()
+	a.cmd.Process.Signal(syscall.SIGTERM)
+	if code := a.wait(t, 30*time.Second); code != 0 {
+		t.Fatalf("agent exited %d", code)
+	}
+	for k := range seen {
+		if !strings.HasPrefix(k, "pod-") {
+			t.Errorf("unexpected record %q", k)
+		}
+	}
+	t.Logf("%d pods × %d lines in %v of churn, agent killed once: %d distinct lines delivered, %d duplicates, %d without the pod's labels",
+		nPods, nLines, churn.Round(time.Millisecond), len(seen), dups, unlabelled)
+	if len(seen) != nPods*nLines {
+		t.Errorf("%d distinct lines, want %d", len(seen), nPods*nLines)
+	}
+	if unlabelled > 0 {
+		t.Errorf("%d records without the pod's labels from the API", unlabelled)
+	}
+}
