@@ -19,7 +19,10 @@ type Manifest struct {
 // Manifests are the files `make manifests` writes.
 func Manifests() []Manifest {
 	root := filepath.Join(Dir(), "..", "..", "manifests")
-	return []Manifest{{Path: filepath.Join(root, "loglet.yaml")}}
+	return []Manifest{
+		{Path: filepath.Join(root, "loglet.yaml")},
+		{Path: filepath.Join(root, "loglet-node.yaml"), Set: []string{"nodeMode.enabled=true"}},
+	}
 }
 
 // Render is the file's content.

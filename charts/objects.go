@@ -1,12 +1,15 @@
 package charts
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"strings"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
+	"k8s.io/client-go/rest"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 )
 
 // Objects decodes rendered manifests, for applying them with a client.
@@ -24,4 +27,28 @@ func Objects(manifests string) ([]*unstructured.Unstructured, error) {
 			out = append(out, u)
 		}
 	}
+}
+
+// Apply creates or updates (server-side apply) what the chart renders with
+// the values set over its defaults, in the cluster cfg reaches: tests
+// install the chart's RBAC and webhook configuration this way.
+func Apply(ctx context.Context, cfg *rest.Config, set ...string) error {
+	r, err := Render(Dir(), ReleaseName, ReleaseNamespace, set...)
+	if err != nil {
+		return err
+	}
+	objs, err := Objects(r.Manifests)
+	if err != nil {
+		return err
+	}
+	cl, err := client.New(cfg, client.Options{})
+	if err != nil {
+		return err
+	}
+	for _, o := range objs {
+		if err := cl.Apply(ctx, client.ApplyConfigurationFromUnstructured(o), client.FieldOwner("helm"), client.ForceOwnership); err != nil {
+			return fmt.Errorf("apply %s %s: %w", o.GetKind(), o.GetName(), err)
+		}
+	}
+	return nil
 }

@@ -14,7 +14,6 @@ import (
 	"testing"
 	"time"
 
-	authv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
@@ -46,15 +45,10 @@ func TestNodeModeChurn(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	applyChart(t, restCfg, "nodeMode.enabled=true")
-	tok, err := admin.CoreV1().ServiceAccounts(charts.ReleaseNamespace).CreateToken(ctx, "loglet-node",
-		&authv1.TokenRequest{Spec: authv1.TokenRequestSpec{ExpirationSeconds: ptr.To[int64](3600)}}, metav1.CreateOptions{})
-	if err != nil {
+	if err := charts.Apply(ctx, restCfg, "nodeMode.enabled=true"); err != nil {
 		t.Fatal(err)
 	}
-	secrets := t.TempDir()
-	os.WriteFile(filepath.Join(secrets, "token"), []byte(tok.Status.Token), 0o600)
-	os.WriteFile(filepath.Join(secrets, "ca.crt"), restCfg.CAData, 0o600)
+	secrets := kubetest.TokenFiles(t, restCfg, charts.ReleaseNamespace, "loglet-node")
 
 	pods, state := t.TempDir(), t.TempDir()
 	out := filepath.Join(t.TempDir(), "out.ndjson")

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -17,7 +18,6 @@ import (
 	"testing"
 	"time"
 
-	authv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -53,7 +53,9 @@ func TestWebhookSelfCertificates(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	applyChart(t, restCfg)
+	if err := charts.Apply(ctx, restCfg); err != nil {
+		t.Fatal(err)
+	}
 
 	// No Service network here: the API server calls replica B directly.
 	addrB := freeAddr(t)
@@ -63,7 +65,7 @@ func TestWebhookSelfCertificates(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	kc := serviceAccountKubeconfig(t, admin, restCfg, ns, "loglet-webhook")
+	kc := serviceAccountKubeconfig(t, restCfg, ns, "loglet-webhook")
 	replica := func(name, port string) *agent {
 		a := startWebhook(t, []string{"KUBECONFIG=" + kc, "POD_NAMESPACE=" + ns, "POD_NAME=" + name},
 			"--port", port, "--cert-lifetime", "10s", "--cert-secret", "loglet-webhook-certs", "--webhook-config-name", "loglet",
@@ -188,40 +190,16 @@ func keys(m map[string][]byte) []string {
 	return out
 }
 
-// applyChart creates what the chart renders with the values set over its
-// defaults.
-func applyChart(t *testing.T, restCfg *rest.Config, set ...string) {
-	t.Helper()
-	r, err := charts.Render(charts.Dir(), charts.ReleaseName, charts.ReleaseNamespace, set...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cl, err := client.New(restCfg, client.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	objs, err := charts.Objects(r.Manifests)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, o := range objs {
-		if err := cl.Apply(context.Background(), client.ApplyConfigurationFromUnstructured(o), client.FieldOwner("helm"), client.ForceOwnership); err != nil {
-			t.Fatalf("apply %s %s: %v", o.GetKind(), o.GetName(), err)
-		}
-	}
-}
-
 // serviceAccountKubeconfig writes a kubeconfig with a token of the account.
-func serviceAccountKubeconfig(t *testing.T, admin kubernetes.Interface, restCfg *rest.Config, ns, name string) string {
+func serviceAccountKubeconfig(t *testing.T, restCfg *rest.Config, ns, name string) string {
 	t.Helper()
-	tok, err := admin.CoreV1().ServiceAccounts(ns).CreateToken(context.Background(), name,
-		&authv1.TokenRequest{Spec: authv1.TokenRequestSpec{ExpirationSeconds: ptr.To[int64](3600)}}, metav1.CreateOptions{})
+	tok, err := os.ReadFile(filepath.Join(kubetest.TokenFiles(t, restCfg, ns, name), "token"))
 	if err != nil {
-		t.Fatalf("token for %s/%s (does the chart create the account?): %v", ns, name, err)
+		t.Fatal(err)
 	}
 	cfg := clientcmdapi.NewConfig()
 	cfg.Clusters["test"] = &clientcmdapi.Cluster{Server: restCfg.Host, CertificateAuthorityData: restCfg.CAData}
-	cfg.AuthInfos[name] = &clientcmdapi.AuthInfo{Token: tok.Status.Token}
+	cfg.AuthInfos[name] = &clientcmdapi.AuthInfo{Token: string(tok)}
 	cfg.Contexts["test"] = &clientcmdapi.Context{Cluster: "test", AuthInfo: name}
 	cfg.CurrentContext = "test"
 	path := filepath.Join(t.TempDir(), "kubeconfig")

@@ -2,17 +2,13 @@ package kubelettest
 
 import (
 	"context"
-	"os"
-	"path/filepath"
 	"testing"
 
-	authv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
-	"k8s.io/utils/ptr"
 
 	"github.com/loglet/loglet/internal/kubetest"
 )
@@ -85,17 +81,5 @@ func StartCluster(t testing.TB, ns string) *Cluster {
 // TokenFiles writes what a pod's service-account token mount holds for
 // the namespace's default account (token, ca.crt) and returns the folder.
 func (c *Cluster) TokenFiles(t testing.TB) string {
-	t.Helper()
-	dir := t.TempDir()
-	tok, err := c.Admin.CoreV1().ServiceAccounts(c.Namespace).CreateToken(context.Background(), "default",
-		&authv1.TokenRequest{Spec: authv1.TokenRequestSpec{ExpirationSeconds: ptr.To[int64](3600)}}, metav1.CreateOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for name, b := range map[string][]byte{"token": []byte(tok.Status.Token), "ca.crt": c.Config.CAData} {
-		if err := os.WriteFile(filepath.Join(dir, name), b, 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return dir
+	return kubetest.TokenFiles(t, c.Config, c.Namespace, "default")
 }

@@ -3,11 +3,18 @@
 package kubetest
 
 import (
+	"context"
 	"os"
+	"path/filepath"
 	"testing"
 
+	authv1 "k8s.io/api/authentication/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
 	admissionregv1 "k8s.io/api/admissionregistration/v1"
+	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 )
 
@@ -52,4 +59,26 @@ func Start(t testing.TB, opts ...Option) (*envtest.Environment, *rest.Config) {
 	}
 	t.Cleanup(func() { env.Stop() })
 	return env, cfg
+}
+
+// TokenFiles writes what a pod's service-account token mount holds (token,
+// ca.crt) for the account ns/name, and returns the folder.
+func TokenFiles(t testing.TB, cfg *rest.Config, ns, name string) string {
+	t.Helper()
+	cs, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, err := cs.CoreV1().ServiceAccounts(ns).CreateToken(context.Background(), name,
+		&authv1.TokenRequest{Spec: authv1.TokenRequestSpec{ExpirationSeconds: ptr.To[int64](3600)}}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatalf("token for %s/%s: %v", ns, name, err)
+	}
+	dir := t.TempDir()
+	for file, b := range map[string][]byte{"token": []byte(tok.Status.Token), "ca.crt": cfg.CAData} {
+		if err := os.WriteFile(filepath.Join(dir, file), b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
 }

@@ -11,7 +11,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/loglet/loglet/charts"
 	"github.com/loglet/loglet/internal/kubetest"
@@ -36,19 +35,8 @@ func TestChooseWithTheAPI(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	r, err := charts.Render(charts.Dir(), charts.ReleaseName, charts.ReleaseNamespace, "nodeMode.enabled=true")
-	if err != nil {
+	if err := charts.Apply(ctx, cfg, "nodeMode.enabled=true"); err != nil {
 		t.Fatal(err)
-	}
-	objs, err := charts.Objects(r.Manifests)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cl, _ := client.New(cfg, client.Options{})
-	for _, o := range objs {
-		if err := cl.Apply(ctx, client.ApplyConfigurationFromUnstructured(o), client.FieldOwner("helm")); err != nil {
-			t.Fatalf("apply %s %s: %v", o.GetKind(), o.GetName(), err)
-		}
 	}
 
 	type podSpec struct {
