@@ -1,6 +1,8 @@
 package bench
 
 import (
+	"os"
+	"strconv"
 	"os/exec"
 	"syscall"
 	"testing"
@@ -73,3 +75,12 @@ func runMeasured(b *testing.B, cmd *exec.Cmd) (cpu, user, sys time.Duration, mem
 
 // mib is n bytes in MiB.
 func mib(n int64) float64 { return float64(n) / (1 << 20) }
+
+// benchSeconds is how long the timed benchmarks write: LOGLET_BENCH_SECONDS
+// (default 20).
+func benchSeconds() int {
+	if s, err := strconv.Atoi(os.Getenv("LOGLET_BENCH_SECONDS")); err == nil && s > 0 {
+		return s
+	}
+	return 20
+}

@@ -5,7 +5,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -21,10 +20,7 @@ import (
 // LOGLET_BENCH_SECONDS (20) seconds, then lets the pod complete: peak RSS,
 // CPU, and what reached the spool. The agent ships to null://.
 func BenchmarkSidecarAPI(b *testing.B) {
-	seconds := 20
-	if s, err := strconv.Atoi(os.Getenv("LOGLET_BENCH_SECONDS")); err == nil && s > 0 {
-		seconds = s
-	}
+	seconds := benchSeconds()
 	bin := buildAgent(b, b.TempDir())
 	const ns = "bench"
 	cl := kubelettest.StartCluster(b, ns)

@@ -43,9 +43,11 @@ type Agent struct {
 	ScanInterval   time.Duration
 	MetricsAddr    string
 	DrainTimeout   time.Duration
-	Once           bool
-	LogFormat      string
-	LogLevel       string
+	// CheckpointEvery is the least time between checkpoint rounds.
+	CheckpointEvery time.Duration
+	Once            bool
+	LogFormat       string
+	LogLevel        string
 	// Parse says how lines become records.
 	Parse *parse.Spec
 	// Resource holds the resource attributes every record carries.
@@ -117,6 +119,7 @@ func AgentFlags(fs *pflag.FlagSet) {
 	fs.String("start-at", "beginning", "where to start files found at the first start that have no checkpoint: beginning or end")
 	fs.String("max-buffer-bytes", "64MiB", "bytes of packages held while the hub has not acknowledged them; reading pauses beyond")
 	fs.String("scan-interval", "1s", "how often the globs are matched again and idle files checked")
+	fs.String("checkpoint-interval", "auto", "least time between two rounds of checkpoint writes; a crash re-sends at most what was acknowledged in it (auto: 100ms, 5s in mode node with its hundreds of sources)")
 	fs.String("metrics-addr", "", "serve /metrics, /healthz and /readyz here (e.g. :9090); empty: off")
 	fs.String("drain-timeout", "25s", "on SIGTERM, time to read to the end, deliver and checkpoint before exiting")
 	fs.Bool("once", false, "read every file to its current end, deliver, checkpoint and exit 0 (backfills, benchmarks)")
@@ -186,6 +189,12 @@ func LoadAgent(fs *pflag.FlagSet) (Agent, error) {
 	}
 	if c.Parse, err = parse.Compile(pc); err != nil {
 		return Agent{}, err
+	}
+	switch v := r.Str("checkpoint-interval"); {
+	case v != "auto":
+		c.CheckpointEvery = r.Duration("checkpoint-interval")
+	case c.Mode == "node":
+		c.CheckpointEvery = 5 * time.Second
 	}
 	switch c.Mode {
 	case "sidecar":

@@ -345,7 +345,7 @@ func readPackages(t testing.TB, path string, spec *parse.Spec, batch int, from i
 	scfg := source.Config{BatchBytes: batch, BatchWait: time.Hour, MaxLineBytes: 256 << 10, Poll: time.Hour, Parse: spec}
 	var pkgs []*record.Package
 	emit := func(_ context.Context, p *record.Package) error { pkgs = append(pkgs, p); return nil }
-	file := source.NewFile(scfg, f, path, record.NewOrigin("src", path, nil), source.State{Identity: id, Offset: from}, emit, record.NewPool(source.BufferBytes(scfg.BatchBytes, scfg.MaxLineBytes, spec.Multiline())), &source.Stats{})
+	file := source.NewFile(scfg, f, path, record.NewOrigin("src", path, nil), source.State{Identity: id, Offset: from}, emit, record.NewPool(source.InitialBufferBytes, source.BufferBytes(scfg.BatchBytes, scfg.MaxLineBytes, spec.Multiline())), &source.Stats{})
 	file.SetOnce()
 	if err := file.Run(context.Background(), context.Background()); err != nil {
 		t.Fatal(err)

@@ -41,6 +41,11 @@ type Config struct {
 	MaxBufferBytes int64
 	ScanInterval   time.Duration
 	DrainTimeout   time.Duration
+	// CheckpointEvery is the least time between two rounds of checkpoint
+	// writes (0: DefaultCheckpointEvery). Each source's checkpoint is one
+	// file: with hundreds of sources (node mode) a longer interval keeps
+	// the writes from costing more than the reading.
+	CheckpointEvery time.Duration
 	// Once reads every matched file to its current end, delivers,
 	// checkpoints and returns.
 	Once bool
@@ -133,7 +138,7 @@ func New(cfg Config, sk sink.Sink, store *checkpoint.Store, log *slog.Logger) (*
 	}
 	// A source Select chooses may wait for the rest of a record too.
 	waits := cfg.Select != nil || cfg.Parse != nil && cfg.Parse.Multiline()
-	a.pool = record.NewPool(source.BufferBytes(cfg.BatchBytes, cfg.MaxLineBytes, waits))
+	a.pool = record.NewPool(source.InitialBufferBytes, source.BufferBytes(cfg.BatchBytes, cfg.MaxLineBytes, waits))
 	a.metrics = metrics.NewAgent(func() (int64, int64, int64, int64) {
 		return a.stats.Lines.Load(), a.stats.Bytes.Load(), a.stats.Splits.Load(), a.stats.Truncations.Load()
 	})

@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -146,15 +147,15 @@ func (a *Agent) wakeCheckpoints() {
 	}
 }
 
-// checkpointEvery is the least time between two rounds of checkpoint
-// writes. At full speed the hub acknowledges hundreds of packages a second,
-// and writing a checkpoint (temp file, fsync, rename, fsync) for each costs
-// more CPU than reading them; a crash re-sends at most what was
-// acknowledged in this window.
-const checkpointEvery = 100 * time.Millisecond
+// DefaultCheckpointEvery is the least time between two rounds of
+// checkpoint writes. At full speed the hub acknowledges hundreds of
+// packages a second, and writing a checkpoint (temp file, fsync, rename,
+// fsync) for each costs more CPU than reading them; a crash re-sends at
+// most what was acknowledged in this window.
+const DefaultCheckpointEvery = 100 * time.Millisecond
 
 // checkpoints writes acknowledged progress as it comes. Writes coalesce:
-// while one round syncs, and for checkpointEvery after it, later
+// while one round syncs, and for Config.CheckpointEvery after it, later
 // acknowledgements collect for the next.
 func (a *Agent) checkpoints(stop <-chan struct{}) {
 	retry := time.NewTicker(time.Second)
@@ -168,7 +169,7 @@ func (a *Agent) checkpoints(stop <-chan struct{}) {
 			return
 		}
 		a.writeCheckpoints()
-		pause := time.NewTimer(checkpointEvery)
+		pause := time.NewTimer(cmp.Or(a.cfg.CheckpointEvery, DefaultCheckpointEvery))
 		select {
 		case <-pause.C:
 		case <-stop:

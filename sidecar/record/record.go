@@ -217,28 +217,45 @@ func (p *Package) Attributes(i int) []Attr {
 // Pool recycles the buffers sources read into. A package is read straight
 // into its buffer and shipped without copying, so at full speed the agent
 // cuts thousands of packages a second; reusing their memory keeps the heap,
-// and RSS, flat.
+// and RSS, flat. Buffers start small and grow (Grow) to the full size only
+// for sources that fill them: a node agent's hundreds of slow files each
+// hold one buffer for a second's worth of lines.
 type Pool struct {
-	size int
-	p    sync.Pool
+	initial, max int
+	p            sync.Pool
 }
 
-// NewPool returns a pool of packages whose data buffers hold size bytes.
-func NewPool(size int) *Pool {
-	pl := &Pool{size: size}
+// NewPool returns a pool of packages whose data buffers start at initial
+// bytes and may grow to max.
+func NewPool(initial, max int) *Pool {
+	initial = min(initial, max)
+	pl := &Pool{initial: initial, max: max}
 	pl.p.New = func() any {
-		return &Package{Data: make([]byte, 0, size), Records: make([]Entry, 0, 1024)}
+		return &Package{Data: make([]byte, 0, initial), Records: make([]Entry, 0, 64)}
 	}
 	return pl
 }
 
-// Get returns an empty package with a full-size buffer.
+// Get returns an empty package with a buffer of at least the initial size.
 func (pl *Pool) Get() *Package { return pl.p.Get().(*Package) }
 
-// Put returns p for reuse once every sink is done with it. Packages with
-// buffers of another size (small copies) are left to the collector.
+// Grow gives p a buffer of the pool's maximum size, keeping its data;
+// false when it has one. A source that fills the small buffer is a fast
+// one: steps in between would only make garbage.
+func (pl *Pool) Grow(p *Package) bool {
+	if cap(p.Data) >= pl.max {
+		return false
+	}
+	data := make([]byte, len(p.Data), pl.max)
+	copy(data, p.Data)
+	p.Data = data
+	return true
+}
+
+// Put returns p for reuse once every sink is done with it. Buffers outside
+// the pool's sizes are left to the collector.
 func (pl *Pool) Put(p *Package) {
-	if cap(p.Data) != pl.size {
+	if cap(p.Data) < pl.initial || cap(p.Data) > pl.max {
 		return
 	}
 	*p = Package{Data: p.Data[:0], Records: p.Records[:0], Spans: p.Spans[:0], Extra: p.Extra[:0], Attrs: p.Attrs[:0]}

@@ -38,6 +38,10 @@ type Config struct {
 	Parse *parse.Spec
 }
 
+// InitialBufferBytes is the size a File's read buffer starts at; it grows
+// to BufferBytes when the file is read fast enough to fill it.
+const InitialBufferBytes = 64 << 10
+
 // BufferBytes is the size of the read buffers a File needs: a full package
 // and a line, plus, when records may wait for more lines (multiline, CRI
 // partial lines), room for the lines that wait.
@@ -235,6 +239,9 @@ func (s *File) readAvailable(ctx context.Context) (int64, error) {
 		end := min(s.cfg.BatchBytes, cap(p.Data))
 		if n >= end {
 			end = cap(p.Data)
+		}
+		if n == end && end == cap(p.Data) && s.pool.Grow(p) {
+			continue
 		}
 		if n == end {
 			// Lines waiting for the end of their record fill the buffer:

@@ -43,7 +43,7 @@ func readFile(t *testing.T, path string, cfg Config, st State) ([]got, []*record
 	}
 	var pkgs []*record.Package
 	emit := func(_ context.Context, p *record.Package) error { pkgs = append(pkgs, p); return nil }
-	file := NewFile(cfg, f, path, record.NewOrigin("src", path, nil), st, emit, record.NewPool(BufferBytes(cfg.BatchBytes, cfg.MaxLineBytes, false)), &Stats{})
+	file := NewFile(cfg, f, path, record.NewOrigin("src", path, nil), st, emit, record.NewPool(InitialBufferBytes, BufferBytes(cfg.BatchBytes, cfg.MaxLineBytes, false)), &Stats{})
 	file.SetOnce()
 	if err := file.Run(context.Background(), context.Background()); err != nil {
 		t.Fatal(err)
