@@ -2,8 +2,8 @@ package bench
 
 import (
 	"os"
-	"strconv"
 	"os/exec"
+	"strconv"
 	"syscall"
 	"testing"
 	"time"
