@@ -14,7 +14,8 @@ import (
 // TestNodeMode runs the agent in node mode over a folder shaped like a
 // node's /var/log/pods: every container's lines arrive with the pod and
 // container their path names, a pod that appears while it runs is picked
-// up, and a container restart (0.log, then 1.log) continues.
+// up, a container restart (0.log, then 1.log) continues, and a Docker
+// json-file log linked from the folder is read as such.
 func TestNodeMode(t *testing.T) {
 	pods := t.TempDir()
 	write := func(dir, file string, lines ...string) {
@@ -32,6 +33,15 @@ func TestNodeMode(t *testing.T) {
 	}
 	write("shop_web-1_u1/app", "0.log", "web one", "web two", "web three")
 	write("team_api-1_u2/api", "0.log", "api one", "api two")
+	// A node with Docker: the kubelet's file is a link to Docker's json-file
+	// log, whose format is recognised from its first line.
+	docker := filepath.Join(t.TempDir(), "containers", "abc123", "abc123-json.log")
+	os.MkdirAll(filepath.Dir(docker), 0o755)
+	os.WriteFile(docker, []byte(`{"log":"docker line\n","stream":"stderr","time":"2026-11-25T12:00:00.000000000Z"}`+"\n"), 0o644)
+	os.MkdirAll(filepath.Join(pods, "legacy_old-1_u4", "app"), 0o755)
+	if err := os.Symlink(docker, filepath.Join(pods, "legacy_old-1_u4", "app", "0.log")); err != nil {
+		t.Fatal(err)
+	}
 
 	out := filepath.Join(t.TempDir(), "out.ndjson")
 	a := startAgentWithEnv(t, []string{"LOGLET_NODE_NAME=node-1"}, "--mode=node", "--pod-metadata=false", "--pods-dir", pods,
@@ -42,11 +52,11 @@ func TestNodeMode(t *testing.T) {
 		}
 		return len(readSinkFile(t, out))
 	}
-	poll.Until(t, 10*time.Second, "the first pods' 5 lines", func() bool { return count() >= 5 })
+	poll.Until(t, 10*time.Second, "the first pods' 6 lines", func() bool { return count() >= 6 })
 
 	write("team_new-1_u3/worker", "0.log", "new pod")
 	write("shop_web-1_u1/app", "1.log", "web after restart")
-	poll.Until(t, 10*time.Second, "the new pod's and the restarted container's lines", func() bool { return count() >= 7 })
+	poll.Until(t, 10*time.Second, "the new pod's and the restarted container's lines", func() bool { return count() >= 8 })
 	a.cmd.Process.Signal(syscall.SIGTERM)
 	if code := a.wait(t, 30*time.Second); code != 0 {
 		t.Fatalf("agent exited %d", code)
@@ -57,6 +67,7 @@ func TestNodeMode(t *testing.T) {
 		"api one": {"team", "api-1", "api", "0"}, "api two": {"team", "api-1", "api", "0"},
 		"new pod":           {"team", "new-1", "worker", "0"},
 		"web after restart": {"shop", "web-1", "app", "1"},
+		"docker line":       {"legacy", "old-1", "app", "0"},
 	}
 	recs := readSinkFile(t, out)
 	if len(recs) != len(want) {

@@ -217,49 +217,64 @@ func (p *Package) Attributes(i int) []Attr {
 // Pool recycles the buffers sources read into. A package is read straight
 // into its buffer and shipped without copying, so at full speed the agent
 // cuts thousands of packages a second; reusing their memory keeps the heap,
-// and RSS, flat. Buffers start small and grow (Grow) to the full size only
-// for sources that fill them: a node agent's hundreds of slow files each
-// hold one buffer for a second's worth of lines.
+// and RSS, flat. Buffers come in two sizes: small, which a source starts
+// with, and full, which it grows to (Grow) when it fills a small one. A
+// node agent's hundreds of slow files each hold a small one; a fast file
+// keeps getting full ones (GetLike).
 type Pool struct {
 	initial, max int
-	p            sync.Pool
+	small, full  sync.Pool
 }
 
-// NewPool returns a pool of packages whose data buffers start at initial
-// bytes and may grow to max.
+// NewPool returns a pool of packages whose data buffers hold initial
+// bytes, or max once grown.
 func NewPool(initial, max int) *Pool {
 	initial = min(initial, max)
 	pl := &Pool{initial: initial, max: max}
-	pl.p.New = func() any {
-		return &Package{Data: make([]byte, 0, initial), Records: make([]Entry, 0, 64)}
-	}
+	pl.small.New = func() any { return &Package{Data: make([]byte, 0, initial), Records: make([]Entry, 0, 64)} }
+	pl.full.New = func() any { return &Package{Data: make([]byte, 0, max), Records: make([]Entry, 0, 1024)} }
 	return pl
 }
 
-// Get returns an empty package with a buffer of at least the initial size.
-func (pl *Pool) Get() *Package { return pl.p.Get().(*Package) }
+// Get returns an empty package with a small buffer.
+func (pl *Pool) Get() *Package { return pl.small.Get().(*Package) }
 
-// Grow gives p a buffer of the pool's maximum size, keeping its data;
-// false when it has one. A source that fills the small buffer is a fast
-// one: steps in between would only make garbage.
+// GetLike returns an empty package with a buffer of p's size: the next
+// package of a source that filled p.
+func (pl *Pool) GetLike(p *Package) *Package {
+	if cap(p.Data) >= pl.max {
+		return pl.full.Get().(*Package)
+	}
+	return pl.Get()
+}
+
+// Grown tells whether p has a full-size buffer.
+func (pl *Pool) Grown(p *Package) bool { return cap(p.Data) >= pl.max && pl.max > pl.initial }
+
+// Grow gives p a full-size buffer, keeping its data; false when it has one.
 func (pl *Pool) Grow(p *Package) bool {
 	if cap(p.Data) >= pl.max {
 		return false
 	}
-	data := make([]byte, len(p.Data), pl.max)
-	copy(data, p.Data)
-	p.Data = data
+	full := pl.full.Get().(*Package)
+	p.Data = append(full.Data[:0], p.Data...)
 	return true
 }
 
-// Put returns p for reuse once every sink is done with it. Buffers outside
-// the pool's sizes are left to the collector.
+// Put returns p for reuse once every sink is done with it. Buffers of
+// other sizes (small copies) are left to the collector.
 func (pl *Pool) Put(p *Package) {
-	if cap(p.Data) < pl.initial || cap(p.Data) > pl.max {
+	var to *sync.Pool
+	switch cap(p.Data) {
+	case pl.initial:
+		to = &pl.small
+	case pl.max:
+		to = &pl.full
+	default:
 		return
 	}
 	*p = Package{Data: p.Data[:0], Records: p.Records[:0], Spans: p.Spans[:0], Extra: p.Extra[:0], Attrs: p.Attrs[:0]}
-	pl.p.Put(p)
+	to.Put(p)
 }
 
 // RuneCut returns where to cut b to at most n bytes without splitting a

@@ -373,12 +373,23 @@ func (s *File) take(flush bool) *record.Package {
 	}
 	rest := p.Data[keep:]
 	var out *record.Package
-	if keep >= cap(p.Data)/4 {
-		next := s.pool.Get()
+	// A source that once filled a buffer (a backlog) and is now cut by
+	// time goes back to a small buffer.
+	shrink := keep < cap(p.Data)/4 && s.pool.Grown(p) && len(rest) < InitialBufferBytes
+	switch {
+	case keep >= cap(p.Data)/4 || shrink:
+		// Shipped in its buffer; a full package's source gets another of
+		// the same size.
+		var next *record.Package
+		if shrink {
+			next = s.pool.Get()
+		} else {
+			next = s.pool.GetLike(p)
+		}
 		next.Data = append(next.Data, rest...)
 		p.Data = p.Data[:keep]
 		out, s.cur = p, next
-	} else {
+	default:
 		out = &record.Package{
 			Data:    bytes.Clone(p.Data[:keep]),
 			Records: slices.Clone(p.Records),
