@@ -20,6 +20,8 @@ import (
 	"k8s.io/utils/ptr"
 
 	"github.com/loglet/loglet/charts"
+	"github.com/loglet/loglet/hub"
+	"github.com/loglet/loglet/hub/query"
 	"github.com/loglet/loglet/internal/kubetest"
 	"github.com/loglet/loglet/internal/poll"
 )
@@ -162,4 +164,95 @@ func TestNodeModeChurn(t *testing.T) {
 	if unlabelled > 0 {
 		t.Errorf("%d records without the pod's labels from the API", unlabelled)
 	}
+}
+
+// TestNodeModeSelectsAndRoutes: the agent in node mode, as the chart's
+// node ServiceAccount, over a real folder tree of pods created in
+// kube-apiserver, shipping to the embedded hub (NATS JetStream): an
+// excluded namespace, a pod annotated loglet.io/exclude and a pod with a
+// loglet sidecar are not read; the others arrive with their image and
+// labels, and the pod labelled log_type lands in its own route.
+func TestNodeModeSelectsAndRoutes(t *testing.T) {
+	_, restCfg := kubetest.Start(t)
+	admin := kubernetes.NewForConfigOrDie(restCfg)
+	ctx := context.Background()
+	for _, ns := range []string{charts.ReleaseNamespace, "shop", "team"} {
+		if _, err := admin.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := charts.Apply(ctx, restCfg, "nodeMode.enabled=true"); err != nil {
+		t.Fatal(err)
+	}
+	secrets := kubetest.TokenFiles(t, restCfg, charts.ReleaseNamespace, "loglet-node")
+	pods := t.TempDir()
+	for _, p := range []struct {
+		ns, name            string
+		labels, annotations map[string]string
+	}{
+		{"shop", "web", map[string]string{"app": "web", "log_type": "nginx_access_log"}, nil},
+		{"team", "api", map[string]string{"app": "api"}, nil},
+		{"shop", "db", map[string]string{"app": "db"}, map[string]string{"loglet.io/exclude": "true"}},
+		{"shop", "injected", map[string]string{"app": "web"}, map[string]string{"loglet.io/status": "injected"}},
+		{"kube-system", "dns", map[string]string{"app": "dns"}, nil},
+	} {
+		pod, err := admin.CoreV1().Pods(p.ns).Create(ctx, &corev1.Pod{
+			ObjectMeta: metav1.ObjectMeta{Name: p.name, Labels: p.labels, Annotations: p.annotations},
+			Spec:       corev1.PodSpec{NodeName: "node-1", Containers: []corev1.Container{{Name: "app", Image: "registry.example/" + p.name + ":2.0"}}},
+		}, metav1.CreateOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		file := filepath.Join(pods, p.ns+"_"+p.name+"_"+string(pod.UID), "app", "0.log")
+		os.MkdirAll(filepath.Dir(file), 0o755)
+		os.WriteFile(file, []byte("2026-11-25T12:00:00.000000000Z stdout F "+p.name+" line\n"), 0o644)
+	}
+	h, err := hub.Start(ctx, hub.Options{Listen: "127.0.0.1:0", DataDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Shutdown()
+
+	a := startAgentWithEnv(t, []string{"LOGLET_NODE_NAME=node-1"}, "--mode=node", "--pods-dir", pods,
+		"--api-server", restCfg.Host, "--api-token-file", filepath.Join(secrets, "token"), "--api-ca-file", filepath.Join(secrets, "ca.crt"),
+		"--state-dir", t.TempDir(), "--sink", h.SinkURL(), "--batch-wait", "100ms",
+		"--exclude-namespace", "kube-system", "--route-label", "log_type")
+	byRoute := func(route string) map[string]query.Record {
+		r, err := query.Open(ctx, h.SinkURL())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer r.Close()
+		out := map[string]query.Record{}
+		r.Tail(ctx, query.Filter{Route: route}, false, func(rec query.Record) error { out[rec.Body] = rec; return nil })
+		return out
+	}
+	poll.Until(t, 20*time.Second, "the lines of web and api", func() bool { return len(byRoute("")) >= 2 })
+	// Drained on SIGTERM: whatever was to be read has been.
+	a.cmd.Process.Signal(syscall.SIGTERM)
+	if code := a.wait(t, 30*time.Second); code != 0 {
+		t.Fatalf("agent exited %d", code)
+	}
+	all := byRoute("")
+	if len(all) != 2 || all["web line"].Body == "" || all["api line"].Body == "" {
+		t.Fatalf("delivered %v; want only web's and api's lines", keysOf(all))
+	}
+	web := all["web line"].Resource
+	if web["container.image.name"] != "registry.example/web" || web["container.image.tag"] != "2.0" || web["k8s.pod.label.app"] != "web" {
+		t.Errorf("web's resource %v: want its image and labels from the API", web)
+	}
+	if r := byRoute("nginx_access_log"); len(r) != 1 || r["web line"].Body == "" {
+		t.Errorf("route nginx_access_log holds %v, want web's line", keysOf(r))
+	}
+	if r := byRoute("default"); len(r) != 1 || r["api line"].Body == "" {
+		t.Errorf("the default route holds %v, want api's line", keysOf(r))
+	}
+}
+
+func keysOf[V any](m map[string]V) []string {
+	var out []string
+	for k := range m {
+		out = append(out, k)
+	}
+	return out
 }

@@ -79,7 +79,7 @@ func TestWebhookSelfCertificates(t *testing.T) {
 		t.Fatalf("replica A is ready but wrote no Secret: %v", err)
 	}
 	if len(secret.Data["ca.crt"]) == 0 || len(secret.Data["tls.crt"]) == 0 {
-		t.Fatalf("Secret holds %v; want ca.crt, tls.crt and more", keys(secret.Data))
+		t.Fatalf("Secret holds %v; want ca.crt, tls.crt and more", keysOf(secret.Data))
 	}
 	mwc, err := admin.AdmissionregistrationV1().MutatingWebhookConfigurations().Get(ctx, "loglet", metav1.GetOptions{})
 	if err != nil || !bytes.Contains(mwc.Webhooks[0].ClientConfig.CABundle, secret.Data["ca.crt"]) {
@@ -181,14 +181,6 @@ func TestWebhookSelfCertificates(t *testing.T) {
 }
 
 func get(_ any, err error) error { return err }
-
-func keys(m map[string][]byte) []string {
-	var out []string
-	for k := range m {
-		out = append(out, k)
-	}
-	return out
-}
 
 // serviceAccountKubeconfig writes a kubeconfig with a token of the account.
 func serviceAccountKubeconfig(t *testing.T, restCfg *rest.Config, ns, name string) string {
