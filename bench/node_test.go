@@ -41,11 +41,7 @@ func BenchmarkNode(b *testing.B) {
 	_, cfg := kubetest.Start(b)
 	admin := kubernetes.NewForConfigOrDie(cfg)
 	ctx := context.Background()
-	for _, ns := range []string{charts.ReleaseNamespace, "bench"} {
-		if _, err := admin.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil {
-			b.Fatal(err)
-		}
-	}
+	kubetest.Namespaces(b, cfg, "bench")
 	if err := charts.Apply(ctx, cfg, "nodeMode.enabled=true"); err != nil {
 		b.Fatal(err)
 	}

@@ -6,6 +6,10 @@ import (
 	"io"
 	"strings"
 
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"k8s.io/client-go/rest"
@@ -30,8 +34,9 @@ func Objects(manifests string) ([]*unstructured.Unstructured, error) {
 }
 
 // Apply creates or updates (server-side apply) what the chart renders with
-// the values set over its defaults, in the cluster cfg reaches: tests
-// install the chart's RBAC and webhook configuration this way.
+// the values set over its defaults, in the cluster cfg reaches, creating
+// the release namespace first as `helm install --create-namespace` does:
+// tests install the chart's RBAC and webhook configuration this way.
 func Apply(ctx context.Context, cfg *rest.Config, set ...string) error {
 	r, err := Render(Dir(), ReleaseName, ReleaseNamespace, set...)
 	if err != nil {
@@ -44,6 +49,10 @@ func Apply(ctx context.Context, cfg *rest.Config, set ...string) error {
 	cl, err := client.New(cfg, client.Options{})
 	if err != nil {
 		return err
+	}
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ReleaseNamespace}}
+	if err := cl.Create(ctx, ns); err != nil && !apierrors.IsAlreadyExists(err) {
+		return fmt.Errorf("namespace %s: %w", ReleaseNamespace, err)
 	}
 	for _, o := range objs {
 		if err := cl.Apply(ctx, client.ApplyConfigurationFromUnstructured(o), client.FieldOwner("helm"), client.ForceOwnership); err != nil {

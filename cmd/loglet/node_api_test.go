@@ -42,11 +42,7 @@ func TestNodeModeChurn(t *testing.T) {
 	_, restCfg := kubetest.Start(t)
 	admin := kubernetes.NewForConfigOrDie(restCfg)
 	ctx := context.Background()
-	for _, ns := range []string{charts.ReleaseNamespace, "churn"} {
-		if _, err := admin.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil {
-			t.Fatal(err)
-		}
-	}
+	kubetest.Namespaces(t, restCfg, "churn")
 	if err := charts.Apply(ctx, restCfg, "nodeMode.enabled=true"); err != nil {
 		t.Fatal(err)
 	}
@@ -176,11 +172,7 @@ func TestNodeModeSelectsAndRoutes(t *testing.T) {
 	_, restCfg := kubetest.Start(t)
 	admin := kubernetes.NewForConfigOrDie(restCfg)
 	ctx := context.Background()
-	for _, ns := range []string{charts.ReleaseNamespace, "shop", "team"} {
-		if _, err := admin.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil {
-			t.Fatal(err)
-		}
-	}
+	kubetest.Namespaces(t, restCfg, "shop", "team")
 	if err := charts.Apply(ctx, restCfg, "nodeMode.enabled=true"); err != nil {
 		t.Fatal(err)
 	}

@@ -48,11 +48,7 @@ func TestWebhookSelfCertificates(t *testing.T) {
 	admin := kubernetes.NewForConfigOrDie(restCfg)
 	ctx := context.Background()
 	ns := charts.ReleaseNamespace
-	for _, name := range []string{ns, "shop"} {
-		if _, err := admin.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}}, metav1.CreateOptions{}); err != nil {
-			t.Fatal(err)
-		}
-	}
+	kubetest.Namespaces(t, restCfg, ns, "shop")
 	if err := charts.Apply(ctx, restCfg); err != nil {
 		t.Fatal(err)
 	}

@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"testing"
 
+	corev1 "k8s.io/api/core/v1"
+
 	authv1 "k8s.io/api/authentication/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
@@ -81,4 +83,18 @@ func TokenFiles(t testing.TB, cfg *rest.Config, ns, name string) string {
 		}
 	}
 	return dir
+}
+
+// Namespaces creates the namespaces.
+func Namespaces(t testing.TB, cfg *rest.Config, names ...string) {
+	t.Helper()
+	cs, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range names {
+		if _, err := cs.CoreV1().Namespaces().Create(context.Background(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: n}}, metav1.CreateOptions{}); err != nil {
+			t.Fatalf("namespace %s: %v", n, err)
+		}
+	}
 }

@@ -286,13 +286,9 @@ func nodeMode(r *Reader, c *Agent, pc parse.Config) error {
 		if name == "" {
 			return errors.New("mode node needs node-name to ask the API for this node's pods (the DaemonSet sets LOGLET_NODE_NAME from spec.nodeName), or --pod-metadata=false")
 		}
-		rc, err := apiConfig(r)
+		client, err := apiClient(r)
 		if err != nil {
 			return err
-		}
-		client, err := podlog.NewClient(rc)
-		if err != nil {
-			return fmt.Errorf("api-server: %w", err)
 		}
 		d.Pods, d.Wait = node.NewPods(client, name, r.Duration("forget-after")), r.Duration("metadata-wait")
 		c.Capture = func(ctx context.Context) error {
@@ -355,13 +351,9 @@ func sidecarMode(r *Reader, c *Agent, pc parse.Config) error {
 	if ns == "" || name == "" {
 		return fmt.Errorf("stdout: %s needs pod-namespace and pod-name (the webhook sets them from the downward API)", stdout)
 	}
-	rc, err := apiConfig(r)
+	client, err := apiClient(r)
 	if err != nil {
 		return err
-	}
-	client, err := podlog.NewClient(rc)
-	if err != nil {
-		return fmt.Errorf("api-server: %w", err)
 	}
 	// The streams reach their end first, then the files are drained.
 	c.DrainTimeout /= 2
@@ -374,18 +366,22 @@ func sidecarMode(r *Reader, c *Agent, pc parse.Config) error {
 	return r.Err()
 }
 
-// apiConfig is how the sidecar reaches the Kubernetes API: in a pod, with
-// its service account (the default); elsewhere, with the server, token
-// and CA files given.
-func apiConfig(r *Reader) (*rest.Config, error) {
+// apiClient is how the agent reaches the Kubernetes API (core/v1): in a
+// pod, with its service account (the default); elsewhere, with the server,
+// token and CA files given.
+func apiClient(r *Reader) (rest.Interface, error) {
 	server := r.Str("api-server")
 	if server == "" {
 		rc, err := rest.InClusterConfig()
 		if err != nil {
 			return nil, fmt.Errorf("the Kubernetes API (stdout: api, mode node) outside a pod needs --api-server and --api-token-file: %w", err)
 		}
-		return rc, nil
+		return podlog.NewClient(rc)
 	}
-	return &rest.Config{Host: server, BearerTokenFile: r.Str("api-token-file"),
-		TLSClientConfig: rest.TLSClientConfig{CAFile: r.Str("api-ca-file")}}, nil
+	client, err := podlog.NewClient(&rest.Config{Host: server, BearerTokenFile: r.Str("api-token-file"),
+		TLSClientConfig: rest.TLSClientConfig{CAFile: r.Str("api-ca-file")}})
+	if err != nil {
+		return nil, fmt.Errorf("api-server %s: %w", server, err)
+	}
+	return client, nil
 }

@@ -30,11 +30,7 @@ func TestChooseWithTheAPI(t *testing.T) {
 	_, cfg := kubetest.Start(t)
 	admin := kubernetes.NewForConfigOrDie(cfg)
 	ctx := context.Background()
-	for _, ns := range []string{"shop", "team", charts.ReleaseNamespace} {
-		if _, err := admin.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil {
-			t.Fatal(err)
-		}
-	}
+	kubetest.Namespaces(t, cfg, "shop", "team")
 	if err := charts.Apply(ctx, cfg, "nodeMode.enabled=true"); err != nil {
 		t.Fatal(err)
 	}
