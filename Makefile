@@ -15,7 +15,7 @@ FUZZTIME ?= 60s
 FUZZ_TARGETS := sidecar/record:FuzzAppendString sidecar/source:FuzzSplit sidecar/podlog:FuzzResend sidecar/node:FuzzParsePath \
 	$(foreach t,FuzzCRI FuzzTimestamps FuzzDocker FuzzAuto FuzzJSON FuzzLogfmt FuzzNginx FuzzCSV FuzzMultiline FuzzRegex FuzzScanObject FuzzRFC3339 FuzzChain,sidecar/parse:$(t))
 
-.PHONY: all build test bench fuzz lint demo clean manifests chart images
+.PHONY: all build test bench fuzz lint demo clean manifests chart images e2e
 
 all: build
 
@@ -50,6 +50,7 @@ lint:
 	$(GO) vet ./...
 	$(GO) vet -tags slim ./...
 	$(GO) run $(STATICCHECK) ./...
+	cd e2e && $(GO) vet ./... && $(GO) run $(STATICCHECK) ./...
 
 ## demo: the agent on a generated sample workload, printing delivered records
 demo: build
@@ -63,6 +64,11 @@ images: build
 		--revision "$(REVISION)" --created "$(CREATED)" --out $(BIN)/loglet.tar $(if $(REGISTRY),--registry $(REGISTRY))
 	$(GO) run ./hack/image --binary $(BIN)/loglet-slim --name loglet-slim --tag $(IMAGE_TAG) --version $(VERSION) \
 		--revision "$(REVISION)" --created "$(CREATED)" --out $(BIN)/loglet-slim.tar $(if $(REGISTRY),--registry $(REGISTRY))
+
+## e2e: end-to-end tests on a real control plane (etcd, kube-apiserver,
+## kube-controller-manager, kube-scheduler as processes; e2e/README.md)
+e2e:
+	cd e2e && KUBEBUILDER_ASSETS=$$(../hack/control-plane.sh full) $(GO) test -count=1 -timeout 30m ./...
 
 ## manifests: manifests/*.yaml rendered from charts/loglet (a test fails when they are stale)
 manifests:

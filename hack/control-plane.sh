@@ -2,6 +2,8 @@
 # Provides a real Kubernetes control plane for the tests: kube-apiserver
 # built from Go modules and etcd, once, into a cache folder outside the
 # repository. Prints that folder: use it as KUBEBUILDER_ASSETS for envtest.
+# With the argument "full" it also builds kube-controller-manager and
+# kube-scheduler (for the end-to-end tests in e2e/).
 # No Docker engine runs on the build machines and setup-envtest's download
 # sites cannot be reached, so this is how the binaries get here
 # (../shared/cluster.md has what was measured: a cold kube-apiserver build
@@ -12,7 +14,15 @@ K8S_VERSION=1.37.2
 STAGING_VERSION=0.37.2
 CACHE=${LOGLET_ASSETS:-${XDG_CACHE_HOME:-${HOME:-/root}/.cache}/loglet/k8s-$K8S_VERSION}
 
-if [ -x "$CACHE/kube-apiserver" ] && [ -x "$CACHE/etcd" ]; then
+commands=(kube-apiserver)
+if [ "${1:-}" = full ]; then
+	commands+=(kube-controller-manager kube-scheduler)
+fi
+missing=()
+for c in "${commands[@]}"; do
+	[ -x "$CACHE/$c" ] || missing+=("$c")
+done
+if [ ${#missing[@]} -eq 0 ] && [ -x "$CACHE/etcd" ]; then
 	echo "$CACHE"
 	exit 0
 fi
@@ -30,8 +40,8 @@ if [ ! -x "$CACHE/etcd" ]; then
 	ln -sf "$(command -v etcd)" "$CACHE/etcd"
 fi
 
-if [ ! -x "$CACHE/kube-apiserver" ]; then
-	log "building kube-apiserver v$K8S_VERSION from Go modules (once; several minutes)"
+if [ ${#missing[@]} -gt 0 ]; then
+	log "building ${missing[*]} v$K8S_VERSION from Go modules (once; several minutes)"
 	start=$(date +%s)
 	work=$(mktemp -d)
 	trap 'rm -rf "$work"' EXIT
@@ -44,12 +54,17 @@ if [ ! -x "$CACHE/kube-apiserver" ]; then
 		case "$m" in k8s.io/sample-cli-plugin|k8s.io/sample-controller) continue ;; esac
 		go mod edit -replace="$m=$m@v$STAGING_VERSION"
 	done
-	go mod edit -require="k8s.io/kubernetes@v$K8S_VERSION" -tool=k8s.io/kubernetes/cmd/kube-apiserver
+	go mod edit -require="k8s.io/kubernetes@v$K8S_VERSION"
+	for c in "${missing[@]}"; do
+		go mod edit -tool="k8s.io/kubernetes/cmd/$c"
+	done
 	go mod tidy >&2
-	go build -trimpath -o "$CACHE/kube-apiserver.tmp" \
-		-ldflags "-s -w -X k8s.io/component-base/version.gitVersion=v$K8S_VERSION -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=37" \
-		k8s.io/kubernetes/cmd/kube-apiserver >&2
-	mv "$CACHE/kube-apiserver.tmp" "$CACHE/kube-apiserver"
-	log "kube-apiserver built in $(( $(date +%s) - start ))s"
+	for c in "${missing[@]}"; do
+		go build -trimpath -o "$CACHE/$c.tmp" \
+			-ldflags "-s -w -X k8s.io/component-base/version.gitVersion=v$K8S_VERSION -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=37" \
+			"k8s.io/kubernetes/cmd/$c" >&2
+		mv "$CACHE/$c.tmp" "$CACHE/$c"
+	done
+	log "${missing[*]} built in $(( $(date +%s) - start ))s"
 fi
 echo "$CACHE"
