@@ -238,3 +238,13 @@ func freePorts(n int) ([]string, error) {
 	}
 	return out, nil
 }
+
+// NodeCert writes a serving certificate for a node at ip, signed by the
+// cluster's CA, and returns its files and the CA's (whose client
+// certificates, the API server's among them, the node accepts).
+func (c *Cluster) NodeCert(name, ip string) (cert, key, ca string, err error) {
+	if err := c.pki.issue("node-"+name, pkix.Name{CommonName: "system:node:" + name, Organization: []string{"system:nodes"}}, ip, name); err != nil {
+		return "", "", "", err
+	}
+	return c.pki.path("node-" + name + ".crt"), c.pki.path("node-" + name + ".key"), c.pki.path("ca.crt"), nil
+}

@@ -1,0 +1,80 @@
+package e2e
+
+import (
+	"context"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/loglet/loglet/e2e/cluster"
+	"github.com/loglet/loglet/e2e/virtualnode"
+	"github.com/loglet/loglet/internal/poll"
+)
+
+// startVirtualNode adds a virtual node to c and returns its provider.
+func startVirtualNode(t *testing.T, c *cluster.Cluster, name string) *virtualnode.Provider {
+	t.Helper()
+	ip, err := virtualnode.MachineIP()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, key, ca, err := c.NodeCert(name, ip)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &virtualnode.Provider{LogDir: filepath.Join(t.TempDir(), "pods"), NodeIP: ip}
+	virtualnode.Start(t, virtualnode.Options{Name: name, Client: c.Client, IP: ip, CertFile: cert, KeyFile: key, CAFile: ca, Provider: p})
+	return p
+}
+
+// TestVirtualNode: the scheduler binds a pod that tolerates the virtual
+// node's taint to it, the provider runs its container as a process, and
+// its output comes back through the API server's pods/log (follow).
+func TestVirtualNode(t *testing.T) {
+	c := cluster.Start(t)
+	startVirtualNode(t, c, "virtual-1")
+	ctx := context.Background()
+	if _, err := c.Client.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "shop"}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	poll.Until(t, 30*time.Second, "the namespace's default ServiceAccount", func() bool {
+		_, err := c.Client.CoreV1().ServiceAccounts("shop").Get(ctx, "default", metav1.GetOptions{})
+		return err == nil
+	})
+	pod := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: "hello"},
+		Spec: corev1.PodSpec{
+			RestartPolicy: corev1.RestartPolicyNever,
+			Tolerations:   []corev1.Toleration{virtualnode.Toleration},
+			Containers: []corev1.Container{{Name: "app", Image: "example.com/hello:1",
+				Command: []string{"sh", "-c", `for i in 1 2 3; do echo "hello $i from $POD"; done; sleep 1`},
+				Env:     []corev1.EnvVar{{Name: "POD", ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: "metadata.name"}}}}}},
+		},
+	}
+	if _, err := c.Client.CoreV1().Pods("shop").Create(ctx, pod, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	poll.Until(t, 30*time.Second, "the pod to run on virtual-1", func() bool {
+		p, err := c.Client.CoreV1().Pods("shop").Get(ctx, "hello", metav1.GetOptions{})
+		return err == nil && p.Spec.NodeName == "virtual-1" && (p.Status.Phase == corev1.PodRunning || p.Status.Phase == corev1.PodSucceeded)
+	})
+	logs, err := c.Client.CoreV1().Pods("shop").GetLogs("hello", &corev1.PodLogOptions{Container: "app", Follow: true}).DoRaw(ctx)
+	if err != nil {
+		t.Fatalf("pods/log: %v", err)
+	}
+	if want := "hello 1 from hello\nhello 2 from hello\nhello 3 from hello\n"; string(logs) != want {
+		t.Errorf("pods/log: %q, want %q", logs, want)
+	}
+	poll.Until(t, 30*time.Second, "the pod to succeed", func() bool {
+		p, err := c.Client.CoreV1().Pods("shop").Get(ctx, "hello", metav1.GetOptions{})
+		return err == nil && p.Status.Phase == corev1.PodSucceeded
+	})
+	stamped, err := c.Client.CoreV1().Pods("shop").GetLogs("hello", &corev1.PodLogOptions{Container: "app", Timestamps: true}).DoRaw(ctx)
+	if err != nil || !strings.Contains(string(stamped), "Z hello 1 from hello\n") {
+		t.Errorf("pods/log with timestamps: %q, %v", stamped, err)
+	}
+}
