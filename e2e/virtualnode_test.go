@@ -26,7 +26,7 @@ func startVirtualNode(t *testing.T, c *cluster.Cluster, name string) *virtualnod
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &virtualnode.Provider{LogDir: filepath.Join(t.TempDir(), "pods"), NodeIP: ip}
+	p := &virtualnode.Provider{LogDir: filepath.Join(t.TempDir(), "pods"), NodeIP: ip, Client: c.Client}
 	virtualnode.Start(t, virtualnode.Options{Name: name, Client: c.Client, IP: ip, CertFile: cert, KeyFile: key, CAFile: ca, Provider: p})
 	return p
 }
@@ -76,5 +76,76 @@ func TestVirtualNode(t *testing.T) {
 	stamped, err := c.Client.CoreV1().Pods("shop").GetLogs("hello", &corev1.PodLogOptions{Container: "app", Timestamps: true}).DoRaw(ctx)
 	if err != nil || !strings.Contains(string(stamped), "Z hello 1 from hello\n") {
 		t.Errorf("pods/log with timestamps: %q, %v", stamped, err)
+	}
+}
+
+// TestVirtualNodeVolumes: two containers of a pod share an emptyDir at
+// their mount paths, a downward-API volume holds the pod's labels, the
+// service-account token is mounted where client-go looks, and another pod
+// does not see the first one's volume.
+func TestVirtualNodeVolumes(t *testing.T) {
+	c := cluster.Start(t)
+	startVirtualNode(t, c, "virtual-1")
+	ctx := context.Background()
+	if _, err := c.Client.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "shop"}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	poll.Until(t, 30*time.Second, "the namespace's default ServiceAccount", func() bool {
+		_, err := c.Client.CoreV1().ServiceAccounts("shop").Get(ctx, "default", metav1.GetOptions{})
+		return err == nil
+	})
+	run := func(name, script string, mounts ...corev1.VolumeMount) corev1.Container {
+		return corev1.Container{Name: name, Image: "example.com/sh:1", Command: []string{"sh", "-c", script}, VolumeMounts: mounts}
+	}
+	shared := corev1.VolumeMount{Name: "shared", MountPath: "/var/loglet-e2e/shared"}
+	pod := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: "vols", Labels: map[string]string{"app": "vols"}},
+		Spec: corev1.PodSpec{
+			RestartPolicy: corev1.RestartPolicyNever,
+			Tolerations:   []corev1.Toleration{virtualnode.Toleration},
+			Volumes: []corev1.Volume{
+				{Name: "shared", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}},
+				{Name: "info", VolumeSource: corev1.VolumeSource{DownwardAPI: &corev1.DownwardAPIVolumeSource{Items: []corev1.DownwardAPIVolumeFile{
+					{Path: "labels", FieldRef: &corev1.ObjectFieldSelector{FieldPath: "metadata.labels"}}}}}},
+			},
+			Containers: []corev1.Container{
+				run("writer", "echo from-writer > /var/loglet-e2e/shared/x; sleep 3", shared),
+				run("reader", `until [ -s /var/loglet-e2e/shared/x ]; do sleep 0.1; done; cat /var/loglet-e2e/shared/x /var/loglet-e2e/info/labels; test -s /var/run/secrets/kubernetes.io/serviceaccount/token && echo token`,
+					shared, corev1.VolumeMount{Name: "info", MountPath: "/var/loglet-e2e/info", ReadOnly: true}),
+			},
+		},
+	}
+	other := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: "other"},
+		Spec: corev1.PodSpec{
+			RestartPolicy: corev1.RestartPolicyNever,
+			Tolerations:   []corev1.Toleration{virtualnode.Toleration},
+			Volumes:       []corev1.Volume{{Name: "shared", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}}},
+			Containers:    []corev1.Container{run("look", "sleep 1; ls /var/loglet-e2e/shared | wc -l", shared)},
+		},
+	}
+	for _, p := range []*corev1.Pod{pod, other} {
+		if _, err := c.Client.CoreV1().Pods("shop").Create(ctx, p, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, name := range []string{"vols", "other"} {
+		poll.Until(t, 30*time.Second, name+" to succeed", func() bool {
+			p, err := c.Client.CoreV1().Pods("shop").Get(ctx, name, metav1.GetOptions{})
+			return err == nil && p.Status.Phase == corev1.PodSucceeded
+		})
+	}
+	logs := func(pod, container string) string {
+		b, err := c.Client.CoreV1().Pods("shop").GetLogs(pod, &corev1.PodLogOptions{Container: container}).DoRaw(ctx)
+		if err != nil {
+			t.Fatalf("logs of %s/%s: %v", pod, container, err)
+		}
+		return string(b)
+	}
+	if got, want := logs("vols", "reader"), "from-writer\napp=\"vols\"\ntoken\n"; got != want {
+		t.Errorf("reader saw %q, want %q", got, want)
+	}
+	if got := logs("other", "look"); got != "0\n" {
+		t.Errorf("another pod sees %q files in its own emptyDir, want 0", got)
 	}
 }

@@ -25,6 +25,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/kubernetes"
 	statsv1alpha1 "k8s.io/kubelet/pkg/apis/stats/v1alpha1"
 )
 
@@ -37,6 +38,9 @@ type Provider struct {
 	Images map[string][]string
 	// NodeIP is the pod and host IP reported.
 	NodeIP string
+	// Client makes service-account tokens and reads ConfigMaps for
+	// projected volumes.
+	Client kubernetes.Interface
 
 	mu     sync.Mutex
 	pods   map[string]*pod // namespace/name
@@ -45,6 +49,7 @@ type Provider struct {
 
 type pod struct {
 	spec       *corev1.Pod
+	volumes    map[string]string // volume name → folder
 	containers map[string]*container
 	started    time.Time
 	stop       chan struct{} // closed on delete (halt)
@@ -68,11 +73,16 @@ func key(ns, name string) string { return ns + "/" + name }
 // CreatePod starts the pod's init containers in order (a native sidecar
 // is started and not waited for), then its containers.
 func (p *Provider) CreatePod(ctx context.Context, spec *corev1.Pod) error {
+	pd := &pod{spec: spec.DeepCopy(), containers: map[string]*container{}, started: time.Now(), stop: make(chan struct{}), done: make(chan struct{})}
+	vols, err := p.prepareVolumes(ctx, pd.spec, filepath.Join(filepath.Dir(p.LogDir), "pod-volumes", string(spec.UID)))
+	if err != nil {
+		return fmt.Errorf("pod %s/%s volumes: %w", spec.Namespace, spec.Name, err)
+	}
+	pd.volumes = vols
 	p.mu.Lock()
 	if p.pods == nil {
 		p.pods = map[string]*pod{}
 	}
-	pd := &pod{spec: spec.DeepCopy(), containers: map[string]*container{}, started: time.Now(), stop: make(chan struct{}), done: make(chan struct{})}
 	p.pods[key(spec.Namespace, spec.Name)] = pd
 	p.mu.Unlock()
 	go p.run(pd)
@@ -157,6 +167,10 @@ func (p *Provider) runOnce(pd *pod, spec corev1.Container, restart int) int {
 	logPath := p.logPath(pd.spec, spec.Name, restart)
 	if err := os.MkdirAll(filepath.Dir(logPath), 0o755); err != nil || len(argv) == 0 {
 		return p.exited(pd, c, 128, fmt.Sprintf("cannot run: no command for image %q, or %v", spec.Image, err))
+	}
+	argv, err := mounted(argv, spec.VolumeMounts, pd.volumes)
+	if err != nil {
+		return p.exited(pd, c, 128, err.Error())
 	}
 	logFile, err := os.Create(logPath)
 	if err != nil {
