@@ -13,10 +13,14 @@ import (
 // TestSidecarMode lays out a pod's shared volume as the webhook does (a
 // container's log folder under c/, its stdout copied by loglet exec under
 // stdout/) and runs the agent in sidecar mode over it with the environment
-// the webhook sets: every record names its container and image, stdout
-// lines keep their stream, and the format applies to both.
+// the webhook sets: every record names its container, image and the pod's
+// labels (from the downward-API volume), stdout lines keep their stream,
+// and the format applies to both.
 func TestSidecarMode(t *testing.T) {
 	vol := t.TempDir()
+	// The downward-API volume the webhook adds: the pod's labels.
+	os.MkdirAll(filepath.Join(vol, "podinfo"), 0o755)
+	os.WriteFile(filepath.Join(vol, "podinfo", "labels"), []byte("app=\"web\"\ntier=\"front end\"\n"), 0o644)
 	appLogs := filepath.Join(vol, "c", "app", "0")
 	os.MkdirAll(appLogs, 0o755)
 	os.WriteFile(filepath.Join(appLogs, "access.log"), []byte(`{"level":"warn","msg":"from a file"}`+"\n"), 0o644)
@@ -54,7 +58,8 @@ func TestSidecarMode(t *testing.T) {
 		}
 		res := rec["resource"].(map[string]any)
 		if res["k8s.container.name"] != "app" || res["container.image.name"] != "ghcr.io/example/web" || res["container.image.tag"] != "1.4.2" ||
-			res["k8s.pod.name"] != "web-1" || res["k8s.namespace.name"] != "shop" {
+			res["k8s.pod.name"] != "web-1" || res["k8s.namespace.name"] != "shop" ||
+			res["k8s.pod.label.app"] != "web" || res["k8s.pod.label.tier"] != "front end" {
 			t.Errorf("record %q: resource %v", rec["body"], res)
 		}
 		bodies[rec["body"].(string)] = rec

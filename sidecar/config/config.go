@@ -307,7 +307,13 @@ func nodeMode(r *Reader, c *Agent, pc parse.Config) error {
 // (wrap) or the spool of their pods/log streams (api) — each source with
 // its container.
 func sidecarMode(r *Reader, c *Agent, pc parse.Config) error {
-	l := &pod.Layout{Root: r.Str("pod-volume"), Base: c.Resource, Files: c.Parse}
+	l := &pod.Layout{Root: r.Str("pod-volume"), Files: c.Parse}
+	labels, err := l.LabelAttributes()
+	if err != nil {
+		return err
+	}
+	c.Resource = append(c.Resource, labels...)
+	l.Base = c.Resource
 	c.Select = l.Select // sees the stdout specs set below
 	if images := r.Str("container-images"); images != "" {
 		if err := json.Unmarshal([]byte(images), &l.Images); err != nil {
