@@ -17,6 +17,10 @@ import (
 	"testing"
 	"time"
 
+	authv1 "k8s.io/api/authentication/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
+
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
@@ -247,4 +251,22 @@ func (c *Cluster) NodeCert(name, ip string) (cert, key, ca string, err error) {
 		return "", "", "", err
 	}
 	return c.pki.path("node-" + name + ".crt"), c.pki.path("node-" + name + ".key"), c.pki.path("ca.crt"), nil
+}
+
+// ServiceAccountKubeconfig writes a kubeconfig with a token of the
+// account ns/name, for a component that must run with that account's
+// rights only.
+func (c *Cluster) ServiceAccountKubeconfig(ns, name string) (string, error) {
+	tok, err := c.Client.CoreV1().ServiceAccounts(ns).CreateToken(context.Background(), name,
+		&authv1.TokenRequest{Spec: authv1.TokenRequestSpec{ExpirationSeconds: ptr.To[int64](3600)}}, metav1.CreateOptions{})
+	if err != nil {
+		return "", fmt.Errorf("token for %s/%s: %w", ns, name, err)
+	}
+	cfg := clientcmdapi.NewConfig()
+	cfg.Clusters["e2e"] = &clientcmdapi.Cluster{Server: c.Server, CertificateAuthority: c.pki.path("ca.crt")}
+	cfg.AuthInfos[name] = &clientcmdapi.AuthInfo{Token: tok.Status.Token}
+	cfg.Contexts["e2e"] = &clientcmdapi.Context{Cluster: "e2e", AuthInfo: name}
+	cfg.CurrentContext = "e2e"
+	path := filepath.Join(c.Dir, ns+"-"+name+".kubeconfig")
+	return path, clientcmd.WriteToFile(*cfg, path)
 }
