@@ -41,6 +41,10 @@ type Provider struct {
 	// Client makes service-account tokens and reads ConfigMaps for
 	// projected volumes.
 	Client kubernetes.Interface
+	// Env is given to every container, over its own: the API server's
+	// address on this machine as KUBERNETES_SERVICE_HOST and _PORT (the
+	// service's cluster IP the library sets leads nowhere here).
+	Env []string
 
 	mu     sync.Mutex
 	pods   map[string]*pod // namespace/name
@@ -178,7 +182,7 @@ func (p *Provider) runOnce(pd *pod, spec corev1.Container, restart int) int {
 	}
 	defer logFile.Close()
 	cmd := exec.Command(argv[0], argv[1:]...)
-	cmd.Env = env(spec)
+	cmd.Env = env(p.Env, spec.Env)
 	cmd.Dir = spec.WorkingDir
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	w := &criWriter{f: logFile}
@@ -243,14 +247,15 @@ func (p *Provider) logPath(spec *corev1.Pod, container string, restart int) stri
 	return filepath.Join(p.LogDir, spec.Namespace+"_"+spec.Name+"_"+string(spec.UID), container, strconv.Itoa(restart)+".log")
 }
 
-// env is the container's environment: the library resolved the downward
-// API references to values before CreatePod.
-func env(spec corev1.Container) []string {
+// env is a container's environment: a PATH and HOME, the container's
+// variables (the library resolved their downward-API references to values
+// before CreatePod), then the node's, which win.
+func env(node []string, vars []corev1.EnvVar) []string {
 	out := []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOME=/tmp"}
-	for _, e := range spec.Env {
+	for _, e := range vars {
 		out = append(out, e.Name+"="+e.Value)
 	}
-	return out
+	return append(out, node...)
 }
 
 // criWriter writes lines as the kubelet does: "<time> <stream> F|P <text>".
