@@ -95,32 +95,36 @@ func (p *Provider) CreatePod(ctx context.Context, spec *corev1.Pod) error {
 
 func (p *Provider) run(pd *pod) {
 	defer close(pd.done)
-	var wg sync.WaitGroup
+	// Native sidecars stop once the regular containers have ended, as the
+	// kubelet stops them (also on delete: after the containers exited).
+	mainsDone := make(chan struct{})
+	var sidecars, mains sync.WaitGroup
+	defer sidecars.Wait()
+	defer close(mainsDone)
 	for _, c := range pd.spec.Spec.InitContainers {
-		always := c.RestartPolicy != nil && *c.RestartPolicy == corev1.ContainerRestartPolicyAlways
-		wg.Add(1)
-		done := make(chan struct{})
-		go func() { defer wg.Done(); p.keep(pd, c, always, done) }()
-		if always {
+		if c.RestartPolicy != nil && *c.RestartPolicy == corev1.ContainerRestartPolicyAlways {
+			sidecars.Add(1)
+			go func() { defer sidecars.Done(); p.keep(pd, c, true, nil, mainsDone) }()
 			continue
 		}
+		done := make(chan struct{})
+		mains.Add(1)
+		go func() { defer mains.Done(); p.keep(pd, c, false, done, pd.stop) }()
 		select {
 		case <-done:
 		case <-pd.stop:
-			wg.Wait()
-			return
 		}
+		mains.Wait()
 		if ex := p.state(pd, c.Name); ex == nil || ex.ExitCode != 0 {
-			wg.Wait()
 			return
 		}
 	}
 	for _, c := range pd.spec.Spec.Containers {
 		policy := pd.spec.Spec.RestartPolicy
-		wg.Add(1)
-		go func() { defer wg.Done(); p.keep(pd, c, policy == corev1.RestartPolicyAlways || policy == "", nil) }()
+		mains.Add(1)
+		go func() { defer mains.Done(); p.keep(pd, c, policy == corev1.RestartPolicyAlways || policy == "", nil, pd.stop) }()
 	}
-	wg.Wait()
+	mains.Wait()
 }
 
 func (p *Provider) state(pd *pod, name string) *corev1.ContainerStateTerminated {
@@ -132,18 +136,18 @@ func (p *Provider) state(pd *pod, name string) *corev1.ContainerStateTerminated 
 	return nil
 }
 
-// keep runs a container, restarting it as its policy says; first is
-// closed when its first run ended.
-func (p *Provider) keep(pd *pod, spec corev1.Container, always bool, first chan struct{}) {
+// keep runs a container until quit, restarting it as its policy says;
+// first is closed when its first run ended.
+func (p *Provider) keep(pd *pod, spec corev1.Container, always bool, first chan struct{}, quit <-chan struct{}) {
 	onFailure := pd.spec.Spec.RestartPolicy == corev1.RestartPolicyOnFailure
 	for restart := 0; ; restart++ {
-		code := p.runOnce(pd, spec, restart)
+		code := p.runOnce(pd, spec, restart, quit)
 		if first != nil {
 			close(first)
 			first = nil
 		}
 		select {
-		case <-pd.stop:
+		case <-quit:
 			return
 		default:
 		}
@@ -151,7 +155,7 @@ func (p *Provider) keep(pd *pod, spec corev1.Container, always bool, first chan 
 			return
 		}
 		select {
-		case <-pd.stop:
+		case <-quit:
 			return
 		case <-time.After(time.Second):
 		}
@@ -159,7 +163,7 @@ func (p *Provider) keep(pd *pod, spec corev1.Container, always bool, first chan 
 }
 
 // runOnce runs the container's process to its end and returns its exit code.
-func (p *Provider) runOnce(pd *pod, spec corev1.Container, restart int) int {
+func (p *Provider) runOnce(pd *pod, spec corev1.Container, restart int, quit <-chan struct{}) int {
 	argv := append(append([]string{}, spec.Command...), spec.Args...)
 	if len(spec.Command) == 0 {
 		argv = append(append([]string{}, p.Images[spec.Image]...), spec.Args...)
@@ -203,7 +207,7 @@ func (p *Provider) runOnce(pd *pod, spec corev1.Container, restart int) int {
 	waited := make(chan struct{})
 	go func() {
 		select {
-		case <-pd.stop:
+		case <-quit:
 			syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
 			grace := int64(corev1.DefaultTerminationGracePeriodSeconds)
 			if g := pd.spec.Spec.TerminationGracePeriodSeconds; g != nil {
@@ -374,8 +378,10 @@ func (p *Provider) withStatus(pd *pod) *corev1.Pod {
 		}
 		return cs, c.running, c.exit != nil && !c.running
 	}
+	sidecarsRunning := false
 	for _, c := range pd.spec.Spec.InitContainers {
-		cs, _, _ := status(c)
+		cs, r, _ := status(c)
+		sidecarsRunning = sidecarsRunning || r && c.RestartPolicy != nil
 		st.InitContainerStatuses = append(st.InitContainerStatuses, cs)
 	}
 	running, ended, failed := 0, 0, false
@@ -393,6 +399,8 @@ func (p *Provider) withStatus(pd *pod) *corev1.Pod {
 	n := len(pd.spec.Spec.Containers)
 	always := pd.spec.Spec.RestartPolicy == corev1.RestartPolicyAlways || pd.spec.Spec.RestartPolicy == ""
 	switch {
+	case sidecarsRunning && ended == n:
+		st.Phase = corev1.PodRunning
 	case ended == n && !always && failed:
 		st.Phase = corev1.PodFailed
 	case ended == n && !always:
@@ -575,3 +583,20 @@ func (p *Provider) GetStatsSummary(context.Context) (*statsv1alpha1.Summary, err
 
 // GetMetricsResource reports no metrics.
 func (p *Provider) GetMetricsResource(context.Context) ([]*dto.MetricFamily, error) { return nil, nil }
+
+// Kill sends SIGKILL to a container's process, as a crash would; the
+// container restarts as its policy says.
+func (p *Provider) Kill(ns, pod, container string) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	pd := p.pods[key(ns, pod)]
+	if pd == nil || pd.containers[container] == nil || !pd.containers[container].running {
+		return fmt.Errorf("container %s of pod %s/%s is not running", container, ns, pod)
+	}
+	return syscall.Kill(-pd.containers[container].proc.Process.Pid, syscall.SIGKILL)
+}
+
+// VolumeDir is the folder of a pod's volume on the machine.
+func (p *Provider) VolumeDir(pod *corev1.Pod, volume string) string {
+	return filepath.Join(filepath.Dir(p.LogDir), "pod-volumes", string(pod.UID), "volumes", volume)
+}
