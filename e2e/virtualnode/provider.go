@@ -122,7 +122,10 @@ func (p *Provider) run(pd *pod) {
 	for _, c := range pd.spec.Spec.Containers {
 		policy := pd.spec.Spec.RestartPolicy
 		mains.Add(1)
-		go func() { defer mains.Done(); p.keep(pd, c, policy == corev1.RestartPolicyAlways || policy == "", nil, pd.stop) }()
+		go func() {
+			defer mains.Done()
+			p.keep(pd, c, policy == corev1.RestartPolicyAlways || policy == "", nil, pd.stop)
+		}()
 	}
 	mains.Wait()
 }
