@@ -6,6 +6,9 @@ import (
 	"os/exec"
 	"path/filepath"
 	"testing"
+
+	"github.com/go-logr/logr"
+	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 )
 
 // The binaries under test, built once for the run: the full loglet (the
@@ -13,6 +16,9 @@ import (
 var loglet, logletSlim string
 
 func TestMain(m *testing.M) {
+	// charts.Apply uses controller-runtime's client, which warns at length
+	// when no logger is set.
+	ctrllog.SetLogger(logr.Discard())
 	dir, err := os.MkdirTemp("", "loglet-e2e-bin-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)

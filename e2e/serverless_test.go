@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -18,6 +19,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/ptr"
@@ -43,6 +45,9 @@ type serverless struct {
 	*cluster.Cluster
 	hub  *hub.Hub
 	node *virtualnode.Provider
+	// webhookAddr is where the webhook configuration sends admissions.
+	webhookAddr string
+	stopWebhook func()
 }
 
 func startServerless(t *testing.T) *serverless {
@@ -85,16 +90,29 @@ func startServerless(t *testing.T) *serverless {
 	if _, err := c.Client.AdmissionregistrationV1().MutatingWebhookConfigurations().Patch(ctx, charts.ReleaseName, types.StrategicMergePatchType, []byte(patch), metav1.PatchOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	kc, err := c.ServiceAccountKubeconfig(charts.ReleaseNamespace, "loglet-webhook")
+	s := &serverless{Cluster: c, hub: h, node: p, webhookAddr: addr}
+	s.stopWebhook = s.startWebhook(t)
+	return s
+}
+
+// startWebhook runs `loglet webhook` as the chart's ServiceAccount, on the
+// address the webhook configuration names, until the returned stop is
+// called (or the test ends); it returns once the webhook is ready.
+func (s *serverless) startWebhook(t *testing.T) (stop func()) {
+	t.Helper()
+	kc, err := s.ServiceAccountKubeconfig(charts.ReleaseNamespace, "loglet-webhook")
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, port, _ := net.SplitHostPort(addr)
+	_, port, _ := net.SplitHostPort(s.webhookAddr)
 	health := freeAddr(t)
 	wh := exec.Command(loglet, "webhook", "--port", port, "--health-addr", health, "--metrics-addr", "127.0.0.1:0",
-		"--cert-hosts", "127.0.0.1", "--image", sidecarImage, "--image-pull-policy", "Never", "--sink", h.SinkURL())
+		"--cert-hosts", "127.0.0.1", "--image", sidecarImage, "--image-pull-policy", "Never", "--sink", s.hub.SinkURL())
 	wh.Env = append(os.Environ(), "KUBECONFIG="+kc, "POD_NAMESPACE="+charts.ReleaseNamespace, "POD_NAME=loglet-webhook-e2e")
-	logFile, _ := os.Create(filepath.Join(c.Dir, "loglet-webhook.log"))
+	logFile, err := os.OpenFile(filepath.Join(s.Dir, "loglet-webhook.log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
 	wh.Stdout, wh.Stderr = logFile, logFile
 	wh.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := wh.Start(); err != nil {
@@ -102,12 +120,18 @@ func startServerless(t *testing.T) *serverless {
 	}
 	done := make(chan struct{})
 	go func() { wh.Wait(); close(done) }()
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			wh.Process.Signal(syscall.SIGTERM)
+			<-done
+			logFile.Close()
+		})
+	}
 	t.Cleanup(func() {
-		wh.Process.Signal(syscall.SIGTERM)
-		<-done
-		logFile.Close()
+		stop()
 		if t.Failed() {
-			t.Logf("webhook log (end):\n%s", c.Logs("loglet-webhook"))
+			t.Logf("webhook log (end):\n%s", s.Logs("loglet-webhook"))
 		}
 	})
 	poll.Until(t, 30*time.Second, "the webhook to be ready", func() bool {
@@ -118,7 +142,7 @@ func startServerless(t *testing.T) *serverless {
 		resp.Body.Close()
 		return resp.StatusCode == http.StatusOK
 	})
-	return &serverless{Cluster: c, hub: h, node: p}
+	return stop
 }
 
 func freeAddr(t *testing.T) string {
@@ -355,4 +379,122 @@ func TestJobWithNativeSidecar(t *testing.T) {
 	})
 	dups := expect(t, s, n)
 	t.Logf("Job complete with %d lines at the hub, the last one included; %d stored twice", 2*n+2, dups)
+}
+
+// runPod creates a pod on the virtual node opting in with annotations
+// (none: not opted in), running script in its container app, and returns
+// it as admitted.
+func (s *serverless) runPod(t *testing.T, name string, annotations map[string]string, script string) *corev1.Pod {
+	t.Helper()
+	if annotations != nil {
+		annotations["loglet.io/inject"] = "true"
+	}
+	pod, err := s.Client.CoreV1().Pods(testNamespace).Create(context.Background(), &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{"app": name}, Annotations: annotations},
+		Spec: corev1.PodSpec{
+			Tolerations:                   []corev1.Toleration{virtualnode.Toleration},
+			TerminationGracePeriodSeconds: ptr.To[int64](10),
+			Containers:                    []corev1.Container{{Name: "app", Image: "registry.example/shop/" + name + ":1", Command: []string{"sh", "-c", script}}},
+		},
+	}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pod
+}
+
+// TestPodDeletedWhileWriting is scenario 5: the pod is deleted while its
+// app writes; the sidecar drains within the grace period, and every line
+// the app wrote — what its log file and its stdout copy hold when the pod
+// is gone — is at the hub.
+func TestPodDeletedWhileWriting(t *testing.T) {
+	s := startServerless(t)
+	ctx := context.Background()
+	endless := `mkdir -p /var/log/app; i=0; while true; do echo "stdout line $i"; echo "file line $i" >> /var/log/app/app.log; i=$((i+1)); [ $((i % 100)) -eq 0 ] && sleep 0.1; done`
+	pod := s.runPod(t, "busy", map[string]string{"loglet.io/paths": "app:/var/log/app/*.log", "loglet.io/stdout": "wrap"}, endless)
+	poll.Until(t, 60*time.Second, "lines at the hub", func() bool { return len(s.records(t)) >= 500 })
+	start := time.Now()
+	if err := s.Client.CoreV1().Pods(testNamespace).Delete(ctx, pod.Name, metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	poll.Until(t, 30*time.Second, "the pod to be gone", func() bool {
+		_, err := s.Client.CoreV1().Pods(testNamespace).Get(ctx, pod.Name, metav1.GetOptions{})
+		return apierrors.IsNotFound(err)
+	})
+	gone := time.Since(start)
+
+	// What the app wrote: its log file and loglet exec's copy of stdout.
+	vol := s.node.VolumeDir(pod, "loglet-data")
+	var written []string
+	file, err := os.ReadFile(filepath.Join(vol, "c", "app", "0", "app.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	written = append(written, strings.Split(strings.TrimSuffix(string(file), "\n"), "\n")...)
+	copyOf, err := os.ReadFile(filepath.Join(vol, "stdout", "app", "stdout.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range strings.Split(strings.TrimSuffix(string(copyOf), "\n"), "\n") {
+		if f := strings.SplitN(l, " ", 4); len(f) == 4 {
+			written = append(written, f[3])
+		}
+	}
+	recs := s.records(t)
+	missing := 0
+	for _, l := range written {
+		if _, ok := recs[l]; !ok {
+			missing++
+			if missing <= 5 {
+				t.Errorf("%q was written before the pod was deleted but is not at the hub", l)
+			}
+		}
+	}
+	t.Logf("pod deleted after ≥ 500 lines; gone %v later (grace 10 s); %d lines written, %d missing at the hub", gone.Round(time.Millisecond), len(written), missing)
+}
+
+// TestWebhookDown is scenario 6: with the webhook stopped, failurePolicy
+// Ignore lets pods start without the sidecar, and the API server counts the
+// skip (apiserver_admission_webhook_fail_open_count, what SECURITY.md says
+// to alert on); started again, the webhook injects new pods.
+func TestWebhookDown(t *testing.T) {
+	s := startServerless(t)
+	ctx := context.Background()
+	optIn := func() map[string]string { return map[string]string{"loglet.io/stdout": "wrap"} }
+	s.stopWebhook()
+	down := s.runPod(t, "while-down", optIn(), "echo up; sleep 3600")
+	if down.Annotations["loglet.io/status"] == "injected" || len(down.Spec.InitContainers) > 0 {
+		t.Fatalf("a pod created while the webhook is down was injected: %v", down.Annotations)
+	}
+	poll.Until(t, 30*time.Second, "the uninjected pod to run", func() bool {
+		p, err := s.Client.CoreV1().Pods(testNamespace).Get(ctx, "while-down", metav1.GetOptions{})
+		return err == nil && p.Status.Phase == corev1.PodRunning
+	})
+	if n := failOpen(t, s); n < 1 {
+		t.Errorf("apiserver_admission_webhook_fail_open_count for pods.loglet.io is %v, want the skipped pod counted", n)
+	}
+	s.startWebhook(t)
+	after := s.runPod(t, "after", optIn(), "echo up; sleep 3600")
+	if after.Annotations["loglet.io/status"] != "injected" {
+		t.Errorf("a pod created after the webhook came back was not injected: %v", after.Annotations)
+	}
+}
+
+// failOpen reads the API server's count of admissions it let through
+// because loglet's webhook failed.
+func failOpen(t *testing.T, s *serverless) float64 {
+	t.Helper()
+	raw, err := s.Client.Discovery().RESTClient().Get().AbsPath("/metrics").DoRaw(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var total float64
+	for _, l := range strings.Split(string(raw), "\n") {
+		if strings.HasPrefix(l, "apiserver_admission_webhook_fail_open_count{") && strings.Contains(l, `name="pods.loglet.io"`) {
+			var v float64
+			fmt.Sscan(l[strings.LastIndexByte(l, ' ')+1:], &v)
+			total += v
+		}
+	}
+	return total
 }
