@@ -50,21 +50,37 @@ type serverless struct {
 	stopWebhook func()
 }
 
-func startServerless(t *testing.T) *serverless {
+func startServerless(t *testing.T) *serverless { return startCluster(t, false) }
+
+// startCluster is startServerless, and with nodeMode a classic node
+// "classic-1" where the chart's DaemonSet runs loglet in node mode.
+func startCluster(t *testing.T, nodeMode bool) *serverless {
 	t.Helper()
 	c := cluster.Start(t)
-	p := startVirtualNode(t, c, "virtual-1")
-	p.Images = map[string][]string{sidecarImage: {logletSlim}}
 	u, err := url.Parse(c.Server)
 	if err != nil {
 		t.Fatal(err)
 	}
-	p.Env = []string{"KUBERNETES_SERVICE_HOST=" + u.Hostname(), "KUBERNETES_SERVICE_PORT=" + u.Port()}
+	p := startVirtualNode(t, c, "virtual-1")
+	nodes := []*virtualnode.Provider{p}
+	if nodeMode {
+		nodes = append(nodes, startNode(t, c, "classic-1", true))
+	}
+	for _, n := range nodes {
+		n.Images = map[string][]string{sidecarImage: {logletSlim}}
+		n.Env = []string{"KUBERNETES_SERVICE_HOST=" + u.Hostname(), "KUBERNETES_SERVICE_PORT=" + u.Port()}
+	}
 	h, err := hub.Start(context.Background(), hub.Options{Listen: "127.0.0.1:0", DataDir: t.TempDir()})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(h.Shutdown)
+	values := []string{"rbac.sidecarNamespaces={" + testNamespace + "}"}
+	if nodeMode {
+		i := strings.LastIndexByte(sidecarImage, ':')
+		values = append(values, "nodeMode.enabled=true", "hub.sink="+h.SinkURL(), `nodeMode.nodeSelector.kubernetes\.io/hostname=classic-1`,
+			"image.slimRepository="+sidecarImage[:i], "image.tag="+sidecarImage[i+1:])
+	}
 
 	// The chart as rendered (the sidecar's API access bound in the test's
 	// namespace), but the API server calls the webhook process on loopback
@@ -77,7 +93,7 @@ func startServerless(t *testing.T) *serverless {
 		_, err := c.Client.CoreV1().ServiceAccounts(testNamespace).Get(ctx, "default", metav1.GetOptions{})
 		return err == nil
 	})
-	if err := charts.Apply(ctx, c.Config, "rbac.sidecarNamespaces={"+testNamespace+"}"); err != nil {
+	if err := charts.Apply(ctx, c.Config, values...); err != nil {
 		t.Fatal(err)
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -106,7 +122,10 @@ func (s *serverless) startWebhook(t *testing.T) (stop func()) {
 	}
 	_, port, _ := net.SplitHostPort(s.webhookAddr)
 	health := freeAddr(t)
-	wh := exec.Command(loglet, "webhook", "--port", port, "--health-addr", health, "--metrics-addr", "127.0.0.1:0",
+	// Pods share the machine's network here: each sidecar's metrics port
+	// must not be taken by anything else on it.
+	_, sidecarPort, _ := net.SplitHostPort(freeAddr(t))
+	wh := exec.Command(loglet, "webhook", "--port", port, "--health-addr", health, "--metrics-addr", "127.0.0.1:0", "--sidecar-metrics-port", sidecarPort,
 		"--cert-hosts", "127.0.0.1", "--image", sidecarImage, "--image-pull-policy", "Never", "--sink", s.hub.SinkURL())
 	wh.Env = append(os.Environ(), "KUBECONFIG="+kc, "POD_NAMESPACE="+charts.ReleaseNamespace, "POD_NAME=loglet-webhook-e2e")
 	logFile, err := os.OpenFile(filepath.Join(s.Dir, "loglet-webhook.log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
@@ -497,4 +516,58 @@ func failOpen(t *testing.T, s *serverless) float64 {
 		}
 	}
 	return total
+}
+
+// TestNodeModeDaemonSet is scenario 7: on a classic node the chart's
+// DaemonSet runs loglet in node mode over the node's /var/log/pods; a pod
+// that did not opt in has its stdout at the hub through it, and a pod with
+// the sidecar is not collected a second time.
+func TestNodeModeDaemonSet(t *testing.T) {
+	s := startCluster(t, true)
+	ctx := context.Background()
+	poll.Until(t, 60*time.Second, "the DaemonSet's agent to run on classic-1", func() bool {
+		pods, err := s.Client.CoreV1().Pods(charts.ReleaseNamespace).List(ctx, metav1.ListOptions{LabelSelector: "app.kubernetes.io/component=node-agent"})
+		return err == nil && len(pods.Items) == 1 && pods.Items[0].Spec.NodeName == "classic-1" && pods.Items[0].Status.Phase == corev1.PodRunning
+	})
+	const n = 300
+	on := func(p *corev1.Pod) *corev1.Pod {
+		p.Spec.NodeSelector = map[string]string{"kubernetes.io/hostname": "classic-1"}
+		return p
+	}
+	plain := on(&corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "plain", Labels: map[string]string{"app": "plain"}},
+		Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "registry.example/shop/plain:1",
+			Command: []string{"sh", "-c", fmt.Sprintf(`i=0; while [ $i -lt %d ]; do echo "plain line $i"; i=$((i+1)); done; sleep 3600`, n)}}}}})
+	injected := on(&corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "injected", Annotations: map[string]string{"loglet.io/inject": "true", "loglet.io/stdout": "wrap"}},
+		Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "registry.example/shop/injected:1",
+			Command: []string{"sh", "-c", fmt.Sprintf(`i=0; while [ $i -lt %d ]; do echo "injected line $i"; i=$((i+1)); done; sleep 3600`, n)}}}}})
+	for _, p := range []*corev1.Pod{plain, injected} {
+		created, err := s.Client.CoreV1().Pods(testNamespace).Create(ctx, p, metav1.CreateOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p == injected && created.Annotations["loglet.io/status"] != "injected" {
+			t.Fatalf("the opted-in pod was not injected: %v", created.Annotations)
+		}
+	}
+	var recs map[string]query.Record
+	var counts map[string]int
+	poll.Until(t, 60*time.Second, "both pods' lines at the hub", func() bool {
+		recs, counts = s.stored(t)
+		return len(recs) >= 2*n
+	})
+	// The DaemonSet reads the injected pod's log too — or would, if it
+	// did not skip it: give it the time a read takes, then count.
+	poll.Until(t, 30*time.Second, "the node agent to have read the plain pod's last line", func() bool {
+		recs, counts = s.stored(t)
+		return recs[fmt.Sprintf("plain line %d", n-1)].Body != ""
+	})
+	for i := range n {
+		p := recs[fmt.Sprintf("plain line %d", i)]
+		if p.Resource["k8s.pod.name"] != "plain" || p.Resource["k8s.node.name"] != "classic-1" || p.Resource["k8s.pod.label.app"] != "plain" {
+			t.Fatalf("plain line %d: resource %v, want the pod's identity from node mode", i, p.Resource)
+		}
+		if c := counts[fmt.Sprintf("injected line %d", i)]; c != 1 {
+			t.Errorf("injected line %d stored %d times, want once (by its sidecar only)", i, c)
+		}
+	}
 }

@@ -18,6 +18,14 @@ import (
 // startVirtualNode adds a virtual node to c and returns its provider.
 func startVirtualNode(t *testing.T, c *cluster.Cluster, name string) *virtualnode.Provider {
 	t.Helper()
+	return startNode(t, c, name, false)
+}
+
+// startNode adds a node served by the process provider: tainted like a
+// virtual node, or classic (untainted, its /var/log/pods the provider's
+// log folder for hostPath volumes).
+func startNode(t *testing.T, c *cluster.Cluster, name string, classic bool) *virtualnode.Provider {
+	t.Helper()
 	ip, err := virtualnode.MachineIP()
 	if err != nil {
 		t.Fatal(err)
@@ -26,8 +34,10 @@ func startVirtualNode(t *testing.T, c *cluster.Cluster, name string) *virtualnod
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &virtualnode.Provider{LogDir: filepath.Join(t.TempDir(), "pods"), NodeIP: ip, Client: c.Client}
-	virtualnode.Start(t, virtualnode.Options{Name: name, Client: c.Client, IP: ip, CertFile: cert, KeyFile: key, CAFile: ca, Provider: p})
+	root := t.TempDir()
+	p := &virtualnode.Provider{LogDir: filepath.Join(root, "pods"), NodeIP: ip, Client: c.Client,
+		HostPaths: map[string]string{"/var/log/pods": filepath.Join(root, "pods")}, HostRoot: filepath.Join(root, "host")}
+	virtualnode.Start(t, virtualnode.Options{Name: name, Client: c.Client, IP: ip, CertFile: cert, KeyFile: key, CAFile: ca, Provider: p, Classic: classic})
 	return p
 }
 

@@ -37,6 +37,9 @@ type Options struct {
 	// the CA whose client certificates (the API server's) it accepts.
 	CertFile, KeyFile, CAFile string
 	Provider                  *Provider
+	// Classic leaves the node untainted: a stand-in for a classic node
+	// (with a /var/log/pods, see Provider.HostPaths) where DaemonSets run.
+	Classic bool
 }
 
 // Start registers the node and serves pods bound to it until the test
@@ -60,7 +63,9 @@ func Start(t testing.TB, o Options) {
 			cfg.Handler = nodeutil.WithAuth(nodeutil.NoAuth(), mux)
 			cfg.NumWorkers = 4
 			spec := &cfg.NodeSpec
-			spec.Spec.Taints = []corev1.Taint{Taint}
+			if !o.Classic {
+				spec.Spec.Taints = []corev1.Taint{Taint}
+			}
 			spec.Status.Addresses = []corev1.NodeAddress{{Type: corev1.NodeInternalIP, Address: o.IP}, {Type: corev1.NodeHostName, Address: o.Name}}
 			spec.Status.DaemonEndpoints.KubeletEndpoint.Port = int32(port)
 			spec.Status.Capacity = corev1.ResourceList{corev1.ResourceCPU: mustQ("16"), corev1.ResourceMemory: mustQ("64Gi"), corev1.ResourcePods: mustQ("500")}

@@ -41,6 +41,11 @@ type Provider struct {
 	// Client makes service-account tokens and reads ConfigMaps for
 	// projected volumes.
 	Client kubernetes.Interface
+	// HostPaths maps a hostPath volume's path to a folder on the machine
+	// (the node's /var/log/pods to LogDir); other hostPaths get a folder of
+	// their own under HostRoot.
+	HostPaths map[string]string
+	HostRoot  string
 	// Env is given to every container, over its own: the API server's
 	// address on this machine as KUBERNETES_SERVICE_HOST and _PORT (the
 	// service's cluster IP the library sets leads nowhere here).

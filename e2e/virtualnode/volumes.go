@@ -21,6 +21,17 @@ import (
 func (p *Provider) prepareVolumes(ctx context.Context, pod *corev1.Pod, dir string) (map[string]string, error) {
 	out := map[string]string{}
 	for _, v := range pod.Spec.Volumes {
+		if v.HostPath != nil {
+			d, ok := p.HostPaths[v.HostPath.Path]
+			if !ok {
+				d = filepath.Join(p.HostRoot, v.HostPath.Path)
+			}
+			if err := os.MkdirAll(d, 0o755); err != nil {
+				return nil, err
+			}
+			out[v.Name] = d
+			continue
+		}
 		d := filepath.Join(dir, "volumes", v.Name)
 		if err := os.MkdirAll(d, 0o777); err != nil {
 			return nil, err
