@@ -120,6 +120,7 @@ func (h *kafkaHub) Tail(ctx context.Context, f Filter, follow bool, emit func(Re
 				return false
 			}
 			for _, rec := range recs {
+				rec.Stored = r.Timestamp
 				if f.match(rec) {
 					if emitErr = emit(rec); emitErr != nil {
 						return false

@@ -32,6 +32,9 @@ type Record struct {
 	Severity   string            `json:"severity"`
 	Attributes map[string]any    `json:"attributes"`
 	Resource   map[string]string `json:"resource"`
+	// Stored is when the hub stored the record's package (zero if the hub
+	// does not tell): Stored - Time is its delivery latency.
+	Stored time.Time `json:"-"`
 }
 
 // SourceID, PackageID and Offset address the record.
@@ -147,7 +150,12 @@ func (r *natsHub) Tail(ctx context.Context, f Filter, follow bool, emit func(Rec
 		if err != nil {
 			return fmt.Errorf("message on %s: %w", m.Subject(), err)
 		}
+		var stored time.Time
+		if md, err := m.Metadata(); err == nil {
+			stored = md.Timestamp
+		}
 		for _, rec := range recs {
+			rec.Stored = stored
 			if f.match(rec) {
 				if err := emit(rec); err != nil {
 					return err

@@ -104,6 +104,9 @@ func checkContext(t *testing.T, hubURL string) {
 	if err != nil || n != 1500 || target.Raw == nil {
 		t.Fatalf("tail: %v, %d records (want 1500), target found %v", err, n, target.Raw != nil)
 	}
+	if since := time.Since(target.Stored); target.Stored.IsZero() || since < 0 || since > time.Minute {
+		t.Errorf("stored at %v: want when the hub stored it, a moment ago", target.Stored)
+	}
 	grep := 0
 	if err := r.Tail(context.Background(), query.Filter{Grep: regexp.MustCompile(`^c line 00[01]`)}, false, func(query.Record) error { grep++; return nil }); err != nil || grep != 20 {
 		t.Errorf("tail --grep: %d records, %v; want 20", grep, err)
