@@ -68,7 +68,7 @@ images: build
 ## e2e: end-to-end tests on a real control plane (etcd, kube-apiserver,
 ## kube-controller-manager, kube-scheduler as processes; e2e/README.md)
 e2e:
-	cd e2e && KUBEBUILDER_ASSETS=$$(../hack/control-plane.sh full) $(GO) test -count=1 -timeout 30m ./...
+	cd e2e && KUBEBUILDER_ASSETS=$$(../hack/control-plane.sh full) $(GO) test -count=1 -timeout 30m
 
 ## manifests: manifests/*.yaml rendered from charts/loglet (a test fails when they are stale)
 manifests:

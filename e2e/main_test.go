@@ -34,6 +34,7 @@ func TestMain(m *testing.M) {
 		}
 	}
 	code := m.Run()
+	printReport(os.Stdout)
 	os.RemoveAll(dir)
 	os.Exit(code)
 }

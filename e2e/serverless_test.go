@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -234,6 +235,22 @@ func TestDeploymentToHub(t *testing.T) {
 			if r := recs["stdout line 0"]; stdout == "wrap" && r.Attributes["log.iostream"] != "stdout" {
 				t.Errorf("wrap: attributes %v, want log.iostream stdout", r.Attributes)
 			}
+			// loglet logs context pages around one of them, as a user would.
+			r := recs["stdout line 100"]
+			out, err := exec.Command(loglet, "logs", "context", r.SourceID(), strconv.FormatUint(r.PackageID(), 10), strconv.Itoa(r.Offset()),
+				"--before", "3", "--after", "3", "--hub", s.hub.SinkURL()).CombinedOutput()
+			for i := 97; i <= 103; i++ {
+				if !strings.Contains(string(out), fmt.Sprintf("stdout line %d\n", i)) {
+					t.Errorf("logs context around stdout line 100 (%v) lacks line %d:\n%s", err, i, out)
+					break
+				}
+			}
+			var written []string
+			for i := range n {
+				written = append(written, fmt.Sprintf("stdout line %d", i), fmt.Sprintf("file line %d", i))
+			}
+			scenario := map[string]string{"wrap": "1 Deployment, file + stdout: wrap", "api": "2 Deployment, file + stdout: api"}[stdout]
+			s.addReport(t, scenario, written)
 		})
 	}
 }
@@ -294,6 +311,15 @@ func numbered(n int, then string) string {
 	return fmt.Sprintf(`mkdir -p /var/log/app; i=0; while [ $i -lt %d ]; do echo "stdout line $i"; echo "file line $i" >> /var/log/app/app.log; i=$((i+1)); [ $((i %% 100)) -eq 0 ] && sleep 0.1; done; echo "stdout last line"; echo "file last line" >> /var/log/app/app.log; %s`, n, then)
 }
 
+// numberedLines are the lines numbered(n, …) writes.
+func numberedLines(n int) []string {
+	out := []string{"stdout last line", "file last line"}
+	for i := range n {
+		out = append(out, fmt.Sprintf("stdout line %d", i), fmt.Sprintf("file line %d", i))
+	}
+	return out
+}
+
 // expect checks that every numbered line (and the last ones) is at the
 // hub, and returns how many were stored more than once.
 func expect(t *testing.T, s *serverless, n int) (dups int) {
@@ -352,6 +378,7 @@ func TestSidecarKilled(t *testing.T) {
 	// kill, re-read and cut into other packages than the hub's duplicate
 	// window knows.
 	t.Logf("sidecar killed when the app had written 9/10 of its %d lines, restarted %d time(s): every line delivered, %d stored twice", 2*n+2, restarts, dups)
+	s.addReport(t, "3 sidecar killed (SIGKILL), restarted", numberedLines(n))
 }
 
 // TestJobWithNativeSidecar is scenario 4: a Job's pod with the native
@@ -398,6 +425,7 @@ func TestJobWithNativeSidecar(t *testing.T) {
 	})
 	dups := expect(t, s, n)
 	t.Logf("Job complete with %d lines at the hub, the last one included; %d stored twice", 2*n+2, dups)
+	s.addReport(t, "4 Job with native sidecar", numberedLines(n))
 }
 
 // runPod creates a pod on the virtual node opting in with annotations
@@ -470,6 +498,7 @@ func TestPodDeletedWhileWriting(t *testing.T) {
 		}
 	}
 	t.Logf("pod deleted after ≥ 500 lines; gone %v later (grace 10 s); %d lines written, %d missing at the hub", gone.Round(time.Millisecond), len(written), missing)
+	s.addReport(t, "5 pod deleted while writing", written)
 }
 
 // TestWebhookDown is scenario 6: with the webhook stopped, failurePolicy
@@ -570,4 +599,9 @@ func TestNodeModeDaemonSet(t *testing.T) {
 			t.Errorf("injected line %d stored %d times, want once (by its sidecar only)", i, c)
 		}
 	}
+	var written []string
+	for i := range n {
+		written = append(written, fmt.Sprintf("plain line %d", i), fmt.Sprintf("injected line %d", i))
+	}
+	s.addReport(t, "7 node mode beside an injected pod", written)
 }
