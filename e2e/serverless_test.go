@@ -62,6 +62,13 @@ func startCluster(t *testing.T, nodeMode bool) *serverless {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Started before the nodes, so it stops after them: their pods drain
+	// into it when the test ends.
+	h, err := hub.Start(context.Background(), hub.Options{Listen: "127.0.0.1:0", DataDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(h.Shutdown)
 	p := startVirtualNode(t, c, "virtual-1")
 	nodes := []*virtualnode.Provider{p}
 	if nodeMode {
@@ -71,11 +78,6 @@ func startCluster(t *testing.T, nodeMode bool) *serverless {
 		n.Images = map[string][]string{sidecarImage: {logletSlim}}
 		n.Env = []string{"KUBERNETES_SERVICE_HOST=" + u.Hostname(), "KUBERNETES_SERVICE_PORT=" + u.Port()}
 	}
-	h, err := hub.Start(context.Background(), hub.Options{Listen: "127.0.0.1:0", DataDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(h.Shutdown)
 	values := []string{"rbac.sidecarNamespaces={" + testNamespace + "}"}
 	if nodeMode {
 		i := strings.LastIndexByte(sidecarImage, ':')
@@ -554,10 +556,12 @@ func failOpen(t *testing.T, s *serverless) float64 {
 func TestNodeModeDaemonSet(t *testing.T) {
 	s := startCluster(t, true)
 	ctx := context.Background()
+	start := time.Now()
 	poll.Until(t, 60*time.Second, "the DaemonSet's agent to run on classic-1", func() bool {
 		pods, err := s.Client.CoreV1().Pods(charts.ReleaseNamespace).List(ctx, metav1.ListOptions{LabelSelector: "app.kubernetes.io/component=node-agent"})
 		return err == nil && len(pods.Items) == 1 && pods.Items[0].Spec.NodeName == "classic-1" && pods.Items[0].Status.Phase == corev1.PodRunning
 	})
+	t.Logf("DaemonSet agent running on classic-1 after %v", time.Since(start).Round(time.Millisecond))
 	const n = 300
 	on := func(p *corev1.Pod) *corev1.Pod {
 		p.Spec.NodeSelector = map[string]string{"kubernetes.io/hostname": "classic-1"}
@@ -584,6 +588,7 @@ func TestNodeModeDaemonSet(t *testing.T) {
 		recs, counts = s.stored(t)
 		return len(recs) >= 2*n
 	})
+	t.Logf("both pods' lines at the hub after %v", time.Since(start).Round(time.Millisecond))
 	// The DaemonSet reads the injected pod's log too — or would, if it
 	// did not skip it: give it the time a read takes, then count.
 	poll.Until(t, 30*time.Second, "the node agent to have read the plain pod's last line", func() bool {
