@@ -21,13 +21,7 @@ import (
 func TestControlPlane(t *testing.T) {
 	c := cluster.Start(t)
 	ctx := context.Background()
-	if _, err := c.Client.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "shop"}}, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	poll.Until(t, 30*time.Second, "the default ServiceAccount of the new namespace", func() bool {
-		_, err := c.Client.CoreV1().ServiceAccounts("shop").Get(ctx, "default", metav1.GetOptions{})
-		return err == nil
-	})
+	c.Namespace(t, "shop")
 	labels := map[string]string{"app": "web"}
 	_, err := c.Client.AppsV1().Deployments("shop").Create(ctx, &appsv1.Deployment{
 		ObjectMeta: metav1.ObjectMeta{Name: "web"},

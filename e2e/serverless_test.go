@@ -89,13 +89,7 @@ func startCluster(t *testing.T, nodeMode bool) *serverless {
 	// namespace), but the API server calls the webhook process on loopback
 	// instead of a Service.
 	ctx := context.Background()
-	if _, err := c.Client.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: testNamespace}}, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	poll.Until(t, 30*time.Second, "the namespace's default ServiceAccount", func() bool {
-		_, err := c.Client.CoreV1().ServiceAccounts(testNamespace).Get(ctx, "default", metav1.GetOptions{})
-		return err == nil
-	})
+	c.Namespace(t, testNamespace)
 	if err := charts.Apply(ctx, c.Config, values...); err != nil {
 		t.Fatal(err)
 	}

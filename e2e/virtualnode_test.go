@@ -48,13 +48,7 @@ func TestVirtualNode(t *testing.T) {
 	c := cluster.Start(t)
 	startVirtualNode(t, c, "virtual-1")
 	ctx := context.Background()
-	if _, err := c.Client.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "shop"}}, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	poll.Until(t, 30*time.Second, "the namespace's default ServiceAccount", func() bool {
-		_, err := c.Client.CoreV1().ServiceAccounts("shop").Get(ctx, "default", metav1.GetOptions{})
-		return err == nil
-	})
+	c.Namespace(t, "shop")
 	pod := &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{Name: "hello"},
 		Spec: corev1.PodSpec{
@@ -97,13 +91,7 @@ func TestVirtualNodeVolumes(t *testing.T) {
 	c := cluster.Start(t)
 	startVirtualNode(t, c, "virtual-1")
 	ctx := context.Background()
-	if _, err := c.Client.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "shop"}}, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	poll.Until(t, 30*time.Second, "the namespace's default ServiceAccount", func() bool {
-		_, err := c.Client.CoreV1().ServiceAccounts("shop").Get(ctx, "default", metav1.GetOptions{})
-		return err == nil
-	})
+	c.Namespace(t, "shop")
 	run := func(name, script string, mounts ...corev1.VolumeMount) corev1.Container {
 		return corev1.Container{Name: name, Image: "example.com/sh:1", Command: []string{"sh", "-c", script}, VolumeMounts: mounts}
 	}

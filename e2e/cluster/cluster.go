@@ -17,6 +17,10 @@ import (
 	"testing"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
+
+	"github.com/loglet/loglet/internal/poll"
+
 	authv1 "k8s.io/api/authentication/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
@@ -269,4 +273,18 @@ func (c *Cluster) ServiceAccountKubeconfig(ns, name string) (string, error) {
 	cfg.CurrentContext = "e2e"
 	path := filepath.Join(c.Dir, ns+"-"+name+".kubeconfig")
 	return path, clientcmd.WriteToFile(*cfg, path)
+}
+
+// Namespace creates a namespace and waits for the controller-manager to
+// give it its default ServiceAccount, which pods need.
+func (c *Cluster) Namespace(t testing.TB, name string) {
+	t.Helper()
+	ctx := context.Background()
+	if _, err := c.Client.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	poll.Until(t, 30*time.Second, "namespace "+name+"'s default ServiceAccount (from kube-controller-manager)", func() bool {
+		_, err := c.Client.CoreV1().ServiceAccounts(name).Get(ctx, "default", metav1.GetOptions{})
+		return err == nil
+	})
 }
