@@ -17,6 +17,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/loglet/loglet/internal/testpki"
+
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/loglet/loglet/internal/poll"
@@ -41,7 +43,7 @@ type Cluster struct {
 	// Server is the API server's URL.
 	Server string
 
-	pki   *pki
+	pki   *testpki.PKI
 	procs []*process
 }
 
@@ -74,12 +76,12 @@ func Start(t testing.TB) *Cluster {
 }
 
 func (c *Cluster) start(assets string) error {
-	p, err := newPKI(c.Dir)
+	p, err := testpki.New(c.Dir)
 	if err != nil {
 		return err
 	}
 	c.pki = p
-	if err := p.serviceAccountKey(); err != nil {
+	if err := p.ServiceAccountKey(); err != nil {
 		return err
 	}
 	for _, cert := range []struct {
@@ -93,7 +95,7 @@ func (c *Cluster) start(assets string) error {
 		{"controller-manager", pkix.Name{CommonName: "system:kube-controller-manager"}, nil},
 		{"scheduler", pkix.Name{CommonName: "system:kube-scheduler"}, nil},
 	} {
-		if err := p.issue(cert.name, cert.subj, cert.hosts...); err != nil {
+		if err := p.Issue(cert.name, cert.subj, cert.hosts...); err != nil {
 			return err
 		}
 	}
@@ -113,12 +115,12 @@ func (c *Cluster) start(assets string) error {
 	c.Server = "https://127.0.0.1:" + apiPort
 	if err := c.run(filepath.Join(assets, "kube-apiserver"), "kube-apiserver",
 		"--etcd-servers", etcdURL, "--bind-address", "127.0.0.1", "--secure-port", apiPort,
-		"--tls-cert-file", p.path("apiserver.crt"), "--tls-private-key-file", p.path("apiserver.key"),
-		"--client-ca-file", p.path("ca.crt"),
-		"--service-account-issuer", "https://kubernetes.default.svc", "--service-account-key-file", p.path("sa.pub"),
-		"--service-account-signing-key-file", p.path("sa.key"), "--service-cluster-ip-range", "10.0.0.0/24",
+		"--tls-cert-file", p.Path("apiserver.crt"), "--tls-private-key-file", p.Path("apiserver.key"),
+		"--client-ca-file", p.Path("ca.crt"),
+		"--service-account-issuer", "https://kubernetes.default.svc", "--service-account-key-file", p.Path("sa.pub"),
+		"--service-account-signing-key-file", p.Path("sa.key"), "--service-cluster-ip-range", "10.0.0.0/24",
 		"--authorization-mode", "Node,RBAC", "--allow-privileged=true",
-		"--kubelet-client-certificate", p.path("apiserver-kubelet-client.crt"), "--kubelet-client-key", p.path("apiserver-kubelet-client.key"),
+		"--kubelet-client-certificate", p.Path("apiserver-kubelet-client.crt"), "--kubelet-client-key", p.Path("apiserver-kubelet-client.key"),
 		"--kubelet-preferred-address-types", "InternalIP,Hostname"); err != nil {
 		return err
 	}
@@ -141,8 +143,8 @@ func (c *Cluster) start(assets string) error {
 	}
 	if err := c.run(filepath.Join(assets, "kube-controller-manager"), "kube-controller-manager",
 		"--kubeconfig", cm, "--authentication-kubeconfig", cm, "--authorization-kubeconfig", cm,
-		"--use-service-account-credentials=true", "--service-account-private-key-file", p.path("sa.key"),
-		"--root-ca-file", p.path("ca.crt"), "--cluster-signing-cert-file", p.path("ca.crt"), "--cluster-signing-key-file", p.path("ca.key"),
+		"--use-service-account-credentials=true", "--service-account-private-key-file", p.Path("sa.key"),
+		"--root-ca-file", p.Path("ca.crt"), "--cluster-signing-cert-file", p.Path("ca.crt"), "--cluster-signing-key-file", p.Path("ca.key"),
 		"--controllers=*", "--leader-elect=false", "--bind-address", "127.0.0.1", "--secure-port", cmPort); err != nil {
 		return err
 	}
@@ -207,8 +209,8 @@ func (c *Cluster) waitReady() error {
 // kubeconfig writes <name>.kubeconfig for the client certificate <name>.
 func (c *Cluster) kubeconfig(name string) (string, error) {
 	cfg := clientcmdapi.NewConfig()
-	cfg.Clusters["e2e"] = &clientcmdapi.Cluster{Server: c.Server, CertificateAuthority: c.pki.path("ca.crt")}
-	cfg.AuthInfos[name] = &clientcmdapi.AuthInfo{ClientCertificate: c.pki.path(name + ".crt"), ClientKey: c.pki.path(name + ".key")}
+	cfg.Clusters["e2e"] = &clientcmdapi.Cluster{Server: c.Server, CertificateAuthority: c.pki.Path("ca.crt")}
+	cfg.AuthInfos[name] = &clientcmdapi.AuthInfo{ClientCertificate: c.pki.Path(name + ".crt"), ClientKey: c.pki.Path(name + ".key")}
 	cfg.Contexts["e2e"] = &clientcmdapi.Context{Cluster: "e2e", AuthInfo: name}
 	cfg.CurrentContext = "e2e"
 	path := filepath.Join(c.Dir, name+".kubeconfig")
@@ -251,10 +253,10 @@ func freePorts(n int) ([]string, error) {
 // cluster's CA, and returns its files and the CA's (whose client
 // certificates, the API server's among them, the node accepts).
 func (c *Cluster) NodeCert(name, ip string) (cert, key, ca string, err error) {
-	if err := c.pki.issue("node-"+name, pkix.Name{CommonName: "system:node:" + name, Organization: []string{"system:nodes"}}, ip, name); err != nil {
+	if err := c.pki.Issue("node-"+name, pkix.Name{CommonName: "system:node:" + name, Organization: []string{"system:nodes"}}, ip, name); err != nil {
 		return "", "", "", err
 	}
-	return c.pki.path("node-" + name + ".crt"), c.pki.path("node-" + name + ".key"), c.pki.path("ca.crt"), nil
+	return c.pki.Path("node-" + name + ".crt"), c.pki.Path("node-" + name + ".key"), c.pki.Path("ca.crt"), nil
 }
 
 // ServiceAccountKubeconfig writes a kubeconfig with a token of the
@@ -267,7 +269,7 @@ func (c *Cluster) ServiceAccountKubeconfig(ns, name string) (string, error) {
 		return "", fmt.Errorf("token for %s/%s: %w", ns, name, err)
 	}
 	cfg := clientcmdapi.NewConfig()
-	cfg.Clusters["e2e"] = &clientcmdapi.Cluster{Server: c.Server, CertificateAuthority: c.pki.path("ca.crt")}
+	cfg.Clusters["e2e"] = &clientcmdapi.Cluster{Server: c.Server, CertificateAuthority: c.pki.Path("ca.crt")}
 	cfg.AuthInfos[name] = &clientcmdapi.AuthInfo{Token: tok.Status.Token}
 	cfg.Contexts["e2e"] = &clientcmdapi.Context{Cluster: "e2e", AuthInfo: name}
 	cfg.CurrentContext = "e2e"

@@ -1,4 +1,7 @@
-package cluster
+// Package testpki writes the certificates test clusters need: one CA that
+// signs serving certificates (for DNS names and IPs) and client
+// certificates (a subject: CN and groups), as PEM files in a folder.
+package testpki
 
 import (
 	"crypto/ecdsa"
@@ -16,21 +19,22 @@ import (
 	"time"
 )
 
-// pki writes the cluster's certificates into a folder: one CA signs the
-// API server's serving certificate and every client certificate.
-type pki struct {
+// PKI is a CA and the certificates it issued, in a folder: <name>.crt and
+// <name>.key, the CA's as ca.crt and ca.key.
+type PKI struct {
 	dir    string
 	ca     *x509.Certificate
 	caKey  *ecdsa.PrivateKey
 	serial int64
 }
 
-func newPKI(dir string) (*pki, error) {
+// New makes the CA in dir.
+func New(dir string) (*PKI, error) {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		return nil, err
 	}
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "loglet-e2e-ca"},
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "loglet test CA"},
 		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
 		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
@@ -38,16 +42,16 @@ func newPKI(dir string) (*pki, error) {
 		return nil, err
 	}
 	ca, _ := x509.ParseCertificate(der)
-	p := &pki{dir: dir, ca: ca, caKey: key, serial: 1}
+	p := &PKI{dir: dir, ca: ca, caKey: key, serial: 1}
 	return p, p.write("ca", der, key)
 }
 
-// path is the file of a certificate ("<name>.crt") or key ("<name>.key").
-func (p *pki) path(name string) string { return filepath.Join(p.dir, name) }
+// Path is the file of a certificate ("<name>.crt") or key ("<name>.key").
+func (p *PKI) Path(name string) string { return filepath.Join(p.dir, name) }
 
-// issue writes <name>.crt and <name>.key: a certificate for the subject,
+// Issue writes <name>.crt and <name>.key: a certificate for the subject,
 // for serving hosts (DNS names or IPs) when given, else for clients.
-func (p *pki) issue(name string, subject pkix.Name, hosts ...string) error {
+func (p *PKI) Issue(name string, subject pkix.Name, hosts ...string) error {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		return err
@@ -73,20 +77,20 @@ func (p *pki) issue(name string, subject pkix.Name, hosts ...string) error {
 	return p.write(name, der, key)
 }
 
-func (p *pki) write(name string, der []byte, key *ecdsa.PrivateKey) error {
+func (p *PKI) write(name string, der []byte, key *ecdsa.PrivateKey) error {
 	kb, err := x509.MarshalECPrivateKey(key)
 	if err != nil {
 		return err
 	}
-	if err := os.WriteFile(p.path(name+".crt"), pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
+	if err := os.WriteFile(p.Path(name+".crt"), pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
 		return err
 	}
-	return os.WriteFile(p.path(name+".key"), pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kb}), 0o600)
+	return os.WriteFile(p.Path(name+".key"), pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kb}), 0o600)
 }
 
-// serviceAccountKey writes the key pair service-account tokens are signed
+// ServiceAccountKey writes the key pair service-account tokens are signed
 // with (sa.key, sa.pub).
-func (p *pki) serviceAccountKey() error {
+func (p *PKI) ServiceAccountKey() error {
 	key, err := rsa.GenerateKey(rand.Reader, 2048)
 	if err != nil {
 		return err
@@ -95,8 +99,15 @@ func (p *pki) serviceAccountKey() error {
 	if err != nil {
 		return err
 	}
-	if err := os.WriteFile(p.path("sa.key"), pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(key)}), 0o600); err != nil {
+	if err := os.WriteFile(p.Path("sa.key"), pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(key)}), 0o600); err != nil {
 		return err
 	}
-	return os.WriteFile(p.path("sa.pub"), pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: pub}), 0o600)
+	return os.WriteFile(p.Path("sa.pub"), pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: pub}), 0o600)
+}
+
+// Pool holds the CA, for a server that verifies client certificates.
+func (p *PKI) Pool() *x509.CertPool {
+	pool := x509.NewCertPool()
+	pool.AddCert(p.ca)
+	return pool
 }
