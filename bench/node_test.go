@@ -3,7 +3,6 @@ package bench
 import (
 	"context"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -22,6 +21,7 @@ import (
 	"k8s.io/client-go/rest"
 
 	"github.com/loglet/loglet/charts"
+	"github.com/loglet/loglet/internal/freeport"
 	"github.com/loglet/loglet/internal/kubetest"
 	"github.com/loglet/loglet/internal/poll"
 	"github.com/loglet/loglet/sidecar/node"
@@ -75,7 +75,7 @@ func BenchmarkNode(b *testing.B) {
 				}
 				files[i] = f
 			}
-			addr := freePort(b)
+			addr := freeport.Addr(b)
 			cmd := exec.Command(bin, "agent", "--mode=node", "--pods-dir", tree, "--state-dir", b.TempDir(), "--sink", "null://",
 				"--log-level", "warn", "--metrics-addr", addr, fmt.Sprintf("--pod-metadata=%v", metadata),
 				"--api-server", cfg.Host, "--api-token-file", filepath.Join(secrets, "token"), "--api-ca-file", filepath.Join(secrets, "ca.crt"))
@@ -86,13 +86,7 @@ func BenchmarkNode(b *testing.B) {
 				b.Fatal(err)
 			}
 			b.Cleanup(func() { cmd.Process.Kill() })
-			poll.Until(b, 30*time.Second, "the node agent to be ready", func() bool {
-				resp, err := http.Get("http://" + addr + "/readyz")
-				if err == nil {
-					resp.Body.Close()
-				}
-				return err == nil && resp.StatusCode == http.StatusOK
-			})
+			poll.OK(b, 30*time.Second, "the node agent to be ready", "http://"+addr+"/readyz")
 
 			// Every 20 ms, each file gets its share: 4 lines of 200 bytes.
 			const tick = 20 * time.Millisecond
@@ -150,15 +144,6 @@ func readBytes(addr string) float64 {
 		return f.Metric[0].GetCounter().GetValue()
 	}
 	return 0
-}
-
-func freePort(b *testing.B) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
 }
 
 // informerHeap is the heap the node's pod informer holds once synced, as

@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"net"
-	"net/http"
 	"net/url"
 	"os"
 	"os/exec"
@@ -30,6 +29,7 @@ import (
 	"github.com/loglet/loglet/e2e/virtualnode"
 	"github.com/loglet/loglet/hub"
 	"github.com/loglet/loglet/hub/query"
+	"github.com/loglet/loglet/internal/freeport"
 	"github.com/loglet/loglet/internal/poll"
 )
 
@@ -93,12 +93,7 @@ func startCluster(t *testing.T, nodeMode bool) *serverless {
 	if err := charts.Apply(ctx, c.Config, values...); err != nil {
 		t.Fatal(err)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
+	addr := freeport.Addr(t)
 	patch := fmt.Sprintf(`{"webhooks":[{"name":"pods.loglet.io","clientConfig":{"service":null,"url":"https://%s/mutate-v1-pod"}}]}`, addr)
 	if _, err := c.Client.AdmissionregistrationV1().MutatingWebhookConfigurations().Patch(ctx, charts.ReleaseName, types.StrategicMergePatchType, []byte(patch), metav1.PatchOptions{}); err != nil {
 		t.Fatal(err)
@@ -118,10 +113,10 @@ func (s *serverless) startWebhook(t *testing.T) (stop func()) {
 		t.Fatal(err)
 	}
 	_, port, _ := net.SplitHostPort(s.webhookAddr)
-	health := freeAddr(t)
+	health := freeport.Addr(t)
 	// Pods share the machine's network here: each sidecar's metrics port
 	// must not be taken by anything else on it.
-	_, sidecarPort, _ := net.SplitHostPort(freeAddr(t))
+	_, sidecarPort, _ := net.SplitHostPort(freeport.Addr(t))
 	wh := exec.Command(loglet, "webhook", "--port", port, "--health-addr", health, "--metrics-addr", "127.0.0.1:0", "--sidecar-metrics-port", sidecarPort,
 		"--cert-hosts", "127.0.0.1", "--image", sidecarImage, "--image-pull-policy", "Never", "--sink", s.hub.SinkURL())
 	wh.Env = append(os.Environ(), "KUBECONFIG="+kc, "POD_NAMESPACE="+charts.ReleaseNamespace, "POD_NAME=loglet-webhook-e2e")
@@ -150,24 +145,8 @@ func (s *serverless) startWebhook(t *testing.T) (stop func()) {
 			t.Logf("webhook log (end):\n%s", s.Logs("loglet-webhook"))
 		}
 	})
-	poll.Until(t, 30*time.Second, "the webhook to be ready", func() bool {
-		resp, err := http.Get("http://" + health + "/readyz")
-		if err != nil {
-			return false
-		}
-		resp.Body.Close()
-		return resp.StatusCode == http.StatusOK
-	})
+	poll.OK(t, 30*time.Second, "the webhook to be ready", "http://"+health+"/readyz")
 	return stop
-}
-
-func freeAddr(t *testing.T) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
 }
 
 // records returns the hub's records by body.
@@ -414,6 +393,13 @@ func TestJobWithNativeSidecar(t *testing.T) {
 				return true
 			}
 			if c.Type == batchv1.JobFailed && c.Status == corev1.ConditionTrue {
+				pods, _ := s.Client.CoreV1().Pods(testNamespace).List(ctx, metav1.ListOptions{LabelSelector: "app=report"})
+				for _, p := range pods.Items {
+					t.Logf("pod %s: phase %s, init %+v, containers %+v", p.Name, p.Status.Phase, p.Status.InitContainerStatuses, p.Status.ContainerStatuses)
+					for _, c := range []string{"loglet-install", "loglet", "app"} {
+						t.Logf("%s log:\n%s", c, s.logs(t, p.Name, c))
+					}
+				}
 				t.Fatalf("the Job failed: %s", c.Message)
 			}
 		}

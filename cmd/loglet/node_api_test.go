@@ -5,7 +5,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -22,6 +21,7 @@ import (
 	"github.com/loglet/loglet/charts"
 	"github.com/loglet/loglet/hub"
 	"github.com/loglet/loglet/hub/query"
+	"github.com/loglet/loglet/internal/freeport"
 	"github.com/loglet/loglet/internal/kubetest"
 	"github.com/loglet/loglet/internal/poll"
 )
@@ -54,18 +54,11 @@ func TestNodeModeChurn(t *testing.T) {
 	// (its informer listed the node's pods), as the kubelet would route
 	// nothing to it before either.
 	startNode := func() *agent {
-		metricsAddr := freeAddr(t)
+		metricsAddr := freeport.Addr(t)
 		a := startAgentWithEnv(t, []string{"LOGLET_NODE_NAME=node-1"}, "--mode=node", "--pods-dir", pods,
 			"--api-server", restCfg.Host, "--api-token-file", filepath.Join(secrets, "token"), "--api-ca-file", filepath.Join(secrets, "ca.crt"),
 			"--state-dir", state, "--sink", "file://"+out, "--batch-wait", "100ms", "--metrics-addr", metricsAddr)
-		poll.Until(t, 20*time.Second, "the node agent to be ready", func() bool {
-			resp, err := http.Get("http://" + metricsAddr + "/readyz")
-			if err != nil {
-				return false
-			}
-			resp.Body.Close()
-			return resp.StatusCode == http.StatusOK
-		})
+		poll.OK(t, 20*time.Second, "the node agent to be ready", "http://"+metricsAddr+"/readyz")
 		return a
 	}
 	a := startNode()

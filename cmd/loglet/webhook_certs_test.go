@@ -30,6 +30,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/loglet/loglet/charts"
+	"github.com/loglet/loglet/internal/freeport"
 	"github.com/loglet/loglet/internal/kubetest"
 	"github.com/loglet/loglet/internal/poll"
 	"github.com/loglet/loglet/webhook"
@@ -54,7 +55,7 @@ func TestWebhookSelfCertificates(t *testing.T) {
 	}
 
 	// No Service network here: the API server calls replica B directly.
-	addrB := freeAddr(t)
+	addrB := freeport.Addr(t)
 	_, portB, _ := net.SplitHostPort(addrB)
 	patch := fmt.Sprintf(`{"webhooks":[{"name":"pods.loglet.io","clientConfig":{"service":null,"url":"https://%s%s"}}]}`, addrB, webhook.Path)
 	if _, err := admin.AdmissionregistrationV1().MutatingWebhookConfigurations().Patch(ctx, "loglet", types.StrategicMergePatchType, []byte(patch), metav1.PatchOptions{}); err != nil {
@@ -68,7 +69,7 @@ func TestWebhookSelfCertificates(t *testing.T) {
 			"--service-name", "loglet-webhook", "--cert-hosts", "127.0.0.1")
 		return a
 	}
-	_, portA, _ := net.SplitHostPort(freeAddr(t))
+	_, portA, _ := net.SplitHostPort(freeport.Addr(t))
 	a := replica("webhook-a", portA)
 	secret, err := admin.CoreV1().Secrets(ns).Get(ctx, "loglet-webhook-certs", metav1.GetOptions{})
 	if err != nil {
@@ -218,7 +219,7 @@ func failOpen(t *testing.T, admin kubernetes.Interface) string {
 // startWebhook runs `loglet webhook` and waits until it is ready.
 func startWebhook(t *testing.T, env []string, args ...string) *agent {
 	t.Helper()
-	health := freeAddr(t)
+	health := freeport.Addr(t)
 	a := start(t, env, append([]string{"webhook", "--metrics-addr", "127.0.0.1:0", "--health-addr", health}, args...)...)
 	poll.Until(t, 30*time.Second, "the webhook to be ready", func() bool {
 		select {

@@ -4,7 +4,6 @@ package main
 
 import (
 	"context"
-	"net"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -58,15 +57,4 @@ func TestWebhookCommand(t *testing.T) {
 		pod.Spec.InitContainers[0].RestartPolicy == nil {
 		t.Fatalf("pod not injected with a native sidecar of the configured image: %+v", pod.Spec.InitContainers)
 	}
-}
-
-// freeAddr returns a loopback address with a port free a moment ago.
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
 }

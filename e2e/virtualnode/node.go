@@ -14,6 +14,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/client-go/kubernetes"
+
+	"github.com/loglet/loglet/internal/freeport"
 )
 
 // Taint keeps pods off the virtual node unless they tolerate it, as on
@@ -46,10 +48,8 @@ type Options struct {
 // ends.
 func Start(t testing.TB, o Options) {
 	t.Helper()
-	port, err := freePort()
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, p, _ := net.SplitHostPort(freeport.Addr(t))
+	port, _ := strconv.Atoi(p)
 	mux := http.NewServeMux()
 	n, err := nodeutil.NewNode(o.Name,
 		func(nodeutil.ProviderConfig) (nodeutil.Provider, node.NodeProvider, error) {
@@ -91,15 +91,6 @@ func Start(t testing.TB, o Options) {
 	if err := n.WaitReady(ctx, time.Minute); err != nil {
 		t.Fatalf("virtual node %s not ready: %v", o.Name, err)
 	}
-}
-
-func freePort() (int, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port, nil
 }
 
 // MachineIP is a non-loopback IPv4 address of this machine.

@@ -4,6 +4,7 @@
 package poll
 
 import (
+	"net/http"
 	"testing"
 	"time"
 )
@@ -19,4 +20,17 @@ func Until(t testing.TB, within time.Duration, what string, cond func() bool) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// OK waits until a GET of url answers 200 OK (a /readyz).
+func OK(t testing.TB, within time.Duration, what, url string) {
+	t.Helper()
+	Until(t, within, what, func() bool {
+		resp, err := http.Get(url)
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	})
 }
