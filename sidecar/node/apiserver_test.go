@@ -74,7 +74,7 @@ func TestChooseWithTheAPI(t *testing.T) {
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	go pods.Run(runCtx)
-	poll.Until(t, 10*time.Second, "the informer to list node-1's pods", func() bool { return pods.Len() == 6 })
+	poll.Until(t, 10*time.Second, "the informer to list node-1's pods", pods.Synced)
 
 	root := "/var/log/pods"
 	path := func(ns, name string) string {

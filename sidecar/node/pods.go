@@ -112,10 +112,3 @@ func (p *Pods) Lookup(uid string) (*corev1.Pod, bool) {
 	d, ok := p.gone[types.UID(uid)]
 	return d.pod, ok
 }
-
-// Len is how many pods are known, live and recently deleted.
-func (p *Pods) Len() int {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return len(p.store.ListKeys()) + len(p.gone)
-}
