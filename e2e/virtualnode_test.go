@@ -147,3 +147,60 @@ func TestVirtualNodeVolumes(t *testing.T) {
 		t.Errorf("another pod sees %q files in its own emptyDir, want 0", got)
 	}
 }
+
+// TestVirtualNodeWaitsForVolumes: a pod whose volume needs a ConfigMap
+// that does not exist yet stays Pending with the reason, as on a kubelet,
+// and runs once the ConfigMap is there — even with restartPolicy Never,
+// which the virtual-kubelet library turns into Failed when the provider
+// refuses a pod (what made a Job fail when it came before the
+// controller-manager published kube-root-ca.crt in its namespace).
+func TestVirtualNodeWaitsForVolumes(t *testing.T) {
+	c := cluster.Start(t)
+	startVirtualNode(t, c, "virtual-1")
+	ctx := context.Background()
+	c.Namespace(t, "shop")
+	pod := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: "settings"},
+		Spec: corev1.PodSpec{
+			RestartPolicy: corev1.RestartPolicyNever,
+			Tolerations:   []corev1.Toleration{virtualnode.Toleration},
+			Volumes: []corev1.Volume{{Name: "settings", VolumeSource: corev1.VolumeSource{Projected: &corev1.ProjectedVolumeSource{Sources: []corev1.VolumeProjection{
+				{ConfigMap: &corev1.ConfigMapProjection{LocalObjectReference: corev1.LocalObjectReference{Name: "settings"}, Items: []corev1.KeyToPath{{Key: "level", Path: "level"}}}}}}}}},
+			Containers: []corev1.Container{{Name: "app", Image: "example.com/sh:1", Command: []string{"cat", "/var/loglet-e2e/settings/level"},
+				VolumeMounts: []corev1.VolumeMount{{Name: "settings", MountPath: "/var/loglet-e2e/settings", ReadOnly: true}}}},
+		},
+	}
+	if _, err := c.Client.CoreV1().Pods("shop").Create(ctx, pod, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	var p *corev1.Pod
+	poll.Until(t, 30*time.Second, "the pod to wait for its ConfigMap", func() bool {
+		var err error
+		p, err = c.Client.CoreV1().Pods("shop").Get(ctx, "settings", metav1.GetOptions{})
+		if err == nil && p.Status.Phase == corev1.PodFailed {
+			t.Fatalf("pod waiting for its ConfigMap failed: %s %s", p.Status.Reason, p.Status.Message)
+		}
+		if err != nil || len(p.Status.ContainerStatuses) != 1 || p.Status.ContainerStatuses[0].State.Waiting == nil {
+			return false
+		}
+		return strings.Contains(p.Status.ContainerStatuses[0].State.Waiting.Message, `"settings" not found`)
+	})
+	if p.Status.Phase != corev1.PodPending {
+		t.Fatalf("pod waiting for its ConfigMap is %s (%s), want Pending", p.Status.Phase, p.Status.Message)
+	}
+	cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "settings"}, Data: map[string]string{"level": "debug\n"}}
+	if _, err := c.Client.CoreV1().ConfigMaps("shop").Create(ctx, cm, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	poll.Until(t, 30*time.Second, "the pod to succeed once its ConfigMap exists", func() bool {
+		p, err := c.Client.CoreV1().Pods("shop").Get(ctx, "settings", metav1.GetOptions{})
+		if err == nil && p.Status.Phase == corev1.PodFailed {
+			t.Fatalf("pod failed: %s %s", p.Status.Reason, p.Status.Message)
+		}
+		return err == nil && p.Status.Phase == corev1.PodSucceeded
+	})
+	b, err := c.Client.CoreV1().Pods("shop").GetLogs("settings", &corev1.PodLogOptions{Container: "app"}).DoRaw(ctx)
+	if err != nil || string(b) != "debug\n" {
+		t.Errorf("the container read %q (%v) from its ConfigMap volume, want %q", b, err, "debug\n")
+	}
+}

@@ -54,11 +54,16 @@ type Provider struct {
 	mu     sync.Mutex
 	pods   map[string]*pod // namespace/name
 	notify func(*corev1.Pod)
+	// notifying keeps status reports in the order they were taken: the
+	// library keeps the last one it got, and a stale one arriving after a
+	// newer one would undo it (a pod Running again after it Succeeded).
+	notifying sync.Mutex
 }
 
 type pod struct {
 	spec       *corev1.Pod
-	volumes    map[string]string // volume name → folder
+	volumes    map[string]string // volume name → folder, once set up
+	volumeErr  string            // why the volumes are not set up yet
 	containers map[string]*container
 	started    time.Time
 	stop       chan struct{} // closed on delete (halt)
@@ -79,15 +84,13 @@ type container struct {
 
 func key(ns, name string) string { return ns + "/" + name }
 
-// CreatePod starts the pod's init containers in order (a native sidecar
-// is started and not waited for), then its containers.
-func (p *Provider) CreatePod(ctx context.Context, spec *corev1.Pod) error {
+// CreatePod accepts the pod and runs it in the background: its volumes
+// are set up first, then its init containers in order (a native sidecar
+// is started and not waited for), then its containers. It never fails:
+// the library marks a pod whose CreatePod failed as Failed when its
+// restart policy is Never, where a kubelet keeps it Pending and retries.
+func (p *Provider) CreatePod(_ context.Context, spec *corev1.Pod) error {
 	pd := &pod{spec: spec.DeepCopy(), containers: map[string]*container{}, started: time.Now(), stop: make(chan struct{}), done: make(chan struct{})}
-	vols, err := p.prepareVolumes(ctx, pd.spec, filepath.Join(filepath.Dir(p.LogDir), "pod-volumes", string(spec.UID)))
-	if err != nil {
-		return fmt.Errorf("pod %s/%s volumes: %w", spec.Namespace, spec.Name, err)
-	}
-	pd.volumes = vols
 	p.mu.Lock()
 	if p.pods == nil {
 		p.pods = map[string]*pod{}
@@ -98,8 +101,47 @@ func (p *Provider) CreatePod(ctx context.Context, spec *corev1.Pod) error {
 	return nil
 }
 
+// mountVolumes sets up the pod's volumes, retrying as the kubelet does
+// while something they need is missing (the kube-root-ca.crt ConfigMap
+// that kube-controller-manager publishes in a new namespace, say); the
+// pod stays Pending with the reason meanwhile. It reports false when the
+// pod was deleted first.
+func (p *Provider) mountVolumes(pd *pod) bool {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		select {
+		case <-pd.stop:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	dir := filepath.Join(filepath.Dir(p.LogDir), "pod-volumes", string(pd.spec.UID))
+	for wait := 100 * time.Millisecond; ; wait = min(2*wait, 5*time.Second) {
+		vols, err := p.prepareVolumes(ctx, pd.spec, dir)
+		p.mu.Lock()
+		pd.volumes, pd.volumeErr = vols, ""
+		if err != nil {
+			pd.volumeErr = fmt.Sprintf("MountVolume.SetUp failed: %v", err)
+		}
+		p.mu.Unlock()
+		if err == nil {
+			return true
+		}
+		p.changed(pd)
+		select {
+		case <-pd.stop:
+			return false
+		case <-time.After(wait):
+		}
+	}
+}
+
 func (p *Provider) run(pd *pod) {
 	defer close(pd.done)
+	if !p.mountVolumes(pd) {
+		return
+	}
 	// Native sidecars stop once the regular containers have ended, as the
 	// kubelet stops them (also on delete: after the containers exited).
 	mainsDone := make(chan struct{})
@@ -354,6 +396,8 @@ func (p *Provider) NotifyPods(_ context.Context, f func(*corev1.Pod)) {
 }
 
 func (p *Provider) changed(pd *pod) {
+	p.notifying.Lock()
+	defer p.notifying.Unlock()
 	p.mu.Lock()
 	f, pod := p.notify, p.withStatus(pd)
 	p.mu.Unlock()
@@ -371,6 +415,9 @@ func (p *Provider) withStatus(pd *pod) *corev1.Pod {
 		c := pd.containers[spec.Name]
 		if c == nil {
 			cs.State.Waiting = &corev1.ContainerStateWaiting{Reason: "PodInitializing"}
+			if pd.volumeErr != "" {
+				cs.State.Waiting = &corev1.ContainerStateWaiting{Reason: "ContainerCreating", Message: pd.volumeErr}
+			}
 			return cs, false, false
 		}
 		cs.RestartCount = int32(c.restarts)
