@@ -500,14 +500,16 @@ func TestWebhookDown(t *testing.T) {
 		p, err := s.Client.CoreV1().Pods(testNamespace).Get(ctx, "while-down", metav1.GetOptions{})
 		return err == nil && p.Status.Phase == corev1.PodRunning
 	})
-	if n := failOpen(t, s); n < 1 {
-		t.Errorf("apiserver_admission_webhook_fail_open_count for pods.loglet.io is %v, want the skipped pod counted", n)
+	failedOpen := failOpen(t, s)
+	if failedOpen < 1 {
+		t.Errorf("apiserver_admission_webhook_fail_open_count for pods.loglet.io is %v, want the skipped pod counted", failedOpen)
 	}
 	s.startWebhook(t)
 	after := s.runPod(t, "after", optIn(), "echo up; sleep 3600")
 	if after.Annotations["loglet.io/status"] != "injected" {
-		t.Errorf("a pod created after the webhook came back was not injected: %v", after.Annotations)
+		t.Fatalf("a pod created after the webhook came back was not injected: %v", after.Annotations)
 	}
+	addNote(t, "6 webhook down, then back", fmt.Sprintf("pod while down: running, not injected, fail-open count %v; after: injected", failedOpen))
 }
 
 // failOpen reads the API server's count of admissions it let through
