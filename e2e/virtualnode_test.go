@@ -41,14 +41,22 @@ func startNode(t *testing.T, c *cluster.Cluster, name string, classic bool) *vir
 	return p
 }
 
+// startShop starts a control plane with the virtual node virtual-1 and
+// the namespace shop.
+func startShop(t *testing.T) *cluster.Cluster {
+	t.Helper()
+	c := cluster.Start(t)
+	startVirtualNode(t, c, "virtual-1")
+	c.Namespace(t, "shop")
+	return c
+}
+
 // TestVirtualNode: the scheduler binds a pod that tolerates the virtual
 // node's taint to it, the provider runs its container as a process, and
 // its output comes back through the API server's pods/log (follow).
 func TestVirtualNode(t *testing.T) {
-	c := cluster.Start(t)
-	startVirtualNode(t, c, "virtual-1")
+	c := startShop(t)
 	ctx := context.Background()
-	c.Namespace(t, "shop")
 	pod := &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{Name: "hello"},
 		Spec: corev1.PodSpec{
@@ -88,10 +96,8 @@ func TestVirtualNode(t *testing.T) {
 // service-account token is mounted where client-go looks, and another pod
 // does not see the first one's volume.
 func TestVirtualNodeVolumes(t *testing.T) {
-	c := cluster.Start(t)
-	startVirtualNode(t, c, "virtual-1")
+	c := startShop(t)
 	ctx := context.Background()
-	c.Namespace(t, "shop")
 	run := func(name, script string, mounts ...corev1.VolumeMount) corev1.Container {
 		return corev1.Container{Name: name, Image: "example.com/sh:1", Command: []string{"sh", "-c", script}, VolumeMounts: mounts}
 	}
@@ -152,13 +158,11 @@ func TestVirtualNodeVolumes(t *testing.T) {
 // that does not exist yet stays Pending with the reason, as on a kubelet,
 // and runs once the ConfigMap is there — even with restartPolicy Never,
 // which the virtual-kubelet library turns into Failed when the provider
-// refuses a pod (what made a Job fail when it came before the
-// controller-manager published kube-root-ca.crt in its namespace).
+// refuses a pod (so a Job's pod created before the controller-manager
+// published kube-root-ca.crt in its namespace would fail the Job).
 func TestVirtualNodeWaitsForVolumes(t *testing.T) {
-	c := cluster.Start(t)
-	startVirtualNode(t, c, "virtual-1")
+	c := startShop(t)
 	ctx := context.Background()
-	c.Namespace(t, "shop")
 	pod := &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{Name: "settings"},
 		Spec: corev1.PodSpec{
