@@ -186,7 +186,7 @@ func TestDeploymentToHub(t *testing.T) {
 			pod := s.deploy(t, "web", map[string]string{"loglet.io/paths": "app:/var/log/app/*.log", "loglet.io/stdout": stdout}, script)
 			t.Cleanup(func() {
 				if t.Failed() {
-					t.Logf("sidecar's log (end):\n%s", s.logs(t, pod.Name, "loglet"))
+					s.describe(t, "app=web")
 				}
 			})
 			var recs map[string]query.Record
@@ -230,13 +230,36 @@ func TestDeploymentToHub(t *testing.T) {
 	}
 }
 
-// logs returns the end of a container's log, through the API server.
-func (s *serverless) logs(t *testing.T, pod, container string) string {
-	b, err := s.Client.CoreV1().Pods(testNamespace).GetLogs(pod, &corev1.PodLogOptions{Container: container, TailLines: ptr.To[int64](30)}).DoRaw(context.Background())
+// tail returns the end of a container's log (of its previous run), through
+// the API server.
+func (s *serverless) tail(pod, container string, previous bool) string {
+	opts := &corev1.PodLogOptions{Container: container, Previous: previous, TailLines: ptr.To[int64](30)}
+	b, err := s.Client.CoreV1().Pods(testNamespace).GetLogs(pod, opts).DoRaw(context.Background())
 	if err != nil {
 		return err.Error()
 	}
 	return string(b)
+}
+
+// describe logs what a failed test needs to know about the pods a label
+// selector picks: their statuses, and the end of each container's log
+// (and of its previous run, after a restart).
+func (s *serverless) describe(t *testing.T, selector string) {
+	pods, err := s.Client.CoreV1().Pods(testNamespace).List(context.Background(), metav1.ListOptions{LabelSelector: selector})
+	if err != nil {
+		t.Logf("pods %s: %v", selector, err)
+		return
+	}
+	for _, p := range pods.Items {
+		t.Logf("pod %s: phase %s %s %s", p.Name, p.Status.Phase, p.Status.Reason, p.Status.Message)
+		for _, cs := range append(p.Status.InitContainerStatuses, p.Status.ContainerStatuses...) {
+			t.Logf("container %s: restarts %d, state %+v, last %+v\nlog (end):\n%s", cs.Name, cs.RestartCount, cs.State, cs.LastTerminationState,
+				s.tail(p.Name, cs.Name, false))
+			if cs.RestartCount > 0 {
+				t.Logf("previous run's log (end):\n%s", s.tail(p.Name, cs.Name, true))
+			}
+		}
+	}
 }
 
 // deploy creates a one-replica Deployment opting in with annotations,
@@ -383,6 +406,11 @@ func TestJobWithNativeSidecar(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			s.describe(t, "app=report")
+		}
+	})
 	poll.Until(t, 90*time.Second, "the Job to complete", func() bool {
 		j, err := s.Client.BatchV1().Jobs(testNamespace).Get(ctx, "report", metav1.GetOptions{})
 		if err != nil {
@@ -393,13 +421,6 @@ func TestJobWithNativeSidecar(t *testing.T) {
 				return true
 			}
 			if c.Type == batchv1.JobFailed && c.Status == corev1.ConditionTrue {
-				pods, _ := s.Client.CoreV1().Pods(testNamespace).List(ctx, metav1.ListOptions{LabelSelector: "app=report"})
-				for _, p := range pods.Items {
-					t.Logf("pod %s: phase %s, init %+v, containers %+v", p.Name, p.Status.Phase, p.Status.InitContainerStatuses, p.Status.ContainerStatuses)
-					for _, c := range []string{"loglet-install", "loglet", "app"} {
-						t.Logf("%s log:\n%s", c, s.logs(t, p.Name, c))
-					}
-				}
 				t.Fatalf("the Job failed: %s", c.Message)
 			}
 		}

@@ -11,10 +11,13 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -78,8 +81,11 @@ type container struct {
 	restarts int
 	proc     *exec.Cmd
 	running  bool
-	exit     *corev1.ContainerStateTerminated
-	startAt  time.Time
+	// started: its startup probe succeeded, or it has none (only a native
+	// sidecar's first run is probed: the pod waits for nothing later).
+	started bool
+	exit    *corev1.ContainerStateTerminated
+	startAt time.Time
 }
 
 func key(ns, name string) string { return ns + "/" + name }
@@ -152,6 +158,9 @@ func (p *Provider) run(pd *pod) {
 		if c.RestartPolicy != nil && *c.RestartPolicy == corev1.ContainerRestartPolicyAlways {
 			sidecars.Add(1)
 			go func() { defer sidecars.Done(); p.keep(pd, c, true, nil, mainsDone) }()
+			if !p.startup(pd, c) {
+				return
+			}
 			continue
 		}
 		done := make(chan struct{})
@@ -175,6 +184,55 @@ func (p *Provider) run(pd *pod) {
 		}()
 	}
 	mains.Wait()
+}
+
+// startup waits, as the kubelet does before it starts the next container
+// of a pod, until a native sidecar's HTTP startup probe succeeds; after
+// failureThreshold failures in a row the container is killed and restarts.
+// It reports false when the pod was deleted first.
+func (p *Provider) startup(pd *pod, spec corev1.Container) bool {
+	probe := spec.StartupProbe
+	if probe == nil || probe.HTTPGet == nil {
+		return true
+	}
+	port := probe.HTTPGet.Port.IntValue()
+	for _, cp := range spec.Ports {
+		if cp.Name == probe.HTTPGet.Port.String() {
+			port = int(cp.ContainerPort)
+		}
+	}
+	host := probe.HTTPGet.Host
+	if host == "" {
+		host = p.NodeIP // the pod's IP: pods share the machine's network here
+	}
+	url := fmt.Sprintf("http://%s/%s", net.JoinHostPort(host, strconv.Itoa(port)), strings.TrimPrefix(probe.HTTPGet.Path, "/"))
+	period := time.Duration(max(probe.PeriodSeconds, 1)) * time.Second
+	client := &http.Client{Timeout: time.Duration(max(probe.TimeoutSeconds, 1)) * time.Second}
+	wait := time.Duration(probe.InitialDelaySeconds) * time.Second
+	for failures := 0; ; {
+		select {
+		case <-pd.stop:
+			return false
+		case <-time.After(wait):
+		}
+		wait = period
+		if resp, err := client.Get(url); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode >= 200 && resp.StatusCode < 400 {
+				p.mu.Lock()
+				if c := pd.containers[spec.Name]; c != nil {
+					c.started = true
+				}
+				p.mu.Unlock()
+				p.changed(pd)
+				return true
+			}
+		}
+		if failures++; failures >= int(max(probe.FailureThreshold, 1)) {
+			failures = 0
+			p.kill(pd, spec.Name)
+		}
+	}
 }
 
 func (p *Provider) state(pd *pod, name string) *corev1.ContainerStateTerminated {
@@ -218,7 +276,7 @@ func (p *Provider) runOnce(pd *pod, spec corev1.Container, restart int, quit <-c
 	if len(spec.Command) == 0 {
 		argv = append(append([]string{}, p.Images[spec.Image]...), spec.Args...)
 	}
-	c := &container{spec: spec, restarts: restart, startAt: time.Now()}
+	c := &container{spec: spec, restarts: restart, startAt: time.Now(), started: spec.StartupProbe == nil || restart > 0}
 	p.mu.Lock()
 	pd.containers[spec.Name] = c
 	p.mu.Unlock()
@@ -424,7 +482,8 @@ func (p *Provider) withStatus(pd *pod) *corev1.Pod {
 		switch {
 		case c.running:
 			cs.State.Running = &corev1.ContainerStateRunning{StartedAt: metav1.NewTime(c.startAt)}
-			cs.Ready, cs.Started = true, ptrTrue()
+			started := c.started
+			cs.Ready, cs.Started = started, &started
 		case c.exit != nil:
 			cs.State.Terminated = c.exit
 		}
@@ -476,8 +535,6 @@ func (p *Provider) withStatus(pd *pod) *corev1.Pod {
 	pod.Status = st
 	return pod
 }
-
-func ptrTrue() *bool { t := true; return &t }
 
 // GetContainerLogs serves a container's log as the kubelet does, from its
 // CRI file: lines after SinceTime, with their time when Timestamps is
@@ -643,12 +700,22 @@ func (p *Provider) GetMetricsResource(context.Context) ([]*dto.MetricFamily, err
 // container restarts as its policy says.
 func (p *Provider) Kill(ns, pod, container string) error {
 	p.mu.Lock()
-	defer p.mu.Unlock()
 	pd := p.pods[key(ns, pod)]
-	if pd == nil || pd.containers[container] == nil || !pd.containers[container].running {
-		return fmt.Errorf("container %s of pod %s/%s is not running", container, ns, pod)
+	p.mu.Unlock()
+	if pd == nil {
+		return fmt.Errorf("pod %s/%s is not on this node", ns, pod)
 	}
-	return syscall.Kill(-pd.containers[container].proc.Process.Pid, syscall.SIGKILL)
+	return p.kill(pd, container)
+}
+
+func (p *Provider) kill(pd *pod, container string) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	c := pd.containers[container]
+	if c == nil || !c.running {
+		return fmt.Errorf("container %s of pod %s/%s is not running", container, pd.spec.Namespace, pd.spec.Name)
+	}
+	return syscall.Kill(-c.proc.Process.Pid, syscall.SIGKILL)
 }
 
 // VolumeDir is the folder of a pod's volume on the machine.
