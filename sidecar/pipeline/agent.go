@@ -10,6 +10,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -244,13 +245,17 @@ func (a *Agent) onEvent(ev fsnotify.Event) bool {
 // others whether they still match.
 func (a *Agent) scan(ctx, drain context.Context, first bool, w *fsnotify.Watcher, watched map[string]bool) {
 	now := time.Now()
+	if w != nil {
+		// Before the glob is expanded: a file that appears after it is
+		// then seen by its event.
+		for _, r := range a.match.Roots() {
+			watch(w, watched, r)
+		}
+	}
 	paths := a.match.Expand()
 	seen := make(map[fileKey]bool, len(paths))
 	byPath := make(map[string]*source.File, len(paths))
 	dirs := map[string]bool{}
-	for _, r := range a.match.Roots() {
-		dirs[r] = true
-	}
 	skipped := map[string]bool{}
 	for _, p := range paths {
 		dirs[filepath.Dir(p)] = true
@@ -301,9 +306,25 @@ func (a *Agent) scan(ctx, drain context.Context, first bool, w *fsnotify.Watcher
 	a.metrics.BufferedBytes.Set(float64(a.budget.inUse()))
 	if w != nil {
 		for d := range dirs {
-			if !watched[d] && w.Add(d) == nil {
-				watched[d] = true
-			}
+			watch(w, watched, d)
+		}
+	}
+}
+
+// watch adds folder d to the file events or, while d does not exist yet,
+// its nearest existing parent. The folders a pod's files go into often
+// appear after the agent started (a container's subPath on the shared
+// volume): their creation then triggers the scan that finds the files,
+// rather than the next scan interval.
+func watch(w *fsnotify.Watcher, watched map[string]bool, d string) {
+	for ; !watched[d]; d = filepath.Dir(d) {
+		err := w.Add(d)
+		if err == nil {
+			watched[d] = true
+			return
+		}
+		if !errors.Is(err, fs.ErrNotExist) || d == filepath.Dir(d) {
+			return
 		}
 	}
 }

@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -179,4 +180,27 @@ func TestMultilineFlushedByTimeout(t *testing.T) {
 	if rec.Body != "2026-11-25 10:00:00 ERROR boom\njava.lang.RuntimeException: boom\n\tat Main.main(Main.java:3)" || rec.Severity != "ERROR" {
 		t.Errorf("record %q severity %q", rec.Body, rec.Severity)
 	}
+}
+
+// TestFolderCreatedLater: files in a folder that did not exist when the
+// agent started (a container's subPath on the shared volume) are found by
+// the folder's creation, not by the next scan, here an hour away.
+func TestFolderCreatedLater(t *testing.T) {
+	dir := t.TempDir()
+	cfg := testConfig(dir + "/c/app/0/*.log")
+	cfg.ScanInterval = time.Hour
+	out := filepath.Join(t.TempDir(), "out.ndjson")
+	a, sk := newAgent(t, cfg, t.TempDir(), "file://"+out)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx); sk.Close() }()
+	t.Cleanup(func() { cancel(); <-done })
+	poll.Until(t, 10*time.Second, "the first scan", a.Ready)
+	if err := os.MkdirAll(filepath.Join(dir, "c", "app", "0"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "c", "app", "0", "app.log"), []byte("first\nsecond\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	poll.Until(t, 10*time.Second, "the new folder's two records", func() bool { return len(readOut(t, out)) == 2 })
 }
