@@ -81,8 +81,8 @@ type container struct {
 	restarts int
 	proc     *exec.Cmd
 	running  bool
-	// started: its startup probe succeeded, or it has none (only a native
-	// sidecar's first run is probed: the pod waits for nothing later).
+	// started: its startup probe succeeded, or it is not probed (only a
+	// native sidecar's first run is: later, the pod waits for nothing).
 	started bool
 	exit    *corev1.ContainerStateTerminated
 	startAt time.Time
@@ -92,7 +92,8 @@ func key(ns, name string) string { return ns + "/" + name }
 
 // CreatePod accepts the pod and runs it in the background: its volumes
 // are set up first, then its init containers in order (a native sidecar
-// is started and not waited for), then its containers. It never fails:
+// is waited for until its startup probe succeeds, not until it ends), then
+// its containers. It never fails:
 // the library marks a pod whose CreatePod failed as Failed when its
 // restart policy is Never, where a kubelet keeps it Pending and retries.
 func (p *Provider) CreatePod(_ context.Context, spec *corev1.Pod) error {
@@ -191,10 +192,10 @@ func (p *Provider) run(pd *pod) {
 // failureThreshold failures in a row the container is killed and restarts.
 // It reports false when the pod was deleted first.
 func (p *Provider) startup(pd *pod, spec corev1.Container) bool {
-	probe := spec.StartupProbe
-	if probe == nil || probe.HTTPGet == nil {
+	if !probed(spec) {
 		return true
 	}
+	probe := spec.StartupProbe
 	port := probe.HTTPGet.Port.IntValue()
 	for _, cp := range spec.Ports {
 		if cp.Name == probe.HTTPGet.Port.String() {
@@ -233,6 +234,13 @@ func (p *Provider) startup(pd *pod, spec corev1.Container) bool {
 			p.kill(pd, spec.Name)
 		}
 	}
+}
+
+// probed says whether a container's startup is probed here: a native
+// sidecar's, with an HTTP startup probe. Other probes are not run.
+func probed(spec corev1.Container) bool {
+	return spec.RestartPolicy != nil && *spec.RestartPolicy == corev1.ContainerRestartPolicyAlways &&
+		spec.StartupProbe != nil && spec.StartupProbe.HTTPGet != nil
 }
 
 func (p *Provider) state(pd *pod, name string) *corev1.ContainerStateTerminated {
@@ -276,7 +284,7 @@ func (p *Provider) runOnce(pd *pod, spec corev1.Container, restart int, quit <-c
 	if len(spec.Command) == 0 {
 		argv = append(append([]string{}, p.Images[spec.Image]...), spec.Args...)
 	}
-	c := &container{spec: spec, restarts: restart, startAt: time.Now(), started: spec.StartupProbe == nil || restart > 0}
+	c := &container{spec: spec, restarts: restart, startAt: time.Now(), started: !probed(spec) || restart > 0}
 	p.mu.Lock()
 	pd.containers[spec.Name] = c
 	p.mu.Unlock()
