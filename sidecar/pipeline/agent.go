@@ -201,7 +201,7 @@ func (a *Agent) Run(ctx context.Context) error {
 			case <-tick.C:
 				rescan = true
 			case ev := <-events:
-				rescan = a.onEvent(ev)
+				rescan = a.onEvent(ev, watcher, watched)
 			case err := <-watchErrs:
 				// Usually an overflowed event queue: events were lost, so look.
 				a.log.Debug("file events", "err", err)
@@ -230,15 +230,35 @@ func (a *Agent) Run(ctx context.Context) error {
 }
 
 // onEvent wakes the file an event is about and says whether the folder
-// needs a scan (a file appeared, moved or vanished).
-func (a *Agent) onEvent(ev fsnotify.Event) bool {
+// needs a scan (a file appeared, moved or vanished). A new folder where
+// matching files may go is watched at once, with what it already holds: a
+// pod's folder gets its containers' folders one by one, later.
+func (a *Agent) onEvent(ev fsnotify.Event, w *fsnotify.Watcher, watched map[string]bool) bool {
 	a.mu.Lock()
 	f := a.byPath[ev.Name]
 	a.mu.Unlock()
 	if f != nil {
 		f.Wake()
 	}
+	if ev.Has(fsnotify.Create) && a.match.Leads(ev.Name) {
+		a.watchTree(w, watched, ev.Name)
+	}
 	return ev.Has(fsnotify.Create) || ev.Has(fsnotify.Rename) || ev.Has(fsnotify.Remove)
+}
+
+// watchTree watches dir and the folders below it that may hold matching
+// files.
+func (a *Agent) watchTree(w *fsnotify.Watcher, watched map[string]bool, dir string) {
+	if fi, err := os.Stat(dir); watched[dir] || err != nil || !fi.IsDir() || w.Add(dir) != nil {
+		return
+	}
+	watched[dir] = true
+	entries, _ := os.ReadDir(dir)
+	for _, e := range entries {
+		if p := filepath.Join(dir, e.Name()); e.IsDir() && a.match.Leads(p) {
+			a.watchTree(w, watched, p)
+		}
+	}
 }
 
 // scan matches the globs, starts a File for every new file and tells the

@@ -204,3 +204,34 @@ func TestFolderCreatedLater(t *testing.T) {
 	}
 	poll.Until(t, 10*time.Second, "the new folder's two records", func() bool { return len(readOut(t, out)) == 2 })
 }
+
+// TestContainerFolderAddedLater: in node mode's layout a pod's folder gets
+// its containers' folders one by one, as they start; a later container's
+// file is found by its folder's creation, not by the next scan, here an
+// hour away.
+func TestContainerFolderAddedLater(t *testing.T) {
+	dir := t.TempDir()
+	cfg := testConfig(dir + "/*/*/*.log")
+	cfg.ScanInterval = time.Hour
+	out := filepath.Join(t.TempDir(), "out.ndjson")
+	a, sk := newAgent(t, cfg, t.TempDir(), "file://"+out)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx); sk.Close() }()
+	t.Cleanup(func() { cancel(); <-done })
+	poll.Until(t, 10*time.Second, "the first scan", a.Ready)
+	write := func(container, line string) {
+		t.Helper()
+		d := filepath.Join(dir, "shop_web_1", container)
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(d, "0.log"), []byte(line+"\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("init", "from the init container")
+	poll.Until(t, 10*time.Second, "the init container's record", func() bool { return len(readOut(t, out)) == 1 })
+	write("app", "from the app")
+	poll.Until(t, 10*time.Second, "the app's record", func() bool { return len(readOut(t, out)) == 2 })
+}

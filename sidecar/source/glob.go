@@ -141,6 +141,36 @@ func (m *Matcher) Match(path string) bool {
 	return false
 }
 
+// Leads reports whether dir could hold files an include glob matches, in
+// it or in folders below it (ignoring whether it exists).
+func (m *Matcher) Leads(dir string) bool {
+	parts := strings.Split(filepath.Clean(dir), "/")
+	for _, p := range m.include {
+		if leads(strings.Split(p, "/"), parts) {
+			return true
+		}
+	}
+	return false
+}
+
+// leads matches path elements against the leading glob elements, leaving
+// at least the file's element unmatched.
+func leads(pat, parts []string) bool {
+	for len(parts) > 0 {
+		if len(pat) <= 1 {
+			return false
+		}
+		if pat[0] == "**" {
+			return true
+		}
+		if ok, _ := filepath.Match(pat[0], parts[0]); !ok {
+			return false
+		}
+		pat, parts = pat[1:], parts[1:]
+	}
+	return len(pat) > 0
+}
+
 // excluded: an exclude glob with a slash matches the whole path, one
 // without matches the base name (`*.gz`).
 func (m *Matcher) excluded(path string) bool {

@@ -59,3 +59,25 @@ func TestRoots(t *testing.T) {
 		t.Errorf("Roots = %v", got)
 	}
 }
+
+func TestLeads(t *testing.T) {
+	m, err := NewMatcher([]string{"/var/log/pods/*/*/*.log", "/data/**/*.log"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for dir, want := range map[string]bool{
+		"/var":                               true,
+		"/var/log/pods":                      true,
+		"/var/log/pods/shop_web_1":           true,
+		"/var/log/pods/shop_web_1/app":       true,
+		"/var/log/pods/shop_web_1/app/extra": false, // files sit one level up
+		"/var/log/pods/shop_web_1/app/0.log": false, // a file's own element
+		"/var/lib":                           false,
+		"/data/a/b/c":                        true,
+		"/etc":                               false,
+	} {
+		if got := m.Leads(dir); got != want {
+			t.Errorf("Leads(%q) = %v, want %v", dir, got, want)
+		}
+	}
+}
