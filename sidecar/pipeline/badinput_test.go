@@ -182,56 +182,51 @@ func TestMultilineFlushedByTimeout(t *testing.T) {
 	}
 }
 
-// TestFolderCreatedLater: files in a folder that did not exist when the
-// agent started (a container's subPath on the shared volume) are found by
-// the folder's creation, not by the next scan, here an hour away.
-func TestFolderCreatedLater(t *testing.T) {
-	dir := t.TempDir()
-	cfg := testConfig(dir + "/c/app/0/*.log")
+// startWatching runs an agent over glob (under a new folder, returned)
+// whose next scan is an hour away, so only file events can find what
+// appears, and returns once its first scan is done.
+func startWatching(t *testing.T, glob string) (dir, out string) {
+	t.Helper()
+	dir = t.TempDir()
+	cfg := testConfig(dir + glob)
 	cfg.ScanInterval = time.Hour
-	out := filepath.Join(t.TempDir(), "out.ndjson")
+	out = filepath.Join(t.TempDir(), "out.ndjson")
 	a, sk := newAgent(t, cfg, t.TempDir(), "file://"+out)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- a.Run(ctx); sk.Close() }()
 	t.Cleanup(func() { cancel(); <-done })
 	poll.Until(t, 10*time.Second, "the first scan", a.Ready)
-	if err := os.MkdirAll(filepath.Join(dir, "c", "app", "0"), 0o755); err != nil {
+	return dir, out
+}
+
+// writeLog creates path's folders and writes lines to it.
+func writeLog(t *testing.T, path string, lines ...string) {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(filepath.Join(dir, "c", "app", "0", "app.log"), []byte("first\nsecond\n"), 0o644); err != nil {
+	if err := os.WriteFile(path, []byte(strings.Join(lines, "\n")+"\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// TestFolderCreatedLater: files in a folder that did not exist when the
+// agent started (a container's subPath on the shared volume) are found by
+// the folder's creation, not by the next scan.
+func TestFolderCreatedLater(t *testing.T) {
+	dir, out := startWatching(t, "/c/app/0/*.log")
+	writeLog(t, filepath.Join(dir, "c", "app", "0", "app.log"), "first", "second")
 	poll.Until(t, 10*time.Second, "the new folder's two records", func() bool { return len(readOut(t, out)) == 2 })
 }
 
 // TestContainerFolderAddedLater: in node mode's layout a pod's folder gets
 // its containers' folders one by one, as they start; a later container's
-// file is found by its folder's creation, not by the next scan, here an
-// hour away.
+// file is found by its folder's creation, not by the next scan.
 func TestContainerFolderAddedLater(t *testing.T) {
-	dir := t.TempDir()
-	cfg := testConfig(dir + "/*/*/*.log")
-	cfg.ScanInterval = time.Hour
-	out := filepath.Join(t.TempDir(), "out.ndjson")
-	a, sk := newAgent(t, cfg, t.TempDir(), "file://"+out)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- a.Run(ctx); sk.Close() }()
-	t.Cleanup(func() { cancel(); <-done })
-	poll.Until(t, 10*time.Second, "the first scan", a.Ready)
-	write := func(container, line string) {
-		t.Helper()
-		d := filepath.Join(dir, "shop_web_1", container)
-		if err := os.MkdirAll(d, 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(filepath.Join(d, "0.log"), []byte(line+"\n"), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	write("init", "from the init container")
+	dir, out := startWatching(t, "/*/*/*.log")
+	writeLog(t, filepath.Join(dir, "shop_web_1", "init", "0.log"), "from the init container")
 	poll.Until(t, 10*time.Second, "the init container's record", func() bool { return len(readOut(t, out)) == 1 })
-	write("app", "from the app")
+	writeLog(t, filepath.Join(dir, "shop_web_1", "app", "0.log"), "from the app")
 	poll.Until(t, 10*time.Second, "the app's record", func() bool { return len(readOut(t, out)) == 2 })
 }
