@@ -69,12 +69,11 @@ type pod struct {
 	volumeErr  string            // why the volumes are not set up yet
 	containers map[string]*container
 	started    time.Time
-	stop       chan struct{} // closed on delete (halt)
-	halted     sync.Once
-	done       chan struct{} // closed when every container has ended
+	// ctx ends when the pod is deleted (halt).
+	ctx  context.Context
+	halt context.CancelFunc
+	done chan struct{} // closed when every container has ended
 }
-
-func (pd *pod) halt() { pd.halted.Do(func() { close(pd.stop) }) }
 
 type container struct {
 	spec     corev1.Container
@@ -93,11 +92,12 @@ func key(ns, name string) string { return ns + "/" + name }
 // CreatePod accepts the pod and runs it in the background: its volumes
 // are set up first, then its init containers in order (a native sidecar
 // is waited for until its startup probe succeeds, not until it ends), then
-// its containers. It never fails:
-// the library marks a pod whose CreatePod failed as Failed when its
-// restart policy is Never, where a kubelet keeps it Pending and retries.
+// its containers. It never fails: the library marks a pod whose CreatePod
+// failed as Failed when its restart policy is Never, where a kubelet keeps
+// it Pending and retries.
 func (p *Provider) CreatePod(_ context.Context, spec *corev1.Pod) error {
-	pd := &pod{spec: spec.DeepCopy(), containers: map[string]*container{}, started: time.Now(), stop: make(chan struct{}), done: make(chan struct{})}
+	pd := &pod{spec: spec.DeepCopy(), containers: map[string]*container{}, started: time.Now(), done: make(chan struct{})}
+	pd.ctx, pd.halt = context.WithCancel(context.Background())
 	p.mu.Lock()
 	if p.pods == nil {
 		p.pods = map[string]*pod{}
@@ -114,18 +114,9 @@ func (p *Provider) CreatePod(_ context.Context, spec *corev1.Pod) error {
 // pod stays Pending with the reason meanwhile. It reports false when the
 // pod was deleted first.
 func (p *Provider) mountVolumes(pd *pod) bool {
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	go func() {
-		select {
-		case <-pd.stop:
-			cancel()
-		case <-ctx.Done():
-		}
-	}()
 	dir := filepath.Join(filepath.Dir(p.LogDir), "pod-volumes", string(pd.spec.UID))
 	for wait := 100 * time.Millisecond; ; wait = min(2*wait, 5*time.Second) {
-		vols, err := p.prepareVolumes(ctx, pd.spec, dir)
+		vols, err := p.prepareVolumes(pd.ctx, pd.spec, dir)
 		p.mu.Lock()
 		pd.volumes, pd.volumeErr = vols, ""
 		if err != nil {
@@ -137,7 +128,7 @@ func (p *Provider) mountVolumes(pd *pod) bool {
 		}
 		p.changed(pd)
 		select {
-		case <-pd.stop:
+		case <-pd.ctx.Done():
 			return false
 		case <-time.After(wait):
 		}
@@ -166,10 +157,10 @@ func (p *Provider) run(pd *pod) {
 		}
 		done := make(chan struct{})
 		mains.Add(1)
-		go func() { defer mains.Done(); p.keep(pd, c, false, done, pd.stop) }()
+		go func() { defer mains.Done(); p.keep(pd, c, false, done, pd.ctx.Done()) }()
 		select {
 		case <-done:
-		case <-pd.stop:
+		case <-pd.ctx.Done():
 		}
 		mains.Wait()
 		if ex := p.state(pd, c.Name); ex == nil || ex.ExitCode != 0 {
@@ -181,7 +172,7 @@ func (p *Provider) run(pd *pod) {
 		mains.Add(1)
 		go func() {
 			defer mains.Done()
-			p.keep(pd, c, policy == corev1.RestartPolicyAlways || policy == "", nil, pd.stop)
+			p.keep(pd, c, policy == corev1.RestartPolicyAlways || policy == "", nil, pd.ctx.Done())
 		}()
 	}
 	mains.Wait()
@@ -212,7 +203,7 @@ func (p *Provider) startup(pd *pod, spec corev1.Container) bool {
 	wait := time.Duration(probe.InitialDelaySeconds) * time.Second
 	for failures := 0; ; {
 		select {
-		case <-pd.stop:
+		case <-pd.ctx.Done():
 			return false
 		case <-time.After(wait):
 		}
