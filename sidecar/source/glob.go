@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 )
@@ -153,22 +154,17 @@ func (m *Matcher) Leads(dir string) bool {
 	return false
 }
 
-// leads matches path elements against the leading glob elements, leaving
-// at least the file's element unmatched.
+// leads reports whether parts match the glob elements before the file's:
+// all of them up to a `**` (below which any folder may lead), else as many
+// as there are parts, leaving at least the file's element.
 func leads(pat, parts []string) bool {
-	for len(parts) > 0 {
-		if len(pat) <= 1 {
-			return false
-		}
-		if pat[0] == "**" {
-			return true
-		}
-		if ok, _ := filepath.Match(pat[0], parts[0]); !ok {
-			return false
-		}
-		pat, parts = pat[1:], parts[1:]
+	n := len(parts)
+	if i := slices.Index(pat, "**"); i >= 0 && i < n {
+		n = i
+	} else if n >= len(pat) {
+		return false
 	}
-	return len(pat) > 0
+	return matchParts(pat[:n], parts[:n])
 }
 
 // excluded: an exclude glob with a slash matches the whole path, one
