@@ -41,8 +41,8 @@ func ephemeralStart() int {
 	if err != nil {
 		return 0
 	}
-	var lo, hi int
-	if _, err := fmt.Sscan(string(b), &lo, &hi); err != nil {
+	var lo int
+	if _, err := fmt.Sscan(string(b), &lo); err != nil {
 		return 0
 	}
 	return lo
