@@ -240,8 +240,14 @@ func (a *Agent) onEvent(ev fsnotify.Event, w *fsnotify.Watcher, watched map[stri
 	if f != nil {
 		f.Wake()
 	}
-	if ev.Has(fsnotify.Create) && a.match.Leads(ev.Name) {
+	switch {
+	case ev.Has(fsnotify.Create) && a.match.Leads(ev.Name):
 		a.watchTree(w, watched, ev.Name)
+	case ev.Has(fsnotify.Remove) || ev.Has(fsnotify.Rename):
+		// The watch went with the folder: forget it too, so a node's pods
+		// that come and go leave nothing behind, and a folder made again
+		// is watched again.
+		delete(watched, ev.Name)
 	}
 	return ev.Has(fsnotify.Create) || ev.Has(fsnotify.Rename) || ev.Has(fsnotify.Remove)
 }

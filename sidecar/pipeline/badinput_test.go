@@ -230,3 +230,19 @@ func TestContainerFolderAddedLater(t *testing.T) {
 	writeLog(t, filepath.Join(dir, "shop_web_1", "app", "0.log"), "from the app")
 	poll.Until(t, 10*time.Second, "the app's record", func() bool { return len(readOut(t, out)) == 2 })
 }
+
+// TestFolderMadeAgain: a folder removed and made again (a pod deleted and
+// created again under the same name, in sidecar mode's layout) is watched
+// again: a file that appears in it later is found by its event.
+func TestFolderMadeAgain(t *testing.T) {
+	dir, out := startWatching(t, "/c/app/0/*.log")
+	writeLog(t, filepath.Join(dir, "c", "app", "0", "app.log"), "before")
+	poll.Until(t, 10*time.Second, "the first record", func() bool { return len(readOut(t, out)) == 1 })
+	if err := os.RemoveAll(filepath.Join(dir, "c")); err != nil {
+		t.Fatal(err)
+	}
+	writeLog(t, filepath.Join(dir, "c", "app", "0", "app.log"), "again")
+	poll.Until(t, 10*time.Second, "the record of the folder made again", func() bool { return len(readOut(t, out)) == 2 })
+	writeLog(t, filepath.Join(dir, "c", "app", "0", "later.log"), "later")
+	poll.Until(t, 10*time.Second, "the record of a file made later in it", func() bool { return len(readOut(t, out)) == 3 })
+}
