@@ -89,10 +89,25 @@ func (r *Rotator) GetCertificate(*tls.ClientHelloInfo) (*tls.Certificate, error)
 	return nil, fmt.Errorf("no serving certificate yet: Secret %s/%s is not written", r.opts.Namespace, r.opts.Secret)
 }
 
-// Ready fails until a certificate is loaded (a healthz checker).
+// Ready fails until a certificate is loaded and the webhook
+// configuration's caBundle holds the CA that signed it (a healthz
+// checker). Before that the API server would refuse the handshake, and
+// with failurePolicy Ignore admit pods without the sidecar: a replica
+// that cannot be trusted yet must get no traffic.
 func (r *Rotator) Ready(*http.Request) error {
-	_, err := r.GetCertificate(nil)
-	return err
+	c, err := r.GetCertificate(nil)
+	if err != nil {
+		return err
+	}
+	r.mu.Lock()
+	bundle := r.published
+	r.mu.Unlock()
+	for _, ca := range parseBundle(bundle) {
+		if c.Leaf.CheckSignatureFrom(ca) == nil {
+			return nil
+		}
+	}
+	return fmt.Errorf("serving certificate %s is not trusted yet: the caBundle of MutatingWebhookConfiguration %s does not hold its CA (the elected replica publishes it)", c.Leaf.SerialNumber.Text(16), r.opts.WebhookConfig)
 }
 
 // Start watches the Secret and the webhook configuration and takes part
