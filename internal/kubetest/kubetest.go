@@ -13,11 +13,13 @@ import (
 	authv1 "k8s.io/api/authentication/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/go-logr/logr"
 	admissionregv1 "k8s.io/api/admissionregistration/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
+	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 )
 
 // Option changes the environment before it starts.
@@ -51,6 +53,9 @@ func Start(t testing.TB, opts ...Option) (*envtest.Environment, *rest.Config) {
 	if os.Getenv("KUBEBUILDER_ASSETS") == "" {
 		t.Fatal("KUBEBUILDER_ASSETS is not set: run `make test`, or export KUBEBUILDER_ASSETS=$(hack/control-plane.sh)")
 	}
+	// envtest logs through controller-runtime's logger; unset, it prints a
+	// stack trace after 30 s that reads like a failure in the test output.
+	ctrllog.SetLogger(logr.Discard())
 	env := &envtest.Environment{}
 	for _, o := range opts {
 		o(env)
