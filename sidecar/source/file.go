@@ -145,6 +145,10 @@ func (s *File) Run(ctx, drain context.Context) error {
 	timer := time.NewTimer(s.cfg.Poll)
 	defer timer.Stop()
 	for {
+		// Whether to stop is decided before the read: a shutdown seen only
+		// after it would leave out what was written between the read
+		// reaching the end and the signal.
+		stopping := ctx.Err() != nil
 		n, err := s.readAvailable(drain)
 		if err != nil {
 			return err
@@ -158,7 +162,7 @@ func (s *File) Run(ctx, drain context.Context) error {
 		if s.once {
 			return s.flush(drain, true, false)
 		}
-		if ctx.Err() != nil {
+		if stopping {
 			// Shutdown: finish pending records, but keep an unterminated
 			// line for the next start.
 			return s.flush(drain, false, false)
