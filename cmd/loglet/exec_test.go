@@ -147,7 +147,7 @@ func TestExecReapsOrphansAsPID1(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("a new PID namespace needs root; CI runs as root")
 	}
-	cmd := exec.Command(loglet, "exec", "--dir", t.TempDir(), "--", "sh", "-c", `sh -c 'sleep 0.1 > /dev/null &'; echo ready; sleep 2`)
+	cmd := exec.Command(loglet, "exec", "--dir", t.TempDir(), "--", "sh", "-c", `sh -c 'sleep 0.1 > /dev/null &'; echo ready; exec sleep 30`)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: syscall.CLONE_NEWPID}
 	out := &syncBuffer{}
 	cmd.Stdout = out
@@ -158,7 +158,7 @@ func TestExecReapsOrphansAsPID1(t *testing.T) {
 	poll.Until(t, 5*time.Second, "the orphan to be started", func() bool { return strings.Contains(out.String(), "ready") })
 	// After the orphan's 0.1 s, loglet exec's only child must be the shell:
 	// a zombie would stay listed.
-	poll.Until(t, time.Second, "loglet exec as PID 1 to have the shell as its only child, no zombie", func() bool {
+	poll.Until(t, 20*time.Second, "loglet exec as PID 1 to have the shell as its only child, no zombie", func() bool {
 		kids, zombies := children(t, cmd.Process.Pid)
 		return zombies == 0 && kids == 1
 	})
