@@ -59,6 +59,13 @@ func runAgent(t *testing.T, cfg Config, state, sinkURL string) error {
 func startAgent(t *testing.T, cfg Config, sinkURL string) (state string, stop func() error) {
 	t.Helper()
 	state = t.TempDir()
+	return state, startAgentIn(t, cfg, state, sinkURL)
+}
+
+// startAgentIn is startAgent over a given state dir: a later life of an
+// agent.
+func startAgentIn(t *testing.T, cfg Config, state, sinkURL string) (stop func() error) {
+	t.Helper()
 	a, sk := newAgent(t, cfg, state, sinkURL)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -73,7 +80,7 @@ func startAgent(t *testing.T, cfg Config, sinkURL string) (state string, stop fu
 		return <-done
 	}
 	t.Cleanup(func() { stop() })
-	return state, stop
+	return stop
 }
 
 func readOut(t *testing.T, path string) []sinktest.Record {

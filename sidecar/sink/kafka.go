@@ -61,6 +61,13 @@ func OpenKafka(_ context.Context, rest string, opts Options) (*Kafka, error) {
 		// Fail a delivery after this long so the agent's own retry loop
 		// (backoff, metrics, logs) sees an outage instead of a silent stall.
 		kgo.RecordDeliveryTimeout(2*opts.Timeout),
+		// Without this, franz-go never fails a record already sent to a
+		// broker that went away (it cannot know whether the broker stored
+		// it), neither at the delivery timeout nor when the drain's
+		// context ends: SIGTERM with Kafka down would wait for SIGKILL.
+		// The price is what the delivery promise allows: a record may be
+		// stored twice.
+		kgo.AllowIdempotentProduceCancellation(),
 		kgo.RecordPartitioner(KafkaPartitioner()),
 	)
 	if err != nil {
