@@ -24,6 +24,7 @@ import (
 	"github.com/loglet/loglet/internal/freeport"
 	"github.com/loglet/loglet/internal/kubetest"
 	"github.com/loglet/loglet/internal/poll"
+	"github.com/loglet/loglet/sidecar/sink/sinktest"
 )
 
 // TestNodeModeChurn runs the agent in node mode as the chart's DaemonSet
@@ -122,7 +123,14 @@ func TestNodeModeChurn(t *testing.T) {
 	seen := map[string]int{}
 	var dups, unlabelled int
 	poll.Until(t, 60*time.Second, "every line of the 200 pods", func() bool {
-		recs := readSinkFile(t, out)
+		recs, torn, err := sinktest.ReadFile(out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// The kill can tear the record being written; it is sent again.
+		if torn > 1 {
+			t.Fatalf("%s: %d records are not JSON, more than the one the kill can tear", out, torn)
+		}
 		clear(seen)
 		dups, unlabelled = 0, 0
 		for _, r := range recs {
