@@ -24,7 +24,6 @@ import (
 	"github.com/loglet/loglet/internal/freeport"
 	"github.com/loglet/loglet/internal/kubetest"
 	"github.com/loglet/loglet/internal/poll"
-	"github.com/loglet/loglet/sidecar/sink/sinktest"
 )
 
 // TestNodeModeChurn runs the agent in node mode as the chart's DaemonSet
@@ -123,10 +122,7 @@ func TestNodeModeChurn(t *testing.T) {
 	seen := map[string]int{}
 	var dups, unlabelled int
 	poll.Until(t, 60*time.Second, "every line of the 200 pods", func() bool {
-		recs, torn, err := sinktest.ReadFile(out)
-		if err != nil {
-			t.Fatal(err)
-		}
+		recs, torn := readSinkFileTorn(t, out)
 		// The kill can tear the record being written; it is sent again.
 		if torn > 1 {
 			t.Fatalf("%s: %d records are not JSON, more than the one the kill can tear", out, torn)
