@@ -114,15 +114,14 @@ func readSink(t *testing.T, r io.Reader) ([]sinkRecord, int) {
 }
 
 // readSinkFileTorn parses a file sink a running agent may be appending
-// to, and counts torn records. A last line without its newline is still
-// being written (a reader can see part of a write) and is left out.
+// to (sinktest.ReadFile), and counts torn records.
 func readSinkFileTorn(t *testing.T, path string) ([]sinkRecord, int) {
 	t.Helper()
-	data, err := os.ReadFile(path)
+	recs, torn, err := sinktest.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return readSink(t, bytes.NewReader(data[:bytes.LastIndexByte(data, '\n')+1]))
+	return recs, torn
 }
 
 // readSinkFile is readSinkFileTorn for a file no kill -9 can have torn.
