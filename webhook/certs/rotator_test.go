@@ -1,6 +1,7 @@
 package certs
 
 import (
+	"bytes"
 	"strings"
 	"testing"
 	"time"
@@ -24,6 +25,10 @@ func TestReadyOnlyWhenTrusted(t *testing.T) {
 	renewing, _, _, err := plan(first, p, now.Add(p.Lifetime*3/4), now)
 	if err != nil {
 		t.Fatal(err)
+	}
+	// So the CA that signed what is served is the second of the bundle.
+	if n := len(parseBundle(renewing[keyBundle])); n != 2 || !bytes.Equal(renewing[keyCert], first[keyCert]) {
+		t.Fatalf("renewal step: bundle of %d CAs, serving certificate kept: %v; want 2 CAs and the first certificate", n, bytes.Equal(renewing[keyCert], first[keyCert]))
 	}
 	other, _, _, err := plan(nil, p, now, time.Time{})
 	if err != nil {
