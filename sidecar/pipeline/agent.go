@@ -375,7 +375,9 @@ func (a *Agent) start(ctx, drain context.Context, path string, first bool, choic
 	}
 	cp, ok := a.ledger.find(info.Dev, info.Inode, func(id record.Identity) bool { return source.SameContent(fd, id) })
 	if ok {
-		cp.Identity = id
+		// The head may have grown past what was fingerprinted; the tail
+		// stays what the checkpoint says until the next package.
+		cp.Identity.Fingerprint, cp.Identity.FingerprintLen = id.Fingerprint, id.FingerprintLen
 	} else {
 		cp = checkpoint.Checkpoint{SourceID: newSourceID(), Path: path, Identity: id, Updated: time.Now(), Resource: choice.Resource, Route: choice.Route}
 		if first && a.cfg.StartAtEnd {

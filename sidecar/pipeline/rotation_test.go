@@ -4,8 +4,10 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 )
 
@@ -210,5 +212,110 @@ func copyFile(t *testing.T, from, to string) {
 	}
 	if err := dst.Close(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// header is the same first 1,100 bytes of every version of a file below:
+// more than the 1 KiB the head fingerprint covers.
+var header = "header " + strings.Repeat("h", 1092) + "\n"
+
+// writeVersion replaces path's content in place (same inode) with the
+// header and lines tag 0..n.
+func writeVersion(t *testing.T, path, tag string, n int) {
+	t.Helper()
+	var b strings.Builder
+	b.WriteString(header)
+	for i := range n {
+		fmt.Fprintf(&b, "%s %04d %s\n", tag, i, strings.Repeat("-", 40))
+	}
+	if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A file rewritten in place while the agent is down, with the same first
+// bytes and longer content, is not resumed at the old offset: the bytes
+// before it changed, so it is read again from its start.
+func TestRewrittenInPlaceWhileDown(t *testing.T) {
+	dir, state := t.TempDir(), t.TempDir()
+	out := filepath.Join(t.TempDir(), "out.ndjson")
+	log := filepath.Join(dir, "app.log")
+	writeVersion(t, log, "a", 2000)
+	wantExactly(t, runOnce(t, state, out, dir+"/*.log"), "a", 0, 2000)
+	writeVersion(t, log, "b", 4000)
+	wantAtLeastOnce(t, runOnce(t, state, out, dir+"/*.log"), "b", 0, 4000)
+}
+
+// A file deleted and created again while the agent is down can get the
+// old inode back and, written by the same program, the same first bytes.
+// ext4 hands the lowest free inode of a group to the next new file: on a
+// file system of its own (a loop-mounted image, so no other process takes
+// the inode first) that is the one just freed.
+func TestInodeReusedWhileDown(t *testing.T) {
+	dir, state := privateExt4(t), t.TempDir()
+	out := filepath.Join(t.TempDir(), "out.ndjson")
+	log := filepath.Join(dir, "app.log")
+	writeVersion(t, log, "a", 2000)
+	wantExactly(t, runOnce(t, state, out, dir+"/*.log"), "a", 0, 2000)
+	old := inode(t, log)
+	if err := os.Remove(log); err != nil {
+		t.Fatal(err)
+	}
+	writeVersion(t, log, "b", 4000)
+	if got := inode(t, log); got != old {
+		t.Fatalf("the new file got inode %d, not the freed %d: the premise of this test does not hold", got, old)
+	}
+	wantAtLeastOnce(t, runOnce(t, state, out, dir+"/*.log"), "b", 0, 4000)
+}
+
+// privateExt4 mounts a new 32 MiB ext4 image at a temporary folder for the
+// test. It needs root (mount) and mkfs.ext4: without root the test is
+// skipped, saying so; as root a failure to mount fails it.
+func privateExt4(t *testing.T) string {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to loop-mount an ext4 image (inode reuse is only deterministic on a file system of its own)")
+	}
+	img, dir := filepath.Join(t.TempDir(), "fs.ext4"), t.TempDir()
+	for _, args := range [][]string{{"truncate", "-s", "32M", img}, {"mkfs.ext4", "-q", "-F", img}, {"mount", "-o", "loop", img, dir}} {
+		if out, err := exec.Command(args[0], args[1:]...).CombinedOutput(); err != nil {
+			t.Fatalf("%s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+	}
+	t.Cleanup(func() {
+		if out, err := exec.Command("umount", dir).CombinedOutput(); err != nil {
+			t.Errorf("umount %s: %v\n%s", dir, err, out)
+		}
+	})
+	return dir
+}
+
+func inode(t *testing.T, path string) uint64 {
+	t.Helper()
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fi.Sys().(*syscall.Stat_t).Ino
+}
+
+// wantAtLeastOnce checks that bodies hold every tag line from..to, in
+// order of their first arrival (a re-read may send some twice).
+func wantAtLeastOnce(t *testing.T, bodies []string, tag string, from, to int) {
+	t.Helper()
+	seen := map[string]bool{}
+	next := from
+	for _, b := range bodies {
+		if !strings.HasPrefix(b, tag+" ") || seen[b] {
+			continue
+		}
+		seen[b] = true
+		if want := fmt.Sprintf("%s %04d %s", tag, next, strings.Repeat("-", 40)); b != want {
+			t.Fatalf("%s: got %q where line %d was due", tag, b, next)
+		}
+		next++
+	}
+	if next != to {
+		t.Errorf("%s: lines %d..%d never arrived", tag, next, to-1)
 	}
 }

@@ -126,6 +126,14 @@ type Identity struct {
 	// over what it has and re-fingerprinted as it grows.
 	FingerprintLen int    `json:"fingerprint_len"`
 	Fingerprint    string `json:"fingerprint"`
+	// Tail hashes the TailLen bytes that end at file offset TailAt: the
+	// bytes just before where reading resumes. A file rewritten in place,
+	// or a new file that got a deleted one's inode, while the agent was
+	// down can keep the first bytes but not these; it is then read again
+	// from its start rather than resumed in the middle of other content.
+	TailAt  int64  `json:"tail_at,omitempty"`
+	TailLen int    `json:"tail_len,omitempty"`
+	Tail    string `json:"tail,omitempty"`
 }
 
 // Origin describes a source once; every record of its packages refers to it.

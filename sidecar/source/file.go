@@ -405,6 +405,7 @@ func (s *File) take(flush bool) *record.Package {
 		p.Data = p.Data[:copy(p.Data, rest)]
 		p.Records, p.Spans, p.Extra, p.Attrs = p.Records[:0], p.Spans[:0], p.Extra[:0], p.Attrs[:0]
 	}
+	s.id = WithTail(s.id, out.Data, endOffset)
 	s.reindex(s.cur, endOffset)
 	out.Origin = s.origin
 	out.Identity = s.id
@@ -484,7 +485,7 @@ func (s *File) checkTruncated(ctx context.Context) error {
 	if s.cur != nil {
 		readTo = s.off + int64(len(s.cur.Data)-s.start)
 	}
-	if info.Size >= readTo && SameContent(s.f, s.id) {
+	if info.Size >= readTo && SameHead(s.f, s.id) {
 		return nil
 	}
 	s.stats.Truncations.Add(1)
@@ -517,7 +518,7 @@ func (s *File) checkTruncated(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("fingerprint %s: %w", s.path, err)
 	}
-	s.id.Fingerprint, s.id.FingerprintLen = fp, n
+	s.id = record.Identity{Dev: s.id.Dev, Inode: s.id.Inode, Fingerprint: fp, FingerprintLen: n}
 	return nil
 }
 

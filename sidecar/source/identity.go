@@ -77,12 +77,39 @@ func Identify(f *os.File) (record.Identity, FileInfo, error) {
 	return record.Identity{Dev: info.Dev, Inode: info.Inode, FingerprintLen: n, Fingerprint: fp}, info, nil
 }
 
-// SameContent reports whether r starts with the bytes id was fingerprinted
-// from: the same file, or a copy of it (copytruncate).
-func SameContent(r io.ReaderAt, id record.Identity) bool {
+// SameHead reports whether r starts with the bytes id was fingerprinted
+// from. It is what a File that reads r checks as it goes: content replaced
+// under an open descriptor (copytruncate, a truncation) changes the head.
+func SameHead(r io.ReaderAt, id record.Identity) bool {
 	if id.FingerprintLen == 0 {
 		return true
 	}
 	fp, n, err := Fingerprint(r, id.FingerprintLen)
 	return err == nil && n == id.FingerprintLen && fp == id.Fingerprint
+}
+
+// SameContent reports whether r holds the content id describes: the same
+// first bytes and the same bytes before the checkpointed offset. It is the
+// same file, or a copy of it (copytruncate).
+func SameContent(r io.ReaderAt, id record.Identity) bool {
+	if !SameHead(r, id) {
+		return false
+	}
+	if id.TailLen == 0 {
+		return true
+	}
+	buf := make([]byte, id.TailLen)
+	n, err := r.ReadAt(buf, id.TailAt-int64(id.TailLen))
+	return (err == nil || err == io.EOF) && n == id.TailLen && hashPrefix(buf) == id.Tail
+}
+
+// WithTail returns id with the tail fingerprint of data, the file's bytes
+// that end at offset end (their last FingerprintSize bytes count).
+func WithTail(id record.Identity, data []byte, end int64) record.Identity {
+	if len(data) == 0 {
+		return id
+	}
+	data = data[max(len(data)-FingerprintSize, 0):]
+	id.TailAt, id.TailLen, id.Tail = end, len(data), hashPrefix(data)
+	return id
 }
