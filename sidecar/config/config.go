@@ -41,8 +41,11 @@ type Agent struct {
 	StartAt        string
 	MaxBufferBytes int64
 	ScanInterval   time.Duration
-	MetricsAddr    string
-	DrainTimeout   time.Duration
+	MaxOpenFiles   int
+	// CloseInactive closes files idle this long; -1: never.
+	CloseInactive time.Duration
+	MetricsAddr   string
+	DrainTimeout  time.Duration
 	// CheckpointEvery is the least time between checkpoint rounds.
 	CheckpointEvery time.Duration
 	Once            bool
@@ -118,7 +121,9 @@ func AgentFlags(fs *pflag.FlagSet) {
 	fs.String("max-line-bytes", "262144", "split longer lines into parts marked loglet.split.part/last (never dropped)")
 	fs.String("start-at", "beginning", "where to start files found at the first start that have no checkpoint: beginning or end")
 	fs.String("max-buffer-bytes", "64MiB", "bytes of packages held while the hub has not acknowledged them; reading pauses beyond")
-	fs.String("scan-interval", "1s", "how often the globs are matched again and idle files checked")
+	fs.String("scan-interval", "1s", "how often the globs are matched again and idle files checked (with file events: every 10th, as events find new and growing files)")
+	fs.String("max-open-files", "1024", "most files read at once; further files wait, and idle files close early for them")
+	fs.String("close-inactive", "5m", "close a file that has not grown for this long (it is opened again, by its identity, when it changes); 0: never")
 	fs.String("checkpoint-interval", "auto", "least time between two rounds of checkpoint writes; a crash re-sends at most what was acknowledged in it (auto: 100ms, 5s in mode node with its hundreds of sources)")
 	fs.String("metrics-addr", "", "serve /metrics, /healthz and /readyz here (e.g. :9090); empty: off")
 	fs.String("drain-timeout", "25s", "on SIGTERM, time to read to the end, deliver and checkpoint before exiting")
@@ -158,6 +163,8 @@ func LoadAgent(fs *pflag.FlagSet) (Agent, error) {
 		StartAt:        r.OneOf("start-at", "beginning", "end"),
 		MaxBufferBytes: r.Bytes("max-buffer-bytes", 1<<20, 1<<40),
 		ScanInterval:   r.Duration("scan-interval"),
+		MaxOpenFiles:   r.Int("max-open-files", 1, 1<<20),
+		CloseInactive:  r.DurationOrOff("close-inactive"),
 		MetricsAddr:    r.Str("metrics-addr"),
 		DrainTimeout:   r.Duration("drain-timeout"),
 		Once:           r.Bool("once"),

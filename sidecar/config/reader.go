@@ -137,6 +137,29 @@ func (r *Reader) Duration(key string) time.Duration {
 	return d
 }
 
+// DurationOrOff reads a positive duration, or 0 for off (returned as -1).
+func (r *Reader) DurationOrOff(key string) time.Duration {
+	val := r.v.Get(key)
+	if s := fmt.Sprint(val); s == "0" || s == "off" {
+		return -1
+	}
+	d, err := time.ParseDuration(fmt.Sprint(val))
+	if err != nil || d <= 0 {
+		r.Fail(key, val, "a positive duration like 30s or 5m, or 0 for off")
+	}
+	return d
+}
+
+// Int reads a whole number within [lo, hi].
+func (r *Reader) Int(key string, lo, hi int) int {
+	val := r.v.Get(key)
+	n, err := strconv.Atoi(strings.TrimSpace(fmt.Sprint(val)))
+	if err != nil || n < lo || n > hi {
+		r.Fail(key, val, fmt.Sprintf("a whole number from %d to %d", lo, hi))
+	}
+	return n
+}
+
 // Bool reads true or false.
 func (r *Reader) Bool(key string) bool {
 	val := r.v.Get(key)

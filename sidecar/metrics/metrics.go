@@ -3,11 +3,15 @@
 package metrics
 
 import (
+	"cmp"
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
+	"slices"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -27,7 +31,6 @@ type Agent struct {
 	PackagesRetried  prometheus.Counter
 	PackagesRejected prometheus.Counter
 	SendErrors       prometheus.Counter
-	Lag              *prometheus.GaugeVec
 	OpenFiles        prometheus.Gauge
 	BufferedBytes    prometheus.Gauge
 	CheckpointErrors prometheus.Counter
@@ -50,7 +53,6 @@ func NewAgent(read func() (lines, bytes, splits, truncations int64)) *Agent {
 		PackagesRetried:  f.NewCounter(prometheus.CounterOpts{Name: "loglet_packages_retried_total", Help: "Packages sent again after a failed attempt."}),
 		PackagesRejected: f.NewCounter(prometheus.CounterOpts{Name: "loglet_packages_rejected_total", Help: "Packages the hub refused for good; kept in <state-dir>/rejected."}),
 		SendErrors:       f.NewCounter(prometheus.CounterOpts{Name: "loglet_send_errors_total", Help: "Failed attempts to deliver to the hub."}),
-		Lag:              f.NewGaugeVec(prometheus.GaugeOpts{Name: "loglet_source_lag_bytes", Help: "Bytes of a source not yet acknowledged by the hub."}, []string{"source_id", "path"}),
 		OpenFiles:        f.NewGauge(prometheus.GaugeOpts{Name: "loglet_open_files", Help: "Files being read."}),
 		BufferedBytes:    f.NewGauge(prometheus.GaugeOpts{Name: "loglet_buffered_bytes", Help: "Bytes of packages waiting for the hub's acknowledgement."}),
 		CheckpointErrors: f.NewCounter(prometheus.CounterOpts{Name: "loglet_checkpoint_errors_total", Help: "Checkpoint writes that failed (retried)."}),
@@ -68,6 +70,55 @@ func NewAgent(read func() (lines, bytes, splits, truncations int64)) *Agent {
 	counter("loglet_truncations_total", "Files found truncated (copytruncate) and read again from 0.", func() int64 { _, _, _, t := read(); return t })
 	return m
 }
+
+// SourceLag is how many bytes of one source the hub has not acknowledged.
+type SourceLag struct {
+	SourceID, Path string
+	Bytes          int64
+}
+
+// LaggingSources is how many sources get a lag series of their own: the
+// most lagging ones. A node has thousands of files, and a series per file
+// made every scrape cost more than a second; the total covers the rest.
+const LaggingSources = 10
+
+// ServeLag registers loglet_lag_bytes (every source) and
+// loglet_source_lag_bytes (the LaggingSources most lagging), computed from
+// lags at scrape time.
+func (m *Agent) ServeLag(lags func() []SourceLag) {
+	m.Registry.MustRegister(lagCollector(lags))
+}
+
+var (
+	lagTotalDesc  = prometheus.NewDesc("loglet_lag_bytes", "Bytes of all sources not yet acknowledged by the hub.", nil, nil)
+	lagSourceDesc = prometheus.NewDesc("loglet_source_lag_bytes", fmt.Sprintf("Bytes of a source not yet acknowledged by the hub, for the %d most lagging sources.", LaggingSources), []string{"source_id", "path"}, nil)
+)
+
+type lagCollector func() []SourceLag
+
+func (c lagCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- lagTotalDesc
+	ch <- lagSourceDesc
+}
+
+func (c lagCollector) Collect(ch chan<- prometheus.Metric) {
+	lags := c()
+	var total int64
+	for _, l := range lags {
+		total += l.Bytes
+	}
+	ch <- prometheus.MustNewConstMetric(lagTotalDesc, prometheus.GaugeValue, float64(total))
+	slices.SortFunc(lags, func(a, b SourceLag) int { return cmp.Compare(b.Bytes, a.Bytes) })
+	for _, l := range lags[:min(len(lags), LaggingSources)] {
+		// A file name is whatever bytes an app chose; a label value must
+		// be UTF-8, and an invalid one would fail the whole scrape.
+		ch <- prometheus.MustNewConstMetric(lagSourceDesc, prometheus.GaugeValue, float64(l.Bytes), LabelValue(l.SourceID), LabelValue(l.Path))
+	}
+}
+
+// LabelValue makes s a valid label value: invalid UTF-8 becomes U+FFFD, as
+// in records.
+func LabelValue(s string) string { return strings.ToValidUTF8(s, "\uFFFD") }
 
 // Checkpointed records that checkpoints were written now.
 func (m *Agent) Checkpointed() { m.lastCheckpoint.Store(time.Now().UnixNano()) }

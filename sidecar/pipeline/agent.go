@@ -50,6 +50,13 @@ type Config struct {
 	// Once reads every matched file to its current end, delivers,
 	// checkpoints and returns.
 	Once bool
+	// MaxOpenFiles bounds the files read at once (0: DefaultMaxOpenFiles).
+	// Further files wait for one to close; idle files then close early.
+	MaxOpenFiles int
+	// CloseInactive closes a file that did not grow for this long (0:
+	// DefaultCloseInactive; negative: never); it is opened again, by its
+	// identity, once it changes.
+	CloseInactive time.Duration
 	// Resource attributes put on every record.
 	Resource []record.KeyValue
 	// Parse turns lines into records; nil ships lines as they are.
@@ -76,6 +83,24 @@ const queueDepth = 4
 // files left the globs (rotated away) and may have grown or vanished.
 const sweepEvery = 60
 
+// DefaultMaxOpenFiles and DefaultCloseInactive are the defaults of
+// Config.MaxOpenFiles and Config.CloseInactive.
+const (
+	DefaultMaxOpenFiles  = 1024
+	DefaultCloseInactive = 5 * time.Minute
+)
+
+// quietScans is how many scan intervals pass between full scans while
+// file events work: they find new files and wake growing ones, so the
+// periodic scan only covers events that were lost, and a stat of every
+// file each interval is most of what ten thousand quiet files cost.
+const quietScans = 10
+
+// checkpointWriters is how many checkpoints are written at once. Each is
+// synced; the file system commits concurrent syncs together, so a round
+// of thousands of new sources takes a few commits rather than one each.
+const checkpointWriters = 32
+
 // Agent is one running pipeline.
 type Agent struct {
 	cfg     Config
@@ -99,12 +124,18 @@ type Agent struct {
 	warned map[string]bool // unreadable paths already reported
 	// skip holds the matched paths Select chose not to read, so they are
 	// not asked about again while they match (scan goroutine only).
-	skip  map[string]bool
-	wg    sync.WaitGroup
-	ready atomic.Bool
+	skip map[string]bool
+	// open counts the Files holding a descriptor; waiting holds the paths
+	// that found none free (in the order found), started as Files close.
+	open      int
+	waiting   []string
+	crowded   atomic.Bool
+	slotFreed chan struct{}
+	// events tells whether file events work (else every file is polled).
+	events bool
+	wg     sync.WaitGroup
+	ready  atomic.Bool
 }
-
-type fileKey struct{ dev, ino uint64 }
 
 // New validates cfg and returns an agent delivering to sk and checkpointing
 // into store.
@@ -128,20 +159,36 @@ func New(cfg Config, sk sink.Sink, store *checkpoint.Store, log *slog.Logger) (*
 		},
 		budget: newBudget(cfg.MaxBufferBytes),
 		queue:  make(chan *record.Package, queueDepth),
-		ckWake: make(chan struct{}, 1),
-		live:   map[fileKey]*source.File{},
+		ckWake:    make(chan struct{}, 1),
+		slotFreed: make(chan struct{}, 1),
+		live:      map[fileKey]*source.File{},
 		byPath: map[string]*source.File{},
 		warned: map[string]bool{},
 		skip:   map[string]bool{},
 	}
-	if cfg.Once {
-		a.scfg.CloseGrace = 0
+	if a.cfg.MaxOpenFiles <= 0 {
+		a.cfg.MaxOpenFiles = DefaultMaxOpenFiles
 	}
+	switch {
+	case cfg.Once:
+		a.scfg.CloseGrace = 0
+	case a.cfg.CloseInactive == 0:
+		a.scfg.CloseInactive = DefaultCloseInactive
+	case a.cfg.CloseInactive > 0:
+		a.scfg.CloseInactive = a.cfg.CloseInactive
+	}
+	a.scfg.Crowded = a.crowded.Load
 	// A source Select chooses may wait for the rest of a record too.
 	waits := cfg.Select != nil || cfg.Parse != nil && cfg.Parse.Multiline()
 	a.pool = record.NewPool(source.InitialBufferBytes, source.BufferBytes(cfg.BatchBytes, cfg.MaxLineBytes, waits))
 	a.metrics = metrics.NewAgent(func() (int64, int64, int64, int64) {
 		return a.stats.Lines.Load(), a.stats.Bytes.Load(), a.stats.Splits.Load(), a.stats.Truncations.Load()
+	})
+	a.metrics.ServeLag(func() []metrics.SourceLag {
+		if a.ledger == nil {
+			return nil
+		}
+		return a.ledger.lags()
 	})
 	return a, nil
 }
@@ -184,33 +231,39 @@ func (a *Agent) Run(ctx context.Context) error {
 	} else {
 		defer watcher.Close()
 		events, watchErrs = watcher.Events, watcher.Errors
+		a.events = !a.cfg.Once
+	}
+	if a.events {
+		a.scfg.IdlePoll = quietScans * a.cfg.ScanInterval
 	}
 	watched := map[string]bool{}
 
-	a.scan(ctx, drain, true, watcher, watched)
-	a.sweep(ctx, drain)
+	a.sweep(ctx, drain, a.scan(ctx, drain, true, watcher, watched))
 	a.ready.Store(true)
 
 	if !a.cfg.Once {
 		tick := time.NewTicker(a.cfg.ScanInterval)
 		defer tick.Stop()
-		for n := 1; ctx.Err() == nil; {
+		for n, ticks := 1, 0; ctx.Err() == nil; {
 			rescan := false
 			select {
 			case <-ctx.Done():
 			case <-tick.C:
-				rescan = true
+				ticks++
+				rescan = !a.events || ticks%quietScans == 0
 			case ev := <-events:
-				rescan = a.onEvent(ev, watcher, watched)
+				rescan = a.onEvent(ctx, drain, ev, watcher, watched)
 			case err := <-watchErrs:
 				// Usually an overflowed event queue: events were lost, so look.
 				a.log.Debug("file events", "err", err)
 				rescan = true
+			case <-a.slotFreed:
+				a.startWaiting(ctx, drain)
 			}
 			if rescan && ctx.Err() == nil {
-				a.scan(ctx, drain, false, watcher, watched)
-				if n++; n%sweepEvery == 0 {
-					a.sweep(ctx, drain)
+				seen := a.scan(ctx, drain, false, watcher, watched)
+				if n++; n%sweepEvery == 0 || a.ledger.closedGone(seen) {
+					a.sweep(ctx, drain, seen)
 				}
 			}
 		}
@@ -230,15 +283,22 @@ func (a *Agent) Run(ctx context.Context) error {
 }
 
 // onEvent wakes the file an event is about and says whether the folder
-// needs a scan (a file appeared, moved or vanished). A new folder where
+// needs a scan (a file appeared, moved or vanished). A file closed for
+// being inactive that is written to is opened again. A new folder where
 // matching files may go is watched at once, with what it already holds: a
 // pod's folder gets its containers' folders one by one, later.
-func (a *Agent) onEvent(ev fsnotify.Event, w *fsnotify.Watcher, watched map[string]bool) bool {
+func (a *Agent) onEvent(ctx, drain context.Context, ev fsnotify.Event, w *fsnotify.Watcher, watched map[string]bool) bool {
 	a.mu.Lock()
 	f := a.byPath[ev.Name]
 	a.mu.Unlock()
 	if f != nil {
 		f.Wake()
+	} else if ev.Has(fsnotify.Write) && a.match.Match(ev.Name) && !a.skip[ev.Name] {
+		if f := a.consider(ctx, drain, ev.Name, false); f != nil {
+			a.mu.Lock()
+			a.byPath[ev.Name] = f
+			a.mu.Unlock()
+		}
 	}
 	switch {
 	case ev.Has(fsnotify.Create) && a.match.Leads(ev.Name):
@@ -267,9 +327,10 @@ func (a *Agent) watchTree(w *fsnotify.Watcher, watched map[string]bool, dir stri
 	}
 }
 
-// scan matches the globs, starts a File for every new file and tells the
-// others whether they still match.
-func (a *Agent) scan(ctx, drain context.Context, first bool, w *fsnotify.Watcher, watched map[string]bool) {
+// scan matches the globs, starts a File for every new or changed file and
+// tells the others whether they still match. It returns the device and
+// inode of every matched file.
+func (a *Agent) scan(ctx, drain context.Context, first bool, w *fsnotify.Watcher, watched map[string]bool) map[fileKey]bool {
 	now := time.Now()
 	if w != nil {
 		// Before the glob is expanded: a file that appears after it is
@@ -278,19 +339,17 @@ func (a *Agent) scan(ctx, drain context.Context, first bool, w *fsnotify.Watcher
 			watch(w, watched, r)
 		}
 	}
-	paths := a.match.Expand()
-	seen := make(map[fileKey]bool, len(paths))
-	byPath := make(map[string]*source.File, len(paths))
+	found := a.match.ExpandStat()
+	seen := make(map[fileKey]bool, len(found))
+	byPath := make(map[string]*source.File, len(found))
 	dirs := map[string]bool{}
 	skipped := map[string]bool{}
-	for _, p := range paths {
+	var waiting []string
+	for _, m := range found {
+		p, info := m.Path, m.Info
 		dirs[filepath.Dir(p)] = true
 		if a.skip[p] {
 			skipped[p] = true
-			continue
-		}
-		info, err := source.StatPath(p)
-		if err != nil {
 			continue
 		}
 		key := fileKey{info.Dev, info.Inode}
@@ -299,25 +358,18 @@ func (a *Agent) scan(ctx, drain context.Context, first bool, w *fsnotify.Watcher
 		f := a.live[key]
 		a.mu.Unlock()
 		if f == nil {
-			choice := a.choose(p)
-			if choice.Later {
-				continue
+			var wait bool
+			f, wait = a.admit(ctx, drain, p, info, first, skipped)
+			if wait {
+				waiting = append(waiting, p)
 			}
-			if choice.Skip {
-				skipped[p] = true
-				a.log.Info("not reading: left out by the selection", "path", p)
-				continue
-			}
-			f = a.start(ctx, drain, p, first, choice)
 		}
 		if f == nil {
 			continue
 		}
 		byPath[p] = f
 		f.SetMatched(true, now)
-		if off, ok := a.ledger.acked(f.Origin().SourceID); ok {
-			a.metrics.Lag.WithLabelValues(f.Origin().SourceID, f.Origin().Path).Set(float64(max(info.Size-off, 0)))
-		}
+		a.ledger.observe(f.Origin().SourceID, info.Size)
 	}
 	a.mu.Lock()
 	for key, f := range a.live {
@@ -327,12 +379,95 @@ func (a *Agent) scan(ctx, drain context.Context, first bool, w *fsnotify.Watcher
 	}
 	a.byPath = byPath
 	a.skip = skipped
-	a.metrics.OpenFiles.Set(float64(len(a.live)))
+	a.waiting = waiting
+	a.crowded.Store(len(waiting) > 0)
+	a.metrics.OpenFiles.Set(float64(a.open))
 	a.mu.Unlock()
+	if len(waiting) > 0 {
+		// Files that wait for a descriptor make idle ones close early:
+		// wake them to look.
+		a.mu.Lock()
+		for _, f := range a.live {
+			f.Wake()
+		}
+		a.mu.Unlock()
+	}
 	a.metrics.BufferedBytes.Set(float64(a.budget.inUse()))
 	if w != nil {
 		for d := range dirs {
 			watch(w, watched, d)
+		}
+	}
+	return seen
+}
+
+// admit starts reading the matched file at path (info is its stat) unless
+// it is being read already, was closed for being inactive and has not
+// changed since, or Select leaves it out (then skipped gets it). wait says
+// that no descriptor was free: it is to be started later.
+func (a *Agent) admit(ctx, drain context.Context, path string, info source.FileInfo, first bool, skipped map[string]bool) (f *source.File, wait bool) {
+	if a.ledger.reading(info.Dev, info.Inode) || a.ledger.quiet(info.Dev, info.Inode, info.Size, info.ModTime) {
+		return nil, false
+	}
+	a.mu.Lock()
+	full := a.open >= a.cfg.MaxOpenFiles
+	a.mu.Unlock()
+	if full {
+		return nil, true
+	}
+	choice := a.choose(path)
+	if choice.Later {
+		return nil, false
+	}
+	if choice.Skip {
+		skipped[path] = true
+		a.log.Info("not reading: left out by the selection", "path", path)
+		return nil, false
+	}
+	return a.start(ctx, drain, path, first, choice), false
+}
+
+// consider opens one matched path outside a scan: a file closed for being
+// inactive that changed, or one that waited for a descriptor.
+func (a *Agent) consider(ctx, drain context.Context, path string, first bool) *source.File {
+	info, err := source.StatPath(path)
+	if err != nil {
+		return nil
+	}
+	a.mu.Lock()
+	f := a.live[fileKey{info.Dev, info.Inode}]
+	a.mu.Unlock()
+	if f != nil {
+		return f
+	}
+	f, wait := a.admit(ctx, drain, path, info, first, a.skip)
+	if wait {
+		a.mu.Lock()
+		a.waiting = append(a.waiting, path)
+		a.crowded.Store(true)
+		a.mu.Unlock()
+	}
+	return f
+}
+
+// startWaiting starts the files that waited for a descriptor, as far as
+// descriptors are free.
+func (a *Agent) startWaiting(ctx, drain context.Context) {
+	for {
+		a.mu.Lock()
+		if len(a.waiting) == 0 || a.open >= a.cfg.MaxOpenFiles {
+			a.crowded.Store(len(a.waiting) > 0)
+			a.mu.Unlock()
+			return
+		}
+		p := a.waiting[0]
+		a.waiting = a.waiting[1:]
+		a.mu.Unlock()
+		if f := a.consider(ctx, drain, p, false); f != nil {
+			a.mu.Lock()
+			a.byPath[p] = f
+			a.mu.Unlock()
+			f.SetMatched(true, time.Now())
 		}
 	}
 }
@@ -375,20 +510,21 @@ func (a *Agent) start(ctx, drain context.Context, path string, first bool, choic
 	}
 	cp, ok := a.ledger.find(info.Dev, info.Inode, func(id record.Identity) bool { return source.SameContent(fd, id) })
 	if ok {
+		if info.Size == cp.Offset && !a.cfg.Once {
+			// Nothing new (a restart, or a file closed for being
+			// inactive that was touched): it stays closed until it grows.
+			fd.Close()
+			a.ledger.closeInactive(cp.SourceID, info.Size, info.ModTime)
+			return nil
+		}
 		// The head may have grown past what was fingerprinted; the tail
 		// stays what the checkpoint says until the next package.
 		cp.Identity.Fingerprint, cp.Identity.FingerprintLen = id.Fingerprint, id.FingerprintLen
 	} else {
+		a.ledger.supersede(info.Dev, info.Inode)
 		cp = checkpoint.Checkpoint{SourceID: newSourceID(), Path: path, Identity: id, Updated: time.Now(), Resource: choice.Resource, Route: choice.Route}
 		if first && a.cfg.StartAtEnd {
 			cp.Offset = info.Size
-		}
-		// Written before the first line is read, so the source id
-		// survives a crash and re-sent lines keep it.
-		if err := a.store.Save(cp); err != nil {
-			fd.Close()
-			a.log.Error("cannot write checkpoint; source not started", "path", path, "err", err)
-			return nil
 		}
 	}
 	return a.run(ctx, drain, fd, cp, info, true, choice)
@@ -407,7 +543,7 @@ func (a *Agent) choose(path string) source.Choice {
 }
 
 func (a *Agent) run(ctx, drain context.Context, fd *os.File, cp checkpoint.Checkpoint, info source.FileInfo, matched bool, choice source.Choice) *source.File {
-	a.ledger.claim(cp)
+	reopened := a.ledger.claim(cp)
 	if cp.Resource != nil {
 		choice.Resource, choice.Route = cp.Resource, cp.Route
 	}
@@ -426,29 +562,48 @@ func (a *Agent) run(ctx, drain context.Context, fd *os.File, cp checkpoint.Check
 	key := fileKey{info.Dev, info.Inode}
 	a.mu.Lock()
 	a.live[key] = f
+	a.open++
 	a.mu.Unlock()
-	a.log.Info("reading", "path", cp.Path, "source_id", cp.SourceID, "offset", cp.Offset, "next_package_id", cp.NextPackageID)
+	a.wakeCheckpoints() // a new source's checkpoint is written in the next round
+	level := slog.LevelInfo
+	if reopened {
+		level = slog.LevelDebug // a file closed for being inactive grew again
+	}
+	a.log.Log(ctx, level, "reading", "path", cp.Path, "source_id", cp.SourceID, "offset", cp.Offset, "next_package_id", cp.NextPackageID)
 	a.wg.Add(1)
 	go func() {
 		defer a.wg.Done()
-		if err := f.Run(ctx, drain); err != nil && drain.Err() == nil {
+		err := f.Run(ctx, drain)
+		switch {
+		case errors.Is(err, source.ErrInactive):
+			info := f.Info()
+			a.ledger.closeInactive(cp.SourceID, info.Size, info.ModTime)
+		case err != nil && drain.Err() == nil:
 			a.log.Error("source stopped", "path", cp.Path, "source_id", cp.SourceID, "err", err)
 		}
 		a.mu.Lock()
 		if a.live[key] == f {
 			delete(a.live, key)
 		}
+		a.open--
+		waiting := len(a.waiting) > 0
 		a.mu.Unlock()
-		a.metrics.Lag.DeleteLabelValues(cp.SourceID, cp.Path)
+		if waiting {
+			select {
+			case a.slotFreed <- struct{}{}:
+			default:
+			}
+		}
 	}()
 	return f
 }
 
-// sweep finds the files of checkpoints no File reads: a file renamed out of
-// the globs (perhaps while the agent was down) or the copy copytruncate made
-// is read to its end; a checkpoint whose file is gone is removed.
-func (a *Agent) sweep(ctx, drain context.Context) {
-	for _, cp := range a.ledger.orphans() {
+// sweep finds the files of checkpoints no File reads that the last scan
+// did not see (seen): a file renamed out of the globs (perhaps while the
+// agent was down) or the copy copytruncate made is read to its end; a
+// checkpoint whose file is gone is removed.
+func (a *Agent) sweep(ctx, drain context.Context, seen map[fileKey]bool) {
+	for _, cp := range a.ledger.orphans(seen) {
 		skip := func(ino uint64) bool {
 			a.mu.Lock()
 			defer a.mu.Unlock()

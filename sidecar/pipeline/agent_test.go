@@ -13,6 +13,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/loglet/loglet/internal/poll"
 	"github.com/loglet/loglet/sidecar/checkpoint"
 	"github.com/loglet/loglet/sidecar/record"
 	"github.com/loglet/loglet/sidecar/sink"
@@ -212,8 +213,13 @@ func TestSelectSkipsAndRoutes(t *testing.T) {
 	if topics["app line"] != "logs" || topics["nginx line"] != "nginx_access_log" {
 		t.Errorf("records by topic: %v", topics)
 	}
+	// A source's checkpoint is written once the hub acknowledged it.
 	store, _ := checkpoint.Open(state)
-	cps, _ := store.Load()
+	var cps []checkpoint.Checkpoint
+	poll.Until(t, 10*time.Second, "the two read sources' checkpoints", func() bool {
+		cps, _ = store.Load()
+		return len(cps) >= 2
+	})
 	for _, cp := range cps {
 		if filepath.Base(cp.Path) == "secret.log" {
 			t.Errorf("a skipped source was checkpointed: %+v", cp)

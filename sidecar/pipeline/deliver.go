@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/cenkalti/backoff/v4"
@@ -185,22 +187,35 @@ func (a *Agent) writeCheckpoints() {
 	if len(changes) == 0 {
 		return
 	}
-	failed := 0
-	for _, c := range changes {
-		var err error
-		if c.forget {
-			err = a.store.Remove(c.cp.SourceID)
-		} else {
-			err = a.store.Save(c.cp)
-		}
-		if err != nil {
-			failed++
-			a.ledger.retry(c)
-			a.metrics.CheckpointErrors.Inc()
-			a.log.Error("checkpoint not written; will retry", "source_id", c.cp.SourceID, "err", err)
-		}
+	var failed atomic.Int64
+	work := make(chan change)
+	var wg sync.WaitGroup
+	for range min(checkpointWriters, len(changes)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for c := range work {
+				var err error
+				if c.forget {
+					err = a.store.Remove(c.cp.SourceID)
+				} else {
+					err = a.store.Save(c.cp)
+				}
+				if err != nil {
+					failed.Add(1)
+					a.ledger.retry(c)
+					a.metrics.CheckpointErrors.Inc()
+					a.log.Error("checkpoint not written; will retry", "source_id", c.cp.SourceID, "err", err)
+				}
+			}
+		}()
 	}
-	if failed == 0 {
+	for _, c := range changes {
+		work <- c
+	}
+	close(work)
+	wg.Wait()
+	if failed.Load() == 0 {
 		a.metrics.Checkpointed()
 	}
 }

@@ -5,30 +5,68 @@ import (
 	"time"
 
 	"github.com/loglet/loglet/sidecar/checkpoint"
+	"github.com/loglet/loglet/sidecar/metrics"
 	"github.com/loglet/loglet/sidecar/record"
 )
 
 // ledger is the agent's view of every checkpoint: what the hub acknowledged
 // per source, which sources are being read, and what still has to be
-// written to the store.
+// written to the store. It is indexed by device and inode, as files are
+// found: a node has thousands of sources, and every new or changed file
+// looks its inode up.
 type ledger struct {
 	mu      sync.Mutex
 	entries map[string]*entry
+	byKey   map[fileKey][]*entry
 }
+
+type fileKey struct{ dev, ino uint64 }
+
+func keyOf(id record.Identity) fileKey { return fileKey{id.Dev, id.Inode} }
 
 type entry struct {
 	cp     checkpoint.Checkpoint
 	live   bool // a File reads this source now
 	dirty  bool // acknowledged progress not yet written
 	forget bool // delete the checkpoint: the file is gone
+	// size is the file's size when it was last looked at (for the lag).
+	size int64
+	// closed is the file's size and modification time when it was closed
+	// for being inactive: while both stay the same, it is not opened again.
+	closed    bool
+	closedAt  int64
+	closedMod int64
 }
 
 func newLedger(cps []checkpoint.Checkpoint) *ledger {
-	l := &ledger{entries: make(map[string]*entry, len(cps))}
+	l := &ledger{entries: make(map[string]*entry, len(cps)), byKey: make(map[fileKey][]*entry, len(cps))}
 	for _, cp := range cps {
-		l.entries[cp.SourceID] = &entry{cp: cp}
+		l.add(&entry{cp: cp})
 	}
 	return l
+}
+
+func (l *ledger) add(e *entry) {
+	l.entries[e.cp.SourceID] = e
+	k := keyOf(e.cp.Identity)
+	l.byKey[k] = append(l.byKey[k], e)
+}
+
+func (l *ledger) remove(e *entry) {
+	delete(l.entries, e.cp.SourceID)
+	k := keyOf(e.cp.Identity)
+	list := l.byKey[k]
+	for i, x := range list {
+		if x == e {
+			list = append(list[:i], list[i+1:]...)
+			break
+		}
+	}
+	if len(list) == 0 {
+		delete(l.byKey, k)
+	} else {
+		l.byKey[k] = list
+	}
 }
 
 // find returns the checkpoint of a source not being read whose file had
@@ -38,8 +76,8 @@ func newLedger(cps []checkpoint.Checkpoint) *ledger {
 func (l *ledger) find(dev, ino uint64, same func(record.Identity) bool) (checkpoint.Checkpoint, bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	for _, e := range l.entries {
-		if !e.live && e.cp.Identity.Dev == dev && e.cp.Identity.Inode == ino && same(e.cp.Identity) {
+	for _, e := range l.byKey[fileKey{dev, ino}] {
+		if !e.live && same(e.cp.Identity) {
 			return e.cp, true
 		}
 	}
@@ -52,33 +90,97 @@ func (l *ledger) find(dev, ino uint64, same func(record.Identity) bool) (checkpo
 func (l *ledger) reading(dev, ino uint64) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	for _, e := range l.entries {
-		if e.live && e.cp.Identity.Dev == dev && e.cp.Identity.Inode == ino {
+	for _, e := range l.byKey[fileKey{dev, ino}] {
+		if e.live {
 			return true
 		}
 	}
 	return false
 }
 
-// claim marks a source as being read, adding it if new.
-func (l *ledger) claim(cp checkpoint.Checkpoint) {
+// quiet reports whether the file of this device and inode was closed for
+// being inactive and has not changed since: same size, same modification
+// time. It then stays closed.
+func (l *ledger) quiet(dev, ino uint64, size, mod int64) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, e := range l.byKey[fileKey{dev, ino}] {
+		if !e.live && e.closed && e.closedAt == size && e.closedMod == mod {
+			return true
+		}
+	}
+	return false
+}
+
+// closeInactive records the size and modification time of a source's file
+// when it was closed for being inactive.
+func (l *ledger) closeInactive(id string, size, mod int64) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if e, ok := l.entries[id]; ok {
+		e.closed, e.closedAt, e.closedMod = true, size, mod
+	}
+}
+
+// claim marks a source as being read, adding it if new. A new source's
+// checkpoint is first written once the hub acknowledged some of it, not
+// before its first line is read: with thousands of new files, synced
+// writes on the way to reading them made discovery take minutes. A crash
+// before then re-sends the file's first lines under a new source id. Only
+// a source that starts past its beginning (--start-at end) is written at
+// once, or a restart would skip what was written meanwhile. claim says
+// whether the source was closed for being inactive.
+func (l *ledger) claim(cp checkpoint.Checkpoint) (reopened bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	e, ok := l.entries[cp.SourceID]
 	if !ok {
-		e = &entry{cp: cp}
-		l.entries[cp.SourceID] = e
+		e = &entry{cp: cp, dirty: cp.Offset > 0}
+		l.add(e)
 	}
-	e.live = true
+	reopened = e.closed
+	e.live, e.closed = true, false
+	return reopened
 }
 
-// orphans returns the checkpoints no File reads.
-func (l *ledger) orphans() []checkpoint.Checkpoint {
+// supersede says that the file of this device and inode is a new source:
+// checkpoints of the inode that were closed for being inactive describe
+// content it no longer holds (rewritten, or the inode reused), so they are
+// orphans now.
+func (l *ledger) supersede(dev, ino uint64) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, e := range l.byKey[fileKey{dev, ino}] {
+		if !e.live {
+			e.closed = false
+		}
+	}
+}
+
+// closedGone reports whether a source closed for being inactive was not
+// seen by the last scan: its file was renamed away (rotation) or deleted
+// while closed, and the sweep must not wait to finish or forget it.
+func (l *ledger) closedGone(seen map[fileKey]bool) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, e := range l.entries {
+		if e.closed && !e.live && !e.forget && !seen[keyOf(e.cp.Identity)] {
+			return true
+		}
+	}
+	return false
+}
+
+// orphans returns the checkpoints no File reads, except those closed for
+// being inactive whose files the last scan saw (seen, by device and inode)
+// where the globs look: renamed away, copied, replaced, or gone.
+func (l *ledger) orphans(seen map[fileKey]bool) []checkpoint.Checkpoint {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	var out []checkpoint.Checkpoint
 	for _, e := range l.entries {
-		if !e.live && !e.forget {
+		if !e.live && !e.forget && !(e.closed && seen[keyOf(e.cp.Identity)]) {
+			e.closed = false // an orphan now, swept with the others
 			out = append(out, e.cp)
 		}
 	}
@@ -93,14 +195,22 @@ func (l *ledger) ack(p *record.Package, now time.Time) {
 	if !ok {
 		return
 	}
-	e.cp.Identity = p.Identity
-	e.cp.Offset = p.EndOffset
-	e.cp.NextPackageID = p.ID
-	if p.Len() > 0 {
-		e.cp.NextPackageID = p.ID + 1
+	if keyOf(p.Identity) != keyOf(e.cp.Identity) {
+		l.remove(e)
+		e.cp.Identity = p.Identity
+		l.add(e)
 	}
-	e.cp.Updated = now
-	e.dirty = true
+	next := p.ID
+	if p.Len() > 0 {
+		next = p.ID + 1
+	}
+	// A source released with nothing new (a file closed for being
+	// inactive) needs no write: its checkpoint says what it did.
+	if changed := e.cp.Identity != p.Identity || e.cp.Offset != p.EndOffset || e.cp.NextPackageID != next; changed || p.Forget {
+		e.cp.Identity, e.cp.Offset, e.cp.NextPackageID = p.Identity, p.EndOffset, next
+		e.cp.Updated = now
+		e.dirty = true
+	}
 	if p.End {
 		e.live = false
 		e.forget = p.Forget
@@ -116,15 +226,27 @@ func (l *ledger) drop(id string) {
 	}
 }
 
-// acked returns the acknowledged offset of a source.
-func (l *ledger) acked(id string) (int64, bool) {
+// observe records a source's file size, for its lag.
+func (l *ledger) observe(id string, size int64) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	e, ok := l.entries[id]
-	if !ok {
-		return 0, false
+	if e, ok := l.entries[id]; ok {
+		e.size = size
 	}
-	return e.cp.Offset, true
+}
+
+// lags returns what the hub has not acknowledged of each source, as far as
+// the last scan saw the files.
+func (l *ledger) lags() []metrics.SourceLag {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var out []metrics.SourceLag
+	for _, e := range l.entries {
+		if n := e.size - e.cp.Offset; n > 0 && !e.forget {
+			out = append(out, metrics.SourceLag{SourceID: e.cp.SourceID, Path: e.cp.Path, Bytes: n})
+		}
+	}
+	return out
 }
 
 // change is one checkpoint to write or delete.
@@ -138,14 +260,14 @@ func (l *ledger) takeDirty() []change {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	var out []change
-	for id, e := range l.entries {
+	for _, e := range l.entries {
 		if !e.dirty {
 			continue
 		}
 		e.dirty = false
 		out = append(out, change{cp: e.cp, forget: e.forget})
 		if e.forget {
-			delete(l.entries, id)
+			l.remove(e)
 		}
 	}
 	return out
@@ -158,7 +280,7 @@ func (l *ledger) retry(c change) {
 	e, ok := l.entries[c.cp.SourceID]
 	if !ok {
 		e = &entry{cp: c.cp, forget: c.forget}
-		l.entries[c.cp.SourceID] = e
+		l.add(e)
 	}
 	e.dirty = true
 }

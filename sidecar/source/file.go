@@ -27,8 +27,20 @@ type Config struct {
 	BatchWait time.Duration
 	// MaxLineBytes splits longer lines into marked parts.
 	MaxLineBytes int
-	// Poll is how often an idle file is checked when no change event came.
+	// Poll is how often a file is checked when no change event came.
 	Poll time.Duration
+	// IdlePoll, when longer than Poll, is how often a file with nothing
+	// pending is checked: its folder's file events wake it when it grows,
+	// so the checks only cover events that were lost. Thousands of quiet
+	// files each checked every Poll cost a busy core.
+	IdlePoll time.Duration
+	// CloseInactive closes a file that has not grown for this long (0:
+	// never); Run then returns ErrInactive. It is opened again, by its
+	// identity, once it changes.
+	CloseInactive time.Duration
+	// Crowded, when set and true, says that files wait for a descriptor
+	// (--max-open-files): a file idle for CrowdedIdle closes early.
+	Crowded func() bool
 	// CloseGrace is how long a file that left the glob (rotated away,
 	// deleted) is kept open without growing before it is released: writers
 	// may still append until they reopen.
@@ -51,6 +63,15 @@ func BufferBytes(batchBytes, maxLineBytes int, waits bool) int {
 	}
 	return batchBytes + maxLineBytes
 }
+
+// CrowdedIdle is how long a file stays open without growing while other
+// files wait for a descriptor.
+const CrowdedIdle = 200 * time.Millisecond
+
+// ErrInactive is what Run returns when it closed the file for being
+// inactive (Config.CloseInactive, Config.Crowded): everything read is
+// emitted, an unterminated last line is left for the next opening.
+var ErrInactive = errors.New("closed for being inactive")
 
 // Emit hands a cut package downstream; it blocks while the pipeline is full.
 type Emit func(ctx context.Context, p *record.Package) error
@@ -93,6 +114,7 @@ type File struct {
 	wake      chan struct{}
 	unmatched atomic.Int64 // unix nanos since the file left the glob; 0 while matched
 	once      bool
+	info      FileInfo // the last stat of the open file
 }
 
 // NewFile returns a File reading f (opened at path) from st. Packages come
@@ -131,6 +153,10 @@ func (s *File) SetMatched(matched bool, now time.Time) {
 	}
 }
 
+// Info is what the last stat of the file said (after Run: when it was
+// closed).
+func (s *File) Info() FileInfo { return s.info }
+
 // SetOnce makes Run read to the current end, flush everything including an
 // unterminated last line, and return.
 func (s *File) SetOnce() { s.once = true }
@@ -167,7 +193,8 @@ func (s *File) Run(ctx, drain context.Context) error {
 			// line for the next start.
 			return s.flush(drain, false, false)
 		}
-		if u := s.unmatched.Load(); u != 0 && n == 0 {
+		u := s.unmatched.Load()
+		if u != 0 && n == 0 {
 			idle := min(now.Sub(lastGrowth), now.Sub(time.Unix(0, u)))
 			if idle >= s.cfg.CloseGrace {
 				info, err := StatFile(s.f)
@@ -175,7 +202,22 @@ func (s *File) Run(ctx, drain context.Context) error {
 			}
 		}
 		wait := s.cfg.Poll
-		if s.cur != nil && len(s.cur.Records) > 0 {
+		pending := s.cur != nil && len(s.cur.Records) > 0
+		if u == 0 && n == 0 && !pending {
+			idle := now.Sub(lastGrowth)
+			limit := s.cfg.CloseInactive
+			if s.cfg.Crowded != nil && s.cfg.Crowded() {
+				limit = CrowdedIdle
+			}
+			if limit > 0 && idle >= limit {
+				return s.closeInactive(drain)
+			}
+			wait = max(wait, s.cfg.IdlePoll)
+			if limit > 0 {
+				wait = min(wait, limit-idle)
+			}
+		}
+		if pending {
 			// The first span says when cur got its first record.
 			due := s.cfg.BatchWait - now.Sub(s.cur.Spans[0].Time)
 			// A record still waiting for lines is finished when none came
@@ -206,6 +248,24 @@ func (s *File) Run(ctx, drain context.Context) error {
 			}
 		}
 	}
+}
+
+// closeInactive emits what was read and a last, empty package that
+// releases the source, leaving an unterminated line to be read again when
+// the file is opened next.
+func (s *File) closeInactive(ctx context.Context) error {
+	if err := s.cut(ctx, true); err != nil {
+		return err
+	}
+	off := s.off
+	if s.cur != nil {
+		off -= int64(s.start)
+	}
+	p := &record.Package{Origin: s.origin, ID: s.nextPkg, Identity: s.id, EndOffset: off, End: true}
+	if err := s.emit(ctx, p); err != nil {
+		return err
+	}
+	return ErrInactive
 }
 
 // park gives the buffer back while the file is idle, keeping an
@@ -481,6 +541,7 @@ func (s *File) checkTruncated(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("stat %s: %w", s.path, err)
 	}
+	s.info = info
 	readTo := s.off + int64(len(s.parked))
 	if s.cur != nil {
 		readTo = s.off + int64(len(s.cur.Data)-s.start)

@@ -7,7 +7,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"sort"
 	"strings"
 )
 
@@ -90,6 +89,23 @@ func staticRoot(p string) string {
 // sorted. Directories that cannot be read are skipped: a glob may cover
 // folders that appear later.
 func (m *Matcher) Expand() []string {
+	found := m.ExpandStat()
+	out := make([]string, len(found))
+	for i, f := range found {
+		out[i] = f.Path
+	}
+	return out
+}
+
+// Found is a file Expand lists, with what its stat said.
+type Found struct {
+	Path string
+	Info FileInfo
+}
+
+// ExpandStat is Expand with each file's stat (one per file: a scan of
+// thousands of files costs mostly these).
+func (m *Matcher) ExpandStat() []Found {
 	seen := map[string]bool{}
 	for _, p := range m.include {
 		if !strings.Contains(p, "**") {
@@ -113,17 +129,22 @@ func (m *Matcher) Expand() []string {
 			return nil
 		})
 	}
-	out := make([]string, 0, len(seen))
+	out := make([]Found, 0, len(seen))
 	for f := range seen {
 		if m.excluded(f) {
 			continue
 		}
-		if fi, err := os.Stat(f); err != nil || !fi.Mode().IsRegular() {
+		fi, err := os.Stat(f)
+		if err != nil || !fi.Mode().IsRegular() {
 			continue
 		}
-		out = append(out, f)
+		info, err := infoOf(fi)
+		if err != nil {
+			continue
+		}
+		out = append(out, Found{Path: f, Info: info})
 	}
-	sort.Strings(out)
+	slices.SortFunc(out, func(a, b Found) int { return strings.Compare(a.Path, b.Path) })
 	return out
 }
 

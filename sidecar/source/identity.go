@@ -20,6 +20,8 @@ type FileInfo struct {
 	Dev, Inode uint64
 	Size       int64
 	Nlink      uint64
+	// ModTime is the modification time in Unix nanoseconds.
+	ModTime int64
 }
 
 // StatFile stats f (an open file; it follows the file, not the name).
@@ -40,12 +42,15 @@ func StatPath(path string) (FileInfo, error) {
 	return infoOf(fi)
 }
 
+// InfoOf is the identity and length in fi, from os.Stat.
+func InfoOf(fi os.FileInfo) (FileInfo, error) { return infoOf(fi) }
+
 func infoOf(fi os.FileInfo) (FileInfo, error) {
 	st, ok := fi.Sys().(*syscall.Stat_t)
 	if !ok {
 		return FileInfo{}, fmt.Errorf("%s: no device and inode on this platform", fi.Name())
 	}
-	return FileInfo{Dev: uint64(st.Dev), Inode: uint64(st.Ino), Size: fi.Size(), Nlink: uint64(st.Nlink)}, nil
+	return FileInfo{Dev: uint64(st.Dev), Inode: uint64(st.Ino), Size: fi.Size(), Nlink: uint64(st.Nlink), ModTime: fi.ModTime().UnixNano()}, nil
 }
 
 // Fingerprint hashes the first n bytes of r (fewer if the file is shorter)
