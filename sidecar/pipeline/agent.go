@@ -157,14 +157,14 @@ func New(cfg Config, sk sink.Sink, store *checkpoint.Store, log *slog.Logger) (*
 			CloseGrace:   max(5*cfg.ScanInterval, time.Second),
 			Parse:        cfg.Parse,
 		},
-		budget: newBudget(cfg.MaxBufferBytes),
-		queue:  make(chan *record.Package, queueDepth),
+		budget:    newBudget(cfg.MaxBufferBytes),
+		queue:     make(chan *record.Package, queueDepth),
 		ckWake:    make(chan struct{}, 1),
 		slotFreed: make(chan struct{}, 1),
 		live:      map[fileKey]*source.File{},
-		byPath: map[string]*source.File{},
-		warned: map[string]bool{},
-		skip:   map[string]bool{},
+		byPath:    map[string]*source.File{},
+		warned:    map[string]bool{},
+		skip:      map[string]bool{},
 	}
 	if a.cfg.MaxOpenFiles <= 0 {
 		a.cfg.MaxOpenFiles = DefaultMaxOpenFiles
