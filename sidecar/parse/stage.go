@@ -72,7 +72,9 @@ type lane struct {
 	partFirst, partLast int // its raw lines
 	partTime            int64
 	partFlags           record.Flag
-	pending             []logical
+	// latest is the container time of the lane's latest line.
+	latest  int64
+	pending []logical
 	// pendingLen and quotes keep the size and the csv quote count of the
 	// pending lines as they come, rather than summing them per line.
 	pendingLen, quotes int
@@ -162,17 +164,7 @@ func (st *Stage) Process(p *record.Package, flush bool) (keep int) {
 	if flush {
 		st.at = max(len(raw)-1, 0)
 		for i := range st.lanes {
-			ln := &st.lanes[i]
-			if len(ln.partial) > 0 {
-				// A line whose final piece never came: what there is of it.
-				l := logical{first: ln.partFirst, last: ln.partLast, time: ln.partTime, flags: ln.partFlags}
-				l.body = joinTexts(p, ln.partial, record.Ref{}, false)
-				ln.partial = ln.partial[:0]
-				st.add(p, i, l)
-			}
-		}
-		for i := range st.lanes {
-			st.endPending(p, i, true)
+			st.closeLane(p, i)
 		}
 	}
 	first := st.openFirst()
@@ -218,7 +210,9 @@ func (st *Stage) line(p *record.Package, e record.Entry) {
 		return
 	}
 	n := laneOf(w.stream)
+	st.closeStale(p, n, w.time)
 	ln := &st.lanes[n]
+	ln.latest = w.time
 	if w.partial {
 		if len(ln.partial) == 0 {
 			ln.partFirst, ln.partTime, ln.partFlags = i, w.time, w.stream
@@ -233,6 +227,41 @@ func (st *Stage) line(p *record.Package, e record.Entry) {
 		ln.partial = ln.partial[:0]
 	}
 	st.add(p, n, l)
+}
+
+// closeStale finishes what other lanes than n have open when their latest
+// line is older than the multiline timeout at time t (a container time).
+// The reader's timeout counts from the file's last growth, which never
+// comes while another stream keeps writing: without this, a record of a
+// stream that went quiet would hold back every record after it until the
+// buffer is full. Container times make the decision the same when the
+// lines are read again.
+func (st *Stage) closeStale(p *record.Package, n int, t int64) {
+	timeout := int64(st.spec.cfg.MultilineTimeout)
+	if timeout <= 0 || t == 0 {
+		return
+	}
+	for m := range st.lanes {
+		ln := &st.lanes[m]
+		if m == n || ln.latest == 0 || t-ln.latest < timeout || ln.open() == math.MaxInt {
+			continue
+		}
+		st.closeLane(p, m)
+	}
+}
+
+// closeLane finishes what lane n has open: a split line whose final piece
+// did not come, and the pending record.
+func (st *Stage) closeLane(p *record.Package, n int) {
+	ln := &st.lanes[n]
+	if len(ln.partial) > 0 {
+		// A line whose final piece never came: what there is of it.
+		l := logical{first: ln.partFirst, last: ln.partLast, time: ln.partTime, flags: ln.partFlags}
+		l.body = joinTexts(p, ln.partial, record.Ref{}, false)
+		ln.partial = ln.partial[:0]
+		st.add(p, n, l)
+	}
+	st.endPending(p, n, true)
 }
 
 // joinTexts copies the pieces of a split line, and last if withLast, one

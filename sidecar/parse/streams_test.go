@@ -2,13 +2,12 @@ package parse_test
 
 import (
 	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/loglet/loglet/sidecar/parse"
+	"github.com/loglet/loglet/sidecar/record"
 )
 
 // criParts wraps text as a CRI runtime that splits lines at size bytes
@@ -166,41 +165,177 @@ func TestContainerTimeKept(t *testing.T) {
 // lies where a restart reads exactly the records not sent yet: none lost,
 // none twice.
 func TestTwoStreamsRestartAnywhere(t *testing.T) {
-	var b strings.Builder
-	for i := range 30 {
+	at := func(ms int) string {
+		return time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC).Add(time.Duration(ms) * time.Millisecond).Format(time.RFC3339Nano)
+	}
+	// Both streams write records of split lines and stack traces in turn.
+	var turns strings.Builder
+	for i := range 16 {
 		out := criParts(tsOut, "stdout", fmt.Sprintf("2026-12-01 10:00:%02d INFO request %d %s", i, i, bigText(i*37%300)), 100)
 		errs := criParts(tsErr, "stderr", fmt.Sprintf("2026-12-01 10:00:%02d WARN slow %d", i, i), 100)
 		if i%3 == 0 {
 			errs = append(errs, criParts(tsErr, "stderr", "\tat trace line "+bigText(150), 100)...)
 		}
-		b.WriteString(interleave(out, errs, 1, 1, 1))
+		turns.WriteString(interleave(out, errs, 1, 1, 1))
 	}
-	path := filepath.Join(t.TempDir(), "c.log")
-	if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	for _, cfg := range []parse.Config{{Container: "cri"}, {Container: "cri", MultilineStart: `^\d{4}-`}} {
-		cfg.MultilineTimeout, cfg.MaxLineBytes = time.Second, 256<<10
-		spec, err := parse.Compile(cfg)
-		if err != nil {
-			t.Fatal(err)
+	// stdout writes now and then, stderr all the time: stdout's records
+	// are finished by the other stream's time passing.
+	var quiet strings.Builder
+	for i := range 36 {
+		if i%7 == 0 {
+			quiet.WriteString(strings.Join(criParts(at(300*i), "stdout", fmt.Sprintf("2026-12-01 10:00:%02d ERROR %d %s", i, i, bigText(150)), 100), ""))
+			quiet.WriteString(criLines(at(300*i+1), "stdout", "\tat com.example.Main.run(Main.java:7)"))
 		}
-		all := toRecs(readPackages(t, path, spec, 1<<20, 0))
-		seen := 0
-		for _, p := range readPackages(t, path, spec, 300, 0) {
-			seen += p.Len()
-			rest := toRecs(readPackages(t, path, spec, 300, p.EndOffset))
-			if len(rest) != len(all)-seen {
-				t.Fatalf("%+v: restart at %d after %d records: %d records, want %d", cfg, p.EndOffset, seen, len(rest), len(all)-seen)
+		var cut []string // now and then a stdout line whose end never comes
+		if i%11 == 5 {
+			cut = []string{at(300*i+3) + " stdout P unfinished \n"}
+		}
+		quiet.WriteString(interleave(criParts(at(300*i+2), "stderr", fmt.Sprintf("2026-12-01 10:00:%02d INFO tick %d %s", i, i, bigText(i%4*40)), 100), cut, 1))
+	}
+	for name, content := range map[string]string{"turns": turns.String(), "quiet stdout": quiet.String()} {
+		for _, cfg := range []parse.Config{{Container: "cri"}, {Container: "cri", MultilineStart: `^\d{4}-`}} {
+			cfg.MultilineTimeout, cfg.MaxLineBytes = time.Second, 256<<10
+			spec, err := parse.Compile(cfg)
+			if err != nil {
+				t.Fatal(err)
 			}
-			for i := range rest {
-				if msg := diff(rest[i], all[seen+i]); msg != "" {
-					t.Fatalf("%+v: restart at %d, record %d: %s", cfg, p.EndOffset, i, msg)
+			all, _ := readInSteps(spec, content, 1<<30)
+			for _, step := range []int{1, 4} {
+				got, ends := readInSteps(spec, content, step)
+				if msg := sameRecs(got, all); msg != "" {
+					t.Fatalf("%s %+v, %d lines a package: %s", name, cfg, step, msg)
+				}
+				for _, end := range ends {
+					// A restart from this package's end reads the
+					// records not sent yet: none lost, none twice.
+					rest, _ := readInSteps(spec, content[end.offset:], step)
+					if msg := sameRecs(rest, all[end.records:]); msg != "" {
+						t.Fatalf("%s %+v, %d lines a package: restart at byte %d after %d records: %s", name, cfg, step, end.offset, end.records, msg)
+					}
 				}
 			}
 		}
-		if seen != len(all) {
-			t.Fatalf("%+v: small packages gave %d records, one package %d", cfg, seen, len(all))
+	}
+}
+
+// packageEnd is where a package ended: the reader's offset after it (what
+// a checkpoint records) and the records sent up to it.
+type packageEnd struct{ offset, records int }
+
+// readInSteps reads content as source.File does, in packages of step more
+// lines: each package holds the lines the stage kept from the last one and
+// step new ones; the last one is flushed (the end of a file).
+func readInSteps(spec *parse.Spec, content string, step int) ([]rec, []packageEnd) {
+	st := spec.NewStage()
+	var out []rec
+	var ends []packageEnd
+	off, next := 0, 0 // the package's start and the end of its lines
+	for {
+		for n := 0; n < step && next < len(content); n++ {
+			next += strings.IndexByte(content[next:], '\n') + 1
 		}
+		p := linesPackage(content[off:next])
+		flush := next == len(content)
+		keep := st.Process(p, flush)
+		out = append(out, toRecs([]*record.Package{p})...)
+		if keep < 0 {
+			off = next
+		} else {
+			off += keep
+		}
+		ends = append(ends, packageEnd{off, len(out)})
+		if flush {
+			return out, ends
+		}
+	}
+}
+
+func sameRecs(got, want []rec) string {
+	if len(got) != len(want) {
+		return fmt.Sprintf("%d records, want %d:\n%s\nwant:\n%s", len(got), len(want), dump(got), dump(want))
+	}
+	for i := range got {
+		if msg := diff(got[i], want[i]); msg != "" {
+			return fmt.Sprintf("record %d: %s", i, msg)
+		}
+	}
+	return ""
+}
+
+// linesPackage indexes content's lines as source.File does: one raw record
+// per line, without its newline, all read at one time.
+func linesPackage(content string) *record.Package {
+	p := &record.Package{Data: []byte(content), Spans: []record.Span{{Time: time.Unix(1, 0)}}}
+	start := 0
+	for i := range len(content) {
+		if content[i] == '\n' {
+			p.Records = append(p.Records, record.Entry{Start: uint32(start), End: uint32(i)})
+			start = i + 1
+		}
+	}
+	return p
+}
+
+// TestQuietStreamDoesNotHoldTheOther: the reader finishes an open record
+// only when the file stops growing, which never happens while the other
+// stream keeps writing. A record of a stream that went quiet is finished
+// once the other stream's lines are a multiline timeout younger (by their
+// container times), so what the other stream wrote after it is not held
+// back; the same file read again gives the same records.
+func TestQuietStreamDoesNotHoldTheOther(t *testing.T) {
+	at := func(ms int) string {
+		return time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC).Add(time.Duration(ms) * time.Millisecond).Format(time.RFC3339Nano)
+	}
+	var b strings.Builder
+	b.WriteString(criLines(at(0), "stdout", "2026-12-01 10:00:00 ERROR failed"))
+	b.WriteString(criLines(at(1), "stdout", "\tat com.example.Main.run(Main.java:7)"))
+	b.WriteString(strings.Join(criParts(at(2), "stderr", "2026-12-01 10:00:00 WARN split over two pieces", 30), ""))
+	b.WriteString(at(3) + " stdout P a line whose end never comes\n")
+	for i := range 6 {
+		b.WriteString(criLines(at(500*(i+1)), "stderr", fmt.Sprintf("2026-12-01 10:00:0%d INFO tick %d", i, i)))
+	}
+	content := b.String()
+	tests := []struct {
+		name string
+		cfg  parse.Config
+		want []string // the bodies emitted without a flush
+		keep string   // the line the reader keeps from
+	}{
+		{"multiline", parse.Config{Container: "cri", MultilineStart: `^\d{4}-`},
+			[]string{"2026-12-01 10:00:00 ERROR failed\n\tat com.example.Main.run(Main.java:7)\na line whose end never comes",
+				"2026-12-01 10:00:00 WARN split over two pieces", "2026-12-01 10:00:00 INFO tick 0", "2026-12-01 10:00:01 INFO tick 1",
+				"2026-12-01 10:00:02 INFO tick 2", "2026-12-01 10:00:03 INFO tick 3", "2026-12-01 10:00:04 INFO tick 4"},
+			at(3000) + " stderr F 2026-12-01 10:00:05 INFO tick 5"},
+		{"partial lines only", parse.Config{Container: "cri"},
+			[]string{"2026-12-01 10:00:00 ERROR failed", "\tat com.example.Main.run(Main.java:7)", "2026-12-01 10:00:00 WARN split over two pieces",
+				"a line whose end never comes", "2026-12-01 10:00:00 INFO tick 0", "2026-12-01 10:00:01 INFO tick 1",
+				"2026-12-01 10:00:02 INFO tick 2", "2026-12-01 10:00:03 INFO tick 3", "2026-12-01 10:00:04 INFO tick 4",
+				"2026-12-01 10:00:05 INFO tick 5"},
+			""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.cfg.MultilineTimeout, tc.cfg.MaxLineBytes = time.Second, 256<<10
+			spec, err := parse.Compile(tc.cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			p := linesPackage(content)
+			keep := spec.NewStage().Process(p, false)
+			var got []string
+			for i := range p.Records {
+				got = append(got, string(p.Body(i)))
+			}
+			if strings.Join(got, "\n---\n") != strings.Join(tc.want, "\n---\n") {
+				t.Errorf("records without a flush:\n%s\nwant:\n%s", strings.Join(got, "\n---\n"), strings.Join(tc.want, "\n---\n"))
+			}
+			kept := ""
+			if keep >= 0 {
+				kept = strings.TrimSuffix(content[keep:], "\n")
+			}
+			if kept != tc.keep {
+				t.Errorf("kept %q, want %q", kept, tc.keep)
+			}
+		})
 	}
 }
