@@ -64,6 +64,17 @@ func laneOf(stream record.Flag) int {
 	return laneNone
 }
 
+// laneFlags returns the log.iostream flag of lane n.
+func laneFlags(n int) record.Flag {
+	switch n {
+	case laneStdout:
+		return record.FlagStdout
+	case laneStderr:
+		return record.FlagStderr
+	}
+	return 0
+}
+
 // lane is what one stream has open.
 type lane struct {
 	// partial holds the texts of a container line split by the runtime
@@ -339,7 +350,7 @@ func (st *Stage) endPending(p *record.Package, n int, last bool) {
 	if len(ln.pending) == 0 {
 		if ln.parts > 0 && last {
 			// The record's parts ended exactly at the limit: close it.
-			st.finish(p, done{l: logical{first: st.at, last: st.at}, last: st.at, lane: n, kind: kindClose})
+			st.finish(p, done{l: logical{first: st.at, last: st.at, flags: laneFlags(n)}, last: st.at, lane: n, kind: kindClose})
 		}
 		return
 	}
@@ -381,11 +392,23 @@ func (st *Stage) finish(p *record.Package, d done) {
 	st.held = append(st.held, done{})
 	copy(st.held[i+1:], st.held[i:])
 	st.held[i] = d
-	first := st.openFirst()
-	n := 0
-	for n < len(st.held) && st.held[n].last < first {
-		st.emitDone(p, st.held[n])
-		n++
+	// Emit the longest run of held records whose lines all lie before
+	// the first line of everything left (open, or held after the run):
+	// the keep index falls there, so no line of an emitted record is read
+	// again.
+	open := st.openFirst()
+	n, last := 0, -1
+	for k := range st.held {
+		last = max(last, st.held[k].last)
+		if last >= open {
+			break // nor can any longer run be emitted
+		}
+		if k+1 == len(st.held) || last < st.held[k+1].l.first {
+			n = k + 1
+		}
+	}
+	for _, h := range st.held[:n] {
+		st.emitDone(p, h)
 	}
 	st.held = st.held[:copy(st.held, st.held[n:])]
 }
