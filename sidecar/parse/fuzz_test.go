@@ -220,7 +220,9 @@ func FuzzStreams(f *testing.F) {
 		var file strings.Builder
 		var want [2]strings.Builder
 		at := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
-		for i := 1; i+1 < len(in); i += 2 {
+		// At most 300 lines: the stage reads a kept line again with every
+		// package, so one left open makes a long input slow, not more telling.
+		for i := 1; i+1 < len(in) && i < 600; i += 2 {
 			op, n := in[i], int(in[i+1])%40
 			s, partial := int(op&1), op&2 != 0
 			at = at.Add(time.Duration(op>>2&3) * 400 * time.Millisecond)
