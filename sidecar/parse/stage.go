@@ -382,7 +382,7 @@ func (st *Stage) openFirstBut(n int) int {
 // it is held, in the order of first lines, until those are emitted.
 func (st *Stage) finish(p *record.Package, d done) {
 	if len(st.held) == 0 && d.last < st.openFirst() {
-		st.emitDone(p, d)
+		st.emitDone(p, &d)
 		return
 	}
 	i := len(st.held)
@@ -407,13 +407,13 @@ func (st *Stage) finish(p *record.Package, d done) {
 			n = k + 1
 		}
 	}
-	for _, h := range st.held[:n] {
-		st.emitDone(p, h)
+	for k := range st.held[:n] {
+		st.emitDone(p, &st.held[k])
 	}
 	st.held = st.held[:copy(st.held, st.held[n:])]
 }
 
-func (st *Stage) emitDone(p *record.Package, d done) {
+func (st *Stage) emitDone(p *record.Package, d *done) {
 	switch d.kind {
 	case kindWhole:
 		st.emitBody(p, d.lane, d.l, d.body, true)
