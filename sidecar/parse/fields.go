@@ -18,6 +18,9 @@ type fields struct {
 	body  record.Ref // the body; a parser may point it at a message field
 	entry *record.Entry
 	spec  *Spec
+	// time is the record's time before the parser ran (the container
+	// line's), which a failed parse gives back.
+	time int64
 	// levelField is set when a level field was seen, so the body is not
 	// searched for a level word.
 	levelField bool
@@ -62,7 +65,7 @@ func (f *fields) fail(msg int) {
 	f.p.Attrs = f.p.Attrs[:f.entry.AttrStart]
 	f.body = f.orig
 	f.entry.Severity = record.SeverityNone
-	f.entry.Time = 0
+	f.entry.Time = f.time
 	f.levelField = false
 	f.p.Attrs = append(f.p.Attrs, record.Attr{Key: record.StringRef(strParseError), Value: record.StringRef(msg)})
 }

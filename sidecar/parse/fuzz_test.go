@@ -3,6 +3,7 @@ package parse
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"regexp"
 	"slices"
 	"strings"
@@ -182,4 +183,119 @@ func TestChainOnlyForSimplePatterns(t *testing.T) {
 			t.Errorf("%s compiled to a chain; it needs regexp", e)
 		}
 	}
+}
+
+// FuzzStreams decodes its input into a container log of both streams, its
+// lines split by the runtime into pieces written between the other
+// stream's, read in packages of a few lines as the reader does (the lines a
+// package leaves are read again into the next). Whatever the order, each
+// stream's records hold exactly that stream's text, every byte once, in
+// order: nothing of stdout in a stderr record or the other way round,
+// nothing lost, nothing twice.
+func FuzzStreams(f *testing.F) {
+	f.Add([]byte{0, 2, 10, 1, 3, 0, 5, 3, 7, 1, 9})
+	f.Add([]byte{1, 0x12, 20, 0x13, 20, 0x10, 5, 0x11, 5, 0x02, 4, 0x00, 3, 0x01, 8})
+	f.Add([]byte{3, 0x1e, 30, 0x0f, 12, 0x0e, 9, 0x1d, 40, 0x02, 1, 0x0c, 6})
+	f.Add([]byte{0x07, 0x32, 1, 0x30, 2, 0x1c, 3, 0x33, 4, 0x1f, 5, 0x31, 6})
+	f.Fuzz(func(t *testing.T, in []byte) {
+		if len(in) < 1 {
+			return
+		}
+		mode, step := in[0], 1+int(in[0]>>3)%6
+		docker, multiline := mode&1 != 0, mode&2 != 0
+		cfg := Config{Container: "cri", MaxLineBytes: 96, MultilineTimeout: time.Second}
+		if docker {
+			cfg.Container = "docker"
+		}
+		if multiline {
+			cfg.MultilineStart = `^#`
+		}
+		spec, err := Compile(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Each stream writes from its own letters; '#' (a record's start)
+		// and '"' (escaped by Docker) are common to both.
+		alphabet := [2]string{"abcdefgh#\"", "stuvwxyz#\""}
+		var file strings.Builder
+		var want [2]strings.Builder
+		at := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
+		// At most 300 lines: the stage reads a kept line again with every
+		// package, so one left open makes a long input slow, not more telling.
+		for i := 1; i+1 < len(in) && i < 600; i += 2 {
+			op, n := in[i], int(in[i+1])%40
+			s, partial := int(op&1), op&2 != 0
+			at = at.Add(time.Duration(op>>2&3) * 400 * time.Millisecond)
+			var text strings.Builder
+			if op&0x10 != 0 {
+				text.WriteByte('#')
+			}
+			for k := range n {
+				text.WriteByte(alphabet[s][(k*7+int(in[i+1])+i)%8])
+				if (op>>5)&1 != 0 && k%5 == 0 {
+					text.WriteByte('"')
+				}
+			}
+			want[s].WriteString(text.String())
+			stream := [2]string{"stdout", "stderr"}[s]
+			ts := at.Format(time.RFC3339Nano)
+			switch {
+			case docker:
+				log := text.String()
+				if !partial {
+					log += "\n"
+				}
+				b, _ := json.Marshal(map[string]string{"log": log, "stream": stream, "time": ts})
+				file.Write(b)
+				file.WriteByte('\n')
+			case partial:
+				fmt.Fprintf(&file, "%s %s P %s\n", ts, stream, text.String())
+			default:
+				fmt.Fprintf(&file, "%s %s F %s\n", ts, stream, text.String())
+			}
+		}
+		content := file.String()
+		st := spec.NewStage()
+		var got [2]strings.Builder
+		off, next := 0, 0
+		for {
+			for k := 0; k < step && next < len(content); k++ {
+				next += strings.IndexByte(content[next:], '\n') + 1
+			}
+			p := rawPackage([]byte(content[off:next]))
+			flush := next == len(content)
+			keep := st.Process(p, flush)
+			for i, e := range p.Records {
+				s := 0
+				switch {
+				case e.Flags&record.FlagStderr != 0 && e.Flags&record.FlagStdout == 0:
+					s = 1
+				case e.Flags&record.FlagStdout != 0 && e.Flags&record.FlagStderr == 0:
+				default:
+					t.Fatalf("record %q has flags %b: want one stream", p.Body(i), e.Flags)
+				}
+				body := p.Body(i)
+				if k := bytes.IndexAny(body, alphabet[1-s][:8]); k >= 0 {
+					t.Fatalf("%s record %q holds %q of the other stream", [2]string{"stdout", "stderr"}[s], body, body[k])
+				}
+				got[s].Write(bytes.ReplaceAll(body, []byte{'\n'}, nil))
+			}
+			switch {
+			case keep < 0:
+				off = next
+			case keep > next-off:
+				t.Fatalf("keep %d beyond the package's %d bytes", keep, next-off)
+			default:
+				off += keep
+			}
+			if flush {
+				break
+			}
+		}
+		for s := range got {
+			if got[s].String() != want[s].String() {
+				t.Fatalf("%s: records hold\n%q\nwant\n%q\nfile:\n%s", [2]string{"stdout", "stderr"}[s], got[s].String(), want[s].String(), content)
+			}
+		}
+	})
 }

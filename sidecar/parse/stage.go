@@ -2,48 +2,147 @@ package parse
 
 import (
 	"bytes"
+	"math"
 
 	"github.com/loglet/loglet/sidecar/record"
 )
 
 // Stage turns one source's lines into records.
+//
+// A container writes stdout and stderr into one file, so the pieces of a
+// line split by the runtime (CRI P lines, Docker json-file pieces) and the
+// lines of a multiline record are put together per stream: each stream is
+// a lane with its own partial line and pending record. Records leave in the
+// order of their first line; a record that is finished waits (held) while
+// a record of another stream that began earlier is still open. That keeps
+// the invariant the reader relies on: every line before the keep index
+// belongs to an emitted record and no line after it does, so a checkpoint
+// never cuts an open record and a restart sends nothing twice.
 type Stage struct {
 	spec      *Spec
 	container string // "auto" until the source's first line decides
 	parser    parser
-	// parts counts the parts of a record cut at the size limit that were
-	// already emitted; the record goes on in the next package.
-	parts uint16
+	lanes     [numLanes]lane
+	// held are finished records waiting for an earlier-begun open record,
+	// in the order of their first line.
+	held []done
+	// floor is the first line of the logical line being added to a lane,
+	// which counts as open until it is pushed.
+	floor int
+	// at is the raw line being decoded.
+	at int
 
-	out     []record.Entry
-	spans   []record.Span
-	pending []logical
-	// pendingLen and quotes keep the size and the csv quote count of the
-	// pending lines as they come, rather than summing them per line.
-	pendingLen, quotes int
-	spanAt             int // cursor into the raw spans
+	out   []record.Entry
+	spans []record.Span
 	// entry and fields are reused for every record: handed to a parser
 	// through an interface, locals would escape to the heap.
 	entry  record.Entry
 	fields fields
 	times  secondCache
+	spanAt int // cursor into the raw spans
 	// lastSpan is the raw span of the latest record, to start a new output
 	// span only when it changes.
 	lastSpan int
 }
 
+// Lanes: lines without a stream (plain lines, pods/log, Docker lines that
+// name none), stdout, stderr.
+const (
+	laneNone = iota
+	laneStdout
+	laneStderr
+	numLanes
+)
+
+func laneOf(stream record.Flag) int {
+	switch {
+	case stream&record.FlagStdout != 0:
+		return laneStdout
+	case stream&record.FlagStderr != 0:
+		return laneStderr
+	}
+	return laneNone
+}
+
+// laneFlags returns the log.iostream flag of lane n.
+func laneFlags(n int) record.Flag {
+	switch n {
+	case laneStdout:
+		return record.FlagStdout
+	case laneStderr:
+		return record.FlagStderr
+	}
+	return 0
+}
+
+// lane is what one stream has open.
+type lane struct {
+	// partial holds the texts of a container line split by the runtime
+	// whose final piece has not come yet.
+	partial             []record.Ref
+	partFirst, partLast int // its raw lines
+	partTime            int64
+	partFlags           record.Flag
+	// latest is the container time of the lane's latest line.
+	latest  int64
+	pending []logical
+	// pendingLen and quotes keep the size and the csv quote count of the
+	// pending lines as they come, rather than summing them per line.
+	pendingLen, quotes int
+	// parts counts the parts of a record cut at the size limit that were
+	// already emitted; the record goes on in the next package.
+	parts uint16
+}
+
+// open returns the first raw line of what the lane has open, or MaxInt.
+func (ln *lane) open() int {
+	first := math.MaxInt
+	if len(ln.pending) > 0 {
+		first = ln.pending[0].first
+	}
+	if len(ln.partial) > 0 && ln.partFirst < first {
+		first = ln.partFirst
+	}
+	return first
+}
+
+func (ln *lane) clearPending() {
+	ln.pending, ln.pendingLen, ln.quotes = ln.pending[:0], 0, 0
+}
+
+// openQuote reports whether the pending csv record has a quoted field that
+// is still open (a newline inside quotes).
+func (ln *lane) openQuote() bool { return ln.quotes%2 == 1 }
+
 // logical is one line after container decoding: a CRI line with its
 // partial lines joined, a Docker line unwrapped, or a plain line.
 type logical struct {
-	first, next int // the raw lines it came from
+	first, last int // the raw lines it came from
 	body        record.Ref
 	time        int64
 	flags       record.Flag // log.iostream
-	split       bool        // a part of an over-long raw line: passed on as it is
-	rawFlags    record.Flag
+	rawFlags    record.Flag // of a part of an over-long raw line
 	part        uint16
 	errMsg      int // index of a decoding error in Strings, 0 if none
 }
+
+// done is a finished record (or a part of one) waiting to be emitted.
+type done struct {
+	l    logical // its first line
+	last int     // its last raw line
+	body record.Ref
+	lane int
+	kind doneKind
+}
+
+type doneKind uint8
+
+const (
+	kindWhole doneKind = iota // a record that is complete
+	kindPart                  // a part cut at the size limit; the record goes on
+	kindClose                 // the empty end of a record whose parts ended at the limit
+	kindLine                  // a raw line passed on as it is (a part of an over-long line, an undecodable line)
+)
 
 // Process replaces the raw lines of p (one record each, as the reader
 // indexed them) with finished records. With flush, unfinished records are
@@ -62,69 +161,174 @@ func (st *Stage) Process(p *record.Package, flush bool) (keep int) {
 	}
 	raw := p.Records
 	st.out, st.spans, st.spanAt, st.lastSpan = st.out[:0], st.spans[:0], 0, -1
-	st.clearPending()
+	// What was open at the end of the last package is read again.
+	for i := range st.lanes {
+		st.lanes[i].clearPending()
+		st.lanes[i].partial = st.lanes[i].partial[:0]
+	}
+	st.held, st.floor = st.held[:0], math.MaxInt
 	p.Extra, p.Attrs = p.Extra[:0], p.Attrs[:0]
-	consumed := 0
-	i := 0
-	for i < len(raw) {
-		l, ok := st.decode(p, raw, i, flush)
-		if !ok {
-			break
-		}
-		i = l.next
-		if l.split {
-			// Parts of a line over the limit are not joined or parsed.
-			st.endPending(p, true)
-			st.emit(p, l, l.body, l.rawFlags, l.part, false)
-			consumed = i
-			continue
-		}
-		if st.spec.multiline == nil && st.spec.format != "csv" {
-			// One line, one record: the common case, kept short.
-			st.emitBody(p, l, l.body, true)
-			consumed = i
-			continue
-		}
-		if !st.joins(p, l) {
-			st.endPending(p, true)
-		}
-		st.push(p, l)
-		if len(st.pending) > 1 && st.pendingLen > st.spec.cfg.MaxLineBytes {
-			st.endPending(p, false) // a part of a record that goes on
-			consumed = i
-		}
-		if len(st.pending) > 0 && st.spec.multiline == nil && !st.openQuote() {
-			st.endPending(p, true)
-		}
-		if len(st.pending) == 0 {
-			consumed = i
-		} else {
-			consumed = st.pending[0].first
+	for i := range raw {
+		st.at = i
+		st.line(p, raw[i])
+	}
+	if flush {
+		st.at = max(len(raw)-1, 0)
+		for i := range st.lanes {
+			st.closeLane(p, i)
 		}
 	}
-	if flush && i == len(raw) {
-		st.endPending(p, true)
-		consumed = len(raw)
+	first := st.openFirst()
+	if len(st.held) > 0 {
+		first = min(first, st.held[0].l.first)
 	}
 	p.Records, st.out = st.out, raw[:0]
 	p.Spans, st.spans = st.spans, p.Spans[:0]
-	if consumed < len(raw) {
-		return int(raw[consumed].Start)
+	if first < len(raw) {
+		return int(raw[first].Start)
 	}
 	return -1
 }
 
-// joins reports whether l continues the pending record.
-func (st *Stage) joins(p *record.Package, l logical) bool {
-	if len(st.pending) == 0 {
-		// A continuation at the very start of what we have: it belongs to
-		// a record whose earlier parts were already sent.
-		return st.parts > 0 && st.spec.multiline != nil && !st.isStart(p, l)
+// line decodes raw line e (index st.at) and adds it to its lane.
+func (st *Stage) line(p *record.Package, e record.Entry) {
+	i := st.at
+	body := record.DataRef(int(e.Start), int(e.End))
+	if e.Flags&record.FlagSplit != 0 {
+		// Parts of a line over the limit are not joined or parsed.
+		st.endPending(p, laneNone, true)
+		st.finish(p, done{l: logical{first: i, last: i, body: body, rawFlags: e.Flags, part: e.Part}, last: i, body: body, kind: kindLine})
+		return
+	}
+	if st.container == "auto" && e.End > e.Start {
+		st.container = detect(p.Data[e.Start:e.End])
+	}
+	if st.container == "none" || st.container == "auto" {
+		st.add(p, laneNone, logical{first: i, last: i, body: body})
+		return
+	}
+	w, text, ok := st.unwrap(p, e)
+	if !ok {
+		// A line that does not decode is a record of its own, marked.
+		errMsg := st.spec.errDocker
+		switch st.container {
+		case "cri":
+			errMsg = st.spec.errCRI
+		case "timestamps":
+			errMsg = st.spec.errTimestamps
+		}
+		st.finish(p, done{l: logical{first: i, last: i, body: body, errMsg: errMsg}, last: i, body: body, kind: kindLine})
+		return
+	}
+	n := laneOf(w.stream)
+	st.closeStale(p, n, w.time)
+	ln := &st.lanes[n]
+	ln.latest = w.time
+	if w.partial {
+		if len(ln.partial) == 0 {
+			ln.partFirst, ln.partTime, ln.partFlags = i, w.time, w.stream
+		}
+		ln.partial, ln.partLast = append(ln.partial, text), i
+		return
+	}
+	l := logical{first: i, last: i, body: text, time: w.time, flags: w.stream}
+	if len(ln.partial) > 0 {
+		l.first, l.time, l.flags = ln.partFirst, ln.partTime, ln.partFlags
+		l.body = joinTexts(p, ln.partial, text, true)
+		ln.partial = ln.partial[:0]
+	}
+	st.add(p, n, l)
+}
+
+// closeStale finishes what other lanes than n have open when their latest
+// line is older than the multiline timeout at time t (a container time).
+// The reader's timeout counts from the file's last growth, which never
+// comes while another stream keeps writing: without this, a record of a
+// stream that went quiet would hold back every record after it until the
+// buffer is full. Container times make the decision the same when the
+// lines are read again.
+func (st *Stage) closeStale(p *record.Package, n int, t int64) {
+	timeout := int64(st.spec.cfg.MultilineTimeout)
+	if timeout <= 0 || t == 0 {
+		return
+	}
+	for m := range st.lanes {
+		ln := &st.lanes[m]
+		if m == n || ln.latest == 0 || t-ln.latest < timeout || ln.open() == math.MaxInt {
+			continue
+		}
+		st.closeLane(p, m)
+	}
+}
+
+// closeLane finishes what lane n has open: a split line whose final piece
+// did not come, and the pending record.
+func (st *Stage) closeLane(p *record.Package, n int) {
+	ln := &st.lanes[n]
+	if len(ln.partial) > 0 {
+		// A line whose final piece never came: what there is of it.
+		l := logical{first: ln.partFirst, last: ln.partLast, time: ln.partTime, flags: ln.partFlags}
+		l.body = joinTexts(p, ln.partial, record.Ref{}, false)
+		ln.partial = ln.partial[:0]
+		st.add(p, n, l)
+	}
+	st.endPending(p, n, true)
+}
+
+// joinTexts copies the pieces of a split line, and last if withLast, one
+// after another into Extra.
+func joinTexts(p *record.Package, pieces []record.Ref, last record.Ref, withLast bool) record.Ref {
+	start := len(p.Extra)
+	for _, r := range pieces {
+		p.Extra = append(p.Extra, p.Bytes(r)...)
+	}
+	if withLast {
+		p.Extra = append(p.Extra, p.Bytes(last)...)
+	}
+	return record.ExtraRef(start, len(p.Extra))
+}
+
+// add adds logical line l to lane n: it joins the lane's pending record,
+// or ends it and begins the next.
+func (st *Stage) add(p *record.Package, n int, l logical) {
+	if st.spec.multiline == nil && st.spec.format != "csv" {
+		// One line, one record: the common case, kept short.
+		st.finish(p, done{l: l, last: l.last, body: l.body, lane: n})
+		return
+	}
+	ln := &st.lanes[n]
+	st.floor = l.first
+	if !st.joins(p, ln, l) {
+		st.endPending(p, n, true)
+	}
+	st.floor = math.MaxInt
+	ln.pending = append(ln.pending, l)
+	ln.pendingLen += int(l.body.Len) + 1
+	if st.spec.format == "csv" {
+		ln.quotes += bytes.Count(p.Bytes(l.body), []byte{'"'})
+	}
+	// A record over the limit is cut into parts as it grows, but only
+	// when nothing else is open: the lines of its part are then all used,
+	// and the reader may drop them.
+	if len(ln.pending) > 1 && ln.pendingLen > st.spec.cfg.MaxLineBytes && st.openFirstBut(n) == math.MaxInt {
+		st.endPending(p, n, false)
+	}
+	if len(ln.pending) > 0 && st.spec.multiline == nil && !ln.openQuote() {
+		st.endPending(p, n, true)
+	}
+}
+
+// joins reports whether l continues the pending record of lane ln.
+func (st *Stage) joins(p *record.Package, ln *lane, l logical) bool {
+	if len(ln.pending) == 0 {
+		// A continuation at the very start of what the lane has: it
+		// belongs to a record whose earlier parts were already sent.
+		return ln.parts > 0 && st.spec.multiline != nil && !st.isStart(p, l)
 	}
 	if st.spec.multiline != nil {
 		return !st.isStart(p, l)
 	}
-	return st.openQuote()
+	return ln.openQuote()
 }
 
 func (st *Stage) isStart(p *record.Package, l logical) bool {
@@ -138,40 +342,90 @@ func (st *Stage) isStart(p *record.Package, l logical) bool {
 	return st.spec.multiline.Match(body)
 }
 
-// push adds l to the pending record.
-func (st *Stage) push(p *record.Package, l logical) {
-	st.pending = append(st.pending, l)
-	st.pendingLen += int(l.body.Len) + 1
-	if st.spec.format == "csv" {
-		st.quotes += bytes.Count(p.Bytes(l.body), []byte{'"'})
-	}
-}
-
-func (st *Stage) clearPending() {
-	st.pending, st.pendingLen, st.quotes = st.pending[:0], 0, 0
-}
-
-// openQuote reports whether the pending csv record has a quoted field that
-// is still open (a newline inside quotes).
-func (st *Stage) openQuote() bool { return st.quotes%2 == 1 }
-
-// endPending emits the pending record (last: it is complete; else it is a
-// part of a record that goes on, and keeps its line's newline so that the
-// parts put together give the record back).
-func (st *Stage) endPending(p *record.Package, last bool) {
-	if len(st.pending) == 0 {
-		if st.parts > 0 && last {
+// endPending finishes the pending record of lane n (last: it is complete;
+// else it is a part of a record that goes on, and keeps its line's
+// newline so that the parts put together give the record back).
+func (st *Stage) endPending(p *record.Package, n int, last bool) {
+	ln := &st.lanes[n]
+	if len(ln.pending) == 0 {
+		if ln.parts > 0 && last {
 			// The record's parts ended exactly at the limit: close it.
-			st.emitBody(p, logical{}, record.Ref{}, true)
+			st.finish(p, done{l: logical{first: st.at, last: st.at, flags: laneFlags(n)}, last: st.at, lane: n, kind: kindClose})
 		}
 		return
 	}
-	body := st.join(p, st.pending)
+	d := done{l: ln.pending[0], last: ln.pending[len(ln.pending)-1].last, body: st.join(p, ln.pending), lane: n}
 	if !last {
-		body = withNewline(p, body)
+		d.body, d.kind = withNewline(p, d.body), kindPart
 	}
-	st.emitBody(p, st.pending[0], body, last)
-	st.clearPending()
+	ln.clearPending()
+	st.finish(p, d)
+}
+
+// openFirst returns the first raw line of any open record, or MaxInt.
+func (st *Stage) openFirst() int {
+	return min(st.lanes[laneNone].open(), st.lanes[laneStdout].open(), st.lanes[laneStderr].open(), st.floor)
+}
+
+// openFirstBut is openFirst leaving out lane n.
+func (st *Stage) openFirstBut(n int) int {
+	first := st.floor
+	for i := range st.lanes {
+		if i != n {
+			first = min(first, st.lanes[i].open())
+		}
+	}
+	return first
+}
+
+// finish emits d, unless a record open or held began before it ends: then
+// it is held, in the order of first lines, until those are emitted.
+func (st *Stage) finish(p *record.Package, d done) {
+	if len(st.held) == 0 && d.last < st.openFirst() {
+		st.emitDone(p, &d)
+		return
+	}
+	i := len(st.held)
+	for i > 0 && st.held[i-1].l.first > d.l.first {
+		i--
+	}
+	st.held = append(st.held, done{})
+	copy(st.held[i+1:], st.held[i:])
+	st.held[i] = d
+	// Emit the longest run of held records whose lines all lie before
+	// the first line of everything left (open, or held after the run):
+	// the keep index falls there, so no line of an emitted record is read
+	// again.
+	open := st.openFirst()
+	n, last := 0, -1
+	for k := range st.held {
+		last = max(last, st.held[k].last)
+		if last >= open {
+			break // nor can any longer run be emitted
+		}
+		if k+1 == len(st.held) || last < st.held[k+1].l.first {
+			n = k + 1
+		}
+	}
+	for k := range st.held[:n] {
+		st.emitDone(p, &st.held[k])
+	}
+	st.held = st.held[:copy(st.held, st.held[n:])]
+}
+
+func (st *Stage) emitDone(p *record.Package, d *done) {
+	switch d.kind {
+	case kindWhole:
+		st.emitBody(p, d.lane, d.l, d.body, true)
+	case kindPart:
+		st.emitBody(p, d.lane, d.l, d.body, false)
+	case kindClose:
+		if st.lanes[d.lane].parts > 0 {
+			st.emitBody(p, d.lane, d.l, record.Ref{}, true)
+		}
+	case kindLine:
+		st.emit(p, d.l, d.body, d.l.rawFlags, d.l.part, false)
+	}
 }
 
 // withNewline returns body followed by a newline, in Extra.
@@ -192,7 +446,7 @@ func (st *Stage) join(p *record.Package, ls []logical) record.Ref {
 	if len(ls) == 1 {
 		return ls[0].body
 	}
-	if st.container == "none" {
+	if st.container == "none" || st.container == "auto" {
 		first, _ := ls[0].body.Bounds()
 		_, last := ls[len(ls)-1].body.Bounds()
 		return record.DataRef(first, last)
@@ -207,11 +461,12 @@ func (st *Stage) join(p *record.Package, ls []logical) record.Ref {
 	return record.ExtraRef(start, len(p.Extra))
 }
 
-// emitBody emits a record (or, with a body over the limit, its parts).
-// A record that is whole (last, and no parts before) is parsed.
-func (st *Stage) emitBody(p *record.Package, l logical, body record.Ref, last bool) {
+// emitBody emits a record of lane n (or, with a body over the limit, its
+// parts). A record that is whole (last, and no parts before) is parsed.
+func (st *Stage) emitBody(p *record.Package, n int, l logical, body record.Ref, last bool) {
+	ln := &st.lanes[n]
 	max := st.spec.cfg.MaxLineBytes
-	whole := last && st.parts == 0 && int(body.Len) <= max
+	whole := last && ln.parts == 0 && int(body.Len) <= max
 	if whole {
 		st.emit(p, l, body, 0, 0, true)
 		return
@@ -221,16 +476,16 @@ func (st *Stage) emitBody(p *record.Package, l logical, body record.Ref, last bo
 		if n > max {
 			n = record.RuneCut(p.Bytes(body), max)
 		}
-		st.parts++
+		ln.parts++
 		final := last && n == int(body.Len)
 		flags := record.FlagSplit
 		if final {
 			flags |= record.FlagLastPart
 		}
-		st.emit(p, l, body.Sub(0, n), flags, st.parts, false)
+		st.emit(p, l, body.Sub(0, n), flags, ln.parts, false)
 		body = body.Sub(n, int(body.Len))
 		if final {
-			st.parts = 0
+			ln.parts = 0
 			return
 		}
 		if body.Len == 0 {
@@ -249,7 +504,7 @@ func (st *Stage) emit(p *record.Package, l logical, body record.Ref, flags recor
 		e.Severity = leadingLevel(p.Bytes(body))
 	} else if parse {
 		f := &st.fields
-		*f = fields{p: p, orig: body, body: body, entry: e, spec: st.spec}
+		*f = fields{p: p, orig: body, body: body, entry: e, spec: st.spec, time: l.time}
 		st.parser.parse(f, p.Bytes(body))
 		body = f.body
 		if e.Severity == record.SeverityNone && !f.levelField {

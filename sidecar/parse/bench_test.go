@@ -1,0 +1,71 @@
+package parse
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/loglet/loglet/sidecar/record"
+)
+
+// benchLines makes about n bytes of container lines like the bench/ rows
+// (a ~200-byte nginx line per record), wrapped by wrap.
+func benchLines(n int, wrap func(b *strings.Builder, i int, ts, text string)) []byte {
+	start := time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)
+	var b strings.Builder
+	for i := 0; b.Len() < n; i++ {
+		ts := start.Add(time.Duration(i) * time.Microsecond).Format(time.RFC3339Nano)
+		text := fmt.Sprintf(`10.%d.%d.%d - - [25/Nov/2026:10:00:00 +0000] "GET /api/v1/orders?id=%d HTTP/1.1" 200 %d "https://shop.example.com/" "curl/8.5.0" rt=0.%03d`,
+			i%256, (i/256)%256, i%97, i, 512+i%4096, i%1000)
+		wrap(&b, i, ts, text)
+	}
+	return []byte(b.String())
+}
+
+// BenchmarkStage measures a stage turning a full package (512 KiB) of
+// container lines into records: the parse share of the cri→null row.
+func BenchmarkStage(b *testing.B) {
+	cri := func(b *strings.Builder, _ int, ts, text string) { fmt.Fprintf(b, "%s stdout F %s\n", ts, text) }
+	// Every fourth line is stderr, the rest stdout: two streams at once.
+	criMixed := func(b *strings.Builder, i int, ts, text string) {
+		stream := "stdout"
+		if i%4 == 3 {
+			stream = "stderr"
+		}
+		fmt.Fprintf(b, "%s %s F %s\n", ts, stream, text)
+	}
+	docker := func(b *strings.Builder, _ int, ts, text string) {
+		fmt.Fprintf(b, `{"log":%q,"stream":"stdout","time":%q}`+"\n", text+"\n", ts)
+	}
+	for _, bc := range []struct {
+		name string
+		cfg  Config
+		wrap func(b *strings.Builder, i int, ts, text string)
+	}{
+		{"cri", Config{Container: "cri"}, cri},
+		{"cri-two-streams", Config{Container: "cri"}, criMixed},
+		{"cri-multiline", Config{Container: "cri", MultilineStart: `^\d{1,3}\.`}, criMixed},
+		{"docker", Config{Container: "docker"}, docker},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			bc.cfg.MaxLineBytes, bc.cfg.MultilineTimeout = 256<<10, time.Second
+			spec, err := Compile(bc.cfg)
+			if err != nil {
+				b.Fatal(err)
+			}
+			data := benchLines(512<<10, bc.wrap)
+			tmpl := rawPackage(data)
+			st := spec.NewStage()
+			p := &record.Package{Data: data}
+			b.SetBytes(int64(len(data)))
+			b.ReportAllocs()
+			b.ResetTimer()
+			for range b.N {
+				p.Records = append(p.Records[:0], tmpl.Records...)
+				p.Spans = append(p.Spans[:0], tmpl.Spans...)
+				st.Process(p, false)
+			}
+		})
+	}
+}
