@@ -256,6 +256,9 @@ func (o *Opener) Open(path string) (*os.File, error) {
 	if len(roots) == 0 {
 		return nil, o.outside(path, "")
 	}
+	if f, done, err := o.openNamed(path, roots); done {
+		return f, err
+	}
 	var last error
 	for range maxAttempts {
 		real, err := filepath.EvalSymlinks(path)
@@ -298,6 +301,46 @@ func (o *Opener) Open(path string) (*os.File, error) {
 	r := o.outside(path, "")
 	r.Detail = "its links kept changing while it was opened (" + last.Error() + "); " + r.Detail
 	return nil, r
+}
+
+// openNamed is Open's fast path: most log files are plain files, or links
+// to files in the same folder, named beneath their root. Opened as named
+// relative to the root with RESOLVE_BENEATH, they need no lstat of every
+// folder on the way (EvalSymlinks), which halves the cost of an open; the
+// kernel still refuses any step out of the root. It is done (false) when
+// the path leads out, through an absolute link (which RESOLVE_BENEATH
+// refuses even when it points back inside) or a magic link, or into a
+// loop: then Open finds where it leads.
+func (o *Opener) openNamed(path string, roots []*root) (*os.File, bool, error) {
+	if !o.openat2 {
+		return nil, false, nil
+	}
+	for _, r := range roots {
+		if !within(path, r.name) {
+			continue
+		}
+		base := r.resolved()
+		if base == "" {
+			continue
+		}
+		rel, _ := filepath.Rel(r.name, path)
+		f, err := openat2Beneath(base, rel, path)
+		var refused *RefusedError
+		switch {
+		case err == nil:
+			return f, true, nil
+		case errors.Is(err, errChanged):
+			return nil, false, nil
+		case errors.As(err, &refused):
+			refused.Path = path
+			if real, err := filepath.EvalSymlinks(path); err == nil {
+				refused.Target = real
+			}
+			return nil, true, refused
+		}
+		return nil, true, fmt.Errorf("open log file %q: %w", path, err)
+	}
+	return nil, false, nil
 }
 
 func (o *Opener) outside(path, target string) *RefusedError {
