@@ -242,11 +242,16 @@ const maxAttempts = 3
 // returns a *RefusedError. A path that does not exist gives an error
 // satisfying errors.Is(err, fs.ErrNotExist).
 //
-// It resolves path's links with filepath.EvalSymlinks to find which
-// allowed root it lands in, then opens the resolved path relative to that
-// root so that the object opened lies beneath it even if a link is swapped
-// in between (openBeneath). FIFOs are opened non-blocking, so a FIFO
-// planted under a .log name cannot stall the agent, and then refused.
+// A path named beneath an allowed root is first opened as named relative
+// to it (openNamed). Otherwise, or when that leads out, Open resolves the
+// path's links with filepath.EvalSymlinks to find which allowed root it
+// lands in, then opens the resolved path relative to that root so that the
+// object opened lies beneath it even if a link is swapped in between
+// (openBeneath). FIFOs are opened non-blocking, so a FIFO planted under a
+// .log name cannot stall the agent, and then refused.
+//
+// In LinksStrict mode a path no glob matches (a rotated copy beside a
+// matched file) may lead beneath the roots it is named under.
 func (o *Opener) Open(path string) (*os.File, error) {
 	if !filepath.IsAbs(path) {
 		return nil, fmt.Errorf("log file path %q must be absolute", path)
