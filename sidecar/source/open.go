@@ -1,3 +1,8 @@
+//go:build linux
+
+// The beneath-open needs openat2(2) or /proc/self/fd, both Linux's; other
+// systems need their own NewOpener before the agent can use it there.
+
 package source
 
 import (

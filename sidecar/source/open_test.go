@@ -1,3 +1,5 @@
+//go:build linux
+
 package source
 
 import (
@@ -755,5 +757,43 @@ func BenchmarkOpen(b *testing.B) {
 				})
 			}
 		}
+	}
+}
+
+// BenchmarkOpen10k opens and closes 10,000 files of one folder, as the
+// discovery of a folder of 10,000 files does.
+func BenchmarkOpen10k(b *testing.B) {
+	dir := realTempDir(b) + "/c/app/0"
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		b.Fatal(err)
+	}
+	paths := make([]string, 10_000)
+	for i := range paths {
+		paths[i] = fmt.Sprintf("%s/%05d.log", dir, i)
+		if err := os.WriteFile(paths[i], []byte("x\n"), 0o644); err != nil {
+			b.Fatal(err)
+		}
+	}
+	openers := map[string]func(string) (*os.File, error){"os.Open": os.Open}
+	for _, openat2 := range impls(b) {
+		o := newTestOpener(b, []string{dir + "/*.log"}, LinkPolicy{Mode: LinksStrict}, openat2)
+		openers[implName(openat2)+"/strict"] = o.Open
+	}
+	for _, name := range []string{"os.Open", "openat2/strict", "proc-fallback/strict"} {
+		open, ok := openers[name]
+		if !ok {
+			continue
+		}
+		b.Run(name, func(b *testing.B) {
+			for b.Loop() {
+				for _, p := range paths {
+					f, err := open(p)
+					if err != nil {
+						b.Fatal(err)
+					}
+					f.Close()
+				}
+			}
+		})
 	}
 }
