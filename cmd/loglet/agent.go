@@ -66,6 +66,7 @@ environment, which wins over the file.`,
 				Resource:        cfg.Resource,
 				Parse:           cfg.Parse,
 				Select:          cfg.Select,
+				Links:           cfg.Links,
 				Route:           cfg.Route,
 			}, sk, store, log)
 			if err != nil {

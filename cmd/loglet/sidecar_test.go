@@ -6,6 +6,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 )
@@ -119,5 +121,55 @@ func TestSidecarReportsLostStdout(t *testing.T) {
 	addr := a.metricsAddr(t)
 	if n, ok := metric(t, addr, "loglet_stdout_lost_bytes"); !ok || n == 0 {
 		t.Fatalf("loglet_stdout_lost_bytes = %v (present %v), want the lost bytes", n, ok)
+	}
+}
+
+// TestSidecarRefusesLinks: an app container can plant links on the shared
+// volume. The sidecar must not ship what they lead to — its own service
+// account token, its state, another container's folder — only the files
+// beneath the folder the pod's glob names; the refusals are logged.
+func TestSidecarRefusesLinks(t *testing.T) {
+	vol, secrets := t.TempDir(), t.TempDir()
+	token := filepath.Join(secrets, "token")
+	os.WriteFile(token, []byte("eyJhbGciOi.service-account-token\n"), 0o600)
+	app, other := filepath.Join(vol, "c", "app", "0"), filepath.Join(vol, "c", "db", "0")
+	os.MkdirAll(app, 0o755)
+	os.MkdirAll(other, 0o755)
+	os.WriteFile(filepath.Join(app, "app.log"), []byte("app line\n"), 0o644)
+	os.WriteFile(filepath.Join(other, "db.log"), []byte("db line\n"), 0o644)
+	state := filepath.Join(vol, "state")
+	os.MkdirAll(filepath.Join(state, "rejected"), 0o755)
+	os.WriteFile(filepath.Join(state, "rejected", "x-1.ndjson"), []byte(`{"body":"a rejected record"}`+"\n"), 0o644)
+	for link, target := range map[string]string{
+		"token.log": token,
+		"state.log": filepath.Join(state, "rejected", "x-1.ndjson"),
+		"db.log":    filepath.Join(other, "db.log"),
+	} {
+		if err := os.Symlink(target, filepath.Join(app, link)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	out := filepath.Join(t.TempDir(), "out.ndjson")
+	agent := commandWithEnv([]string{
+		"LOGLET_PATH=" + app + "/*.log," + other + "/*.log",
+		"LOGLET_STDOUT=off",
+		"LOGLET_POD_VOLUME=" + vol,
+		"LOGLET_STATE_DIR=" + state,
+		"LOGLET_SINK=file://" + out,
+	}, loglet, "agent", "--mode=sidecar", "--once", "--log-format", "json")
+	msg, err := agent.CombinedOutput()
+	if err != nil {
+		t.Fatalf("agent: %v: %s", err, msg)
+	}
+	var bodies []string
+	for _, r := range readSinkFile(t, out) {
+		bodies = append(bodies, r.Body)
+	}
+	slices.Sort(bodies)
+	if strings.Join(bodies, "|") != "app line|db line" {
+		t.Errorf("shipped %q, want only the two log files' lines", bodies)
+	}
+	if n := strings.Count(string(msg), `"reason":"outside-root"`); n != 3 {
+		t.Errorf("%d refusals logged, want 3 (token, state, the other container's file):\n%s", n, msg)
 	}
 }

@@ -55,6 +55,9 @@ type Agent struct {
 	Parse *parse.Spec
 	// Resource holds the resource attributes every record carries.
 	Resource []record.KeyValue
+	// Links says where a matched file may lie once its symlinks are
+	// resolved.
+	Links source.LinkPolicy
 	// Select decides per source how to parse it and what its records
 	// carry (sidecar mode); nil uses Parse and Resource for all.
 	Select func(path string) source.Choice
@@ -114,6 +117,8 @@ func AgentFlags(fs *pflag.FlagSet) {
 	fs.Bool("exit-when-done", false, "sidecar as a plain container: drain and exit 0 once every container has ended (seen in loglet exec's markers, or the pod status with stdout: api), so Jobs complete")
 	fs.StringSlice("path", nil, "glob of files to read, absolute (** matches any folders); repeat the flag or separate with commas")
 	fs.StringSlice("exclude", nil, "glob of files to leave out; without a slash it matches the file name (*.gz)")
+	fs.Bool("follow-symlinks", false, "modes local and node: open matched files whose symlinks lead anywhere; default: only beneath the globs' folders and --link-roots (mode sidecar: only beneath the folder its own glob names, always)")
+	fs.StringSlice("link-roots", nil, "modes local and node: folders a matched file's symlinks may lead into besides the globs' folders (mode node adds /var/lib/docker/containers, where the kubelet's links of Docker's json-file logs lead)")
 	fs.String("state-dir", "/var/lib/loglet", "writable folder for checkpoints and rejected packages")
 	fs.String("sink", "stdout://", "where records go: file:///path, stdout://, null://, http(s)://host/path, kafka://b1,b2/topic")
 	fs.String("batch-bytes", "524288", "cut a package at this many bytes of records (512KiB, 1MiB, …)")
@@ -213,10 +218,43 @@ func LoadAgent(fs *pflag.FlagSet) (Agent, error) {
 			return Agent{}, err
 		}
 	}
+	if err := linkPolicy(r, &c); err != nil {
+		return Agent{}, err
+	}
 	if len(c.Paths) == 0 {
 		return Agent{}, errors.New("path: no files to read; give --path '/var/log/app/*.log' (or LOGLET_PATH, or path: in the config file)")
 	}
 	return c, nil
+}
+
+// DockerContainers is where the kubelet's /var/log/pods links lead on
+// nodes whose runtime is Docker (json-file logs).
+const DockerContainers = "/var/lib/docker/containers"
+
+// linkPolicy decides where matched files may lie once their links are
+// resolved. A sidecar shares its volume with the app's containers, which
+// can plant links there: it opens only what lies beneath the folder each
+// glob names, whatever the flags say.
+func linkPolicy(r *Reader, c *Agent) error {
+	follow, roots := r.Bool("follow-symlinks"), r.List("link-roots")
+	if err := r.Err(); err != nil {
+		return err
+	}
+	c.Links = source.LinkPolicy{Mode: source.LinksGlobRoots, Extra: roots,
+		OutsideFix: "move the file beneath the glob's folder, or allow where it leads with --link-roots or --follow-symlinks"}
+	switch {
+	case c.Mode == "sidecar" && (follow || len(roots) > 0):
+		return errors.New("follow-symlinks, link-roots: not in mode sidecar, where the app's containers can plant links on the shared volume; the sidecar opens only files beneath the folder each glob names")
+	case c.Mode == "sidecar":
+		c.Links = source.LinkPolicy{Mode: source.LinksStrict,
+			OutsideFix: "the sidecar opens only files beneath the folder the pod's loglet.io/paths glob names on its volume; write the log file there, not a link to it"}
+	case follow:
+		c.Links.Mode = source.LinksAny
+	}
+	if c.Mode == "node" {
+		c.Links.Extra = append(c.Links.Extra, DockerContainers)
+	}
+	return nil
 }
 
 var units = []struct {

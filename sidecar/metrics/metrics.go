@@ -34,6 +34,7 @@ type Agent struct {
 	OpenFiles        prometheus.Gauge
 	BufferedBytes    prometheus.Gauge
 	CheckpointErrors prometheus.Counter
+	FilesRefused     *prometheus.CounterVec
 
 	lastCheckpoint atomic.Int64
 }
@@ -56,6 +57,7 @@ func NewAgent(read func() (lines, bytes, splits, truncations int64)) *Agent {
 		OpenFiles:        f.NewGauge(prometheus.GaugeOpts{Name: "loglet_open_files", Help: "Files being read."}),
 		BufferedBytes:    f.NewGauge(prometheus.GaugeOpts{Name: "loglet_buffered_bytes", Help: "Bytes of packages waiting for the hub's acknowledgement."}),
 		CheckpointErrors: f.NewCounter(prometheus.CounterOpts{Name: "loglet_checkpoint_errors_total", Help: "Checkpoint writes that failed (retried)."}),
+		FilesRefused:     f.NewCounterVec(prometheus.CounterOpts{Name: "loglet_files_refused_total", Help: "Matched files not opened: a link leading outside the allowed folders, or not a regular file (reason)."}, []string{"reason"}),
 	}
 	m.lastCheckpoint.Store(time.Now().UnixNano())
 	f.NewGaugeFunc(prometheus.GaugeOpts{Name: "loglet_checkpoint_age_seconds", Help: "Seconds since checkpoints were last written."}, func() float64 {

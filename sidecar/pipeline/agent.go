@@ -64,6 +64,9 @@ type Config struct {
 	// Route is where records go (Kafka topic, JetStream subject suffix)
 	// when Select names none; empty: the sink's own.
 	Route string
+	// Links says where a matched file may lie once its symlinks are
+	// resolved (the zero value: beneath its own glob's folder).
+	Links source.LinkPolicy
 	// Select, when set, decides per source (by the path it was found at)
 	// whether it is read, how its lines are parsed, which resource
 	// attributes its records carry and where they go, instead of Parse,
@@ -109,6 +112,7 @@ type Agent struct {
 	log     *slog.Logger
 	metrics *metrics.Agent
 	match   *source.Matcher
+	opener  *source.Opener
 	scfg    source.Config
 
 	stats  source.Stats
@@ -122,6 +126,9 @@ type Agent struct {
 	live   map[fileKey]*source.File // by device and inode
 	byPath map[string]*source.File
 	warned map[string]bool // unreadable paths already reported
+	// refused holds the matched paths the opener refused, with the file
+	// they led to: tried again only once that changes (scan goroutine).
+	refused map[string]fileKey
 	// skip holds the matched paths Select chose not to read, so they are
 	// not asked about again while they match (scan goroutine only).
 	skip map[string]bool
@@ -147,8 +154,13 @@ func New(cfg Config, sk sink.Sink, store *checkpoint.Store, log *slog.Logger) (*
 	if err != nil {
 		return nil, err
 	}
+	opener, err := source.NewOpener(cfg.Paths, cfg.Links)
+	if err != nil {
+		return nil, err
+	}
 	a := &Agent{
-		cfg: cfg, sink: sk, store: store, log: log, match: m,
+		cfg: cfg, sink: sk, store: store, log: log, match: m, opener: opener,
+		refused: map[string]fileKey{},
 		scfg: source.Config{
 			BatchBytes:   cfg.BatchBytes,
 			BatchWait:    cfg.BatchWait,
@@ -178,6 +190,7 @@ func New(cfg Config, sk sink.Sink, store *checkpoint.Store, log *slog.Logger) (*
 		a.scfg.CloseInactive = a.cfg.CloseInactive
 	}
 	a.scfg.Crowded = a.crowded.Load
+	a.scfg.Open = opener.Open
 	// A source Select chooses may wait for the rest of a record too.
 	waits := cfg.Select != nil || cfg.Parse != nil && cfg.Parse.Multiline()
 	a.pool = record.NewPool(source.InitialBufferBytes, source.BufferBytes(cfg.BatchBytes, cfg.MaxLineBytes, waits))
@@ -380,6 +393,19 @@ func (a *Agent) scan(ctx, drain context.Context, first bool, w *fsnotify.Watcher
 	a.byPath = byPath
 	a.skip = skipped
 	a.waiting = waiting
+	if len(a.refused) > 0 {
+		// Forget refusals of paths that no longer match, so links an app
+		// keeps making under new names cannot grow the map.
+		matched := make(map[string]bool, len(found))
+		for _, m := range found {
+			matched[m.Path] = true
+		}
+		for p := range a.refused {
+			if !matched[p] {
+				delete(a.refused, p)
+			}
+		}
+	}
 	a.crowded.Store(len(waiting) > 0)
 	a.metrics.OpenFiles.Set(float64(a.open))
 	a.mu.Unlock()
@@ -409,6 +435,9 @@ func (a *Agent) admit(ctx, drain context.Context, path string, info source.FileI
 	if a.ledger.reading(info.Dev, info.Inode) || a.ledger.quiet(info.Dev, info.Inode, info.Size, info.ModTime) {
 		return nil, false
 	}
+	if k, ok := a.refused[path]; ok && k == (fileKey{info.Dev, info.Inode}) {
+		return nil, false
+	}
 	a.mu.Lock()
 	full := a.open >= a.cfg.MaxOpenFiles
 	a.mu.Unlock()
@@ -424,7 +453,7 @@ func (a *Agent) admit(ctx, drain context.Context, path string, info source.FileI
 		a.log.Info("not reading: left out by the selection", "path", path)
 		return nil, false
 	}
-	return a.start(ctx, drain, path, first, choice), false
+	return a.start(ctx, drain, path, info, first, choice), false
 }
 
 // consider opens one matched path outside a scan: a file closed for being
@@ -492,12 +521,21 @@ func watch(w *fsnotify.Watcher, watched map[string]bool, d string) {
 
 // start opens path and starts reading it: from its checkpoint when one
 // matches its identity, else as a new source.
-func (a *Agent) start(ctx, drain context.Context, path string, first bool, choice source.Choice) *source.File {
-	fd, err := os.Open(path)
-	if err != nil {
+func (a *Agent) start(ctx, drain context.Context, path string, found source.FileInfo, first bool, choice source.Choice) *source.File {
+	fd, err := a.opener.Open(path)
+	var refused *source.RefusedError
+	switch {
+	case errors.As(err, &refused):
+		// Counted and logged once per path and file it leads to.
+		a.refused[path] = fileKey{found.Dev, found.Inode}
+		a.metrics.FilesRefused.WithLabelValues(refused.Reason).Inc()
+		a.log.Error("not reading a matched file", "path", path, "target", refused.Target, "reason", refused.Reason, "err", err)
+		return nil
+	case err != nil:
 		a.warnOnce(path, "cannot open log file; fix its permissions or leave it out with --exclude", err)
 		return nil
 	}
+	delete(a.refused, path)
 	id, info, err := source.Identify(fd)
 	if err != nil {
 		fd.Close()
@@ -609,7 +647,7 @@ func (a *Agent) sweep(ctx, drain context.Context, seen map[fileKey]bool) {
 			defer a.mu.Unlock()
 			return a.live[fileKey{cp.Identity.Dev, ino}] != nil
 		}
-		fd := source.FindCopy(filepath.Dir(cp.Path), cp.Identity, cp.Offset, skip)
+		fd := source.FindCopy(filepath.Dir(cp.Path), cp.Identity, cp.Offset, skip, a.opener.Open)
 		if fd == nil {
 			a.log.Info("source file is gone; forgetting its checkpoint", "path", cp.Path, "source_id", cp.SourceID, "offset", cp.Offset)
 			a.ledger.drop(cp.SourceID)

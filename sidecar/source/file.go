@@ -41,6 +41,10 @@ type Config struct {
 	// Crowded, when set and true, says that files wait for a descriptor
 	// (--max-open-files): a file idle for CrowdedIdle closes early.
 	Crowded func() bool
+	// Open opens the files a rotation or copytruncate left beside the
+	// file (an Opener's Open, so no link leads the search out of the
+	// allowed folders); nil: os.Open.
+	Open func(path string) (*os.File, error)
 	// CloseGrace is how long a file that left the glob (rotated away,
 	// deleted) is kept open without growing before it is released: writers
 	// may still append until they reopen.
@@ -551,7 +555,7 @@ func (s *File) checkTruncated(ctx context.Context) error {
 	}
 	s.stats.Truncations.Add(1)
 	self := func(ino uint64) bool { return ino == info.Inode }
-	if cp := FindCopy(filepath.Dir(s.path), s.id, readTo, self); cp != nil {
+	if cp := FindCopy(filepath.Dir(s.path), s.id, readTo, self, s.cfg.Open); cp != nil {
 		// The copy holds the old content's tail: finish it as this source.
 		orig := s.f
 		s.f = cp
@@ -586,9 +590,15 @@ func (s *File) checkTruncated(ctx context.Context) error {
 // FindCopy looks in dir for a file that starts with the content id was
 // fingerprinted from and holds at least size bytes — a file renamed by
 // rotation, or the copy copytruncate made — and is not one skip names by
-// inode. The file with id's own inode is preferred. It returns it open, or
-// nil.
-func FindCopy(dir string, id record.Identity, size int64, skip func(inode uint64) bool) *os.File {
+// inode. The file with id's own inode is preferred. It returns it open (by
+// open; nil: os.Open), or nil.
+func FindCopy(dir string, id record.Identity, size int64, skip func(inode uint64) bool, open func(string) (*os.File, error)) *os.File {
+	if !filepath.IsAbs(dir) {
+		return nil
+	}
+	if open == nil {
+		open = os.Open
+	}
 	entries, err := os.ReadDir(dir)
 	if err != nil {
 		return nil
@@ -598,7 +608,7 @@ func FindCopy(dir string, id record.Identity, size int64, skip func(inode uint64
 		if !e.Type().IsRegular() {
 			continue
 		}
-		f, err := os.Open(filepath.Join(dir, e.Name()))
+		f, err := open(filepath.Join(dir, e.Name()))
 		if err != nil {
 			continue
 		}
