@@ -31,6 +31,7 @@ type Agent struct {
 	OpenFiles        prometheus.Gauge
 	BufferedBytes    prometheus.Gauge
 	CheckpointErrors prometheus.Counter
+	StateCorrupt     prometheus.Counter
 
 	lastCheckpoint atomic.Int64
 }
@@ -54,6 +55,7 @@ func NewAgent(read func() (lines, bytes, splits, truncations int64)) *Agent {
 		OpenFiles:        f.NewGauge(prometheus.GaugeOpts{Name: "loglet_open_files", Help: "Files being read."}),
 		BufferedBytes:    f.NewGauge(prometheus.GaugeOpts{Name: "loglet_buffered_bytes", Help: "Bytes of packages waiting for the hub's acknowledgement."}),
 		CheckpointErrors: f.NewCounter(prometheus.CounterOpts{Name: "loglet_checkpoint_errors_total", Help: "Checkpoint writes that failed (retried)."}),
+		StateCorrupt:     f.NewCounter(prometheus.CounterOpts{Name: "loglet_state_corrupt_total", Help: "Damaged checkpoints moved aside (<name>.corrupt); their sources were read again from the start."}),
 	}
 	m.lastCheckpoint.Store(time.Now().UnixNano())
 	f.NewGaugeFunc(prometheus.GaugeOpts{Name: "loglet_checkpoint_age_seconds", Help: "Seconds since checkpoints were last written."}, func() float64 {
