@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -149,5 +150,137 @@ func TestNewerCheckpointVersionStopsAgent(t *testing.T) {
 	}
 	if fileSize(out) != 0 {
 		t.Errorf("the agent delivered %d bytes from a state it cannot read", fileSize(out))
+	}
+}
+
+// TestKillDuringSinkWriteLeavesNoTornLine: the agent writing a file sink
+// is killed with SIGKILL while it writes (as soon as the file's last line
+// is incomplete, or at a random moment), again and again, and restarted.
+// Each start cuts off the torn record the kill left, so afterwards every
+// line of the sink is a JSON record, and every line of the source is there.
+func TestKillDuringSinkWriteLeavesNoTornLine(t *testing.T) {
+	if testing.Short() {
+		t.Skip("process test with kill -9; runs in make test")
+	}
+	seed := uint64(time.Now().UnixNano())
+	rng := rand.New(rand.NewPCG(seed, 0))
+	t.Logf("seed %d", seed)
+	dir := t.TempDir()
+	logs := filepath.Join(dir, "logs")
+	if err := os.Mkdir(logs, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	src := filepath.Join(logs, "app.log")
+	out := filepath.Join(dir, "out.ndjson")
+	args := []string{"--path", logs + "/*.log", "--state-dir", filepath.Join(dir, "state"), "--sink", "file://" + out,
+		"--batch-wait", "20ms", "--scan-interval", "50ms"}
+	pad := strings.Repeat("x", 1000)
+	lines := 0
+	appendLines := func(n int) {
+		f, err := os.OpenFile(src, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var b []byte
+		for range n {
+			b = fmt.Appendf(b, "line %07d %s\n", lines, pad)
+			lines++
+		}
+		if _, err := f.Write(b); err != nil {
+			t.Fatal(err)
+		}
+		f.Close()
+	}
+	// tail is the sink file's size and last byte (0 if it is empty or
+	// absent).
+	tail := func() (int64, byte) {
+		f, err := os.Open(out)
+		if err != nil {
+			return 0, 0
+		}
+		defer f.Close()
+		fi, err := f.Stat()
+		if err != nil || fi.Size() == 0 {
+			return 0, 0
+		}
+		b := []byte{0}
+		f.ReadAt(b, fi.Size()-1)
+		return fi.Size(), b[0]
+	}
+	torn := func() bool { _, b := tail(); return b != 0 && b != '\n' }
+
+	const maxRounds, wantTears = 30, 3
+	tears, repairs := 0, 0
+	tornBefore := false
+	for round := 0; round < maxRounds && tears < wantTears; round++ {
+		appendLines(2000) // about 2 MB: several writes of the sink
+		size0, _ := tail()
+		a := startAgent(t, args...)
+		poll.Until(t, 20*time.Second, "the agent to write to the sink", func() bool { size, _ := tail(); return size > size0 })
+		// Kill the moment a write is seen half done, or at a random
+		// moment of the writes.
+		for deadline := time.Now().Add(time.Duration(rng.IntN(300)) * time.Millisecond); time.Now().Before(deadline) && !torn(); {
+		}
+		a.cmd.Process.Signal(syscall.SIGKILL)
+		<-a.done
+		if ws := a.cmd.ProcessState.Sys().(syscall.WaitStatus); !ws.Signaled() {
+			t.Fatalf("agent exited on its own before the kill: %v\n%s", a.cmd.ProcessState, lastLines(a.stderr.String(), 20))
+		}
+		if tornBefore && strings.Contains(a.stderr.String(), "cut off a torn last record") {
+			repairs++
+		}
+		tornBefore = torn()
+		if tornBefore {
+			tears++
+		}
+	}
+	t.Logf("%d kills left a torn record", tears)
+	if tears == 0 {
+		t.Fatalf("no kill in %d tries landed in the middle of a write: the test did not exercise the repair", maxRounds)
+	}
+
+	final := startAgent(t, append(args, "--once")...)
+	if code := final.wait(t, 2*time.Minute); code != 0 {
+		t.Fatalf("final --once run exited %d", code)
+	}
+	if tornBefore && strings.Contains(final.stderr.String(), "cut off a torn last record") {
+		repairs++
+	}
+	if repairs != tears {
+		t.Errorf("%d starts reported cutting off a torn record, want %d (one after each torn kill)", repairs, tears)
+	}
+
+	data, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(data) > 0 && data[len(data)-1] != '\n' {
+		t.Errorf("the sink ends without a newline: %q", data[max(len(data)-60, 0):])
+	}
+	seen := map[string]bool{}
+	invalid := 0
+	for i, line := range bytes.Split(bytes.TrimSuffix(data, []byte("\n")), []byte("\n")) {
+		var rec sinkRecord
+		if err := json.Unmarshal(line, &rec); err != nil {
+			if invalid++; invalid <= 3 {
+				t.Errorf("sink line %d is not JSON (%v): %.80q", i+1, err, line)
+			}
+			continue
+		}
+		seen[rec.Body] = true
+	}
+	if invalid > 0 {
+		t.Errorf("%d lines of the sink are not JSON", invalid)
+	}
+	missing := 0
+	for i := range lines {
+		if !seen[fmt.Sprintf("line %07d %s", i, pad)] {
+			if missing++; missing <= 3 {
+				t.Errorf("source line %d never arrived", i)
+			}
+		}
+	}
+	if missing > 0 {
+		t.Errorf("%d of %d source lines lost", missing, lines)
 	}
 }
