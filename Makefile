@@ -19,6 +19,7 @@ FUZZ_TARGETS := \
 	sidecar/podlog:FuzzResend \
 	sidecar/node:FuzzParsePath \
 	sidecar/pod:FuzzParseLabels \
+	sidecar/checkpoint:FuzzLoad \
 	$(foreach t,FuzzCRI FuzzTimestamps FuzzDocker FuzzAuto FuzzJSON FuzzLogfmt FuzzNginx FuzzCSV FuzzMultiline FuzzStreams FuzzRegex FuzzScanObject FuzzRFC3339 FuzzChain,sidecar/parse:$(t))
 
 .PHONY: all build test bench fuzz lint demo clean manifests chart images e2e

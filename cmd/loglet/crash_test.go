@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -135,7 +136,9 @@ func TestCrashLosesNothing(t *testing.T) {
 			t.Fatalf("agent exited on its own before the kill: %v\n%s", a.cmd.ProcessState, lastLines(a.stderr.String(), 20))
 		}
 		checkpointsAt = append(checkpointsAt, readCheckpoints(t, state))
-		ends = append(ends, fileSize(out))
+		// Up to its last whole line: the next start cuts a torn record
+		// off, and the next run's first record starts there.
+		ends = append(ends, completeSize(t, out))
 	}
 	t.Logf("killed the agent %d times", len(ends))
 
@@ -216,4 +219,14 @@ func fileSize(path string) int64 {
 		return 0
 	}
 	return fi.Size()
+}
+
+// completeSize is the size of path up to the end of its last whole line.
+func completeSize(t *testing.T, path string) int64 {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil && !os.IsNotExist(err) {
+		t.Fatal(err)
+	}
+	return int64(bytes.LastIndexByte(b, '\n') + 1)
 }

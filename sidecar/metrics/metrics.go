@@ -35,6 +35,7 @@ type Agent struct {
 	BufferedBytes    prometheus.Gauge
 	CheckpointErrors prometheus.Counter
 	FilesRefused     *prometheus.CounterVec
+	StateCorrupt     prometheus.Counter
 
 	lastCheckpoint atomic.Int64
 }
@@ -58,6 +59,7 @@ func NewAgent(read func() (lines, bytes, splits, truncations int64)) *Agent {
 		BufferedBytes:    f.NewGauge(prometheus.GaugeOpts{Name: "loglet_buffered_bytes", Help: "Bytes of packages waiting for the hub's acknowledgement."}),
 		CheckpointErrors: f.NewCounter(prometheus.CounterOpts{Name: "loglet_checkpoint_errors_total", Help: "Checkpoint writes that failed (retried)."}),
 		FilesRefused:     f.NewCounterVec(prometheus.CounterOpts{Name: "loglet_files_refused_total", Help: "Matched files not opened: a link leading outside the allowed folders, or not a regular file (reason)."}, []string{"reason"}),
+		StateCorrupt:     f.NewCounter(prometheus.CounterOpts{Name: "loglet_state_corrupt_total", Help: "Damaged checkpoints moved aside (<name>.corrupt); their sources were read again from the start."}),
 	}
 	m.lastCheckpoint.Store(time.Now().UnixNano())
 	f.NewGaugeFunc(prometheus.GaugeOpts{Name: "loglet_checkpoint_age_seconds", Help: "Seconds since checkpoints were last written."}, func() float64 {

@@ -122,6 +122,10 @@ type Agent struct {
 	ledger *ledger
 	ckWake chan struct{}
 
+	// stateCorrupt: a checkpoint was moved aside at start (set before the
+	// first scan), so no file gets --start-at end.
+	stateCorrupt bool
+
 	mu     sync.Mutex
 	live   map[fileKey]*source.File // by device and inode
 	byPath map[string]*source.File
@@ -216,11 +220,17 @@ func (a *Agent) Ready() bool { return a.ready.Load() }
 // its current end, delivered and checkpointed within the drain timeout.
 // With Once it returns after one pass.
 func (a *Agent) Run(ctx context.Context) error {
-	cps, err := a.store.Load()
+	loaded, err := a.store.LoadAll()
 	if err != nil {
 		return err
 	}
-	a.ledger = newLedger(cps)
+	for _, c := range loaded.Corrupt {
+		a.metrics.StateCorrupt.Inc()
+		a.log.Error("checkpoint is damaged: moved aside, its source is read again from its start", "file", c.Path, "moved_to", c.MovedTo, "err", c.Err)
+	}
+	// Such a source looks new: start-at=end must not skip it.
+	a.stateCorrupt = len(loaded.Corrupt) > 0
+	a.ledger = newLedger(loaded.Checkpoints)
 
 	// Delivery outlives ctx by at most the drain timeout.
 	drain, stopDrain := context.WithCancel(context.WithoutCancel(ctx))
@@ -561,7 +571,7 @@ func (a *Agent) start(ctx, drain context.Context, path string, found source.File
 	} else {
 		a.ledger.supersede(info.Dev, info.Inode)
 		cp = checkpoint.Checkpoint{SourceID: newSourceID(), Path: path, Identity: id, Updated: time.Now(), Resource: choice.Resource, Route: choice.Route}
-		if first && a.cfg.StartAtEnd {
+		if first && a.cfg.StartAtEnd && !a.stateCorrupt {
 			cp.Offset = info.Size
 		}
 	}
