@@ -40,6 +40,10 @@ type Agent struct {
 	MaxLineBytes   int64
 	StartAt        string
 	MaxBufferBytes int64
+	// MemoryLimit is memory-limit as given (memlimit.ParseLimit reads it);
+	// BufferExplicit: max-buffer-bytes was set, so the limit must not shrink it.
+	MemoryLimit    string
+	BufferExplicit bool
 	ScanInterval   time.Duration
 	MetricsAddr    string
 	DrainTimeout   time.Duration
@@ -118,6 +122,7 @@ func AgentFlags(fs *pflag.FlagSet) {
 	fs.String("max-line-bytes", "262144", "split longer lines into parts marked loglet.split.part/last (never dropped)")
 	fs.String("start-at", "beginning", "where to start files found at the first start that have no checkpoint: beginning or end")
 	fs.String("max-buffer-bytes", "64MiB", "bytes of packages held while the hub has not acknowledged them; reading pauses beyond")
+	fs.String("memory-limit", "auto", "the container's memory limit (67108864, 64Mi), from which max-buffer-bytes (a quarter at most, unless set) and GOMEMLIMIT (unless set) follow; auto: the cgroup's; none: no limit")
 	fs.String("scan-interval", "1s", "how often the globs are matched again and idle files checked")
 	fs.String("checkpoint-interval", "auto", "least time between two rounds of checkpoint writes; a crash re-sends at most what was acknowledged in it (auto: 100ms, 5s in mode node with its hundreds of sources)")
 	fs.String("metrics-addr", "", "serve /metrics, /healthz and /readyz here (e.g. :9090); empty: off")
@@ -157,6 +162,8 @@ func LoadAgent(fs *pflag.FlagSet) (Agent, error) {
 		MaxLineBytes:   r.Bytes("max-line-bytes", 16, 64<<20),
 		StartAt:        r.OneOf("start-at", "beginning", "end"),
 		MaxBufferBytes: r.Bytes("max-buffer-bytes", 1<<20, 1<<40),
+		MemoryLimit:    r.Str("memory-limit"),
+		BufferExplicit: r.v.IsSet("max-buffer-bytes"),
 		ScanInterval:   r.Duration("scan-interval"),
 		MetricsAddr:    r.Str("metrics-addr"),
 		DrainTimeout:   r.Duration("drain-timeout"),
