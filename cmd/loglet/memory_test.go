@@ -68,7 +68,7 @@ func TestMemoryLimitHubOutage(t *testing.T) {
 		// Many files: each holds a package being read besides those the
 		// budget counts, so the budget and the heap limit must leave room
 		// for them. Before the budget followed the limit this row was
-		// OOM-killed. Its VmHWM (69-71 MiB) is over the limit though: the
+		// OOM-killed. Its VmHWM (69-73 MiB) is over the limit though: the
 		// executable's 16 MiB of clean file pages, charged elsewhere here
 		// and reclaimable in a pod, and per-file read buffers that the
 		// budget does not count yet; hence the kernel's verdict only.
