@@ -20,6 +20,8 @@ FUZZ_TARGETS := \
 	sidecar/node:FuzzParsePath \
 	sidecar/pod:FuzzParseLabels \
 	sidecar/checkpoint:FuzzLoad \
+	sidecar/memlimit:FuzzParseLimit \
+	sidecar/memlimit:FuzzCgroup \
 	$(foreach t,FuzzCRI FuzzTimestamps FuzzDocker FuzzAuto FuzzJSON FuzzLogfmt FuzzNginx FuzzCSV FuzzMultiline FuzzStreams FuzzRegex FuzzScanObject FuzzRFC3339 FuzzChain,sidecar/parse:$(t))
 
 .PHONY: all build test bench fuzz lint demo clean manifests chart images e2e

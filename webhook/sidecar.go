@@ -63,6 +63,17 @@ func sidecar(pod *corev1.Pod, req Request, cfg Config, globs []string, dataVol, 
 	} {
 		env = append(env, corev1.EnvVar{Name: f.name, ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: f.path}}})
 	}
+	res, resWarnings := resources(req, cfg)
+	if _, limited := res.Limits[corev1.ResourceMemory]; limited {
+		if _, set := cfg.Agent[MemoryLimitEnv]; !set {
+			// The agent splits its limit between the buffer and GOMEMLIMIT.
+			// Only a limited container gets it: without a limit the
+			// downward API gives the node's allocatable memory.
+			env = append(env, corev1.EnvVar{Name: MemoryLimitEnv, ValueFrom: &corev1.EnvVarSource{
+				ResourceFieldRef: &corev1.ResourceFieldSelector{ContainerName: SidecarName, Resource: "limits.memory", Divisor: resource.MustParse("1")},
+			}})
+		}
+	}
 	// The downward API cannot tell the images: the webhook hands them over.
 	images := map[string]string{}
 	for _, c := range pod.Spec.Containers {
@@ -71,7 +82,6 @@ func sidecar(pod *corev1.Pod, req Request, cfg Config, globs []string, dataVol, 
 	imagesJSON, _ := json.Marshal(images)
 	env = append(env, corev1.EnvVar{Name: "LOGLET_CONTAINER_IMAGES", Value: string(imagesJSON)})
 
-	res, resWarnings := resources(req, cfg)
 	ready := &corev1.Probe{
 		ProbeHandler:  corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: "/readyz", Port: intstr.FromString(metricsPortName)}},
 		PeriodSeconds: 10, FailureThreshold: 3,
@@ -101,6 +111,10 @@ func sidecar(pod *corev1.Pod, req Request, cfg Config, globs []string, dataVol, 
 	}
 	return c, append(warnings, resWarnings...)
 }
+
+// MemoryLimitEnv hands the sidecar its own memory limit (in bytes, from
+// the downward API), from which it plans its buffer and GOMEMLIMIT.
+const MemoryLimitEnv = "LOGLET_MEMORY_LIMIT"
 
 // metricsPortName names the sidecar's port for /metrics and /readyz.
 const metricsPortName = "loglet-metrics"

@@ -13,6 +13,7 @@ import (
 
 	"github.com/loglet/loglet/sidecar/checkpoint"
 	"github.com/loglet/loglet/sidecar/config"
+	"github.com/loglet/loglet/sidecar/memlimit"
 	"github.com/loglet/loglet/sidecar/metrics"
 	"github.com/loglet/loglet/sidecar/pipeline"
 	"github.com/loglet/loglet/sidecar/sink"
@@ -36,10 +37,27 @@ environment, which wins over the file.`,
 			log := newLogger(cfg.LogFormat, cfg.LogLevel)
 			slog.SetDefault(log)
 			klog.SetSlogLogger(log) // client-go's own messages (stdout: api) in the same format
-			if os.Getenv("GOMEMLIMIT") == "" {
-				// Keep the heap near what the buffer allows, not twice it.
-				debug.SetMemoryLimit(cfg.MaxBufferBytes + 48<<20)
+			// Fit the buffer and the Go heap into the container's memory
+			// limit, so a hub outage pauses reading instead of getting the
+			// agent OOM-killed; what the user set explicitly wins.
+			var userLimit int64
+			if os.Getenv("GOMEMLIMIT") != "" {
+				userLimit = debug.SetMemoryLimit(-1)
 			}
+			self, _ := os.ReadFile("/proc/self/cgroup")
+			mem, err := memlimit.Resolve(cfg.MemoryLimit, cfg.MaxBufferBytes, cfg.BufferExplicit, userLimit, os.DirFS("/sys/fs/cgroup"), string(self))
+			if err != nil {
+				return err
+			}
+			for _, w := range mem.Warnings {
+				log.Warn(w)
+			}
+			cfg.MaxBufferBytes = mem.Buffer
+			if mem.GoMemLimit > 0 {
+				debug.SetMemoryLimit(mem.GoMemLimit)
+			}
+			log.Info("memory budget", "limit", memlimit.Format(mem.Limit), "limit_from", mem.From,
+				"max_buffer_bytes", memlimit.Format(mem.Buffer), "gomemlimit", memlimit.Format(debug.SetMemoryLimit(-1)))
 			store, err := checkpoint.Open(cfg.StateDir)
 			if err != nil {
 				return err

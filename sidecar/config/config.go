@@ -40,6 +40,10 @@ type Agent struct {
 	MaxLineBytes   int64
 	StartAt        string
 	MaxBufferBytes int64
+	// MemoryLimit is memory-limit as given (memlimit.ParseLimit reads it);
+	// BufferExplicit: max-buffer-bytes was set, so the limit must not shrink it.
+	MemoryLimit    string
+	BufferExplicit bool
 	ScanInterval   time.Duration
 	MaxOpenFiles   int
 	// CloseInactive closes files idle this long; -1: never.
@@ -126,6 +130,7 @@ func AgentFlags(fs *pflag.FlagSet) {
 	fs.String("max-line-bytes", "262144", "split longer lines into parts marked loglet.split.part/last (never dropped)")
 	fs.String("start-at", "beginning", "where to start files found at the first start that have no checkpoint: beginning or end")
 	fs.String("max-buffer-bytes", "64MiB", "bytes of packages held while the hub has not acknowledged them; reading pauses beyond")
+	fs.String("memory-limit", "auto", "the container's memory limit (67108864, 64Mi), from which max-buffer-bytes (a quarter at most, unless set) and GOMEMLIMIT (unless set) follow; auto: the cgroup's; none: no limit")
 	fs.String("scan-interval", "1s", "how often the globs are matched again and idle files checked (with file events: every 10th, as events find new and growing files)")
 	fs.String("max-open-files", "1024", "most files read at once; further files wait, and idle files close early for them")
 	fs.String("close-inactive", "5m", "close a file that has not grown for this long (it is opened again, by its identity, when it changes); 0: never")
@@ -167,6 +172,8 @@ func LoadAgent(fs *pflag.FlagSet) (Agent, error) {
 		MaxLineBytes:   r.Bytes("max-line-bytes", 16, 64<<20),
 		StartAt:        r.OneOf("start-at", "beginning", "end"),
 		MaxBufferBytes: r.Bytes("max-buffer-bytes", 1<<20, 1<<40),
+		MemoryLimit:    r.Str("memory-limit"),
+		BufferExplicit: r.v.IsSet("max-buffer-bytes"),
 		ScanInterval:   r.Duration("scan-interval"),
 		MaxOpenFiles:   r.Int("max-open-files", 1, 1<<20),
 		CloseInactive:  r.DurationOrOff("close-inactive"),
