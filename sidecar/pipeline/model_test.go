@@ -225,7 +225,6 @@ type mfile struct {
 	lines  []*inst
 	clean  []cleanEnd // offsets where no stream had a partial line pending
 	seen   bool       // a live agent opened it: a checkpoint names it
-	known  bool       // its head is a seen file's head (a copytruncate copy)
 	onDisk bool
 	// hasTail says the file ends in a line not finished (tail is where it
 	// starts): the agent keeps it back while it reads the file.
@@ -685,7 +684,7 @@ func (w *world) copytruncate() {
 		w.fatalf("copytruncate: %v", err)
 	}
 	noticed()
-	cp := &mfile{name: name, ino: info.Inode, size: int64(len(b)), lines: f.lines, clean: f.clean, known: f.seen || f.known, onDisk: true, hasTail: f.hasTail, tail: f.tail}
+	cp := &mfile{name: name, ino: info.Inode, size: int64(len(b)), lines: f.lines, clean: f.clean, onDisk: true, hasTail: f.hasTail, tail: f.tail}
 	w.files[name] = cp
 	w.all = append(w.all, cp)
 	f.lines, f.clean, f.size, f.hasTail = nil, nil, 0, false
@@ -858,10 +857,16 @@ func (w *world) restart() {
 	if err != nil {
 		w.fatalf("new agent: %v", err)
 	}
-	// Lines in a file the agent never saw, under a name its glob does not
-	// match, cannot be found: no checkpoint names the file.
+	// A file the agent never saw, under a name its glob does not match (a
+	// copytruncate copy), is found only by a checkpoint whose fingerprint
+	// its head matches; a checkpoint taken of an empty file names no
+	// content.
+	cps, err := store.Load()
+	if err != nil {
+		w.fatalf("checkpoints: %v", err)
+	}
 	for _, f := range w.all {
-		if f.onDisk && !f.seen && !f.known && !w.matches(f.name) {
+		if f.onDisk && !f.seen && !w.matches(f.name) && !w.findable(f, cps) {
 			w.lose(f.lines)
 		}
 	}
@@ -873,6 +878,20 @@ func (w *world) restart() {
 	ctx, cancel := context.WithCancel(context.Background())
 	w.agent, w.cancel, w.done = a, cancel, make(chan error, 1)
 	go func() { w.done <- a.Run(ctx) }()
+}
+
+func (w *world) findable(f *mfile, cps []checkpoint.Checkpoint) bool {
+	fd, err := os.Open(w.path(f.name))
+	if err != nil {
+		w.fatalf("open %s: %v", f.name, err)
+	}
+	defer fd.Close()
+	for _, cp := range cps {
+		if cp.Identity.FingerprintLen > 0 && source.SameContent(fd, cp.Identity) {
+			return true
+		}
+	}
+	return false
 }
 
 func (w *world) matches(name string) bool {
