@@ -410,10 +410,10 @@ func (w *world) setHub(up bool) {
 
 // text makes a unique line: its first 8 bytes are its sequence number, so
 // no two lines (and no two files' heads) start alike, unless copied.
-func (w *world) text(padArg byte) (string, int) {
+func (w *world) text(padArg byte) string {
 	w.seq++
 	pad := 2 + int(padArg)%64
-	return fmt.Sprintf("%08d %s", w.seq, strings.Repeat(string(rune('a'+w.seq%26)), pad)), w.seq
+	return fmt.Sprintf("%08d %s", w.seq, strings.Repeat(string(rune('a'+w.seq%26)), pad))
 }
 
 // criTime is a distinct RFC 3339 nano time per physical line.
@@ -504,7 +504,7 @@ func (w *world) finish(f *mfile, fd *os.File, stream byte, padArg byte) {
 	}
 	w.pend[stream] = nil
 	if p == nil {
-		text, _ := w.text(padArg)
+		text := w.text(padArg)
 		p = &pending{text: text, start: f.size, f: f}
 	}
 	if w.sc.cri {
@@ -531,7 +531,7 @@ func (w *world) appendPartial(arg byte) {
 		p = nil
 	}
 	if p == nil {
-		text, _ := w.text(arg >> 3)
+		text := w.text(arg >> 3)
 		p = &pending{text: text, start: f.size, f: f}
 		w.pend[stream] = p
 		if !f.hasTail {
@@ -953,13 +953,8 @@ func (w *world) kill() {
 			w.lose(f.lines)
 		}
 	}
-	w.abandonAll()
+	// The writers' partial lines go on: the agent resumes before them.
 }
-
-// abandonAll: a kill does not end the writers' partial lines, but a
-// finished line must be read again from the checkpoint, so nothing changes
-// for the model; kept as a hook for clarity.
-func (w *world) abandonAll() {}
 
 func snapshot(t testing.TB, dir string) map[string][]byte {
 	out := map[string][]byte{}
