@@ -808,8 +808,10 @@ func (w *world) recreate(arg byte) {
 	// same head, for its copy once that file leaves the glob, and sends it
 	// again (found by this model, not in issue 16). Unless the known
 	// defects are wanted, the file is re-created only while the agent
-	// runs, and the writer waits until the old checkpoint is gone.
-	if f == nil || !w.allowKnown && w.agent == nil {
+	// runs and the hub is up (the old source is released only once its
+	// end is acknowledged), and the writer waits until the old checkpoint
+	// is gone.
+	if f == nil || !w.allowKnown && (w.agent == nil || !w.hubUp) {
 		return
 	}
 	if !w.allowKnown {
