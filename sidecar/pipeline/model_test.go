@@ -887,17 +887,22 @@ func (w *world) recreate(arg byte) {
 	}
 }
 
-// forgotten waits until the running agent released the unlinked file f and
-// removed its checkpoint.
+// forgotten waits until no checkpoint of the running agent (in memory or
+// on disk) names the replaced file f with a fingerprint the new app.log's
+// head matches: the one that would take the new file for its copy.
 func (w *world) forgotten(f *mfile) {
 	a := w.agent
+	fd, err := os.Open(w.path("app.log"))
+	if err != nil {
+		w.fatalf("open app.log: %v", err)
+	}
+	defer fd.Close()
+	risky := func(id record.Identity) bool { return id.Inode == f.ino && source.SameContent(fd, id) }
 	w.until("the agent forgot the replaced file's checkpoint", func() bool {
 		a.ledger.mu.Lock()
+		var ids []record.Identity
 		for _, e := range a.ledger.entries {
-			if e.cp.Identity.Inode == f.ino {
-				a.ledger.mu.Unlock()
-				return false
-			}
+			ids = append(ids, e.cp.Identity)
 		}
 		a.ledger.mu.Unlock()
 		entries, err := os.ReadDir(filepath.Join(w.state, "sources"))
@@ -910,11 +915,11 @@ func (w *world) forgotten(f *mfile) {
 				continue
 			}
 			var cp checkpoint.Checkpoint
-			if json.Unmarshal(b, &cp) == nil && cp.Identity.Inode == f.ino {
-				return false
+			if json.Unmarshal(b, &cp) == nil {
+				ids = append(ids, cp.Identity)
 			}
 		}
-		return true
+		return !slices.ContainsFunc(ids, risky)
 	})
 }
 
