@@ -20,6 +20,7 @@ FUZZ_TARGETS := \
 	sidecar/node:FuzzParsePath \
 	sidecar/pod:FuzzParseLabels \
 	sidecar/checkpoint:FuzzLoad \
+	sidecar/pipeline:FuzzModel \
 	sidecar/memlimit:FuzzParseLimit \
 	sidecar/memlimit:FuzzCgroup \
 	$(foreach t,FuzzCRI FuzzTimestamps FuzzDocker FuzzAuto FuzzJSON FuzzLogfmt FuzzNginx FuzzCSV FuzzMultiline FuzzStreams FuzzRegex FuzzScanObject FuzzRFC3339 FuzzChain,sidecar/parse:$(t))

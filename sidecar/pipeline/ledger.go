@@ -226,6 +226,17 @@ func (l *ledger) drop(id string) {
 	}
 }
 
+// acked returns the acknowledged offset of a source.
+func (l *ledger) acked(id string) (int64, bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	e, ok := l.entries[id]
+	if !ok {
+		return 0, false
+	}
+	return e.cp.Offset, true
+}
+
 // observe records a source's file size, for its lag.
 func (l *ledger) observe(id string, size int64) {
 	l.mu.Lock()
