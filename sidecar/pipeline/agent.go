@@ -367,7 +367,11 @@ func (a *Agent) scan(ctx, drain context.Context, first bool, w *fsnotify.Watcher
 	byPath := make(map[string]*source.File, len(found))
 	dirs := map[string]bool{}
 	skipped := map[string]bool{}
-	var waiting []string
+	var (
+		waiting []string
+		starts  []startReq
+		batched = map[fileKey]int{} // index in starts
+	)
 	for _, m := range found {
 		p, info := m.Path, m.Info
 		dirs[filepath.Dir(p)] = true
@@ -381,18 +385,30 @@ func (a *Agent) scan(ctx, drain context.Context, first bool, w *fsnotify.Watcher
 		f := a.live[key]
 		a.mu.Unlock()
 		if f == nil {
-			var wait bool
-			f, wait = a.admit(ctx, drain, p, info, first, skipped)
+			req, ok, wait := a.admit(p, info, first, skipped)
 			if wait {
 				waiting = append(waiting, p)
 			}
-		}
-		if f == nil {
+			if i, dup := batched[key]; ok && dup {
+				// Another name of a file started in this scan: tried if
+				// that name is refused (a link leading out).
+				a.release()
+				starts[i].alts = append(starts[i].alts, req)
+			} else if ok {
+				batched[key] = len(starts)
+				starts = append(starts, req)
+			}
 			continue
 		}
 		byPath[p] = f
 		f.SetMatched(true, now)
 		a.ledger.observe(f.Origin().SourceID, info.Size)
+	}
+	for _, r := range a.startAll(ctx, drain, starts) {
+		if r.f != nil {
+			byPath[r.path] = r.f
+			r.f.SetMatched(true, now)
+		}
 	}
 	a.mu.Lock()
 	for key, f := range a.live {
@@ -437,33 +453,93 @@ func (a *Agent) scan(ctx, drain context.Context, first bool, w *fsnotify.Watcher
 	return seen
 }
 
-// admit starts reading the matched file at path (info is its stat) unless
-// it is being read already, was closed for being inactive and has not
-// changed since, or Select leaves it out (then skipped gets it). wait says
-// that no descriptor was free: it is to be started later.
-func (a *Agent) admit(ctx, drain context.Context, path string, info source.FileInfo, first bool, skipped map[string]bool) (f *source.File, wait bool) {
+// startReq is a matched file admitted to be started.
+type startReq struct {
+	path   string
+	info   source.FileInfo
+	first  bool
+	choice source.Choice
+	alts   []startReq // other names of the same file
+}
+
+// started is the File a startReq started, and the name it was opened by.
+type started struct {
+	path string
+	f    *source.File
+}
+
+// admit decides whether the matched file at path (info is its stat) is to
+// be started: not while it is being read already, was closed for being
+// inactive and has not changed since, or Select leaves it out (then
+// skipped gets it). wait says that no descriptor was free: it is to be
+// started later. A descriptor is taken for an admitted file.
+func (a *Agent) admit(path string, info source.FileInfo, first bool, skipped map[string]bool) (req startReq, ok, wait bool) {
 	if a.ledger.reading(info.Dev, info.Inode) || a.ledger.quiet(info.Dev, info.Inode, info.Size, info.ModTime) {
-		return nil, false
-	}
-	if k, ok := a.refused[path]; ok && k == (fileKey{info.Dev, info.Inode}) {
-		return nil, false
+		return req, false, false
 	}
 	a.mu.Lock()
+	k, refused := a.refused[path]
 	full := a.open >= a.cfg.MaxOpenFiles
+	if !full {
+		a.open++ // given back by run's goroutine, or by startAll when not started
+	}
 	a.mu.Unlock()
-	if full {
-		return nil, true
+	switch {
+	case refused && k == (fileKey{info.Dev, info.Inode}):
+	case full:
+		return req, false, true
+	default:
+		choice := a.choose(path)
+		if choice.Skip {
+			skipped[path] = true
+			a.log.Info("not reading: left out by the selection", "path", path)
+		}
+		if !choice.Later && !choice.Skip {
+			return startReq{path: path, info: info, first: first, choice: choice}, true, false
+		}
 	}
-	choice := a.choose(path)
-	if choice.Later {
-		return nil, false
+	a.release()
+	return req, false, false
+}
+
+// release gives back a descriptor admit took for a file not started.
+func (a *Agent) release() {
+	a.mu.Lock()
+	a.open--
+	a.mu.Unlock()
+}
+
+// startAll starts the admitted files, checkpointWriters at a time: a new
+// source's checkpoint is written (and synced) before its first line is
+// read, so that a crash and a rotation while the agent is down cannot
+// lose it, and with thousands of new files those writes must overlap.
+func (a *Agent) startAll(ctx, drain context.Context, reqs []startReq) []started {
+	files := make([]started, len(reqs))
+	work := make(chan int)
+	var wg sync.WaitGroup
+	for range min(checkpointWriters, len(reqs)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range work {
+				for _, r := range append([]startReq{reqs[i]}, reqs[i].alts...) {
+					if f := a.start(ctx, drain, r.path, r.info, r.first, r.choice); f != nil {
+						files[i] = started{r.path, f}
+						break
+					}
+				}
+				if files[i].f == nil {
+					a.release()
+				}
+			}
+		}()
 	}
-	if choice.Skip {
-		skipped[path] = true
-		a.log.Info("not reading: left out by the selection", "path", path)
-		return nil, false
+	for i := range reqs {
+		work <- i
 	}
-	return a.start(ctx, drain, path, info, first, choice), false
+	close(work)
+	wg.Wait()
+	return files
 }
 
 // consider opens one matched path outside a scan: a file closed for being
@@ -479,12 +555,19 @@ func (a *Agent) consider(ctx, drain context.Context, path string, first bool) *s
 	if f != nil {
 		return f
 	}
-	f, wait := a.admit(ctx, drain, path, info, first, a.skip)
+	req, ok, wait := a.admit(path, info, first, a.skip)
 	if wait {
 		a.mu.Lock()
 		a.waiting = append(a.waiting, path)
 		a.crowded.Store(true)
 		a.mu.Unlock()
+	}
+	if !ok {
+		return nil
+	}
+	f = a.start(ctx, drain, req.path, req.info, req.first, req.choice)
+	if f == nil {
+		a.release()
 	}
 	return f
 }
@@ -537,7 +620,9 @@ func (a *Agent) start(ctx, drain context.Context, path string, found source.File
 	switch {
 	case errors.As(err, &refused):
 		// Counted and logged once per path and file it leads to.
+		a.mu.Lock()
 		a.refused[path] = fileKey{found.Dev, found.Inode}
+		a.mu.Unlock()
 		a.metrics.FilesRefused.WithLabelValues(refused.Reason).Inc()
 		a.log.Error("not reading a matched file", "path", path, "target", refused.Target, "reason", refused.Reason, "err", err)
 		return nil
@@ -545,7 +630,9 @@ func (a *Agent) start(ctx, drain context.Context, path string, found source.File
 		a.warnOnce(path, "cannot open log file; fix its permissions or leave it out with --exclude", err)
 		return nil
 	}
+	a.mu.Lock()
 	delete(a.refused, path)
+	a.mu.Unlock()
 	id, info, err := source.Identify(fd)
 	if err != nil {
 		fd.Close()
@@ -573,6 +660,14 @@ func (a *Agent) start(ctx, drain context.Context, path string, found source.File
 		cp = checkpoint.Checkpoint{SourceID: newSourceID(), Path: path, Identity: id, Updated: time.Now(), Resource: choice.Resource, Route: choice.Route}
 		if first && a.cfg.StartAtEnd && !a.stateCorrupt {
 			cp.Offset = info.Size
+		}
+		// Written before the first line is read, so that the file is
+		// found again after a crash even if it is rotated out of the
+		// globs meanwhile, and re-sent lines keep their source id.
+		if err := a.store.Save(cp); err != nil {
+			fd.Close()
+			a.log.Error("cannot write checkpoint; source not started", "path", path, "err", err)
+			return nil
 		}
 	}
 	return a.run(ctx, drain, fd, cp, info, true, choice)
@@ -610,9 +705,7 @@ func (a *Agent) run(ctx, drain context.Context, fd *os.File, cp checkpoint.Check
 	key := fileKey{info.Dev, info.Inode}
 	a.mu.Lock()
 	a.live[key] = f
-	a.open++
 	a.mu.Unlock()
-	a.wakeCheckpoints() // a new source's checkpoint is written in the next round
 	level := slog.LevelInfo
 	if reopened {
 		level = slog.LevelDebug // a file closed for being inactive grew again
@@ -674,6 +767,9 @@ func (a *Agent) sweep(ctx, drain context.Context, seen map[fileKey]bool) {
 			continue
 		}
 		a.log.Info("finishing a rotated file", "file", fd.Name(), "path", cp.Path, "source_id", cp.SourceID, "offset", cp.Offset)
+		a.mu.Lock()
+		a.open++ // a rotated file is finished whatever the limit: it cannot wait
+		a.mu.Unlock()
 		a.run(ctx, drain, fd, cp, info, false, choice)
 	}
 	a.wakeCheckpoints()

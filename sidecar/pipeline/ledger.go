@@ -122,20 +122,15 @@ func (l *ledger) closeInactive(id string, size, mod int64) {
 	}
 }
 
-// claim marks a source as being read, adding it if new. A new source's
-// checkpoint is first written once the hub acknowledged some of it, not
-// before its first line is read: with thousands of new files, synced
-// writes on the way to reading them made discovery take minutes. A crash
-// before then re-sends the file's first lines under a new source id. Only
-// a source that starts past its beginning (--start-at end) is written at
-// once, or a restart would skip what was written meanwhile. claim says
-// whether the source was closed for being inactive.
+// claim marks a source as being read, adding it if new (its checkpoint
+// was written by the caller). It says whether the source was closed for
+// being inactive.
 func (l *ledger) claim(cp checkpoint.Checkpoint) (reopened bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	e, ok := l.entries[cp.SourceID]
 	if !ok {
-		e = &entry{cp: cp, dirty: cp.Offset > 0}
+		e = &entry{cp: cp}
 		l.add(e)
 	}
 	reopened = e.closed
