@@ -180,6 +180,32 @@ func TestPodsLogThroughAPIServer(t *testing.T) {
 		waitSpooled(t, dir, "app", slices.Concat(numbered("first", 0, 40), numbered("second", 0, 30), numbered("third", 0, 10)))
 	})
 
+	// The kubelet rotates a container's log at containerLogMaxSize; a
+	// follow stream open on the file that was rotated ends, or stays open
+	// and silent, as kubelets do (kubernetes#59902, #115701, #126564).
+	// Lines come in batches, each waited for, so a stream that survives a
+	// rotation sees each rotation on its own.
+	for _, mode := range []struct {
+		name string
+		mode kubelettest.RotationMode
+	}{{"ends", kubelettest.EndFollow}, {"stalls", kubelettest.StallFollow}} {
+		t.Run("log rotation "+mode.name+" the follow: every line once", func(t *testing.T) {
+			pod := "rotate-" + mode.name
+			c.Kubelet.Pod(t, c.Namespace, pod, corev1.RestartPolicyAlways, "app")
+			c.Kubelet.SetRotation(c.Namespace, pod, "app", kubelettest.Rotation{Mode: mode.mode, MaxBytes: 1 << 10})
+			dir := t.TempDir()
+			stream(t, c, pod, dir, "app")
+			const batch = 12
+			for i := 0; i < 10*batch; i += batch {
+				c.Kubelet.Log(c.Namespace, pod, "app", numbered("app", i, i+batch)...)
+				waitSpooled(t, dir, "app", numbered("app", 0, i+batch))
+			}
+			if n := len(c.Kubelet.LogFiles(c.Namespace, pod, "app")) - 1; n < 4 {
+				t.Fatalf("the log rotated %d times, want at least 4 for the test to mean something", n)
+			}
+		})
+	}
+
 	t.Run("a completed pod ends the streams", func(t *testing.T) {
 		c.Kubelet.Pod(t, c.Namespace, "batch", corev1.RestartPolicyNever, "a", "b")
 		dir := t.TempDir()
