@@ -187,13 +187,13 @@ func (k *Kubelet) current(ns, pod, c string) *instance {
 // Log appends lines to the running instance's log, stamped now, rotating
 // it as its Rotation says.
 func (k *Kubelet) Log(ns, pod, c string, texts ...string) {
-	k.LogAt(ns, pod, c, time.Time{}, texts...)
+	k.LogAt(ns, pod, c, time.Time{}, 0, texts...)
 }
 
-// LogAt is Log with the lines stamped at, and 1 ns apart (zero: now), as
-// a container whose writes came then: a test sets the time between lines
-// without waiting for it. Times must not go back.
-func (k *Kubelet) LogAt(ns, pod, c string, at time.Time, texts ...string) {
+// LogAt is Log with the lines stamped at, at+step, at+2·step… (at zero:
+// now), as a container whose writes came then: a test sets the time
+// between lines without waiting for it. Times must not go back.
+func (k *Kubelet) LogAt(ns, pod, c string, at time.Time, step time.Duration, texts ...string) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	in := k.current(ns, pod, c)
@@ -201,7 +201,7 @@ func (k *Kubelet) LogAt(ns, pod, c string, at time.Time, texts ...string) {
 	for i, s := range texts {
 		t := time.Now()
 		if !at.IsZero() {
-			t = at.Add(time.Duration(i))
+			t = at.Add(time.Duration(i) * step)
 		}
 		if n := criSize(s); rot.MaxBytes > 0 && in.size > 0 && in.size+n > rot.MaxBytes {
 			in.rotate()
