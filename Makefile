@@ -12,7 +12,7 @@ REVISION := $(shell git rev-parse HEAD 2>/dev/null)
 BENCH_DIR ?= $(or $(TMPDIR),/tmp)/loglet-bench
 
 FUZZTIME ?= 60s
-FUZZ_TARGETS := sidecar/record:FuzzAppendString sidecar/source:FuzzSplit sidecar/podlog:FuzzResend sidecar/node:FuzzParsePath sidecar/pod:FuzzParseLabels \
+FUZZ_TARGETS := sidecar/record:FuzzAppendString sidecar/source:FuzzSplit sidecar/podlog:FuzzResend sidecar/podlog:FuzzResumeMark sidecar/node:FuzzParsePath sidecar/pod:FuzzParseLabels \
 	$(foreach t,FuzzCRI FuzzTimestamps FuzzDocker FuzzAuto FuzzJSON FuzzLogfmt FuzzNginx FuzzCSV FuzzMultiline FuzzRegex FuzzScanObject FuzzRFC3339 FuzzChain,sidecar/parse:$(t))
 
 .PHONY: all build test bench fuzz lint demo clean manifests chart images e2e
