@@ -17,6 +17,7 @@ FUZZ_TARGETS := \
 	sidecar/source:FuzzSplit \
 	sidecar/source:FuzzOpen \
 	sidecar/podlog:FuzzResend \
+	sidecar/podlog:FuzzResumeMark \
 	sidecar/node:FuzzParsePath \
 	sidecar/pod:FuzzParseLabels \
 	sidecar/checkpoint:FuzzLoad \

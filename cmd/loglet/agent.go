@@ -95,6 +95,13 @@ environment, which wins over the file.`,
 					Name: "loglet_stdout_lost_bytes", Help: "Bytes of stdout that loglet exec could not copy (volume full or unwritable).",
 				}, cfg.LostBytes))
 			}
+			if cfg.StdoutStalls != nil {
+				agent.Metrics().Registry.MustRegister(
+					prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "loglet_stdout_stalls_total",
+						Help: "pods/log follows that went silent at a log rotation and were resumed (stdout: api)."}, cfg.StdoutStalls),
+					prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "loglet_stdout_gaps_total",
+						Help: "pods/log resumes whose first line came after a gap long enough to hold a rotated file the API no longer serves (stdout: api)."}, cfg.StdoutGaps))
+			}
 			if cfg.MetricsAddr != "" {
 				ready := agent.Ready
 				if cfg.Synced != nil {

@@ -39,10 +39,16 @@ type Kubelet struct {
 
 type container struct {
 	instances []*instance
+	rotation  Rotation
 }
 
 type instance struct {
-	lines    []line
+	lines []line
+	// files holds the index in lines of the first line of each log file,
+	// oldest first: the last is the current file, the only one the
+	// kubelet serves; size is the current file's size in the CRI format.
+	files    []int
+	size     int
 	ended    bool
 	exitCode int32
 	started  time.Time
@@ -91,7 +97,84 @@ func (k *Kubelet) Run(ns, pod, c string) {
 	k.report(ns, pod)
 }
 
-func newInstance() *instance { return &instance{started: time.Now(), grew: make(chan struct{})} }
+func newInstance() *instance {
+	return &instance{started: time.Now(), grew: make(chan struct{}), files: []int{0}}
+}
+
+// RotationMode is what a follow stream open on a log file does when the
+// kubelet rotates that file (renames it and has the runtime write a new
+// one).
+type RotationMode int
+
+const (
+	// EndFollow ends the stream once it has served the rotated file to
+	// its end (kubernetes/kubernetes#59902).
+	EndFollow RotationMode = iota + 1
+	// StallFollow keeps the connection open and serves nothing more
+	// until the container ends (kubernetes/kubernetes#115701, #126564,
+	// #28369): the stall that makes kubectl, stern and kail hang.
+	StallFollow
+)
+
+// Rotation is how a container's log rotates.
+type Rotation struct {
+	// Mode is what a follow stream does at a rotation; zero: it goes on
+	// with the new file, as a kubelet without these bugs does.
+	Mode RotationMode
+	// MaxBytes rotates the current file before a line would take it
+	// past this size, counted in the CRI format the runtime writes, as
+	// the kubelet does at containerLogMaxSize; 0: only Rotate rotates.
+	MaxBytes int
+}
+
+// SetRotation sets how the container's log rotates, for its instances
+// now and later.
+func (k *Kubelet) SetRotation(ns, pod, c string, r Rotation) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.current(ns, pod, c) // fails the test if the container is unknown
+	k.containers[key(ns, pod, c)].rotation = r
+}
+
+// Rotate rotates the running instance's log now: what it holds stays in a
+// rotated file, which pods/log no longer serves.
+func (k *Kubelet) Rotate(ns, pod, c string) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	in := k.current(ns, pod, c)
+	in.rotate()
+	in.wake()
+}
+
+func (in *instance) rotate() {
+	in.files = append(in.files, len(in.lines))
+	in.size = 0
+}
+
+// LogFiles returns the texts of the running instance's log files, oldest
+// first; the last is the current file.
+func (k *Kubelet) LogFiles(ns, pod, c string) [][]string {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	in := k.current(ns, pod, c)
+	var files [][]string
+	for i, start := range in.files {
+		end := len(in.lines)
+		if i+1 < len(in.files) {
+			end = in.files[i+1]
+		}
+		texts := []string{}
+		for _, l := range in.lines[start:end] {
+			texts = append(texts, l.text)
+		}
+		files = append(files, texts)
+	}
+	return files
+}
+
+// criSize is the size of a line in the CRI log format:
+// "<RFC 3339 nano time> stdout F <text>\n".
+func criSize(text string) int { return len("2006-01-02T15:04:05.000000000Z stdout F \n") + len(text) }
 
 func (k *Kubelet) current(ns, pod, c string) *instance {
 	ct := k.containers[key(ns, pod, c)]
@@ -101,13 +184,30 @@ func (k *Kubelet) current(ns, pod, c string) *instance {
 	return ct.instances[len(ct.instances)-1]
 }
 
-// Log appends lines to the running instance's log, stamped now.
+// Log appends lines to the running instance's log, stamped now, rotating
+// it as its Rotation says.
 func (k *Kubelet) Log(ns, pod, c string, texts ...string) {
+	k.LogAt(ns, pod, c, time.Time{}, 0, texts...)
+}
+
+// LogAt is Log with the lines stamped at, at+step, at+2·step… (at zero:
+// now), as a container whose writes came then: a test sets the time
+// between lines without waiting for it. Times must not go back.
+func (k *Kubelet) LogAt(ns, pod, c string, at time.Time, step time.Duration, texts ...string) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	in := k.current(ns, pod, c)
-	for _, s := range texts {
-		in.lines = append(in.lines, line{time.Now(), s})
+	rot := k.containers[key(ns, pod, c)].rotation
+	for i, s := range texts {
+		t := time.Now()
+		if !at.IsZero() {
+			t = at.Add(time.Duration(i) * step)
+		}
+		if n := criSize(s); rot.MaxBytes > 0 && in.size > 0 && in.size+n > rot.MaxBytes {
+			in.rotate()
+		}
+		in.lines = append(in.lines, line{t, s})
+		in.size += criSize(s)
 	}
 	in.wake()
 }
@@ -228,6 +328,15 @@ func (k *Kubelet) serve(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	follow, timestamps := q.Get("follow") == "true", q.Get("timestamps") == "true"
+	tail := -1
+	if s := q.Get("tailLines"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 0 {
+			http.Error(w, fmt.Sprintf("tailLines: %q is not a count of lines", s), http.StatusBadRequest)
+			return
+		}
+		tail = n
+	}
 
 	k.mu.Lock()
 	ct := k.containers[key(parts[0], parts[1], parts[2])]
@@ -249,12 +358,26 @@ func (k *Kubelet) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Content-Type", "text/plain")
 	flusher, _ := w.(http.Flusher)
-	next := 0
-	for {
+	// The stream reads the file current when it opened, as the kubelet
+	// does: from its first line.
+	k.mu.Lock()
+	file := len(in.files) - 1
+	next := in.files[file]
+	k.mu.Unlock()
+	for first := true; ; first = false {
 		k.mu.Lock()
-		lines, ended, grew, cut := in.lines[next:], in.ended, in.grew, k.cut
-		next = len(in.lines)
+		// A kubelet without the bug (no Mode) follows into the new file.
+		mode := ct.rotation.Mode
+		end, rotated := len(in.lines), mode != 0 && file+1 < len(in.files)
+		if rotated {
+			end = in.files[file+1]
+		}
+		lines, ended, grew, cut := in.lines[next:end], in.ended, in.grew, k.cut
+		next = end
 		k.mu.Unlock()
+		if first && tail >= 0 {
+			lines = lines[max(0, len(lines)-tail):]
+		}
 		var b strings.Builder
 		for _, l := range lines {
 			if l.time.Before(since) {
@@ -273,9 +396,11 @@ func (k *Kubelet) serve(w http.ResponseWriter, r *http.Request) {
 		if flusher != nil {
 			flusher.Flush()
 		}
-		if !follow || ended {
+		if !follow || ended || rotated && mode == EndFollow {
 			return
 		}
+		// A stream whose file was rotated under it (StallFollow) waits on
+		// with nothing more to serve, until the container ends.
 		select {
 		case <-grew:
 		case <-cut:

@@ -70,6 +70,9 @@ type Agent struct {
 	Route string
 	// LostBytes, when set, reports what loglet exec could not copy.
 	LostBytes func() float64
+	// StdoutStalls and StdoutGaps, when set, count pods/log follows that
+	// stalled and resumes that may have missed a rotated file (stdout: api).
+	StdoutStalls, StdoutGaps func() float64
 	// Capture, when set, runs beside the pipeline in sidecar mode: it
 	// streams the containers' pods/log into the files the agent reads
 	// (stdout: api), or watches loglet exec's exit markers (wrap). It
@@ -421,6 +424,7 @@ func sidecarMode(r *Reader, c *Agent, pc parse.Config) error {
 		return err
 	}
 	c.Capture = streams.Run
+	c.StdoutStalls, c.StdoutGaps = streams.Stalls, streams.Gaps
 	return r.Err()
 }
 

@@ -13,17 +13,21 @@ import (
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/loglet/loglet/internal/kubelettest"
+	"github.com/loglet/loglet/internal/poll"
 	"github.com/loglet/loglet/sidecar/podlog"
 )
 
 // streamer runs podlog Streams for pod until stopped; stop ends it abruptly
 // (no drain), like a killed sidecar.
 type streamer struct {
+	*podlog.Streams
 	dir  string
 	done chan error
 	stop context.CancelFunc
 }
 
+// stream runs Streams with waits short enough for a test: a quiet stream
+// is checked for a stall after 50 ms (5 s in the agent).
 func stream(t *testing.T, c *kubelettest.Cluster, pod, dir string, containers ...string) *streamer {
 	t.Helper()
 	client, err := podlog.NewClient(c.Sidecar)
@@ -31,12 +35,13 @@ func stream(t *testing.T, c *kubelettest.Cluster, pod, dir string, containers ..
 		t.Fatal(err)
 	}
 	streams, err := podlog.New(podlog.Options{Client: client, Namespace: c.Namespace, Pod: pod, Containers: containers, Dir: dir,
-		Backoff: 20 * time.Millisecond, MaxBackoff: 200 * time.Millisecond, MaxFileBytes: 4 << 10, MaxFiles: 100})
+		Backoff: 20 * time.Millisecond, MaxBackoff: 200 * time.Millisecond, MaxFileBytes: 4 << 10, MaxFiles: 100,
+		StallCheck: 50 * time.Millisecond, MaxStallCheck: 200 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, stop := context.WithCancel(context.Background())
-	s := &streamer{dir: dir, done: make(chan error, 1), stop: stop}
+	s := &streamer{Streams: streams, dir: dir, done: make(chan error, 1), stop: stop}
 	go func() { s.done <- streams.Run(ctx) }()
 	t.Cleanup(func() { stop(); <-s.done })
 	return s
@@ -178,6 +183,67 @@ func TestPodsLogThroughAPIServer(t *testing.T) {
 		c.Kubelet.Log(c.Namespace, "job", "app", numbered("third", 0, 10)...)
 		stream(t, c, "job", dir, "app")
 		waitSpooled(t, dir, "app", slices.Concat(numbered("first", 0, 40), numbered("second", 0, 30), numbered("third", 0, 10)))
+	})
+
+	// The kubelet rotates a container's log at containerLogMaxSize; a
+	// follow stream open on the file that was rotated ends, or stays open
+	// and silent, as kubelets do (kubernetes#59902, #115701, #126564).
+	// Lines come in batches, each waited for, so a stream that survives a
+	// rotation sees each rotation on its own.
+	for _, mode := range []struct {
+		name string
+		mode kubelettest.RotationMode
+	}{{"ends", kubelettest.EndFollow}, {"stalls", kubelettest.StallFollow}} {
+		t.Run("log rotation "+mode.name+" the follow: every line once", func(t *testing.T) {
+			pod := "rotate-" + mode.name
+			c.Kubelet.Pod(t, c.Namespace, pod, corev1.RestartPolicyAlways, "app")
+			c.Kubelet.SetRotation(c.Namespace, pod, "app", kubelettest.Rotation{Mode: mode.mode, MaxBytes: 1 << 10})
+			dir := t.TempDir()
+			s := stream(t, c, pod, dir, "app")
+			const batch = 12
+			for i := 0; i < 10*batch; i += batch {
+				c.Kubelet.Log(c.Namespace, pod, "app", numbered("app", i, i+batch)...)
+				waitSpooled(t, dir, "app", numbered("app", 0, i+batch))
+			}
+			rotations := len(c.Kubelet.LogFiles(c.Namespace, pod, "app")) - 1
+			if rotations < 4 {
+				t.Fatalf("the log rotated %d times, want at least 4 for the test to mean something", rotations)
+			}
+			if mode.mode == kubelettest.StallFollow && s.Stalls() < 1 {
+				t.Errorf("stalls counted: %v, want the stalls at %d rotations counted", s.Stalls(), rotations)
+			}
+			if s.Gaps() != 0 {
+				t.Errorf("gaps counted: %v, want none: each rotation came alone, and no line was lost", s.Gaps())
+			}
+		})
+	}
+
+	// Two rotations while the stream is stalled: the file between them is
+	// gone before the stall is noticed (the kubelet serves only the
+	// current file). Its lines are lost; the gap is counted. The lines come
+	// in one write, stamped 2 s apart: the kubelet rotates at most every
+	// 10 s, so a file rotated away in between spans that long.
+	t.Run("more than one rotation during a stall: the files between are lost, and counted", func(t *testing.T) {
+		c.Kubelet.Pod(t, c.Namespace, "burst", corev1.RestartPolicyAlways, "app")
+		c.Kubelet.SetRotation(c.Namespace, "burst", "app", kubelettest.Rotation{Mode: kubelettest.StallFollow, MaxBytes: 1 << 10})
+		dir := t.TempDir()
+		s := stream(t, c, "burst", dir, "app")
+		c.Kubelet.Log(c.Namespace, "burst", "app", numbered("before", 0, 10)...)
+		waitSpooled(t, dir, "app", numbered("before", 0, 10))
+		c.Kubelet.LogAt(c.Namespace, "burst", "app", time.Now().Add(time.Second), 2*time.Second, numbered("burst", 0, 60)...)
+		files := c.Kubelet.LogFiles(c.Namespace, "burst", "app")
+		if len(files) < 3 {
+			t.Fatalf("the burst rotated the log %d times, want 2 or more", len(files)-1)
+		}
+		// Everything the stalled stream had (the first file) and the
+		// current file; the files between are lost.
+		waitSpooled(t, dir, "app", slices.Concat(files[0], files[len(files)-1]))
+		// The gap is counted as the resumed stream's first line is
+		// looked at, which may be after it was spooled.
+		poll.Until(t, 10*time.Second, "the gap to be counted", func() bool { return s.Gaps() >= 1 })
+		if s.Gaps() != 1 || s.Stalls() < 1 {
+			t.Errorf("gaps %v, stalls %v: want the one gap and its stall counted", s.Gaps(), s.Stalls())
+		}
 	})
 
 	t.Run("a completed pod ends the streams", func(t *testing.T) {

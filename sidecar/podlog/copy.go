@@ -31,6 +31,7 @@ func (s *stream) copy(r io.Reader) (int64, error) {
 		s.buf = make([]byte, bufSize)
 	}
 	c := copier{s: s, filter: newFilter(s.mark)}
+	defer func() { s.firstServed = c.filter.first }()
 	var total int64
 	pending := 0
 	for {
@@ -50,6 +51,10 @@ func (s *stream) copy(r io.Reader) (int64, error) {
 			total += w
 			if err != nil {
 				return total, err
+			}
+			if s.onFirst != nil && !c.filter.first.IsZero() {
+				s.onFirst(c.filter.first)
+				s.onFirst = nil
 			}
 		}
 		pending = copy(s.buf, data[end:])
@@ -87,7 +92,9 @@ func (c *copier) emit(chunk []byte) (int64, error) {
 		return int64(n), err
 	}
 	if i := bytes.LastIndexByte(out, '\n'); i >= 0 {
+		c.s.mu.Lock()
 		c.s.mark.advance(out[:i+1], continued, c.started, c.startedKey)
+		c.s.mu.Unlock()
 	}
 	return int64(n), nil
 }

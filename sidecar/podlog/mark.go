@@ -85,6 +85,10 @@ type filter struct {
 	at   time.Time      // the mark's time
 	skip map[string]int // the mark's lines not yet met in this stream
 	past bool           // a line after the mark came: the rest passes
+	// first is the time of the stream's first timestamped line (while
+	// the mark is set): after the mark, the log no longer reaches back to
+	// it.
+	first time.Time
 }
 
 func newFilter(m mark) *filter {
@@ -95,6 +99,9 @@ func newFilter(m mark) *filter {
 // first piece) is already in the spool.
 func (f *filter) drop(head []byte) bool {
 	t, ok := lineTime(head)
+	if ok && f.first.IsZero() {
+		f.first = t
+	}
 	switch {
 	case !ok:
 		return false
@@ -111,9 +118,12 @@ func (f *filter) drop(head []byte) bool {
 	return false
 }
 
-// resumeMark reads the mark from the end of the newest spool file, and
-// ends a line torn by a crash mid-write so the next line starts clean.
-func resumeMark(s *spool.File) (mark, error) {
+// resumeMark reads the mark from the end of the newest spool file that
+// gives one, and ends a line torn by a crash mid-write so the next line
+// starts clean. A spool damaged by a crash, a full disk or anything else
+// never stops the sidecar: a mark that cannot be read from it is none (the
+// log is read again; lines may come twice, none is skipped).
+func resumeMark(s *spool.File, now time.Time) (mark, error) {
 	paths := []string{s.Path()}
 	for i := 1; i <= s.MaxFiles(); i++ {
 		paths = append(paths, s.Rotated(i))
@@ -126,47 +136,68 @@ func resumeMark(s *spool.File) (mark, error) {
 		if err != nil {
 			return mark{}, err
 		}
-		m, empty, err := tailMark(f)
+		m, err := tailMark(f, now)
 		f.Close()
-		if err != nil || !empty {
+		if err != nil || !m.time.IsZero() {
 			return m, err
 		}
+		// Empty, or no line that can be the mark (damaged): whatever the
+		// file held after the older file's last line is read again.
 	}
 	return mark{}, nil
 }
 
-func tailMark(f *os.File) (m mark, empty bool, err error) {
+// markWindow is how much of the end of a spool file is read for the mark:
+// it holds the last lines, unless one line alone is longer. Memory stays
+// bounded whatever the file holds.
+const markWindow = 1 << 20
+
+// futureSlack is how far past now a line's time may be and still be the
+// mark: the container's runtime and the sidecar share the node's clock, so
+// a line dated later is damage, and a mark there would drop the
+// container's lines until then.
+const futureSlack = time.Minute
+
+// tailMark reads the mark from the last lines of f that can be one: with
+// a time (every line the spool gets has one, so a line without is damage:
+// NULs a crash left, random bytes) no later than now+futureSlack. Lines
+// after it are left out; the lines they were meant to be come again.
+func tailMark(f *os.File, now time.Time) (mark, error) {
 	fi, err := f.Stat()
 	if err != nil || fi.Size() == 0 {
-		return mark{}, true, err
+		return mark{}, err
 	}
 	size := fi.Size()
 	var last [1]byte
 	if _, err := f.ReadAt(last[:], size-1); err != nil {
-		return mark{}, false, err
+		return mark{}, err
 	}
 	if last[0] != '\n' {
 		if _, err := f.WriteAt([]byte{'\n'}, size); err != nil {
-			return mark{}, false, err
+			return mark{}, err
 		}
 		size++
 	}
-	// Read a growing tail until it holds the start of its last line.
-	for n := int64(64 << 10); ; n *= 2 {
-		n = min(n, size)
-		tail := make([]byte, n)
-		if _, err := f.ReadAt(tail, size-n); err != nil && err != io.EOF {
-			return mark{}, false, err
-		}
-		if n < size {
-			// The first line may be cut: leave it out.
-			i := bytes.IndexByte(tail, '\n')
-			if i == len(tail)-1 {
-				continue
-			}
-			tail = tail[i+1:]
-		}
-		m.advance(tail, false, time.Time{}, "")
-		return m, false, nil
+	n := min(size, markWindow)
+	tail := make([]byte, n)
+	if _, err := f.ReadAt(tail, size-n); err != nil && err != io.EOF {
+		return mark{}, err
 	}
+	if n < size {
+		// The first line may be cut: leave it out. When the last line
+		// alone is longer than the window, there is no mark here: the
+		// log is read again rather than the whole line read into memory.
+		tail = tail[bytes.IndexByte(tail, '\n')+1:]
+	}
+	end := len(tail)
+	for end > 0 {
+		start := bytes.LastIndexByte(tail[:end-1], '\n') + 1
+		if t, ok := lineTime(tail[start:end]); ok && !t.After(now.Add(futureSlack)) {
+			break
+		}
+		end = start
+	}
+	var m mark
+	m.advance(tail[:end], false, time.Time{}, "")
+	return m, nil
 }

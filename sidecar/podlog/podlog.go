@@ -3,16 +3,27 @@
 // mode) into spool files on the shared volume, which the agent then tails
 // like any other file. Spooling keeps one delivery path for every source
 // (packages, checkpoints, backpressure), and the spool's last lines are the
-// resume point after a sidecar restart: the API's sinceTime has whole
-// seconds, so lines of that second already in the spool are dropped here.
+// resume point after a sidecar restart: the API server passes sinceTime on
+// to the kubelet in whole seconds, so lines of that second already in the
+// spool are dropped here.
+//
+// A kubelet's follow stream can end, or stay open and silent, when the
+// kubelet rotates the container's log file (kubernetes#59902, #115701,
+// #126564). An ended stream is opened again at once; a quiet one is
+// checked (stall.go) and, when the log grew meanwhile, resumed from the
+// mark. The kubelet serves only the log's current file: what files
+// rotated away before the resume held after the mark cannot be read.
 package podlog
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/cenkalti/backoff/v4"
@@ -46,7 +57,22 @@ type Options struct {
 	// Backoff is the first wait before reconnecting or polling a container
 	// that has not started; it grows, with jitter, up to MaxBackoff.
 	Backoff, MaxBackoff time.Duration
-	Log                 *slog.Logger
+	// StallCheck is how long a follow stream may stay quiet before the
+	// sidecar asks the kubelet for the log's last line, to see whether the
+	// stream stalled (5 s when not positive); while it stays quiet the
+	// check repeats, the wait doubling up to MaxStallCheck (20 s), so a
+	// stall is noticed within MaxStallCheck of the first line it holds
+	// back, and a quiet container costs one small request per
+	// MaxStallCheck.
+	StallCheck, MaxStallCheck time.Duration
+	// RotationInterval is the least time between two rotations of a
+	// container's log: the kubelet's containerLogMonitorInterval (10 s
+	// when not positive). A resumed stream whose first line comes this
+	// long or longer after the last line copied may have missed a whole
+	// rotated file, and is counted as a gap; a shorter distance leaves room
+	// for one rotation only, whose file the stream had read.
+	RotationInterval time.Duration
+	Log              *slog.Logger
 }
 
 // NewClient returns a REST client for core/v1 at cfg (rest.InClusterConfig
@@ -70,7 +96,24 @@ func NewClient(cfg *rest.Config) (rest.Interface, error) {
 type Streams struct {
 	o       Options
 	streams []*stream
+	stats   stats
 }
+
+// stats are the counts the agent exports as metrics.
+type stats struct {
+	stalls, gaps atomic.Int64
+}
+
+// Stalls is how many times a follow stream was found stalled (quiet while
+// its container's log grew) and resumed; the agent exports it as
+// loglet_stdout_stalls_total.
+func (s *Streams) Stalls() float64 { return float64(s.stats.stalls.Load()) }
+
+// Gaps is how many times a stream resumed on a log the kubelet had rotated
+// since the last line copied, so long after it that files rotated away in
+// between may have held lines that are lost; the agent exports it as
+// loglet_stdout_gaps_total.
+func (s *Streams) Gaps() float64 { return float64(s.stats.gaps.Load()) }
 
 // New reads each container's resume mark from its spool.
 func New(o Options) (*Streams, error) {
@@ -80,12 +123,23 @@ func New(o Options) (*Streams, error) {
 	if o.MaxBackoff < o.Backoff {
 		o.MaxBackoff = 20 * o.Backoff
 	}
+	if o.StallCheck <= 0 {
+		o.StallCheck = 5 * time.Second
+	}
+	if o.MaxStallCheck <= 0 {
+		o.MaxStallCheck = 20 * time.Second
+	}
+	o.MaxStallCheck = max(o.MaxStallCheck, o.StallCheck)
+	if o.RotationInterval <= 0 {
+		o.RotationInterval = 10 * time.Second
+	}
 	s := &Streams{o: o}
 	for _, name := range o.Containers {
 		st, err := newStream(&s.o, name)
 		if err != nil {
 			return nil, err
 		}
+		st.stats = &s.stats
 		s.streams = append(s.streams, st)
 	}
 	return s, nil
@@ -120,16 +174,36 @@ func (s *Streams) Run(ctx context.Context) error {
 type stream struct {
 	o     *Options
 	name  string
+	log   *slog.Logger
+	stats *stats
 	spool *spool.File
-	mark  mark
+	// mu guards mark, which the stall check reads while copy moves it.
+	mu   sync.Mutex
+	mark mark
+	// markInstance is the restart count of the instance whose line is the
+	// mark (-1: not known, after a sidecar restart).
+	markInstance int32
+	// firstServed is the time of the first line the last stream served.
+	firstServed time.Time
+	// onFirst, set while fetch copies, is told that time as soon as it is
+	// known: a resumed follow stays open, and a gap is counted at once.
+	onFirst func(time.Time)
 	// restarts is the restart count of the instance streamed last.
 	restarts int32
 	buf      []byte
 }
 
+// instance names one run of the container: its restart count and when it
+// started (zero when not known).
+type instance struct {
+	restarts int32
+	started  time.Time
+}
+
 func newStream(o *Options, name string) (*stream, error) {
-	s := &stream{o: o, name: name, spool: spool.New(filepath.Join(o.Dir, name), pod.APISpool, o.MaxFileBytes, o.MaxFiles), restarts: -1}
-	m, err := resumeMark(s.spool)
+	s := &stream{o: o, name: name, spool: spool.New(filepath.Join(o.Dir, name), pod.APISpool, o.MaxFileBytes, o.MaxFiles),
+		restarts: -1, markInstance: -1, stats: &stats{}, log: slog.Default()}
+	m, err := resumeMark(s.spool, time.Now())
 	if err != nil {
 		return nil, fmt.Errorf("container %s: resume from spool: %w", name, err)
 	}
@@ -142,6 +216,7 @@ func (s *stream) run(ctx, reqCtx context.Context) {
 	bo := backoff.NewExponentialBackOff()
 	bo.InitialInterval, bo.MaxInterval, bo.MaxElapsedTime = s.o.Backoff, s.o.MaxBackoff, 0
 	log := s.o.Log.With("container", s.name)
+	s.log = log
 	for {
 		draining := ctx.Err() != nil
 		pod, cs, err := s.status(reqCtx)
@@ -163,7 +238,8 @@ func (s *stream) run(ctx, reqCtx context.Context) {
 				// The instance before this one may hold lines not yet
 				// copied: the container restarted since the last stream,
 				// or the sidecar itself restarted.
-				if _, err := s.fetch(reqCtx, true, false); err != nil {
+				prev := instance{cs.RestartCount - 1, cs.LastTerminationState.Terminated.StartedAt.Time}
+				if _, err := s.fetch(reqCtx, true, false, prev); err != nil {
 					log.Warn("reading the previous instance's log", "err", err)
 				}
 			}
@@ -172,7 +248,11 @@ func (s *stream) run(ctx, reqCtx context.Context) {
 			// say; one still running is followed until it exits, within
 			// DrainTimeout (it got the same signal).
 			final := ended(pod, cs) || draining && cs.State.Terminated != nil
-			n, err := s.fetch(reqCtx, false, cs.State.Terminated == nil)
+			n, err := s.fetch(reqCtx, false, cs.State.Terminated == nil, instance{cs.RestartCount, startedAt(cs)})
+			if errors.Is(err, errStalled) {
+				bo.Reset()
+				continue // resume from the mark at once
+			}
 			if err != nil {
 				log.Debug("log stream ended", "err", err)
 			}
@@ -206,6 +286,17 @@ func (s *stream) status(ctx context.Context) (*corev1.Pod, *corev1.ContainerStat
 	return &pod, nil, nil
 }
 
+// startedAt is when the container's current instance started.
+func startedAt(cs *corev1.ContainerStatus) time.Time {
+	switch {
+	case cs.State.Running != nil:
+		return cs.State.Running.StartedAt.Time
+	case cs.State.Terminated != nil:
+		return cs.State.Terminated.StartedAt.Time
+	}
+	return time.Time{}
+}
+
 func started(cs *corev1.ContainerStatus) bool {
 	return cs != nil && (cs.State.Running != nil || cs.State.Terminated != nil || cs.LastTerminationState.Terminated != nil)
 }
@@ -230,26 +321,83 @@ func ended(pod *corev1.Pod, cs *corev1.ContainerStatus) bool {
 	return false
 }
 
-// fetch copies the log of the current (or previous) instance from the
-// resume mark on; with follow it returns when the stream ends.
-func (s *stream) fetch(ctx context.Context, previous, follow bool) (int64, error) {
-	req := s.o.Client.Get().Namespace(s.o.Namespace).Resource("pods").Name(s.o.Pod).SubResource("log").
-		Param("container", s.name).Param("timestamps", "true")
+// fetch copies the log of the current (or previous) instance in from the
+// resume mark on; with follow it returns when the stream ends, or with
+// errStalled when the stall check found it silent while the log grew.
+func (s *stream) fetch(ctx context.Context, previous, follow bool, in instance) (int64, error) {
+	at := s.mark.time
+	req := s.logRequest().Param("timestamps", "true")
 	if follow {
 		req = req.Param("follow", "true")
 	}
 	if previous {
 		req = req.Param("previous", "true")
 	}
-	if !s.mark.time.IsZero() {
-		req = req.Param("sinceTime", s.mark.time.UTC().Truncate(time.Second).Format(time.RFC3339))
+	if !at.IsZero() {
+		// With nanoseconds, a server that keeps them resends only the
+		// mark's own lines; the filter drops those, and the rest of the
+		// mark's second that one keeping whole seconds resends.
+		req = req.Param("sinceTime", at.UTC().Format(time.RFC3339Nano))
 	}
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
 	rc, err := req.Stream(ctx)
 	if err != nil {
 		return 0, err
 	}
 	defer rc.Close()
-	return s.copy(rc)
+	var r io.Reader = rc
+	if follow {
+		a := &activity{r: rc}
+		a.last.Store(time.Now().UnixNano())
+		r = a
+		watchCtx, stop := context.WithCancel(ctx)
+		var wg sync.WaitGroup
+		wg.Go(func() { s.watch(watchCtx, a, cancel) })
+		defer func() { stop(); wg.Wait() }()
+	}
+	s.onFirst = func(first time.Time) {
+		s.firstServed = first
+		s.checkGap(at, in)
+	}
+	n, err := s.copy(r)
+	s.onFirst = nil
+	if errors.Is(context.Cause(ctx), errStalled) {
+		err = errStalled
+	}
+	if n > 0 {
+		s.markInstance = in.restarts
+	}
+	return n, err
+}
+
+// logRequest is a pods/log request for the container.
+func (s *stream) logRequest() *rest.Request {
+	return s.o.Client.Get().Namespace(s.o.Namespace).Resource("pods").Name(s.o.Pod).SubResource("log").
+		Param("container", s.name)
+}
+
+// checkGap counts a gap when the stream just served began on a log the
+// kubelet rotated since the mark at (its first line comes after the mark)
+// and so long after it that a whole file may have been rotated away in
+// between. A log that starts after the mark is a log of another instance
+// (not a gap) unless the mark is known to be this instance's.
+func (s *stream) checkGap(at time.Time, in instance) {
+	first := s.firstServed
+	if at.IsZero() || first.IsZero() || !first.After(at) {
+		return
+	}
+	// started has whole seconds: a mark in the second the instance
+	// started may be the previous instance's.
+	same := s.markInstance == in.restarts ||
+		s.markInstance < 0 && !in.started.IsZero() && !at.Before(in.started.Add(time.Second))
+	if !same || first.Sub(at) < s.o.RotationInterval {
+		return
+	}
+	s.stats.gaps.Add(1)
+	s.log.Warn("the container's log was rotated more than once since the last line copied, it seems: "+
+		"the lines the rotated files held after it cannot be read through the API and are lost",
+		"last_copied", at, "first_served", first, "unseen", first.Sub(at))
 }
 
 func sleep(ctx context.Context, d time.Duration) error {
