@@ -65,7 +65,14 @@ func startAgentWithEnv(t *testing.T, env []string, args ...string) *agent {
 // the test kills it and, if the test failed, logs the end of its stderr.
 func start(t *testing.T, env []string, args ...string) *agent {
 	t.Helper()
-	a := &agent{cmd: commandWithEnv(env, loglet, args...), stderr: &syncBuffer{}, done: make(chan struct{})}
+	return startCommand(t, commandWithEnv(env, loglet, args...), args[0])
+}
+
+// startCommand starts cmd, a loglet command (what names it in the log of
+// a failed test); the end of the test kills it.
+func startCommand(t *testing.T, cmd *exec.Cmd, what string) *agent {
+	t.Helper()
+	a := &agent{cmd: cmd, stderr: &syncBuffer{}, done: make(chan struct{})}
 	a.cmd.Stderr = a.stderr
 	if err := a.cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -75,7 +82,7 @@ func start(t *testing.T, env []string, args ...string) *agent {
 		a.cmd.Process.Kill()
 		<-a.done
 		if t.Failed() {
-			t.Logf("loglet %s stderr:\n%s", args[0], lastLines(a.stderr.String(), 40))
+			t.Logf("loglet %s stderr:\n%s", what, lastLines(a.stderr.String(), 40))
 		}
 	})
 	return a

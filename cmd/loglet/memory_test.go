@@ -402,20 +402,7 @@ func startAgentIn(t *testing.T, bin string, cg *memCgroup, env []string, args ..
 	if cg != nil {
 		argv = append([]string{"/bin/sh", "-c", `echo $$ > "$0" && exec "$@"`, filepath.Join(cg.dir, "cgroup.procs")}, argv...)
 	}
-	a := &agent{cmd: commandWithEnv(env, argv[0], argv[1:]...), stderr: &syncBuffer{}, done: make(chan struct{})}
-	a.cmd.Stderr = a.stderr
-	if err := a.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() { a.cmd.Wait(); close(a.done) }()
-	t.Cleanup(func() {
-		a.cmd.Process.Kill()
-		<-a.done
-		if t.Failed() {
-			t.Logf("loglet agent stderr:\n%s", lastLines(a.stderr.String(), 40))
-		}
-	})
-	return a
+	return startCommand(t, commandWithEnv(env, argv[0], argv[1:]...), "agent")
 }
 
 // TestMemoryBudgetFromLimit: the agent logs the budget it derived from its

@@ -515,31 +515,35 @@ func (a *Agent) release() {
 // lose it, and with thousands of new files those writes must overlap.
 func (a *Agent) startAll(ctx, drain context.Context, reqs []startReq) []started {
 	files := make([]started, len(reqs))
+	inParallel(len(reqs), checkpointWriters, func(i int) {
+		for _, r := range append([]startReq{reqs[i]}, reqs[i].alts...) {
+			if f := a.start(ctx, drain, r.path, r.info, r.first, r.choice); f != nil {
+				files[i] = started{r.path, f}
+				return
+			}
+		}
+		a.release()
+	})
+	return files
+}
+
+// inParallel calls do(0) … do(n-1), on at most workers goroutines at once,
+// and returns when all returned.
+func inParallel(n, workers int, do func(i int)) {
 	work := make(chan int)
 	var wg sync.WaitGroup
-	for range min(checkpointWriters, len(reqs)) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+	for range min(workers, n) {
+		wg.Go(func() {
 			for i := range work {
-				for _, r := range append([]startReq{reqs[i]}, reqs[i].alts...) {
-					if f := a.start(ctx, drain, r.path, r.info, r.first, r.choice); f != nil {
-						files[i] = started{r.path, f}
-						break
-					}
-				}
-				if files[i].f == nil {
-					a.release()
-				}
+				do(i)
 			}
-		}()
+		})
 	}
-	for i := range reqs {
+	for i := range n {
 		work <- i
 	}
 	close(work)
 	wg.Wait()
-	return files
 }
 
 // consider opens one matched path outside a scan: a file closed for being

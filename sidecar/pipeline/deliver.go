@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -188,33 +187,21 @@ func (a *Agent) writeCheckpoints() {
 		return
 	}
 	var failed atomic.Int64
-	work := make(chan change)
-	var wg sync.WaitGroup
-	for range min(checkpointWriters, len(changes)) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for c := range work {
-				var err error
-				if c.forget {
-					err = a.store.Remove(c.cp.SourceID)
-				} else {
-					err = a.store.Save(c.cp)
-				}
-				if err != nil {
-					failed.Add(1)
-					a.ledger.retry(c)
-					a.metrics.CheckpointErrors.Inc()
-					a.log.Error("checkpoint not written; will retry", "source_id", c.cp.SourceID, "err", err)
-				}
-			}
-		}()
-	}
-	for _, c := range changes {
-		work <- c
-	}
-	close(work)
-	wg.Wait()
+	inParallel(len(changes), checkpointWriters, func(i int) {
+		c := changes[i]
+		var err error
+		if c.forget {
+			err = a.store.Remove(c.cp.SourceID)
+		} else {
+			err = a.store.Save(c.cp)
+		}
+		if err != nil {
+			failed.Add(1)
+			a.ledger.retry(c)
+			a.metrics.CheckpointErrors.Inc()
+			a.log.Error("checkpoint not written; will retry", "source_id", c.cp.SourceID, "err", err)
+		}
+	})
 	if failed.Load() == 0 {
 		a.metrics.Checkpointed()
 	}
