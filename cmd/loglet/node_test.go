@@ -34,8 +34,10 @@ func TestNodeMode(t *testing.T) {
 	write("shop_web-1_u1/app", "0.log", "web one", "web two", "web three")
 	write("team_api-1_u2/api", "0.log", "api one", "api two")
 	// A node with Docker: the kubelet's file is a link to Docker's json-file
-	// log, whose format is recognised from its first line.
-	docker := filepath.Join(t.TempDir(), "containers", "abc123", "abc123-json.log")
+	// log, whose format is recognised from its first line. Docker's folder
+	// is here, not /var/lib/docker/containers: --link-roots allows it.
+	dockerRoot := filepath.Join(t.TempDir(), "containers")
+	docker := filepath.Join(dockerRoot, "abc123", "abc123-json.log")
 	os.MkdirAll(filepath.Dir(docker), 0o755)
 	os.WriteFile(docker, []byte(`{"log":"docker line\n","stream":"stderr","time":"2026-11-25T12:00:00.000000000Z"}`+"\n"), 0o644)
 	os.MkdirAll(filepath.Join(pods, "legacy_old-1_u4", "app"), 0o755)
@@ -45,7 +47,7 @@ func TestNodeMode(t *testing.T) {
 
 	out := filepath.Join(t.TempDir(), "out.ndjson")
 	a := startAgentWithEnv(t, []string{"LOGLET_NODE_NAME=node-1"}, "--mode=node", "--pod-metadata=false", "--pods-dir", pods,
-		"--state-dir", t.TempDir(), "--sink", "file://"+out, "--batch-wait", "100ms")
+		"--link-roots", dockerRoot, "--state-dir", t.TempDir(), "--sink", "file://"+out, "--batch-wait", "100ms")
 	count := func() int {
 		if _, err := os.Stat(out); err != nil {
 			return 0
