@@ -362,7 +362,7 @@ func (a *Agent) scan(ctx, drain context.Context, first bool, w *fsnotify.Watcher
 			watch(w, watched, r)
 		}
 	}
-	found := a.match.ExpandStat()
+	found := a.match.Expand()
 	seen := make(map[fileKey]bool, len(found))
 	byPath := make(map[string]*source.File, len(found))
 	dirs := map[string]bool{}
@@ -433,17 +433,15 @@ func (a *Agent) scan(ctx, drain context.Context, first bool, w *fsnotify.Watcher
 		}
 	}
 	a.crowded.Store(len(waiting) > 0)
-	a.metrics.OpenFiles.Set(float64(a.open))
-	a.mu.Unlock()
 	if len(waiting) > 0 {
 		// Files that wait for a descriptor make idle ones close early:
 		// wake them to look.
-		a.mu.Lock()
 		for _, f := range a.live {
 			f.Wake()
 		}
-		a.mu.Unlock()
 	}
+	a.metrics.OpenFiles.Set(float64(a.open))
+	a.mu.Unlock()
 	a.metrics.BufferedBytes.Set(float64(a.budget.inUse()))
 	if w != nil {
 		for d := range dirs {

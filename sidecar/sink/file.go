@@ -44,8 +44,8 @@ type Writer struct {
 // newline (kill -9 in the middle of a write) is cut back to its last
 // complete line first: the torn record belongs to a package that was not
 // acknowledged, so it is sent again, and left in place it would be a line
-// no NDJSON reader gets past.
-func OpenFile(path string) (*Writer, error) {
+// no NDJSON reader gets past. The cut is logged to log.
+func OpenFile(path string, log *slog.Logger) (*Writer, error) {
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_APPEND|os.O_CREATE, 0o640)
 	if err != nil {
 		return nil, fmt.Errorf("file sink %s: %w", path, err)
@@ -56,9 +56,8 @@ func OpenFile(path string) (*Writer, error) {
 		return nil, fmt.Errorf("file sink %s: repairing a torn last record: %w", path, err)
 	}
 	if cut > 0 {
-		// The agent's logger is the default one (OpenFile has none of
-		// its own); the bytes cut are sent again, so this is no loss.
-		slog.Warn("file sink: cut off a torn last record an interrupted write left; its package is sent again", "path", path, "bytes", cut)
+		// The bytes cut are sent again, so this is no loss.
+		log.Warn("file sink: cut off a torn last record an interrupted write left; its package is sent again", "path", path, "bytes", cut)
 	}
 	return &Writer{w: f, sync: f.Sync, c: f, f: f, cut: -1}, nil
 }
@@ -105,12 +104,12 @@ func newStdout() *Writer {
 // the file is cut back to their end, so a retry of the rest starts on a
 // clean line.
 func (s *Writer) Write(ctx context.Context, pkgs []*record.Package) (int, error) {
-	if s.f == nil {
-		return s.writeStream(pkgs)
-	}
-	start, err := s.size()
-	if err != nil {
-		return 0, err
+	var start int64
+	if s.f != nil {
+		var err error
+		if start, err = s.size(); err != nil {
+			return 0, err
+		}
 	}
 	s.ends = s.ends[:0]
 	var written int64 // bytes of this batch the file took
@@ -158,8 +157,12 @@ func (s *Writer) size() (int64, error) {
 // rollback handles a write or sync that failed after written bytes of the
 // batch reached the file: it keeps the packages wholly written, syncs them
 // and cuts the file after them, and returns how many they are with cause.
+// On stdout, which cannot be cut back, it returns 0 and cause.
 func (s *Writer) rollback(start, written int64, cause error) (int, error) {
 	s.buf = s.buf[:0]
+	if s.f == nil {
+		return 0, cause
+	}
 	whole := 0
 	for whole < len(s.ends) && s.ends[whole] <= written {
 		whole++
@@ -179,22 +182,6 @@ func (s *Writer) rollback(start, written int64, cause error) (int, error) {
 		return 0, errors.Join(cause, fmt.Errorf("sync after cutting back: %w", err))
 	}
 	return whole, cause
-}
-
-// writeStream writes to stdout, which cannot be cut back.
-func (s *Writer) writeStream(pkgs []*record.Package) (int, error) {
-	for _, p := range pkgs {
-		s.buf = p.AppendNDJSON(s.buf)
-		if len(s.buf) >= flushBytes {
-			if _, err := s.flush(); err != nil {
-				return 0, err
-			}
-		}
-	}
-	if _, err := s.flush(); err != nil {
-		return 0, err
-	}
-	return len(pkgs), nil
 }
 
 // flush writes the encode buffer and returns how many of its bytes were

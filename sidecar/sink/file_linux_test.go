@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -58,7 +59,7 @@ func TestFullDiskLeavesNoTornRecord(t *testing.T) {
 	dir := tinyDisk(t, 256<<10)
 	filler := fill(t, dir, 16<<10)
 	path := filepath.Join(dir, "out.ndjson")
-	w, err := OpenFile(path)
+	w, err := OpenFile(path, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -117,7 +118,7 @@ func TestFullDiskCountsOnlyWholePackages(t *testing.T) {
 	dir := tinyDisk(t, 4<<20)
 	fill(t, dir, 2<<20+100<<10)
 	path := filepath.Join(dir, "out.ndjson")
-	w, err := OpenFile(path)
+	w, err := OpenFile(path, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -83,7 +84,7 @@ func TestOpenRepairsTornTail(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			w, err := OpenFile(path)
+			w, err := OpenFile(path, slog.New(slog.DiscardHandler))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -115,7 +116,7 @@ func TestOpenRepairsTornTail(t *testing.T) {
 // record, across the flushes of a batch larger than the encode buffer.
 func TestWriteAppendsInOrder(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "out.ndjson")
-	w, err := OpenFile(path)
+	w, err := OpenFile(path, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -71,7 +71,7 @@ func Open(ctx context.Context, raw string, opts Options) (Sink, error) {
 		if err != nil || u.Path == "" || u.Host != "" {
 			return nil, fmt.Errorf("sink %q: want file:///absolute/path.ndjson", raw)
 		}
-		return OpenFile(u.Path)
+		return OpenFile(u.Path, opts.Logger)
 	case "http", "https":
 		u, err := url.Parse(raw)
 		if err != nil || u.Host == "" {

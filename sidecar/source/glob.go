@@ -85,27 +85,18 @@ func staticRoot(p string) string {
 	return root
 }
 
-// Expand lists the regular files that match an include and no exclude,
-// sorted. Directories that cannot be read are skipped: a glob may cover
-// folders that appear later.
-func (m *Matcher) Expand() []string {
-	found := m.ExpandStat()
-	out := make([]string, len(found))
-	for i, f := range found {
-		out[i] = f.Path
-	}
-	return out
-}
-
 // Found is a file Expand lists, with what its stat said.
 type Found struct {
 	Path string
 	Info FileInfo
 }
 
-// ExpandStat is Expand with each file's stat (one per file: a scan of
-// thousands of files costs mostly these).
-func (m *Matcher) ExpandStat() []Found {
+// Expand lists the regular files that match an include and no exclude,
+// sorted by path, each with its stat (the one stat per file a scan makes:
+// with thousands of files it is most of what a scan costs). Directories
+// that cannot be read are skipped: a glob may cover folders that appear
+// later.
+func (m *Matcher) Expand() []Found {
 	seen := map[string]bool{}
 	for _, p := range m.include {
 		if !strings.Contains(p, "**") {

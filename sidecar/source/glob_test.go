@@ -15,10 +15,10 @@ func TestMatcher(t *testing.T) {
 		os.MkdirAll(filepath.Dir(p), 0o755)
 		os.WriteFile(p, nil, 0o644)
 	}
-	rel := func(paths []string) string {
+	rel := func(found []Found) string {
 		var out []string
-		for _, p := range paths {
-			out = append(out, strings.TrimPrefix(p, root+"/"))
+		for _, f := range found {
+			out = append(out, strings.TrimPrefix(f.Path, root+"/"))
 		}
 		return strings.Join(out, " ")
 	}

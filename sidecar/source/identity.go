@@ -42,9 +42,6 @@ func StatPath(path string) (FileInfo, error) {
 	return infoOf(fi)
 }
 
-// InfoOf is the identity and length in fi, from os.Stat.
-func InfoOf(fi os.FileInfo) (FileInfo, error) { return infoOf(fi) }
-
 func infoOf(fi os.FileInfo) (FileInfo, error) {
 	st, ok := fi.Sys().(*syscall.Stat_t)
 	if !ok {
