@@ -38,14 +38,8 @@ func (h *ndjsonHub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "want gzip NDJSON", http.StatusUnsupportedMediaType)
 		return
 	}
-	zr, err := gzip.NewReader(r.Body)
-	if err != nil {
-		http.Error(w, err.Error(), http.StatusBadRequest)
-		return
-	}
-	raw, err := io.ReadAll(zr)
-	if err != nil {
-		http.Error(w, err.Error(), http.StatusBadRequest)
+	raw, ok := gunzipBody(w, r)
+	if !ok {
 		return
 	}
 	h.mu.Lock()
@@ -179,4 +173,17 @@ func TestHTTPSinkKeepsRejectedPackages(t *testing.T) {
 	if n, _ := metric(t, addr, "loglet_packages_rejected_total"); n != 1 {
 		t.Errorf("loglet_packages_rejected_total = %v, want 1", n)
 	}
+}
+
+// gunzipBody reads a gzip request body, answering 400 when it is not one.
+func gunzipBody(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
+	zr, err := gzip.NewReader(r.Body)
+	if err == nil {
+		var raw []byte
+		if raw, err = io.ReadAll(zr); err == nil {
+			return raw, true
+		}
+	}
+	http.Error(w, err.Error(), http.StatusBadRequest)
+	return nil, false
 }

@@ -3,7 +3,6 @@ package main
 import (
 	"bufio"
 	"bytes"
-	"compress/gzip"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -222,14 +221,8 @@ func (h *seqHub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "down for maintenance", http.StatusServiceUnavailable)
 		return
 	}
-	zr, err := gzip.NewReader(r.Body)
-	if err != nil {
-		http.Error(w, err.Error(), http.StatusBadRequest)
-		return
-	}
-	raw, err := io.ReadAll(zr)
-	if err != nil {
-		http.Error(w, err.Error(), http.StatusBadRequest)
+	raw, ok := gunzipBody(w, r)
+	if !ok {
 		return
 	}
 	h.mu.Lock()
