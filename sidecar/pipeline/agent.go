@@ -264,7 +264,16 @@ func (a *Agent) Run(ctx context.Context) error {
 	a.sweep(ctx, drain, a.scan(ctx, drain, true, watcher, watched))
 	a.ready.Store(true)
 
-	if !a.cfg.Once {
+	if a.cfg.Once {
+		// Files beyond --max-open-files start as others finish.
+		for a.hasWaiting() && ctx.Err() == nil {
+			select {
+			case <-ctx.Done():
+			case <-a.slotFreed:
+				a.startWaiting(ctx, drain)
+			}
+		}
+	} else {
 		tick := time.NewTicker(a.cfg.ScanInterval)
 		defer tick.Stop()
 		for n, ticks := 1, 0; ctx.Err() == nil; {
@@ -442,6 +451,11 @@ func (a *Agent) scan(ctx, drain context.Context, first bool, w *fsnotify.Watcher
 	}
 	a.metrics.OpenFiles.Set(float64(a.open))
 	a.mu.Unlock()
+	if len(waiting) > 0 {
+		// Files started in this scan may have ended before the waiting
+		// list was set, freeing descriptors without saying so.
+		a.freed()
+	}
 	a.metrics.BufferedBytes.Set(float64(a.budget.inUse()))
 	if w != nil {
 		for d := range dirs {
@@ -545,17 +559,30 @@ func inParallel(n, workers int, do func(i int)) {
 }
 
 // consider opens one matched path outside a scan: a file closed for being
-// inactive that changed, or one that waited for a descriptor.
+// inactive that changed.
 func (a *Agent) consider(ctx, drain context.Context, path string, first bool) *source.File {
+	req, f, ok := a.admitPath(path, first)
+	if !ok {
+		return f
+	}
+	if f = a.start(ctx, drain, req.path, req.info, req.first, req.choice); f == nil {
+		a.release()
+	}
+	return f
+}
+
+// admitPath is admit for a path found outside a scan: f is its File when
+// one reads it already; a path no descriptor was free for waits.
+func (a *Agent) admitPath(path string, first bool) (req startReq, f *source.File, ok bool) {
 	info, err := source.StatPath(path)
 	if err != nil {
-		return nil
+		return req, nil, false
 	}
 	a.mu.Lock()
-	f := a.live[fileKey{info.Dev, info.Inode}]
+	f = a.live[fileKey{info.Dev, info.Inode}]
 	a.mu.Unlock()
 	if f != nil {
-		return f
+		return req, f, false
 	}
 	req, ok, wait := a.admit(path, info, first, a.skip)
 	if wait {
@@ -564,34 +591,54 @@ func (a *Agent) consider(ctx, drain context.Context, path string, first bool) *s
 		a.crowded.Store(true)
 		a.mu.Unlock()
 	}
-	if !ok {
-		return nil
+	return req, nil, ok
+}
+
+// freed tells Run that a descriptor may be free for a waiting file.
+func (a *Agent) freed() {
+	select {
+	case a.slotFreed <- struct{}{}:
+	default:
 	}
-	f = a.start(ctx, drain, req.path, req.info, req.first, req.choice)
-	if f == nil {
-		a.release()
-	}
-	return f
+}
+
+// hasWaiting says whether files wait for a descriptor.
+func (a *Agent) hasWaiting() bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return len(a.waiting) > 0
 }
 
 // startWaiting starts the files that waited for a descriptor, as far as
-// descriptors are free.
+// descriptors are free, together: each new source's checkpoint is synced
+// before its first read, and thousands of them one after another would
+// take seconds.
 func (a *Agent) startWaiting(ctx, drain context.Context) {
 	for {
 		a.mu.Lock()
-		if len(a.waiting) == 0 || a.open >= a.cfg.MaxOpenFiles {
+		free := a.cfg.MaxOpenFiles - a.open
+		if len(a.waiting) == 0 || free <= 0 {
 			a.crowded.Store(len(a.waiting) > 0)
 			a.mu.Unlock()
 			return
 		}
-		p := a.waiting[0]
-		a.waiting = a.waiting[1:]
+		batch := a.waiting[:min(free, len(a.waiting))]
+		a.waiting = a.waiting[len(batch):]
 		a.mu.Unlock()
-		if f := a.consider(ctx, drain, p, false); f != nil {
-			a.mu.Lock()
-			a.byPath[p] = f
-			a.mu.Unlock()
-			f.SetMatched(true, time.Now())
+		var reqs []startReq
+		for _, p := range batch {
+			if req, _, ok := a.admitPath(p, false); ok {
+				reqs = append(reqs, req)
+			}
+		}
+		now := time.Now()
+		for _, r := range a.startAll(ctx, drain, reqs) {
+			if r.f != nil {
+				a.mu.Lock()
+				a.byPath[r.path] = r.f
+				a.mu.Unlock()
+				r.f.SetMatched(true, now)
+			}
 		}
 	}
 }
@@ -732,10 +779,7 @@ func (a *Agent) run(ctx, drain context.Context, fd *os.File, cp checkpoint.Check
 		waiting := len(a.waiting) > 0
 		a.mu.Unlock()
 		if waiting {
-			select {
-			case a.slotFreed <- struct{}{}:
-			default:
-			}
+			a.freed()
 		}
 	}()
 	return f

@@ -36,6 +36,10 @@ type entry struct {
 	closed    bool
 	closedAt  int64
 	closedMod int64
+	// replaced: its inode now holds other content (copytruncate, or the
+	// inode reused): the sweep looks for the copy even though the inode
+	// is still seen.
+	replaced bool
 }
 
 func newLedger(cps []checkpoint.Checkpoint) *ledger {
@@ -147,34 +151,36 @@ func (l *ledger) supersede(dev, ino uint64) {
 	defer l.mu.Unlock()
 	for _, e := range l.byKey[fileKey{dev, ino}] {
 		if !e.live {
-			e.closed = false
+			e.closed, e.replaced = false, true
 		}
 	}
 }
 
 // closedGone reports whether a source closed for being inactive was not
-// seen by the last scan: its file was renamed away (rotation) or deleted
-// while closed, and the sweep must not wait to finish or forget it.
+// seen by the last scan (its file was renamed away or deleted while
+// closed), or one's inode now holds other content: the sweep must not wait
+// to finish or forget it.
 func (l *ledger) closedGone(seen map[fileKey]bool) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	for _, e := range l.entries {
-		if e.closed && !e.live && !e.forget && !seen[keyOf(e.cp.Identity)] {
+		if !e.live && !e.forget && (e.replaced || e.closed && !seen[keyOf(e.cp.Identity)]) {
 			return true
 		}
 	}
 	return false
 }
 
-// orphans returns the checkpoints no File reads, except those closed for
-// being inactive whose files the last scan saw (seen, by device and inode)
-// where the globs look: renamed away, copied, replaced, or gone.
+// orphans returns the checkpoints no File reads whose files the last scan
+// did not see (seen, by device and inode) where the globs look — renamed
+// away, copied, or gone — and those whose inode holds other content now.
+// A seen file is the scan's to start (it may wait for a descriptor).
 func (l *ledger) orphans(seen map[fileKey]bool) []checkpoint.Checkpoint {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	var out []checkpoint.Checkpoint
 	for _, e := range l.entries {
-		if !e.live && !e.forget && !(e.closed && seen[keyOf(e.cp.Identity)]) {
+		if !e.live && !e.forget && (e.replaced || !seen[keyOf(e.cp.Identity)]) {
 			e.closed = false // an orphan now, swept with the others
 			out = append(out, e.cp)
 		}

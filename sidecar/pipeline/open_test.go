@@ -54,6 +54,27 @@ func TestMaxOpenFiles(t *testing.T) {
 	}
 }
 
+// TestOnceMoreFilesThanDescriptors: --once reads every matched file to its
+// end, also the ones that waited for a descriptor (a backfill of a folder
+// with more files than --max-open-files).
+func TestOnceMoreFilesThanDescriptors(t *testing.T) {
+	const files, limit = 40, 4
+	dir := t.TempDir()
+	for i := range files {
+		appendN(t, filepath.Join(dir, fmt.Sprintf("f%02d.log", i)), fmt.Sprintf("f%02d", i), 0, 5)
+	}
+	cfg := testConfig(dir + "/*.log")
+	cfg.MaxOpenFiles, cfg.Once = limit, true
+	out := filepath.Join(t.TempDir(), "out.ndjson")
+	if err := runAgent(t, cfg, t.TempDir(), "file://"+out); err != nil {
+		t.Fatal(err)
+	}
+	bodies := bodiesOf(readOut(t, out))
+	for i := range files {
+		wantExactly(t, bodies, fmt.Sprintf("f%02d", i), 0, 5)
+	}
+}
+
 // TestCloseInactive: a file that stops growing is closed after
 // --close-inactive, opened again by its identity when it grows, and no
 // line is lost across the close, a rotation while it is closed, or a

@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/loglet/loglet/sidecar/parse"
@@ -603,12 +604,32 @@ func FindCopy(dir string, id record.Identity, size int64, skip func(inode uint64
 	if err != nil {
 		return nil
 	}
-	var found *os.File
+	// Only files that could be the copy are opened, id's own inode
+	// first: a folder may hold thousands of files, and lstat is far
+	// cheaper than open, fstat, pread and close.
+	var names []string
 	for _, e := range entries {
 		if !e.Type().IsRegular() {
 			continue
 		}
-		f, err := open(filepath.Join(dir, e.Name()))
+		fi, err := e.Info()
+		if err != nil || fi.Size() < size {
+			continue
+		}
+		if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+			if skip(st.Ino) {
+				continue
+			}
+			if uint64(st.Dev) == id.Dev && st.Ino == id.Inode {
+				names = slices.Insert(names, 0, e.Name())
+				continue
+			}
+		}
+		names = append(names, e.Name())
+	}
+	var found *os.File
+	for _, name := range names {
+		f, err := open(filepath.Join(dir, name))
 		if err != nil {
 			continue
 		}
