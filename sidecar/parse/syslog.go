@@ -49,9 +49,11 @@ type syslogParser struct {
 	hostname, appname, procID, msgID    int
 	facility, priority, sdPrefix, true_ int
 	facilities                          [24]int
-	loc                                 *time.Location
-	rfc3339                             secondCache
-	stamps                              stampCache
+	// loc is the zone of stamps written without one: time.Local (tests
+	// set another).
+	loc     *time.Location
+	rfc3339 secondCache
+	stamps  stampCache
 }
 
 // newSyslogParser adds the parser's keys and messages to s; each stage
@@ -132,7 +134,7 @@ func syslogPRI(b []byte) (pri, next int) {
 }
 
 // addPRI sets the severity and adds facility and priority.
-func (sp *syslogParser) addPRI(f *fields, b []byte, pri, end int) {
+func (sp *syslogParser) addPRI(f *fields, pri, end int) {
 	f.entry.Severity = syslogSeverity[pri%8]
 	f.levelField = true
 	f.add(record.StringRef(sp.facility), record.StringRef(sp.facilities[pri/8]), false)
@@ -161,7 +163,7 @@ func (sp *syslogParser) parse5424(f *fields, b []byte, pri, i int) {
 		}
 		f.entry.Time = t
 	}
-	sp.addPRI(f, b, pri, priEnd)
+	sp.addPRI(f, pri, priEnd)
 	for k, key := range [4]int{sp.hostname, sp.appname, sp.procID, sp.msgID} {
 		s, e := tok[k+1][0], tok[k+1][1]
 		if !isNil(b[s:e]) {
@@ -300,13 +302,13 @@ func (sp *syslogParser) parse3164(f *fields, b []byte, pri, i int) {
 		// RFC 3164 4.3.3: with a PRI but no valid TIMESTAMP, all after
 		// the PRI is the content (journald's ForwardToKMsg, some
 		// embedded devices).
-		sp.addPRI(f, b, pri, i)
+		sp.addPRI(f, pri, i)
 		sp.tag(f, b, i)
 		return
 	}
 	f.entry.Time = t
 	if pri >= 0 {
-		sp.addPRI(f, b, pri, i)
+		sp.addPRI(f, pri, i)
 	}
 	i += n
 	// HOSTNAME, unless the first word is already the TAG: local senders
