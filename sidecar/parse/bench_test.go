@@ -48,24 +48,54 @@ func BenchmarkStage(b *testing.B) {
 		{"cri-multiline", Config{Container: "cri", MultilineStart: `^\d{1,3}\.`}, criMixed},
 		{"docker", Config{Container: "docker"}, docker},
 	} {
-		b.Run(bc.name, func(b *testing.B) {
-			bc.cfg.MaxLineBytes, bc.cfg.MultilineTimeout = 256<<10, time.Second
-			spec, err := Compile(bc.cfg)
-			if err != nil {
-				b.Fatal(err)
-			}
-			data := benchLines(512<<10, bc.wrap)
-			tmpl := rawPackage(data)
-			st := spec.NewStage()
-			p := &record.Package{Data: data}
-			b.SetBytes(int64(len(data)))
-			b.ReportAllocs()
-			b.ResetTimer()
-			for range b.N {
-				p.Records = append(p.Records[:0], tmpl.Records...)
-				p.Spans = append(p.Spans[:0], tmpl.Spans...)
-				st.Process(p, false)
-			}
-		})
+		b.Run(bc.name, func(b *testing.B) { benchStage(b, bc.cfg, bc.wrap) })
+	}
+}
+
+// benchStage measures a stage for cfg on a full package of lines made by
+// wrap.
+func benchStage(b *testing.B, cfg Config, wrap func(b *strings.Builder, i int, ts, text string)) {
+	cfg.MaxLineBytes, cfg.MultilineTimeout = 256<<10, time.Second
+	spec, err := Compile(cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	data := benchLines(512<<10, wrap)
+	tmpl := rawPackage(data)
+	st := spec.NewStage()
+	p := &record.Package{Data: data}
+	b.SetBytes(int64(len(data)))
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range b.N {
+		p.Records = append(p.Records[:0], tmpl.Records...)
+		p.Spans = append(p.Spans[:0], tmpl.Spans...)
+		st.Process(p, false)
+	}
+}
+
+// BenchmarkSyslog measures format syslog on a full package of syslog lines
+// (the nginx line of benchLines as MSG): as daemons send them (RFC 3164
+// and RFC 5424 with structured data) and as rsyslog writes /var/log/syslog.
+func BenchmarkSyslog(b *testing.B) {
+	stamp := func(ts string) string {
+		t, _ := time.Parse(time.RFC3339Nano, ts)
+		return t.Format(time.Stamp)
+	}
+	for _, bc := range []struct {
+		name string
+		wrap func(b *strings.Builder, i int, ts, text string)
+	}{
+		{"rfc3164", func(b *strings.Builder, i int, ts, text string) {
+			fmt.Fprintf(b, "<%d>%s node-1 nginx[%d]: %s\n", 16*8+i%8, stamp(ts), 4000+i%16, text)
+		}},
+		{"rfc5424", func(b *strings.Builder, i int, ts, text string) {
+			fmt.Fprintf(b, `<%d>1 %s node-1.example.com nginx %d ID47 [req@32473 id="%d" route="orders"] %s`+"\n", 16*8+i%8, ts, 4000+i%16, i, text)
+		}},
+		{"rsyslog-file", func(b *strings.Builder, i int, ts, text string) {
+			fmt.Fprintf(b, "%s node-1 nginx[%d]: %s\n", stamp(ts), 4000+i%16, text)
+		}},
+	} {
+		b.Run(bc.name, func(b *testing.B) { benchStage(b, Config{Format: "syslog"}, bc.wrap) })
 	}
 }

@@ -2,6 +2,7 @@ package parse
 
 import (
 	"bytes"
+	"time"
 
 	"github.com/loglet/loglet/sidecar/record"
 )
@@ -24,6 +25,18 @@ type fields struct {
 	// levelField is set when a level field was seen, so the body is not
 	// searched for a level word.
 	levelField bool
+	// span is the index in p.Spans of the span saying when the record
+	// was read (len(p.Spans) if none does).
+	span int
+}
+
+// readTime returns when the record was read (Unix ns): what a time
+// written without a year is placed near. Without a span, now.
+func (f *fields) readTime() int64 {
+	if f.span < len(f.p.Spans) && !f.p.Spans[f.span].Time.IsZero() {
+		return f.p.Spans[f.span].Time.UnixNano()
+	}
+	return time.Now().UnixNano()
 }
 
 // sub names bytes [i:j) of the original body.

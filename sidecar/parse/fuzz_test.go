@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -296,6 +297,68 @@ func FuzzStreams(f *testing.F) {
 			if got[s].String() != want[s].String() {
 				t.Fatalf("%s: records hold\n%q\nwant\n%q\nfile:\n%s", [2]string{"stdout", "stderr"}[s], got[s].String(), want[s].String(), content)
 			}
+		}
+	})
+}
+
+// FuzzSyslog: any line gives one record that either keeps the whole line
+// as its body with loglet.parse_error, or whose body is the line's tail
+// (the MSG) and whose priority, when there is one, is a PRI number that
+// set the severity; every record encodes to valid JSON.
+func FuzzSyslog(f *testing.F) {
+	for _, s := range []string{
+		`<165>1 2003-10-11T22:14:15.003Z mymachine.example.com evntslog - ID47 [exampleSDID@32473 iut="3" eventSource="Application"][x@1 a="q\"\]\\"] ` + "\xef\xbb\xbfAn application event",
+		"<34>1 2003-10-11T22:14:15.003Z mymachine.example.com su - ID47 - 'su root' failed",
+		"<15>1 - - - - - -",
+		"<34>Oct 11 22:14:15 mymachine su[123]: 'su root' failed for lonvick on /dev/pts/8",
+		"Dec  1 10:00:01 host app[42]: msg",
+		"Feb 29 10:00:01.123 host app: leap",
+		"2026-12-01T10:00:01.123456+00:00 host app[42]: msg",
+		"<30>Dec  1 10:00:01 systemd[1]: Starting apt-daily.service...",
+		"<28>systemd-journald[210]: Under memory pressure",
+		"<0>",
+		"<999>Oct 11 22:14:15 host app: x",
+		"<165>1 2003-10-11T22:14:15.003Z host app - ID47 [broken",
+	} {
+		f.Add([]byte(s))
+	}
+	for _, s := range seeds {
+		f.Add([]byte(strings.Split(s, "\n")[0]))
+	}
+	spec, err := Compile(Config{Format: "syslog", MaxLineBytes: 1 << 20})
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, line []byte) {
+		st := spec.NewStage()
+		line = bytes.ReplaceAll(line, []byte{'\n'}, nil)
+		p := rawPackage(append(line, '\n'))
+		p.Origin = record.NewOrigin("src", "/x.log", nil)
+		if keep := st.Process(p, true); keep != -1 || len(p.Records) != 1 {
+			t.Fatalf("%q: keep %d, %d records; want every line used, one record", line, keep, len(p.Records))
+		}
+		body, attrs := p.Body(0), p.Attributes(0)
+		failed := false
+		for _, a := range attrs {
+			key, val := string(p.Bytes(a.Key)), p.Bytes(a.Value)
+			switch key {
+			case "loglet.parse_error":
+				failed = true
+			case "priority":
+				n, err := strconv.Atoi(string(val))
+				if err != nil || n < 0 || n > 191 || p.Records[0].Severity == record.SeverityNone {
+					t.Fatalf("%q: priority %q with severity %v", line, val, p.Records[0].Severity)
+				}
+			}
+		}
+		if failed && (len(attrs) != 1 || !bytes.Equal(body, line)) {
+			t.Fatalf("%q failed to parse but kept %q and %d attributes", line, body, len(attrs))
+		}
+		if !failed && !bytes.HasSuffix(line, body) {
+			t.Fatalf("%q: body %q is not the line's message", line, body)
+		}
+		if out := p.AppendNDJSON(nil); !json.Valid(out) {
+			t.Fatalf("%q: record is not valid JSON: %s", line, out)
 		}
 	})
 }

@@ -1,6 +1,6 @@
 // Package parse turns the lines a source read into records: it decodes
 // container log formats (CRI, Docker json-file), joins multiline records,
-// and parses each record (json, logfmt, nginx, csv, regex) into attributes,
+// and parses each record (json, logfmt, nginx, csv, syslog, regex) into attributes,
 // severity and event time. It works on a package in place, between reading
 // and delivery.
 //
@@ -25,7 +25,7 @@ type Config struct {
 	// (cri or docker, recognised per source from its first line), or
 	// timestamps (pods/log?timestamps=true: "<RFC 3339 time> <text>").
 	Container string
-	// Format is the parser: raw, json, logfmt, nginx, csv, or regex:<RE2>
+	// Format is the parser: raw, json, logfmt, nginx, csv, syslog, or regex:<RE2>
 	// with named groups. cri, docker and auto are accepted here too, as
 	// that container format with raw records.
 	Format string

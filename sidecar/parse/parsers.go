@@ -10,7 +10,7 @@ import (
 )
 
 // Formats lists the parsers, for help and errors.
-const Formats = "raw, json, logfmt, nginx, csv, regex:<RE2 with named groups> (and cri, docker, auto for container logs)"
+const Formats = "raw, json, logfmt, nginx, csv, syslog, regex:<RE2 with named groups> (and cri, docker, auto for container logs)"
 
 // newParser checks a --format and returns how to make its parser.
 func newParser(format string, cfg Config, s *Spec) (func() parser, error) {
@@ -26,6 +26,10 @@ func newParser(format string, cfg Config, s *Spec) (func() parser, error) {
 	case format == "nginx":
 		np := newNginxParser(s)
 		return func() parser { return np }, nil
+	case format == "syslog":
+		sp := newSyslogParser(s)
+		// A copy per stage: its time caches belong to one source.
+		return func() parser { p := sp; return &p }, nil
 	case format == "csv":
 		if len(cfg.CSVFields) == 0 {
 			return nil, fmt.Errorf("format csv needs --csv-fields naming the columns, e.g. --csv-fields time,level,msg")

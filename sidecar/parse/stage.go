@@ -498,13 +498,15 @@ func (st *Stage) emitBody(p *record.Package, n int, l logical, body record.Ref, 
 func (st *Stage) emit(p *record.Package, l logical, body record.Ref, flags record.Flag, part uint16, parse bool) {
 	st.entry = record.Entry{Flags: flags | l.flags, Part: part, Time: l.time, AttrStart: uint32(len(p.Attrs))}
 	e := &st.entry
+	// The span first: a parser may need the time the record was read.
+	span := st.observed(p, l.first)
 	if l.errMsg != 0 {
 		p.Attrs = append(p.Attrs, record.Attr{Key: record.StringRef(strParseError), Value: record.StringRef(l.errMsg)})
 	} else if parse && st.spec.format == "raw" {
 		e.Severity = leadingLevel(p.Bytes(body))
 	} else if parse {
 		f := &st.fields
-		*f = fields{p: p, orig: body, body: body, entry: e, spec: st.spec, time: l.time}
+		*f = fields{p: p, orig: body, body: body, entry: e, spec: st.spec, time: l.time, span: span}
 		st.parser.parse(f, p.Bytes(body))
 		body = f.body
 		if e.Severity == record.SeverityNone && !f.levelField {
@@ -517,7 +519,7 @@ func (st *Stage) emit(p *record.Package, l logical, body record.Ref, flags recor
 	if body.InExtra() {
 		e.Flags |= record.FlagExtra
 	}
-	if span := st.observed(p, l.first); span != st.lastSpan && span < len(p.Spans) {
+	if span != st.lastSpan && span < len(p.Spans) {
 		st.lastSpan = span
 		st.spans = append(st.spans, record.Span{First: len(st.out), Time: p.Spans[span].Time})
 	}
