@@ -10,7 +10,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 
-	"github.com/loglet/loglet/sidecar/config"
+	"github.com/loglet/loglet/internal/settings"
 )
 
 // ServerFlags declares the settings of `loglet webhook`; each is also a
@@ -45,9 +45,10 @@ func ServerFlags(fs *pflag.FlagSet) {
 	fs.String("health-addr", ":8081", "serve /healthz and /readyz here")
 }
 
-// LoadServerOptions reads the settings ServerFlags declared.
-func LoadServerOptions(fs *pflag.FlagSet) (ServerOptions, error) {
-	r, err := config.Open(fs)
+// LoadServerOptions reads the settings ServerFlags declared from fs
+// (parsed), the environment (os.Environ-style) and the config file.
+func LoadServerOptions(fs *pflag.FlagSet, environ []string) (ServerOptions, error) {
+	r, _, err := settings.Open(fs, environ, nil, nil)
 	if err != nil {
 		return ServerOptions{}, err
 	}
@@ -103,7 +104,7 @@ func LoadServerOptions(fs *pflag.FlagSet) (ServerOptions, error) {
 }
 
 // days reads a duration that may also be a number of days ("90d").
-func days(r *config.Reader, key string) time.Duration {
+func days(r *settings.Reader, key string) time.Duration {
 	v := r.Str(key)
 	var d time.Duration
 	var err error
@@ -121,7 +122,7 @@ func days(r *config.Reader, key string) time.Duration {
 }
 
 // tcpPort reads a port setting; example shows the form in the error.
-func tcpPort(r *config.Reader, key, example string) int {
+func tcpPort(r *settings.Reader, key, example string) int {
 	v := r.Str(key)
 	p, err := strconv.Atoi(v)
 	if err != nil || p < 1 || p > 65535 {

@@ -1,6 +1,7 @@
 package webhook
 
 import (
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -15,7 +16,7 @@ func TestServerFlags(t *testing.T) {
 		if err := fs.Parse(args); err != nil {
 			t.Fatal(err)
 		}
-		return LoadServerOptions(fs)
+		return LoadServerOptions(fs, os.Environ())
 	}
 	o, err := load()
 	if err != nil {

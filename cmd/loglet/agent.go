@@ -15,6 +15,7 @@ import (
 	"github.com/loglet/loglet/sidecar/config"
 	"github.com/loglet/loglet/sidecar/memlimit"
 	"github.com/loglet/loglet/sidecar/metrics"
+	"github.com/loglet/loglet/sidecar/modes"
 	"github.com/loglet/loglet/sidecar/pipeline"
 	"github.com/loglet/loglet/sidecar/sink"
 )
@@ -26,11 +27,17 @@ func agentCommand() *cobra.Command {
 		Long: `Tail log files and ship them to the hub, at least once.
 
 Every setting is a flag, a LOGLET_* environment variable (LOGLET_BATCH_BYTES)
-and a key of the --config YAML file (batch-bytes); flags win over the
-environment, which wins over the file.`,
+and a key of the configuration document (batch-bytes), a YAML or JSON file
+named by --config or the document itself as JSON in LOGLET_CONFIG; flags win
+over the environment, which wins over the document. A document may list
+inputs, each with its own files, format and route (docs/configuration.md).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := config.LoadAgent(cmd.Flags())
+			cfg, err := config.Load(cmd.Flags(), os.Environ())
+			if err != nil {
+				return err
+			}
+			wired, err := modes.Wire(cfg)
 			if err != nil {
 				return err
 			}
@@ -45,14 +52,14 @@ environment, which wins over the file.`,
 				userLimit = debug.SetMemoryLimit(-1)
 			}
 			self, _ := os.ReadFile("/proc/self/cgroup")
-			mem, err := memlimit.Resolve(cfg.MemoryLimit, cfg.MaxBufferBytes, cfg.BufferExplicit, userLimit, os.DirFS("/sys/fs/cgroup"), string(self))
+			mem, err := memlimit.Resolve(cfg.MemoryLimit, cfg.Pipeline.MaxBufferBytes, cfg.BufferExplicit, userLimit, os.DirFS("/sys/fs/cgroup"), string(self))
 			if err != nil {
 				return err
 			}
 			for _, w := range mem.Warnings {
 				log.Warn(w)
 			}
-			cfg.MaxBufferBytes = mem.Buffer
+			wired.Pipeline.MaxBufferBytes = mem.Buffer
 			if mem.GoMemLimit > 0 {
 				debug.SetMemoryLimit(mem.GoMemLimit)
 			}
@@ -67,45 +74,26 @@ environment, which wins over the file.`,
 				return err
 			}
 			defer sk.Close()
-			agent, err := pipeline.New(pipeline.Config{
-				Paths:           cfg.Paths,
-				Exclude:         cfg.Exclude,
-				BatchBytes:      int(cfg.BatchBytes),
-				BatchWait:       cfg.BatchWait,
-				MaxLineBytes:    int(cfg.MaxLineBytes),
-				StartAtEnd:      cfg.StartAt == "end",
-				MaxBufferBytes:  cfg.MaxBufferBytes,
-				ScanInterval:    cfg.ScanInterval,
-				MaxOpenFiles:    cfg.MaxOpenFiles,
-				CloseInactive:   cfg.CloseInactive,
-				DrainTimeout:    cfg.DrainTimeout,
-				CheckpointEvery: cfg.CheckpointEvery,
-				Once:            cfg.Once,
-				Resource:        cfg.Resource,
-				Parse:           cfg.Parse,
-				Select:          cfg.Select,
-				Links:           cfg.Links,
-				Route:           cfg.Route,
-			}, sk, store, log)
+			agent, err := pipeline.New(wired.Pipeline, sk, store, log)
 			if err != nil {
 				return err
 			}
-			if cfg.LostBytes != nil {
+			if wired.LostBytes != nil {
 				agent.Metrics().Registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 					Name: "loglet_stdout_lost_bytes", Help: "Bytes of stdout that loglet exec could not copy (volume full or unwritable).",
-				}, cfg.LostBytes))
+				}, wired.LostBytes))
 			}
-			if cfg.StdoutStalls != nil {
+			if wired.StdoutStalls != nil {
 				agent.Metrics().Registry.MustRegister(
 					prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "loglet_stdout_stalls_total",
-						Help: "pods/log follows that went silent at a log rotation and were resumed (stdout: api)."}, cfg.StdoutStalls),
+						Help: "pods/log follows that went silent at a log rotation and were resumed (stdout: api)."}, wired.StdoutStalls),
 					prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "loglet_stdout_gaps_total",
-						Help: "pods/log resumes whose first line came after a gap long enough to hold a rotated file the API no longer serves (stdout: api)."}, cfg.StdoutGaps))
+						Help: "pods/log resumes whose first line came after a gap long enough to hold a rotated file the API no longer serves (stdout: api)."}, wired.StdoutGaps))
 			}
 			if cfg.MetricsAddr != "" {
 				ready := agent.Ready
-				if cfg.Synced != nil {
-					ready = func() bool { return agent.Ready() && cfg.Synced() }
+				if wired.Synced != nil {
+					ready = func() bool { return agent.Ready() && wired.Synced() }
 				}
 				addr, err := metrics.Serve(cmd.Context(), cfg.MetricsAddr, agent.Metrics().Registry, ready, log)
 				if err != nil {
@@ -113,7 +101,7 @@ environment, which wins over the file.`,
 				}
 				log.Info("serving metrics", "addr", addr.String())
 			}
-			log.Info("agent starting", "version", version, "mode", cfg.Mode, "paths", cfg.Paths, "sink", cfg.Sink, "state_dir", cfg.StateDir)
+			log.Info("agent starting", "version", version, "mode", cfg.Mode, "inputs", len(cfg.Inputs), "paths", wired.Pipeline.Paths, "sink", cfg.Sink, "state_dir", cfg.StateDir)
 			// The pipeline stops once the signal came and the capture of
 			// the containers' stdout drained, or, with exit-when-done,
 			// once every container ended.
@@ -122,8 +110,8 @@ environment, which wins over the file.`,
 			defer stop()
 			go func() {
 				defer stop()
-				if cfg.Capture != nil && cfg.Capture(signalled) == nil {
-					if cfg.ExitWhenDone {
+				if wired.Capture != nil && wired.Capture(signalled) == nil {
+					if wired.ExitWhenDone {
 						log.Info("every container has ended: draining")
 						return
 					}

@@ -9,7 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/loglet/loglet/hub"
-	"github.com/loglet/loglet/sidecar/config"
+	"github.com/loglet/loglet/internal/settings"
 )
 
 func hubCommand() *cobra.Command {
@@ -25,7 +25,7 @@ stream on disk. Agents ship to the URL it prints; loglet logs reads from it.
 The same stream layout works on an external NATS cluster.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			limit, err := config.ParseBytes(maxBytes)
+			limit, err := settings.ParseBytes(maxBytes)
 			if err != nil {
 				return fmt.Errorf("max-bytes %q: want a size like 10GiB", maxBytes)
 			}

@@ -41,7 +41,7 @@ what that webhook does.`,
 			}
 			// The webhook's own settings: the same --config file gives the
 			// same pods. Offline, native-sidecar auto means native.
-			opts, err := webhook.LoadServerOptions(cmd.Flags())
+			opts, err := webhook.LoadServerOptions(cmd.Flags(), os.Environ())
 			if err != nil {
 				return err
 			}

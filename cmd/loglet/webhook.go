@@ -5,6 +5,7 @@ package main
 import (
 	"github.com/go-logr/logr"
 	"github.com/spf13/cobra"
+	"os"
 	ctrl "sigs.k8s.io/controller-runtime"
 
 	"github.com/loglet/loglet/webhook"
@@ -20,7 +21,7 @@ get the loglet sidecar and a shared log volume. It reaches the API server with
 the in-cluster service account (or --kubeconfig / $KUBECONFIG).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			opts, err := webhook.LoadServerOptions(cmd.Flags())
+			opts, err := webhook.LoadServerOptions(cmd.Flags(), os.Environ())
 			if err != nil {
 				return err
 			}

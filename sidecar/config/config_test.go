@@ -8,51 +8,18 @@ import (
 	"github.com/spf13/pflag"
 )
 
-func TestParseBytes(t *testing.T) {
-	tests := []struct {
-		in   string
-		want int64
-		ok   bool
-	}{
-		{"524288", 524288, true},
-		{"512KiB", 512 << 10, true},
-		{"64MiB", 64 << 20, true},
-		{"1GiB", 1 << 30, true},
-		{"10MB", 10_000_000, true},
-		{"8K", 8 << 10, true},
-		{" 2 MiB ", 2 << 20, true},
-		{"lots", 0, false},
-		{"-1", 0, false},
-		{"1.5MiB", 0, false},
-		{"99999999999TiB", 0, false},
-	}
-	for _, tc := range tests {
-		got, err := ParseBytes(tc.in)
-		if (err == nil) != tc.ok || got != tc.want {
-			t.Errorf("ParseBytes(%q) = %d, %v; want %d, ok=%v", tc.in, got, err, tc.want, tc.ok)
-		}
-	}
-}
-
-func TestFormatBytes(t *testing.T) {
-	for n, want := range map[int64]string{1: "1", 1024: "1KiB", 64 << 20: "64MiB", 1536: "1536", 1 << 40: "1TiB"} {
-		if got := FormatBytes(n); got != want {
-			t.Errorf("FormatBytes(%d) = %q, want %q", n, got, want)
-		}
-	}
-}
-
 func load(t *testing.T, env map[string]string, args ...string) (Agent, error) {
 	t.Helper()
+	var environ []string
 	for k, v := range env {
-		t.Setenv(k, v)
+		environ = append(environ, k+"="+v)
 	}
 	fs := pflag.NewFlagSet("agent", pflag.ContinueOnError)
 	AgentFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		t.Fatal(err)
 	}
-	return LoadAgent(fs)
+	return Load(fs, environ)
 }
 
 func TestLoadAgentDefaults(t *testing.T) {
@@ -60,9 +27,13 @@ func TestLoadAgentDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.BatchBytes != 524288 || c.BatchWait != time.Second || c.MaxLineBytes != 262144 || c.MaxBufferBytes != 64<<20 ||
-		c.StartAt != "beginning" || c.DrainTimeout != 25*time.Second || c.ScanInterval != time.Second || c.Once {
-		t.Errorf("defaults: %+v", c)
+	p := c.Pipeline
+	if p.BatchBytes != 524288 || p.BatchWait != time.Second || p.MaxLineBytes != 262144 || p.MaxBufferBytes != 64<<20 ||
+		p.StartAtEnd || p.DrainTimeout != 25*time.Second || p.ScanInterval != time.Second || p.Once {
+		t.Errorf("defaults: %+v", p)
+	}
+	if len(c.Inputs) != 1 || c.Inputs[0].Name != DefaultInput || c.Inputs[0].Format != "raw" || c.Inputs[0].Parse == nil {
+		t.Errorf("the flags' input: %+v", c.Inputs)
 	}
 }
 
@@ -75,7 +46,7 @@ func TestLoadAgentEnvironment(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if strings.Join(c.Paths, "|") != "/a/*.log|/b/**/*.log" || c.BatchBytes != 1<<20 || !c.Once {
+	if strings.Join(c.Inputs[0].Files, "|") != "/a/*.log|/b/**/*.log" || c.Pipeline.BatchBytes != 1<<20 || !c.Pipeline.Once {
 		t.Errorf("from env: %+v", c)
 	}
 	_, err = load(t, map[string]string{"LOGLET_PATH": "/a/*.log", "LOGLET_ONCE": "sometimes"})
@@ -102,8 +73,6 @@ func TestLoadAgentErrors(t *testing.T) {
 		{[]string{"--path", "/a", "--log-level", "loud"}, "log-level"},
 		{[]string{"--mode", "sidecar", "--stdout", "api"}, "needs container-images"},
 		{[]string{"--mode", "sidecar", "--stdout", "api", "--container-images", `{"app":"a:1"}`}, "needs pod-namespace and pod-name"},
-		{[]string{"--mode", "sidecar", "--stdout", "api", "--container-images", `{"app":"a:1"}`, "--pod-namespace", "shop", "--pod-name", "web"},
-			"outside a pod needs --api-server"},
 		{[]string{"--mode", "sidecar", "--stdout", "api", "--container-images", "app=a:1"}, `a JSON object like {"app":"nginx:1.27"}`},
 		{[]string{"--mode", "sidecar", "--stdout", "off", "--exit-when-done"}, "needs stdout: wrap or api"},
 		{[]string{"--mode", "sidecar", "--stdout", "wrap", "--exit-when-done"}, "needs container-images"},
@@ -122,7 +91,7 @@ func TestPodIdentityBecomesResource(t *testing.T) {
 		t.Fatal(err)
 	}
 	got := map[string]string{}
-	for _, kv := range c.Resource {
+	for _, kv := range c.Pipeline.Resource {
 		got[kv.Key] = kv.Value
 	}
 	if got["k8s.pod.name"] != "shop-7d9" || got["k8s.namespace.name"] != "prod" || got["host.name"] == "" {

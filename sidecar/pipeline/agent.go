@@ -741,7 +741,7 @@ func (a *Agent) run(ctx, drain context.Context, fd *os.File, cp checkpoint.Check
 	}
 	scfg := a.scfg
 	scfg.Parse = choice.Parse
-	origin := record.NewOrigin(cp.SourceID, cp.Path, choice.Resource)
+	origin := record.NewInputOrigin(cp.SourceID, cp.Path, choice.Input, choice.Resource)
 	origin.Route = choice.Route
 	st := source.State{Identity: cp.Identity, Offset: cp.Offset, NextPackageID: cp.NextPackageID}
 	f := source.NewFile(scfg, fd, cp.Path, origin, st, a.emit, a.pool, &a.stats)

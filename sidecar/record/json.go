@@ -11,9 +11,19 @@ import (
 // NewOrigin returns an Origin with its constant JSON fragments prepared, so
 // encoding a record costs one escape of its body and a few copies.
 func NewOrigin(sourceID, path string, resource []KeyValue) *Origin {
-	o := &Origin{SourceID: sourceID, Path: path, Resource: resource}
+	return NewInputOrigin(sourceID, path, "", resource)
+}
+
+// NewInputOrigin is NewOrigin for a source of the configuration's input
+// named input (empty: none), which its records carry as loglet.input.
+func NewInputOrigin(sourceID, path, input string, resource []KeyValue) *Origin {
+	o := &Origin{SourceID: sourceID, Path: path, Input: input, Resource: resource}
 	p := []byte(`,"attributes":{"log.file.path":`)
 	p = AppendString(p, []byte(path))
+	if input != "" {
+		p = append(p, `,"loglet.input":`...)
+		p = AppendString(p, []byte(input))
+	}
 	p = append(p, `,"loglet.source_id":`...)
 	p = AppendString(p, []byte(sourceID))
 	p = append(p, `,"loglet.package_id":`...)

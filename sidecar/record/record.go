@@ -142,6 +142,8 @@ type Origin struct {
 	SourceID string
 	// Path is the file the source was read from.
 	Path string
+	// Input names the configuration's input the source belongs to.
+	Input string
 	// Resource holds resource attributes (k8s.pod.name, host.name, …) in the
 	// order they are written.
 	Resource []KeyValue

@@ -73,6 +73,9 @@ func ResourceLogs(p *record.Package) *logspb.ResourceLogs {
 			str("loglet.source_id", p.Origin.SourceID),
 			integer("loglet.package_id", int64(p.ID)),
 			integer("loglet.offset", int64(i)))
+		if p.Origin.Input != "" {
+			lr.Attributes = append(lr.Attributes, str("loglet.input", p.Origin.Input))
+		}
 		if e.Flags&record.FlagSplit != 0 {
 			lr.Attributes = append(lr.Attributes, integer("loglet.split.part", int64(e.Part)),
 				&commonpb.KeyValue{Key: "loglet.split.last", Value: &commonpb.AnyValue{Value: &commonpb.AnyValue_BoolValue{BoolValue: e.Flags&record.FlagLastPart != 0}}})

@@ -20,4 +20,7 @@ type Choice struct {
 	// Route sends its records to a Kafka topic or JetStream subject of
 	// their own; empty: the agent's route.
 	Route string
+	// Input names the configuration's input the source belongs to; its
+	// records carry it as loglet.input.
+	Input string
 }

@@ -1,0 +1,188 @@
+package config
+
+import (
+	"encoding/json"
+	"fmt"
+	"maps"
+	"slices"
+
+	"github.com/spf13/pflag"
+
+	"github.com/loglet/loglet/internal/settings"
+	"github.com/loglet/loglet/sidecar/parse"
+	"github.com/loglet/loglet/sidecar/record"
+	"github.com/loglet/loglet/sidecar/source"
+)
+
+// Version is the configuration document's format. A document may leave it
+// out; one of a newer version is refused rather than misread.
+const Version = 1
+
+// DefaultInput names the input the per-input flags and LOGLET_*
+// variables describe when the document has no inputs.
+const DefaultInput = "default"
+
+// Input is one entry of the document's inputs: files read, parsed and
+// routed on their own. Records carry its name as the attribute
+// loglet.input. Keys left out take the default of the flag of the same
+// name (files: --path).
+type Input struct {
+	// Name is unique among the inputs: 1 to 64 letters, digits, - or _.
+	Name string `json:"name"`
+	// Files are globs of the files to read, absolute (** matches any
+	// folders).
+	Files []string `json:"files,omitempty"`
+	// Exclude are globs of files to leave out; without a slash one
+	// matches the file name (*.gz).
+	Exclude []string `json:"exclude,omitempty"`
+	// Format says how a line becomes a record: raw, json, logfmt, nginx,
+	// csv, syslog or regex:<RE2>.
+	Format string `json:"format,omitempty"`
+	// ContainerFormat is the container log wrapping to decode first:
+	// none, cri, docker or auto.
+	ContainerFormat string `json:"container-format,omitempty"`
+	// MultilineStart is an RE2 matching the first line of a record.
+	MultilineStart string `json:"multiline-start,omitempty"`
+	// MultilineTimeout finishes a multiline record after this long
+	// without a new line (1s).
+	MultilineTimeout string `json:"multiline-timeout,omitempty"`
+	// CSVFields are the column names of format csv.
+	CSVFields []string `json:"csv-fields,omitempty"`
+	// TimeKey is the field holding the record's event time.
+	TimeKey string `json:"time-key,omitempty"`
+	// TimeFormat says how TimeKey is written (rfc3339, unix, unix_ms,
+	// unix_us, unix_ns or a Go layout).
+	TimeFormat string `json:"time-format,omitempty"`
+	// Route is where the input's records go (Kafka topic, JetStream
+	// subject suffix); empty: the agent's.
+	Route string `json:"route,omitempty"`
+
+	// Parse is the compiled Format and the rest (the loader sets it).
+	Parse *parse.Spec `json:"-"`
+	// ParseConfig is what Parse was compiled from: a mode may compile it
+	// again for another container format.
+	ParseConfig parse.Config `json:"-"`
+}
+
+// documentKeys are an input's keys in the document.
+var documentKeys = []string{"name", "files", "exclude", "format", "container-format", "multiline-start",
+	"multiline-timeout", "csv-fields", "time-key", "time-format", "route"}
+
+// Document is a configuration document as a program writes it (the
+// webhook, for the sidecar it injects): agent-wide settings by key and the
+// inputs. It is JSON with the settings at the top level beside version
+// and inputs, as a person writes the YAML file.
+type Document struct {
+	Settings map[string]string
+	Inputs   []Input
+}
+
+// MarshalJSON writes the document as the agent reads it.
+func (d Document) MarshalJSON() ([]byte, error) {
+	m := make(map[string]any, len(d.Settings)+2)
+	for k, v := range d.Settings {
+		m[k] = v
+	}
+	m["version"] = Version
+	if len(d.Inputs) > 0 {
+		m["inputs"] = d.Inputs
+	}
+	return json.Marshal(m)
+}
+
+// readInputs reads the document's inputs list, each with its keys checked
+// (a typo gets the nearest key) and its settings typed as the flags are.
+func readInputs(fs *pflag.FlagSet, list any, maxLineBytes int64) ([]Input, error) {
+	items, ok := list.([]any)
+	if !ok || len(items) == 0 {
+		return nil, fmt.Errorf("inputs: want a list of inputs, each with a name and files, got %v", list)
+	}
+	var inputs []Input
+	seen := map[string]bool{}
+	for i, item := range items {
+		m, ok := item.(map[string]any)
+		if !ok {
+			return nil, fmt.Errorf("inputs[%d]: want a map with name, files, format…, got %v", i, item)
+		}
+		where := fmt.Sprintf("inputs[%d]", i)
+		name, _ := m["name"].(string)
+		if name != "" {
+			where += " (" + name + ")"
+		}
+		if err := settings.CheckKeys(m, documentKeys, where); err != nil {
+			return nil, err
+		}
+		switch {
+		case name == "":
+			return nil, fmt.Errorf("%s: name: missing; every input has a unique name, like app", where)
+		case !record.ValidRoute(name):
+			return nil, fmt.Errorf("%s: name: invalid value %q: want 1 to 64 letters, digits, - or _, like app", where, name)
+		case seen[name]:
+			return nil, fmt.Errorf("%s: name: %q names two inputs; give each its own", where, name)
+		}
+		seen[name] = true
+		// Inside an input, files is the flag path.
+		doc := maps.Clone(m)
+		if files, ok := doc["files"]; ok {
+			doc["path"] = files
+			delete(doc, "files")
+		}
+		in, err := readInput(settings.Nested(fs, doc, where), name, maxLineBytes)
+		if err != nil {
+			return nil, err
+		}
+		inputs = append(inputs, in)
+	}
+	return inputs, nil
+}
+
+// readInput reads one input's settings from r (the flags for the default
+// input, an inputs entry otherwise) and compiles its parsing.
+func readInput(r *settings.Reader, name string, maxLineBytes int64) (Input, error) {
+	in := Input{
+		Name:             name,
+		Files:            r.List("path"),
+		Exclude:          r.List("exclude"),
+		Format:           r.Str("format"),
+		ContainerFormat:  r.Str("container-format"),
+		MultilineStart:   r.Str("multiline-start"),
+		MultilineTimeout: r.Str("multiline-timeout"),
+		CSVFields:        r.List("csv-fields"),
+		TimeKey:          r.Str("time-key"),
+		TimeFormat:       r.Str("time-format"),
+		Route:            r.Str("route"),
+	}
+	in.ParseConfig = parse.Config{
+		Format:           in.Format,
+		Container:        in.ContainerFormat,
+		MultilineStart:   in.MultilineStart,
+		MultilineTimeout: r.Duration("multiline-timeout"),
+		CSVFields:        in.CSVFields,
+		TimeKey:          in.TimeKey,
+		TimeFormat:       in.TimeFormat,
+		MaxLineBytes:     int(maxLineBytes),
+	}
+	if in.Route != "" && !record.ValidRoute(in.Route) {
+		r.Fail("route", in.Route, "1 to 64 letters, digits, - or _, like nginx_access_log")
+	}
+	if err := r.Err(); err != nil {
+		return Input{}, err
+	}
+	if _, err := source.NewMatcher(in.Files, in.Exclude); err != nil {
+		return Input{}, fmt.Errorf("%s: %w", r.Name("path"), err)
+	}
+	spec, err := parse.Compile(in.ParseConfig)
+	if err != nil {
+		if name != DefaultInput {
+			err = fmt.Errorf("input %s: %w", name, err)
+		}
+		return Input{}, err
+	}
+	in.Parse = spec
+	return in, nil
+}
+
+// inputFlagsSet lists the per-input settings given outside inputs.
+func inputFlagsSet(r *settings.Reader) []string {
+	return slices.DeleteFunc(slices.Clone(inputKeys), func(k string) bool { return !r.IsSet(k) })
+}

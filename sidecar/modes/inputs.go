@@ -1,0 +1,83 @@
+package modes
+
+import (
+	"slices"
+
+	"github.com/loglet/loglet/sidecar/config"
+	"github.com/loglet/loglet/sidecar/source"
+)
+
+// inputs decides which input a file belongs to: the first whose files
+// match it and whose excludes do not.
+type inputs struct {
+	list  []config.Input
+	match []*source.Matcher
+}
+
+// newInputs matches the inputs' globs; Load checked them.
+func newInputs(list []config.Input) *inputs {
+	in := &inputs{list: list}
+	for _, c := range list {
+		m, _ := source.NewMatcher(c.Files, c.Exclude)
+		in.match = append(in.match, m)
+	}
+	return in
+}
+
+// paths are every input's globs.
+func (in *inputs) paths() []string {
+	var paths []string
+	for _, c := range in.list {
+		for _, f := range c.Files {
+			if !slices.Contains(paths, f) {
+				paths = append(paths, f)
+			}
+		}
+	}
+	return paths
+}
+
+// exclude is what every input leaves out: with one input, its excludes,
+// which the pipeline then never lists; with several, each input's
+// excludes apply only to its own files (choose skips them).
+func (in *inputs) exclude() []string {
+	if len(in.list) == 1 {
+		return in.list[0].Exclude
+	}
+	return nil
+}
+
+// choose returns pipeline.Config.Select: a file of an input is parsed and
+// routed as the input says and carries its name; mode (nil: the agent's
+// resource) tells what the mode knows of a path (its container, its pod)
+// and reads the mode's own files — the containers' stdout, the node's
+// pods — which belong to the first input.
+func (in *inputs) choose(mode func(path string) source.Choice, base source.Choice) func(path string) source.Choice {
+	return func(path string) source.Choice {
+		c := base
+		if mode != nil {
+			c = mode(path)
+		}
+		if c.Skip || c.Later {
+			return c
+		}
+		for i, m := range in.match {
+			if m.Match(path) {
+				c.Parse, c.Input = in.list[i].Parse, in.list[i].Name
+				if r := in.list[i].Route; r != "" {
+					c.Route = r
+				}
+				return c
+			}
+		}
+		if mode == nil {
+			// Matched by an input's glob but left out by its excludes.
+			return source.Choice{Skip: true}
+		}
+		c.Input = in.list[0].Name
+		if c.Route == "" {
+			c.Route = in.list[0].Route
+		}
+		return c
+	}
+}
