@@ -49,7 +49,7 @@ test:
 ## sidecar (stdout: api through kube-apiserver) and loglet exec memory (figures printed)
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./sidecar/... ./webhook/
-	KUBEBUILDER_ASSETS=$$(hack/control-plane.sh) LOGLET_BENCH_DIR=$(BENCH_DIR) $(GO) test -run '^$$' -bench . -benchtime 1x -timeout 30m -v ./bench/
+	KUBEBUILDER_ASSETS=$$(hack/control-plane.sh) BENCH_DIR=$(BENCH_DIR) $(GO) test -run '^$$' -bench . -benchtime 1x -timeout 30m -v ./bench/
 
 ## fuzz: every fuzz target for FUZZTIME each (crashers land in testdata/fuzz as regression cases)
 fuzz:

@@ -17,10 +17,10 @@ import (
 	"time"
 )
 
-// inputBytes is the size of each generated input (LOGLET_BENCH_BYTES
+// inputBytes is the size of each generated input (BENCH_BYTES
 // overrides it for a quick look).
 func inputBytes() int64 {
-	if s := os.Getenv("LOGLET_BENCH_BYTES"); s != "" {
+	if s := os.Getenv("BENCH_BYTES"); s != "" {
 		if n, err := strconv.ParseInt(s, 10, 64); err == nil {
 			return n
 		}
@@ -31,7 +31,7 @@ func inputBytes() int64 {
 // benchDir keeps the inputs between runs: writing 1 GiB takes longer than
 // reading it.
 func benchDir(b *testing.B) string {
-	dir := os.Getenv("LOGLET_BENCH_DIR")
+	dir := os.Getenv("BENCH_DIR")
 	if dir == "" {
 		dir = filepath.Join(os.TempDir(), "loglet-bench")
 	}

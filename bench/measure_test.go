@@ -76,10 +76,10 @@ func runMeasured(b *testing.B, cmd *exec.Cmd) (cpu, user, sys time.Duration, mem
 // mib is n bytes in MiB.
 func mib(n int64) float64 { return float64(n) / (1 << 20) }
 
-// benchSeconds is how long the timed benchmarks write: LOGLET_BENCH_SECONDS
+// benchSeconds is how long the timed benchmarks write: BENCH_SECONDS
 // (default 20).
 func benchSeconds() int {
-	if s, err := strconv.Atoi(os.Getenv("LOGLET_BENCH_SECONDS")); err == nil && s > 0 {
+	if s, err := strconv.Atoi(os.Getenv("BENCH_SECONDS")); err == nil && s > 0 {
 		return s
 	}
 	return 20

@@ -30,7 +30,7 @@ import (
 
 // BenchmarkNode runs the slim agent in node mode over 500 pods of one
 // container each, written at 20 MB/s in total (CRI lines of 200 bytes),
-// for LOGLET_BENCH_SECONDS (20) seconds, shipping to null://: once with the
+// for BENCH_SECONDS (20) seconds, shipping to null://: once with the
 // pods' metadata from a real kube-apiserver (the chart's node
 // ServiceAccount), once without. The informer's own heap is measured in
 // this process. Target: under 0.5 core and 150 MiB.

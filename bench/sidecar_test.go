@@ -17,7 +17,7 @@ import (
 // BenchmarkSidecarAPI runs the slim agent as a sidecar with stdout: api
 // for a pod of 3 containers printing 1 MB/s each (200-byte lines), through
 // a real kube-apiserver and the kubelettest fixture, for
-// LOGLET_BENCH_SECONDS (20) seconds, then lets the pod complete: peak RSS,
+// BENCH_SECONDS (20) seconds, then lets the pod complete: peak RSS,
 // CPU, and what reached the spool. The agent ships to null://.
 func BenchmarkSidecarAPI(b *testing.B) {
 	seconds := benchSeconds()

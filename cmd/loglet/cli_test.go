@@ -23,7 +23,13 @@ func TestMalformedConfigNamesTheKey(t *testing.T) {
 	}{
 		{"bad size", "path: [/var/log/*.log]\nbatch-bytes: lots\n", []string{"batch-bytes", `"lots"`, "512KiB"}},
 		{"bad duration", "path: [/var/log/*.log]\nbatch-wait: soon\n", []string{"batch-wait", "500ms"}},
-		{"unknown key", "path: [/var/log/*.log]\nbach-bytes: 1024\n", []string{`unknown key "bach-bytes"`, "batch-bytes"}},
+		{"unknown key", "path: [/var/log/*.log]\nbach-bytes: 1024\n", []string{`unknown key "bach-bytes"`, `did you mean "batch-bytes"?`}},
+		{"unknown key of an input", "inputs:\n  - name: app\n    files: [/var/log/*.log]\n    fromat: json\n", []string{`inputs[0] (app): unknown key "fromat"`, `did you mean "format"?`}},
+		{"inputs and per-input keys", "format: json\ninputs:\n  - name: app\n    files: [/var/log/*.log]\n", []string{"format: given outside inputs", "set format in each input"}},
+		{"two inputs of one name", "inputs:\n  - {name: app, files: [/a/*.log]}\n  - {name: app, files: [/b/*.log]}\n", []string{`inputs[1] (app): name: "app" names two inputs`}},
+		{"input without a name", "inputs:\n  - files: [/a/*.log]\n", []string{"inputs[0]: name: missing"}},
+		{"csv input without fields", "inputs:\n  - {name: app, files: [/a/*.log], format: csv}\n", []string{"input app", "csv"}},
+		{"newer document", "version: 2\npath: [/var/log/*.log]\n", []string{"version 2", "reads version 1"}},
 		{"bad choice", "path: [/var/log/*.log]\nstart-at: middle\n", []string{"start-at", "beginning, end"}},
 		{"not YAML", "path: [/var/log/*.log\n", []string{"config file", "yaml"}},
 		{"relative path", "path: [logs/*.log]\n", []string{`path "logs/*.log"`, "absolute"}},
@@ -48,6 +54,41 @@ func TestMalformedConfigNamesTheKey(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestUnknownVariableNamesTheNearest: a misspelled LOGLET_* variable
+// stops the agent with the one that was meant, rather than being ignored.
+func TestUnknownVariableNamesTheNearest(t *testing.T) {
+	cmd := exec.Command(loglet, "agent", "--path", "/var/log/*.log", "--state-dir", t.TempDir())
+	cmd.Env = append(os.Environ(), "LOGLET_BATCH_BYTE=1MiB")
+	out, err := cmd.CombinedOutput()
+	if code := exitCode(err); code != 1 {
+		t.Fatalf("exit code %d, want 1; output:\n%s", code, out)
+	}
+	for _, w := range []string{`"LOGLET_BATCH_BYTE"`, `did you mean "LOGLET_BATCH_BYTES"?`} {
+		if !strings.Contains(string(out), w) {
+			t.Errorf("error does not mention %q:\n%s", w, out)
+		}
+	}
+}
+
+// TestDocumentInEnvironment: LOGLET_CONFIG may hold the whole document as
+// JSON, as the webhook hands it to a sidecar.
+func TestDocumentInEnvironment(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "a.log"), []byte(`{"level":"error","msg":"boom"}`+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, "out.ndjson")
+	cmd := exec.Command(loglet, "agent", "--state-dir", t.TempDir())
+	cmd.Env = append(os.Environ(), `LOGLET_CONFIG={"version":1,"once":"true","sink":"file://`+out+`","inputs":[{"name":"app","files":["`+dir+`/*.log"],"format":"json"}]}`)
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("%v: %s", err, b)
+	}
+	recs := readSinkFile(t, out)
+	if len(recs) != 1 || recs[0].Body != "boom" || recs[0].Severity != "ERROR" {
+		t.Errorf("records %+v, want the one line parsed as JSON", recs)
 	}
 }
 

@@ -25,16 +25,16 @@ import (
 )
 
 // memoryTestBytes is what TestMemoryLimitHubOutage writes while the hub is
-// down (LOGLET_MEMORY_TEST_BYTES overrides it: 1073741824 for the issue's
+// down (MEMORY_TEST_BYTES overrides it: 1073741824 for the issue's
 // full 1 GiB).
 func memoryTestBytes(t *testing.T) int64 {
-	s := os.Getenv("LOGLET_MEMORY_TEST_BYTES")
+	s := os.Getenv("MEMORY_TEST_BYTES")
 	if s == "" {
 		return 256 << 20
 	}
 	n, err := strconv.ParseInt(s, 10, 64)
 	if err != nil || n < 1<<20 {
-		t.Fatalf("LOGLET_MEMORY_TEST_BYTES=%q: want a byte count of at least 1048576", s)
+		t.Fatalf("MEMORY_TEST_BYTES=%q: want a byte count of at least 1048576", s)
 	}
 	return n
 }

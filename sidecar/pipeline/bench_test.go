@@ -12,25 +12,25 @@ import (
 	"github.com/loglet/loglet/sidecar/sink"
 )
 
-// BenchmarkOnce reads LOGLET_BENCH_INPUT (made by `make bench`) once into
-// LOGLET_BENCH_SINK (null://) in-process, parsed with LOGLET_BENCH_FORMAT
-// and LOGLET_BENCH_MULTILINE, for profiling:
+// BenchmarkOnce reads BENCH_INPUT (made by `make bench`) once into
+// BENCH_SINK (null://) in-process, parsed with BENCH_FORMAT
+// and BENCH_MULTILINE, for profiling:
 // go test -bench Once -cpuprofile cpu.prof.
 func BenchmarkOnce(b *testing.B) {
-	input := os.Getenv("LOGLET_BENCH_INPUT")
+	input := os.Getenv("BENCH_INPUT")
 	if input == "" {
-		b.Skip("set LOGLET_BENCH_INPUT to a large log file (make bench writes one)")
+		b.Skip("set BENCH_INPUT to a large log file (make bench writes one)")
 	}
 	fi, err := os.Stat(input)
 	if err != nil {
 		b.Fatal(err)
 	}
-	sinkURL := os.Getenv("LOGLET_BENCH_SINK")
+	sinkURL := os.Getenv("BENCH_SINK")
 	if sinkURL == "" {
 		sinkURL = "null://"
 	}
 	var spec *parse.Spec
-	if format, ml := os.Getenv("LOGLET_BENCH_FORMAT"), os.Getenv("LOGLET_BENCH_MULTILINE"); format != "" || ml != "" {
+	if format, ml := os.Getenv("BENCH_FORMAT"), os.Getenv("BENCH_MULTILINE"); format != "" || ml != "" {
 		if spec, err = parse.Compile(parse.Config{Format: format, MultilineStart: ml, MultilineTimeout: time.Second, MaxLineBytes: 256 << 10}); err != nil {
 			b.Fatal(err)
 		}
