@@ -236,15 +236,6 @@ func (r *Reader) List(key string) []string {
 	return out
 }
 
-// Strings reads a list whose items are kept whole (commas included): an
-// expression list.
-func (r *Reader) Strings(key string) []string {
-	if s, ok := r.get(key).(string); ok {
-		return []string{s}
-	}
-	return r.List(key)
-}
-
 // Duration reads a positive duration.
 func (r *Reader) Duration(key string) time.Duration {
 	val := r.get(key)

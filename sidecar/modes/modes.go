@@ -53,6 +53,8 @@ func Wire(c config.Agent) (*Agent, error) {
 	in := newInputs(c.Inputs)
 	a.Pipeline.Paths, a.Pipeline.Exclude = in.paths(), in.exclude()
 	a.Pipeline.Select = in.choose(nil, source.Choice{Resource: a.Pipeline.Resource})
+	// Container logs have partial lines; the inputs may have multiline.
+	a.Pipeline.Waits = c.Mode != "local" || slices.ContainsFunc(c.Inputs, func(in config.Input) bool { return in.Parse.Multiline() })
 	var err error
 	switch c.Mode {
 	case "sidecar":

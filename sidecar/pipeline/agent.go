@@ -74,6 +74,10 @@ type Config struct {
 	// stdout copies differently; a node agent reads each pod differently.
 	// It is called once per new file and may wait a little (for metadata).
 	Select func(path string) source.Choice
+	// Waits says that records of a source Select chooses may wait for
+	// more lines (multiline, container logs' partial lines): the read
+	// buffers leave room for the lines that wait.
+	Waits bool
 }
 
 // queueDepth is how many packages may wait for the sink beyond the one it
@@ -195,8 +199,7 @@ func New(cfg Config, sk sink.Sink, store *checkpoint.Store, log *slog.Logger) (*
 	}
 	a.scfg.Crowded = a.crowded.Load
 	a.scfg.Open = opener.Open
-	// A source Select chooses may wait for the rest of a record too.
-	waits := cfg.Select != nil || cfg.Parse != nil && cfg.Parse.Multiline()
+	waits := cfg.Waits || cfg.Parse != nil && cfg.Parse.Multiline()
 	a.pool = record.NewPool(source.InitialBufferBytes, source.BufferBytes(cfg.BatchBytes, cfg.MaxLineBytes, waits))
 	a.metrics = metrics.NewAgent(func() (int64, int64, int64, int64) {
 		return a.stats.Lines.Load(), a.stats.Bytes.Load(), a.stats.Splits.Load(), a.stats.Truncations.Load()

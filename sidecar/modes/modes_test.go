@@ -1,0 +1,96 @@
+package modes
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/spf13/pflag"
+
+	"github.com/loglet/loglet/sidecar/config"
+)
+
+func load(t *testing.T, env []string, args ...string) config.Agent {
+	t.Helper()
+	fs := pflag.NewFlagSet("agent", pflag.ContinueOnError)
+	config.AgentFlags(fs)
+	if err := fs.Parse(args); err != nil {
+		t.Fatal(err)
+	}
+	c, err := config.Load(fs, env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// TestInputsChoose: each file is read as the first input whose files
+// match it and whose excludes do not say; a file an input leaves out is
+// not read by it; a mode's own files (a container's stdout) belong to the
+// first input.
+func TestInputsChoose(t *testing.T) {
+	doc := `{"inputs":[
+	  {"name":"app","files":["/logs/app/*.log"],"exclude":["debug-*"],"format":"json","route":"apps"},
+	  {"name":"web","files":["/logs/web/*.log","/logs/app/debug-*.log"],"format":"nginx"}]}`
+	c := load(t, []string{"LOGLET_CONFIG=" + doc})
+	a, err := Wire(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(a.Pipeline.Paths, " "); got != "/logs/app/*.log /logs/web/*.log /logs/app/debug-*.log" {
+		t.Errorf("paths %q", got)
+	}
+	if a.Pipeline.Waits {
+		t.Error("no input's records wait for more lines, yet the read buffers leave room for them")
+	}
+	for _, tc := range []struct {
+		path, input, route string
+		skip               bool
+	}{
+		{"/logs/app/a.log", "app", "apps", false},
+		{"/logs/web/access.log", "web", "", false},
+		{"/logs/app/debug-1.log", "web", "", false}, // left out by app, matched by web
+		{"/logs/other/x.log", "", "", true},
+	} {
+		ch := a.Pipeline.Select(tc.path)
+		if ch.Skip != tc.skip || ch.Input != tc.input || ch.Route != tc.route {
+			t.Errorf("%s: input %q route %q skip %v; want %q %q %v", tc.path, ch.Input, ch.Route, ch.Skip, tc.input, tc.route, tc.skip)
+		}
+		if !tc.skip && (ch.Parse == nil || len(ch.Resource) == 0) {
+			t.Errorf("%s: no parsing or resource: %+v", tc.path, ch)
+		}
+	}
+}
+
+// TestSidecarStdoutBelongsToTheFirstInput: in a sidecar, the containers'
+// stdout copies are parsed with the first input's format and carry its
+// name, and the input's files on the volume carry the container.
+func TestSidecarStdoutBelongsToTheFirstInput(t *testing.T) {
+	vol := t.TempDir()
+	doc := `{"mode":"sidecar","stdout":"wrap","pod-volume":"` + vol + `","container-images":"{\"app\":\"shop:1\"}",
+	  "inputs":[{"name":"default","files":["` + vol + `/c/app/0/*.log"],"format":"json","route":"shop"}]}`
+	a, err := Wire(load(t, []string{"LOGLET_CONFIG=" + doc}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, path := range []string{vol + "/c/app/0/app.log", vol + "/stdout/app/stdout.log"} {
+		ch := a.Pipeline.Select(path)
+		res := map[string]string{}
+		for _, kv := range ch.Resource {
+			res[kv.Key] = kv.Value
+		}
+		if ch.Input != "default" || ch.Route != "shop" || res["k8s.container.name"] != "app" || ch.Parse == nil {
+			t.Errorf("%s: input %q route %q resource %v", path, ch.Input, ch.Route, res)
+		}
+	}
+	if !a.Pipeline.Waits {
+		t.Error("stdout copies have CRI partial lines, yet the read buffers leave no room for them")
+	}
+}
+
+func TestWireErrors(t *testing.T) {
+	c := load(t, nil, "--mode", "sidecar", "--stdout", "api", "--container-images", `{"app":"a:1"}`, "--pod-namespace", "shop", "--pod-name", "web",
+		"--pod-volume", t.TempDir())
+	if _, err := Wire(c); err == nil || !strings.Contains(err.Error(), "outside a pod needs --api-server") {
+		t.Errorf("stdout api outside a pod: %v", err)
+	}
+}
