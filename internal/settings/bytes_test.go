@@ -35,4 +35,3 @@ func TestFormatBytes(t *testing.T) {
 		}
 	}
 }
-
