@@ -16,6 +16,7 @@ FUZZ_TARGETS := \
 	sidecar/record:FuzzAppendString \
 	sidecar/source:FuzzSplit \
 	sidecar/source:FuzzOpen \
+	sidecar/config:FuzzLoad \
 	sidecar/podlog:FuzzResend \
 	sidecar/podlog:FuzzResumeMark \
 	sidecar/node:FuzzParsePath \
