@@ -175,15 +175,22 @@ func (s *File) Run(ctx, drain context.Context) error {
 	lastGrowth := time.Now()
 	timer := time.NewTimer(s.cfg.Poll)
 	defer timer.Stop()
+	atEnd := false
 	for {
 		// Whether to stop is decided before the read: a shutdown seen only
 		// after it would leave out what was written between the read
 		// reaching the end and the signal.
 		stopping := ctx.Err() != nil
+		if atEnd {
+			if err := s.checkReplaced(drain); err != nil {
+				return err
+			}
+		}
 		n, err := s.readAvailable(drain)
 		if err != nil {
 			return err
 		}
+		atEnd = n == 0
 		now := time.Now()
 		if n > 0 {
 			lastGrowth = now
@@ -547,13 +554,42 @@ func (s *File) checkTruncated(ctx context.Context) error {
 		return fmt.Errorf("stat %s: %w", s.path, err)
 	}
 	s.info = info
-	readTo := s.off + int64(len(s.parked))
-	if s.cur != nil {
-		readTo = s.off + int64(len(s.cur.Data)-s.start)
-	}
+	readTo := s.readTo()
 	if info.Size >= readTo && SameHead(s.f, s.id) {
 		return nil
 	}
+	return s.startOver(ctx, info, readTo)
+}
+
+// readTo is the offset up to which the file was read.
+func (s *File) readTo() int64 {
+	if s.cur != nil {
+		return s.off + int64(len(s.cur.Data)-s.start)
+	}
+	return s.off + int64(len(s.parked))
+}
+
+// checkReplaced looks, before reading what a file at its end grew by,
+// whether the bytes already read are still there: a file truncated or
+// rewritten in place, then written past the old end before the agent
+// looked, seems only to have grown, and reading on from the old offset
+// would lose the new lines before it.
+func (s *File) checkReplaced(ctx context.Context) error {
+	info, err := StatFile(s.f)
+	if err != nil {
+		return fmt.Errorf("stat %s: %w", s.path, err)
+	}
+	s.info = info
+	readTo := s.readTo()
+	if info.Size <= readTo || SameContent(s.f, s.id) {
+		return nil
+	}
+	return s.startOver(ctx, info, readTo)
+}
+
+// startOver finishes the old content from its copy when copytruncate left
+// one in the same folder, then reads the file again from its start.
+func (s *File) startOver(ctx context.Context, info FileInfo, readTo int64) error {
 	s.stats.Truncations.Add(1)
 	self := func(ino uint64) bool { return ino == info.Inode }
 	if cp := FindCopy(filepath.Dir(s.path), s.id, readTo, self, s.cfg.Open); cp != nil {
