@@ -18,6 +18,8 @@ import (
 	"testing"
 
 	"github.com/spf13/pflag"
+	appsv1 "k8s.io/api/apps/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 
 	"github.com/loglet/loglet/charts"
 	"github.com/loglet/loglet/internal/settings"
@@ -395,5 +397,72 @@ func TestReferenceErrors(t *testing.T) {
 				t.Errorf("docs/configuration.md does not quote the error %q", msg)
 			}
 		})
+	}
+}
+
+// TestChartNodeModeExample renders the DaemonSet with the extra flags
+// values.yaml suggests for nodeMode.extraArgs and loads what its agent
+// gets: the example must do what it says, leave out kube-system's pods.
+func TestChartNodeModeExample(t *testing.T) {
+	values, err := os.ReadFile(filepath.Join(charts.Dir(), "values.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile(`(?m)^  # -- Further agent flags, e\.g\. (\[.*\])\.?$\n  extraArgs:`).FindSubmatch(values)
+	if m == nil {
+		t.Fatal("values.yaml: nodeMode.extraArgs has no example (# -- Further agent flags, e.g. [...])")
+	}
+	var example []string
+	if err := json.Unmarshal(m[1], &example); err != nil {
+		t.Fatalf("values.yaml: nodeMode.extraArgs example %s: %v", m[1], err)
+	}
+	set := []string{"nodeMode.enabled=true"}
+	for i, arg := range example {
+		set = append(set, fmt.Sprintf("nodeMode.extraArgs[%d]=%s", i, arg))
+	}
+	r, err := charts.Render(charts.Dir(), charts.ReleaseName, charts.ReleaseNamespace, set...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	objs, err := charts.Objects(r.Manifests)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ds *appsv1.DaemonSet
+	for _, o := range objs {
+		if o.GetKind() == "DaemonSet" {
+			ds = &appsv1.DaemonSet{}
+			if err := runtime.DefaultUnstructuredConverter.FromUnstructured(o.Object, ds); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if ds == nil {
+		t.Fatal("nodeMode.enabled=true rendered no DaemonSet")
+	}
+	agent := ds.Spec.Template.Spec.Containers[0]
+	// What the kubelet would fill in from the downward API.
+	downward := map[string]string{"spec.nodeName": "node-1", "limits.memory": "268435456"}
+	env := map[string]string{}
+	for _, e := range agent.Env {
+		switch {
+		case e.ValueFrom == nil:
+			env[e.Name] = e.Value
+		case e.ValueFrom.FieldRef != nil:
+			env[e.Name] = downward[e.ValueFrom.FieldRef.FieldPath]
+		case e.ValueFrom.ResourceFieldRef != nil:
+			env[e.Name] = downward[e.ValueFrom.ResourceFieldRef.Resource]
+		}
+	}
+	if len(agent.Args) == 0 || agent.Args[0] != "agent" {
+		t.Fatalf("the DaemonSet runs %q, want loglet agent", agent.Args)
+	}
+	c, err := load(t, env, agent.Args[1:]...)
+	if err != nil {
+		t.Fatalf("the DaemonSet's agent with %q does not load: %v", example, err)
+	}
+	if !slices.Contains(c.Node.Select.ExcludeNamespaces, "kube-system") {
+		t.Errorf("values.yaml's example %q leaves kube-system's pods in (excluded namespaces %q, excluded file globs %q)",
+			example, c.Node.Select.ExcludeNamespaces, c.Inputs[0].Exclude)
 	}
 }
