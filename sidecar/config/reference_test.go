@@ -20,6 +20,7 @@ import (
 	"github.com/spf13/pflag"
 	appsv1 "k8s.io/api/apps/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"sigs.k8s.io/yaml"
 
 	"github.com/loglet/loglet/charts"
 	"github.com/loglet/loglet/internal/settings"
@@ -286,15 +287,19 @@ func withAgentSettings(file []byte, block map[string]any) ([]byte, error) {
 // own packages check values.schema.json first): a misspelt agent setting
 // fails with its name, the right one reaches the webhook's flags.
 func TestChartAgentSettings(t *testing.T) {
-	docs, err := os.ReadFile(repoFile("docs", "configuration.md"))
-	if err != nil {
-		t.Fatal(err)
+	var docs [][]byte // the pages that show the typo's error
+	for _, path := range []string{repoFile("docs", "configuration.md"), filepath.Join(charts.Dir(), "README.md")} {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		docs = append(docs, b)
 	}
 	for _, tc := range []struct {
 		set     string
 		wantErr []string // in the error; none: it renders
 		wantArg string   // in the rendered webhook Deployment
-		quoted  bool     // docs/configuration.md shows the error
+		quoted  bool     // docs/configuration.md and the chart's README show the error
 	}{
 		{set: "sidecar.agentSettings.LOGLET_BATCH_BYTE=1MiB", wantErr: []string{"/sidecar/agentSettings", "'LOGLET_BATCH_BYTE' not allowed"}, quoted: true},
 		{set: "sidecar.agentSettings.BATCH_BYTES=1MiB", wantErr: []string{"/sidecar/agentSettings", "'BATCH_BYTES' not allowed"}},
@@ -314,8 +319,11 @@ func TestChartAgentSettings(t *testing.T) {
 						t.Errorf("error %q does not say %q", err, w)
 					}
 				}
-				if msg := "Error: " + strings.TrimSpace(err.Error()); tc.quoted && !bytes.Contains(docs, []byte(msg)) {
-					t.Errorf("docs/configuration.md does not quote the error %q", msg)
+				msg := "Error: " + strings.TrimSpace(err.Error())
+				for i, page := range docs {
+					if tc.quoted && !bytes.Contains(page, []byte(msg)) {
+						t.Errorf("page %d of docs/configuration.md, charts/loglet/README.md does not quote the error %q", i+1, msg)
+					}
 				}
 				return
 			}
@@ -464,5 +472,55 @@ func TestChartNodeModeExample(t *testing.T) {
 	if !slices.Contains(c.Node.Select.ExcludeNamespaces, "kube-system") {
 		t.Errorf("values.yaml's example %q leaves kube-system's pods in (excluded namespaces %q, excluded file globs %q)",
 			example, c.Node.Select.ExcludeNamespaces, c.Inputs[0].Exclude)
+	}
+}
+
+// TestChartReadmeValues holds the values table of charts/loglet/README.md
+// to values.yaml: every value is listed (itself or a map holding it, like
+// sidecar.resources), and every row names a value that exists.
+func TestChartReadmeValues(t *testing.T) {
+	readme, err := os.ReadFile(filepath.Join(charts.Dir(), "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(filepath.Join(charts.Dir(), "values.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var values map[string]any
+	if err := yaml.Unmarshal(b, &values); err != nil {
+		t.Fatal(err)
+	}
+	rows := map[string]bool{}
+	for _, m := range regexp.MustCompile("(?m)^\\| `([A-Za-z.]+)` \\|").FindAllSubmatch(readme, -1) {
+		rows[string(m[1])] = true
+	}
+	// Every value's path exists; a path without a row of its own or of a
+	// map holding it is missing.
+	exists := map[string]bool{}
+	var missing []string
+	var walk func(path string, v any, listed bool)
+	walk = func(path string, v any, listed bool) {
+		exists[path] = true
+		listed = listed || rows[path]
+		if m, ok := v.(map[string]any); ok && len(m) > 0 {
+			for k, sub := range m {
+				walk(strings.TrimPrefix(path+"."+k, "."), sub, listed)
+			}
+			return
+		}
+		if !listed {
+			missing = append(missing, path)
+		}
+	}
+	walk("", values, false)
+	slices.Sort(missing)
+	if len(missing) > 0 {
+		t.Errorf("charts/loglet/README.md's values table lacks %q", missing)
+	}
+	for row := range rows {
+		if !exists[row] {
+			t.Errorf("charts/loglet/README.md lists %s, which values.yaml does not have", row)
+		}
 	}
 }
