@@ -283,13 +283,20 @@ func (g *podGen) free() string {
 	return s
 }
 
-// pick returns one of values (absent for ""), or a free string.
-func (g *podGen) pick(values ...string) (string, bool) {
-	i := g.next() % (len(values) + 1)
-	if i == len(values) {
+// pick returns one of good (absent: the annotation is left out) most of
+// the time, else one of bad or a free string: a pod is admitted often
+// enough for the property to be tried on many sidecars.
+func (g *podGen) pick(good, bad []string) (string, bool) {
+	v := ""
+	switch c := g.next(); {
+	case c < 224 || len(g.b) == 0 && c == 0:
+		v = good[c%len(good)]
+	case c < 248 && len(bad) > 0:
+		v = bad[c%len(bad)]
+	default:
 		return g.free(), true
 	}
-	return values[i], values[i] != absent
+	return v, v != absent
 }
 
 const absent = "\x00absent"
@@ -300,7 +307,7 @@ var containerNames = []string{"app", "worker", "proxy"}
 func (g *podGen) generate() admitCase {
 	p := &corev1.Pod{}
 	p.Namespace = "shop"
-	if g.next()%4 == 0 {
+	if g.next()%4 == 3 {
 		p.GenerateName = "web-7d9f-"
 	} else {
 		p.Name = "web"
@@ -312,32 +319,34 @@ func (g *podGen) generate() admitCase {
 		}
 		p.Spec.Containers = append(p.Spec.Containers, c)
 	}
-	if g.next()%3 == 0 {
+	if g.next()%3 == 2 {
 		grace := int64(g.next() % 40)
 		p.Spec.TerminationGracePeriodSeconds = &grace
 	}
 	a := map[string]string{}
-	set := func(key string, values ...string) {
-		if v, ok := g.pick(values...); ok {
+	set := func(key string, good, bad []string) {
+		if v, ok := g.pick(good, bad); ok {
 			a[key] = v
 		}
 	}
-	set(AnnotationInject, "true", "true", "false", "True", "ture", absent)
-	set(AnnotationPaths, "app:/var/log/app/*.log", "/var/log/*.log", "worker:/data/logs/*.log",
-		"app:/var/log/app/*.log, worker:/var/log/worker/*.json", "app:/var/log/app/*.log,app:/var/log/app/audit-*.json",
-		"proxy:/logs/access.log", "app:var/log/*.log", "app:/etc/app/*.log", "db:/var/log/*.log", "app:/var/log/[.log",
-		"app:/*.log", "app:/var/log/../secret/*", "app:/var/log/app/", "", absent, absent)
-	set(AnnotationStdout, "auto", "api", "wrap", "off", "off", "Wrap", absent)
-	set(AnnotationFormat, "raw", "json", "logfmt", "nginx", "csv", "csv", "syslog", "regex:(?P<level>\\w+) (?P<msg>.*)",
-		"regex:[", "regex:\\w+", "xml", "cri", "auto", "", absent)
-	set(AnnotationCSVFields, "time,level,msg", "msg", "time,,msg", " ", "", absent, absent)
-	set(AnnotationMultilineStart, `^\d{4}-\d{2}-\d{2}`, "^[", "", "^", absent, absent)
-	set(AnnotationRoute, "orders", "nginx_access_log", "a.b", "", strings.Repeat("x", 65), absent, absent)
-	set(AnnotationSidecarCPU, "50m", "900m", "lots", "-1", "0", absent, absent)
-	set(AnnotationSidecarMemory, "64Mi", "1Gi", "1", "0", "x", absent, absent)
+	list := func(s ...string) []string { return s }
+	set(AnnotationInject, list("true", "true", "true", absent), list("false", "True", "ture", ""))
+	set(AnnotationPaths, list("app:/var/log/app/*.log", "app:/var/log/app/*.log, worker:/var/log/worker/*.json",
+		"app:/var/log/app/*.log,app:/var/log/app/audit-*.json,app:/opt/logs/catalina.*.log", "proxy:/logs/access.log",
+		"app:/var/log/app/", absent),
+		list("/var/log/*.log", "app:var/log/*.log", "app:/etc/app/*.log", "db:/var/log/*.log", "app:/var/log/[.log",
+			"app:/*.log", "app:/var/log/../secret/*", "app:/var/*/x.log", ""))
+	set(AnnotationStdout, list("auto", "api", "wrap", "off", absent), list("Wrap", "sometimes", ""))
+	set(AnnotationFormat, list("raw", "json", "logfmt", "nginx", "csv", "syslog", `regex:^(?P<level>\w+) (?P<msg>.*)$`, absent),
+		list("regex:[", `regex:\w+`, "xml", "cri", "auto", "docker", "", "CSV"))
+	set(AnnotationCSVFields, list("time,level,msg", "msg", "ts, lvl ,message", absent, absent), list("time,,msg", " ", "", ","))
+	set(AnnotationMultilineStart, list(`^\d{4}-\d{2}-\d{2}`, `^\S`, absent, absent), list("^[", "", "(?P<x", `\`))
+	set(AnnotationRoute, list("orders", "nginx_access_log", absent, absent), list("a.b", "", strings.Repeat("x", 65), "ä"))
+	set(AnnotationSidecarCPU, list("50m", "900m", absent, absent), list("lots", "-1", "0"))
+	set(AnnotationSidecarMemory, list("64Mi", "1Gi", "1", absent, absent), list("0", "x", "-1Mi"))
 	p.Annotations = a
 	var labels map[string]string
-	if g.next()%3 == 0 {
+	if g.next()%3 == 2 {
 		labels = map[string]string{NamespaceLabel: "enabled"}
 	}
 	return admitCase{pod: p, ns: p.Namespace, nsLabels: labels, cfg: g.next() % len(admitConfigs())}
@@ -351,12 +360,16 @@ func FuzzAdmissionLoads(f *testing.F) {
 		f.Add(b, []byte{})
 		f.Add(b, []byte{1, 0, 4, 0, 4, 3, 5, 0})
 	}
+	// Choices: name, containers, a command each, grace, then inject,
+	// paths, stdout, format, csv-fields, multiline-start, route, cpu,
+	// memory (each below 224 a good value, then a bad one, then free).
 	for _, choices := range [][]byte{
-		{0, 1, 0, 0, 0, 0, 4},                            // one container, csv without columns
-		{0, 2, 0, 1, 0, 0, 0, 2, 4, 0, 1, 0, 1, 0, 0, 1}, // two, wrap, csv with columns, multiline, route
-		{1, 3, 1, 1, 1, 0, 4, 0, 3, 3},                   // three, stdout off without paths
-		{2, 1, 0, 0, 0, 6, 8, 2, 1},                      // bad paths, regex
-		{0, 1, 0, 0, 0, 0, 15, 5, 'x', 'm', 'l', '?', '{'},
+		{0, 0, 0, 0, 0, 0, 0, 4, 3},                               // one container, csv without columns
+		{0, 1, 0, 0, 0, 0, 1, 2, 4, 0, 0, 0},                      // two, wrap, csv with columns, multiline, route
+		{0, 2, 1, 1, 1, 0, 0, 5, 3, 0},                            // three, stdout off without paths
+		{0, 0, 0, 0, 0, 230, 0, 230},                              // bad paths, a bad regex
+		{3, 0, 0, 0, 0, 0, 0, 0, 255, 5, 'x', 'm', 'l', '?', '{'}, // a free format
+		{0, 0, 1, 2, 3, 0, 0, 1, 6, 3, 3, 3, 3, 2, 2},             // short grace, api, regex
 	} {
 		f.Add([]byte{}, choices)
 	}
@@ -394,4 +407,58 @@ func FuzzAdmissionLoads(f *testing.F) {
 		mu.Unlock()
 		checkAdmitted(t, hs[c.cfg], cfgs[c.cfg], c)
 	})
+}
+
+// TestAnyCharacterArrives: annotation values reach the agent exactly,
+// whatever characters they hold; JSON leaves DEL, C1 controls and the
+// byte-order mark raw, which the agent's reader (YAML, of which JSON is a
+// part) refuses in a document.
+func TestAnyCharacterArrives(t *testing.T) {
+	for _, v := range []string{"^\x7f", "^\u0085 at|\u0080\u009f", "^\ufeffstart", "^\ufffe|\uffff", "tab\there"} {
+		t.Run(fmt.Sprintf("%q", v), func(t *testing.T) {
+			p := pod(map[string]string{AnnotationInject: "true", AnnotationPaths: "app:/var/log/app/*.log",
+				AnnotationMultilineStart: v, AnnotationFormat: "csv", AnnotationCSVFields: "a" + v + ",b"}, "app")
+			out, _, _, err := Inject(p, "shop", nil, DefaultConfig())
+			if err != nil {
+				t.Fatalf("denied: %v", err)
+			}
+			c, err := loadInjected(out, "shop")
+			if err != nil {
+				t.Fatalf("the sidecar does not load: %v", err)
+			}
+			if in := c.Inputs[0]; in.MultilineStart != v || !slices.Equal(in.CSVFields, []string{"a" + v, "b"}) {
+				t.Errorf("multiline-start %q, csv-fields %q; want %q and %q", in.MultilineStart, in.CSVFields, v, []string{"a" + v, "b"})
+			}
+		})
+	}
+}
+
+// TestStartDenials: a pod whose sidecar the agent's loader refuses is
+// denied with a message naming the annotation at fault and the fix.
+func TestStartDenials(t *testing.T) {
+	tests := []struct {
+		name        string
+		annotations map[string]string
+		want        string
+	}{
+		{"csv without columns", map[string]string{AnnotationPaths: "app:/var/log/app/*.csv", AnnotationFormat: "csv"},
+			"annotation loglet.io/format=csv needs loglet.io/csv-fields, the column names (e.g. time,level,msg)"},
+		{"nothing to read", map[string]string{AnnotationStdout: "off"},
+			"annotation loglet.io/stdout=off without loglet.io/paths leaves the loglet sidecar nothing to read: give loglet.io/paths (e.g. app:/var/log/app/*.log), or capture the containers' output with loglet.io/stdout: auto"},
+		{"regex without fields", map[string]string{AnnotationPaths: "app:/var/log/app/*.log", AnnotationFormat: `regex:\w+`},
+			`annotation loglet.io/format="regex:\\w+": format regex:\w+ has no named groups`},
+		{"route, after a good format", map[string]string{AnnotationPaths: "app:/var/log/app/*.log", AnnotationFormat: "json", AnnotationRoute: "a.b"},
+			`annotation loglet.io/route="a.b": route: invalid value "a.b"`},
+		{"two faults: the first the loader meets", map[string]string{AnnotationPaths: "app:/var/log/app/*.log", AnnotationMultilineStart: "(", AnnotationRoute: "a.b"},
+			`annotation loglet.io/route="a.b"`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.annotations[AnnotationInject] = "true"
+			resp := newTestHandler().Handle(t.Context(), review(t, podKind, pod(tc.annotations, "app")))
+			if resp.Allowed || resp.Result == nil || !strings.Contains(resp.Result.Message, tc.want) {
+				t.Fatalf("allowed %v, result %+v; want a denial saying %q", resp.Allowed, resp.Result, tc.want)
+			}
+		})
+	}
 }

@@ -125,7 +125,8 @@ type probe struct {
 // probes undo each annotation's part of the sidecar's input.
 func probes() []probe {
 	return []probe{
-		{AnnotationFormat, func(in map[string]any) { in["format"] = "raw"; delete(in, "csv-fields") }},
+		{AnnotationFormat, func(in map[string]any) { in["format"] = "raw" }},
+		{AnnotationCSVFields, func(in map[string]any) { delete(in, "csv-fields") }},
 		{AnnotationMultilineStart, func(in map[string]any) { delete(in, "multiline-start") }},
 		{AnnotationRoute, func(in map[string]any) { delete(in, "route") }},
 		{AnnotationPaths, func(in map[string]any) { in["files"] = []string{sidecarRoot + "/c/probe/0/*.log"} }},
@@ -154,17 +155,19 @@ func explain(pod *corev1.Pod, req Request, args, environ []string, loadErr error
 	switch {
 	case culprit == AnnotationFormat && req.Format == "csv" && len(req.CSVFields) == 0:
 		return &StartError{AnnotationFormat, fmt.Sprintf("annotation %s=csv needs %s, the column names (e.g. time,level,msg)", AnnotationFormat, AnnotationCSVFields), loadErr}
-	case culprit == AnnotationFormat && req.Format == "csv":
-		return &InvalidError{AnnotationCSVFields, pod.Annotations[AnnotationCSVFields], problem, "time,level,msg"}
 	case culprit == AnnotationFormat:
 		return &InvalidError{AnnotationFormat, value, problem, "json"}
+	case culprit == AnnotationCSVFields:
+		return &InvalidError{AnnotationCSVFields, value, problem, "time,level,msg"}
 	case culprit == AnnotationMultilineStart:
 		return &InvalidError{AnnotationMultilineStart, value, problem, `^\d{4}-\d{2}-\d{2}`}
 	case culprit == AnnotationRoute:
 		return &InvalidError{AnnotationRoute, value, problem, "nginx_access_log"}
+	case culprit == AnnotationPaths && len(req.Paths) == 0 && req.Stdout == "off":
+		return &StartError{AnnotationPaths, fmt.Sprintf("annotation %s=off without %s leaves the loglet sidecar nothing to read: give %s (e.g. app:/var/log/app/*.log), or capture the containers' output with %s: auto",
+			AnnotationStdout, AnnotationPaths, AnnotationPaths, AnnotationStdout), loadErr}
 	case culprit == AnnotationPaths && len(req.Paths) == 0:
-		return &StartError{AnnotationPaths, fmt.Sprintf("the loglet sidecar would have nothing to read: give %s (e.g. app:/var/log/app/*.log), or capture the containers' output with %s: auto (%s: %v)",
-			AnnotationPaths, AnnotationStdout, AnnotationStdout, req.Stdout), loadErr}
+		return &StartError{AnnotationPaths, fmt.Sprintf("the loglet sidecar needs %s (e.g. app:/var/log/app/*.log): %v", AnnotationPaths, loadErr), loadErr}
 	case culprit == AnnotationPaths:
 		return &InvalidError{AnnotationPaths, value, problem, "app:/var/log/app/*.log"}
 	}

@@ -3,6 +3,7 @@ package webhook
 import (
 	"encoding/json"
 	"fmt"
+	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
@@ -30,7 +31,7 @@ func sidecar(pod *corev1.Pod, req Request, cfg Config, globs []string, dataVol, 
 	if err != nil {
 		return corev1.Container{}, nil, fmt.Errorf("the sidecar's configuration document: %w", err)
 	}
-	env := []corev1.EnvVar{{Name: ConfigEnv, Value: string(docJSON)}}
+	env := []corev1.EnvVar{{Name: ConfigEnv, Value: escapeForYAML(docJSON)}}
 	for _, f := range []struct{ name, path string }{
 		{"LOGLET_POD_NAME", "metadata.name"},
 		{"LOGLET_POD_NAMESPACE", "metadata.namespace"},
@@ -78,6 +79,25 @@ func sidecar(pod *corev1.Pod, req Request, cfg Config, globs []string, dataVol, 
 		c.StartupProbe = start
 	}
 	return c, warnings, nil
+}
+
+// escapeForYAML writes the characters JSON leaves raw but a YAML stream
+// may not hold (DEL, the C1 controls, the byte-order mark, U+FFFE and
+// U+FFFF) as \u escapes: the agent reads LOGLET_CONFIG with a YAML
+// reader, of which JSON is a part, and an annotation value holding one
+// must still arrive whole. js is valid UTF-8, as json.Marshal writes it;
+// outside strings it is ASCII, so only strings change.
+func escapeForYAML(js []byte) string {
+	var b strings.Builder
+	b.Grow(len(js))
+	for _, r := range string(js) {
+		if r == 0x7f || (r >= 0x80 && r <= 0x9f) || r == 0xfeff || r == 0xfffe || r == 0xffff {
+			fmt.Fprintf(&b, `\u%04x`, r)
+			continue
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
 }
 
 // ConfigEnv holds the sidecar's configuration document (JSON).
