@@ -1,7 +1,9 @@
 // Package webhook decides which pods get the loglet sidecar and builds the
 // mutation: one file decides (decide.go), one reads the pod's annotations
 // (annotations.go), one builds the mutated pod (mutate.go), one the sidecar
-// container (sidecar.go).
+// container (sidecar.go) with its configuration document (document.go),
+// and one loads that document as the agent will before the pod is
+// admitted (admit.go).
 package webhook
 
 import (
