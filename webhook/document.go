@@ -72,7 +72,7 @@ func agentKey(env string) string {
 // webhookOwned are the agent settings the webhook sets for each sidecar,
 // with what to do instead: an agent setting cannot override them.
 var webhookOwned = map[string]string{
-	"config":           "the webhook hands each sidecar its configuration document",
+	"config":           "each sidecar's document is made from its pod's annotations",
 	"mode":             "every sidecar runs in mode sidecar",
 	"pod-name":         "each pod's, from the downward API",
 	"pod-namespace":    "each pod's, from the downward API",
@@ -80,9 +80,9 @@ var webhookOwned = map[string]string{
 	"node-name":        "each pod's, from the downward API",
 	"container-name":   "the sidecar names each record's container itself",
 	"container-images": "each pod's, from its containers",
-	"pod-volume":       "the webhook mounts the pod's log volume at " + sidecarRoot,
+	"pod-volume":       "it mounts the pod's log volume at " + sidecarRoot,
 	"state-dir":        "checkpoints live on the pod's volume at " + stateDir + ", where they survive restarts of the sidecar",
-	"exit-when-done":   "where the sidecar is a plain container; set --native-sidecar",
+	"exit-when-done":   "for a sidecar that is a plain container (--native-sidecar)",
 	"sink":             "set --sink (the chart's sink)",
 	"metrics-addr":     "set --sidecar-metrics-port (the chart's sidecar.metricsPort); the probes use it",
 }

@@ -88,15 +88,6 @@ func LoadServerOptions(fs *pflag.FlagSet, environ []string) (ServerOptions, erro
 		}
 		cfg.Agent[k] = v
 	}
-	if err := r.Err(); err != nil {
-		return ServerOptions{}, err
-	}
-	if err := CheckAgentSettings(cfg.Agent); err != nil {
-		return ServerOptions{}, err
-	}
-	if err := trySidecar(cfg); err != nil {
-		return ServerOptions{}, fmt.Errorf("agent-setting: a sidecar could not start with these settings: %w", err)
-	}
 	o := ServerOptions{
 		Config:        cfg,
 		NativeSidecar: r.OneOf("native-sidecar", "auto", "always", "never"),
@@ -112,7 +103,16 @@ func LoadServerOptions(fs *pflag.FlagSet, environ []string) (ServerOptions, erro
 	}
 	o.Port = tcpPort(r, "port", "9443")
 	o.Config.MetricsPort = int32(tcpPort(r, "sidecar-metrics-port", "9745"))
-	return o, r.Err()
+	if err := r.Err(); err != nil {
+		return o, err
+	}
+	if err := CheckAgentSettings(o.Config.Agent); err != nil {
+		return o, err
+	}
+	if err := trySidecar(o.Config); err != nil {
+		return o, fmt.Errorf("agent-setting: a sidecar could not start with these settings: %w", err)
+	}
+	return o, nil
 }
 
 // trySidecar loads the configuration of the sidecar of a plain pod, as
