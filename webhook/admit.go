@@ -125,8 +125,10 @@ type probe struct {
 // probes undo each annotation's part of the sidecar's input.
 func probes() []probe {
 	return []probe{
-		{AnnotationFormat, func(in map[string]any) { in["format"] = "raw" }},
+		// csv-fields first: without them, format csv fails otherwise, and
+		// any format but csv would pass with bad ones.
 		{AnnotationCSVFields, func(in map[string]any) { delete(in, "csv-fields") }},
+		{AnnotationFormat, func(in map[string]any) { in["format"] = "raw" }},
 		{AnnotationMultilineStart, func(in map[string]any) { delete(in, "multiline-start") }},
 		{AnnotationRoute, func(in map[string]any) { delete(in, "route") }},
 		{AnnotationPaths, func(in map[string]any) { in["files"] = []string{sidecarRoot + "/c/probe/0/*.log"} }},
