@@ -26,6 +26,7 @@ FUZZ_TARGETS := \
 	sidecar/memlimit:FuzzParseLimit \
 	sidecar/memlimit:FuzzCgroup \
 	sidecar/parse:FuzzSyslog \
+	webhook:FuzzAdmissionLoads \
 	$(foreach t,FuzzCRI FuzzTimestamps FuzzDocker FuzzAuto FuzzJSON FuzzLogfmt FuzzNginx FuzzCSV FuzzMultiline FuzzStreams FuzzRegex FuzzScanObject FuzzRFC3339 FuzzChain,sidecar/parse:$(t))
 
 .PHONY: all build test bench fuzz lint demo clean manifests chart images e2e

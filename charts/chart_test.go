@@ -149,7 +149,7 @@ func TestRenderedDefaults(t *testing.T) {
 		t.Errorf("webhook deployment: replicas, probes, resources, hardening or spread missing: %+v", d.Spec.Template.Spec)
 	}
 	// The same hardening as the sidecar the webhook injects.
-	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "web", Annotations: map[string]string{webhook.AnnotationInject: "true", webhook.AnnotationStdout: "off"}},
+	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "web", Annotations: map[string]string{webhook.AnnotationInject: "true", webhook.AnnotationStdout: "off", webhook.AnnotationPaths: "app:/var/log/app/*.log"}},
 		Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "web"}}}}
 	injected, _, _, err := webhook.Inject(pod, "shop", nil, webhook.DefaultConfig())
 	if err != nil {

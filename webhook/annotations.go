@@ -1,21 +1,19 @@
 // Package webhook decides which pods get the loglet sidecar and builds the
 // mutation: one file decides (decide.go), one reads the pod's annotations
 // (annotations.go), one builds the mutated pod (mutate.go), one the sidecar
-// container (sidecar.go).
+// container (sidecar.go) with its configuration document (document.go),
+// and one loads that document as the agent will before the pod is
+// admitted (admit.go).
 package webhook
 
 import (
 	"fmt"
 	"path/filepath"
-	"regexp"
 	"sort"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
-
-	"github.com/loglet/loglet/sidecar/parse"
-	"github.com/loglet/loglet/sidecar/record"
 )
 
 // Prefix starts every loglet annotation.
@@ -28,6 +26,7 @@ const (
 	AnnotationStdout         = Prefix + "stdout"
 	AnnotationFormat         = Prefix + "format"
 	AnnotationMultilineStart = Prefix + "multiline-start"
+	AnnotationCSVFields      = Prefix + "csv-fields"
 	AnnotationRoute          = Prefix + "route"
 	AnnotationSidecarCPU     = Prefix + "sidecar-cpu"
 	AnnotationSidecarMemory  = Prefix + "sidecar-memory"
@@ -36,8 +35,8 @@ const (
 
 var known = map[string]bool{
 	AnnotationInject: true, AnnotationPaths: true, AnnotationStdout: true, AnnotationFormat: true,
-	AnnotationMultilineStart: true, AnnotationRoute: true, AnnotationSidecarCPU: true, AnnotationSidecarMemory: true,
-	AnnotationStatus: true,
+	AnnotationMultilineStart: true, AnnotationCSVFields: true, AnnotationRoute: true, AnnotationSidecarCPU: true,
+	AnnotationSidecarMemory: true, AnnotationStatus: true,
 }
 
 // LogPath is one entry of loglet.io/paths: a glob in a container.
@@ -47,11 +46,16 @@ type LogPath struct {
 	Pattern   string // the file name glob inside Dir
 }
 
-// Request is what a pod's annotations ask for, checked.
+// Request is what a pod's annotations ask for. The webhook checks what it
+// builds from them (paths, stdout, resources); the parsing settings
+// (format, csv-fields, multiline-start, route) go into the sidecar's
+// configuration as written, and the agent's loader judges them when the
+// pod is admitted (admit.go), so the two cannot disagree.
 type Request struct {
 	Paths          []LogPath
 	Stdout         string
 	Format         string
+	CSVFields      []string
 	MultilineStart string
 	Route          string
 	CPU, Memory    *resource.Quantity
@@ -79,7 +83,7 @@ func ReadRequest(pod *corev1.Pod) (Request, []string, error) {
 	var warnings []string
 	for _, k := range sortedKeys(a) {
 		if strings.HasPrefix(k, Prefix) && !known[k] {
-			warnings = append(warnings, fmt.Sprintf("unknown annotation %s is ignored (known: inject, paths, stdout, format, multiline-start, route, sidecar-cpu, sidecar-memory)", k))
+			warnings = append(warnings, fmt.Sprintf("unknown annotation %s is ignored (known: inject, paths, stdout, format, csv-fields, multiline-start, route, sidecar-cpu, sidecar-memory)", k))
 		}
 	}
 	containers := map[string]bool{}
@@ -108,21 +112,26 @@ func ReadRequest(pod *corev1.Pod) (Request, []string, error) {
 		}
 	}
 	if v, ok := a[AnnotationFormat]; ok {
-		if _, err := parse.Compile(parse.Config{Format: v, MaxLineBytes: 1 << 18, CSVFields: []string{"message"}}); err != nil {
-			return r, warnings, &InvalidError{AnnotationFormat, v, err.Error(), "json"}
-		}
 		r.Format = v
 	}
-	if v, ok := a[AnnotationMultilineStart]; ok {
-		if _, err := regexp.Compile(v); err != nil {
-			return r, warnings, &InvalidError{AnnotationMultilineStart, v, "not an RE2 expression: " + err.Error(), `^\d{4}-\d{2}-\d{2}`}
+	if v, ok := a[AnnotationCSVFields]; ok {
+		for i, name := range strings.Split(v, ",") {
+			name = strings.TrimSpace(name)
+			if name == "" {
+				// The agent would drop the empty name and shift every
+				// later column onto the wrong field.
+				return r, warnings, &InvalidError{AnnotationCSVFields, v, fmt.Sprintf("column %d has no name; name every column, also those you do not need", i+1), "time,level,msg"}
+			}
+			r.CSVFields = append(r.CSVFields, name)
 		}
+		if r.Format != "csv" {
+			warnings = append(warnings, fmt.Sprintf("%s is read only with %s: csv; this pod's format is %s", AnnotationCSVFields, AnnotationFormat, r.Format))
+		}
+	}
+	if v, ok := a[AnnotationMultilineStart]; ok {
 		r.MultilineStart = v
 	}
 	if v, ok := a[AnnotationRoute]; ok {
-		if !record.ValidRoute(v) {
-			return r, warnings, &InvalidError{AnnotationRoute, v, "want 1 to 64 letters, digits, '-' or '_'", "nginx_access_log"}
-		}
 		r.Route = v
 	}
 	for _, q := range []struct {

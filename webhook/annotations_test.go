@@ -40,7 +40,7 @@ func TestInvalidAnnotations(t *testing.T) {
 		{AnnotationStdout, "wrap", "container app has no command in its spec"},
 		{AnnotationFormat, "xml", `format "xml"`},
 		{AnnotationFormat, "regex:(?P<a>[", "does not compile"},
-		{AnnotationMultilineStart, "^[0-9", "not an RE2 expression"},
+		{AnnotationMultilineStart, "^[0-9", "does not compile"},
 		{AnnotationRoute, "a.b", "letters, digits"},
 		{AnnotationSidecarCPU, "lots", "resource quantity"},
 		{AnnotationSidecarMemory, "-64Mi", "resource quantity"},

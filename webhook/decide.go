@@ -52,7 +52,8 @@ func hasContainer(pod *corev1.Pod, name string) bool {
 
 // Inject decides for a pod and, if it opted in, mutates it. The pod is
 // returned unchanged when the decision is not to inject; an opted-in pod
-// with invalid annotations gets an *InvalidError.
+// with invalid annotations gets an *InvalidError, and one whose sidecar
+// could not start with the configuration they make a *StartError.
 func Inject(pod *corev1.Pod, namespace string, nsLabels map[string]string, cfg Config) (out *corev1.Pod, d Decision, warnings []string, err error) {
 	if d = Decide(pod, namespace, nsLabels, cfg); !d.Inject {
 		return pod, d, nil, nil
@@ -65,12 +66,17 @@ func Inject(pod *corev1.Pod, namespace string, nsLabels map[string]string, cfg C
 	if err != nil {
 		return pod, Decision{}, warnings, err
 	}
-	return out, d, append(warnings, more...), nil
+	warnings = append(warnings, more...)
+	if err := checkSidecar(out, namespace, req); err != nil {
+		return pod, Decision{}, warnings, err
+	}
+	return out, d, warnings, nil
 }
 
 // needsNamespace reports whether the decision for pod depends on its
-// namespace's label: only when the pod does not say inject itself.
+// namespace's label: unless the pod says inject "true" or "false" itself
+// (Decide reads any other value, "True" too, as not said).
 func needsNamespace(pod *corev1.Pod) bool {
-	_, said := pod.Annotations[AnnotationInject]
-	return !said
+	v := pod.Annotations[AnnotationInject]
+	return v != "true" && v != "false"
 }

@@ -1,6 +1,7 @@
 package webhook
 
 import (
+	"fmt"
 	"os"
 	"strconv"
 	"strings"
@@ -9,6 +10,7 @@ import (
 	"github.com/spf13/pflag"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/loglet/loglet/internal/settings"
 )
@@ -22,7 +24,8 @@ func ServerFlags(fs *pflag.FlagSet) {
 	fs.String("image-pull-policy", string(d.PullPolicy), "sidecar image pull policy: Always, IfNotPresent, Never")
 	fs.String("sink", d.Sink, "the hub every sidecar ships to")
 	fs.String("hub-secret", "", "Secret (in each pod's namespace, optional) with the hub's credential files, mounted in the sidecar at "+HubSecretDir+"; refer to them in --sink, e.g. ?creds="+HubSecretDir+"/nats.creds")
-	fs.StringSlice("agent-setting", nil, "further agent setting for every sidecar, LOGLET_NAME=value (repeatable)")
+	// An array, not a slice: a value may hold commas (LOGLET_X=a,b).
+	fs.StringArray("agent-setting", nil, "further agent setting for every sidecar, LOGLET_NAME=value (repeatable); not one the webhook sets per pod or itself")
 	fs.String("sidecar-cpu", "10m", "CPU request of a sidecar")
 	fs.String("sidecar-memory", "32Mi", "memory request of a sidecar")
 	fs.String("sidecar-memory-limit", "64Mi", "memory limit of a sidecar")
@@ -77,7 +80,7 @@ func LoadServerOptions(fs *pflag.FlagSet, environ []string) (ServerOptions, erro
 	if cfg.Namespace == "" {
 		cfg.Namespace = os.Getenv("POD_NAMESPACE")
 	}
-	for _, kv := range r.List("agent-setting") {
+	for _, kv := range r.Strings("agent-setting") {
 		k, v, ok := strings.Cut(kv, "=")
 		if !ok || !strings.HasPrefix(k, "LOGLET_") {
 			r.Fail("agent-setting", kv, "LOGLET_NAME=value, e.g. LOGLET_BATCH_BYTES=1MiB")
@@ -100,7 +103,40 @@ func LoadServerOptions(fs *pflag.FlagSet, environ []string) (ServerOptions, erro
 	}
 	o.Port = tcpPort(r, "port", "9443")
 	o.Config.MetricsPort = int32(tcpPort(r, "sidecar-metrics-port", "9745"))
-	return o, r.Err()
+	if err := r.Err(); err != nil {
+		return o, err
+	}
+	if err := CheckAgentSettings(o.Config.Agent); err != nil {
+		return o, err
+	}
+	if err := trySidecar(o.Config); err != nil {
+		return o, fmt.Errorf("agent-setting: a sidecar could not start with these settings: %w", err)
+	}
+	return o, nil
+}
+
+// trySidecar loads the configuration of the sidecar of a plain pod, as
+// admission does: an agent setting no sidecar could start with (a value
+// the agent refuses, a setting mode sidecar refuses) stops the webhook at
+// start rather than every pod at admission.
+func trySidecar(cfg Config) error {
+	pod := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: "default", Annotations: map[string]string{AnnotationPaths: "app:/var/log/app/*.log"}},
+		Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "web:1", Command: []string{"/web"}}}},
+	}
+	req, _, err := ReadRequest(pod)
+	if err != nil {
+		return err
+	}
+	out, _, err := Mutate(pod, req, cfg)
+	if err != nil {
+		return err
+	}
+	args, environ, err := sidecarStart(out, pod.Namespace, sidecarContainer(out))
+	if err != nil {
+		return err
+	}
+	return loadAgent(args, environ)
 }
 
 // days reads a duration that may also be a number of days ("90d").

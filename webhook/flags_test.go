@@ -45,3 +45,59 @@ func TestServerFlags(t *testing.T) {
 		}
 	}
 }
+
+// TestAgentSettings: the chart's agentSettings (--agent-setting) reach
+// every sidecar, so a typo or a setting the sidecar cannot take stops the
+// webhook at start, naming the setting and what to do, instead of being
+// ignored or failing every pod's sidecar.
+func TestAgentSettings(t *testing.T) {
+	tests := []struct {
+		setting string
+		want    string // "" accepted
+	}{
+		{"LOGLET_BATCH_BYTES=1MiB", ""},
+		{"LOGLET_DRAIN_TIMEOUT=40s", ""},
+		{"LOGLET_MEMORY_LIMIT=none", ""},
+		{"LOGLET_BATCH_BYTE=1MiB", "agent-setting LOGLET_BATCH_BYTE: unknown agent setting; did you mean LOGLET_BATCH_BYTES?"},
+		{"LOGLET_BATCH_WAIT_TIME=1s", "agent-setting LOGLET_BATCH_WAIT_TIME: unknown agent setting; did you mean LOGLET_BATCH_WAIT?"},
+		{"LOGLET_NOTHING_LIKE_IT=1", "agent-setting LOGLET_NOTHING_LIKE_IT: unknown agent setting; `loglet agent --help` lists them"},
+		{"BATCH_BYTES=1MiB", "LOGLET_NAME=value"},
+		{"LOGLET_FORMAT=json", "agent-setting LOGLET_FORMAT: set per pod with loglet.io/format"},
+		{"LOGLET_PATH=/var/log/*.log", "agent-setting LOGLET_PATH: set per pod with loglet.io/paths"},
+		{"LOGLET_CSV_FIELDS=a,b", "agent-setting LOGLET_CSV_FIELDS: set per pod with loglet.io/csv-fields"},
+		{"LOGLET_MULTILINE_START=^x", "agent-setting LOGLET_MULTILINE_START: set per pod with loglet.io/multiline-start"},
+		{"LOGLET_ROUTE=orders", "agent-setting LOGLET_ROUTE: set per pod with loglet.io/route"},
+		{"LOGLET_TIME_KEY=ts", "agent-setting LOGLET_TIME_KEY: a setting of each input"},
+		{"LOGLET_MODE=node", "agent-setting LOGLET_MODE: the webhook sets it"},
+		{"LOGLET_POD_NAME=x", "agent-setting LOGLET_POD_NAME: the webhook sets it"},
+		{"LOGLET_NODE_NAME=x", "agent-setting LOGLET_NODE_NAME: the webhook sets it"},
+		{"LOGLET_CONFIG={}", "agent-setting LOGLET_CONFIG: the webhook sets it"},
+		{"LOGLET_STDOUT=api", "agent-setting LOGLET_STDOUT: set per pod with loglet.io/stdout"},
+		{"LOGLET_SINK=stdout://", "agent-setting LOGLET_SINK: the webhook sets it; set --sink"},
+		{"LOGLET_METRICS_ADDR=:9000", "agent-setting LOGLET_METRICS_ADDR: the webhook sets it; set --sidecar-metrics-port"},
+		{"LOGLET_PODS_DIR=/logs", "agent-setting LOGLET_PODS_DIR: a setting of mode node"},
+		{"LOGLET_BATCH_BYTES=lots", `agent-setting: a sidecar could not start with these settings: batch-bytes`},
+		{"LOGLET_FOLLOW_SYMLINKS=true", `agent-setting: a sidecar could not start with these settings: follow-symlinks, link-roots: not in mode sidecar`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.setting, func(t *testing.T) {
+			fs := pflag.NewFlagSet("webhook", pflag.ContinueOnError)
+			ServerFlags(fs)
+			if err := fs.Parse([]string{"--agent-setting", tc.setting}); err != nil {
+				t.Fatal(err)
+			}
+			o, err := LoadServerOptions(fs, nil)
+			switch {
+			case tc.want == "" && err != nil:
+				t.Fatalf("refused: %v", err)
+			case tc.want == "":
+				k, v, _ := strings.Cut(tc.setting, "=")
+				if o.Config.Agent[k] != v {
+					t.Errorf("agent settings %v, want %s", o.Config.Agent, tc.setting)
+				}
+			case err == nil || !strings.Contains(err.Error(), tc.want):
+				t.Errorf("error %v, want one saying %q", err, tc.want)
+			}
+		})
+	}
+}

@@ -53,6 +53,7 @@ func TestGolden(t *testing.T) {
 		{"wrap-args.yaml", "wrap-args.injected.yaml", nil, DefaultConfig(), true, 0},
 		{"auto-wrap.yaml", "auto-wrap.injected.yaml", nil, DefaultConfig(), true, 0},
 		{"api.yaml", "api.injected.yaml", nil, DefaultConfig(), true, 0},
+		{"csv.yaml", "csv.injected.yaml", nil, DefaultConfig(), true, 0},
 		{"api-no-automount.yaml", "api-no-automount.injected.yaml", nil, DefaultConfig(), true, 2},
 		{"injected.yaml", "", nil, DefaultConfig(), false, 0},
 		{"not-opted.yaml", "", nil, DefaultConfig(), false, 0},

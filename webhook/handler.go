@@ -76,8 +76,9 @@ func (h *Handler) handle(ctx context.Context, req admission.Request) (admission.
 	}
 	out, d, warnings, err := Inject(pod, ns, labels, h.cfg)
 	var invalid *InvalidError
+	var start *StartError
 	switch {
-	case errors.As(err, &invalid):
+	case errors.As(err, &invalid), errors.As(err, &start):
 		return admission.Denied(err.Error()).WithWarnings(warnings...), "denied"
 	case err != nil:
 		return admission.Errored(http.StatusInternalServerError, err), "error"

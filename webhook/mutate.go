@@ -56,7 +56,10 @@ func Mutate(pod *corev1.Pod, req Request, cfg Config) (*corev1.Pod, []string, er
 			return nil, nil, err
 		}
 	}
-	sc, warnings := sidecar(out, req, cfg, globs, dataVol, infoVol)
+	sc, warnings, err := sidecar(out, req, cfg, globs, dataVol, infoVol)
+	if err != nil {
+		return nil, nil, err
+	}
 	if mode == "api" {
 		warnings = append(warnings, mountToken(out, &sc)...)
 	}

@@ -3,7 +3,6 @@ package webhook
 import (
 	"encoding/json"
 	"fmt"
-	"sort"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
@@ -12,49 +11,27 @@ import (
 	"k8s.io/utils/ptr"
 )
 
-// sidecar builds the loglet container: the agent in sidecar mode, its
-// settings as LOGLET_* environment, the pod's identity from the downward
-// API, and the hardened security context of DESIGN.md.
-func sidecar(pod *corev1.Pod, req Request, cfg Config, globs []string, dataVol, infoVol string) (corev1.Container, []string) {
-	env := []corev1.EnvVar{
-		{Name: "LOGLET_MODE", Value: "sidecar"},
-		{Name: "LOGLET_SINK", Value: cfg.Sink},
-		{Name: "LOGLET_STATE_DIR", Value: stateDir},
-		{Name: "LOGLET_STDOUT", Value: req.Stdout},
-		{Name: "LOGLET_FORMAT", Value: req.Format},
+// sidecar builds the loglet container: the agent with the configuration
+// document the pod's annotations make (document.go) in LOGLET_CONFIG, the
+// pod's identity from the downward API, and the hardened security context
+// of DESIGN.md.
+//
+// The document is an env value, not a file or a ConfigMap: it is part of
+// the pod, so it is as immutable as the pod and as the settings the agent
+// started with; `kubectl get pod -o yaml` shows it; it needs no extra
+// object, no RBAC for one and no clean-up; and the agent reads it before
+// any volume is mounted or readable.
+func sidecar(pod *corev1.Pod, req Request, cfg Config, globs []string, dataVol, infoVol string) (corev1.Container, []string, error) {
+	res, warnings := resources(req, cfg)
+	doc, more := sidecarDocument(pod, req, cfg, globs)
+	warnings = append(more, warnings...)
+	// Indented, the document is a block of lines in the pod's YAML
+	// rather than one long quoted line.
+	docJSON, err := json.MarshalIndent(doc, "", "  ")
+	if err != nil {
+		return corev1.Container{}, nil, fmt.Errorf("the sidecar's configuration document: %w", err)
 	}
-	if len(globs) > 0 {
-		env = append(env, corev1.EnvVar{Name: "LOGLET_PATH", Value: strings.Join(globs, ",")})
-	}
-	if req.Stdout != "off" && !cfg.NativeSidecar {
-		// A plain container must end by itself once the others did, or a
-		// Job never completes; it sees them end in loglet exec's markers
-		// (wrap) or the pod status (api).
-		env = append(env, corev1.EnvVar{Name: "LOGLET_EXIT_WHEN_DONE", Value: "true"})
-	}
-	var warnings []string
-	if _, set := cfg.Agent["LOGLET_DRAIN_TIMEOUT"]; !set {
-		drain, warning := drainTimeout(pod)
-		env = append(env, corev1.EnvVar{Name: "LOGLET_DRAIN_TIMEOUT", Value: drain})
-		if warning != "" {
-			warnings = append(warnings, warning)
-		}
-	}
-	env = append(env, corev1.EnvVar{Name: "LOGLET_METRICS_ADDR", Value: fmt.Sprintf(":%d", cfg.MetricsPort)})
-	if req.MultilineStart != "" {
-		env = append(env, corev1.EnvVar{Name: "LOGLET_MULTILINE_START", Value: req.MultilineStart})
-	}
-	if req.Route != "" {
-		env = append(env, corev1.EnvVar{Name: "LOGLET_ROUTE", Value: req.Route})
-	}
-	keys := make([]string, 0, len(cfg.Agent))
-	for k := range cfg.Agent {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
-		env = append(env, corev1.EnvVar{Name: k, Value: cfg.Agent[k]})
-	}
+	env := []corev1.EnvVar{{Name: ConfigEnv, Value: escapeForYAML(docJSON)}}
 	for _, f := range []struct{ name, path string }{
 		{"LOGLET_POD_NAME", "metadata.name"},
 		{"LOGLET_POD_NAMESPACE", "metadata.namespace"},
@@ -63,9 +40,8 @@ func sidecar(pod *corev1.Pod, req Request, cfg Config, globs []string, dataVol, 
 	} {
 		env = append(env, corev1.EnvVar{Name: f.name, ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: f.path}}})
 	}
-	res, resWarnings := resources(req, cfg)
 	if _, limited := res.Limits[corev1.ResourceMemory]; limited {
-		if _, set := cfg.Agent[MemoryLimitEnv]; !set {
+		if _, set := doc.Settings["memory-limit"]; !set {
 			// The agent splits its limit between the buffer and GOMEMLIMIT.
 			// Only a limited container gets it: without a limit the
 			// downward API gives the node's allocatable memory.
@@ -74,13 +50,6 @@ func sidecar(pod *corev1.Pod, req Request, cfg Config, globs []string, dataVol, 
 			}})
 		}
 	}
-	// The downward API cannot tell the images: the webhook hands them over.
-	images := map[string]string{}
-	for _, c := range pod.Spec.Containers {
-		images[c.Name] = c.Image
-	}
-	imagesJSON, _ := json.Marshal(images)
-	env = append(env, corev1.EnvVar{Name: "LOGLET_CONTAINER_IMAGES", Value: string(imagesJSON)})
 
 	ready := &corev1.Probe{
 		ProbeHandler:  corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: "/readyz", Port: intstr.FromString(metricsPortName)}},
@@ -90,7 +59,7 @@ func sidecar(pod *corev1.Pod, req Request, cfg Config, globs []string, dataVol, 
 		Name:            SidecarName,
 		Image:           cfg.Image,
 		ImagePullPolicy: cfg.PullPolicy,
-		Args:            []string{"agent", "--mode=sidecar"},
+		Args:            []string{"agent"},
 		Env:             env,
 		Ports:           []corev1.ContainerPort{{Name: metricsPortName, ContainerPort: cfg.MetricsPort}},
 		Resources:       res,
@@ -109,8 +78,30 @@ func sidecar(pod *corev1.Pod, req Request, cfg Config, globs []string, dataVol, 
 		start.PeriodSeconds, start.FailureThreshold = 1, 60
 		c.StartupProbe = start
 	}
-	return c, append(warnings, resWarnings...)
+	return c, warnings, nil
 }
+
+// escapeForYAML writes the characters JSON leaves raw but a YAML stream
+// may not hold (DEL, the C1 controls, the byte-order mark, U+FFFE and
+// U+FFFF) as \u escapes: the agent reads LOGLET_CONFIG with a YAML
+// reader, of which JSON is a part, and an annotation value holding one
+// must still arrive whole. js is valid UTF-8, as json.Marshal writes it;
+// outside strings it is ASCII, so only strings change.
+func escapeForYAML(js []byte) string {
+	var b strings.Builder
+	b.Grow(len(js))
+	for _, r := range string(js) {
+		if r == 0x7f || (r >= 0x80 && r <= 0x9f) || r == 0xfeff || r == 0xfffe || r == 0xffff {
+			fmt.Fprintf(&b, `\u%04x`, r)
+			continue
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
+// ConfigEnv holds the sidecar's configuration document (JSON).
+const ConfigEnv = "LOGLET_CONFIG"
 
 // MemoryLimitEnv hands the sidecar its own memory limit (in bytes, from
 // the downward API), from which it plans its buffer and GOMEMLIMIT.

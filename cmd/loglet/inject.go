@@ -21,9 +21,12 @@ func injectCommand() *cobra.Command {
 StatefulSets, DaemonSets, ReplicaSets, Jobs and CronJobs) as the loglet webhook
 would mutate them: the preview to run before trusting the webhook. Pods opt in
 with the loglet.io/inject: "true" annotation; namespace labels are not known
-offline. Invalid annotations exit non-zero with the webhook's message. It takes
-the webhook's settings (--config, --image, --sink, …), so it previews exactly
-what that webhook does.`,
+offline. The sidecar gets its configuration as one document in LOGLET_CONFIG,
+checked as the webhook checks it: with the agent's own loader. Invalid
+annotations, and ones the sidecar could not start with (loglet.io/format: csv
+without loglet.io/csv-fields), exit non-zero with the webhook's message. It
+takes the webhook's settings (--config, --image, --sink, --agent-setting, …),
+so it previews exactly what that webhook does.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			var in io.Reader = os.Stdin

@@ -236,6 +236,16 @@ func (r *Reader) List(key string) []string {
 	return out
 }
 
+// Strings reads a list whose items are kept whole, commas included (a
+// value given once on the command line or in the environment is one
+// item): agent-setting values may hold commas.
+func (r *Reader) Strings(key string) []string {
+	if s, ok := r.get(key).(string); ok {
+		return []string{s}
+	}
+	return r.List(key)
+}
+
 // Duration reads a positive duration.
 func (r *Reader) Duration(key string) time.Duration {
 	val := r.get(key)

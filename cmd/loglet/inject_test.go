@@ -1,0 +1,112 @@
+//go:build !slim
+
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	corev1 "k8s.io/api/core/v1"
+	"sigs.k8s.io/yaml"
+)
+
+const csvPodYAML = `apiVersion: v1
+kind: Pod
+metadata:
+  name: report
+  namespace: shop
+  annotations:
+    loglet.io/inject: "true"
+    loglet.io/paths: app:/var/log/app/*.csv
+    loglet.io/format: csv
+%s
+spec:
+  containers:
+  - name: app
+    image: ghcr.io/example/report:3
+    command: ["/report"]
+`
+
+// TestInjectCSVPod: `loglet inject` previews what the webhook does: the
+// csv pod without its columns is refused with the webhook's message; with
+// them, its sidecar gets one LOGLET_CONFIG document with the pod's input.
+func TestInjectCSVPod(t *testing.T) {
+	dir := t.TempDir()
+	inject := func(extra string) (stdout, stderr string, err error) {
+		f := filepath.Join(dir, "pod.yaml")
+		if err := os.WriteFile(f, []byte(strings.Replace(csvPodYAML, "%s", extra, 1)), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		var out, errb bytes.Buffer
+		cmd := exec.Command(loglet, "inject", "-f", f)
+		cmd.Stdout, cmd.Stderr = &out, &errb
+		err = cmd.Run()
+		return out.String(), errb.String(), err
+	}
+	_, stderr, err := inject("")
+	const deny = "annotation loglet.io/format=csv needs loglet.io/csv-fields, the column names (e.g. time,level,msg)"
+	if err == nil || !strings.Contains(stderr, deny) {
+		t.Fatalf("inject without csv-fields: %v, stderr %q; want a failure saying %q", err, stderr, deny)
+	}
+	stdout, stderr, err := inject("    loglet.io/csv-fields: time,level,msg")
+	if err != nil {
+		t.Fatalf("inject with csv-fields: %v: %s", err, stderr)
+	}
+	var pod corev1.Pod
+	if err := yaml.UnmarshalStrict([]byte(stdout), &pod); err != nil {
+		t.Fatalf("inject printed no pod: %v\n%s", err, stdout)
+	}
+	var docs []string
+	for _, c := range pod.Spec.InitContainers {
+		for _, e := range c.Env {
+			if strings.HasPrefix(e.Name, "LOGLET_") && e.ValueFrom == nil {
+				if e.Name != "LOGLET_CONFIG" {
+					t.Errorf("sidecar %s has env %s; want its settings in LOGLET_CONFIG only", c.Name, e.Name)
+				}
+				docs = append(docs, e.Value)
+			}
+		}
+	}
+	if len(docs) != 1 {
+		t.Fatalf("%d LOGLET_CONFIG values, want 1", len(docs))
+	}
+	var doc struct {
+		Mode   string `json:"mode"`
+		Inputs []struct {
+			Name      string   `json:"name"`
+			Files     []string `json:"files"`
+			Format    string   `json:"format"`
+			CSVFields []string `json:"csv-fields"`
+		} `json:"inputs"`
+	}
+	if err := json.Unmarshal([]byte(docs[0]), &doc); err != nil {
+		t.Fatalf("LOGLET_CONFIG is not JSON: %v\n%s", err, docs[0])
+	}
+	if doc.Mode != "sidecar" || len(doc.Inputs) != 1 || doc.Inputs[0].Name != "default" || doc.Inputs[0].Format != "csv" ||
+		strings.Join(doc.Inputs[0].CSVFields, ",") != "time,level,msg" || strings.Join(doc.Inputs[0].Files, ",") != "/var/loglet/c/app/0/*.csv" {
+		t.Errorf("document %+v, want mode sidecar and one input default with the csv files and columns", doc)
+	}
+}
+
+// TestAgentSettingTypo: a misspelled --agent-setting (the chart's
+// agentSettings) stops `loglet webhook` at start, and `loglet inject`,
+// with the nearest setting.
+func TestAgentSettingTypo(t *testing.T) {
+	const want = "agent-setting LOGLET_BATCH_BYTE: unknown agent setting; did you mean LOGLET_BATCH_BYTES?"
+	for _, args := range [][]string{
+		{"webhook", "--agent-setting", "LOGLET_BATCH_BYTE=1MiB"},
+		{"inject", "-f", "-", "--agent-setting", "LOGLET_BATCH_BYTE=1MiB"},
+	} {
+		cmd := exec.Command(loglet, args...)
+		cmd.Stdin = strings.NewReader("")
+		out, err := cmd.CombinedOutput()
+		if err == nil || !strings.Contains(string(out), want) {
+			t.Errorf("loglet %s: %v\n%s\nwant a failure saying %q", strings.Join(args, " "), err, out, want)
+		}
+	}
+}

@@ -1,0 +1,209 @@
+package webhook
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/spf13/pflag"
+	corev1 "k8s.io/api/core/v1"
+
+	"github.com/loglet/loglet/sidecar/config"
+)
+
+// StartError denies a pod whose sidecar would not start: the agent's own
+// loader refused the configuration the pod's annotations make. Message
+// names the annotation at fault, where one could be named, and the fix.
+type StartError struct {
+	Annotation string // "" when no one annotation is at fault
+	Message    string
+	Err        error // what the loader said
+}
+
+func (e *StartError) Error() string { return e.Message }
+
+func (e *StartError) Unwrap() error { return e.Err }
+
+// placeholderUID stands for the pod's uid, which the API server gives it
+// only after admission.
+const placeholderUID = "00000000-0000-4000-8000-000000000000"
+
+// checkSidecar loads the configuration the sidecar of pod (injected, to
+// be admitted into namespace ns) will start with, with the function the
+// agent loads it with, config.Load: a pod is admitted only if its sidecar
+// can start. The downward-API values, which exist only once the pod runs,
+// are stood in for by plausible ones.
+func checkSidecar(pod *corev1.Pod, ns string, req Request) error {
+	sc := sidecarContainer(pod)
+	if sc == nil {
+		return fmt.Errorf("the injected pod has no %s container", SidecarName)
+	}
+	args, environ, err := sidecarStart(pod, ns, sc)
+	if err != nil {
+		return err
+	}
+	loadErr := loadAgent(args, environ)
+	if loadErr == nil {
+		return nil
+	}
+	return explain(pod, req, args, environ, loadErr)
+}
+
+func sidecarContainer(pod *corev1.Pod) *corev1.Container {
+	for _, list := range [][]corev1.Container{pod.Spec.InitContainers, pod.Spec.Containers} {
+		for i := range list {
+			if list[i].Name == SidecarName {
+				return &list[i]
+			}
+		}
+	}
+	return nil
+}
+
+// sidecarStart is what the agent in sc starts with: its arguments after
+// the subcommand, and its environment with each downward-API value stood
+// in for.
+func sidecarStart(pod *corev1.Pod, ns string, sc *corev1.Container) (args, environ []string, err error) {
+	if len(sc.Command) > 0 || len(sc.Args) == 0 || sc.Args[0] != "agent" {
+		return nil, nil, fmt.Errorf("the %s container runs %q %q, not loglet agent", SidecarName, sc.Command, sc.Args)
+	}
+	name := pod.Name
+	if name == "" {
+		// The API server names a pod of a controller after admission.
+		name = pod.GenerateName + "a1b2c"
+	}
+	uid := string(pod.UID)
+	if uid == "" {
+		uid = placeholderUID
+	}
+	node := pod.Spec.NodeName
+	if node == "" {
+		node = "node-1"
+	}
+	fields := map[string]string{"metadata.name": name, "metadata.namespace": ns, "metadata.uid": uid, "spec.nodeName": node}
+	for _, e := range sc.Env {
+		v := e.Value
+		switch from := e.ValueFrom; {
+		case from == nil:
+		case from.FieldRef != nil && fields[from.FieldRef.FieldPath] != "":
+			v = fields[from.FieldRef.FieldPath]
+		case from.ResourceFieldRef != nil && from.ResourceFieldRef.Resource == "limits.memory":
+			limit, ok := sc.Resources.Limits[corev1.ResourceMemory]
+			if !ok {
+				return nil, nil, fmt.Errorf("%s: limits.memory of a sidecar without a memory limit", e.Name)
+			}
+			v = fmt.Sprint(limit.Value())
+		default:
+			return nil, nil, fmt.Errorf("%s: no stand-in for %+v", e.Name, from)
+		}
+		environ = append(environ, e.Name+"="+v)
+	}
+	return sc.Args[1:], environ, nil
+}
+
+// loadAgent is `loglet agent` reading its settings: its flags parsed
+// from args, then config.Load.
+func loadAgent(args, environ []string) error {
+	fs := pflag.NewFlagSet("agent", pflag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	config.AgentFlags(fs)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	_, err := config.Load(fs, environ)
+	return err
+}
+
+// probe undoes what one annotation put into the sidecar's input.
+type probe struct {
+	annotation string
+	undo       func(input map[string]any)
+}
+
+// probes undo each annotation's part of the sidecar's input.
+func probes() []probe {
+	return []probe{
+		// csv-fields first: without them, format csv fails otherwise, and
+		// any format but csv would pass with bad ones.
+		{AnnotationCSVFields, func(in map[string]any) { delete(in, "csv-fields") }},
+		{AnnotationFormat, func(in map[string]any) { in["format"] = "raw" }},
+		{AnnotationMultilineStart, func(in map[string]any) { delete(in, "multiline-start") }},
+		{AnnotationRoute, func(in map[string]any) { delete(in, "route") }},
+		{AnnotationPaths, func(in map[string]any) { in["files"] = []string{sidecarRoot + "/c/probe/0/*.log"} }},
+	}
+}
+
+// explain names the annotation that made the loader refuse the sidecar's
+// configuration: the first whose contribution, undone, changes what the
+// loader says (the loader stops at its first error, so that is the
+// annotation that error is about). It asks the loader rather than reading
+// its message, which is written for people.
+func explain(pod *corev1.Pod, req Request, args, environ []string, loadErr error) error {
+	culprit := ""
+	for _, p := range probes() {
+		env, err := withInput(environ, p.undo)
+		if err != nil {
+			break
+		}
+		if err := loadAgent(args, env); err == nil || err.Error() != loadErr.Error() {
+			culprit = p.annotation
+			break
+		}
+	}
+	problem := strings.TrimPrefix(loadErr.Error(), "inputs[0] ("+config.DefaultInput+").")
+	value := pod.Annotations[culprit]
+	switch {
+	case culprit == AnnotationFormat && req.Format == "csv" && len(req.CSVFields) == 0:
+		return &StartError{AnnotationFormat, fmt.Sprintf("annotation %s=csv needs %s, the column names (e.g. time,level,msg)", AnnotationFormat, AnnotationCSVFields), loadErr}
+	case culprit == AnnotationFormat:
+		return &InvalidError{AnnotationFormat, value, problem, "json"}
+	case culprit == AnnotationCSVFields:
+		return &InvalidError{AnnotationCSVFields, value, problem, "time,level,msg"}
+	case culprit == AnnotationMultilineStart:
+		return &InvalidError{AnnotationMultilineStart, value, problem, `^\d{4}-\d{2}-\d{2}`}
+	case culprit == AnnotationRoute:
+		return &InvalidError{AnnotationRoute, value, problem, "nginx_access_log"}
+	case culprit == AnnotationPaths && len(req.Paths) == 0 && req.Stdout == "off":
+		return &StartError{AnnotationPaths, fmt.Sprintf("annotation %s=off without %s leaves the loglet sidecar nothing to read: give %s (e.g. app:/var/log/app/*.log), or capture the containers' output with %s: auto",
+			AnnotationStdout, AnnotationPaths, AnnotationPaths, AnnotationStdout), loadErr}
+	case culprit == AnnotationPaths && len(req.Paths) == 0:
+		return &StartError{AnnotationPaths, fmt.Sprintf("the loglet sidecar needs %s (e.g. app:/var/log/app/*.log): %v", AnnotationPaths, loadErr), loadErr}
+	case culprit == AnnotationPaths:
+		return &InvalidError{AnnotationPaths, value, problem, "app:/var/log/app/*.log"}
+	}
+	return &StartError{"", "the loglet sidecar could not start with this pod's settings: " + loadErr.Error(), loadErr}
+}
+
+// withInput is environ with the sidecar's document changed by undo, which
+// changes its one input.
+func withInput(environ []string, undo func(map[string]any)) ([]string, error) {
+	out := make([]string, 0, len(environ))
+	for _, kv := range environ {
+		k, v, _ := strings.Cut(kv, "=")
+		if k != ConfigEnv {
+			out = append(out, kv)
+			continue
+		}
+		var doc map[string]any
+		if err := json.Unmarshal([]byte(v), &doc); err != nil {
+			return nil, err
+		}
+		inputs, _ := doc["inputs"].([]any)
+		if len(inputs) != 1 {
+			return nil, errors.New("the sidecar's document has not one input")
+		}
+		in, ok := inputs[0].(map[string]any)
+		if !ok {
+			return nil, errors.New("the sidecar's input is not an object")
+		}
+		undo(in)
+		b, err := json.Marshal(doc)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, k+"="+string(b))
+	}
+	return out, nil
+}

@@ -1,0 +1,159 @@
+package webhook
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"reflect"
+	"slices"
+	"strings"
+
+	"github.com/spf13/pflag"
+	corev1 "k8s.io/api/core/v1"
+
+	"github.com/loglet/loglet/internal/settings"
+	"github.com/loglet/loglet/sidecar/config"
+)
+
+// sidecarDocument is the configuration the sidecar of pod runs with: the
+// agent-wide settings the webhook decides, the cluster's agent settings
+// (Config.Agent) and one input, named default, with the pod's log files
+// (globs on the sidecar's volume) and the parsing its annotations ask for.
+func sidecarDocument(pod *corev1.Pod, req Request, cfg Config, globs []string) (config.Document, []string) {
+	images := map[string]string{}
+	for _, c := range pod.Spec.Containers {
+		images[c.Name] = c.Image
+	}
+	// The downward API cannot tell the images: the webhook hands them over.
+	imagesJSON, _ := json.Marshal(images)
+	s := map[string]string{
+		"mode":             "sidecar",
+		"sink":             cfg.Sink,
+		"pod-volume":       sidecarRoot,
+		"state-dir":        stateDir,
+		"stdout":           req.Stdout,
+		"metrics-addr":     fmt.Sprintf(":%d", cfg.MetricsPort),
+		"container-images": string(imagesJSON),
+	}
+	if req.Stdout != "off" && !cfg.NativeSidecar {
+		// A plain container must end by itself once the others did, or a
+		// Job never completes; it sees them end in loglet exec's markers
+		// (wrap) or the pod status (api).
+		s["exit-when-done"] = "true"
+	}
+	var warnings []string
+	if _, set := cfg.Agent[settings.EnvName("drain-timeout")]; !set {
+		drain, warning := drainTimeout(pod)
+		s["drain-timeout"] = drain
+		if warning != "" {
+			warnings = append(warnings, warning)
+		}
+	}
+	for k, v := range cfg.Agent {
+		s[agentKey(k)] = v
+	}
+	in := config.Input{
+		Name:           config.DefaultInput,
+		Files:          globs,
+		Format:         req.Format,
+		CSVFields:      req.CSVFields,
+		MultilineStart: req.MultilineStart,
+		Route:          req.Route,
+	}
+	return config.Document{Settings: s, Inputs: []config.Input{in}}, warnings
+}
+
+// agentKey is the document key of a LOGLET_* variable:
+// LOGLET_BATCH_BYTES is batch-bytes.
+func agentKey(env string) string {
+	return strings.ReplaceAll(strings.ToLower(strings.TrimPrefix(env, settings.EnvPrefix)), "_", "-")
+}
+
+// webhookOwned are the agent settings the webhook sets for each sidecar,
+// with what to do instead: an agent setting cannot override them.
+var webhookOwned = map[string]string{
+	"config":           "each sidecar's document is made from its pod's annotations",
+	"mode":             "every sidecar runs in mode sidecar",
+	"pod-name":         "each pod's, from the downward API",
+	"pod-namespace":    "each pod's, from the downward API",
+	"pod-uid":          "each pod's, from the downward API",
+	"node-name":        "each pod's, from the downward API",
+	"container-name":   "the sidecar names each record's container itself",
+	"container-images": "each pod's, from its containers",
+	"pod-volume":       "it mounts the pod's log volume at " + sidecarRoot,
+	"state-dir":        "checkpoints live on the pod's volume at " + stateDir + ", where they survive restarts of the sidecar",
+	"exit-when-done":   "for a sidecar that is a plain container (--native-sidecar)",
+	"sink":             "set --sink (the chart's sink)",
+	"metrics-addr":     "set --sidecar-metrics-port (the chart's sidecar.metricsPort); the probes use it",
+}
+
+// perPodAnnotation names the annotation of each input setting that has
+// one; the per-input settings are those of config.Input.
+var perPodAnnotation = map[string]string{
+	"path":            AnnotationPaths,
+	"format":          AnnotationFormat,
+	"csv-fields":      AnnotationCSVFields,
+	"multiline-start": AnnotationMultilineStart,
+	"route":           AnnotationRoute,
+	"stdout":          AnnotationStdout,
+}
+
+// inputKeys are the settings of one input: the document keys of
+// config.Input (its files are the flag path). The webhook builds the
+// sidecar's one input per pod, so none of them is agent-wide.
+func inputKeys() []string {
+	var keys []string
+	t := reflect.TypeFor[config.Input]()
+	for i := range t.NumField() {
+		name, _, _ := strings.Cut(t.Field(i).Tag.Get("json"), ",")
+		switch name {
+		case "", "-", "name":
+		case "files":
+			keys = append(keys, "path")
+		default:
+			keys = append(keys, name)
+		}
+	}
+	return keys
+}
+
+// CheckAgentSettings refuses agent settings (LOGLET_NAME → value) that no
+// sidecar could use: names the agent does not know (with the nearest one
+// it does), settings the webhook makes per pod from its annotations or
+// sets itself, and those of mode node, which a sidecar ignores.
+func CheckAgentSettings(agent map[string]string) error {
+	fs := pflag.NewFlagSet("agent", pflag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	config.AgentFlags(fs)
+	var known []string
+	for _, k := range settings.Flags(fs) {
+		known = append(known, settings.EnvName(k))
+	}
+	perInput := inputKeys()
+	names := make([]string, 0, len(agent))
+	for k := range agent {
+		names = append(names, k)
+	}
+	slices.Sort(names)
+	for _, name := range names {
+		key := agentKey(name)
+		what := "agent-setting " + name
+		f := fs.Lookup(key)
+		switch {
+		case f == nil || settings.EnvName(key) != name:
+			if near := settings.Suggest(name, known); near != "" {
+				return fmt.Errorf("%s: unknown agent setting; did you mean %s?", what, near)
+			}
+			return fmt.Errorf("%s: unknown agent setting; `loglet agent --help` lists them (the variable is LOGLET_ and the flag's name)", what)
+		case perPodAnnotation[key] != "":
+			return fmt.Errorf("%s: set per pod with %s", what, perPodAnnotation[key])
+		case slices.Contains(perInput, key):
+			return fmt.Errorf("%s: a setting of each input, which the webhook builds per pod from its annotations; no annotation sets %s yet", what, key)
+		case webhookOwned[key] != "":
+			return fmt.Errorf("%s: the webhook sets it; %s", what, webhookOwned[key])
+		case strings.HasPrefix(f.Usage, "mode node:"):
+			return fmt.Errorf("%s: a setting of mode node, which a sidecar does not read", what)
+		}
+	}
+	return nil
+}
