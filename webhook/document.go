@@ -122,38 +122,56 @@ func inputKeys() []string {
 // it does), settings the webhook makes per pod from its annotations or
 // sets itself, and those of mode node, which a sidecar ignores.
 func CheckAgentSettings(agent map[string]string) error {
-	fs := pflag.NewFlagSet("agent", pflag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	config.AgentFlags(fs)
-	var known []string
-	for _, k := range settings.Flags(fs) {
-		known = append(known, settings.EnvName(k))
-	}
-	perInput := inputKeys()
 	names := make([]string, 0, len(agent))
 	for k := range agent {
 		names = append(names, k)
 	}
 	slices.Sort(names)
 	for _, name := range names {
-		key := agentKey(name)
-		what := "agent-setting " + name
-		f := fs.Lookup(key)
-		switch {
-		case f == nil || settings.EnvName(key) != name:
-			if near := settings.Suggest(name, known); near != "" {
-				return fmt.Errorf("%s: unknown agent setting; did you mean %s?", what, near)
-			}
-			return fmt.Errorf("%s: unknown agent setting; `loglet agent --help` lists them (the variable is LOGLET_ and the flag's name)", what)
-		case perPodAnnotation[key] != "":
-			return fmt.Errorf("%s: set per pod with %s", what, perPodAnnotation[key])
-		case slices.Contains(perInput, key):
-			return fmt.Errorf("%s: a setting of each input, which the webhook builds per pod from its annotations; no annotation sets %s yet", what, key)
-		case webhookOwned[key] != "":
-			return fmt.Errorf("%s: the webhook sets it; %s", what, webhookOwned[key])
-		case strings.HasPrefix(f.Usage, "mode node:"):
-			return fmt.Errorf("%s: a setting of mode node, which a sidecar does not read", what)
+		if err := AgentSettingAllowed(name); err != nil {
+			return err
 		}
+	}
+	return nil
+}
+
+// notForSidecars are agent settings a sidecar must not get, with why.
+var notForSidecars = map[string]string{
+	"follow-symlinks": "the sidecar opens only files beneath the folder each glob names: the app's containers can plant links on the shared volume (SECURITY.md)",
+	"link-roots":      "the sidecar opens only files beneath the folder each glob names: the app's containers can plant links on the shared volume (SECURITY.md)",
+	"once":            "a sidecar runs as long as its pod; once is for backfills",
+}
+
+// AgentSettingAllowed says why the agent setting LOGLET_NAME may not be
+// given to every sidecar, or nil. The chart's schema lists the names it
+// allows (TestChartSchema).
+func AgentSettingAllowed(name string) error {
+	fs := pflag.NewFlagSet("agent", pflag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	config.AgentFlags(fs)
+	key := agentKey(name)
+	what := "agent-setting " + name
+	f := fs.Lookup(key)
+	switch {
+	case f == nil || settings.EnvName(key) != name:
+		var known []string
+		for _, k := range settings.Flags(fs) {
+			known = append(known, settings.EnvName(k))
+		}
+		if near := settings.Suggest(name, known); near != "" {
+			return fmt.Errorf("%s: unknown agent setting; did you mean %s?", what, near)
+		}
+		return fmt.Errorf("%s: unknown agent setting; `loglet agent --help` lists them (the variable is LOGLET_ and the flag's name)", what)
+	case perPodAnnotation[key] != "":
+		return fmt.Errorf("%s: set per pod with %s", what, perPodAnnotation[key])
+	case slices.Contains(inputKeys(), key):
+		return fmt.Errorf("%s: a setting of each input, which the webhook builds per pod from its annotations; no annotation sets %s yet", what, key)
+	case webhookOwned[key] != "":
+		return fmt.Errorf("%s: the webhook sets it; %s", what, webhookOwned[key])
+	case notForSidecars[key] != "":
+		return fmt.Errorf("%s: not for sidecars: %s", what, notForSidecars[key])
+	case strings.HasPrefix(f.Usage, "mode node:"):
+		return fmt.Errorf("%s: a setting of mode node, which a sidecar does not read", what)
 	}
 	return nil
 }

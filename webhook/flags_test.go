@@ -77,7 +77,8 @@ func TestAgentSettings(t *testing.T) {
 		{"LOGLET_METRICS_ADDR=:9000", "agent-setting LOGLET_METRICS_ADDR: the webhook sets it; set --sidecar-metrics-port"},
 		{"LOGLET_PODS_DIR=/logs", "agent-setting LOGLET_PODS_DIR: a setting of mode node"},
 		{"LOGLET_BATCH_BYTES=lots", `agent-setting: a sidecar could not start with these settings: batch-bytes`},
-		{"LOGLET_FOLLOW_SYMLINKS=true", `agent-setting: a sidecar could not start with these settings: follow-symlinks, link-roots: not in mode sidecar`},
+		{"LOGLET_FOLLOW_SYMLINKS=true", `agent-setting LOGLET_FOLLOW_SYMLINKS: not for sidecars: the sidecar opens only files beneath the folder each glob names`},
+		{"LOGLET_ONCE=true", `agent-setting LOGLET_ONCE: not for sidecars`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.setting, func(t *testing.T) {
