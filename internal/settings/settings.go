@@ -7,6 +7,8 @@
 package settings
 
 import (
+	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -103,11 +105,18 @@ func Open(fs *pflag.FlagSet, environ []string, documentKeys, otherVariables []st
 	return New(fs, env, doc), doc, nil
 }
 
-// ReadDocument reads a YAML or JSON document (JSON is YAML) into its
-// top-level keys. what names it in errors ("config file /etc/loglet.yaml").
+// ReadDocument reads a YAML or JSON document into its top-level keys.
+// what names it in errors ("config file /etc/loglet.yaml"). A document
+// that starts with { is read as JSON: YAML refuses some characters JSON
+// strings may hold (control characters, a byte order mark), and a program
+// (the webhook) writes JSON.
 func ReadDocument(b []byte, what string) (map[string]any, error) {
 	var doc map[string]any
-	if err := yaml.Unmarshal(b, &doc); err != nil {
+	unmarshal := func(b []byte, v any) error { return yaml.Unmarshal(b, v) }
+	if t := bytes.TrimSpace(b); len(t) > 0 && t[0] == '{' {
+		unmarshal = json.Unmarshal
+	}
+	if err := unmarshal(b, &doc); err != nil {
 		return nil, fmt.Errorf("%s: %w", what, err)
 	}
 	if doc == nil {
@@ -205,28 +214,10 @@ func (r *Reader) OneOf(key string, allowed ...string) string {
 	return s
 }
 
-// List reads a list: a YAML list, or items separated by commas.
+// List reads a list: a YAML list, or items separated by commas. Empty
+// items are left out.
 func (r *Reader) List(key string) []string {
-	var items []string
-	switch v := r.get(key).(type) {
-	case nil:
-	case string:
-		items = strings.Split(v, ",")
-	case []string:
-		items = v
-	case []any:
-		for _, x := range v {
-			s, ok := x.(string)
-			if !ok {
-				r.Fail(key, x, "a list of strings")
-				return nil
-			}
-			items = append(items, s)
-		}
-	default:
-		r.Fail(key, v, "a list of strings")
-		return nil
-	}
+	items, _ := r.items(key)
 	out := items[:0:0]
 	for _, s := range items {
 		if s = strings.TrimSpace(s); s != "" {
@@ -234,6 +225,34 @@ func (r *Reader) List(key string) []string {
 		}
 	}
 	return out
+}
+
+// items reads a list's items as given; val is the value they came from.
+func (r *Reader) items(key string) (items []string, val any) {
+	switch v := r.get(key).(type) {
+	case nil:
+		return nil, v
+	case string:
+		if strings.TrimSpace(v) == "" {
+			return nil, v
+		}
+		return strings.Split(v, ","), v
+	case []string:
+		return v, v
+	case []any:
+		for _, x := range v {
+			s, ok := x.(string)
+			if !ok {
+				r.Fail(key, x, "a list of strings")
+				return nil, v
+			}
+			items = append(items, s)
+		}
+		return items, v
+	default:
+		r.Fail(key, v, "a list of strings")
+		return nil, v
+	}
 }
 
 // Strings reads a list whose items are kept whole, commas included (a
@@ -244,6 +263,19 @@ func (r *Reader) Strings(key string) []string {
 		return []string{s}
 	}
 	return r.List(key)
+}
+
+// Columns reads a list in which every item must be named: a list of
+// column names, where an empty one would shift the columns after it.
+func (r *Reader) Columns(key string) []string {
+	items, val := r.items(key)
+	for i, s := range items {
+		if items[i] = strings.TrimSpace(s); items[i] == "" {
+			r.Fail(key, val, fmt.Sprintf("a name for every column (column %d has none), like time,level,msg", i+1))
+			return nil
+		}
+	}
+	return items
 }
 
 // Duration reads a positive duration.

@@ -147,7 +147,7 @@ func readInput(r *settings.Reader, name string, maxLineBytes int64) (Input, erro
 		ContainerFormat:  r.Str("container-format"),
 		MultilineStart:   r.Str("multiline-start"),
 		MultilineTimeout: r.Str("multiline-timeout"),
-		CSVFields:        r.List("csv-fields"),
+		CSVFields:        r.Columns("csv-fields"),
 		TimeKey:          r.Str("time-key"),
 		TimeFormat:       r.Str("time-format"),
 		Route:            r.Str("route"),
