@@ -9,6 +9,7 @@ package virtualnode
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -54,9 +55,10 @@ type Provider struct {
 	// service's cluster IP the library sets leads nowhere here).
 	Env []string
 
-	mu     sync.Mutex
-	pods   map[string]*pod // namespace/name
-	notify func(*corev1.Pod)
+	mu       sync.Mutex
+	pods     map[string]*pod // namespace/name
+	notify   func(*corev1.Pod)
+	rotation LogRotation
 	// notifying keeps status reports in the order they were taken: the
 	// library keeps the last one it got, and a stale one arriving after a
 	// newer one would undo it (a pod Running again after it Succeeded).
@@ -291,12 +293,22 @@ func (p *Provider) runOnce(pd *pod, spec corev1.Container, restart int, quit <-c
 	if err != nil {
 		return p.exited(pd, c, 128, err.Error())
 	}
-	defer logFile.Close()
+	w := &criWriter{f: logFile}
+	defer func() {
+		w.mu.Lock()
+		w.f.Close() // the current file: rotation may have replaced logFile
+		w.mu.Unlock()
+	}()
+	if r := p.logRotation(); r.MaxBytes > 0 {
+		stopRotation := make(chan struct{})
+		var rotating sync.WaitGroup
+		rotating.Go(func() { w.rotate(logPath, r, stopRotation) })
+		defer func() { close(stopRotation); rotating.Wait() }()
+	}
 	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Env = env(p.Env, spec.Env)
 	cmd.Dir = spec.WorkingDir
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	w := &criWriter{f: logFile}
 	stdout, _ := cmd.StdoutPipe()
 	stderr, _ := cmd.StderrPipe()
 	if err := cmd.Start(); err != nil {
@@ -536,8 +548,10 @@ func (p *Provider) withStatus(pd *pod) *corev1.Pod {
 }
 
 // GetContainerLogs serves a container's log as the kubelet does, from its
-// CRI file: lines after SinceTime, with their time when Timestamps is
-// set; with Follow, it waits for more until the container ends.
+// current CRI file (not the rotated ones): lines after SinceTime, the last
+// Tail of them, with their time when Timestamps is set, up to LimitBytes;
+// with Follow, it waits for more until the container ends, and at a
+// rotation does what the node's LogRotation.Mode says.
 func (p *Provider) GetContainerLogs(ctx context.Context, ns, name, ctr string, opts api.ContainerLogOpts) (io.ReadCloser, error) {
 	p.mu.Lock()
 	pd := p.pods[key(ns, name)]
@@ -556,11 +570,17 @@ func (p *Provider) GetContainerLogs(ctx context.Context, ns, name, ctr string, o
 		}
 		restart--
 	}
-	f, err := os.Open(p.logPath(pd.spec, ctr, restart))
+	path := p.logPath(pd.spec, ctr, restart)
+	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
 	}
-	r, w := io.Pipe()
+	mode := p.logRotation().Mode
+	r, pw := io.Pipe()
+	var w io.Writer = pw
+	if opts.LimitBytes > 0 {
+		w = &limitWriter{w: pw, n: opts.LimitBytes}
+	}
 	live := func() bool {
 		p.mu.Lock()
 		defer p.mu.Unlock()
@@ -568,16 +588,25 @@ func (p *Provider) GetContainerLogs(ctx context.Context, ns, name, ctr string, o
 		return !opts.Previous && cur == c && c.running
 	}
 	go func() {
-		defer f.Close()
-		w.CloseWithError(serve(ctx, f, w, opts, live))
+		err := serve(ctx, f, path, w, opts, mode, live)
+		if errors.Is(err, errLimit) {
+			err = nil
+		}
+		pw.CloseWithError(err)
 	}()
 	return r, nil
 }
 
-// serve copies CRI lines from f to w in the kubelet's output format.
-func serve(ctx context.Context, f *os.File, w io.Writer, opts api.ContainerLogOpts, live func() bool) error {
+// serve copies CRI lines from f (the log file at path) to w in the
+// kubelet's output format, and closes f.
+func serve(ctx context.Context, f *os.File, path string, w io.Writer, opts api.ContainerLogOpts, mode RotationMode, live func() bool) error {
+	defer func() { f.Close() }()
 	br := bufio.NewReader(f)
 	var pending []byte
+	// With Tail, the lines up to the end of the file are kept, the last
+	// Tail of them written once it is reached.
+	var tail [][]byte
+	tailing := opts.Tail > 0
 	for {
 		line, err := br.ReadBytes('\n')
 		if err == io.EOF {
@@ -587,6 +616,32 @@ func serve(ctx context.Context, f *os.File, w io.Writer, opts api.ContainerLogOp
 					return serr
 				}
 				br.Reset(f)
+			}
+			if tailing {
+				tailing = false
+				for _, out := range tail {
+					if _, err := w.Write(out); err != nil {
+						return err
+					}
+				}
+			}
+			if opts.Follow && len(line) == 0 && rotatedUnder(f, path) {
+				// The rotated file is read to its end: the runtime writes
+				// the new one.
+				switch mode {
+				case EndFollow:
+					return nil
+				case FollowNewFile:
+					nf, err := os.Open(path)
+					if err != nil {
+						return err
+					}
+					f.Close()
+					f = nf
+					br.Reset(f)
+					continue
+				}
+				// StallFollow: wait on the old file, which gets no more.
 			}
 			if !opts.Follow || !live() {
 				// One more read: the last lines may have come after it ended.
@@ -630,6 +685,12 @@ func serve(ctx context.Context, f *os.File, w io.Writer, opts api.ContainerLogOp
 		}
 		out = append(append(out, pending...), '\n')
 		pending = pending[:0]
+		if tailing {
+			if tail = append(tail, out); len(tail) > opts.Tail {
+				tail = tail[1:]
+			}
+			continue
+		}
 		if _, err := w.Write(out); err != nil {
 			return err
 		}
