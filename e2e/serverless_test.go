@@ -232,20 +232,25 @@ func TestDeploymentToHub(t *testing.T) {
 
 // tail returns the end of a container's log (of its previous run), through
 // the API server.
-func (s *serverless) tail(pod, container string, previous bool) string {
+func (s *serverless) tail(ns, pod, container string, previous bool) string {
 	opts := &corev1.PodLogOptions{Container: container, Previous: previous, TailLines: ptr.To[int64](30)}
-	b, err := s.Client.CoreV1().Pods(testNamespace).GetLogs(pod, opts).DoRaw(context.Background())
+	b, err := s.Client.CoreV1().Pods(ns).GetLogs(pod, opts).DoRaw(context.Background())
 	if err != nil {
 		return err.Error()
 	}
 	return string(b)
 }
 
-// describe logs what a failed test needs to know about the pods a label
-// selector picks: their statuses, and the end of each container's log
-// (and of its previous run, after a restart).
+// describe logs what a failed test needs to know about the pods of the
+// test namespace a label selector picks: their statuses, and the end of
+// each container's log (and of its previous run, after a restart).
 func (s *serverless) describe(t *testing.T, selector string) {
-	pods, err := s.Client.CoreV1().Pods(testNamespace).List(context.Background(), metav1.ListOptions{LabelSelector: selector})
+	s.describeIn(t, testNamespace, selector)
+}
+
+// describeIn is describe for the pods of namespace ns.
+func (s *serverless) describeIn(t *testing.T, ns, selector string) {
+	pods, err := s.Client.CoreV1().Pods(ns).List(context.Background(), metav1.ListOptions{LabelSelector: selector})
 	if err != nil {
 		t.Logf("pods %s: %v", selector, err)
 		return
@@ -254,9 +259,9 @@ func (s *serverless) describe(t *testing.T, selector string) {
 		t.Logf("pod %s: phase %s %s %s", p.Name, p.Status.Phase, p.Status.Reason, p.Status.Message)
 		for _, cs := range append(p.Status.InitContainerStatuses, p.Status.ContainerStatuses...) {
 			t.Logf("container %s: restarts %d, state %+v, last %+v\nlog (end):\n%s", cs.Name, cs.RestartCount, cs.State, cs.LastTerminationState,
-				s.tail(p.Name, cs.Name, false))
+				s.tail(ns, p.Name, cs.Name, false))
 			if cs.RestartCount > 0 {
-				t.Logf("previous run's log (end):\n%s", s.tail(p.Name, cs.Name, true))
+				t.Logf("previous run's log (end):\n%s", s.tail(ns, p.Name, cs.Name, true))
 			}
 		}
 	}
@@ -565,6 +570,12 @@ func TestNodeModeDaemonSet(t *testing.T) {
 		return err == nil && len(pods.Items) == 1 && pods.Items[0].Spec.NodeName == "classic-1" && pods.Items[0].Status.Phase == corev1.PodRunning
 	})
 	t.Logf("DaemonSet agent running on classic-1 after %v", time.Since(start).Round(time.Millisecond))
+	t.Cleanup(func() {
+		if t.Failed() {
+			s.describeIn(t, charts.ReleaseNamespace, "app.kubernetes.io/component=node-agent")
+			s.describe(t, "")
+		}
+	})
 	const n = 300
 	on := func(p *corev1.Pod) *corev1.Pod {
 		p.Spec.NodeSelector = map[string]string{"kubernetes.io/hostname": "classic-1"}

@@ -11,7 +11,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"os"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -363,8 +365,8 @@ func CheckEnv(env map[string]string, known []string, also ...string) error {
 		names = append(names, EnvName(k))
 	}
 	var unknown []string
-	for k := range env {
-		if strings.HasPrefix(k, EnvPrefix) && !slices.Contains(names, k) && !slices.Contains(also, k) {
+	for k, v := range env {
+		if strings.HasPrefix(k, EnvPrefix) && !slices.Contains(names, k) && !slices.Contains(also, k) && !serviceLink(k, v) {
 			unknown = append(unknown, k)
 		}
 	}
@@ -373,6 +375,31 @@ func CheckEnv(env map[string]string, known []string, also ...string) error {
 	}
 	slices.Sort(unknown)
 	return unknownError("unknown environment variable", unknown[0], names)
+}
+
+// serviceLinkName matches the variables the kubelet gives every pod for
+// each Service of its namespace (enableServiceLinks, on by default): a
+// Service named loglet-webhook or loglet-hub makes LOGLET_WEBHOOK_PORT,
+// LOGLET_HUB_SERVICE_HOST and the like.
+var serviceLinkName = regexp.MustCompile(`_(SERVICE_HOST|SERVICE_PORT(_[A-Z0-9_]+)?|PORT(_[0-9]+_(TCP|UDP|SCTP)(_(PROTO|PORT|ADDR))?)?)$`)
+
+// serviceLink says whether name=value is a Service's variable: its name
+// has their shape, and its value theirs (an address, a port, a protocol).
+func serviceLink(name, value string) bool {
+	m := serviceLinkName.FindStringSubmatch(name)
+	switch {
+	case m == nil:
+		return false
+	case strings.HasSuffix(name, "_PROTO"):
+		return value == "tcp" || value == "udp" || value == "sctp"
+	case strings.HasSuffix(name, "_SERVICE_HOST") || strings.HasSuffix(name, "_ADDR"):
+		return net.ParseIP(value) != nil
+	case m[1] == "PORT" || strings.HasSuffix(name, "_TCP") || strings.HasSuffix(name, "_UDP") || strings.HasSuffix(name, "_SCTP"):
+		return strings.HasPrefix(value, "tcp://") || strings.HasPrefix(value, "udp://") || strings.HasPrefix(value, "sctp://")
+	default: // _SERVICE_PORT…, _PORT_<n>_<PROTO>_PORT
+		_, err := strconv.ParseUint(value, 10, 16)
+		return err == nil
+	}
 }
 
 func unknownError(what, name string, known []string) error {

@@ -71,6 +71,13 @@ func TestOpenRefusesUnknownNames(t *testing.T) {
 		{"key", []string{`LOGLET_CONFIG={"bach-bytes": 1}`}, `config document (LOGLET_CONFIG): unknown key "bach-bytes": did you mean "batch-bytes"?`},
 		{"not a document", []string{`LOGLET_CONFIG={"a": [}`}, "config document (LOGLET_CONFIG)"},
 		{"variable of another command", []string{"LOGLET_STDOUT_DIR=/x"}, ""},
+		// What the kubelet gives every pod for the Services loglet-webhook
+		// and loglet-hub in its namespace (enableServiceLinks).
+		{"service links", []string{"LOGLET_WEBHOOK_PORT=tcp://10.96.0.12:443", "LOGLET_WEBHOOK_SERVICE_HOST=10.96.0.12",
+			"LOGLET_WEBHOOK_SERVICE_PORT=443", "LOGLET_WEBHOOK_SERVICE_PORT_HTTPS=443", "LOGLET_WEBHOOK_PORT_443_TCP=tcp://10.96.0.12:443",
+			"LOGLET_WEBHOOK_PORT_443_TCP_PROTO=tcp", "LOGLET_WEBHOOK_PORT_443_TCP_PORT=443", "LOGLET_WEBHOOK_PORT_443_TCP_ADDR=10.96.0.12",
+			"LOGLET_HUB_SERVICE_HOST=fd00::12", "LOGLET_HUB_PORT_4222_TCP=tcp://[fd00::12]:4222"}, ""},
+		{"a typo shaped like a service link", []string{"LOGLET_SIDECAR_PORT=9745"}, `unknown environment variable "LOGLET_SIDECAR_PORT"`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, _, err := Open(flags(), tc.environ, nil, []string{"LOGLET_STDOUT_DIR"})
