@@ -254,6 +254,15 @@ func (s *Store) commit(c change) error {
 	return err
 }
 
+// Close releases the journal's open file once the writes under way are
+// done. Nothing runs in the background, so a process need not call it; a
+// later call reopens the file.
+func (s *Store) Close() error {
+	s.acquire()
+	defer s.release()
+	return s.j.close()
+}
+
 func (s *Store) acquire() {
 	s.mu.Lock()
 	for s.busy {

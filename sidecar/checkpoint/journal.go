@@ -87,10 +87,7 @@ type journal struct {
 // moves format-1 checkpoints into the journal, and makes the result the
 // journal's state.
 func (j *journal) load() (Loaded, error) {
-	if j.f != nil {
-		j.f.Close()
-		j.f = nil
-	}
+	j.close()
 	j.loaded = false
 	sc, err := j.read()
 	if err != nil {
@@ -528,6 +525,15 @@ func (j *journal) commit(changes []change) error {
 	return nil
 }
 
+func (j *journal) close() error {
+	if j.f == nil {
+		return nil
+	}
+	err := j.f.Close()
+	j.f = nil
+	return err
+}
+
 func (j *journal) apply(changes []change) {
 	for _, c := range changes {
 		j.setLive(c.id, c.rec)
@@ -588,10 +594,7 @@ func (j *journal) snapshot(changes []change) error {
 	if err := atomicfile.Write(j.path, 0o640, bytes.NewReader(b)); err != nil {
 		return fmt.Errorf("checkpoints %s: %w", j.path, err)
 	}
-	if j.f != nil {
-		j.f.Close()
-		j.f = nil
-	}
+	j.close()
 	j.exists, j.rewrite, j.size = true, false, int64(len(b))
 	j.apply(changes)
 	return nil
