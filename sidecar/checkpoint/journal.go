@@ -417,42 +417,42 @@ func encodeRemove(id string) []byte {
 }
 
 // decodeRecord parses one record: the source it names and its checkpoint,
-// nil for a removal.
+// nil for a removal. It is parsed once, as this format; only if that
+// fails is its version read on its own, since a newer format may change
+// any other field and must be refused rather than reported as damage.
 func decodeRecord(path string, b []byte) (string, *Checkpoint, error) {
-	v, err := versionOf(path, b)
-	if err != nil {
-		return "", nil, err
+	var r struct {
+		Version *int64 `json:"version"`
+		Op      string `json:"op"`
+		Checkpoint
 	}
-	if v != Version {
-		return "", nil, fmt.Errorf("%w: record of format version %d in a journal of version %d", errCorrupt, v, Version)
-	}
-	var op struct {
-		Op string `json:"op"`
-	}
-	if err := json.Unmarshal(b, &op); err != nil {
+	if err := json.Unmarshal(b, &r); err != nil {
+		if _, verr := versionOf(path, b); verr != nil {
+			return "", nil, verr
+		}
 		return "", nil, fmt.Errorf("%w: %w", errCorrupt, err)
 	}
-	switch op.Op {
+	switch {
+	case r.Version == nil:
+		return "", nil, fmt.Errorf("%w: record without a format version", errCorrupt)
+	case *r.Version > Version:
+		return "", nil, &VersionError{Path: path, Version: *r.Version}
+	case *r.Version != Version:
+		return "", nil, fmt.Errorf("%w: record of format version %d in a journal of version %d", errCorrupt, *r.Version, Version)
+	}
+	switch r.Op {
 	case opSave:
-		var r saveRecord
-		if err := json.Unmarshal(b, &r); err != nil {
-			return "", nil, fmt.Errorf("%w: %w", errCorrupt, err)
-		}
 		if err := validate(r.Checkpoint); err != nil {
 			return "", nil, fmt.Errorf("%w: %w", errCorrupt, err)
 		}
 		return r.SourceID, &r.Checkpoint, nil
 	case opRemove:
-		var r removeRecord
-		if err := json.Unmarshal(b, &r); err != nil {
-			return "", nil, fmt.Errorf("%w: %w", errCorrupt, err)
-		}
 		if err := validID(r.SourceID); err != nil {
 			return "", nil, fmt.Errorf("%w: %w", errCorrupt, err)
 		}
 		return r.SourceID, nil, nil
 	}
-	return "", nil, fmt.Errorf("%w: unknown record op %q", errCorrupt, op.Op)
+	return "", nil, fmt.Errorf("%w: unknown record op %q", errCorrupt, r.Op)
 }
 
 // validate checks what the pipeline relies on in a checkpoint.
