@@ -24,6 +24,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/loglet/loglet/sidecar/atomicfile"
 	"github.com/loglet/loglet/sidecar/record"
 )
 
@@ -96,6 +97,10 @@ func Open(dir string) (*Store, error) {
 	jdir := filepath.Join(dir, journalDir)
 	if err := os.MkdirAll(jdir, 0o750); err != nil {
 		return nil, fmt.Errorf("state dir %s: %w (set --state-dir to a writable folder)", dir, err)
+	}
+	// The folder made here must last as the journal in it does.
+	if err := atomicfile.SyncDir(dir); err != nil {
+		return nil, fmt.Errorf("state dir %s: %w", dir, err)
 	}
 	probe, err := os.CreateTemp(jdir, ".probe-*")
 	if err != nil {
@@ -189,6 +194,9 @@ func (s *Store) Save(cp Checkpoint) error {
 	b, err := encodeSave(cp)
 	if err != nil {
 		return fmt.Errorf("checkpoint of source %q: %w", cp.SourceID, err)
+	}
+	if len(b) > maxRecord {
+		return fmt.Errorf("checkpoint of source %q not saved: %d bytes, more than the %d a checkpoint may have (its resource attributes are too many or too long)", cp.SourceID, len(b), maxRecord)
 	}
 	return s.commit(change{id: cp.SourceID, rec: b})
 }

@@ -112,6 +112,7 @@ func TestSaveRefusesInvalid(t *testing.T) {
 		{"source id ..", Checkpoint{SourceID: "..", Path: "/a.log"}, "source_id"},
 		{"relative path", Checkpoint{SourceID: "a", Path: "a.log"}, "not absolute"},
 		{"negative offset", Checkpoint{SourceID: "a", Path: "/a.log", Offset: -1}, "negative offset"},
+		{"over 4 MiB", Checkpoint{SourceID: "a", Path: "/a.log", Resource: []record.KeyValue{{Key: "k", Value: strings.Repeat("x", 4<<20)}}}, "more than the 4194304"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			state := t.TempDir()

@@ -39,8 +39,12 @@ const (
 	headSize   = 16
 	// maxFrame bounds a frame's payload: a longer one is not one loglet
 	// wrote (writes are split into frames of at most frameTarget bytes
-	// unless one record is longer, and records are a few KiB).
+	// unless one record is longer, and Save refuses records over
+	// maxRecord).
 	maxFrame = 64 << 20
+	// maxRecord bounds one record. loglet's are a few KiB (the pod's
+	// labels are the bulk); the format-1 files had the same bound.
+	maxRecord = maxFileBytes
 	// frameTarget is where a write or a snapshot starts a new frame.
 	frameTarget = 1 << 20
 	// maxJournal bounds what a load reads: far more than a node's
@@ -103,7 +107,9 @@ func (j *journal) load() (Loaded, error) {
 	j.liveBytes = 0
 	var out Loaded
 	for id, e := range sc.live {
-		j.setLive(id, e.rec)
+		// A copy: the journal's bytes, read whole, are not kept alive by
+		// the few records that are still live.
+		j.setLive(id, bytes.Clone(e.rec))
 		out.Checkpoints = append(out.Checkpoints, e.cp)
 	}
 	// A format-1 checkpoint whose source the journal names already was
