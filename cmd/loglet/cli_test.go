@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"os"
@@ -13,6 +12,7 @@ import (
 	"time"
 
 	"github.com/loglet/loglet/internal/poll"
+	"github.com/loglet/loglet/sidecar/checkpoint"
 	"github.com/loglet/loglet/sidecar/sink/sinktest"
 )
 
@@ -274,26 +274,19 @@ func TestDrainTimeout(t *testing.T) {
 	}
 }
 
-type checkpointFile struct {
-	SourceID      string `json:"source_id"`
-	Offset        int64  `json:"offset"`
-	NextPackageID uint64 `json:"next_package_id"`
-}
-
-func readCheckpointFiles(t *testing.T, state string) []checkpointFile {
+// readCheckpointFiles is the checkpoints in the state dir, read through
+// the store as the agent reads them. It changes nothing while an agent
+// writes them.
+func readCheckpointFiles(t *testing.T, state string) []checkpoint.Checkpoint {
 	t.Helper()
-	files, _ := filepath.Glob(filepath.Join(state, "sources", "*.json"))
-	var out []checkpointFile
-	for _, p := range files {
-		b, err := os.ReadFile(p)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var cp checkpointFile
-		if err := json.Unmarshal(b, &cp); err != nil {
-			t.Fatalf("checkpoint %s is not intact: %v", p, err)
-		}
-		out = append(out, cp)
+	s, err := checkpoint.Open(state)
+	if err != nil {
+		t.Fatal(err)
 	}
-	return out
+	defer s.Close()
+	l, err := s.LoadAll()
+	if err != nil || len(l.Corrupt) > 0 {
+		t.Fatalf("checkpoints in %s are not intact: %v %+v", state, err, l.Corrupt)
+	}
+	return l.Checkpoints
 }

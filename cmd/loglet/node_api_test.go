@@ -87,8 +87,7 @@ func TestNodeModeChurn(t *testing.T) {
 			// of a moment with no agent at all can only be read with what
 			// their path tells.
 			poll.Until(t, 20*time.Second, "the agent to find every file so far", func() bool {
-				cps, _ := filepath.Glob(filepath.Join(state, "sources", "*.json"))
-				return len(cps) >= files
+				return len(readCheckpointFiles(t, state)) >= files
 			})
 			a.cmd.Process.Kill()
 			a.wait(t, 10*time.Second)

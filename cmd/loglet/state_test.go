@@ -15,24 +15,35 @@ import (
 	"github.com/loglet/loglet/internal/poll"
 )
 
-// TestDamagedCheckpointKeepsAgentRunning: a checkpoint holding random
-// bytes, cut short, empty or all NULs does not stop the agent (in a pod
-// that would be a crash loop nobody can mend by hand). It is moved aside
-// as <name>.corrupt, counted, logged as an error naming the file, and its
-// source is read again from its start: every line arrives, duplicates
-// allowed. With --start-at end too, which would otherwise skip the source
-// that now looks new.
+// TestDamagedCheckpointKeepsAgentRunning: a checkpoint journal holding
+// random bytes, empty, all NULs or with a damaged record before intact ones
+// does not stop the agent (in a pod that would be a crash loop nobody can
+// mend by hand). It is moved aside as journal.corrupt, counted, logged as
+// an error naming the file, and the source whose checkpoint it held is read
+// again from its start: every line arrives, duplicates allowed. With
+// --start-at end too, which would otherwise skip the source that now looks
+// new. A journal cut short in its last record is what a crash in the middle
+// of a write leaves (a torn tail): not damage, the tail is cut, and the
+// source resumes from the checkpoint before it (written before its first
+// line was read), so every line arrives too.
 func TestDamagedCheckpointKeepsAgentRunning(t *testing.T) {
 	random := make([]byte, 512)
 	rand.NewChaCha8([32]byte{11}).Read(random)
 	for _, damage := range []struct {
 		name string
 		bad  func(intact []byte) []byte
+		// corrupt: damage, moved aside and counted; else a torn tail.
+		corrupt bool
 	}{
-		{"random bytes", func([]byte) []byte { return random }},
-		{"cut short", func(b []byte) []byte { return b[:len(b)/2] }},
-		{"empty", func([]byte) []byte { return nil }},
-		{"all NULs", func(b []byte) []byte { return make([]byte, len(b)) }},
+		{"random bytes", func([]byte) []byte { return random }, true},
+		{"empty", func([]byte) []byte { return nil }, true},
+		{"all NULs", func(b []byte) []byte { return make([]byte, len(b)) }, true},
+		{"a bit flipped in a record before intact ones", func(b []byte) []byte {
+			b = bytes.Clone(b)
+			b[bytes.Index(b, []byte(`"op":"save"`))+2] ^= 0x20
+			return b
+		}, true},
+		{"cut short", func(b []byte) []byte { return b[:len(b)-10] }, false},
 	} {
 		for _, startAt := range []string{"beginning", "end"} {
 			t.Run(damage.name+"/start-at "+startAt, func(t *testing.T) {
@@ -53,16 +64,16 @@ func TestDamagedCheckpointKeepsAgentRunning(t *testing.T) {
 				if code := first.wait(t, time.Minute); code != 0 {
 					t.Fatalf("first run exited %d", code)
 				}
-				cps, _ := filepath.Glob(filepath.Join(state, "sources", "*.json"))
-				if len(cps) != 1 {
-					t.Fatalf("checkpoints after the first run: %v, want one", cps)
+				if cps := readCheckpointFiles(t, state); len(cps) != 1 || cps[0].Offset != fileSize(path) {
+					t.Fatalf("checkpoints after the first run: %+v, want one at the end of the file", cps)
 				}
-				intact, err := os.ReadFile(cps[0])
+				journal := filepath.Join(state, "checkpoints", "journal")
+				intact, err := os.ReadFile(journal)
 				if err != nil {
 					t.Fatal(err)
 				}
 				bad := damage.bad(intact)
-				if err := os.WriteFile(cps[0], bad, 0o640); err != nil {
+				if err := os.WriteFile(journal, bad, 0o640); err != nil {
 					t.Fatal(err)
 				}
 				f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
@@ -89,14 +100,23 @@ func TestDamagedCheckpointKeepsAgentRunning(t *testing.T) {
 					}
 					return true
 				})
-				if v, ok := metric(t, addr, "loglet_state_corrupt_total"); !ok || v != 1 {
-					t.Errorf("loglet_state_corrupt_total = %v (present %v), want 1", v, ok)
-				}
-				if !strings.Contains(a.stderr.String(), `"level":"ERROR"`) || !strings.Contains(a.stderr.String(), cps[0]) {
-					t.Errorf("no error log naming %s:\n%s", cps[0], lastLines(a.stderr.String(), 10))
-				}
-				if kept, err := os.ReadFile(cps[0] + ".corrupt"); err != nil || !bytes.Equal(kept, bad) {
-					t.Errorf("%s.corrupt = %q, %v; want the damaged bytes kept", cps[0], kept, err)
+				if !damage.corrupt {
+					if v, ok := metric(t, addr, "loglet_state_corrupt_total"); ok && v != 0 {
+						t.Errorf("loglet_state_corrupt_total = %v, want 0: a torn tail is not damage", v)
+					}
+					if _, err := os.Stat(journal + ".corrupt"); err == nil {
+						t.Errorf("a journal with a torn tail was moved aside")
+					}
+				} else {
+					if v, ok := metric(t, addr, "loglet_state_corrupt_total"); !ok || v != 1 {
+						t.Errorf("loglet_state_corrupt_total = %v (present %v), want 1", v, ok)
+					}
+					if !strings.Contains(a.stderr.String(), `"level":"ERROR"`) || !strings.Contains(a.stderr.String(), journal) {
+						t.Errorf("no error log naming %s:\n%s", journal, lastLines(a.stderr.String(), 10))
+					}
+					if kept, err := os.ReadFile(journal + ".corrupt"); err != nil || !bytes.Equal(kept, bad) {
+						t.Errorf("%s.corrupt = %q, %v; want the damaged bytes kept", journal, kept, err)
+					}
 				}
 				a.cmd.Process.Signal(syscall.SIGTERM)
 				if code := a.wait(t, 20*time.Second); code != 0 {
@@ -126,6 +146,8 @@ func TestNewerCheckpointVersionStopsAgent(t *testing.T) {
 		t.Fatal(err)
 	}
 	writeLines(t, filepath.Join(logs, "app.log"), 10, func(i int) string { return fmt.Sprint(i) })
+	// A checkpoint file of the format before the journal; a newer journal
+	// is refused the same way (sidecar/checkpoint's tests).
 	state := filepath.Join(dir, "state")
 	if err := os.MkdirAll(filepath.Join(state, "sources"), 0o750); err != nil {
 		t.Fatal(err)
@@ -140,7 +162,7 @@ func TestNewerCheckpointVersionStopsAgent(t *testing.T) {
 	if code := a.wait(t, 20*time.Second); code != 1 {
 		t.Fatalf("exit code %d, want 1", code)
 	}
-	for _, want := range []string{cp, "format version 7", "reads up to 1", "upgrade loglet or delete the state dir"} {
+	for _, want := range []string{cp, "format version 7", "reads up to 2", "upgrade loglet or delete the state dir"} {
 		if !strings.Contains(a.stderr.String(), want) {
 			t.Errorf("stderr does not say %q:\n%s", want, lastLines(a.stderr.String(), 5))
 		}

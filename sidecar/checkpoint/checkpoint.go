@@ -1,18 +1,27 @@
 // Package checkpoint keeps, per source, how far the hub has acknowledged it.
-// A checkpoint is replaced atomically (temp file, fsync, rename, fsync of the
-// folder) so that a crash at any moment leaves either the old or the new one.
+//
+// Checkpoints live in one append-only journal, <state>/checkpoints/journal:
+// a save or a removal is a record appended to it, and Save returns once its
+// record is synced. Saves that arrive together share one write and one
+// fsync (group commit), so thousands of new sources cost a few syncs, not
+// a temp file, a sync, a rename and a folder sync each (the format before,
+// one file per source under <state>/sources, which is still read and moved
+// into the journal). A crash in the middle of an append leaves a torn tail,
+// which the next start cuts off; damage anywhere else keeps the records
+// before it and moves the journal aside. When the journal holds much more
+// than its live checkpoints it is rewritten as a snapshot of them (temp
+// file, fsync, rename, fsync of the folder), so it stays bounded and a
+// start replays little.
 package checkpoint
 
 import (
-	"bytes"
-	"encoding/json"
+	"cmp"
 	"errors"
 	"fmt"
-	"io"
-	"io/fs"
 	"os"
 	"path/filepath"
-	"strings"
+	"slices"
+	"sync"
 	"time"
 
 	"github.com/loglet/loglet/sidecar/atomicfile"
@@ -36,70 +45,95 @@ type Checkpoint struct {
 	Route    string            `json:"route,omitempty"`
 }
 
-// Store is a folder of checkpoints, one file per source.
+// Version is the checkpoint format this loglet writes and the newest it
+// reads. 1 is a file per source (without a version field in its first
+// releases); 2 is the journal. A later format must keep the journal's first
+// frame as it is (the framing and the header's "version"), and a
+// "version" in each record, so that an older loglet can refuse it rather
+// than misread or destroy it.
+const Version = 2
+
+// CorruptSuffix is appended to the name of a damaged state file moved
+// aside, which is then never read again.
+const CorruptSuffix = ".corrupt"
+
+const (
+	// journalDir is the journal's folder inside the state dir: its own, so
+	// that the folder syncs of a snapshot touch nothing else.
+	journalDir  = "checkpoints"
+	journalName = "journal"
+	// legacyDir holds the checkpoints of format 1, a file per source.
+	legacyDir = "sources"
+)
+
+// Store is the checkpoint journal of one state dir.
+//
+// One process writes a state dir's journal. Others may Load it while it
+// runs (a test, a debugging tool): a load changes the journal only when it
+// finds damage or checkpoints of the format before, which a running writer
+// has already dealt with at its own start.
 type Store struct {
-	dir string
+	dir  string // <state>/checkpoints
+	path string // the journal
+
+	mu   sync.Mutex
+	cond *sync.Cond // broadcast when a batch is written or the journal freed
+	// busy says one goroutine owns the journal (the leader of a write, or a
+	// load): the fields below are its alone until it clears busy.
+	busy bool
+	// open collects the records of calls that wait for the next write.
+	open *batch
+
+	j journal
 }
 
 // Open prepares dir (creating it) and checks that checkpoints can be written
 // there, so a read-only or mis-owned state dir fails at start, not after the
-// first package.
+// first package. The journal is read on the first Load, Save or Remove.
 func Open(dir string) (*Store, error) {
 	if dir == "" {
 		return nil, errors.New("state dir is empty: set --state-dir (LOGLET_STATE_DIR) to a writable folder")
 	}
-	sdir := filepath.Join(dir, "sources")
-	if err := os.MkdirAll(sdir, 0o750); err != nil {
+	jdir := filepath.Join(dir, journalDir)
+	if err := os.MkdirAll(jdir, 0o750); err != nil {
 		return nil, fmt.Errorf("state dir %s: %w (set --state-dir to a writable folder)", dir, err)
 	}
-	probe, err := os.CreateTemp(sdir, ".probe-*")
+	// The folder made here must last as the journal in it does.
+	if err := atomicfile.SyncDir(dir); err != nil {
+		return nil, fmt.Errorf("state dir %s: %w", dir, err)
+	}
+	probe, err := os.CreateTemp(jdir, ".probe-*")
 	if err != nil {
 		return nil, fmt.Errorf("state dir %s is not writable: %w (set --state-dir to a writable folder, e.g. an emptyDir or hostPath volume)", dir, err)
 	}
 	probe.Close()
 	os.Remove(probe.Name())
-	return &Store{dir: sdir}, nil
+	s := &Store{dir: jdir, path: filepath.Join(jdir, journalName)}
+	s.cond = sync.NewCond(&s.mu)
+	s.j = journal{path: s.path, legacy: filepath.Join(dir, legacyDir)}
+	return s, nil
 }
 
-// Dir is the folder checkpoints live in.
+// Dir is the folder the journal lives in, inside the state dir.
 func (s *Store) Dir() string { return s.dir }
 
-func (s *Store) file(id string) string { return filepath.Join(s.dir, id+".json") }
-
-// Version is the checkpoint format this loglet writes and the newest it
-// reads. A file without a version field is version 1 (the format before
-// versions). A later format must keep "version" at the top level of a JSON
-// object, so that an older loglet can refuse it rather than misread it.
-const Version = 1
-
-// maxFileBytes bounds what Load reads of one checkpoint. loglet's own are
-// a few KiB (the pod's labels are the bulk); a bigger file is not one it
-// wrote, and reading it whole could take the agent's memory.
-const maxFileBytes = 4 << 20
-
-// CorruptSuffix is appended to the name of a damaged checkpoint moved
-// aside. Load reads only *.json, so it is not loaded again.
-const CorruptSuffix = ".corrupt"
-
-// file is a checkpoint as written: the format version first, then the
-// checkpoint's own fields.
-type file struct {
-	Version int `json:"version"`
-	Checkpoint
-}
+// Path is the journal file.
+func (s *Store) Path() string { return s.path }
 
 // Loaded is what Load found in the store.
 type Loaded struct {
+	// Checkpoints are the intact checkpoints, by source id.
 	Checkpoints []Checkpoint
-	// Corrupt lists the damaged checkpoints Load moved aside. Their sources
-	// now have no checkpoint, so they are read again from their start.
+	// Corrupt lists the damaged state files Load moved aside. Sources whose
+	// newest checkpoint was in the damaged part resume from an older one or,
+	// without any, are read again from their start.
 	Corrupt []Corrupt
 }
 
-// Corrupt is a damaged checkpoint that was moved aside.
+// Corrupt is a damaged state file that was moved aside.
 type Corrupt struct {
-	// Path is the checkpoint file; MovedTo is where it is kept for
-	// inspection, empty if it could not be moved (Err says why).
+	// Path is the damaged file; MovedTo is where it is kept for inspection,
+	// empty if it could not be moved (Err says why).
 	Path, MovedTo string
 	Err           error
 }
@@ -116,152 +150,139 @@ func (e *VersionError) Error() string {
 	return fmt.Sprintf("checkpoint %s has format version %d; this loglet reads up to %d: upgrade loglet or delete the state dir", e.Path, e.Version, Version)
 }
 
-// Load returns every intact checkpoint; damaged ones are moved aside (see
+// Load returns every intact checkpoint; damaged state is moved aside (see
 // LoadAll).
 func (s *Store) Load() ([]Checkpoint, error) {
 	l, err := s.LoadAll()
 	return l.Checkpoints, err
 }
 
-// LoadAll returns every intact checkpoint and moves damaged ones aside as
-// <name>.corrupt. A damaged checkpoint cannot say where its source was,
-// and stopping would put a pod's sidecar in a crash loop nobody can mend by
-// hand; without it the source is read again from its start, which can
-// re-send lines but never skips one. A checkpoint of a newer format is an
-// error (*VersionError), and then nothing is moved: the state dir is a
+// LoadAll reads the journal and returns every intact checkpoint.
+//
+// A torn tail (a crash in the middle of an append) is not damage: its
+// records were never reported written, and it is cut off before the next
+// append. Damage elsewhere keeps the records before it: the journal is
+// moved aside as <journal>.corrupt and rewritten with them. A damaged
+// checkpoint cannot say where its source was, and stopping would put a
+// pod's sidecar in a crash loop nobody can mend by hand; a source that
+// lost its newest checkpoint resumes from an older one or its start, which
+// can re-send lines but never skips one.
+//
+// Checkpoints of format 1 (<state>/sources/<id>.json) are moved into the
+// journal, synced, and only then deleted; damaged ones are moved aside as
+// <id>.json.corrupt. A journal, record or file of a newer format is an
+// error (*VersionError), and then nothing is changed: the state dir is a
 // newer loglet's.
 func (s *Store) LoadAll() (Loaded, error) {
-	entries, err := os.ReadDir(s.dir)
-	if err != nil {
-		return Loaded{}, fmt.Errorf("checkpoints %s: %w", s.dir, err)
-	}
-	var out Loaded
-	for _, e := range entries {
-		name := e.Name()
-		if strings.HasPrefix(name, ".") {
-			// Leftover temp file of a write a crash interrupted.
-			os.Remove(filepath.Join(s.dir, name))
-			continue
-		}
-		id, ok := strings.CutSuffix(name, ".json")
-		if !ok {
-			continue
-		}
-		path := filepath.Join(s.dir, name)
-		cp, err := readFile(path, id, e.Type())
-		var verr *VersionError
-		switch {
-		case errors.As(err, &verr):
-			return Loaded{}, err
-		case errors.Is(err, errCorrupt):
-			out.Corrupt = append(out.Corrupt, Corrupt{Path: path, Err: err})
-		case err != nil:
-			// Unreadable, not damaged (permissions, I/O): guessing would
-			// re-send or skip a whole file.
-			return Loaded{}, fmt.Errorf("checkpoint %s: %w", path, err)
-		default:
-			out.Checkpoints = append(out.Checkpoints, cp)
-		}
-	}
-	for i := range out.Corrupt {
-		c := &out.Corrupt[i]
-		if err := os.Rename(c.Path, c.Path+CorruptSuffix); err != nil {
-			c.Err = fmt.Errorf("%w; moving it aside failed: %w", c.Err, err)
-			continue
-		}
-		c.MovedTo = c.Path + CorruptSuffix
-	}
-	if len(out.Corrupt) > 0 {
-		if err := atomicfile.SyncDir(s.dir); err != nil {
-			return out, fmt.Errorf("checkpoints %s: %w", s.dir, err)
-		}
-	}
-	return out, nil
+	s.acquire()
+	defer s.release()
+	l, err := s.j.load()
+	// Damage found by a Save or Remove that came first is reported here.
+	l.Corrupt = append(s.j.unreported, l.Corrupt...)
+	s.j.unreported = nil
+	slices.SortFunc(l.Checkpoints, func(a, b Checkpoint) int { return cmp.Compare(a.SourceID, b.SourceID) })
+	return l, err
 }
 
-// errCorrupt marks the errors of a checkpoint whose content is damaged.
-var errCorrupt = errors.New("corrupt checkpoint")
-
-// readFile reads and checks the checkpoint of source id at path.
-func readFile(path, id string, typ fs.FileMode) (Checkpoint, error) {
-	if !typ.IsRegular() {
-		// Not a file loglet wrote (a folder, a link): not followed.
-		return Checkpoint{}, fmt.Errorf("%w: not a regular file (%s)", errCorrupt, typ.Type())
-	}
-	f, err := os.Open(path)
-	if err != nil {
-		return Checkpoint{}, err
-	}
-	defer f.Close()
-	b, err := io.ReadAll(io.LimitReader(f, maxFileBytes+1))
-	if err != nil {
-		return Checkpoint{}, err
-	}
-	if len(b) > maxFileBytes {
-		return Checkpoint{}, fmt.Errorf("%w: larger than %d bytes", errCorrupt, maxFileBytes)
-	}
-	return decode(path, id, b)
-}
-
-// decode parses a checkpoint file's bytes. The version is read on its own
-// first: a newer format may change any other field, and must be refused
-// rather than reported as damage.
-func decode(path, id string, b []byte) (Checkpoint, error) {
-	var head struct {
-		Version *int64 `json:"version"`
-	}
-	if err := json.Unmarshal(b, &head); err != nil {
-		return Checkpoint{}, fmt.Errorf("%w: %w", errCorrupt, err)
-	}
-	if head.Version != nil {
-		switch v := *head.Version; {
-		case v > Version:
-			return Checkpoint{}, &VersionError{Path: path, Version: v}
-		case v < 1:
-			return Checkpoint{}, fmt.Errorf("%w: format version %d", errCorrupt, v)
-		}
-	}
-	var f file
-	if err := json.Unmarshal(b, &f); err != nil {
-		return Checkpoint{}, fmt.Errorf("%w: %w", errCorrupt, err)
-	}
-	cp := f.Checkpoint
-	switch {
-	case cp.SourceID != id:
-		// Save names the file after the source: anything else is damage
-		// (and would make two files claim one source).
-		return Checkpoint{}, fmt.Errorf("%w: source_id %q does not match the file name", errCorrupt, cp.SourceID)
-	case cp.Offset < 0:
-		return Checkpoint{}, fmt.Errorf("%w: negative offset %d", errCorrupt, cp.Offset)
-	case !filepath.IsAbs(cp.Path):
-		// The folder of the path is where a rotated copy is looked for.
-		return Checkpoint{}, fmt.Errorf("%w: path %q is not absolute", errCorrupt, cp.Path)
-	}
-	return cp, nil
-}
-
-// Save replaces the checkpoint of cp.SourceID atomically.
+// Save records cp as the checkpoint of cp.SourceID. It returns once the
+// record is synced to disk.
 func (s *Store) Save(cp Checkpoint) error {
-	b, err := encode(cp)
+	if err := validate(cp); err != nil {
+		// Written, it would read back as damage and cost the records after it.
+		return fmt.Errorf("checkpoint of source %q not saved: %w", cp.SourceID, err)
+	}
+	b, err := encodeSave(cp)
 	if err != nil {
-		return err
+		return fmt.Errorf("checkpoint of source %q: %w", cp.SourceID, err)
 	}
-	path := s.file(cp.SourceID)
-	if err := atomicfile.Write(path, 0o640, bytes.NewReader(b)); err != nil {
-		return fmt.Errorf("checkpoint %s: %w", path, err)
+	if len(b) > maxRecord {
+		return fmt.Errorf("checkpoint of source %q not saved: %d bytes, more than the %d a checkpoint may have (its resource attributes are too many or too long)", cp.SourceID, len(b), maxRecord)
 	}
-	return nil
+	return s.commit(change{id: cp.SourceID, rec: b})
 }
 
-// encode is a checkpoint file's bytes.
-func encode(cp Checkpoint) ([]byte, error) {
-	return json.Marshal(file{Version: Version, Checkpoint: cp})
-}
-
-// Remove deletes a source's checkpoint.
+// Remove forgets a source's checkpoint. It returns once that is synced.
 func (s *Store) Remove(id string) error {
-	if err := os.Remove(s.file(id)); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return fmt.Errorf("checkpoint %s: %w", s.file(id), err)
+	if err := validID(id); err != nil {
+		return fmt.Errorf("checkpoint of source %q not removed: %w", id, err)
 	}
-	return atomicfile.SyncDir(s.dir)
+	return s.commit(change{id: id})
+}
+
+// batch is the records of the calls that one write makes durable.
+type batch struct {
+	changes []change
+	done    bool
+	err     error
+}
+
+// change is one record: a save (rec, its encoding) or a removal (rec nil).
+type change struct {
+	id  string
+	rec []byte
+}
+
+// commit adds c to the open batch and waits until that batch is written.
+// No goroutine writes in the background: the first caller to find the
+// journal free leads, writing its batch with every record that joined it
+// meanwhile, while later callers gather in the next batch; when the leader
+// is done one of them leads the next write.
+func (s *Store) commit(c change) error {
+	s.mu.Lock()
+	if s.open == nil {
+		s.open = &batch{}
+	}
+	b := s.open
+	b.changes = append(b.changes, c)
+	for s.busy && !b.done {
+		s.cond.Wait()
+	}
+	if b.done {
+		s.mu.Unlock()
+		return b.err
+	}
+	// Only a leader takes the open batch, and none was running: b is still
+	// the open one.
+	s.busy = true
+	s.open = nil
+	s.mu.Unlock()
+
+	err := s.j.write(b.changes)
+
+	s.mu.Lock()
+	b.done, b.err = true, err
+	s.cond.Broadcast()
+	s.mu.Unlock()
+	if err == nil {
+		// After the batch's callers are released: a snapshot is one
+		// leader's extra work, not every waiter's.
+		s.j.maybeCompact()
+	}
+	s.release()
+	return err
+}
+
+// Close releases the journal's open file once the writes under way are
+// done. Nothing runs in the background, so a process need not call it; a
+// later call reopens the file.
+func (s *Store) Close() error {
+	s.acquire()
+	defer s.release()
+	return s.j.close()
+}
+
+func (s *Store) acquire() {
+	s.mu.Lock()
+	for s.busy {
+		s.cond.Wait()
+	}
+	s.busy = true
+	s.mu.Unlock()
+}
+
+func (s *Store) release() {
+	s.mu.Lock()
+	s.busy = false
+	s.cond.Broadcast()
+	s.mu.Unlock()
 }

@@ -127,8 +127,7 @@ func TestFileDeletedWhileRead(t *testing.T) {
 		}
 	}
 	poll.Until(t, 10*time.Second, "the checkpoint of the deleted file to be removed", func() bool {
-		m, _ := filepath.Glob(filepath.Join(state, "sources", "*.json"))
-		return len(m) == 0
+		return len(loadCheckpoints(t, state)) == 0
 	})
 }
 

@@ -3,7 +3,6 @@ package pipeline
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -266,6 +265,7 @@ type world struct {
 	seq   int
 
 	agent  *Agent
+	store  *checkpoint.Store // the running agent's
 	cancel context.CancelFunc
 	done   chan error
 	life   int
@@ -331,6 +331,7 @@ func runModel(t testing.TB, sc scenario, allowKnown bool) {
 		if w.agent != nil {
 			w.cancel()
 			<-w.done
+			w.store.Close()
 		}
 		if t.Failed() {
 			t.Logf("scenario: cri=%v glob=%s actions=%v; failed at action %d", sc.cri, glob, sc.actions, w.step)
@@ -905,19 +906,8 @@ func (w *world) forgotten(f *mfile) {
 			ids = append(ids, e.cp.Identity)
 		}
 		a.ledger.mu.Unlock()
-		entries, err := os.ReadDir(filepath.Join(w.state, "sources"))
-		if err != nil {
-			w.fatalf("state: %v", err)
-		}
-		for _, e := range entries {
-			b, err := os.ReadFile(filepath.Join(w.state, "sources", e.Name()))
-			if err != nil || strings.HasPrefix(e.Name(), ".") {
-				continue
-			}
-			var cp checkpoint.Checkpoint
-			if json.Unmarshal(b, &cp) == nil {
-				ids = append(ids, cp.Identity)
-			}
+		for _, cp := range loadCheckpoints(w.t, w.state) {
+			ids = append(ids, cp.Identity)
 		}
 		return !slices.ContainsFunc(ids, risky)
 	})
@@ -953,7 +943,7 @@ func (w *world) restart() {
 	w.sink.mu.Unlock()
 	fmt.Fprintf(w.logs, "---- life %d\n", w.life)
 	ctx, cancel := context.WithCancel(context.Background())
-	w.agent, w.cancel, w.done = a, cancel, make(chan error, 1)
+	w.agent, w.store, w.cancel, w.done = a, store, cancel, make(chan error, 1)
 	go func() { w.done <- a.Run(ctx) }()
 }
 
@@ -979,19 +969,22 @@ func (w *world) matches(name string) bool {
 // kill emulates kill -9 in this process. A killed process sends nothing
 // more, writes no checkpoint and loses what it held in memory; its files on
 // disk stay as they were at that instant. So: the sink stops acknowledging
-// at the kill instant (nothing sent after it arrives), the state dir is
-// copied right then, and the agent is cancelled with a drain of 1 ms —
-// whatever it still does (reading, retrying, its final checkpoint round) is
-// thrown away by putting the copy back once Run returned. The copy is taken
-// file by file while the agent may still write checkpoints: each is written
-// atomically (rename), and those writes only carry acknowledgements from
-// before the kill instant, so the copy is a state a process killed a moment
-// later could have left.
+// at the kill instant (nothing sent after it arrives), the checkpoint
+// journal's folder is copied right then, and the agent is cancelled with a
+// drain of 1 ms — whatever it still does (reading, retrying, its final
+// checkpoint round) is thrown away by putting the copy back once Run
+// returned. The copy is taken while the agent may still append: it may end
+// in a frame written only in part, the torn tail a kill in the middle of a
+// write leaves (a snapshot replaces the journal by a rename, so the copy
+// has the old one or the new one); those appends only carry
+// acknowledgements from before the kill instant, so the copy is a state a
+// process killed a moment later could have left.
 func (w *world) kill() {
 	w.sink.mu.Lock()
 	w.sink.dead = true
 	w.sink.mu.Unlock()
-	snap := snapshot(w.t, filepath.Join(w.state, "sources"))
+	jdir := w.store.Dir()
+	snap := snapshot(w.t, jdir)
 	w.cancel()
 	select {
 	case <-w.done:
@@ -999,15 +992,15 @@ func (w *world) kill() {
 		w.fatalf("killed agent did not stop within 5s")
 	}
 	w.agent = nil
-	sdir := filepath.Join(w.state, "sources")
-	if err := os.RemoveAll(sdir); err != nil {
+	w.store.Close()
+	if err := os.RemoveAll(jdir); err != nil {
 		w.fatalf("restore state: %v", err)
 	}
-	if err := os.MkdirAll(sdir, 0o750); err != nil {
+	if err := os.MkdirAll(jdir, 0o750); err != nil {
 		w.fatalf("restore state: %v", err)
 	}
 	for name, b := range snap {
-		if err := os.WriteFile(filepath.Join(sdir, name), b, 0o640); err != nil {
+		if err := os.WriteFile(filepath.Join(jdir, name), b, 0o640); err != nil {
 			w.fatalf("restore state: %v", err)
 		}
 	}

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+
+	"github.com/loglet/loglet/sidecar/checkpoint"
 )
 
 // runOnce runs the agent with --once on the globs over a shared state dir,
@@ -145,9 +147,8 @@ func TestReplacedFileIsNewSource(t *testing.T) {
 	if recs[0].Attributes.SourceID == recs[len(recs)-1].Attributes.SourceID {
 		t.Errorf("the replacement file kept the old source id")
 	}
-	m, _ := filepath.Glob(filepath.Join(l.state, "sources", "*.json"))
-	if len(m) != 1 {
-		t.Errorf("%d checkpoints left, want only the new file's", len(m))
+	if cps := loadCheckpoints(t, l.state); len(cps) != 1 || cps[0].SourceID != recs[len(recs)-1].Attributes.SourceID {
+		t.Errorf("checkpoints left: %+v, want only the new file's", cps)
 	}
 }
 
@@ -318,4 +319,20 @@ func wantAtLeastOnce(t *testing.T, bodies []string, tag string, from, to int) {
 	if next != to {
 		t.Errorf("%s: lines %d..%d never arrived", tag, next, to-1)
 	}
+}
+
+// loadCheckpoints is the checkpoints in state, read through the store as
+// the agent reads them; it changes nothing while an agent writes them.
+func loadCheckpoints(t testing.TB, state string) []checkpoint.Checkpoint {
+	t.Helper()
+	s, err := checkpoint.Open(state)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	l, err := s.LoadAll()
+	if err != nil || len(l.Corrupt) > 0 {
+		t.Fatalf("checkpoints in %s are not intact: %v %+v", state, err, l.Corrupt)
+	}
+	return l.Checkpoints
 }

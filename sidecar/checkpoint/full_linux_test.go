@@ -1,0 +1,88 @@
+package checkpoint
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+
+	"github.com/loglet/loglet/sidecar/record"
+)
+
+// tinyDisk mounts a tmpfs of size bytes for the test: a real file system
+// that really fills up. Mounting needs root; this is the only reason to
+// skip, and as root a failed mount fails the test.
+func tinyDisk(t *testing.T, size int) string {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to mount a tiny tmpfs (mount -t tmpfs -o size=...): run the checkpoint tests as root (CI does)")
+	}
+	dir := t.TempDir()
+	if err := syscall.Mount("tmpfs", dir, "tmpfs", 0, fmt.Sprintf("size=%d", size)); err != nil {
+		t.Fatalf("running as root, but mounting a %d-byte tmpfs on %s failed: %v", size, dir, err)
+	}
+	t.Cleanup(func() {
+		if err := syscall.Unmount(dir, 0); err != nil {
+			t.Errorf("unmount %s: %v", dir, err)
+		}
+	})
+	return dir
+}
+
+// TestFullDisk: the state dir's disk fills up in the middle of appends.
+// The saves that fail say so; once there is room again saves succeed, and
+// the journal loads without damage with every save that returned: a failed
+// append's partial bytes are never followed by later records.
+func TestFullDisk(t *testing.T) {
+	disk := tinyDisk(t, 1<<20)
+	state := filepath.Join(disk, "state")
+	s := open(t, state)
+	defer s.Close() // before the unmount
+	filler := filepath.Join(disk, "filler")
+	var st syscall.Statfs_t
+	if err := syscall.Statfs(disk, &st); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filler, make([]byte, int(st.Bavail)*int(st.Bsize)-200<<10), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	res := []record.KeyValue{{Key: "k8s.pod.label.big", Value: strings.Repeat("x", 9000)}}
+	returned := map[string]int64{}
+	failures := 0
+	for i := int64(0); failures < 3 && i < 10000; i++ {
+		c := cp(fmt.Sprintf("s%d", i%7), i)
+		c.Resource = res
+		if err := s.Save(c); err != nil {
+			if !strings.Contains(err.Error(), "no space left on device") {
+				t.Fatalf("Save on a full disk: %v; want it to say the disk is full", err)
+			}
+			failures++
+			continue
+		}
+		returned[c.SourceID] = i
+	}
+	if failures == 0 {
+		t.Fatal("the disk never filled up")
+	}
+	if err := os.Remove(filler); err != nil {
+		t.Fatal(err)
+	}
+	c := cp("after", 1)
+	save(t, s, c)
+	returned["after"] = 1
+	l, err := open(t, state).LoadAll()
+	if err != nil || len(l.Corrupt) != 0 {
+		t.Fatalf("LoadAll after a full disk: %+v, %v; want the journal whole", l.Corrupt, err)
+	}
+	got := offsets(l.Checkpoints)
+	for id, n := range returned {
+		if got[id] < n {
+			t.Errorf("%s loaded at %d, but a save of %d returned", id, got[id], n)
+		}
+	}
+	if _, end := frames(t, filepath.Join(state, journalDir, journalName)); end != mustSize(t, filepath.Join(state, journalDir, journalName)) {
+		t.Errorf("the journal has bytes after its last frame")
+	}
+}
