@@ -103,9 +103,9 @@ const (
 // file each interval is most of what ten thousand quiet files cost.
 const quietScans = 10
 
-// checkpointWriters is how many checkpoints are written at once. Each is
-// synced; the file system commits concurrent syncs together, so a round
-// of thousands of new sources takes a few commits rather than one each.
+// checkpointWriters is how many checkpoints are written at once. Saves
+// that arrive together share one journal write and sync (group commit),
+// so a round of thousands of new sources takes a few syncs.
 const checkpointWriters = 32
 
 // Agent is one running pipeline.
@@ -527,7 +527,8 @@ func (a *Agent) release() {
 // startAll starts the admitted files, checkpointWriters at a time: a new
 // source's checkpoint is written (and synced) before its first line is
 // read, so that a crash and a rotation while the agent is down cannot
-// lose it, and with thousands of new files those writes must overlap.
+// lose it; with thousands of new files those writes overlap to share
+// journal syncs.
 func (a *Agent) startAll(ctx, drain context.Context, reqs []startReq) []started {
 	files := make([]started, len(reqs))
 	inParallel(len(reqs), checkpointWriters, func(i int) {

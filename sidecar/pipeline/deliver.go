@@ -150,9 +150,9 @@ func (a *Agent) wakeCheckpoints() {
 
 // DefaultCheckpointEvery is the least time between two rounds of
 // checkpoint writes. At full speed the hub acknowledges hundreds of
-// packages a second, and writing a checkpoint (temp file, fsync, rename,
-// fsync) for each costs more CPU than reading them; a crash re-sends at
-// most what was acknowledged in this window.
+// packages a second, and writing a checkpoint (a journal record and a
+// sync shared by the round) for each costs more than reading them; a
+// crash re-sends at most what was acknowledged in this window.
 const DefaultCheckpointEvery = 100 * time.Millisecond
 
 // checkpoints writes acknowledged progress as it comes. Writes coalesce:

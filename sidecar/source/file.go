@@ -215,10 +215,11 @@ func (s *File) Run(ctx, drain context.Context) error {
 		}
 		wait := s.cfg.Poll
 		pending := s.cur != nil && len(s.cur.Records) > 0
+		crowded := s.cfg.Crowded != nil && s.cfg.Crowded()
 		if u == 0 && n == 0 && !pending {
 			idle := now.Sub(lastGrowth)
 			limit := s.cfg.CloseInactive
-			if s.cfg.Crowded != nil && s.cfg.Crowded() {
+			if crowded {
 				limit = CrowdedIdle
 			}
 			if limit > 0 && idle >= limit {
@@ -232,6 +233,14 @@ func (s *File) Run(ctx, drain context.Context) error {
 		if pending {
 			// The first span says when cur got its first record.
 			due := s.cfg.BatchWait - now.Sub(s.cur.Spans[0].Time)
+			if crowded {
+				// Files wait for a descriptor: what this one read (to
+				// the file's current end) is sent now rather than after
+				// --batch-wait, and it looks again after CrowdedIdle, so
+				// it can close for them (10,000 new files: a round of
+				// 1,024 every 2 s otherwise).
+				due, wait = 0, min(wait, CrowdedIdle)
+			}
 			// A record still waiting for lines is finished when none came
 			// for the multiline timeout.
 			idle := time.Duration(1<<63 - 1)
