@@ -69,6 +69,14 @@ inputs, each with its own files, format and route (docs/configuration.md).`,
 			if err != nil {
 				return err
 			}
+			// One writer per state dir: a DaemonSet's update may start the
+			// new agent while the old one still drains.
+			if err := store.Lock(cmd.Context(), func(holder string) {
+				log.Warn("the state dir is written by another loglet agent: waiting for it to exit (give each agent its own --state-dir)",
+					"state_dir", cfg.StateDir, "holder", holder)
+			}); err != nil {
+				return err
+			}
 			sk, err := sink.Open(cmd.Context(), cfg.Sink, sink.Options{Logger: log})
 			if err != nil {
 				return err

@@ -306,3 +306,54 @@ func TestKillDuringSinkWriteLeavesNoTornLine(t *testing.T) {
 		t.Errorf("%d of %d source lines lost", missing, lines)
 	}
 }
+
+// TestOneWriterPerStateDir: a second agent given the state dir of a
+// running one (a DaemonSet's update with maxSurge, or one --state-dir for
+// two agents) waits, saying which process holds it, instead of writing the
+// same checkpoint journal; once the first one is gone, it goes on from
+// where that one's checkpoints say, and reads what was written meanwhile.
+func TestOneWriterPerStateDir(t *testing.T) {
+	dir, state := t.TempDir(), t.TempDir()
+	log := filepath.Join(dir, "app.log")
+	write := func(from, to int) {
+		t.Helper()
+		f, err := os.OpenFile(log, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := from; i < to; i++ {
+			fmt.Fprintf(f, "line %d\n", i)
+		}
+		f.Close()
+	}
+	outA, outB := filepath.Join(dir, "a.ndjson"), filepath.Join(dir, "b.ndjson")
+	args := func(out string) []string {
+		return []string{"--path", log, "--state-dir", state, "--sink", "file://" + out, "--batch-wait", "50ms", "--scan-interval", "50ms"}
+	}
+	write(0, 100)
+	a := startAgent(t, args(outA)...)
+	poll.Until(t, 10*time.Second, "the first agent's records", func() bool { return len(readSinkFile(t, outA)) == 100 })
+	b := startAgent(t, args(outB)...)
+	poll.Until(t, 10*time.Second, "the second agent to say it waits", func() bool {
+		return strings.Contains(b.stderr.String(), "written by another loglet agent") && strings.Contains(b.stderr.String(), fmt.Sprintf("pid %d", a.cmd.Process.Pid))
+	})
+	write(100, 200)
+	poll.Until(t, 10*time.Second, "the first agent to read the new lines", func() bool { return len(readSinkFile(t, outA)) == 200 })
+	if recs, _ := readSinkFileTorn(t, outB); len(recs) > 0 {
+		t.Fatalf("the waiting agent sent %d records while the first one held the state dir", len(recs))
+	}
+	a.cmd.Process.Signal(syscall.SIGTERM)
+	if code := a.wait(t, 30*time.Second); code != 0 {
+		t.Fatalf("first agent exited %d", code)
+	}
+	write(200, 300)
+	poll.Until(t, 10*time.Second, "the second agent to read what was written after the first one left", func() bool {
+		return len(readSinkFile(t, outB)) >= 100
+	})
+	for _, r := range readSinkFile(t, outB) {
+		var n int
+		if _, err := fmt.Sscanf(r.Body, "line %d", &n); err != nil || n < 200 {
+			t.Errorf("the second agent sent %q again: the first one's checkpoint covers it", r.Body)
+		}
+	}
+}

@@ -85,6 +85,8 @@ type Store struct {
 	open *batch
 
 	j journal
+	// lock, once Lock took it, is held open for the process's life.
+	lock *os.File
 }
 
 // Open prepares dir (creating it) and checks that checkpoints can be written
