@@ -15,13 +15,9 @@ import (
 	"testing"
 	"time"
 
-	admissionregv1 "k8s.io/api/admissionregistration/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
-	"github.com/loglet/loglet/internal/kubetest"
 	"github.com/loglet/loglet/internal/poll"
 	"github.com/loglet/loglet/webhook"
 )
@@ -35,33 +31,9 @@ import (
 // kubelet would — becomes ready and ships a CSV line of the pod's log file
 // with its columns as fields.
 func TestAdmittedSidecarStarts(t *testing.T) {
-	env, restCfg := kubetest.Start(t, kubetest.Webhooks(webhook.Registration("loglet", admissionregv1.Fail)))
-	user, err := env.AddUser(envtest.User{Name: "loglet-webhook", Groups: []string{"system:masters"}}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kubeconfig, err := user.KubeConfig()
-	if err != nil {
-		t.Fatal(err)
-	}
-	kc := filepath.Join(t.TempDir(), "kubeconfig")
-	if err := os.WriteFile(kc, kubeconfig, 0o600); err != nil {
-		t.Fatal(err)
-	}
 	sink := filepath.Join(t.TempDir(), "hub.ndjson")
-	wo := env.WebhookInstallOptions
-	wh := startWebhook(t, []string{"KUBECONFIG=" + kc, "POD_NAMESPACE=loglet-system"},
-		"--port", strconv.Itoa(wo.LocalServingPort), "--cert-mode", "files", "--cert-dir", wo.LocalServingCertDir,
-		"--sink", "file://"+sink)
-
-	cl, err := client.New(restCfg, client.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	wh, cl := startWebhookBehindAPIServer(t, "--sink", "file://"+sink)
 	ctx := context.Background()
-	if err := cl.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "shop"}}); err != nil {
-		t.Fatal(err)
-	}
 	csvPod := func(annotations map[string]string) *corev1.Pod {
 		a := map[string]string{webhook.AnnotationInject: "true", webhook.AnnotationPaths: "app:/var/log/app/*.csv", webhook.AnnotationFormat: "csv"}
 		for k, v := range annotations {
@@ -74,7 +46,7 @@ func TestAdmittedSidecarStarts(t *testing.T) {
 	}
 
 	// Without its columns the sidecar could not start: denied.
-	err = cl.Create(ctx, csvPod(nil))
+	err := cl.Create(ctx, csvPod(nil))
 	const deny = "annotation loglet.io/format=csv needs loglet.io/csv-fields, the column names (e.g. time,level,msg)"
 	if err == nil || !strings.Contains(err.Error(), deny) {
 		t.Fatalf("create the csv pod without loglet.io/csv-fields: %v; want a denial saying %q\n%s", err, deny, lastLines(wh.stderr.String(), 20))

@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/loglet/loglet/internal/poll"
-	"github.com/loglet/loglet/sidecar/checkpoint"
+	"github.com/loglet/loglet/sidecar/checkpoint/checkpointtest"
 	"github.com/loglet/loglet/sidecar/sink/sinktest"
 )
 
@@ -229,7 +229,7 @@ func TestSIGTERMDrains(t *testing.T) {
 	if recs := readSinkFile(t, out); len(recs) != 20000 {
 		t.Errorf("%d records delivered by the drain, want 20000", len(recs))
 	}
-	cps := readCheckpointFiles(t, state)
+	cps := checkpointtest.Load(t, state)
 	if len(cps) != 1 || cps[0].Offset != fileSize(path) {
 		t.Errorf("checkpoints after drain: %+v, want one at offset %d", cps, fileSize(path))
 	}
@@ -244,7 +244,7 @@ func TestSecondSignalExitsAtOnce(t *testing.T) {
 	writeLines(t, filepath.Join(dir, "app.log"), 100, func(i int) string { return fmt.Sprint(i) })
 	state := filepath.Join(dir, "state")
 	a := startAgent(t, "--path", dir+"/*.log", "--state-dir", state, "--sink", srv, "--batch-wait", "10ms")
-	poll.Until(t, 10*time.Second, "a checkpoint", func() bool { return len(readCheckpointFiles(t, state)) == 1 })
+	poll.Until(t, 10*time.Second, "a checkpoint", func() bool { return len(checkpointtest.Load(t, state)) == 1 })
 	a.cmd.Process.Signal(syscall.SIGTERM)
 	poll.Until(t, 10*time.Second, "the drain to start", func() bool { return strings.Contains(a.stderr.String(), "draining") })
 	a.cmd.Process.Signal(syscall.SIGTERM)
@@ -252,7 +252,7 @@ func TestSecondSignalExitsAtOnce(t *testing.T) {
 		t.Errorf("exit code %d after a second signal, want 130", code)
 	}
 	close(release)
-	if cps := readCheckpointFiles(t, state); len(cps) != 1 || cps[0].Offset != 0 {
+	if cps := checkpointtest.Load(t, state); len(cps) != 1 || cps[0].Offset != 0 {
 		t.Errorf("checkpoints %+v, want the one written before, at offset 0 (nothing was acknowledged)", cps)
 	}
 }
@@ -272,21 +272,4 @@ func TestDrainTimeout(t *testing.T) {
 	if s := a.stderr.String(); !strings.Contains(s, "drain did not finish within 1s") || !strings.Contains(s, "sent again on the next start") {
 		t.Errorf("stderr does not explain the timeout:\n%s", lastLines(s, 5))
 	}
-}
-
-// readCheckpointFiles is the checkpoints in the state dir, read through
-// the store as the agent reads them. It changes nothing while an agent
-// writes them.
-func readCheckpointFiles(t *testing.T, state string) []checkpoint.Checkpoint {
-	t.Helper()
-	s, err := checkpoint.Open(state)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	l, err := s.LoadAll()
-	if err != nil || len(l.Corrupt) > 0 {
-		t.Fatalf("checkpoints in %s are not intact: %v %+v", state, err, l.Corrupt)
-	}
-	return l.Checkpoints
 }

@@ -11,6 +11,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/loglet/loglet/sidecar/checkpoint/checkpointtest"
 )
 
 const linesPerFile = 100_000
@@ -207,7 +209,7 @@ func TestCrashLosesNothing(t *testing.T) {
 func readCheckpoints(t *testing.T, state string) map[string]uint64 {
 	t.Helper()
 	out := map[string]uint64{}
-	for _, cp := range readCheckpointFiles(t, state) {
+	for _, cp := range checkpointtest.Load(t, state) {
 		out[cp.SourceID] = cp.NextPackageID
 	}
 	return out

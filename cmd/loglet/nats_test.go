@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/loglet/loglet/sidecar/checkpoint/checkpointtest"
+
 	"github.com/loglet/loglet/hub"
 	"github.com/loglet/loglet/hub/query"
 )
@@ -73,7 +75,7 @@ func TestNATSCrashStoresEachPackageOnce(t *testing.T) {
 		a.cmd.Process.Signal(syscall.SIGKILL)
 		<-a.done
 		_, top := streamPackages(t, h.SinkURL())
-		for _, cp := range readCheckpointFiles(t, state) {
+		for _, cp := range checkpointtest.Load(t, state) {
 			if stored, ok := top[cp.SourceID]; ok && stored >= cp.NextPackageID {
 				resent++ // the hub holds packages the checkpoint does not cover
 			}

@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/loglet/loglet/sidecar/checkpoint/checkpointtest"
+
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
@@ -87,7 +89,7 @@ func TestNodeModeChurn(t *testing.T) {
 			// of a moment with no agent at all can only be read with what
 			// their path tells.
 			poll.Until(t, 20*time.Second, "the agent to find every file so far", func() bool {
-				return len(readCheckpointFiles(t, state)) >= files
+				return len(checkpointtest.Load(t, state)) >= files
 			})
 			a.cmd.Process.Kill()
 			a.wait(t, 10*time.Second)

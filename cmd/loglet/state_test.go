@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/loglet/loglet/sidecar/checkpoint/checkpointtest"
+
 	"github.com/loglet/loglet/internal/poll"
 )
 
@@ -64,7 +66,7 @@ func TestDamagedCheckpointKeepsAgentRunning(t *testing.T) {
 				if code := first.wait(t, time.Minute); code != 0 {
 					t.Fatalf("first run exited %d", code)
 				}
-				if cps := readCheckpointFiles(t, state); len(cps) != 1 || cps[0].Offset != fileSize(path) {
+				if cps := checkpointtest.Load(t, state); len(cps) != 1 || cps[0].Offset != fileSize(path) {
 					t.Fatalf("checkpoints after the first run: %+v, want one at the end of the file", cps)
 				}
 				journal := filepath.Join(state, "checkpoints", "journal")

@@ -19,10 +19,11 @@ import (
 	"github.com/loglet/loglet/webhook"
 )
 
-// TestWebhookCommand runs `loglet webhook` as a process against a real
-// kube-apiserver: its health endpoints answer and pods created through the
-// API come back injected.
-func TestWebhookCommand(t *testing.T) {
+// startWebhookBehindAPIServer runs `loglet webhook` (with the extra
+// flags) as a process registered with a real kube-apiserver, and returns
+// it with a client of that API server in which the namespace shop exists.
+func startWebhookBehindAPIServer(t *testing.T, flags ...string) (*agent, client.Client) {
+	t.Helper()
 	env, restCfg := kubetest.Start(t, kubetest.Webhooks(webhook.Registration("loglet", admissionregv1.Fail)))
 	user, err := env.AddUser(envtest.User{Name: "loglet-webhook", Groups: []string{"system:masters"}}, nil)
 	if err != nil {
@@ -33,19 +34,28 @@ func TestWebhookCommand(t *testing.T) {
 		t.Fatal(err)
 	}
 	kc := filepath.Join(t.TempDir(), "kubeconfig")
-	os.WriteFile(kc, kubeconfig, 0o600)
-
+	if err := os.WriteFile(kc, kubeconfig, 0o600); err != nil {
+		t.Fatal(err)
+	}
 	wo := env.WebhookInstallOptions
-	a := startWebhook(t, []string{"KUBECONFIG=" + kc, "POD_NAMESPACE=loglet-system"},
-		"--port", strconv.Itoa(wo.LocalServingPort), "--cert-mode", "files", "--cert-dir", wo.LocalServingCertDir,
-		"--image", "registry.example/loglet-slim:test")
-
+	wh := startWebhook(t, []string{"KUBECONFIG=" + kc, "POD_NAMESPACE=loglet-system"},
+		append([]string{"--port", strconv.Itoa(wo.LocalServingPort), "--cert-mode", "files", "--cert-dir", wo.LocalServingCertDir}, flags...)...)
 	cl, err := client.New(restCfg, client.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
+	if err := cl.Create(context.Background(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "shop"}}); err != nil {
+		t.Fatal(err)
+	}
+	return wh, cl
+}
+
+// TestWebhookCommand runs `loglet webhook` as a process against a real
+// kube-apiserver: its health endpoints answer and pods created through the
+// API come back injected.
+func TestWebhookCommand(t *testing.T) {
+	a, cl := startWebhookBehindAPIServer(t, "--image", "registry.example/loglet-slim:test")
 	ctx := context.Background()
-	cl.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "shop"}})
 	pod := &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: "shop", Annotations: map[string]string{webhook.AnnotationInject: "true", webhook.AnnotationPaths: "app:/var/log/app/*.log"}},
 		Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "ghcr.io/example/web:1.4.2"}}},

@@ -8,35 +8,16 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/loglet/loglet/internal/tinydisk"
 	"github.com/loglet/loglet/sidecar/record"
 )
-
-// tinyDisk mounts a tmpfs of size bytes for the test: a real file system
-// that really fills up. Mounting needs root; this is the only reason to
-// skip, and as root a failed mount fails the test.
-func tinyDisk(t *testing.T, size int) string {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("needs root to mount a tiny tmpfs (mount -t tmpfs -o size=...): run the checkpoint tests as root (CI does)")
-	}
-	dir := t.TempDir()
-	if err := syscall.Mount("tmpfs", dir, "tmpfs", 0, fmt.Sprintf("size=%d", size)); err != nil {
-		t.Fatalf("running as root, but mounting a %d-byte tmpfs on %s failed: %v", size, dir, err)
-	}
-	t.Cleanup(func() {
-		if err := syscall.Unmount(dir, 0); err != nil {
-			t.Errorf("unmount %s: %v", dir, err)
-		}
-	})
-	return dir
-}
 
 // TestFullDisk: the state dir's disk fills up in the middle of appends.
 // The saves that fail say so; once there is room again saves succeed, and
 // the journal loads without damage with every save that returned: a failed
 // append's partial bytes are never followed by later records.
 func TestFullDisk(t *testing.T) {
-	disk := tinyDisk(t, 1<<20)
+	disk := tinydisk.Mount(t, 1<<20)
 	state := filepath.Join(disk, "state")
 	s := open(t, state)
 	defer s.Close() // before the unmount

@@ -11,6 +11,8 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/loglet/loglet/sidecar/checkpoint/checkpointtest"
+
 	"github.com/loglet/loglet/internal/poll"
 	"github.com/loglet/loglet/sidecar/parse"
 )
@@ -127,7 +129,7 @@ func TestFileDeletedWhileRead(t *testing.T) {
 		}
 	}
 	poll.Until(t, 10*time.Second, "the checkpoint of the deleted file to be removed", func() bool {
-		return len(loadCheckpoints(t, state)) == 0
+		return len(checkpointtest.Load(t, state)) == 0
 	})
 }
 

@@ -16,6 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/loglet/loglet/sidecar/checkpoint/checkpointtest"
+
 	"github.com/loglet/loglet/sidecar/checkpoint"
 	"github.com/loglet/loglet/sidecar/parse"
 	"github.com/loglet/loglet/sidecar/record"
@@ -906,7 +908,7 @@ func (w *world) forgotten(f *mfile) {
 			ids = append(ids, e.cp.Identity)
 		}
 		a.ledger.mu.Unlock()
-		for _, cp := range loadCheckpoints(w.t, w.state) {
+		for _, cp := range checkpointtest.Load(w.t, w.state) {
 			ids = append(ids, cp.Identity)
 		}
 		return !slices.ContainsFunc(ids, risky)

@@ -10,7 +10,7 @@ import (
 	"syscall"
 	"testing"
 
-	"github.com/loglet/loglet/sidecar/checkpoint"
+	"github.com/loglet/loglet/sidecar/checkpoint/checkpointtest"
 )
 
 // runOnce runs the agent with --once on the globs over a shared state dir,
@@ -147,7 +147,7 @@ func TestReplacedFileIsNewSource(t *testing.T) {
 	if recs[0].Attributes.SourceID == recs[len(recs)-1].Attributes.SourceID {
 		t.Errorf("the replacement file kept the old source id")
 	}
-	if cps := loadCheckpoints(t, l.state); len(cps) != 1 || cps[0].SourceID != recs[len(recs)-1].Attributes.SourceID {
+	if cps := checkpointtest.Load(t, l.state); len(cps) != 1 || cps[0].SourceID != recs[len(recs)-1].Attributes.SourceID {
 		t.Errorf("checkpoints left: %+v, want only the new file's", cps)
 	}
 }
@@ -319,20 +319,4 @@ func wantAtLeastOnce(t *testing.T, bodies []string, tag string, from, to int) {
 	if next != to {
 		t.Errorf("%s: lines %d..%d never arrived", tag, next, to-1)
 	}
-}
-
-// loadCheckpoints is the checkpoints in state, read through the store as
-// the agent reads them; it changes nothing while an agent writes them.
-func loadCheckpoints(t testing.TB, state string) []checkpoint.Checkpoint {
-	t.Helper()
-	s, err := checkpoint.Open(state)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	l, err := s.LoadAll()
-	if err != nil || len(l.Corrupt) > 0 {
-		t.Fatalf("checkpoints in %s are not intact: %v %+v", state, err, l.Corrupt)
-	}
-	return l.Checkpoints
 }

@@ -11,28 +11,9 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/loglet/loglet/internal/tinydisk"
 	"github.com/loglet/loglet/sidecar/record"
 )
-
-// tinyDisk mounts a tmpfs of size bytes for the test: a real file system
-// that really fills up. Mounting needs root; this is the only reason to
-// skip, and as root a failed mount fails the test.
-func tinyDisk(t *testing.T, size int) string {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("needs root to mount a tiny tmpfs (mount -t tmpfs -o size=...): run the sink tests as root (CI does)")
-	}
-	dir := t.TempDir()
-	if err := syscall.Mount("tmpfs", dir, "tmpfs", 0, fmt.Sprintf("size=%d", size)); err != nil {
-		t.Fatalf("running as root, but mounting a %d-byte tmpfs on %s failed: %v", size, dir, err)
-	}
-	t.Cleanup(func() {
-		if err := syscall.Unmount(dir, 0); err != nil {
-			t.Errorf("unmount %s: %v", dir, err)
-		}
-	})
-	return dir
-}
 
 // fill writes a file into dir until the file system is full, leaving
 // about free bytes, and returns it.
@@ -56,7 +37,7 @@ func fill(t *testing.T, dir string, free int) string {
 // and every line is a record: a failed write was rolled back instead of
 // leaving part of a record for the retry to append to.
 func TestFullDiskLeavesNoTornRecord(t *testing.T) {
-	dir := tinyDisk(t, 256<<10)
+	dir := tinydisk.Mount(t, 256<<10)
 	filler := fill(t, dir, 16<<10)
 	path := filepath.Join(dir, "out.ndjson")
 	w, err := OpenFile(path, slog.New(slog.DiscardHandler))
@@ -115,7 +96,7 @@ func TestFullDiskLeavesNoTornRecord(t *testing.T) {
 // counts the packages that are wholly in the file (they stay, synced) and
 // leaves no byte of the others.
 func TestFullDiskCountsOnlyWholePackages(t *testing.T) {
-	dir := tinyDisk(t, 4<<20)
+	dir := tinydisk.Mount(t, 4<<20)
 	fill(t, dir, 2<<20+100<<10)
 	path := filepath.Join(dir, "out.ndjson")
 	w, err := OpenFile(path, slog.New(slog.DiscardHandler))
