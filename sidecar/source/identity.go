@@ -94,14 +94,18 @@ func SameHead(r io.ReaderAt, id record.Identity) bool {
 // first bytes and the same bytes before the checkpointed offset. It is the
 // same file, or a copy of it (copytruncate).
 func SameContent(r io.ReaderAt, id record.Identity) bool {
-	if !SameHead(r, id) {
-		return false
-	}
+	return SameHead(r, id) && SameTail(r, id)
+}
+
+// SameTail reports whether r holds, just before the checkpointed offset,
+// the bytes id's tail fingerprint was taken from (true when id has none).
+func SameTail(r io.ReaderAt, id record.Identity) bool {
 	if id.TailLen == 0 {
 		return true
 	}
-	buf := make([]byte, id.TailLen)
-	n, err := r.ReadAt(buf, id.TailAt-int64(id.TailLen))
+	var arr [FingerprintSize]byte
+	buf := arr[:min(id.TailLen, FingerprintSize)]
+	n, err := r.ReadAt(buf, id.TailAt-int64(len(buf)))
 	return (err == nil || err == io.EOF) && n == id.TailLen && hashPrefix(buf) == id.Tail
 }
 
