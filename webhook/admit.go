@@ -4,10 +4,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"strings"
 
-	"github.com/spf13/pflag"
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/loglet/loglet/sidecar/config"
@@ -106,9 +104,7 @@ func sidecarStart(pod *corev1.Pod, ns string, sc *corev1.Container) (args, envir
 // loadAgent is `loglet agent` reading its settings: its flags parsed
 // from args, then config.Load.
 func loadAgent(args, environ []string) error {
-	fs := pflag.NewFlagSet("agent", pflag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	config.AgentFlags(fs)
+	fs := agentFlagSet()
 	if err := fs.Parse(args); err != nil {
 		return err
 	}

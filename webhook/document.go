@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"reflect"
 	"slices"
 	"strings"
 
@@ -98,23 +97,12 @@ var perPodAnnotation = map[string]string{
 	"stdout":          AnnotationStdout,
 }
 
-// inputKeys are the settings of one input: the document keys of
-// config.Input (its files are the flag path). The webhook builds the
-// sidecar's one input per pod, so none of them is agent-wide.
-func inputKeys() []string {
-	var keys []string
-	t := reflect.TypeFor[config.Input]()
-	for i := range t.NumField() {
-		name, _, _ := strings.Cut(t.Field(i).Tag.Get("json"), ",")
-		switch name {
-		case "", "-", "name":
-		case "files":
-			keys = append(keys, "path")
-		default:
-			keys = append(keys, name)
-		}
-	}
-	return keys
+// agentFlagSet is the agent's settings, declared as `loglet agent` does.
+func agentFlagSet() *pflag.FlagSet {
+	fs := pflag.NewFlagSet("agent", pflag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	config.AgentFlags(fs)
+	return fs
 }
 
 // CheckAgentSettings refuses agent settings (LOGLET_NAME → value) that no
@@ -146,9 +134,7 @@ var notForSidecars = map[string]string{
 // given to every sidecar, or nil. The chart's schema lists the names it
 // allows (TestChartSchema).
 func AgentSettingAllowed(name string) error {
-	fs := pflag.NewFlagSet("agent", pflag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	config.AgentFlags(fs)
+	fs := agentFlagSet()
 	key := agentKey(name)
 	what := "agent-setting " + name
 	f := fs.Lookup(key)
@@ -164,7 +150,7 @@ func AgentSettingAllowed(name string) error {
 		return fmt.Errorf("%s: unknown agent setting; `loglet agent --help` lists them (the variable is LOGLET_ and the flag's name)", what)
 	case perPodAnnotation[key] != "":
 		return fmt.Errorf("%s: set per pod with %s", what, perPodAnnotation[key])
-	case slices.Contains(inputKeys(), key):
+	case slices.Contains(config.InputSettings(), key):
 		return fmt.Errorf("%s: a setting of each input, which the webhook builds per pod from its annotations; no annotation sets %s yet", what, key)
 	case webhookOwned[key] != "":
 		return fmt.Errorf("%s: the webhook sets it; %s", what, webhookOwned[key])

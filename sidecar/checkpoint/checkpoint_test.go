@@ -6,10 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -544,7 +546,7 @@ func TestNewerVersionRefused(t *testing.T) {
 				t.Errorf("Save into a newer state dir = %v, want the *VersionError", err)
 			}
 			if after := tree(t, state); !reflect.DeepEqual(after, before) {
-				t.Errorf("the newer state dir was changed:\nbefore %v\nafter  %v", keys(before), keys(after))
+				t.Errorf("the newer state dir was changed:\nbefore %v\nafter  %v", slices.Sorted(maps.Keys(before)), slices.Sorted(maps.Keys(after)))
 			}
 		})
 	}
@@ -561,14 +563,6 @@ func tree(t *testing.T, dir string) map[string]string {
 		}
 		return nil
 	})
-	return out
-}
-
-func keys(m map[string]string) []string {
-	var out []string
-	for k := range m {
-		out = append(out, k)
-	}
 	return out
 }
 

@@ -578,10 +578,7 @@ func (j *journal) append(frames []byte) error {
 func (j *journal) snapshot(changes []change) error {
 	live := j.live
 	if len(changes) > 0 {
-		live = make(map[string][]byte, len(j.live)+len(changes))
-		for id, rec := range j.live {
-			live[id] = rec
-		}
+		live = maps.Clone(j.live)
 		for _, c := range changes {
 			if c.rec == nil {
 				delete(live, c.id)

@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/loglet/loglet/sidecar/atomicfile"
@@ -26,9 +27,9 @@ type legacy struct {
 	dir         string
 	checkpoints []legacyEntry
 	corrupt     []Corrupt
-	// files are the intact checkpoints' files, temps the leftovers of
-	// writes a crash interrupted: deleted once the journal holds them.
-	files, temps []string
+	// temps are the leftovers of writes a crash interrupted: deleted, with
+	// the intact checkpoints' files, once the journal holds them.
+	temps []string
 }
 
 type legacyEntry struct {
@@ -70,7 +71,6 @@ func readLegacy(dir string) (legacy, error) {
 			return legacy{}, fmt.Errorf("checkpoint %s: %w", path, err)
 		default:
 			l.checkpoints = append(l.checkpoints, legacyEntry{file: path, cp: cp})
-			l.files = append(l.files, path)
 		}
 	}
 	return l, nil
@@ -79,20 +79,24 @@ func readLegacy(dir string) (legacy, error) {
 // clean deletes the format-1 checkpoints, which the journal now holds, and
 // moves the damaged ones aside, adding them to out.
 func (l legacy) clean(out *Loaded) error {
-	if len(l.files)+len(l.temps)+len(l.corrupt) == 0 {
+	if len(l.checkpoints)+len(l.temps)+len(l.corrupt) == 0 {
 		return nil
 	}
-	for _, p := range append(l.files, l.temps...) {
+	files := slices.Clone(l.temps)
+	for _, e := range l.checkpoints {
+		files = append(files, e.file)
+	}
+	for _, p := range files {
 		if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return fmt.Errorf("checkpoint %s is in the journal now, but deleting it failed: %w", p, err)
 		}
 	}
 	for _, c := range l.corrupt {
-		if err := os.Rename(c.Path, c.Path+CorruptSuffix); err != nil {
+		to, err := moveAside(c.Path)
+		if err != nil {
 			c.Err = fmt.Errorf("%w; moving it aside failed: %w", c.Err, err)
-		} else {
-			c.MovedTo = c.Path + CorruptSuffix
 		}
+		c.MovedTo = to
 		out.Corrupt = append(out.Corrupt, c)
 	}
 	if err := atomicfile.SyncDir(l.dir); err != nil {

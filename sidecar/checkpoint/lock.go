@@ -43,8 +43,7 @@ func (s *Store) Lock(ctx context.Context, waiting func(holder string)) error {
 			return fmt.Errorf("state dir lock %s: %w", path, err)
 		}
 		if !told && waiting != nil {
-			b, _ := os.ReadFile(path)
-			waiting(strings.TrimSpace(string(b)))
+			waiting(holderOf(path))
 			told = true
 		}
 		select {

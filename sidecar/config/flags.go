@@ -1,6 +1,10 @@
 package config
 
-import "github.com/spf13/pflag"
+import (
+	"slices"
+
+	"github.com/spf13/pflag"
+)
 
 // AgentFlags declares the agent's flags with their defaults and help.
 func AgentFlags(fs *pflag.FlagSet) {
@@ -67,6 +71,10 @@ func AgentFlags(fs *pflag.FlagSet) {
 // input (path is files there).
 var inputKeys = []string{"path", "exclude", "format", "container-format", "multiline-start",
 	"multiline-timeout", "csv-fields", "time-key", "time-format", "route"}
+
+// InputSettings are the settings of one input (as flags): a program that
+// builds inputs (the webhook) sets them per input, never agent-wide.
+func InputSettings() []string { return slices.Clone(inputKeys) }
 
 // otherVariables are LOGLET_* variables that other loglet commands read
 // (loglet exec, in the app's containers; the build's scripts): the

@@ -108,7 +108,7 @@ func (sp *syslogParser) parse(f *fields, b []byte) {
 			j++
 		}
 		if j < len(b) && b[j] == ' ' {
-			sp.parse5424(f, b, pri, j+1)
+			sp.parse5424(f, b, pri, i, j+1)
 			return
 		}
 	}
@@ -141,10 +141,10 @@ func (sp *syslogParser) addPRI(f *fields, pri, end int) {
 	f.add(record.StringRef(sp.priority), f.sub(1, end-1), true)
 }
 
-// parse5424 reads an RFC 5424 line from its TIMESTAMP at b[i]:
+// parse5424 reads an RFC 5424 line from its TIMESTAMP at b[i] (its PRI
+// ends before b[priEnd]):
 // TIMESTAMP HOSTNAME APP-NAME PROCID MSGID STRUCTURED-DATA [MSG].
-func (sp *syslogParser) parse5424(f *fields, b []byte, pri, i int) {
-	priEnd := bytes.IndexByte(b, '>') + 1
+func (sp *syslogParser) parse5424(f *fields, b []byte, pri, priEnd, i int) {
 	var tok [5][2]int // timestamp, hostname, app-name, procid, msgid
 	for k := range tok {
 		j := bytes.IndexByte(b[i:], ' ')
