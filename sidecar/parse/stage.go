@@ -249,7 +249,7 @@ func (st *Stage) line(p *record.Package, e record.Entry) {
 // lines are read again.
 func (st *Stage) closeStale(p *record.Package, n int, t int64) {
 	timeout := int64(st.spec.cfg.MultilineTimeout)
-	if timeout <= 0 || t == 0 {
+	if timeout <= 0 || t == 0 || st.openFirstBut(n) == math.MaxInt {
 		return
 	}
 	for m := range st.lanes {
@@ -292,7 +292,12 @@ func joinTexts(p *record.Package, pieces []record.Ref, last record.Ref, withLast
 // or ends it and begins the next.
 func (st *Stage) add(p *record.Package, n int, l logical) {
 	if st.spec.multiline == nil && st.spec.format != "csv" {
-		// One line, one record: the common case, kept short.
+		// One line, one record: the common case, kept short — emitted
+		// at once when nothing is held or open before it.
+		if len(st.held) == 0 && l.last < st.openFirst() {
+			st.emitBody(p, n, l, l.body, true)
+			return
+		}
 		st.finish(p, done{l: l, last: l.last, body: l.body, lane: n})
 		return
 	}
