@@ -1293,18 +1293,16 @@ func TestModelKnownDefects(t *testing.T) {
 		known: "model artefact: issue 16 item 5 is fixed (TestInodeReusedWhileDown); as the row above, the checkpoint lies inside the copied head",
 		input: encodeScenario(false, false, append(slices.Clone(long), A(opKill, 0), A(opRecreate, 1), A(opRestart, 0))...),
 	}, {
-		// Fixed: before reading what a file at its end grew by, the bytes
-		// read are checked (source.File.checkReplaced).
 		name:  "rewritten in place with the same head while the agent runs",
-		known: "",
+		known: "known defect: issue 16 item 5, found by FuzzModel for a running agent (the same head and a longer file hide the rewrite: read on from the old offset, the new lines before it are lost). A check of the bytes read before each read fixed these three rows but lost lines in TestCrashLosesNothing under load (copytruncate and kill -9), so it was taken out",
 		input: encodeScenario(false, false, append(slices.Clone(long), A(opRecreate, 2))...),
 	}, {
 		name:  "copytruncate while the agent runs, new lines past the old offset before it looks",
-		known: "",
+		known: "defect found by FuzzModel, not in issue 16 (read on from the old offset of the truncated file: the new lines before it are lost; under 1 KiB the fingerprint is re-taken over the new content, so the truncation is never seen)",
 		input: encodeScenario(false, false, W(2), A(opCopytruncate, 0), W(5)),
 	}, {
 		name:  "truncate while the agent runs, new lines past the old offset before it looks",
-		known: "",
+		known: "defect found by FuzzModel, not in issue 16 (as copytruncate: the new lines before the old offset are lost)",
 		input: encodeScenario(false, false, W(2), A(opTruncate, 0), W(5)),
 	}, {
 		name:  "copytruncate with a glob that matches the copy",

@@ -120,15 +120,7 @@ type File struct {
 	unmatched atomic.Int64 // unix nanos since the file left the glob; 0 while matched
 	once      bool
 	info      FileInfo // the last stat of the open file
-	// last holds the file's bytes just before lastAt, the end of the last
-	// package cut: checkReplaced compares them before each read.
-	last   []byte
-	lastAt int64
 }
-
-// lastBytes is how many bytes before the last cut checkReplaced compares:
-// enough that rewritten log lines (times, counters) differ in them.
-const lastBytes = 256
 
 // NewFile returns a File reading f (opened at path) from st. Packages come
 // from pool, whose buffers must hold BufferBytes (with waits when cfg.Parse
@@ -183,17 +175,11 @@ func (s *File) Run(ctx, drain context.Context) error {
 	lastGrowth := time.Now()
 	timer := time.NewTimer(s.cfg.Poll)
 	defer timer.Stop()
-	for first := true; ; first = false {
+	for {
 		// Whether to stop is decided before the read: a shutdown seen only
 		// after it would leave out what was written between the read
 		// reaching the end and the signal.
 		stopping := ctx.Err() != nil
-		if !first {
-			// Each read before left the file at its end.
-			if err := s.checkReplaced(drain); err != nil {
-				return err
-			}
-		}
 		n, err := s.readAvailable(drain)
 		if err != nil {
 			return err
@@ -494,10 +480,6 @@ func (s *File) take(flush bool) *record.Package {
 		p.Records, p.Spans, p.Extra, p.Attrs = p.Records[:0], p.Spans[:0], p.Extra[:0], p.Attrs[:0]
 	}
 	s.id = WithTail(s.id, out.Data, endOffset)
-	if len(out.Data) > 0 {
-		s.last = append(s.last[:0], out.Data[max(len(out.Data)-lastBytes, 0):]...)
-		s.lastAt = endOffset
-	}
 	s.reindex(s.cur, endOffset)
 	out.Origin = s.origin
 	out.Identity = s.id
@@ -589,36 +571,6 @@ func (s *File) readTo() int64 {
 	return s.off + int64(len(s.parked))
 }
 
-// checkReplaced looks, before reading what a file at its end grew by,
-// whether the bytes already read are still there: a file truncated or
-// rewritten in place, then written past the old end before the agent
-// looked, seems only to have grown, and reading on from the old offset
-// would lose the new lines before it.
-// It runs before every read of every file, so it costs one pread of the
-// few bytes before the last cut, compared with the copy kept of them (no
-// stat, no hash). A change of the first bytes is checkTruncated's, at the
-// end of a read.
-func (s *File) checkReplaced(ctx context.Context) error {
-	if len(s.last) == 0 {
-		return nil // nothing cut yet: start checked what it resumed from
-	}
-	var buf [lastBytes]byte
-	b := buf[:len(s.last)]
-	n, err := s.f.ReadAt(b, s.lastAt-int64(len(b)))
-	if err != nil && !errors.Is(err, io.EOF) {
-		return fmt.Errorf("read %s: %w", s.path, err)
-	}
-	if n == len(b) && bytes.Equal(b, s.last) {
-		return nil
-	}
-	info, err := StatFile(s.f)
-	if err != nil {
-		return fmt.Errorf("stat %s: %w", s.path, err)
-	}
-	s.info = info
-	return s.startOver(ctx, info, s.readTo())
-}
-
 // startOver finishes the old content from its copy when copytruncate left
 // one in the same folder, then reads the file again from its start.
 func (s *File) startOver(ctx context.Context, info FileInfo, readTo int64) error {
@@ -647,7 +599,7 @@ func (s *File) startOver(ctx context.Context, info FileInfo, readTo int64) error
 	if s.cur != nil {
 		s.cur.Data = s.cur.Data[:0]
 	}
-	s.off, s.start, s.part, s.parked, s.last = 0, 0, 0, s.parked[:0], s.last[:0]
+	s.off, s.start, s.part, s.parked = 0, 0, 0, s.parked[:0]
 	fp, n, err := Fingerprint(s.f, FingerprintSize)
 	if err != nil {
 		return fmt.Errorf("fingerprint %s: %w", s.path, err)
