@@ -26,6 +26,7 @@ FUZZ_TARGETS := \
 	sidecar/memlimit:FuzzParseLimit \
 	sidecar/memlimit:FuzzCgroup \
 	sidecar/parse:FuzzSyslog \
+	sidecar/process:FuzzRedact \
 	webhook:FuzzAdmissionLoads \
 	$(foreach t,FuzzCRI FuzzTimestamps FuzzDocker FuzzAuto FuzzJSON FuzzLogfmt FuzzNginx FuzzCSV FuzzMultiline FuzzStreams FuzzRegex FuzzScanObject FuzzRFC3339 FuzzChain,sidecar/parse:$(t))
 

@@ -90,6 +90,9 @@ func StringRef(i int) Ref { return Ref{Off: refStrings | uint32(i)} }
 // InExtra reports whether r names bytes of Extra.
 func (r Ref) InExtra() bool { return r.Off&refExtra != 0 && r.Off&refStrings == 0 }
 
+// InStrings reports whether r names one of Strings.
+func (r Ref) InStrings() bool { return r.Off&refStrings != 0 && r.Off&refExtra == 0 }
+
 // Bounds returns the range r names in Data or Extra.
 func (r Ref) Bounds() (start, end int) {
 	off := int(r.Off &^ refExtra)

@@ -1,0 +1,601 @@
+// Package process runs the processors of the configuration document on a
+// source's records after parsing, before the package leaves the source:
+// drop, keep, redact, set, rename, remove and limit. Nothing a processor
+// removes reaches a sink, a checkpoint or a log line of the agent.
+//
+// A Chain is compiled once per input (the input's processors, then the
+// global ones) and counts what it does; each source runs it through a Run
+// of its own, which holds the source's rate limit. A dropped record leaves
+// its package, but the package still carries the file offset past it, so
+// the checkpoint advances over it: it was processed.
+package process
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"maps"
+	"regexp"
+	"slices"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/loglet/loglet/sidecar/record"
+)
+
+// Reasons a record was dropped, as the counters label them.
+const (
+	ReasonMatch    = "match"    // drop: match selected it
+	ReasonNoMatch  = "no-match" // keep: match did not select it
+	ReasonSeverity = "severity" // keep: below min-severity
+	ReasonRate     = "rate"     // limit: over the rate
+)
+
+// Chain is a compiled list of processors for one input.
+type Chain struct {
+	input string
+	procs []proc
+	// strs holds the keys and values set and rename write; a Run puts
+	// each in a package's Extra once, when first used.
+	strs []string
+	// counters: drops by (processor, reason), then redactions by rule.
+	counters []counter
+	editing  bool // some processor changes attributes
+	dropping bool // some processor drops records
+}
+
+// counter is one series of loglet_records_dropped_total or
+// loglet_redactions_total.
+type counter struct {
+	processor, reason, rule string
+	n                       atomic.Int64
+}
+
+type kind uint8
+
+const (
+	kindDrop kind = iota
+	kindKeep
+	kindRedact
+	kindSet
+	kindRename
+	kindRemove
+	kindLimit
+)
+
+// proc is one compiled processor.
+type proc struct {
+	kind kind
+	name string
+	// drop, keep
+	re          *regexp.Regexp
+	literal     []byte // re is this literal text: searched with bytes.Contains
+	field       string
+	minSeverity record.Severity
+	// counter indexes of drops (match or rate), and for keep by severity
+	dropped, droppedSeverity int
+	redact                   *redactor
+	// set: keys and values (indexes into Chain.strs; label for from-label)
+	set []setAttr
+	// rename: from key → index of the new key in strs
+	rename map[string]int
+	remove map[string]bool
+	limit  Limit
+}
+
+type setAttr struct {
+	key   int
+	value int    // index in strs; -1: from label
+	label string // the pod label whose value is set
+}
+
+// Options are the agent-wide settings processors use.
+type Options struct {
+	// Salt keys redact's hash (the redact-salt setting).
+	Salt string
+}
+
+var severities = map[string]record.Severity{
+	"TRACE": record.SeverityTrace, "DEBUG": record.SeverityDebug, "INFO": record.SeverityInfo,
+	"WARN": record.SeverityWarn, "WARNING": record.SeverityWarn, "ERROR": record.SeverityError, "FATAL": record.SeverityFatal,
+}
+
+// Compile checks list and compiles it for input; nil when the list is
+// empty (a source without processors pays nothing).
+func Compile(input string, list []Config, opt Options) (*Chain, error) {
+	if len(list) == 0 {
+		return nil, nil
+	}
+	labels, err := names(list)
+	if err != nil {
+		return nil, err
+	}
+	c := &Chain{input: input}
+	str := func(s string) int {
+		c.strs = append(c.strs, s)
+		return len(c.strs) - 1
+	}
+	count := func(processor, reason, rule string) int {
+		c.counters = append(c.counters, counter{processor: processor, reason: reason, rule: rule})
+		return len(c.counters) - 1
+	}
+	for i, cfg := range list {
+		if err := cfg.check(); err != nil {
+			return nil, fmt.Errorf("processors[%d] (%s): %w", i, cfg.Kind(), err)
+		}
+		p := proc{name: labels[i]}
+		fail := func(err error) (*Chain, error) {
+			return nil, fmt.Errorf("processors[%d] (%s): %w", i, cfg.Kind(), err)
+		}
+		switch {
+		case cfg.Drop != nil, cfg.Keep != nil:
+			m, reason := cfg.Drop, ReasonMatch
+			p.kind = kindDrop
+			if cfg.Keep != nil {
+				m, reason, p.kind = cfg.Keep, ReasonNoMatch, kindKeep
+			}
+			if m.Match != "" {
+				if p.re, err = regexp.Compile(m.Match); err != nil {
+					return fail(fmt.Errorf("match: invalid RE2 %q: %w", m.Match, err))
+				}
+				if lit, complete := p.re.LiteralPrefix(); complete {
+					p.literal = []byte(lit)
+				}
+				p.dropped = count(p.name, reason, "")
+			}
+			p.field = m.Field
+			if m.MinSeverity != "" {
+				s, ok := severities[strings.ToUpper(m.MinSeverity)]
+				if !ok {
+					return fail(fmt.Errorf("min-severity: %q: want TRACE, DEBUG, INFO, WARN, ERROR or FATAL", m.MinSeverity))
+				}
+				p.minSeverity = s
+				p.droppedSeverity = count(p.name, ReasonSeverity, "")
+			}
+			c.dropping = true
+		case cfg.Redact != nil:
+			p.kind = kindRedact
+			if p.redact, err = newRedactor(cfg.Redact, opt.Salt); err != nil {
+				return fail(err)
+			}
+			for _, r := range p.redact.rules {
+				p.redact.counter = append(p.redact.counter, c.counterFor(r.name, count))
+			}
+			if p.redact.passwordKeys {
+				p.redact.pwCounter = c.counterFor("password-field", count)
+			}
+		case cfg.Set != nil:
+			p.kind = kindSet
+			// Sorted: the records' attributes come out the same every time.
+			for _, k := range slices.Sorted(maps.Keys(cfg.Set.Attributes)) {
+				v := cfg.Set.Attributes[k]
+				a := setAttr{key: str(k), value: -1, label: v.FromLabel}
+				if v.FromLabel == "" {
+					a.value = str(v.Text)
+				}
+				p.set = append(p.set, a)
+			}
+			c.editing = true
+		case cfg.Rename != nil:
+			p.kind = kindRename
+			p.rename = map[string]int{}
+			for from, to := range cfg.Rename.Attributes {
+				p.rename[from] = str(to)
+			}
+			c.editing = true
+		case cfg.Remove != nil:
+			p.kind = kindRemove
+			p.remove = map[string]bool{}
+			for _, k := range cfg.Remove.Attributes {
+				p.remove[k] = true
+			}
+			c.editing = true
+		case cfg.Limit != nil:
+			p.kind = kindLimit
+			p.limit = *cfg.Limit
+			if p.limit.Burst == 0 {
+				p.limit.Burst = max(1, p.limit.LinesPerSecond)
+			}
+			p.dropped = count(p.name, ReasonRate, "")
+			c.dropping = true
+		}
+		c.procs = append(c.procs, p)
+	}
+	return c, nil
+}
+
+// counterFor returns the redaction counter of rule, shared by every
+// redact processor of the chain.
+func (c *Chain) counterFor(rule string, count func(processor, reason, rule string) int) int {
+	for i := range c.counters {
+		if c.counters[i].rule == rule && c.counters[i].processor == "" {
+			return i
+		}
+	}
+	return count("", "", rule)
+}
+
+// Dropped is one series of loglet_records_dropped_total.
+type Dropped struct {
+	Input, Processor, Reason string
+	Records                  int64
+}
+
+// Redacted is one series of loglet_redactions_total.
+type Redacted struct {
+	Input, Rule string
+	Count       int64
+}
+
+// Counts returns the chain's counters: records dropped by processor and
+// reason, and redactions by rule.
+func (c *Chain) Counts() (dropped []Dropped, redacted []Redacted) {
+	if c == nil {
+		return nil, nil
+	}
+	for i := range c.counters {
+		k := &c.counters[i]
+		if k.rule != "" {
+			redacted = append(redacted, Redacted{Input: c.input, Rule: k.rule, Count: k.n.Load()})
+		} else {
+			dropped = append(dropped, Dropped{Input: c.input, Processor: k.processor, Reason: k.reason, Records: k.n.Load()})
+		}
+	}
+	return dropped, redacted
+}
+
+// Run is a chain at work on one source.
+type Run struct {
+	c      *Chain
+	origin *record.Origin
+	log    *slog.Logger
+	// labels resolves set's from-label per processor and attribute ("" with
+	// ok false: the pod has no such label).
+	labels  [][]labelValue
+	buckets []bucket
+	counts  []int64 // this package's counts, added to the chain's once
+	// limitLogged is when each limit last logged its drops, and what it
+	// dropped since.
+	limitLogged  []time.Time
+	limitPending []int64
+	// refs caches strs' places in the current package's Extra.
+	refs     []record.Ref
+	refsSet  []bool
+	spans    []span
+	attrs    []record.Attr
+	newSpans []record.Span
+}
+
+type labelValue struct {
+	value string
+	ok    bool
+}
+
+// Start returns the chain's run for the source origin describes (nil for
+// a nil chain); log gets limit's reports.
+func (c *Chain) Start(origin *record.Origin, log *slog.Logger) *Run {
+	if c == nil {
+		return nil
+	}
+	r := &Run{c: c, origin: origin, log: log, counts: make([]int64, len(c.counters)),
+		refs: make([]record.Ref, len(c.strs)), refsSet: make([]bool, len(c.strs)),
+		labels: make([][]labelValue, len(c.procs)), buckets: make([]bucket, len(c.procs)),
+		limitLogged: make([]time.Time, len(c.procs)), limitPending: make([]int64, len(c.procs))}
+	for i, p := range c.procs {
+		for _, a := range p.set {
+			var lv labelValue
+			if a.label != "" {
+				lv.value, lv.ok = resourceValue(origin, "k8s.pod.label."+a.label)
+			}
+			r.labels[i] = append(r.labels[i], lv)
+		}
+		if p.kind == kindLimit {
+			r.buckets[i] = bucket{tokens: p.limit.Burst}
+		}
+	}
+	return r
+}
+
+func resourceValue(o *record.Origin, key string) (string, bool) {
+	if o == nil {
+		return "", false
+	}
+	for _, kv := range o.Resource {
+		if kv.Key == key {
+			return kv.Value, true
+		}
+	}
+	return "", false
+}
+
+// ref is strs[i] as a Ref into p's Extra.
+func (r *Run) ref(p *record.Package, i int) record.Ref {
+	if !r.refsSet[i] {
+		start := len(p.Extra)
+		p.Extra = append(p.Extra, r.c.strs[i]...)
+		r.refs[i], r.refsSet[i] = record.ExtraRef(start, len(p.Extra)), true
+	}
+	return r.refs[i]
+}
+
+// Apply runs the chain on p's records, read at now: records are dropped,
+// bodies and attribute values redacted, attributes set, renamed and
+// removed. p keeps its identity and end offset whatever is dropped.
+func (r *Run) Apply(p *record.Package, now time.Time) {
+	if r == nil || len(p.Records) == 0 {
+		return
+	}
+	clear(r.refsSet)
+	for i := range r.buckets {
+		if r.c.procs[i].kind == kindLimit {
+			r.buckets[i].refill(now, r.c.procs[i].limit)
+		}
+	}
+	attrs := r.attrs[:0]
+	spans := r.newSpans[:0]
+	w, span, lastSpan := 0, 0, -1
+	for i := range p.Records {
+		e := p.Records[i]
+		from := len(attrs)
+		if r.c.editing {
+			attrs = append(attrs, p.Attrs[e.AttrStart:e.AttrEnd]...)
+			e.AttrStart, e.AttrEnd = uint32(from), uint32(len(attrs))
+		}
+		keep := true
+		for pi := range r.c.procs {
+			pr := &r.c.procs[pi]
+			var a []record.Attr
+			if r.c.editing {
+				a = attrs[from:]
+			} else {
+				a = p.Attrs[e.AttrStart:e.AttrEnd]
+			}
+			switch pr.kind {
+			case kindDrop:
+				if r.matches(p, &e, a, pr) {
+					r.counts[pr.dropped]++
+					keep = false
+				}
+			case kindKeep:
+				if pr.minSeverity != record.SeverityNone && e.Severity != record.SeverityNone && e.Severity < pr.minSeverity {
+					r.counts[pr.droppedSeverity]++
+					keep = false
+				} else if pr.re != nil && !r.matches(p, &e, a, pr) {
+					r.counts[pr.dropped]++
+					keep = false
+				}
+			case kindLimit:
+				if !r.buckets[pi].take() {
+					r.counts[pr.dropped]++
+					r.limitPending[pi]++
+					keep = false
+				}
+			case kindRedact:
+				r.redact(p, &e, a, pr.redact)
+			case kindSet:
+				attrs = r.setAttrs(p, attrs, from, pi, pr)
+			case kindRename:
+				r.renameAttrs(p, attrs[from:], pr)
+			case kindRemove:
+				attrs = removeAttrs(p, attrs, from, pr.remove)
+			}
+			if !keep {
+				break
+			}
+		}
+		if r.c.editing {
+			e.AttrEnd = uint32(len(attrs))
+		}
+		if !keep {
+			attrs = attrs[:from]
+			continue
+		}
+		for span+1 < len(p.Spans) && p.Spans[span+1].First <= i {
+			span++
+		}
+		if span < len(p.Spans) && span != lastSpan {
+			spans = append(spans, record.Span{First: w, Time: p.Spans[span].Time})
+			lastSpan = span
+		}
+		p.Records[w] = e
+		w++
+	}
+	p.Records = p.Records[:w]
+	if r.c.editing {
+		p.Attrs, r.attrs = attrs, p.Attrs[:0]
+	}
+	if r.c.dropping {
+		p.Spans, r.newSpans = spans, p.Spans[:0]
+	} else {
+		r.newSpans = spans[:0]
+	}
+	for i, n := range r.counts {
+		if n != 0 {
+			r.c.counters[i].n.Add(n)
+			r.counts[i] = 0
+		}
+	}
+	r.reportLimits(now)
+}
+
+// matches tells whether pr's match selects record e: its body, or the
+// value of pr.field among its attributes or the source's resource.
+func (r *Run) matches(p *record.Package, e *record.Entry, attrs []record.Attr, pr *proc) bool {
+	var text []byte
+	if pr.field == "" {
+		text = body(p, e)
+	} else {
+		v, ok := fieldValue(p, attrs, pr.field)
+		if !ok {
+			s, ok := resourceValue(p.Origin, pr.field)
+			if !ok {
+				return false
+			}
+			v = []byte(s)
+		}
+		text = v
+	}
+	if pr.literal != nil {
+		return bytes.Contains(text, pr.literal)
+	}
+	return pr.re.Match(text)
+}
+
+func body(p *record.Package, e *record.Entry) []byte {
+	if e.Flags&record.FlagExtra != 0 {
+		return p.Extra[e.Start:e.End]
+	}
+	return p.Data[e.Start:e.End]
+}
+
+// fieldValue is the value of attribute key, a JSON string's without its
+// quotes.
+func fieldValue(p *record.Package, attrs []record.Attr, key string) ([]byte, bool) {
+	for _, a := range attrs {
+		if string(p.Bytes(a.Key)) != key {
+			continue
+		}
+		v := p.Bytes(a.Value)
+		if a.Raw && len(v) >= 2 && v[0] == '"' {
+			var s string
+			if json.Unmarshal(v, &s) == nil {
+				return []byte(s), true
+			}
+		}
+		return v, true
+	}
+	return nil, false
+}
+
+// redact redacts e's body and its attributes' values.
+func (r *Run) redact(p *record.Package, e *record.Entry, attrs []record.Attr, rd *redactor) {
+	var changed bool
+	start := len(p.Extra)
+	p.Extra, changed, r.spans = rd.redact(p.Extra, body(p, e), r.spans, r.counts)
+	if changed {
+		e.Start, e.End = uint32(start), uint32(len(p.Extra))
+		e.Flags |= record.FlagExtra
+	}
+	for i := range attrs {
+		a := &attrs[i]
+		if a.Value.InStrings() {
+			continue // one of the parser's own strings (a parse error's message)
+		}
+		v := p.Bytes(a.Value)
+		if rd.passwordKeys && len(v) > 0 && IsSecretKey(p.Bytes(a.Key)) && !(a.Raw && (v[0] == '{' || v[0] == '[')) {
+			start := len(p.Extra)
+			p.Extra = rd.replacement(p.Extra, v)
+			a.Value, a.Raw = record.ExtraRef(start, len(p.Extra)), false
+			r.counts[rd.pwCounter]++
+			continue
+		}
+		start := len(p.Extra)
+		p.Extra, changed, r.spans = rd.redact(p.Extra, v, r.spans, r.counts)
+		if !changed {
+			continue
+		}
+		a.Value = record.ExtraRef(start, len(p.Extra))
+		// A raw value (a number, a nested object) stays raw JSON only if
+		// the replacement kept it valid; else it is shipped as text.
+		if a.Raw && !json.Valid(p.Extra[start:]) {
+			a.Raw = false
+		}
+	}
+}
+
+// setAttrs sets pr's attributes on the record whose attributes are
+// attrs[from:], replacing those of the same key.
+func (r *Run) setAttrs(p *record.Package, attrs []record.Attr, from, pi int, pr *proc) []record.Attr {
+	for j, s := range pr.set {
+		var val record.Ref
+		if s.value >= 0 {
+			val = r.ref(p, s.value)
+		} else {
+			lv := r.labels[pi][j]
+			if !lv.ok {
+				continue
+			}
+			start := len(p.Extra)
+			p.Extra = append(p.Extra, lv.value...)
+			val = record.ExtraRef(start, len(p.Extra))
+		}
+		key := r.c.strs[s.key]
+		attrs = deleteKey(p, attrs, from, key)
+		attrs = append(attrs, record.Attr{Key: r.ref(p, s.key), Value: val})
+	}
+	return attrs
+}
+
+func (r *Run) renameAttrs(p *record.Package, attrs []record.Attr, pr *proc) {
+	for i := range attrs {
+		if to, ok := pr.rename[string(p.Bytes(attrs[i].Key))]; ok {
+			attrs[i].Key = r.ref(p, to)
+		}
+	}
+}
+
+// removeAttrs removes the attributes of keys from attrs[from:].
+func removeAttrs(p *record.Package, attrs []record.Attr, from int, keys map[string]bool) []record.Attr {
+	w := from
+	for _, a := range attrs[from:] {
+		if !keys[string(p.Bytes(a.Key))] {
+			attrs[w] = a
+			w++
+		}
+	}
+	return attrs[:w]
+}
+
+func deleteKey(p *record.Package, attrs []record.Attr, from int, key string) []record.Attr {
+	w := from
+	for _, a := range attrs[from:] {
+		if string(p.Bytes(a.Key)) != key {
+			attrs[w] = a
+			w++
+		}
+	}
+	return attrs[:w]
+}
+
+// limitLogEvery is how often a limit that drops says so, per source.
+const limitLogEvery = time.Minute
+
+// reportLimits logs what each limit dropped, at most once a minute.
+func (r *Run) reportLimits(now time.Time) {
+	for i, n := range r.limitPending {
+		if n == 0 || now.Sub(r.limitLogged[i]) < limitLogEvery {
+			continue
+		}
+		pr := &r.c.procs[i]
+		path := ""
+		if r.origin != nil {
+			path = r.origin.Path
+		}
+		r.log.Warn("limit: dropped records over the rate", "input", r.c.input, "processor", pr.name, "path", path,
+			"dropped", n, "lines-per-second", pr.limit.LinesPerSecond, "burst", pr.limit.Burst)
+		r.limitLogged[i], r.limitPending[i] = now, 0
+	}
+}
+
+// bucket is a token bucket: a record passes if a token is left.
+type bucket struct {
+	tokens float64
+	last   time.Time
+}
+
+func (b *bucket) refill(now time.Time, l Limit) {
+	if !b.last.IsZero() && now.After(b.last) {
+		b.tokens = min(l.Burst, b.tokens+now.Sub(b.last).Seconds()*l.LinesPerSecond)
+	}
+	b.last = now
+}
+
+func (b *bucket) take() bool {
+	if b.tokens >= 1 {
+		b.tokens--
+		return true
+	}
+	return false
+}

@@ -1,0 +1,502 @@
+package process
+
+import (
+	"bytes"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"regexp"
+	"slices"
+	"strings"
+
+	"github.com/loglet/loglet/internal/settings"
+)
+
+// Builtins are the built-in redaction rules.
+var Builtins = []string{"credit-card", "email", "bearer-token", "jwt", "aws-access-key", "private-key", "password-field"}
+
+// DefaultReplace is what redact puts instead of a secret unless told.
+const DefaultReplace = "[REDACTED]"
+
+// span is a range of a text that a rule found.
+type span struct{ start, end, rule int }
+
+// rule finds what one redaction rule redacts in b, appending to out.
+type rule struct {
+	name string
+	find func(b []byte, rule int, out []span) []span
+}
+
+// redactor is a compiled redact processor. Each rule is a scanner that
+// looks for a cheap anchor first (an @, a dash run, a digit, a key's
+// separator, a literal prefix) with the bytes package's vectorised
+// searches, so a body without secrets costs a few passes of memchr.
+type redactor struct {
+	rules []rule
+	// counter[i] is the chain's counter index of rules[i].
+	counter []int
+	// passwordKeys: the password-field rule is on, so an attribute whose
+	// key names a secret has its whole value replaced.
+	passwordKeys bool
+	pwCounter    int
+	replace      []byte
+	hashKey      []byte // set: hash instead of replace
+}
+
+// newRedactor compiles r; salt keys the hash.
+func newRedactor(r *Redact, salt string) (*redactor, error) {
+	rd := &redactor{replace: []byte(cmpOr(r.Replace, DefaultReplace))}
+	if r.Hash != "" {
+		if salt == "" {
+			return nil, fmt.Errorf("hash: sha256 needs the redact-salt setting (LOGLET_REDACT_SALT, from a Secret): an unsalted hash of a card number or an e-mail address is reversed by trying them all")
+		}
+		rd.hashKey = []byte(salt)
+	}
+	builtin := r.Builtin
+	if slices.Contains(builtin, "all") {
+		builtin = Builtins
+	}
+	for _, name := range builtin {
+		find := builtinFinders[name]
+		if find == nil {
+			msg := fmt.Sprintf("builtin: unknown rule %q", name)
+			if s := settings.Suggest(name, Builtins); s != "" {
+				return nil, fmt.Errorf("%s: did you mean %q?", msg, s)
+			}
+			return nil, fmt.Errorf("%s; the rules are %s, or all", msg, strings.Join(Builtins, ", "))
+		}
+		if name == "password-field" {
+			rd.passwordKeys = true
+		}
+		if !slices.ContainsFunc(rd.rules, func(r rule) bool { return r.name == name }) {
+			rd.rules = append(rd.rules, rule{name: name, find: find})
+		}
+	}
+	for i, p := range r.Patterns {
+		re, err := regexp.Compile(p)
+		if err != nil {
+			return nil, fmt.Errorf("patterns[%d]: invalid RE2 %q: %w", i, p, err)
+		}
+		if re.MatchString("") {
+			return nil, fmt.Errorf("patterns[%d]: %q matches empty text, so it would redact nothing visible everywhere; anchor it on what a secret looks like", i, p)
+		}
+		rd.rules = append(rd.rules, rule{name: p, find: patternFinder(re)})
+	}
+	return rd, nil
+}
+
+func cmpOr(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
+}
+
+// redact returns b with what the rules find replaced, appended to dst, and
+// whether anything was; counts gets one per finding, by counter index.
+// spans is scratch.
+func (rd *redactor) redact(dst, b []byte, spans []span, counts []int64) (out []byte, changed bool, scratch []span) {
+	spans = spans[:0]
+	for i, r := range rd.rules {
+		spans = r.find(b, i, spans)
+	}
+	if len(spans) == 0 {
+		return dst, false, spans
+	}
+	for _, s := range spans {
+		counts[rd.counter[s.rule]]++
+	}
+	slices.SortFunc(spans, func(a, b span) int { return a.start - b.start })
+	last := 0
+	for i := 0; i < len(spans); {
+		start, end := spans[i].start, spans[i].end
+		for i++; i < len(spans) && spans[i].start < end; i++ {
+			end = max(end, spans[i].end)
+		}
+		dst = append(dst, b[last:start]...)
+		dst = rd.replacement(dst, b[start:end])
+		last = end
+	}
+	return append(dst, b[last:]...), true, spans
+}
+
+// replacement appends what stands in for secret.
+func (rd *redactor) replacement(dst, secret []byte) []byte {
+	if rd.hashKey == nil {
+		return append(dst, rd.replace...)
+	}
+	m := hmac.New(sha256.New, rd.hashKey)
+	m.Write(secret)
+	var sum [sha256.Size]byte
+	dst = append(dst, "sha256:"...)
+	return hex.AppendEncode(dst, m.Sum(sum[:0])[:8])
+}
+
+var builtinFinders = map[string]func(b []byte, rule int, out []span) []span{
+	"credit-card":    findCards,
+	"email":          findEmails,
+	"bearer-token":   findBearer,
+	"jwt":            findJWTs,
+	"aws-access-key": findAWSKeys,
+	"private-key":    findPrivateKeys,
+	"password-field": findPasswordFields,
+}
+
+func patternFinder(re *regexp.Regexp) func(b []byte, rule int, out []span) []span {
+	groups := re.NumSubexp() > 0
+	return func(b []byte, rule int, out []span) []span {
+		for _, m := range re.FindAllSubmatchIndex(b, -1) {
+			if !groups {
+				out = append(out, span{m[0], m[1], rule})
+				continue
+			}
+			for g := 2; g < len(m); g += 2 {
+				if m[g] >= 0 && m[g+1] > m[g] {
+					out = append(out, span{m[g], m[g+1], rule})
+				}
+			}
+		}
+		return out
+	}
+}
+
+func isDigit(c byte) bool { return c >= '0' && c <= '9' }
+
+// findCards finds card numbers: 13 to 19 digits, alone or in groups
+// joined by single spaces or dashes, whose Luhn check digit holds. A run
+// of groups may hold more than a card (a number before it, a year after
+// it), so every window of whole groups with 13 to 19 digits is checked.
+func findCards(b []byte, rule int, out []span) []span {
+	var groups [][2]int // start and end of each group of digits in a run
+	for i := 0; i < len(b); {
+		j := indexDigit(b, i)
+		if j < 0 {
+			break
+		}
+		groups = groups[:0]
+		k, digits := j, 0
+		for {
+			g := k
+			for k < len(b) && isDigit(b[k]) {
+				k++
+			}
+			groups = append(groups, [2]int{g, k})
+			digits += k - g
+			if k+1 < len(b) && (b[k] == ' ' || b[k] == '-') && isDigit(b[k+1]) {
+				k++
+				continue
+			}
+			break
+		}
+		i = k
+		if digits < 13 {
+			continue
+		}
+		for a := range groups {
+			n := 0
+			for z := a; z < len(groups); z++ {
+				n += groups[z][1] - groups[z][0]
+				if n > 19 {
+					break
+				}
+				if n >= 13 && luhn(b[groups[a][0]:groups[z][1]]) {
+					out = append(out, span{groups[a][0], groups[z][1], rule})
+				}
+			}
+		}
+	}
+	return out
+}
+
+// indexDigit is the index of the first digit of b at or after i, or -1.
+func indexDigit(b []byte, i int) int {
+	for ; i < len(b); i++ {
+		if isDigit(b[i]) {
+			return i
+		}
+	}
+	return -1
+}
+
+// luhn checks the Luhn digit of the digits of b (separators skipped).
+func luhn(b []byte) bool {
+	sum, double := 0, false
+	for i := len(b) - 1; i >= 0; i-- {
+		c := b[i]
+		if !isDigit(c) {
+			continue
+		}
+		d := int(c - '0')
+		if double {
+			d *= 2
+			if d > 9 {
+				d -= 9
+			}
+		}
+		sum += d
+		double = !double
+	}
+	return sum%10 == 0
+}
+
+func isLocalChar(c byte) bool {
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || isDigit(c) || c == '.' || c == '_' || c == '%' || c == '+' || c == '-'
+}
+
+func isDomainChar(c byte) bool {
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || isDigit(c) || c == '.' || c == '-'
+}
+
+func isLetter(c byte) bool { return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' }
+
+// findEmails finds addresses: local@domain.tld, the top-level domain of
+// two letters or more.
+func findEmails(b []byte, rule int, out []span) []span {
+	for i := 0; ; {
+		at := bytes.IndexByte(b[i:], '@')
+		if at < 0 {
+			return out
+		}
+		at += i
+		i = at + 1
+		s := at
+		for s > 0 && isLocalChar(b[s-1]) {
+			s--
+		}
+		e := at + 1
+		for e < len(b) && isDomainChar(b[e]) {
+			e++
+		}
+		for e > at+1 && (b[e-1] == '.' || b[e-1] == '-') {
+			e--
+		}
+		dot := bytes.LastIndexByte(b[at+1:e], '.')
+		if s == at || dot <= 0 || e-(at+1+dot+1) < 2 || !isLetter(b[e-1]) || !isLetter(b[e-2]) {
+			continue
+		}
+		out = append(out, span{s, e, rule})
+		i = e
+	}
+}
+
+func isTokenChar(c byte) bool {
+	return isLetter(c) || isDigit(c) || c == '-' || c == '.' || c == '_' || c == '~' || c == '+' || c == '/' || c == '='
+}
+
+// findBearer finds the token after "Bearer " (any of three casings), as
+// an Authorization header carries it.
+func findBearer(b []byte, rule int, out []span) []span {
+	for _, word := range [...]string{"earer", "EARER"} {
+		for i := 0; ; {
+			j := bytes.Index(b[i:], []byte(word))
+			if j < 0 {
+				break
+			}
+			j += i
+			i = j + len(word)
+			if j == 0 || (b[j-1] != 'B' && b[j-1] != 'b') {
+				continue
+			}
+			k := i
+			for k < len(b) && (b[k] == ' ' || b[k] == '\t') {
+				k++
+			}
+			if k == i {
+				continue
+			}
+			e := k
+			for e < len(b) && isTokenChar(b[e]) {
+				e++
+			}
+			if e > k {
+				out = append(out, span{k, e, rule})
+				i = e
+			}
+		}
+	}
+	return out
+}
+
+func isB64URL(c byte) bool { return isLetter(c) || isDigit(c) || c == '-' || c == '_' }
+
+// findJWTs finds JSON Web Tokens: three base64url segments joined by dots,
+// the first a JSON header ("eyJ").
+func findJWTs(b []byte, rule int, out []span) []span {
+	for i := 0; ; {
+		j := bytes.Index(b[i:], []byte("eyJ"))
+		if j < 0 {
+			return out
+		}
+		j += i
+		i = j + 3
+		e, dots := j, 0
+		for e < len(b) {
+			if isB64URL(b[e]) {
+				e++
+				continue
+			}
+			if b[e] == '.' && dots < 2 && e > j && b[e-1] != '.' {
+				dots++
+				e++
+				continue
+			}
+			break
+		}
+		if dots == 2 && e-j >= 16 {
+			out = append(out, span{j, e, rule})
+			i = e
+		}
+	}
+}
+
+// findAWSKeys finds AWS access key ids: a known prefix and 16 more
+// capital letters or digits.
+func findAWSKeys(b []byte, rule int, out []span) []span {
+	for _, prefix := range [...]string{"AKIA", "ASIA", "ABIA", "ACCA"} {
+		for i := 0; ; {
+			j := bytes.Index(b[i:], []byte(prefix))
+			if j < 0 {
+				break
+			}
+			j += i
+			i = j + 4
+			e := i
+			for e < len(b) && e-j < 20 && (b[e] >= 'A' && b[e] <= 'Z' || isDigit(b[e])) {
+				e++
+			}
+			if e-j == 20 {
+				out = append(out, span{j, e, rule})
+				i = e
+			}
+		}
+	}
+	return out
+}
+
+// findPrivateKeys finds PEM private keys, from the BEGIN line to the END
+// line's end; a key whose END is not in the text (cut by the line limit)
+// is redacted to the text's end.
+func findPrivateKeys(b []byte, rule int, out []span) []span {
+	for i := 0; ; {
+		j := bytes.Index(b[i:], []byte("-----BEGIN "))
+		if j < 0 {
+			return out
+		}
+		j += i
+		i = j + 11
+		eol := bytes.IndexByte(b[i:], '\n')
+		line := b[i:]
+		if eol >= 0 {
+			line = b[i : i+eol]
+		}
+		if !bytes.Contains(line, []byte("PRIVATE KEY-----")) {
+			continue
+		}
+		end := len(b)
+		if k := bytes.Index(b[i:], []byte("-----END ")); k >= 0 {
+			k += i
+			if m := bytes.Index(b[k:], []byte("PRIVATE KEY-----")); m >= 0 {
+				end = k + m + len("PRIVATE KEY-----")
+			}
+		}
+		out = append(out, span{j, end, rule})
+		i = end
+	}
+}
+
+// passwordSuffixes end keys whose values are secrets (compared lower
+// case without _ - .): password, db_password, client_secret,
+// access_token, aws_secret_access_key, X-Api-Key…
+var passwordSuffixes = []string{"password", "passwd", "pwd", "passphrase", "secret", "token", "apikey", "secretkey", "accesskey", "privatekey", "credential", "credentials"}
+
+// IsSecretKey tells whether an attribute key names a secret
+// (password-field).
+func IsSecretKey(key []byte) bool {
+	var buf [64]byte
+	n := 0
+	for i := len(key) - 1; i >= 0 && n < len(buf); i-- {
+		c := key[i]
+		switch {
+		case c == '_' || c == '-' || c == '.':
+			continue
+		case c >= 'A' && c <= 'Z':
+			c += 'a' - 'A'
+		}
+		buf[len(buf)-1-n] = c
+		n++
+	}
+	norm := buf[len(buf)-n:]
+	for _, s := range passwordSuffixes {
+		if bytes.HasSuffix(norm, []byte(s)) {
+			return true
+		}
+	}
+	return false
+}
+
+func isKeyChar(c byte) bool { return isLetter(c) || isDigit(c) || c == '_' || c == '-' || c == '.' }
+
+// findPasswordFields finds the values of secret keys in key=value and
+// key: value text, quoted or not, JSON included ("password":"…").
+func findPasswordFields(b []byte, rule int, out []span) []span {
+	for _, sep := range [...]byte{'=', ':'} {
+		for i := 0; ; {
+			j := bytes.IndexByte(b[i:], sep)
+			if j < 0 {
+				break
+			}
+			j += i
+			i = j + 1
+			k := j
+			if k > 0 && (b[k-1] == '"' || b[k-1] == '\'') {
+				k--
+			}
+			s := k
+			for s > 0 && k-s < 64 && isKeyChar(b[s-1]) {
+				s--
+			}
+			if s == k || !IsSecretKey(b[s:k]) {
+				continue
+			}
+			v := j + 1
+			for v < len(b) && (b[v] == ' ' || b[v] == '\t') {
+				v++
+			}
+			if v == len(b) {
+				continue
+			}
+			var e int
+			switch q := b[v]; q {
+			case '"', '\'':
+				v++
+				e = v
+				for e < len(b) && b[e] != q {
+					if b[e] == '\\' && q == '"' {
+						e++
+					}
+					e++
+				}
+				e = min(e, len(b))
+			default:
+				e = v
+				for e < len(b) && !isValueEnd(b[e]) {
+					e++
+				}
+			}
+			if e > v {
+				out = append(out, span{v, e, rule})
+				i = e
+			}
+		}
+	}
+	return out
+}
+
+func isValueEnd(c byte) bool {
+	switch c {
+	case ' ', '\t', '\n', '\r', ',', ';', '&', '}', ']', '"', '\'':
+		return true
+	}
+	return false
+}
