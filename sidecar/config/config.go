@@ -22,6 +22,7 @@ import (
 	"github.com/loglet/loglet/internal/settings"
 	"github.com/loglet/loglet/sidecar/node"
 	"github.com/loglet/loglet/sidecar/pipeline"
+	"github.com/loglet/loglet/sidecar/process"
 	"github.com/loglet/loglet/sidecar/record"
 	"github.com/loglet/loglet/sidecar/source"
 )
@@ -37,6 +38,9 @@ type Agent struct {
 	// Inputs are what is read: the document's, or one named default from
 	// the per-input flags.
 	Inputs []Input
+	// Processors are the document's own: they run on every input's
+	// records after the input's processors.
+	Processors []process.Config
 	// MemoryLimit is memory-limit as given (memlimit.ParseLimit reads it);
 	// BufferExplicit: max-buffer-bytes was set, so the limit must not
 	// shrink it.
@@ -110,7 +114,7 @@ const DockerContainers = "/var/lib/docker/containers"
 // with, naming the setting and the fix, and names nearby keys for unknown
 // ones.
 func Load(fs *pflag.FlagSet, environ []string) (Agent, error) {
-	r, doc, err := settings.Open(fs, environ, []string{"inputs", "version"}, otherVariables)
+	r, doc, err := settings.Open(fs, environ, []string{"inputs", "version", "processors"}, otherVariables)
 	if err != nil {
 		return Agent{}, err
 	}
@@ -131,6 +135,7 @@ func Load(fs *pflag.FlagSet, environ []string) (Agent, error) {
 		API: API{Server: r.Str("api-server"), TokenFile: r.Str("api-token-file"), CAFile: r.Str("api-ca-file")},
 	}
 	maxLine := r.Bytes("max-line-bytes", 16, 64<<20)
+	popt := process.Options{Salt: r.Str("redact-salt")}
 	c.Pipeline = pipeline.Config{
 		BatchBytes:     int(r.Bytes("batch-bytes", 1, 64<<20)),
 		BatchWait:      r.Duration("batch-wait"),
@@ -163,7 +168,7 @@ func Load(fs *pflag.FlagSet, environ []string) (Agent, error) {
 			return Agent{}, fmt.Errorf("%s: given outside inputs while the document has inputs; set %s in each input instead (the flags and LOGLET_* variables describe the single input of a document without inputs)",
 				strings.Join(set, ", "), set[0])
 		}
-		if c.Inputs, err = readInputs(fs, list, maxLine); err != nil {
+		if c.Inputs, err = readInputs(fs, list, maxLine, popt); err != nil {
 			return Agent{}, err
 		}
 	} else {
@@ -172,6 +177,9 @@ func Load(fs *pflag.FlagSet, environ []string) (Agent, error) {
 			return Agent{}, err
 		}
 		c.Inputs = []Input{in}
+	}
+	if err := compileProcessors(doc, &c, popt); err != nil {
+		return Agent{}, err
 	}
 	switch c.Mode {
 	case "sidecar":
@@ -189,6 +197,26 @@ func Load(fs *pflag.FlagSet, environ []string) (Agent, error) {
 		return Agent{}, errors.New("path: no files to read; give --path '/var/log/app/*.log' (or LOGLET_PATH, path: in the config file, or files: in an input)")
 	}
 	return c, nil
+}
+
+// compileProcessors reads the document's processors and compiles each
+// input's chain: its own processors, then the document's.
+func compileProcessors(doc map[string]any, c *Agent, popt process.Options) error {
+	if list, ok := doc["processors"]; ok {
+		var err error
+		if c.Processors, err = process.Parse(list, "processors", popt); err != nil {
+			return err
+		}
+	}
+	for i := range c.Inputs {
+		in := &c.Inputs[i]
+		chain, err := process.Compile(in.Name, slices.Concat(in.Processors, c.Processors), popt)
+		if err != nil {
+			return fmt.Errorf("input %s: %w", in.Name, err)
+		}
+		in.Process = chain
+	}
+	return nil
 }
 
 // readSidecar reads the sidecar's settings: the pod as the webhook laid it

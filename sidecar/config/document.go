@@ -10,6 +10,7 @@ import (
 
 	"github.com/loglet/loglet/internal/settings"
 	"github.com/loglet/loglet/sidecar/parse"
+	"github.com/loglet/loglet/sidecar/process"
 	"github.com/loglet/loglet/sidecar/record"
 	"github.com/loglet/loglet/sidecar/source"
 )
@@ -56,17 +57,22 @@ type Input struct {
 	// Route is where the input's records go (Kafka topic, JetStream
 	// subject suffix); empty: the agent's.
 	Route string `json:"route,omitempty"`
+	// Processors run on the input's records after parsing, before the
+	// document's own processors.
+	Processors []process.Config `json:"processors,omitempty"`
 
 	// Parse is the compiled Format and the rest (the loader sets it).
 	Parse *parse.Spec `json:"-"`
 	// ParseConfig is what Parse was compiled from: a mode may compile it
 	// again for another container format.
 	ParseConfig parse.Config `json:"-"`
+	// Process is Processors and the document's, compiled (nil: none).
+	Process *process.Chain `json:"-"`
 }
 
 // documentKeys are an input's keys in the document.
 var documentKeys = []string{"name", "files", "exclude", "format", "container-format", "multiline-start",
-	"multiline-timeout", "csv-fields", "time-key", "time-format", "route"}
+	"multiline-timeout", "csv-fields", "time-key", "time-format", "route", "processors"}
 
 // Document is a configuration document as a program writes it (the
 // webhook, for the sidecar it injects): agent-wide settings by key and the
@@ -92,7 +98,7 @@ func (d Document) MarshalJSON() ([]byte, error) {
 
 // readInputs reads the document's inputs list, each with its keys checked
 // (a typo gets the nearest key) and its settings typed as the flags are.
-func readInputs(fs *pflag.FlagSet, list any, maxLineBytes int64) ([]Input, error) {
+func readInputs(fs *pflag.FlagSet, list any, maxLineBytes int64, popt process.Options) ([]Input, error) {
 	items, ok := list.([]any)
 	if !ok || len(items) == 0 {
 		return nil, fmt.Errorf("inputs: want a list of inputs, each with a name and files, got %v", list)
@@ -123,6 +129,7 @@ func readInputs(fs *pflag.FlagSet, list any, maxLineBytes int64) ([]Input, error
 		seen[name] = true
 		// Inside an input, files is the flag path.
 		doc := maps.Clone(m)
+		delete(doc, "processors")
 		if files, ok := doc["files"]; ok {
 			doc["path"] = files
 			delete(doc, "files")
@@ -130,6 +137,11 @@ func readInputs(fs *pflag.FlagSet, list any, maxLineBytes int64) ([]Input, error
 		in, err := readInput(settings.Nested(fs, doc, where), name, maxLineBytes)
 		if err != nil {
 			return nil, err
+		}
+		if list, ok := m["processors"]; ok {
+			if in.Processors, err = process.Parse(list, where+": processors", popt); err != nil {
+				return nil, err
+			}
 		}
 		inputs = append(inputs, in)
 	}

@@ -57,6 +57,7 @@ func AgentFlags(fs *pflag.FlagSet) {
 	fs.StringSlice("csv-fields", nil, "column names for --format csv")
 	fs.String("time-key", "", "field whose value is the record's event time (default: the container line's time, else when it was read)")
 	fs.String("time-format", "rfc3339", "how --time-key is written: rfc3339, unix, unix_ms, unix_us, unix_ns or a Go layout (02/Jan/2006:15:04:05 -0700)")
+	fs.String("redact-salt", "", "key of redact's hash: sha256 (the same secret gets the same hash only under the same salt); give it from a Secret, as LOGLET_REDACT_SALT")
 	fs.String("pod-namespace", "", "k8s.namespace.name of every record (in a pod: from the downward API)")
 	fs.String("pod-name", "", "k8s.pod.name of every record")
 	fs.String("pod-uid", "", "k8s.pod.uid of every record")

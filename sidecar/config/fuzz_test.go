@@ -17,6 +17,8 @@ func FuzzLoad(f *testing.F) {
 		"inputs:\n  - name: app\n    files: [/a/*.log]\n    format: csv\n    csv-fields: [a, b]\n",
 		`{"version":1,"mode":"sidecar","stdout":"wrap","container-images":"{\"app\":\"a:1\"}","inputs":[{"name":"default","files":["/var/loglet/c/app/0/*.log"],"format":"syslog"}]}`,
 		"inputs: [{name: a, files: [/a/*.log], format: 'regex:^(?P<x>\\d+)'}, {name: b, files: [/b/*.log], multiline-start: '^\\['}]\n",
+		"inputs: [{name: a, files: [/a/*.log], processors: [{drop: {match: x}}, {limit: {lines-per-second: 5}}]}]\nprocessors: [{redact: {builtin: [all], patterns: ['k=(\\S+)']}}, {set: {attributes: {t: {from-label: team}}}}]\n",
+		"path: [/a]\nprocessors: [{keep: {min-severity: warn, field: level, match: x}}, {rename: {attributes: {a: b}}}, {remove: {attributes: [c]}}]\n",
 		"version: 2\n", "inputs: 3\n", "inputs: [[]]\n", "- a\n", "{}", "",
 	} {
 		f.Add(seed)

@@ -195,7 +195,7 @@ func TestReference(t *testing.T) {
 		var keys, flags []string
 		for _, f := range inputFields(t) {
 			keys = append(keys, f.key)
-			if f.key != "name" {
+			if f.key != "name" && f.key != "processors" {
 				flags = append(flags, inputFlag(f.key))
 			}
 		}

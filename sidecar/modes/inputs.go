@@ -63,7 +63,7 @@ func (in *inputs) choose(mode func(path string) source.Choice, base source.Choic
 		}
 		for i, m := range in.match {
 			if m.Match(path) {
-				c.Parse, c.Input = in.list[i].Parse, in.list[i].Name
+				c.Parse, c.Input, c.Process = in.list[i].Parse, in.list[i].Name, in.list[i].Process
 				if r := in.list[i].Route; r != "" {
 					c.Route = r
 				}
@@ -74,7 +74,7 @@ func (in *inputs) choose(mode func(path string) source.Choice, base source.Choic
 			// Matched by an input's glob but left out by its excludes.
 			return source.Choice{Skip: true}
 		}
-		c.Input = in.list[0].Name
+		c.Input, c.Process = in.list[0].Name, in.list[0].Process
 		if c.Route == "" {
 			c.Route = in.list[0].Route
 		}

@@ -19,6 +19,7 @@ import (
 	"github.com/loglet/loglet/sidecar/pipeline"
 	"github.com/loglet/loglet/sidecar/pod"
 	"github.com/loglet/loglet/sidecar/podlog"
+	"github.com/loglet/loglet/sidecar/process"
 	"github.com/loglet/loglet/sidecar/source"
 )
 
@@ -44,12 +45,19 @@ type Agent struct {
 	// resumes that may have missed a rotated file (api). Nil when the
 	// mode has none.
 	LostBytes, StdoutStalls, StdoutGaps func() float64
+	// Processors are the inputs' processor chains, for their counters.
+	Processors []*process.Chain
 }
 
 // Wire builds the agent c describes. It reaches nothing yet: clients
 // connect when Capture runs.
 func Wire(c config.Agent) (*Agent, error) {
 	a := &Agent{Pipeline: c.Pipeline}
+	for _, in := range c.Inputs {
+		if in.Process != nil {
+			a.Processors = append(a.Processors, in.Process)
+		}
+	}
 	in := newInputs(c.Inputs)
 	a.Pipeline.Paths, a.Pipeline.Exclude = in.paths(), in.exclude()
 	a.Pipeline.Select = in.choose(nil, source.Choice{Resource: a.Pipeline.Resource})

@@ -176,6 +176,7 @@ func New(cfg Config, sk sink.Sink, store *checkpoint.Store, log *slog.Logger) (*
 			Poll:         cfg.ScanInterval,
 			CloseGrace:   max(5*cfg.ScanInterval, time.Second),
 			Parse:        cfg.Parse,
+			Log:          log,
 		},
 		budget:    newBudget(cfg.MaxBufferBytes),
 		queue:     make(chan *record.Package, queueDepth),
@@ -744,7 +745,7 @@ func (a *Agent) run(ctx, drain context.Context, fd *os.File, cp checkpoint.Check
 		choice.Resource, choice.Route = cp.Resource, cp.Route
 	}
 	scfg := a.scfg
-	scfg.Parse = choice.Parse
+	scfg.Parse, scfg.Process = choice.Parse, choice.Process
 	origin := record.NewInputOrigin(cp.SourceID, cp.Path, choice.Input, choice.Resource)
 	origin.Route = choice.Route
 	st := source.State{Identity: cp.Identity, Offset: cp.Offset, NextPackageID: cp.NextPackageID}

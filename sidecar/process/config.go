@@ -143,8 +143,9 @@ func (v *Value) UnmarshalJSON(b []byte) error {
 // Parse reads a processors list of a configuration document (as YAML or
 // JSON decoded it); where names it in errors (processors, or
 // inputs[0] (app): processors). Keys are checked, a typo gets the nearest
-// name, and every processor is compiled once to check it.
-func Parse(list any, where string) ([]Config, error) {
+// name, and every processor is compiled once (with opt) to check it, so
+// an error names the list it is in.
+func Parse(list any, where string, opt Options) ([]Config, error) {
 	items, ok := list.([]any)
 	if !ok {
 		return nil, fmt.Errorf("%s: want a list of processors like - drop: {match: 'GET /healthz'}, got %v", where, list)
@@ -159,6 +160,9 @@ func Parse(list any, where string) ([]Config, error) {
 		c, err := parseOne(m, at)
 		if err != nil {
 			return nil, err
+		}
+		if err := new(Chain).add(c, c.Kind(), opt); err != nil {
+			return nil, fmt.Errorf("%s (%s): %w", at, c.Kind(), err)
 		}
 		out = append(out, c)
 	}
@@ -202,9 +206,6 @@ func parseOne(m map[string]any, at string) (Config, error) {
 			field := te.Field[strings.LastIndexByte(te.Field, '.')+1:]
 			return Config{}, fmt.Errorf("%s: %s: want %s, got a %s", at, field, typeName(te.Type.Kind().String()), te.Value)
 		}
-		return Config{}, fmt.Errorf("%s: %w", at, err)
-	}
-	if err := c.check(); err != nil {
 		return Config{}, fmt.Errorf("%s: %w", at, err)
 	}
 	return c, nil

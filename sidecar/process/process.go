@@ -113,6 +113,19 @@ func Compile(input string, list []Config, opt Options) (*Chain, error) {
 		return nil, err
 	}
 	c := &Chain{input: input}
+	for i, cfg := range list {
+		if err := c.add(cfg, labels[i], opt); err != nil {
+			return nil, fmt.Errorf("processors[%d] (%s): %w", i, cfg.Kind(), err)
+		}
+	}
+	return c, nil
+}
+
+// add compiles cfg, labelled name, onto the chain.
+func (c *Chain) add(cfg Config, name string, opt Options) error {
+	if err := cfg.check(); err != nil {
+		return err
+	}
 	str := func(s string) int {
 		c.strs = append(c.strs, s)
 		return len(c.strs) - 1
@@ -121,89 +134,82 @@ func Compile(input string, list []Config, opt Options) (*Chain, error) {
 		c.counters = append(c.counters, counter{processor: processor, reason: reason, rule: rule})
 		return len(c.counters) - 1
 	}
-	for i, cfg := range list {
-		if err := cfg.check(); err != nil {
-			return nil, fmt.Errorf("processors[%d] (%s): %w", i, cfg.Kind(), err)
+	p := proc{name: name}
+	var err error
+	switch {
+	case cfg.Drop != nil, cfg.Keep != nil:
+		m, reason := cfg.Drop, ReasonMatch
+		p.kind = kindDrop
+		if cfg.Keep != nil {
+			m, reason, p.kind = cfg.Keep, ReasonNoMatch, kindKeep
 		}
-		p := proc{name: labels[i]}
-		fail := func(err error) (*Chain, error) {
-			return nil, fmt.Errorf("processors[%d] (%s): %w", i, cfg.Kind(), err)
+		if m.Match != "" {
+			if p.re, err = regexp.Compile(m.Match); err != nil {
+				return fmt.Errorf("match: invalid RE2 %q: %w", m.Match, err)
+			}
+			if lit, complete := p.re.LiteralPrefix(); complete {
+				p.literal = []byte(lit)
+			}
+			p.dropped = count(p.name, reason, "")
 		}
-		switch {
-		case cfg.Drop != nil, cfg.Keep != nil:
-			m, reason := cfg.Drop, ReasonMatch
-			p.kind = kindDrop
-			if cfg.Keep != nil {
-				m, reason, p.kind = cfg.Keep, ReasonNoMatch, kindKeep
+		p.field = m.Field
+		if m.MinSeverity != "" {
+			s, ok := severities[strings.ToUpper(m.MinSeverity)]
+			if !ok {
+				return fmt.Errorf("min-severity: %q: want TRACE, DEBUG, INFO, WARN, ERROR or FATAL", m.MinSeverity)
 			}
-			if m.Match != "" {
-				if p.re, err = regexp.Compile(m.Match); err != nil {
-					return fail(fmt.Errorf("match: invalid RE2 %q: %w", m.Match, err))
-				}
-				if lit, complete := p.re.LiteralPrefix(); complete {
-					p.literal = []byte(lit)
-				}
-				p.dropped = count(p.name, reason, "")
-			}
-			p.field = m.Field
-			if m.MinSeverity != "" {
-				s, ok := severities[strings.ToUpper(m.MinSeverity)]
-				if !ok {
-					return fail(fmt.Errorf("min-severity: %q: want TRACE, DEBUG, INFO, WARN, ERROR or FATAL", m.MinSeverity))
-				}
-				p.minSeverity = s
-				p.droppedSeverity = count(p.name, ReasonSeverity, "")
-			}
-			c.dropping = true
-		case cfg.Redact != nil:
-			p.kind = kindRedact
-			if p.redact, err = newRedactor(cfg.Redact, opt.Salt); err != nil {
-				return fail(err)
-			}
-			for _, r := range p.redact.rules {
-				p.redact.counter = append(p.redact.counter, c.counterFor(r.name, count))
-			}
-			if p.redact.passwordKeys {
-				p.redact.pwCounter = c.counterFor("password-field", count)
-			}
-		case cfg.Set != nil:
-			p.kind = kindSet
-			// Sorted: the records' attributes come out the same every time.
-			for _, k := range slices.Sorted(maps.Keys(cfg.Set.Attributes)) {
-				v := cfg.Set.Attributes[k]
-				a := setAttr{key: str(k), value: -1, label: v.FromLabel}
-				if v.FromLabel == "" {
-					a.value = str(v.Text)
-				}
-				p.set = append(p.set, a)
-			}
-			c.editing = true
-		case cfg.Rename != nil:
-			p.kind = kindRename
-			p.rename = map[string]int{}
-			for from, to := range cfg.Rename.Attributes {
-				p.rename[from] = str(to)
-			}
-			c.editing = true
-		case cfg.Remove != nil:
-			p.kind = kindRemove
-			p.remove = map[string]bool{}
-			for _, k := range cfg.Remove.Attributes {
-				p.remove[k] = true
-			}
-			c.editing = true
-		case cfg.Limit != nil:
-			p.kind = kindLimit
-			p.limit = *cfg.Limit
-			if p.limit.Burst == 0 {
-				p.limit.Burst = max(1, p.limit.LinesPerSecond)
-			}
-			p.dropped = count(p.name, ReasonRate, "")
-			c.dropping = true
+			p.minSeverity = s
+			p.droppedSeverity = count(p.name, ReasonSeverity, "")
 		}
-		c.procs = append(c.procs, p)
+		c.dropping = true
+	case cfg.Redact != nil:
+		p.kind = kindRedact
+		if p.redact, err = newRedactor(cfg.Redact, opt.Salt); err != nil {
+			return err
+		}
+		for _, r := range p.redact.rules {
+			p.redact.counter = append(p.redact.counter, c.counterFor(r.name, count))
+		}
+		if p.redact.passwordKeys {
+			p.redact.pwCounter = c.counterFor("password-field", count)
+		}
+	case cfg.Set != nil:
+		p.kind = kindSet
+		// Sorted: the records' attributes come out the same every time.
+		for _, k := range slices.Sorted(maps.Keys(cfg.Set.Attributes)) {
+			v := cfg.Set.Attributes[k]
+			a := setAttr{key: str(k), value: -1, label: v.FromLabel}
+			if v.FromLabel == "" {
+				a.value = str(v.Text)
+			}
+			p.set = append(p.set, a)
+		}
+		c.editing = true
+	case cfg.Rename != nil:
+		p.kind = kindRename
+		p.rename = map[string]int{}
+		for from, to := range cfg.Rename.Attributes {
+			p.rename[from] = str(to)
+		}
+		c.editing = true
+	case cfg.Remove != nil:
+		p.kind = kindRemove
+		p.remove = map[string]bool{}
+		for _, k := range cfg.Remove.Attributes {
+			p.remove[k] = true
+		}
+		c.editing = true
+	case cfg.Limit != nil:
+		p.kind = kindLimit
+		p.limit = *cfg.Limit
+		if p.limit.Burst == 0 {
+			p.limit.Burst = max(1, p.limit.LinesPerSecond)
+		}
+		p.dropped = count(p.name, ReasonRate, "")
+		c.dropping = true
 	}
-	return c, nil
+	c.procs = append(c.procs, p)
+	return nil
 }
 
 // counterFor returns the redaction counter of rule, shared by every

@@ -29,7 +29,7 @@ func compile(t testing.TB, doc string, opt process.Options) *process.Chain {
 	if err != nil {
 		t.Fatal(err)
 	}
-	list, err := process.Parse(m["processors"], "processors")
+	list, err := process.Parse(m["processors"], "processors", opt)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -294,7 +294,7 @@ func TestParseErrors(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		list, err := process.Parse(m["processors"], "processors")
+		list, err := process.Parse(m["processors"], "processors", process.Options{})
 		if err == nil {
 			_, err = process.Compile("app", list, process.Options{})
 		}

@@ -2,6 +2,7 @@ package source
 
 import (
 	"github.com/loglet/loglet/sidecar/parse"
+	"github.com/loglet/loglet/sidecar/process"
 	"github.com/loglet/loglet/sidecar/record"
 )
 
@@ -15,6 +16,8 @@ type Choice struct {
 	Later bool
 	// Parse turns its lines into records.
 	Parse *parse.Spec
+	// Process runs the input's processors on its records (nil: none).
+	Process *process.Chain
 	// Resource are the attributes its records carry.
 	Resource []record.KeyValue
 	// Route sends its records to a Kafka topic or JetStream subject of

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
@@ -17,6 +18,7 @@ import (
 	"time"
 
 	"github.com/loglet/loglet/sidecar/parse"
+	"github.com/loglet/loglet/sidecar/process"
 	"github.com/loglet/loglet/sidecar/record"
 )
 
@@ -53,6 +55,10 @@ type Config struct {
 	// Parse turns lines into records (container formats, multiline,
 	// parsers); nil ships every line as it is.
 	Parse *parse.Spec
+	// Process runs processors on the parsed records before a package
+	// leaves the file; Log gets what they report.
+	Process *process.Chain
+	Log     *slog.Logger
 }
 
 // InitialBufferBytes is the size a File's read buffer starts at; it grows
@@ -115,6 +121,7 @@ type File struct {
 	part    uint16          // parts of the current long line emitted so far
 	nextPkg uint64
 	stage   *parse.Stage
+	proc    *process.Run
 
 	wake      chan struct{}
 	unmatched atomic.Int64 // unix nanos since the file left the glob; 0 while matched
@@ -134,6 +141,7 @@ func NewFile(cfg Config, f *os.File, path string, origin *record.Origin, st Stat
 	if cfg.Parse != nil {
 		file.stage = cfg.Parse.NewStage()
 	}
+	file.proc = cfg.Process.Start(origin, cfg.Log)
 	return file
 }
 
@@ -484,6 +492,9 @@ func (s *File) take(flush bool) *record.Package {
 	out.Origin = s.origin
 	out.Identity = s.id
 	out.EndOffset = endOffset
+	// Processors run on finished records only: a record still waiting
+	// for lines is not whole yet, and a secret may span its lines.
+	s.proc.Apply(out, time.Now())
 	return out
 }
 
