@@ -475,11 +475,32 @@ func fieldValue(p *record.Package, attrs []record.Attr, key string) ([]byte, boo
 	return nil, false
 }
 
-// redact redacts e's body and its attributes' values.
+// redact redacts e's body and its attributes' values. The record's line
+// (what of it lies in Data: the body and the attributes a parser found
+// there) is scanned once for what the rules need to see; values made in
+// Extra (unescaped, joined) are scanned on their own.
 func (r *Run) redact(p *record.Package, e *record.Entry, attrs []record.Attr, rd *redactor) {
+	may := r.candidates(p, e, attrs, rd)
+	if may == 0 && !rd.patterns {
+		return
+	}
+	// A value of a key naming a secret that the parser took from the
+	// body (a regex group, a logfmt pair) goes from the body too.
+	r.spans = r.spans[:0]
+	if may&mayPassword != 0 && e.Flags&record.FlagExtra == 0 {
+		for _, a := range attrs {
+			if a.Value.InStrings() || a.Value.InExtra() || !IsSecretKey(p.Bytes(a.Key)) {
+				continue
+			}
+			s, end := a.Value.Bounds()
+			if s >= int(e.Start) && end <= int(e.End) && end > s {
+				r.spans = append(r.spans, span{s - int(e.Start), end - int(e.Start), -1})
+			}
+		}
+	}
 	var changed bool
 	start := len(p.Extra)
-	p.Extra, changed, r.spans = rd.redact(p.Extra, body(p, e), r.spans, r.counts)
+	p.Extra, changed, r.spans = rd.redact(p.Extra, body(p, e), may, r.spans, r.counts)
 	if changed {
 		e.Start, e.End = uint32(start), uint32(len(p.Extra))
 		e.Flags |= record.FlagExtra
@@ -498,7 +519,7 @@ func (r *Run) redact(p *record.Package, e *record.Entry, attrs []record.Attr, rd
 			continue
 		}
 		start := len(p.Extra)
-		p.Extra, changed, r.spans = rd.redact(p.Extra, v, r.spans, r.counts)
+		p.Extra, changed, r.spans = rd.redact(p.Extra, v, may, r.spans[:0], r.counts)
 		if !changed {
 			continue
 		}
@@ -509,6 +530,44 @@ func (r *Run) redact(p *record.Package, e *record.Entry, attrs []record.Attr, rd
 			a.Raw = false
 		}
 	}
+}
+
+// candidates are the built-in rules of rd that may find something in
+// record e.
+func (r *Run) candidates(p *record.Package, e *record.Entry, attrs []record.Attr, rd *redactor) uint8 {
+	if rd.builtin == 0 {
+		return 0
+	}
+	var may uint8
+	lo, hi := len(p.Data), 0
+	in := func(ref record.Ref, key bool) {
+		switch {
+		case !ref.InStrings() && !ref.InExtra():
+			s, e := ref.Bounds()
+			lo, hi = min(lo, s), max(hi, e)
+		case key:
+			// A key not in the line: a parser's own (a regex group, a CSV
+			// column) or an unescaped one, with no separator after it.
+			if rd.passwordKeys && IsSecretKey(p.Bytes(ref)) {
+				may |= mayPassword
+			}
+		case ref.InExtra():
+			may |= candidates(p.Bytes(ref))
+		}
+	}
+	if e.Flags&record.FlagExtra != 0 {
+		may |= candidates(p.Extra[e.Start:e.End])
+	} else {
+		lo, hi = int(e.Start), int(e.End)
+	}
+	for _, a := range attrs {
+		in(a.Key, true)
+		in(a.Value, false)
+	}
+	if lo < hi {
+		may |= candidates(p.Data[lo:hi])
+	}
+	return may & rd.builtin
 }
 
 // setAttrs sets pr's attributes on the record whose attributes are

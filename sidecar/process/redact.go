@@ -26,6 +26,108 @@ type span struct{ start, end, rule int }
 type rule struct {
 	name string
 	find func(b []byte, rule int, out []span) []span
+	// bit is the rule's candidate bit (0: a pattern, always run).
+	bit uint8
+}
+
+// Candidate bits: what a built-in rule needs to see in a text before it
+// searches it.
+const (
+	mayCard uint8 = 1 << iota
+	mayEmail
+	mayBearer
+	mayJWT
+	mayAWS
+	mayPEM
+	mayPassword
+)
+
+var builtinBits = map[string]uint8{
+	"credit-card": mayCard, "email": mayEmail, "bearer-token": mayBearer, "jwt": mayJWT,
+	"aws-access-key": mayAWS, "private-key": mayPEM, "password-field": mayPassword,
+}
+
+// anchor marks the bytes candidates looks at; every other byte costs
+// one table lookup in a tight loop.
+var anchor = func() (t [256]bool) {
+	for _, c := range []byte("0123456789@-=:rRAJ") {
+		t[c] = true
+	}
+	return t
+}()
+
+// candidates tells, in one pass over b, which built-in rules may find
+// something in it: a run of 13 digits (single spaces or dashes between),
+// an @, "earer", "eyJ", an AWS key prefix, five dashes, or a key naming a
+// secret before = or :. A record's line is scanned once this way, and the
+// rules search only the records that may hold what they look for: most
+// records hold nothing, and searching each of their values with every
+// rule cost several times more than reading them.
+func candidates(b []byte) uint8 {
+	var m uint8
+	n := len(b)
+	for i := 0; i < n; i++ {
+		for i < n && !anchor[b[i]] {
+			i++
+		}
+		if i == n {
+			break
+		}
+		switch c := b[i]; c {
+		case '@':
+			m |= mayEmail
+		case '-':
+			if i+4 < n && string(b[i+1:i+5]) == "----" {
+				m |= mayPEM
+			}
+		case '=', ':':
+			k := i
+			if k > 0 && (b[k-1] == '"' || b[k-1] == '\'') {
+				k--
+			}
+			s := k
+			for s > 0 && k-s < 64 && isKeyChar(b[s-1]) {
+				s--
+			}
+			if s < k && IsSecretKey(b[s:k]) {
+				m |= mayPassword
+			}
+		case 'r', 'R':
+			if i >= 4 && (b[i-4]|0x20) == 'e' && (b[i-3]|0x20) == 'a' && (b[i-2]|0x20) == 'r' && (b[i-1]|0x20) == 'e' {
+				m |= mayBearer
+			}
+		case 'J':
+			if i >= 2 && b[i-2] == 'e' && b[i-1] == 'y' {
+				m |= mayJWT
+			}
+		case 'A':
+			if i+4 <= n {
+				switch string(b[i+1 : i+4]) {
+				case "KIA", "SIA", "BIA", "CCA":
+					m |= mayAWS
+				}
+			}
+		default: // a digit: the run of digits it starts
+			digits := 0
+			j := i
+			for {
+				for j < n && isDigit(b[j]) {
+					j++
+					digits++
+				}
+				if j+1 < n && (b[j] == ' ' || b[j] == '-') && isDigit(b[j+1]) {
+					j++
+					continue
+				}
+				break
+			}
+			if digits >= 13 {
+				m |= mayCard
+			}
+			i = j - 1
+		}
+	}
+	return m
 }
 
 // redactor is a compiled redact processor. Each rule is a scanner that
@@ -42,6 +144,10 @@ type redactor struct {
 	pwCounter    int
 	replace      []byte
 	hashKey      []byte // set: hash instead of replace
+	// builtin has the bits of the built-in rules; patterns: some rule is
+	// a pattern, which is searched in every text.
+	builtin  uint8
+	patterns bool
 }
 
 // newRedactor compiles r; salt keys the hash.
@@ -70,7 +176,8 @@ func newRedactor(r *Redact, salt string) (*redactor, error) {
 			rd.passwordKeys = true
 		}
 		if !slices.ContainsFunc(rd.rules, func(r rule) bool { return r.name == name }) {
-			rd.rules = append(rd.rules, rule{name: name, find: find})
+			rd.rules = append(rd.rules, rule{name: name, find: find, bit: builtinBits[name]})
+			rd.builtin |= builtinBits[name]
 		}
 	}
 	for i, p := range r.Patterns {
@@ -82,6 +189,7 @@ func newRedactor(r *Redact, salt string) (*redactor, error) {
 			return nil, fmt.Errorf("patterns[%d]: %q matches empty text, so it would redact nothing visible everywhere; anchor it on what a secret looks like", i, p)
 		}
 		rd.rules = append(rd.rules, rule{name: p, find: patternFinder(re)})
+		rd.patterns = true
 	}
 	return rd, nil
 }
@@ -95,17 +203,21 @@ func cmpOr(a, b string) string {
 
 // redact returns b with what the rules find replaced, appended to dst, and
 // whether anything was; counts gets one per finding, by counter index.
-// spans is scratch.
-func (rd *redactor) redact(dst, b []byte, spans []span, counts []int64) (out []byte, changed bool, scratch []span) {
-	spans = spans[:0]
+// Only the built-in rules whose bits are in may search. spans is scratch.
+// Spans already in spans (rule -1: counted elsewhere) are replaced too.
+func (rd *redactor) redact(dst, b []byte, may uint8, spans []span, counts []int64) (out []byte, changed bool, scratch []span) {
 	for i, r := range rd.rules {
-		spans = r.find(b, i, spans)
+		if r.bit == 0 || may&r.bit != 0 {
+			spans = r.find(b, i, spans)
+		}
 	}
 	if len(spans) == 0 {
 		return dst, false, spans
 	}
 	for _, s := range spans {
-		counts[rd.counter[s.rule]]++
+		if s.rule >= 0 {
+			counts[rd.counter[s.rule]]++
+		}
 	}
 	slices.SortFunc(spans, func(a, b span) int { return a.start - b.start })
 	last := 0
@@ -411,10 +523,14 @@ func findPrivateKeys(b []byte, rule int, out []span) []span {
 var passwordSuffixes = []string{"password", "passwd", "pwd", "passphrase", "secret", "token", "apikey", "secretkey", "accesskey", "privatekey", "credential", "credentials"}
 
 // IsSecretKey tells whether an attribute key names a secret
-// (password-field).
+// (password-field): it ends with one of passwordSuffixes once lower-cased
+// and stripped of _ - and . (db_password, client_secret, X-Api-Key).
 func IsSecretKey(key []byte) bool {
-	var buf [64]byte
-	n := 0
+	var (
+		buf   [11]byte // the longest suffix's length
+		n     int
+		cands [][]byte
+	)
 	for i := len(key) - 1; i >= 0 && n < len(buf); i-- {
 		c := key[i]
 		switch {
@@ -423,17 +539,31 @@ func IsSecretKey(key []byte) bool {
 		case c >= 'A' && c <= 'Z':
 			c += 'a' - 'A'
 		}
+		if n == 0 {
+			// Most keys are told apart by their last letter.
+			if cands = suffixesByEnd[c]; cands == nil {
+				return false
+			}
+		}
 		buf[len(buf)-1-n] = c
 		n++
 	}
 	norm := buf[len(buf)-n:]
-	for _, s := range passwordSuffixes {
-		if bytes.HasSuffix(norm, []byte(s)) {
+	for _, s := range cands {
+		if bytes.HasSuffix(norm, s) {
 			return true
 		}
 	}
 	return false
 }
+
+// suffixesByEnd are passwordSuffixes by their last letter.
+var suffixesByEnd = func() (t [256][][]byte) {
+	for _, s := range passwordSuffixes {
+		t[s[len(s)-1]] = append(t[s[len(s)-1]], []byte(s))
+	}
+	return t
+}()
 
 func isKeyChar(c byte) bool { return isLetter(c) || isDigit(c) || c == '_' || c == '-' || c == '.' }
 
