@@ -150,6 +150,9 @@ func BenchmarkAgent(b *testing.B) {
 	type row struct {
 		name, input, out string
 		args             []string
+		// processors, when set, is the configuration document's
+		// processors list (YAML).
+		processors string
 	}
 	rows := []row{
 		{name: "raw→null", input: "nginx"},
@@ -168,6 +171,12 @@ func BenchmarkAgent(b *testing.B) {
 		row{name: "nginx→null", input: "nginx", args: []string{"--format", "nginx"}},
 		row{name: "regex→null", input: "nginx", args: []string{"--format", nginxRegex}},
 		row{name: "json→file", input: "json", args: []string{"--format", "json"}, out: filepath.Join(dir, "out.ndjson")},
+		// Processors, beside the rows without: every built-in redaction
+		// rule on parsed JSON (body and every value), and a drop or keep
+		// by RE2 on raw lines.
+		row{name: "json→redact→null", input: "json", args: []string{"--format", "json"}, processors: "[{redact: {builtin: [all]}}]"},
+		row{name: "raw→drop→null", input: "nginx", processors: "[{drop: {match: 'GET /healthz'}}]"},
+		row{name: "raw→keep→null", input: "nginx", processors: `[{keep: {match: 'HTTP/1.1" [45]\d\d '}}]`},
 	)
 	for _, r := range rows {
 		input := writeInput(b, dir, r.input, size)
@@ -187,6 +196,13 @@ func BenchmarkAgent(b *testing.B) {
 				}
 				warm(b, input)
 				args := append([]string{"agent", "--once", "--path", input, "--state-dir", b.TempDir(), "--sink", sinkURL, "--log-level", "warn"}, r.args...)
+				if r.processors != "" {
+					conf := filepath.Join(b.TempDir(), "loglet.yaml")
+					if err := os.WriteFile(conf, []byte("processors: "+r.processors+"\n"), 0o644); err != nil {
+						b.Fatal(err)
+					}
+					args = append(args, "--config", conf)
+				}
 				cmd := exec.Command(bin, args...)
 				cmd.Stderr = os.Stderr
 				t0 := time.Now()

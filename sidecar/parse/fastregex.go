@@ -1,9 +1,12 @@
 package parse
 
 import (
+	"bytes"
 	"regexp"
 	"regexp/syntax"
 	"unicode/utf8"
+
+	"github.com/loglet/loglet/sidecar/record"
 )
 
 // Go's regexp engine reads about 80 MB/s, whatever the pattern. Most
@@ -237,4 +240,136 @@ func (c *chain) run(b []byte, dst []int) int {
 		dst[0], dst[1] = 0, i
 	}
 	return i
+}
+
+// Search tells whether an RE2 matches anywhere in a text, as
+// regexp.Match does, but faster for what drop and keep are given: a
+// literal is a vectorised search; a chain that starts with a literal is
+// tried where that literal occurs; anything else goes to regexp, after a
+// search for a literal every match must hold.
+type Search struct {
+	re *regexp.Regexp
+	// first starts every match (nil: unknown); chain, when set, matches
+	// from there, else first is all of it.
+	first []byte
+	chain *chain
+	need  []byte // a literal every match holds, for regexp
+}
+
+// NewSearch compiles expr.
+func NewSearch(expr string) (*Search, error) {
+	re, err := regexp.Compile(expr)
+	if err != nil {
+		return nil, err
+	}
+	s := &Search{re: re}
+	if lit, complete := re.LiteralPrefix(); complete && lit != "" {
+		s.first = []byte(lit)
+		return s, nil
+	}
+	anchored := "^(?:" + expr + ")"
+	if c := compileChain(regexp.MustCompile(anchored), anchored); c != nil && c.steps[0].op == opLiteral && len(c.steps[0].lit) > 0 {
+		s.first, s.chain = c.steps[0].lit, c
+		return s, nil
+	}
+	s.need = requiredLiteral(expr)
+	return s, nil
+}
+
+// Match tells whether the expression matches anywhere in b.
+func (s *Search) Match(b []byte) bool {
+	switch {
+	case s.first == nil:
+		return (s.need == nil || bytes.Contains(b, s.need)) && s.re.Match(b)
+	case s.chain == nil:
+		return bytes.Contains(b, s.first)
+	}
+	for i := 0; ; {
+		j := bytes.Index(b[i:], s.first)
+		if j < 0 {
+			return false
+		}
+		if s.chain.run(b[i+j:], nil) >= 0 {
+			return true
+		}
+		i += j + 1
+	}
+}
+
+// MatchBodies sets hit[i] to whether the expression matches record i's
+// body, for a package whose bodies all lie in Data, in order: the first
+// literal is searched once over all of them, not once per record, and the
+// rest is matched in the record it begins in. It returns false, having
+// set nothing, when it cannot do that (then Match each body).
+func (s *Search) MatchBodies(p *record.Package, hit []bool) bool {
+	n := len(p.Records)
+	if s.first == nil || n == 0 {
+		return false
+	}
+	prev := uint32(0)
+	for _, e := range p.Records {
+		if e.Flags&record.FlagExtra != 0 || e.Start < prev {
+			return false
+		}
+		prev = e.End
+	}
+	clear(hit[:n])
+	lo, hi := int(p.Records[0].Start), int(p.Records[n-1].End)
+	data := p.Data[:hi]
+	for i, r := lo, 0; r < n; {
+		j := bytes.Index(data[i:], s.first)
+		if j < 0 {
+			break
+		}
+		at := i + j
+		for r < n && int(p.Records[r].End) < at+len(s.first) {
+			r++
+		}
+		if r == n {
+			break
+		}
+		e := p.Records[r]
+		if at < int(e.Start) {
+			i = int(e.Start) // the literal spans the bytes between records
+			continue
+		}
+		if s.chain == nil || s.chain.run(p.Data[at:e.End], nil) >= 0 {
+			hit[r] = true
+			i, r = int(e.End), r+1
+			continue
+		}
+		i = at + 1
+	}
+	return true
+}
+
+// requiredLiteral is the longest literal of expr's top-level
+// concatenation (case-sensitive): a text without it cannot match.
+func requiredLiteral(expr string) []byte {
+	tree, err := syntax.Parse(expr, syntax.Perl)
+	if err != nil {
+		return nil
+	}
+	tree = tree.Simplify()
+	subs := []*syntax.Regexp{tree}
+	if tree.Op == syntax.OpConcat {
+		subs = flatten(tree.Sub, nil)
+	}
+	var best []byte
+	for _, sub := range subs {
+		if sub.Op == syntax.OpCapture {
+			sub = sub.Sub[0]
+		}
+		if sub.Op != syntax.OpLiteral || sub.Flags&syntax.FoldCase != 0 {
+			continue
+		}
+		var lit []byte
+		for _, r := range sub.Rune {
+			lit = utf8.AppendRune(lit, r)
+		}
+		if len(lit) > len(best) {
+			best = lit
+		}
+	}
+	return best
 }

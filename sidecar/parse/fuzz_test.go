@@ -178,6 +178,51 @@ func FuzzChain(f *testing.F) {
 	})
 }
 
+// FuzzSearch: Search answers as regexp.Match does, on a text and on each
+// line of a package, for a literal, a chain that starts with a literal
+// and patterns left to regexp.
+func FuzzSearch(f *testing.F) {
+	exprs := []string{`GET /healthz`, `HTTP/1.1" [45]\d\d `, `level=(error|warn)`, `^\d{4}-`, `(?i)error`, `user=\S+ id=\d+$`, `a[^b]*b`}
+	var match []*Search
+	var res []*regexp.Regexp
+	for _, e := range exprs {
+		m, err := NewSearch(e)
+		if err != nil {
+			f.Fatal(err)
+		}
+		match, res = append(match, m), append(res, regexp.MustCompile(e))
+	}
+	for _, s := range []string{`GET /healthz 200`, `"GET / HTTP/1.1" 404 12`, `HTTP/1.1" 4x HTTP/1.1" 500 `, "level=warn", "2026-12", "ERROR", "user=a id=1", "aXb", ""} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		// The text as one body, and its lines as the records of a
+		// package, each matched on its own.
+		p := &record.Package{Data: b}
+		start := 0
+		for i, c := range append(b[:len(b):len(b)], '\n') {
+			if c == '\n' {
+				p.Records = append(p.Records, record.Entry{Start: uint32(start), End: uint32(i)})
+				start = i + 1
+			}
+		}
+		hit := make([]bool, len(p.Records))
+		for i, m := range match {
+			if got, want := m.Match(b), res[i].Match(b); got != want {
+				t.Fatalf("%s on %q: Match %v, regexp %v", exprs[i], b, got, want)
+			}
+			if !m.MatchBodies(p, hit) {
+				continue
+			}
+			for r := range p.Records {
+				if want := res[i].Match(p.Body(r)); hit[r] != want {
+					t.Fatalf("%s on line %d %q: MatchBodies %v, regexp %v", exprs[i], r, p.Body(r), hit[r], want)
+				}
+			}
+		}
+	})
+}
+
 func TestChainOnlyForSimplePatterns(t *testing.T) {
 	for _, e := range []string{`(?P<a>\S+) x`, `^(?P<a>.*) (?P<b>.*)`, `^(?i)abc(?P<a>\d+)`, `^(?P<a>\S+?) `, `^(?P<a>ab|cd)`, `^(?P<a>[^é]+)`, `^(?P<a>\w+)\w`} {
 		if compileChain(regexp.MustCompile(e), e) != nil {

@@ -11,17 +11,16 @@
 package process
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"log/slog"
 	"maps"
-	"regexp"
 	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
 
+	"github.com/loglet/loglet/sidecar/parse"
 	"github.com/loglet/loglet/sidecar/record"
 )
 
@@ -69,9 +68,10 @@ const (
 type proc struct {
 	kind kind
 	name string
-	// drop, keep
-	re          *regexp.Regexp
-	literal     []byte // re is this literal text: searched with bytes.Contains
+	// drop, keep: the RE2 (nil: none given); whole: matched over all of
+	// a package's bodies at once (no processor before it changes bodies)
+	match       *parse.Search
+	whole       bool
 	field       string
 	minSeverity record.Severity
 	// counter indexes of drops (match or rate), and for keep by severity
@@ -144,15 +144,13 @@ func (c *Chain) add(cfg Config, name string, opt Options) error {
 			m, reason, p.kind = cfg.Keep, ReasonNoMatch, kindKeep
 		}
 		if m.Match != "" {
-			if p.re, err = regexp.Compile(m.Match); err != nil {
+			if p.match, err = parse.NewSearch(m.Match); err != nil {
 				return fmt.Errorf("match: invalid RE2 %q: %w", m.Match, err)
-			}
-			if lit, complete := p.re.LiteralPrefix(); complete {
-				p.literal = []byte(lit)
 			}
 			p.dropped = count(p.name, reason, "")
 		}
 		p.field = m.Field
+		p.whole = p.match != nil && p.field == "" && !slices.ContainsFunc(c.procs, func(q proc) bool { return q.kind == kindRedact })
 		if m.MinSeverity != "" {
 			s, ok := severities[strings.ToUpper(m.MinSeverity)]
 			if !ok {
@@ -267,6 +265,10 @@ type Run struct {
 	limitLogged  []time.Time
 	limitPending []int64
 	// refs caches strs' places in the current package's Extra.
+	// hits[i] holds, per record, whether processor i's match selects it,
+	// when hitsSet[i]: matched over the package's bodies at once.
+	hits     [][]bool
+	hitsSet  []bool
 	refs     []record.Ref
 	refsSet  []bool
 	spans    []span
@@ -288,6 +290,7 @@ func (c *Chain) Start(origin *record.Origin, log *slog.Logger) *Run {
 	r := &Run{c: c, origin: origin, log: log, counts: make([]int64, len(c.counters)),
 		refs: make([]record.Ref, len(c.strs)), refsSet: make([]bool, len(c.strs)),
 		labels: make([][]labelValue, len(c.procs)), buckets: make([]bucket, len(c.procs)),
+		hits: make([][]bool, len(c.procs)), hitsSet: make([]bool, len(c.procs)),
 		limitLogged: make([]time.Time, len(c.procs)), limitPending: make([]int64, len(c.procs))}
 	for i, p := range c.procs {
 		for _, a := range p.set {
@@ -334,9 +337,16 @@ func (r *Run) Apply(p *record.Package, now time.Time) {
 		return
 	}
 	clear(r.refsSet)
-	for i := range r.buckets {
-		if r.c.procs[i].kind == kindLimit {
-			r.buckets[i].refill(now, r.c.procs[i].limit)
+	for i := range r.c.procs {
+		switch pr := &r.c.procs[i]; {
+		case pr.kind == kindLimit:
+			r.buckets[i].refill(now, pr.limit)
+		case pr.whole:
+			if cap(r.hits[i]) < len(p.Records) {
+				r.hits[i] = make([]bool, len(p.Records))
+			}
+			r.hits[i] = r.hits[i][:len(p.Records)]
+			r.hitsSet[i] = pr.match.MatchBodies(p, r.hits[i])
 		}
 	}
 	attrs := r.attrs[:0]
@@ -360,7 +370,7 @@ func (r *Run) Apply(p *record.Package, now time.Time) {
 			}
 			switch pr.kind {
 			case kindDrop:
-				if r.matches(p, &e, a, pr) {
+				if r.selects(p, &e, a, pi, i) {
 					r.counts[pr.dropped]++
 					keep = false
 				}
@@ -368,7 +378,7 @@ func (r *Run) Apply(p *record.Package, now time.Time) {
 				if pr.minSeverity != record.SeverityNone && e.Severity != record.SeverityNone && e.Severity < pr.minSeverity {
 					r.counts[pr.droppedSeverity]++
 					keep = false
-				} else if pr.re != nil && !r.matches(p, &e, a, pr) {
+				} else if pr.match != nil && !r.selects(p, &e, a, pi, i) {
 					r.counts[pr.dropped]++
 					keep = false
 				}
@@ -426,6 +436,15 @@ func (r *Run) Apply(p *record.Package, now time.Time) {
 	r.reportLimits(now)
 }
 
+// selects tells whether processor pi's match selects record e, the i-th
+// of the package as it came.
+func (r *Run) selects(p *record.Package, e *record.Entry, attrs []record.Attr, pi, i int) bool {
+	if r.hitsSet[pi] {
+		return r.hits[pi][i]
+	}
+	return r.matches(p, e, attrs, &r.c.procs[pi])
+}
+
 // matches tells whether pr's match selects record e: its body, or the
 // value of pr.field among its attributes or the source's resource.
 func (r *Run) matches(p *record.Package, e *record.Entry, attrs []record.Attr, pr *proc) bool {
@@ -443,10 +462,7 @@ func (r *Run) matches(p *record.Package, e *record.Entry, attrs []record.Attr, p
 		}
 		text = v
 	}
-	if pr.literal != nil {
-		return bytes.Contains(text, pr.literal)
-	}
-	return pr.re.Match(text)
+	return pr.match.Match(text)
 }
 
 func body(p *record.Package, e *record.Entry) []byte {

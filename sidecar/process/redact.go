@@ -50,7 +50,7 @@ var builtinBits = map[string]uint8{
 // anchor marks the bytes candidates looks at; every other byte costs
 // one table lookup in a tight loop.
 var anchor = func() (t [256]bool) {
-	for _, c := range []byte("0123456789@-=:rRAJ") {
+	for _, c := range []byte("0123456789@-=:bBAJ") {
 		t[c] = true
 	}
 	return t
@@ -85,15 +85,19 @@ func candidates(b []byte) uint8 {
 			if k > 0 && (b[k-1] == '"' || b[k-1] == '\'') {
 				k--
 			}
+			// Most keys are told apart by their last two letters.
+			if k < 2 || !keyPairs[pair(b[k-2], b[k-1])] {
+				continue
+			}
 			s := k
 			for s > 0 && k-s < 64 && isKeyChar(b[s-1]) {
 				s--
 			}
-			if s < k && IsSecretKey(b[s:k]) {
+			if IsSecretKey(b[s:k]) {
 				m |= mayPassword
 			}
-		case 'r', 'R':
-			if i >= 4 && (b[i-4]|0x20) == 'e' && (b[i-3]|0x20) == 'a' && (b[i-2]|0x20) == 'r' && (b[i-1]|0x20) == 'e' {
+		case 'b', 'B':
+			if i+5 < n && (b[i+1]|0x20) == 'e' && (b[i+2]|0x20) == 'a' && (b[i+3]|0x20) == 'r' && (b[i+4]|0x20) == 'e' && (b[i+5]|0x20) == 'r' {
 				m |= mayBearer
 			}
 		case 'J':
@@ -556,6 +560,24 @@ func IsSecretKey(key []byte) bool {
 	}
 	return false
 }
+
+// pair indexes keyPairs by two bytes, lower-cased.
+func pair(a, b byte) uint16 { return uint16(a|0x20)<<8 | uint16(b|0x20) }
+
+// keyPairs holds the last two letters of passwordSuffixes (lower case),
+// and any pair holding a separator IsSecretKey skips.
+var keyPairs = func() []bool {
+	t := make([]bool, 1<<16)
+	for _, s := range passwordSuffixes {
+		t[pair(s[len(s)-2], s[len(s)-1])] = true
+	}
+	for c := range 256 {
+		for _, sep := range []byte("_-.") {
+			t[pair(byte(c), sep)], t[pair(sep, byte(c))] = true, true
+		}
+	}
+	return t
+}()
 
 // suffixesByEnd are passwordSuffixes by their last letter.
 var suffixesByEnd = func() (t [256][][]byte) {
