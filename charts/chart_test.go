@@ -18,6 +18,9 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
 
+	"github.com/spf13/pflag"
+
+	"github.com/loglet/loglet/sidecar/config"
 	"github.com/loglet/loglet/webhook"
 
 	"github.com/loglet/loglet/internal/kubetest"
@@ -54,6 +57,8 @@ func TestSchemaRejectsBadValues(t *testing.T) {
 		{"hub.sink=ftp://hub", []string{"/hub/sink", "does not match"}},
 		{"nodeMode.enabled=yes", []string{"/nodeMode/enabled", "boolean"}},
 		{"sidecar.agentSettings.BATCH=1MiB", []string{"/sidecar/agentSettings", "BATCH"}},
+		{"nodeMode.processors[0].dorp.match=healthz", []string{"/nodeMode/processors/0", "dorp"}},
+		{"nodeMode.processors[0].redact.builtin[0]=credit-cards", []string{"/nodeMode/processors/0/redact/builtin/0", "credit-card"}},
 	} {
 		t.Run(tc.set, func(t *testing.T) {
 			_, err := Render(Dir(), ReleaseName, ReleaseNamespace, tc.set)
@@ -165,6 +170,48 @@ func TestRenderedDefaults(t *testing.T) {
 		if o.GetKind() == "DaemonSet" {
 			t.Error("the node-mode DaemonSet is rendered by default")
 		}
+	}
+}
+
+// TestNodeModeProcessors: the processors the chart's values give the
+// DaemonSet reach the agent as its configuration document, and the
+// agent's own loader takes them, with the salt from the Secret.
+func TestNodeModeProcessors(t *testing.T) {
+	r, err := Render(Dir(), ReleaseName, ReleaseNamespace, "nodeMode.enabled=true",
+		"nodeMode.processors[0].drop.match=GET /healthz", "nodeMode.processors[1].redact.builtin[0]=all",
+		"nodeMode.processors[1].redact.hash=sha256", "nodeMode.redactSaltSecret.name=loglet-redact", "nodeMode.redactSaltSecret.key=salt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ds := find[appsv1.DaemonSet](t, objects(t, r.Manifests), "DaemonSet", "loglet-node")
+	c := ds.Spec.Template.Spec.Containers[0]
+	environ := []string{"LOGLET_POD_NAME=x"}
+	var salt *corev1.SecretKeySelector
+	for _, e := range c.Env {
+		switch {
+		case e.ValueFrom == nil:
+			environ = append(environ, e.Name+"="+e.Value)
+		case e.Name == "LOGLET_REDACT_SALT":
+			salt = e.ValueFrom.SecretKeyRef
+			environ = append(environ, e.Name+"=from-the-secret")
+		default:
+			environ = append(environ, e.Name+"=node-1")
+		}
+	}
+	if salt == nil || salt.Name != "loglet-redact" || salt.Key != "salt" {
+		t.Errorf("LOGLET_REDACT_SALT from %+v, want the Secret loglet-redact, key salt", salt)
+	}
+	fs := pflag.NewFlagSet("agent", pflag.ContinueOnError)
+	config.AgentFlags(fs)
+	if err := fs.Parse(c.Args[1:]); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.Load(fs, environ)
+	if err != nil {
+		t.Fatalf("the agent refuses what the chart gives it: %v", err)
+	}
+	if len(cfg.Processors) != 2 || cfg.Processors[0].Drop == nil || cfg.Processors[1].Redact == nil || cfg.Inputs[0].Process == nil {
+		t.Errorf("processors loaded: %+v", cfg.Processors)
 	}
 }
 

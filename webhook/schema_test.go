@@ -15,6 +15,7 @@ import (
 	"github.com/loglet/loglet/charts"
 	"github.com/loglet/loglet/internal/settings"
 	"github.com/loglet/loglet/sidecar/config"
+	"github.com/loglet/loglet/sidecar/process"
 )
 
 const schemaUpdate = "go test ./webhook -run TestChartSchema -update"
@@ -22,14 +23,18 @@ const schemaUpdate = "go test ./webhook -run TestChartSchema -update"
 // TestChartSchema holds the chart schema's sidecar.agentSettings to the
 // agent settings the webhook accepts for every sidecar (AgentSettingAllowed),
 // so helm install refuses a misspelt one, or one a pod sets with its
-// annotations, by its name; -update rewrites it.
+// annotations, by its name, and nodeMode.processors to the processors the
+// agent reads (process.Schema); -update rewrites them.
 func TestChartSchema(t *testing.T) {
 	path := filepath.Join(charts.Dir(), "values.schema.json")
 	old, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	want, err := withAgentSettings(old, agentSettingsSchema())
+	want, err := withBlock(old, "agentSettings", agentSettingsSchema())
+	if err == nil {
+		want, err = withBlock(want, "processors", process.Schema())
+	}
 	if err != nil {
 		t.Fatalf("%s: %v", path, err)
 	}
@@ -68,10 +73,10 @@ func agentSettingsSchema() map[string]any {
 	}
 }
 
-// withAgentSettings returns the schema file with the value of its
-// "agentSettings" key replaced by block, the rest of the file as it was.
-func withAgentSettings(file []byte, block map[string]any) ([]byte, error) {
-	const key = `"agentSettings": `
+// withBlock returns the schema file with the value of its one key name
+// replaced by block, the rest of the file as it was.
+func withBlock(file []byte, name string, block map[string]any) ([]byte, error) {
+	key := `"` + name + `": `
 	at := bytes.Index(file, []byte(key))
 	if at < 0 || bytes.Count(file, []byte(key)) != 1 {
 		return nil, fmt.Errorf("want one %s in the schema", strings.TrimSpace(key))
@@ -80,7 +85,7 @@ func withAgentSettings(file []byte, block map[string]any) ([]byte, error) {
 	dec := json.NewDecoder(bytes.NewReader(file[start:]))
 	var old json.RawMessage
 	if err := dec.Decode(&old); err != nil {
-		return nil, fmt.Errorf("agentSettings: %w", err)
+		return nil, fmt.Errorf("%s: %w", name, err)
 	}
 	end := start + int(dec.InputOffset())
 	lineStart := bytes.LastIndexByte(file[:at], '\n') + 1

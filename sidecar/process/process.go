@@ -97,7 +97,7 @@ type Options struct {
 	Salt string
 }
 
-var severities = map[string]record.Severity{
+var severityNames = map[string]record.Severity{
 	"TRACE": record.SeverityTrace, "DEBUG": record.SeverityDebug, "INFO": record.SeverityInfo,
 	"WARN": record.SeverityWarn, "WARNING": record.SeverityWarn, "ERROR": record.SeverityError, "FATAL": record.SeverityFatal,
 }
@@ -152,7 +152,7 @@ func (c *Chain) add(cfg Config, name string, opt Options) error {
 		p.field = m.Field
 		p.whole = p.match != nil && p.field == "" && !slices.ContainsFunc(c.procs, func(q proc) bool { return q.kind == kindRedact })
 		if m.MinSeverity != "" {
-			s, ok := severities[strings.ToUpper(m.MinSeverity)]
+			s, ok := severityNames[strings.ToUpper(m.MinSeverity)]
 			if !ok {
 				return fmt.Errorf("min-severity: %q: want TRACE, DEBUG, INFO, WARN, ERROR or FATAL", m.MinSeverity)
 			}
