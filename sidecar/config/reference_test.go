@@ -280,33 +280,34 @@ func TestChartAgentSettings(t *testing.T) {
 	}
 }
 
-// TestReferenceExampleLoads loads the example document of
-// docs/configuration.md, so the documented example is one the agent runs
+// TestReferenceExampleLoads loads the example documents of
+// docs/configuration.md, so each documented example is one the agent runs
 // with.
 func TestReferenceExampleLoads(t *testing.T) {
 	b, err := os.ReadFile(repoFile("docs", "configuration.md"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, rest, ok := strings.Cut(string(b), exampleMarker+"\n```yaml\n")
-	example, _, ok2 := strings.Cut(rest, "```\n")
-	if !ok || !ok2 {
-		t.Fatalf("docs/configuration.md: no YAML block after %q", exampleMarker)
-	}
-	path := filepath.Join(t.TempDir(), "agent.yaml")
-	if err := os.WriteFile(path, []byte(example), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	c, err := load(t, nil, "--config", path)
-	if err != nil {
-		t.Fatalf("the documented example does not load: %v", err)
-	}
 	var got []string
-	for _, in := range c.Inputs {
-		got = append(got, in.Name+":"+in.Format)
+	for _, rest := range strings.Split(string(b), exampleMarker+"\n```yaml\n")[1:] {
+		example, _, ok := strings.Cut(rest, "```\n")
+		if !ok {
+			t.Fatalf("docs/configuration.md: an example after %q does not end", exampleMarker)
+		}
+		path := filepath.Join(t.TempDir(), "agent.yaml")
+		if err := os.WriteFile(path, []byte(example), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		c, err := load(t, nil, "--config", path)
+		if err != nil {
+			t.Fatalf("a documented example does not load: %v\n%s", err, example)
+		}
+		for _, in := range c.Inputs {
+			got = append(got, fmt.Sprintf("%s:%s:%d", in.Name, in.Format, len(in.Processors)+len(c.Processors)))
+		}
 	}
-	if want := []string{"sys:syslog", "app:json", "nginx:nginx"}; !slices.Equal(got, want) {
-		t.Errorf("inputs %v, want %v", got, want)
+	if want := []string{"sys:syslog:0", "app:json:0", "nginx:nginx:0", "app:json:5", "web:nginx:4"}; !slices.Equal(got, want) {
+		t.Errorf("inputs (name:format:processors) %v, want %v", got, want)
 	}
 }
 
