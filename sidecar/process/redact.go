@@ -86,7 +86,7 @@ func candidates(b []byte) uint8 {
 				k--
 			}
 			// Most keys are told apart by their last two letters.
-			if k < 2 || !keyPairs[pair(b[k-2], b[k-1])] {
+			if k < 2 || !mayEndKey(b[k-2], b[k-1]) {
 				continue
 			}
 			s := k
@@ -561,23 +561,16 @@ func IsSecretKey(key []byte) bool {
 	return false
 }
 
-// pair indexes keyPairs by two bytes, lower-cased.
-func pair(a, b byte) uint16 { return uint16(a|0x20)<<8 | uint16(b|0x20) }
-
-// keyPairs holds the last two letters of passwordSuffixes (lower case),
-// and any pair holding a separator IsSecretKey skips.
-var keyPairs = func() []bool {
-	t := make([]bool, 1<<16)
-	for _, s := range passwordSuffixes {
-		t[pair(s[len(s)-2], s[len(s)-1])] = true
+// mayEndKey tells whether a key ending in the bytes a, b may name a
+// secret: the last two letters of one of passwordSuffixes, or a separator
+// IsSecretKey skips.
+func mayEndKey(a, b byte) bool {
+	switch uint16(a|0x20)<<8 | uint16(b|0x20) {
+	case 'r'<<8 | 'd', 'w'<<8 | 'd', 's'<<8 | 'e', 'e'<<8 | 't', 'e'<<8 | 'n', 'e'<<8 | 'y', 'a'<<8 | 'l', 'l'<<8 | 's':
+		return true
 	}
-	for c := range 256 {
-		for _, sep := range []byte("_-.") {
-			t[pair(byte(c), sep)], t[pair(sep, byte(c))] = true, true
-		}
-	}
-	return t
-}()
+	return a == '_' || a == '-' || a == '.' || b == '_' || b == '-' || b == '.'
+}
 
 // suffixesByEnd are passwordSuffixes by their last letter.
 var suffixesByEnd = func() (t [256][][]byte) {
