@@ -194,7 +194,7 @@ func (s *Kafka) produce(ctx context.Context, p *record.Package) error {
 
 // produceSync produces s.recs and waits for their acknowledgement, or
 // until a broker cannot be reached: a failed dial while the records wait
-// cancels them (franz-go then fails them at its next retry, in-flight ones
+// cancels them (franz-go fails them as it handles that dial, in-flight ones
 // too: AllowIdempotentProduceCancellation), and the attempt fails with that
 // dial's error, so an outage is reported within a dial (milliseconds for a
 // refused connection, kafkaDialTimeout at most) instead of the delivery
