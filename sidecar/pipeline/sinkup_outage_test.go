@@ -105,6 +105,12 @@ func TestSinkOutageReported(t *testing.T) {
 				t.Error("/readyz failed with the hub down: a sidecar's readiness must not follow its hub")
 			}
 
+			// A few more failed attempts before the hub comes back: each
+			// retry must leave the sink able to deliver the same packages.
+			poll.Until(t, 10*time.Second, "three failed attempts", func() bool {
+				v, _ := metricValue(t, a, "loglet_send_errors_total")
+				return v >= errorsBefore+3
+			})
 			hub.up()
 			appendN(t, path, "a", 2000, 3000)
 			poll.Until(t, 60*time.Second, "every line in the hub", func() bool { return len(hub.bodies()) >= 3000 })
@@ -112,6 +118,9 @@ func TestSinkOutageReported(t *testing.T) {
 				v, ok := metricValue(t, a, "loglet_sink_up")
 				return ok && v == 1
 			})
+			if logs.find("level=INFO", hub.addr, []string{"hub acknowledged again"}) == "" {
+				t.Errorf("no line says the hub %s acknowledges again", hub.addr)
+			}
 			wantInOrder(t, hub.bodies(), "a", 0, 3000)
 		})
 	}
