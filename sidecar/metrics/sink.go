@@ -13,9 +13,14 @@ import (
 // the first package would page someone for a pod that logs nothing.
 //
 // It is a signal for alerts and dashboards, not for readiness: /readyz
-// does not follow it (see Serve), because a sidecar turning unready takes
-// its whole pod out of its Services over a problem of the hub's, which the
-// agent already rides out (reading waits, nothing is lost).
+// (Serve's ready func) does not look at it, because a sidecar turning
+// unready takes its whole pod out of its Services over a problem of the
+// hub's, which the agent already rides out (reading waits, nothing is
+// lost).
+//
+// The pipeline registers it when delivery starts; registering it earlier
+// too (pipeline.New) would serve it from the first scrape: the later
+// registration then finds it and leaves it as it is.
 type SinkUp struct {
 	gauge prometheus.Gauge
 }
