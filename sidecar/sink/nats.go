@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/url"
 	"strconv"
 	"strings"
@@ -102,7 +103,13 @@ func OpenNATS(ctx context.Context, raw string, opts Options) (*NATS, error) {
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
 			lost.set(fmt.Errorf("connection lost: %w", cmp.Or(err, errors.New("closed by the server"))))
 		}),
-		nats.ReconnectErrHandler(func(_ *nats.Conn, err error) { lost.set(fmt.Errorf("reconnect failed: %w", err)) }),
+		// The timeout shared among the servers, as nats.go's own dialer does.
+		nats.SetCustomDialer(&causeDialer{Dialer: net.Dialer{Timeout: opts.Timeout / time.Duration(strings.Count(u.Host, ",")+1)}, lost: lost}),
+		nats.ReconnectErrHandler(func(_ *nats.Conn, err error) {
+			if !errors.Is(err, nats.ErrNoServers) { // causeDialer said why
+				lost.set(fmt.Errorf("reconnect failed: %w", err))
+			}
+		}),
 		nats.ConnectHandler(func(*nats.Conn) { lost.connected() }),
 		nats.ReconnectHandler(func(*nats.Conn) { lost.connected() }),
 	}
@@ -189,6 +196,21 @@ func (l *connLoss) get() error {
 	default:
 		return errors.New("no connection yet")
 	}
+}
+
+// causeDialer dials as nats.go does and keeps why a dial failed: nats.go
+// itself only says that no server was available.
+type causeDialer struct {
+	net.Dialer
+	lost *connLoss
+}
+
+func (d *causeDialer) Dial(network, address string) (net.Conn, error) {
+	c, err := d.Dialer.Dial(network, address)
+	if err != nil {
+		d.lost.set(err)
+	}
+	return c, err
 }
 
 // Write publishes every package asynchronously, then waits for the acks
