@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -155,9 +156,8 @@ func wantInOrder(t *testing.T, bodies []string, tag string, from, to int) {
 	}
 }
 
-func lineOf(tag string, i int) string {
-	return tag + " " + strconv.Itoa(10000 + i)[1:] + " " + strings.Repeat("-", 40)
-}
+// lineOf is line i of appendN.
+func lineOf(tag string, i int) string { return fmt.Sprintf("%s %04d %s", tag, i, strings.Repeat("-", 40)) }
 
 // metricValue reads a counter or gauge of the agent (summed over labels)
 // and whether the agent has it.
