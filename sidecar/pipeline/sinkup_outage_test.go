@@ -157,7 +157,9 @@ func wantInOrder(t *testing.T, bodies []string, tag string, from, to int) {
 }
 
 // lineOf is line i of appendN.
-func lineOf(tag string, i int) string { return fmt.Sprintf("%s %04d %s", tag, i, strings.Repeat("-", 40)) }
+func lineOf(tag string, i int) string {
+	return fmt.Sprintf("%s %04d %s", tag, i, strings.Repeat("-", 40))
+}
 
 // metricValue reads a counter or gauge of the agent (summed over labels)
 // and whether the agent has it.
