@@ -12,6 +12,7 @@ import (
 
 	"github.com/cenkalti/backoff/v4"
 
+	"github.com/loglet/loglet/sidecar/metrics"
 	"github.com/loglet/loglet/sidecar/record"
 	"github.com/loglet/loglet/sidecar/sink"
 )
@@ -19,9 +20,25 @@ import (
 // maxBatch bounds how many queued packages go to the sink in one Write.
 const maxBatch = 64
 
+// hubHealth is what the agent tells about the hub: loglet_sink_up, and the
+// sink's address for the log lines about it.
+type hubHealth struct {
+	up   *metrics.SinkUp
+	addr string
+	// downSince is when the current outage's first attempt failed (zero
+	// while the hub acknowledges).
+	downSince time.Time
+}
+
 // dispatch delivers queued packages in order until the queue closes or ctx
 // (the drain deadline) ends.
 func (a *Agent) dispatch(ctx context.Context) {
+	hub := &hubHealth{addr: sink.Addr(a.sink)}
+	up, err := metrics.RegisterSinkUp(a.metrics.Registry)
+	if err != nil {
+		a.log.Error("loglet_sink_up not served", "err", err)
+	}
+	hub.up = up
 	batch := make([]*record.Package, 0, maxBatch)
 	for p := range a.queue {
 		batch = append(batch[:0], p)
@@ -37,7 +54,7 @@ func (a *Agent) dispatch(ctx context.Context) {
 				break more
 			}
 		}
-		if err := a.deliver(ctx, batch); err != nil {
+		if err := a.deliver(ctx, batch, hub); err != nil {
 			// Past the drain deadline: what is left stays unacknowledged
 			// and is read again on the next start.
 			for range a.queue {
@@ -49,8 +66,13 @@ func (a *Agent) dispatch(ctx context.Context) {
 
 // deliver writes batch until the hub acknowledged all of it, retrying with
 // exponential backoff and jitter for as long as it takes (reading waits
-// meanwhile), and setting aside packages the hub refuses for good.
-func (a *Agent) deliver(ctx context.Context, batch []*record.Package) error {
+// meanwhile), and setting aside packages the hub refuses for good. Every
+// failed attempt counts in loglet_send_errors_total and sets loglet_sink_up
+// to 0 until an attempt succeeds; the first one of an outage is logged as
+// an error naming the hub and the cause, at once: how soon an outage is
+// noticed is up to the sink, which must fail an attempt it cannot deliver
+// within seconds, not minutes.
+func (a *Agent) deliver(ctx context.Context, batch []*record.Package, hub *hubHealth) error {
 	bo := backoff.NewExponentialBackOff()
 	bo.InitialInterval = 200 * time.Millisecond
 	bo.MaxInterval = 30 * time.Second
@@ -60,6 +82,10 @@ func (a *Agent) deliver(ctx context.Context, batch []*record.Package) error {
 		n, err := a.sink.Write(ctx, batch)
 		a.acked(batch[:n])
 		batch = batch[n:]
+		if err == nil || sink.IsRejected(err) {
+			// A refusal is an answer: the hub is up.
+			a.hubAnswered(hub, failures)
+		}
 		if err == nil {
 			continue
 		}
@@ -79,6 +105,12 @@ func (a *Agent) deliver(ctx context.Context, batch []*record.Package) error {
 		failures++
 		a.metrics.SendErrors.Inc()
 		a.metrics.PackagesRetried.Add(float64(len(batch)))
+		if !sink.IsRejected(err) {
+			hub.up.Down()
+			if hub.downSince.IsZero() {
+				hub.downSince = time.Now()
+			}
+		}
 		wait := bo.NextBackOff()
 		var ra *sink.RetryAfterError
 		if errors.As(err, &ra) && ra.After > wait {
@@ -87,7 +119,7 @@ func (a *Agent) deliver(ctx context.Context, batch []*record.Package) error {
 		// The first failure and then every tenth: an outage of hours must
 		// not flood the log.
 		if failures%10 == 1 {
-			a.log.Warn("hub did not acknowledge; retrying", "packages", len(batch), "attempt", failures, "retry_in", wait.Round(time.Millisecond).String(), "err", err)
+			a.log.Error("hub did not acknowledge; retrying", "sink", hub.addr, "packages", len(batch), "attempt", failures, "retry_in", wait.Round(time.Millisecond).String(), "err", err)
 		}
 		t := time.NewTimer(wait)
 		select {
@@ -97,10 +129,18 @@ func (a *Agent) deliver(ctx context.Context, batch []*record.Package) error {
 			return ctx.Err()
 		}
 	}
-	if failures > 0 {
-		a.log.Info("hub acknowledged again", "failed_attempts", failures)
-	}
 	return nil
+}
+
+// hubAnswered records an attempt the hub answered, and the end of an
+// outage if there was one.
+func (a *Agent) hubAnswered(hub *hubHealth, failures int) {
+	hub.up.Up()
+	if hub.downSince.IsZero() {
+		return
+	}
+	a.log.Info("hub acknowledged again", "sink", hub.addr, "failed_attempts", failures, "down_for", time.Since(hub.downSince).Round(time.Millisecond).String())
+	hub.downSince = time.Time{}
 }
 
 // acked records what the hub acknowledged and frees its memory.

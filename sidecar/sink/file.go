@@ -38,6 +38,8 @@ type Writer struct {
 	// before the next write: a rollback that failed. Past it lie bytes of
 	// packages Write did not count.
 	cut int64
+	// addr names the sink in logs.
+	addr string
 }
 
 // OpenFile appends to path, creating it. A file whose last line has no
@@ -59,7 +61,7 @@ func OpenFile(path string, log *slog.Logger) (*Writer, error) {
 		// The bytes cut are sent again, so this is no loss.
 		log.Warn("file sink: cut off a torn last record an interrupted write left; its package is sent again", "path", path, "bytes", cut)
 	}
-	return &Writer{w: f, sync: f.Sync, c: f, f: f, cut: -1}, nil
+	return &Writer{w: f, sync: f.Sync, c: f, f: f, cut: -1, addr: "file://" + path}, nil
 }
 
 // cutTornTail truncates f after its last newline, reading back from the
@@ -95,7 +97,7 @@ func cutTornTail(f *os.File) (int64, error) {
 }
 
 func newStdout() *Writer {
-	return &Writer{w: os.Stdout, sync: func() error { return nil }, cut: -1}
+	return &Writer{w: os.Stdout, sync: func() error { return nil }, cut: -1, addr: "stdout://"}
 }
 
 // Write encodes and writes every package, then syncs once for all of them
@@ -198,6 +200,9 @@ func (s *Writer) flush() (int, error) {
 	}
 	return n, nil
 }
+
+// Addr names the file (or stdout).
+func (s *Writer) Addr() string { return s.addr }
 
 // Close closes the file.
 func (s *Writer) Close() error {

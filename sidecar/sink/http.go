@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	neturl "net/url"
 	"strconv"
 	"time"
 
@@ -20,7 +21,11 @@ import (
 // retrying (honouring Retry-After); any other status rejects the package
 // for good.
 type poster struct {
-	url         string
+	url string
+	// shown is url without its password, for errors and logs.
+	shown string
+	// scheme is what Addr puts before shown's "http": "otlp+" for OTLP.
+	scheme      string
 	contentType string
 	// encode appends p's request body to dst, with headers of its own.
 	encode func(p *record.Package, dst []byte) ([]byte, http.Header, error)
@@ -32,8 +37,15 @@ type poster struct {
 
 func newPoster(url, contentType string, encode func(*record.Package, []byte) ([]byte, http.Header, error), opts Options) *poster {
 	gz, _ := gzip.NewWriterLevel(io.Discard, gzip.BestSpeed)
-	return &poster{url: url, contentType: contentType, encode: encode, client: &http.Client{Timeout: opts.Timeout}, gz: gz}
+	shown := url
+	if u, err := neturl.Parse(url); err == nil {
+		shown = u.Redacted()
+	}
+	return &poster{url: url, shown: shown, contentType: contentType, encode: encode, client: &http.Client{Timeout: opts.Timeout}, gz: gz}
 }
+
+// Addr names the endpoint, without its password.
+func (s *poster) Addr() string { return s.scheme + s.shown }
 
 // Write posts the packages one by one, in order.
 func (s *poster) Write(ctx context.Context, pkgs []*record.Package) (int, error) {
@@ -88,7 +100,8 @@ func (s *poster) post(ctx context.Context, payload []byte, header http.Header) e
 	req.Header.Set("Content-Encoding", "gzip")
 	resp, err := s.client.Do(req)
 	if err != nil {
-		return fmt.Errorf("post %s: %w", s.url, err)
+		// The client's error names the URL already (without password).
+		return err
 	}
 	defer resp.Body.Close()
 	msg, _ := io.ReadAll(io.LimitReader(resp.Body, 4<<10))
@@ -97,13 +110,13 @@ func (s *poster) post(ctx context.Context, payload []byte, header http.Header) e
 	case code >= 200 && code < 300:
 		return nil
 	case code == http.StatusTooManyRequests || code >= 500:
-		err := fmt.Errorf("post %s: %s: %s", s.url, resp.Status, bytes.TrimSpace(msg))
+		err := fmt.Errorf("post %s: %s: %s", s.shown, resp.Status, bytes.TrimSpace(msg))
 		if after, ok := retryAfter(resp.Header.Get("Retry-After")); ok {
 			return &RetryAfterError{Err: err, After: after}
 		}
 		return err
 	default:
-		return &RejectedError{Reason: fmt.Sprintf("post %s: %s: %s", s.url, resp.Status, bytes.TrimSpace(msg))}
+		return &RejectedError{Reason: fmt.Sprintf("post %s: %s: %s", s.shown, resp.Status, bytes.TrimSpace(msg))}
 	}
 }
 

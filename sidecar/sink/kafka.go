@@ -6,9 +6,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -22,9 +25,18 @@ import (
 type Kafka struct {
 	client *kgo.Client
 	topic  string
+	addr   string
+	dials  *dialWatch
 	buf    []byte
 	recs   []*kgo.Record
 }
+
+// kafkaDialTimeout bounds one connection attempt to a broker (TCP and
+// TLS). A connect on a working network takes milliseconds, across regions
+// a few hundred; 4 s still allows two lost SYNs (Linux resends after 1 s
+// and 3 s), and a broker whose address swallows packets is then reported
+// within the 5 s an outage must be noticed in, not after franz-go's 10 s.
+const kafkaDialTimeout = 4 * time.Second
 
 // OpenKafka parses `b1:9092,b2:9092/topic[?compression=zstd|lz4|snappy|gzip|none]`
 // (the part after kafka://) and connects lazily.
@@ -52,14 +64,23 @@ func OpenKafka(_ context.Context, rest string, opts Options) (*Kafka, error) {
 	default:
 		return nil, fmt.Errorf("sink kafka://%s: compression %q: want zstd, lz4, snappy, gzip or none", rest, c)
 	}
+	dials := newDialWatch()
 	client, err := kgo.NewClient(
 		kgo.SeedBrokers(strings.Split(hosts, ",")...),
+		kgo.WithHooks(dials),
+		kgo.DialTimeout(min(kafkaDialTimeout, opts.Timeout)),
 		kgo.DefaultProduceTopic(topic),
 		kgo.RequiredAcks(kgo.AllISRAcks()),
 		kgo.ProducerBatchCompression(codec),
 		kgo.ProduceRequestTimeout(opts.Timeout),
-		// Fail a delivery after this long so the agent's own retry loop
-		// (backoff, metrics, logs) sees an outage instead of a silent stall.
+		// A broker that cannot be reached fails the attempt at once (see
+		// produce); this bounds the rest: a broker that is connected but
+		// does not answer. It is long on purpose: acks=all waits for every
+		// replica in sync, which under load with big batches takes
+		// seconds, and an attempt cut short is sent again whole and takes
+		// as long again, so a timeout below the slowest healthy answer
+		// would not flap, it would never deliver. Elapsed time cannot tell
+		// slow from dead; a failed connection can.
 		kgo.RecordDeliveryTimeout(2*opts.Timeout),
 		// Without this, franz-go never fails a record already sent to a
 		// broker that went away (it cannot know whether the broker stored
@@ -73,7 +94,57 @@ func OpenKafka(_ context.Context, rest string, opts Options) (*Kafka, error) {
 	if err != nil {
 		return nil, fmt.Errorf("sink kafka://%s: %w", rest, err)
 	}
-	return &Kafka{client: client, topic: topic}, nil
+	return &Kafka{client: client, topic: topic, addr: "kafka://" + hosts + "/" + topic, dials: dials}, nil
+}
+
+// Addr names the brokers and the topic.
+func (s *Kafka) Addr() string { return s.addr }
+
+// dialWatch tells a waiting produce that a connection to a broker failed.
+// Left alone, franz-go keeps a dead broker's records and dials again and
+// again, with metadata refreshes in between, until their delivery timeout:
+// a minute in which the agent saw no error, counted none and logged
+// nothing.
+type dialWatch struct {
+	mu      sync.Mutex
+	next    int
+	waiting map[int]context.CancelCauseFunc
+}
+
+var _ kgo.HookBrokerConnect = (*dialWatch)(nil)
+
+func newDialWatch() *dialWatch { return &dialWatch{waiting: map[int]context.CancelCauseFunc{}} }
+
+// OnBrokerConnect is franz-go's hook, called after every dial. It cancels
+// the waiting produces here, before franz-go handles the failed dial: that
+// is when it looks at their contexts. Canceled any later, franz-go would
+// see it only at its next retry, after a metadata refresh (5 s).
+func (w *dialWatch) OnBrokerConnect(meta kgo.BrokerMetadata, _ time.Duration, _ net.Conn, err error) {
+	if err == nil {
+		return
+	}
+	err = fmt.Errorf("broker %s: %w", net.JoinHostPort(meta.Host, strconv.Itoa(int(meta.Port))), err)
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for id, cancel := range w.waiting {
+		cancel(err)
+		delete(w.waiting, id)
+	}
+}
+
+// watch has cancel called with the error of the next failed dial, until
+// stop is called.
+func (w *dialWatch) watch(cancel context.CancelCauseFunc) (stop func()) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	id := w.next
+	w.next++
+	w.waiting[id] = cancel
+	return func() {
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		delete(w.waiting, id)
+	}
 }
 
 // KafkaPartitioner picks a record's partition from its key (the source
@@ -112,13 +183,44 @@ func (s *Kafka) produce(ctx context.Context, p *record.Package) error {
 		})
 		lines = lines[i+1:]
 	}
-	if err := s.client.ProduceSync(ctx, s.recs...).FirstErr(); err != nil {
+	if err := s.produceSync(ctx); err != nil {
 		if errors.Is(err, kerr.MessageTooLarge) || errors.Is(err, kerr.RecordListTooLarge) {
 			return &RejectedError{Reason: fmt.Sprintf("kafka topic %s: %v", cmp.Or(p.Origin.Route, s.topic), err)}
 		}
 		return fmt.Errorf("kafka topic %s: %w", cmp.Or(p.Origin.Route, s.topic), err)
 	}
 	return nil
+}
+
+// produceSync produces s.recs and waits for their acknowledgement, or
+// until a broker cannot be reached: a failed dial while the records wait
+// cancels them (franz-go fails them as it handles that dial, in-flight ones
+// too: AllowIdempotentProduceCancellation), and the attempt fails with that
+// dial's error, so an outage is reported within a dial (milliseconds for a
+// refused connection, kafkaDialTimeout at most) instead of the delivery
+// timeout. The agent retries the package; records the broker did store
+// arrive twice, which at-least-once allows, and in order, since a package
+// is retried from its first record and packages are produced one at a
+// time. A slow broker that stays connected is waited for.
+//
+// Any broker's failed dial counts, not only the leader's these records go
+// to: franz-go does not say which broker a record waits on. In a cluster
+// with a broker gone whose partitions already moved, that costs one
+// attempt, retried at once on the new leader.
+func (s *Kafka) produceSync(ctx context.Context) error {
+	pctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	stop := s.dials.watch(cancel)
+	defer stop()
+	err := s.client.ProduceSync(pctx, s.recs...).FirstErr()
+	if err != nil && ctx.Err() == nil {
+		// franz-go fails canceled records with the error of the request
+		// that failed, or with the context's: say which dial it was.
+		if cause := context.Cause(pctx); cause != nil && cause != context.Canceled {
+			err = cause
+		}
+	}
+	return err
 }
 
 // Close flushes nothing (Write waits) and closes the client.

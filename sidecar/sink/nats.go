@@ -2,12 +2,15 @@ package sink
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/klauspost/compress/s2"
@@ -49,6 +52,8 @@ func Subject(route, sourceID string) string { return SubjectPrefix + route + "."
 // NATS publishes packages to a JetStream stream. A package is acknowledged
 // when the stream stored it (the JetStream publish ack).
 type NATS struct {
+	addr    string
+	lost    *connLoss
 	nc      *nats.Conn
 	js      jetstream.JetStream
 	stream  string
@@ -83,12 +88,30 @@ func OpenNATS(ctx context.Context, raw string, opts Options) (*NATS, error) {
 	if strings.ContainsAny(route, ".*> ") {
 		return nil, fmt.Errorf("sink %q: route %q may not contain '.', '*', '>' or spaces", raw, route)
 	}
+	lost := &connLoss{}
 	nopts := []nats.Option{
 		nats.Name("loglet-agent"),
 		nats.RetryOnFailedConnect(true),
 		nats.MaxReconnects(-1),
 		nats.ReconnectWait(time.Second),
 		nats.Timeout(opts.Timeout),
+		// No buffer while reconnecting: a package published into it would
+		// wait for its ack for the whole publish timeout (30 s) with the
+		// agent none the wiser, and the agent holds the package anyway.
+		// Write fails at once instead, and the agent retries.
+		nats.ReconnectBufSize(-1),
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+			lost.set(fmt.Errorf("connection lost: %w", cmp.Or(err, errors.New("closed by the server"))))
+		}),
+		// The timeout shared among the servers, as nats.go's own dialer does.
+		nats.SetCustomDialer(&causeDialer{Dialer: net.Dialer{Timeout: opts.Timeout / time.Duration(strings.Count(u.Host, ",")+1)}, lost: lost}),
+		nats.ReconnectErrHandler(func(_ *nats.Conn, err error) {
+			if !errors.Is(err, nats.ErrNoServers) { // causeDialer said why
+				lost.set(fmt.Errorf("reconnect failed: %w", err))
+			}
+		}),
+		nats.ConnectHandler(func(*nats.Conn) { lost.connected() }),
+		nats.ReconnectHandler(func(*nats.Conn) { lost.connected() }),
 	}
 	if f := q.Get("creds"); f != "" {
 		nopts = append(nopts, nats.UserCredentials(f))
@@ -106,8 +129,9 @@ func OpenNATS(ctx context.Context, raw string, opts Options) (*NATS, error) {
 		nc.Close()
 		return nil, err
 	}
-	s := &NATS{nc: nc, js: js, stream: stream, route: route}
+	s := &NATS{addr: u.Redacted(), lost: lost, nc: nc, js: js, stream: stream, route: route}
 	if nc.IsConnected() {
+		lost.connected()
 		if err := s.ensureStream(ctx); err != nil {
 			opts.Logger.Warn("hub stream not ready; publishes will retry", "stream", stream, "err", err)
 		}
@@ -137,9 +161,66 @@ func (s *NATS) ensureStream(ctx context.Context) error {
 	return err
 }
 
+// Addr names the server(s) and the stream, without password.
+func (s *NATS) Addr() string { return s.addr }
+
+// connLoss keeps why the connection was lost or could not be made again.
+// nats.go reports it through callbacks that run after the status changed,
+// so a Write may find the connection down before the cause is known.
+type connLoss struct {
+	mu    sync.Mutex
+	err   error
+	wasUp bool
+}
+
+func (l *connLoss) set(err error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.err = err
+}
+
+func (l *connLoss) connected() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.err, l.wasUp = nil, true
+}
+
+func (l *connLoss) get() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	switch {
+	case l.err != nil:
+		return l.err
+	case l.wasUp:
+		return errors.New("connection lost")
+	default:
+		return errors.New("no connection yet")
+	}
+}
+
+// causeDialer dials as nats.go does and keeps why a dial failed: nats.go
+// itself only says that no server was available.
+type causeDialer struct {
+	net.Dialer
+	lost *connLoss
+}
+
+func (d *causeDialer) Dial(network, address string) (net.Conn, error) {
+	c, err := d.Dialer.Dial(network, address)
+	if err != nil {
+		d.lost.set(err)
+	}
+	return c, err
+}
+
 // Write publishes every package asynchronously, then waits for the acks
-// in order.
+// in order. Without a connection it fails at once, saying why the last one
+// was lost: publishes would only wait for acks that cannot come (and acks
+// pending when the connection drops fail as it drops).
 func (s *NATS) Write(ctx context.Context, pkgs []*record.Package) (int, error) {
+	if st := s.nc.Status(); st != nats.CONNECTED {
+		return 0, fmt.Errorf("nats stream %s: not connected (%s): %w", s.stream, strings.ToLower(st.String()), s.lost.get())
+	}
 	s.futures = s.futures[:0]
 	failedAt, perr := len(pkgs), error(nil)
 	for i, p := range pkgs {

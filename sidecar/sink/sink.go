@@ -25,6 +25,16 @@ type Sink interface {
 	Close() error
 }
 
+// Addr names where s delivers, without credentials, for the agent's logs:
+// an outage report must say which hub failed. A sink that cannot say is
+// named by its type.
+func Addr(s Sink) string {
+	if a, ok := s.(interface{ Addr() string }); ok {
+		return a.Addr()
+	}
+	return fmt.Sprintf("%T", s)
+}
+
 // RejectedError says the hub refused a package for good (an HTTP 400, a
 // Kafka record too large): retrying would fail the same way.
 type RejectedError struct {
@@ -97,3 +107,6 @@ func (Null) Write(_ context.Context, pkgs []*record.Package) (int, error) { retu
 
 // Close does nothing.
 func (Null) Close() error { return nil }
+
+// Addr names the sink.
+func (Null) Addr() string { return "null://" }
