@@ -112,7 +112,7 @@ inputs, each with its own files, format and route (docs/configuration.md).`,
 				}
 				log.Info("serving metrics", "addr", addr.String())
 			}
-			log.Info("agent starting", "version", version, "mode", cfg.Mode, "inputs", len(cfg.Inputs), "paths", wired.Pipeline.Paths, "sink", cfg.Sink, "state_dir", cfg.StateDir)
+			log.Info("agent starting", "version", version, "mode", cfg.Mode, "inputs", len(cfg.Inputs), "paths", wired.Pipeline.Paths, "sink", sink.Addr(sk), "state_dir", cfg.StateDir)
 			// The pipeline stops once the signal came and the capture of
 			// the containers' stdout drained, or, with exit-when-done,
 			// once every container ended.

@@ -31,6 +31,14 @@ type Agent struct {
 	PackagesRetried  prometheus.Counter
 	PackagesRejected prometheus.Counter
 	SendErrors       prometheus.Counter
+	// SinkUp is 1 while the hub acknowledges, 0 from a failed delivery
+	// attempt until the next acknowledged one. It starts at 1: an agent
+	// that has not tried yet has nothing to report, and a 0 before the
+	// first package would page someone for a pod that logs nothing. It is
+	// for alerts, not readiness: a sidecar turning unready would take its
+	// pod out of its Services over the hub's problem, which the agent
+	// rides out (reading waits, nothing is lost).
+	SinkUp           prometheus.Gauge
 	OpenFiles        prometheus.Gauge
 	BufferedBytes    prometheus.Gauge
 	CheckpointErrors prometheus.Counter
@@ -55,12 +63,15 @@ func NewAgent(read func() (lines, bytes, splits, truncations int64)) *Agent {
 		PackagesRetried:  f.NewCounter(prometheus.CounterOpts{Name: "loglet_packages_retried_total", Help: "Packages sent again after a failed attempt."}),
 		PackagesRejected: f.NewCounter(prometheus.CounterOpts{Name: "loglet_packages_rejected_total", Help: "Packages the hub refused for good; kept in <state-dir>/rejected."}),
 		SendErrors:       f.NewCounter(prometheus.CounterOpts{Name: "loglet_send_errors_total", Help: "Failed attempts to deliver to the hub."}),
+		SinkUp: f.NewGauge(prometheus.GaugeOpts{Name: "loglet_sink_up",
+			Help: "1 while the hub acknowledges deliveries; 0 from a failed attempt until the next acknowledged one (see loglet_send_errors_total and the agent's log for the cause)."}),
 		OpenFiles:        f.NewGauge(prometheus.GaugeOpts{Name: "loglet_open_files", Help: "Files being read."}),
 		BufferedBytes:    f.NewGauge(prometheus.GaugeOpts{Name: "loglet_buffered_bytes", Help: "Bytes of packages waiting for the hub's acknowledgement."}),
 		CheckpointErrors: f.NewCounter(prometheus.CounterOpts{Name: "loglet_checkpoint_errors_total", Help: "Checkpoint writes that failed (retried)."}),
 		FilesRefused:     f.NewCounterVec(prometheus.CounterOpts{Name: "loglet_files_refused_total", Help: "Matched files not opened: a link leading outside the allowed folders, or not a regular file (reason)."}, []string{"reason"}),
 		StateCorrupt:     f.NewCounter(prometheus.CounterOpts{Name: "loglet_state_corrupt_total", Help: "Damaged checkpoints moved aside (<name>.corrupt); their sources were read again from the start."}),
 	}
+	m.SinkUp.Set(1)
 	m.lastCheckpoint.Store(time.Now().UnixNano())
 	f.NewGaugeFunc(prometheus.GaugeOpts{Name: "loglet_checkpoint_age_seconds", Help: "Seconds since checkpoints were last written."}, func() float64 {
 		return time.Since(time.Unix(0, m.lastCheckpoint.Load())).Seconds()

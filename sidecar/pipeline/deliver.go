@@ -12,7 +12,6 @@ import (
 
 	"github.com/cenkalti/backoff/v4"
 
-	"github.com/loglet/loglet/sidecar/metrics"
 	"github.com/loglet/loglet/sidecar/record"
 	"github.com/loglet/loglet/sidecar/sink"
 )
@@ -20,10 +19,9 @@ import (
 // maxBatch bounds how many queued packages go to the sink in one Write.
 const maxBatch = 64
 
-// hubHealth is what the agent tells about the hub: loglet_sink_up, and the
-// sink's address for the log lines about it.
+// hubHealth is what the agent tells about the hub: the sink's address
+// for the log lines about it, and how long it has been down.
 type hubHealth struct {
-	up   *metrics.SinkUp
 	addr string
 	// downSince is when the current outage's first attempt failed (zero
 	// while the hub acknowledges).
@@ -34,11 +32,6 @@ type hubHealth struct {
 // (the drain deadline) ends.
 func (a *Agent) dispatch(ctx context.Context) {
 	hub := &hubHealth{addr: sink.Addr(a.sink)}
-	up, err := metrics.RegisterSinkUp(a.metrics.Registry)
-	if err != nil {
-		a.log.Error("loglet_sink_up not served", "err", err)
-	}
-	hub.up = up
 	batch := make([]*record.Package, 0, maxBatch)
 	for p := range a.queue {
 		batch = append(batch[:0], p)
@@ -106,7 +99,7 @@ func (a *Agent) deliver(ctx context.Context, batch []*record.Package, hub *hubHe
 		a.metrics.SendErrors.Inc()
 		a.metrics.PackagesRetried.Add(float64(len(batch)))
 		if !sink.IsRejected(err) {
-			hub.up.Down()
+			a.metrics.SinkUp.Set(0)
 			if hub.downSince.IsZero() {
 				hub.downSince = time.Now()
 			}
@@ -135,7 +128,7 @@ func (a *Agent) deliver(ctx context.Context, batch []*record.Package, hub *hubHe
 // hubAnswered records an attempt the hub answered, and the end of an
 // outage if there was one.
 func (a *Agent) hubAnswered(hub *hubHealth, failures int) {
-	hub.up.Up()
+	a.metrics.SinkUp.Set(1)
 	if hub.downSince.IsZero() {
 		return
 	}
