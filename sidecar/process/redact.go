@@ -2,6 +2,7 @@ package process
 
 import (
 	"bytes"
+	"cmp"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
@@ -41,11 +42,6 @@ const (
 	mayPEM
 	mayPassword
 )
-
-var builtinBits = map[string]uint8{
-	"credit-card": mayCard, "email": mayEmail, "bearer-token": mayBearer, "jwt": mayJWT,
-	"aws-access-key": mayAWS, "private-key": mayPEM, "password-field": mayPassword,
-}
 
 // anchor marks the bytes candidates looks at; every other byte costs
 // one table lookup in a tight loop.
@@ -134,10 +130,11 @@ func candidates(b []byte) uint8 {
 	return m
 }
 
-// redactor is a compiled redact processor. Each rule is a scanner that
-// looks for a cheap anchor first (an @, a dash run, a digit, a key's
-// separator, a literal prefix) with the bytes package's vectorised
-// searches, so a body without secrets costs a few passes of memchr.
+// redactor is a compiled redact processor. Each built-in rule is a
+// scanner that looks for a cheap anchor first (an @, a dash run, a digit,
+// a key's separator, a literal prefix) with the bytes package's vectorised
+// searches, and runs only on records whose line candidates says may hold
+// what it finds.
 type redactor struct {
 	rules []rule
 	// counter[i] is the chain's counter index of rules[i].
@@ -156,7 +153,7 @@ type redactor struct {
 
 // newRedactor compiles r; salt keys the hash.
 func newRedactor(r *Redact, salt string) (*redactor, error) {
-	rd := &redactor{replace: []byte(cmpOr(r.Replace, DefaultReplace))}
+	rd := &redactor{replace: []byte(cmp.Or(r.Replace, DefaultReplace))}
 	if r.Hash != "" {
 		if salt == "" {
 			return nil, fmt.Errorf("hash: sha256 needs the redact-salt setting (LOGLET_REDACT_SALT, from a Secret): an unsalted hash of a card number or an e-mail address is reversed by trying them all")
@@ -168,8 +165,8 @@ func newRedactor(r *Redact, salt string) (*redactor, error) {
 		builtin = Builtins
 	}
 	for _, name := range builtin {
-		find := builtinFinders[name]
-		if find == nil {
+		r, ok := builtins[name]
+		if !ok {
 			msg := fmt.Sprintf("builtin: unknown rule %q", name)
 			if s := settings.Suggest(name, Builtins); s != "" {
 				return nil, fmt.Errorf("%s: did you mean %q?", msg, s)
@@ -179,9 +176,10 @@ func newRedactor(r *Redact, salt string) (*redactor, error) {
 		if name == "password-field" {
 			rd.passwordKeys = true
 		}
-		if !slices.ContainsFunc(rd.rules, func(r rule) bool { return r.name == name }) {
-			rd.rules = append(rd.rules, rule{name: name, find: find, bit: builtinBits[name]})
-			rd.builtin |= builtinBits[name]
+		if rd.builtin&r.bit == 0 {
+			r.name = name
+			rd.rules = append(rd.rules, r)
+			rd.builtin |= r.bit
 		}
 	}
 	for i, p := range r.Patterns {
@@ -196,13 +194,6 @@ func newRedactor(r *Redact, salt string) (*redactor, error) {
 		rd.patterns = true
 	}
 	return rd, nil
-}
-
-func cmpOr(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
 }
 
 // redact returns b with what the rules find replaced, appended to dst, and
@@ -249,14 +240,15 @@ func (rd *redactor) replacement(dst, secret []byte) []byte {
 	return hex.AppendEncode(dst, m.Sum(sum[:0])[:8])
 }
 
-var builtinFinders = map[string]func(b []byte, rule int, out []span) []span{
-	"credit-card":    findCards,
-	"email":          findEmails,
-	"bearer-token":   findBearer,
-	"jwt":            findJWTs,
-	"aws-access-key": findAWSKeys,
-	"private-key":    findPrivateKeys,
-	"password-field": findPasswordFields,
+// builtins are the built-in rules' scanners and candidate bits.
+var builtins = map[string]rule{
+	"credit-card":    {find: findCards, bit: mayCard},
+	"email":          {find: findEmails, bit: mayEmail},
+	"bearer-token":   {find: findBearer, bit: mayBearer},
+	"jwt":            {find: findJWTs, bit: mayJWT},
+	"aws-access-key": {find: findAWSKeys, bit: mayAWS},
+	"private-key":    {find: findPrivateKeys, bit: mayPEM},
+	"password-field": {find: findPasswordFields, bit: mayPassword},
 }
 
 func patternFinder(re *regexp.Regexp) func(b []byte, rule int, out []span) []span {
