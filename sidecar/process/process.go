@@ -554,37 +554,31 @@ func (r *Run) candidates(p *record.Package, e *record.Entry, attrs []record.Attr
 	if rd.builtin == 0 {
 		return 0
 	}
-	var may uint8
-	lo, hi := len(p.Data), 0
-	in := func(ref record.Ref, key bool) {
-		switch {
-		case !ref.InStrings() && !ref.InExtra():
-			s, e := ref.Bounds()
-			lo, hi = min(lo, s), max(hi, e)
-		case key:
-			// A key not in the line: a parser's own (a regex group, a CSV
-			// column) or an unescaped one, with no separator after it.
-			if rd.passwordKeys && IsSecretKey(p.Bytes(ref)) {
-				may |= mayPassword
-			}
-		case ref.InExtra():
-			may |= candidates(p.Bytes(ref))
+	// The body, then each value not inside it and long enough to hold a
+	// secret; a key is looked at on its own, for a name of a secret.
+	may := candidates(body(p, e))
+	inBody := func(ref record.Ref) bool {
+		if e.Flags&record.FlagExtra != 0 || ref.InExtra() || ref.InStrings() {
+			return false
 		}
-	}
-	if e.Flags&record.FlagExtra != 0 {
-		may |= candidates(p.Extra[e.Start:e.End])
-	} else {
-		lo, hi = int(e.Start), int(e.End)
+		s, end := ref.Bounds()
+		return s >= int(e.Start) && end <= int(e.End)
 	}
 	for _, a := range attrs {
-		in(a.Key, true)
-		in(a.Value, false)
-	}
-	if lo < hi {
-		may |= candidates(p.Data[lo:hi])
+		if k := p.Bytes(a.Key); rd.passwordKeys && len(k) >= 2 && mayEndKey(k[len(k)-2], k[len(k)-1]) && IsSecretKey(k) {
+			may |= mayPassword
+		}
+		if a.Value.InStrings() || a.Value.Len < minSecret || inBody(a.Value) {
+			continue
+		}
+		may |= candidates(p.Bytes(a.Value))
 	}
 	return may & rd.builtin
 }
+
+// minSecret is the shortest text a built-in rule finds anything in
+// (pwd=x).
+const minSecret = 5
 
 // setAttrs sets pr's attributes on the record whose attributes are
 // attrs[from:], replacing those of the same key.
