@@ -1,0 +1,191 @@
+#!/usr/bin/env bash
+# Processors beside Fluent Bit (issue 19, item 5): one pass over a 1 GiB nginx access log,
+# tail -> (drop the health checks | add an attribute | both | nothing) -> null, in
+# Fluent Bit (grep and modify filters) and in loglet (drop and set processors).
+#
+#   ./processors.sh                      # every variant, REPS interleaved reps, then the table
+#   ./processors.sh flb-raw flb-drop     # a subset (names below)
+#   REPS=1 ./processors.sh loglet-raw
+#   VERIFY=1 ./processors.sh             # once each, into a file instead of null: counts what
+#                                        # came out (records, health checks left, records tagged)
+#   ./processors.sh report [RUN_ID]      # the table of an earlier run (default: the last one)
+#
+# Variants: flb-raw flb-drop flb-set flb-drop-set loglet-raw loglet-drop loglet-set loglet-drop-set
+#
+# Each run: the input is read once into the page cache, then the collector runs under
+# /usr/bin/time (wait4's rusage): CPU = user + sys, peak RSS = ru_maxrss,
+# MB per CPU-second = input bytes / 1e6 / CPU. Fluent Bit stops by itself at the end of the
+# file (tail Exit_On_Eof); loglet with --once. Records out: Fluent Bit's own counter of the
+# null output (/api/v1/metrics, polled every 0.2 s, the last answer before it exits); loglet
+# --once exits before a metrics poll sees its last acknowledgement, so its records are counted
+# by VERIFY=1 only.
+set -eu
+HERE=$(cd "$(dirname "$0")" && pwd)
+REPO=$(cd "$HERE/../.." && pwd)
+PEERS=${PEERS:-${XDG_CACHE_HOME:-$HOME/.cache}/loglet-peers}
+BIN=${BIN:-$PEERS/bin}
+DATA=${DATA:-$PEERS/data}
+RUNS=${RUNS:-$PEERS/runs}
+INPUT=${INPUT:-$DATA/access.log}
+FLB=${FLB:-$BIN/fluent-bit}
+# The slim build, as `make bench` measures (bench/agent_test.go buildAgent); `make build` makes both.
+LOGLET=${LOGLET:-$REPO/bin/loglet-slim}
+REPS=${REPS:-3}
+VERIFY=${VERIFY:-0}
+NICE=${NICE:-0}
+CONF=${CONF:-$HERE/conf}
+# Fluent Bit's defaults (what a user gets): Flush 1 s, 32k tail buffers. Grace 1 s: the
+# engine waits at most that long at exit for the last flush (no CPU while it waits).
+export FLB_FLUSH=${FLB_FLUSH:-1} FLB_CHUNK=${FLB_CHUNK:-32k} FLB_MAX=${FLB_MAX:-32k} FLB_GRACE=${FLB_GRACE:-1}
+export FLB_PORT=${FLB_PORT:-2021} FLB_LOG_LEVEL=${FLB_LOG_LEVEL:-warn} FLB_OUTPUT=null INPUT
+ALL="flb-raw flb-drop flb-set flb-drop-set loglet-raw loglet-drop loglet-set loglet-drop-set"
+RESULTS=$RUNS/processors.tsv
+mkdir -p "$RUNS"
+
+die() { echo "processors.sh: $*" >&2; exit 1; }
+
+# count KEY: a field of "$INPUT.count" (written by gen: lines=N bytes=B healthz=H).
+count() { tr ' ' '\n' < "$INPUT.count" | sed -n "s/^$1=//p"; }
+
+# table RUN_ID: median [min-max] MB per CPU-second, median peak RSS, records out, per variant.
+table() {
+	local run=$1 bytes
+	bytes=$(awk -F'\t' -v r="$run" '$1==r {print $5; exit}' "$RESULTS")
+	[ -n "$bytes" ] || die "no rows for run $run in $RESULTS"
+	echo "run $run: $(awk -F'\t' -v r="$run" '$1==r {print $4; exit}' "$RESULTS"), $bytes B, $(count lines) lines ($(count healthz) health checks)"
+	printf '%-16s %-26s %-14s %-13s %s\n' variant "MB per CPU-s med [min-max]" "CPU-s median" "peak RSS MiB" "records out"
+	for v in $(awk -F'\t' -v r="$run" '$1==r {print $2}' "$RESULTS" | awk '!seen[$0]++'); do
+		awk -F'\t' -v r="$run" -v v="$v" '$1==r && $2==v' "$RESULTS" | awk -F'\t' -v v="$v" '
+			# columns: run variant rep date bytes wall user sys maxrss_kb exit records note
+			$10 != 0 { failed = $12; next }
+			{ n++; cpu[n] = $7 + $8; mb[n] = $5 / 1e6 / ($7 + $8); rss[n] = $9 / 1024; rec = $11 }
+			function sort(a, k,   i, j, t) { for (i = 2; i <= k; i++) for (j = i; j > 1 && a[j-1] > a[j]; j--) { t = a[j]; a[j] = a[j-1]; a[j-1] = t } }
+			function med(a, k) { return k % 2 ? a[(k+1)/2] : (a[k/2] + a[k/2+1]) / 2 }
+			END {
+				if (n == 0) { printf "%-16s failed: %s\n", v, failed; exit }
+				sort(mb, n); sort(cpu, n); sort(rss, n)
+				printf "%-16s %4.0f [%4.0f-%4.0f] (n=%d)    %6.2f         %6.1f        %s\n", v, med(mb, n), mb[1], mb[n], n, med(cpu, n), med(rss, n), rec
+			}'
+	done
+}
+
+if [ "${1:-}" = report ]; then
+	[ -f "$RESULTS" ] || die "no results yet ($RESULTS)"
+	table "${2:-$(tail -1 "$RESULTS" | cut -f1)}"
+	exit 0
+fi
+
+[ -f "$INPUT" ] || die "no input $INPUT: go run ./bench/peers/gen -o $INPUT"
+[ -f "$INPUT.count" ] || die "no $INPUT.count beside the input: write both with go run ./bench/peers/gen -o $INPUT"
+BYTES=$(stat -c %s "$INPUT")
+[ "$BYTES" = "$(count bytes)" ] || die "$INPUT is $BYTES B but $INPUT.count says $(count bytes): write it again with gen"
+VARIANTS=${*:-$ALL}
+for v in $VARIANTS; do
+	case $v in
+	flb-raw | flb-drop | flb-set | flb-drop-set) [ -x "$FLB" ] || die "no Fluent Bit at $FLB: ./build-fluent-bit.sh" ;;
+	loglet-raw | loglet-drop | loglet-set | loglet-drop-set) [ -x "$LOGLET" ] || die "no loglet at $LOGLET: make build" ;;
+	*) die "unknown variant $v (known: $ALL)" ;;
+	esac
+done
+
+# poll_flb PID FILE: keeps the last answer of Fluent Bit's metrics endpoint while PID runs.
+poll_flb() {
+	while kill -0 "$1" 2>/dev/null; do
+		curl -sf --max-time 1 "http://127.0.0.1:$FLB_PORT/api/v1/metrics" > "$2.new" 2>/dev/null && mv "$2.new" "$2"
+		sleep 0.2
+	done
+	rm -f "$2.new"
+}
+
+# run VARIANT OUTDIR: one measured run; prints the rusage line "wall user sys maxrss_kb exit",
+# then the records out (or -). OUTDIR empty: null output; else a file output there.
+run() {
+	local v=$1 out=$2 tmp rc=0 rec=- metrics pid
+	tmp=$(mktemp -d)
+	cat "$INPUT" > /dev/null # page cache: measure the collector, not the disk
+	case $v in
+	flb-*)
+		if [ -n "$out" ]; then export FLB_OUTPUT=file; else export FLB_OUTPUT=null; fi
+		metrics=$tmp/metrics.json
+		# out_file writes to the working directory, a file named after the tag (access).
+		(cd "${out:-$tmp}" && exec /usr/bin/time -f 'RUSAGE %e %U %S %M %x' -o "$tmp/rusage" \
+			nice -n "$NICE" "$FLB" -q -c "$CONF/fluent-bit-${v#flb-}.conf") > "$tmp/stdout" 2> "$tmp/stderr" &
+		pid=$!
+		poll_flb "$pid" "$metrics" &
+		wait "$pid" || rc=$?
+		wait
+		export FLB_OUTPUT=null
+		if [ -s "$metrics" ]; then
+			# {"output":{"null.0":{"proc_records":N,...}}}: the output's delivered records.
+			rec=$(sed -n 's/.*"output":{[^}]*"proc_records":\([0-9]*\).*/\1/p' "$metrics")
+			rec=${rec:--}
+		fi
+		;;
+	loglet-*)
+		local sink=null://
+		[ -z "$out" ] || sink=file://$out/out.ndjson
+		mkdir -p "$tmp/state"
+		/usr/bin/time -f 'RUSAGE %e %U %S %M %x' -o "$tmp/rusage" nice -n "$NICE" \
+			"$LOGLET" agent --once --path "$INPUT" --sink "$sink" --state-dir "$tmp/state" \
+			--config "$CONF/$v.yaml" --log-level warn > "$tmp/stdout" 2> "$tmp/stderr" || rc=$?
+		;;
+	esac
+	if ! grep -q '^RUSAGE' "$tmp/rusage" 2>/dev/null; then
+		echo "$v: no rusage (exit $rc)" >&2
+		cat "$tmp/stderr" >&2
+		rm -rf "$tmp"
+		return 1
+	fi
+	# The note is the first line of what a failed run said (a refused config, say).
+	local note=-
+	if [ "$(awk '/^RUSAGE/ {print $6}' "$tmp/rusage")" != 0 ]; then
+		note=$(grep -v '^\s*$' "$tmp/stderr" | head -1 | cut -c1-160)
+		echo "$v: exit $(awk '/^RUSAGE/ {print $6}' "$tmp/rusage"): $note" >&2
+	fi
+	printf '%s\t%s\t%s\n' "$(awk '/^RUSAGE/ {print $2 "\t" $3 "\t" $4 "\t" $5 "\t" $6}' "$tmp/rusage")" "$rec" "$note"
+	rm -rf "$tmp"
+}
+
+if [ "$VERIFY" = 1 ]; then
+	lines=$(count lines)
+	health=$(count healthz)
+	printf '%-16s %-10s %-12s %-16s %-12s %s\n' variant exit "records out" "health checks" "with team" verdict
+	for v in $VARIANTS; do
+		out=$(mktemp -d -p "$RUNS" verify.XXXXXX)
+		res=$(run "$v" "$out") || { rm -rf "$out"; continue; }
+		f=$out/access
+		[ "${v#loglet}" = "$v" ] || f=$out/out.ndjson
+		if [ ! -f "$f" ]; then
+			printf '%-16s %-10s no output: %s\n' "$v" "$(echo "$res" | cut -f5)" "$(echo "$res" | cut -f7)"
+			rm -rf "$out"
+			continue
+		fi
+		n=$(wc -l < "$f")
+		h=$(grep -c 'GET /healthz' "$f" || true)
+		# Fluent Bit's out_file: "team":"payments" in the record map; loglet: in attributes.
+		t=$(grep -c '"team":"payments"' "$f" || true)
+		want_n=$lines want_t=0
+		case $v in *drop*) want_n=$((lines - health)) ;; esac
+		case $v in *set*) want_t=$want_n ;; esac
+		want_h=$((want_n - (lines - health)))
+		verdict=OK
+		[ "$n" = "$want_n" ] && [ "$h" = "$want_h" ] && [ "$t" = "$want_t" ] || verdict="FAIL (want $want_n records, $want_h health checks, $want_t tagged)"
+		printf '%-16s %-10s %-12s %-16s %-12s %s\n' "$v" "$(echo "$res" | cut -f5)" "$n" "$h" "$t" "$verdict"
+		rm -rf "$out"
+	done
+	exit 0
+fi
+
+RUN_ID=${RUN_ID:-$(date -u +%Y%m%dT%H%M%SZ)}
+echo "run $RUN_ID: $VARIANTS; $REPS reps interleaved; input $INPUT ($BYTES B); results in $RESULTS"
+for rep in $(seq 1 "$REPS"); do
+	for v in $VARIANTS; do
+		res=$(run "$v" "") || continue
+		printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$RUN_ID" "$v" "$rep" "$(date -u +%FT%TZ)" "$BYTES" "$res" >> "$RESULTS"
+		echo "$res" | awk -F'\t' -v v="$v" -v rep="$rep" -v b="$BYTES" \
+			'$5 != 0 { printf "rep %d %-16s exit %s: failed, not measured: %s\n", rep, v, $5, $7; next }
+			{ printf "rep %d %-16s exit %s  wall %6.2fs  CPU %6.2fs (user %.2f sys %.2f)  %5.0f MB per CPU-s  peak RSS %6.1f MiB  records %s\n", rep, v, $5, $1, $2+$3, $2, $3, b/1e6/($2+$3 > 0 ? $2+$3 : 1), $4/1024, $6 }'
+	done
+done
+echo
+table "$RUN_ID"
