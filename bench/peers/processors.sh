@@ -15,10 +15,10 @@
 # Each run: the input is read once into the page cache, then the collector runs under
 # /usr/bin/time (wait4's rusage): CPU = user + sys, peak RSS = ru_maxrss,
 # MB per CPU-second = input bytes / 1e6 / CPU. Fluent Bit stops by itself at the end of the
-# file (tail Exit_On_Eof); loglet with --once. Records out: Fluent Bit's own counter of the
-# null output (/api/v1/metrics, polled every 0.2 s, the last answer before it exits); loglet
-# --once exits before a metrics poll sees its last acknowledgement, so its records are counted
-# by VERIFY=1 only.
+# file (tail Exit_On_Eof); loglet with --once. Records out come from the last VERIFY=1 run
+# (same configs, a file output instead of null, its lines counted): neither collector can be
+# asked after it exited, and both deliver their last records in the moment before they exit
+# (Fluent Bit's metrics endpoint, polled, saw 0 or a fraction of them on a 20 MB input).
 set -eu
 HERE=$(cd "$(dirname "$0")" && pwd)
 REPO=$(cd "$HERE/../.." && pwd)
@@ -37,9 +37,11 @@ CONF=${CONF:-$HERE/conf}
 # Fluent Bit's defaults (what a user gets): Flush 1 s, 32k tail buffers. Grace 1 s: the
 # engine waits at most that long at exit for the last flush (no CPU while it waits).
 export FLB_FLUSH=${FLB_FLUSH:-1} FLB_CHUNK=${FLB_CHUNK:-32k} FLB_MAX=${FLB_MAX:-32k} FLB_GRACE=${FLB_GRACE:-1}
-export FLB_PORT=${FLB_PORT:-2021} FLB_LOG_LEVEL=${FLB_LOG_LEVEL:-warn} FLB_OUTPUT=null INPUT
+# FLB_LOG_LEVEL is Fluent Bit's own variable (the configs have no Log_Level line).
+export FLB_LOG_LEVEL=${FLB_LOG_LEVEL:-warn} FLB_OUTPUT=null INPUT
 ALL="flb-raw flb-drop flb-set flb-drop-set loglet-raw loglet-drop loglet-set loglet-drop-set"
 RESULTS=$RUNS/processors.tsv
+VERIFIED=$RUNS/processors-verify.tsv
 mkdir -p "$RUNS"
 
 die() { echo "processors.sh: $*" >&2; exit 1; }
@@ -53,12 +55,13 @@ table() {
 	bytes=$(awk -F'\t' -v r="$run" '$1==r {print $5; exit}' "$RESULTS")
 	[ -n "$bytes" ] || die "no rows for run $run in $RESULTS"
 	echo "run $run: $(awk -F'\t' -v r="$run" '$1==r {print $4; exit}' "$RESULTS"), $bytes B, $(count lines) lines ($(count healthz) health checks)"
-	printf '%-16s %-26s %-14s %-13s %s\n' variant "MB per CPU-s med [min-max]" "CPU-s median" "peak RSS MiB" "records out"
+	printf '%-16s %-26s %-14s %-13s %s\n' variant "MB per CPU-s med [min-max]" "CPU-s median" "peak RSS MiB" "records out (last VERIFY=1 run)"
 	for v in $(awk -F'\t' -v r="$run" '$1==r {print $2}' "$RESULTS" | awk '!seen[$0]++'); do
-		awk -F'\t' -v r="$run" -v v="$v" '$1==r && $2==v' "$RESULTS" | awk -F'\t' -v v="$v" '
-			# columns: run variant rep date bytes wall user sys maxrss_kb exit records note
-			$10 != 0 { failed = $12; next }
-			{ n++; cpu[n] = $7 + $8; mb[n] = $5 / 1e6 / ($7 + $8); rss[n] = $9 / 1024; rec = $11 }
+		rec=$(awk -F'\t' -v v="$v" -v inp="$INPUT" '$1==v && $7==inp {r = $3 " " $6} END {print r}' "$VERIFIED" 2>/dev/null || true)
+		awk -F'\t' -v r="$run" -v v="$v" '$1==r && $2==v' "$RESULTS" | awk -F'\t' -v v="$v" -v rec="${rec:--}" '
+			# columns: run variant rep date bytes wall user sys maxrss_kb exit note
+			$10 != 0 { failed = $11; next }
+			{ n++; cpu[n] = $7 + $8; mb[n] = $5 / 1e6 / ($7 + $8); rss[n] = $9 / 1024 }
 			function sort(a, k,   i, j, t) { for (i = 2; i <= k; i++) for (j = i; j > 1 && a[j-1] > a[j]; j--) { t = a[j]; a[j] = a[j-1]; a[j-1] = t } }
 			function med(a, k) { return k % 2 ? a[(k+1)/2] : (a[k/2] + a[k/2+1]) / 2 }
 			END {
@@ -88,38 +91,19 @@ for v in $VARIANTS; do
 	esac
 done
 
-# poll_flb PID FILE: keeps the last answer of Fluent Bit's metrics endpoint while PID runs.
-poll_flb() {
-	while kill -0 "$1" 2>/dev/null; do
-		curl -sf --max-time 1 "http://127.0.0.1:$FLB_PORT/api/v1/metrics" > "$2.new" 2>/dev/null && mv "$2.new" "$2"
-		sleep 0.2
-	done
-	rm -f "$2.new"
-}
-
-# run VARIANT OUTDIR: one measured run; prints the rusage line "wall user sys maxrss_kb exit",
-# then the records out (or -). OUTDIR empty: null output; else a file output there.
+# run VARIANT OUTDIR: one measured run; prints "wall user sys maxrss_kb exit note" (tabs).
+# OUTDIR empty: null output; else a file output there.
 run() {
-	local v=$1 out=$2 tmp rc=0 rec=- metrics pid
+	local v=$1 out=$2 tmp rc=0
 	tmp=$(mktemp -d)
 	cat "$INPUT" > /dev/null # page cache: measure the collector, not the disk
 	case $v in
 	flb-*)
 		if [ -n "$out" ]; then export FLB_OUTPUT=file; else export FLB_OUTPUT=null; fi
-		metrics=$tmp/metrics.json
 		# out_file writes to the working directory, a file named after the tag (access).
 		(cd "${out:-$tmp}" && exec /usr/bin/time -f 'RUSAGE %e %U %S %M %x' -o "$tmp/rusage" \
-			nice -n "$NICE" "$FLB" -q -c "$CONF/fluent-bit-${v#flb-}.conf") > "$tmp/stdout" 2> "$tmp/stderr" &
-		pid=$!
-		poll_flb "$pid" "$metrics" &
-		wait "$pid" || rc=$?
-		wait
+			nice -n "$NICE" "$FLB" -q -c "$CONF/fluent-bit-${v#flb-}.conf") > "$tmp/stdout" 2> "$tmp/stderr" || rc=$?
 		export FLB_OUTPUT=null
-		if [ -s "$metrics" ]; then
-			# {"output":{"null.0":{"proc_records":N,...}}}: the output's delivered records.
-			rec=$(sed -n 's/.*"output":{[^}]*"proc_records":\([0-9]*\).*/\1/p' "$metrics")
-			rec=${rec:--}
-		fi
 		;;
 	loglet-*)
 		local sink=null://
@@ -142,7 +126,7 @@ run() {
 		note=$(grep -v '^\s*$' "$tmp/stderr" | head -1 | cut -c1-160)
 		echo "$v: exit $(awk '/^RUSAGE/ {print $6}' "$tmp/rusage"): $note" >&2
 	fi
-	printf '%s\t%s\t%s\n' "$(awk '/^RUSAGE/ {print $2 "\t" $3 "\t" $4 "\t" $5 "\t" $6}' "$tmp/rusage")" "$rec" "$note"
+	printf '%s\t%s\n' "$(awk '/^RUSAGE/ {print $2 "\t" $3 "\t" $4 "\t" $5 "\t" $6}' "$tmp/rusage")" "$note"
 	rm -rf "$tmp"
 }
 
@@ -156,7 +140,7 @@ if [ "$VERIFY" = 1 ]; then
 		f=$out/access
 		[ "${v#loglet}" = "$v" ] || f=$out/out.ndjson
 		if [ ! -f "$f" ]; then
-			printf '%-16s %-10s no output: %s\n' "$v" "$(echo "$res" | cut -f5)" "$(echo "$res" | cut -f7)"
+			printf '%-16s %-10s no output: %s\n' "$v" "$(echo "$res" | cut -f5)" "$(echo "$res" | cut -f6)"
 			rm -rf "$out"
 			continue
 		fi
@@ -171,6 +155,8 @@ if [ "$VERIFY" = 1 ]; then
 		verdict=OK
 		[ "$n" = "$want_n" ] && [ "$h" = "$want_h" ] && [ "$t" = "$want_t" ] || verdict="FAIL (want $want_n records, $want_h health checks, $want_t tagged)"
 		printf '%-16s %-10s %-12s %-16s %-12s %s\n' "$v" "$(echo "$res" | cut -f5)" "$n" "$h" "$t" "$verdict"
+		# variant date records health-checks tagged verdict input
+		printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$v" "$(date -u +%FT%TZ)" "$n" "$h" "$t" "$verdict" "$INPUT" >> "$VERIFIED"
 		rm -rf "$out"
 	done
 	exit 0
@@ -183,8 +169,8 @@ for rep in $(seq 1 "$REPS"); do
 		res=$(run "$v" "") || continue
 		printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$RUN_ID" "$v" "$rep" "$(date -u +%FT%TZ)" "$BYTES" "$res" >> "$RESULTS"
 		echo "$res" | awk -F'\t' -v v="$v" -v rep="$rep" -v b="$BYTES" \
-			'$5 != 0 { printf "rep %d %-16s exit %s: failed, not measured: %s\n", rep, v, $5, $7; next }
-			{ printf "rep %d %-16s exit %s  wall %6.2fs  CPU %6.2fs (user %.2f sys %.2f)  %5.0f MB per CPU-s  peak RSS %6.1f MiB  records %s\n", rep, v, $5, $1, $2+$3, $2, $3, b/1e6/($2+$3 > 0 ? $2+$3 : 1), $4/1024, $6 }'
+			'$5 != 0 { printf "rep %d %-16s exit %s: failed, not measured: %s\n", rep, v, $5, $6; next }
+			{ printf "rep %d %-16s exit %s  wall %6.2fs  CPU %6.2fs (user %.2f sys %.2f)  %5.0f MB per CPU-s  peak RSS %6.1f MiB\n", rep, v, $5, $1, $2+$3, $2, $3, b/1e6/($2+$3 > 0 ? $2+$3 : 1), $4/1024 }'
 	done
 done
 echo
