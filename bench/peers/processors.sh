@@ -94,7 +94,7 @@ done
 # run VARIANT OUTDIR: one measured run; prints "wall user sys maxrss_kb exit note" (tabs).
 # OUTDIR empty: null output; else a file output there.
 run() {
-	local v=$1 out=$2 tmp rc=0
+	local v=$1 out=$2 tmp rc=0 ckpt=
 	tmp=$(mktemp -d)
 	cat "$INPUT" > /dev/null # page cache: measure the collector, not the disk
 	case $v in
@@ -112,6 +112,9 @@ run() {
 		/usr/bin/time -f 'RUSAGE %e %U %S %M %x' -o "$tmp/rusage" nice -n "$NICE" \
 			"$LOGLET" agent --once --path "$INPUT" --sink "$sink" --state-dir "$tmp/state" \
 			--config "$CONF/$v.yaml" --log-level warn > "$tmp/stdout" 2> "$tmp/stderr" || rc=$?
+		# Its checkpoint's last offset: the input's size when every byte was read and
+		# acknowledged (the null rows have no other count of what was done).
+		ckpt=$(grep -aso '"offset":[0-9]*' "$tmp/state/checkpoints/journal" | tail -1 | cut -d: -f2)
 		;;
 	esac
 	if ! grep -q '^RUSAGE' "$tmp/rusage" 2>/dev/null; then
@@ -122,6 +125,7 @@ run() {
 	fi
 	# The note is the first line of what a failed run said (a refused config, say).
 	local note=-
+	[ -z "$ckpt" ] || note="ckpt_offset=$ckpt"
 	if [ "$(awk '/^RUSAGE/ {print $6}' "$tmp/rusage")" != 0 ]; then
 		note=$(grep -v '^\s*$' "$tmp/stderr" | head -1 | cut -c1-160)
 		echo "$v: exit $(awk '/^RUSAGE/ {print $6}' "$tmp/rusage"): $note" >&2
@@ -162,7 +166,8 @@ if [ "$VERIFY" = 1 ]; then
 	exit 0
 fi
 
-RUN_ID=${RUN_ID:-$(date -u +%Y%m%dT%H%M%SZ)}
+# The Fluent Bit settings are part of the run's name: they change its figures.
+RUN_ID=${RUN_ID:-$(date -u +%Y%m%dT%H%M%SZ)-flush$FLB_FLUSH-chunk$FLB_CHUNK-max$FLB_MAX}
 echo "run $RUN_ID: $VARIANTS; $REPS reps interleaved; input $INPUT ($BYTES B); results in $RESULTS"
 for rep in $(seq 1 "$REPS"); do
 	for v in $VARIANTS; do
@@ -170,7 +175,7 @@ for rep in $(seq 1 "$REPS"); do
 		printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$RUN_ID" "$v" "$rep" "$(date -u +%FT%TZ)" "$BYTES" "$res" >> "$RESULTS"
 		echo "$res" | awk -F'\t' -v v="$v" -v rep="$rep" -v b="$BYTES" \
 			'$5 != 0 { printf "rep %d %-16s exit %s: failed, not measured: %s\n", rep, v, $5, $6; next }
-			{ printf "rep %d %-16s exit %s  wall %6.2fs  CPU %6.2fs (user %.2f sys %.2f)  %5.0f MB per CPU-s  peak RSS %6.1f MiB\n", rep, v, $5, $1, $2+$3, $2, $3, b/1e6/($2+$3 > 0 ? $2+$3 : 1), $4/1024 }'
+			{ printf "rep %d %-16s exit %s  wall %6.2fs  CPU %6.2fs (user %.2f sys %.2f)  %5.0f MB per CPU-s  peak RSS %6.1f MiB  %s\n", rep, v, $5, $1, $2+$3, $2, $3, b/1e6/($2+$3 > 0 ? $2+$3 : 1), $4/1024, ($6 == "-" ? "" : $6) }'
 	done
 done
 echo
