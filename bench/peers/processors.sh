@@ -49,16 +49,24 @@ die() { echo "processors.sh: $*" >&2; exit 1; }
 # count KEY: a field of "$INPUT.count" (written by gen: lines=N bytes=B healthz=H).
 count() { tr ' ' '\n' < "$INPUT.count" | sed -n "s/^$1=//p"; }
 
-# table RUN_ID: median [min-max] MB per CPU-second, median peak RSS, records out, per variant.
+# median_mb RUN_ID VARIANT: the median MB per CPU-second of the variant's good runs (empty: none).
+median_mb() {
+	awk -F'\t' -v r="$1" -v v="$2" '$1==r && $2==v && $10==0 {print $5 / 1e6 / ($7 + $8)}' "$RESULTS" | sort -g |
+		awk '{a[++n] = $1} END {if (n) print (n % 2 ? a[(n+1)/2] : (a[n/2] + a[n/2+1]) / 2)}'
+}
+
+# table RUN_ID: median [min-max] MB per CPU-second, its ratio to the same collector's raw row,
+# median peak RSS, records out, per variant; then loglet / Fluent Bit per processor.
 table() {
 	local run=$1 bytes
 	bytes=$(awk -F'\t' -v r="$run" '$1==r {print $5; exit}' "$RESULTS")
 	[ -n "$bytes" ] || die "no rows for run $run in $RESULTS"
 	echo "run $run: $(awk -F'\t' -v r="$run" '$1==r {print $4; exit}' "$RESULTS"), $bytes B, $(count lines) lines ($(count healthz) health checks)"
-	printf '%-16s %-26s %-14s %-13s %s\n' variant "MB per CPU-s med [min-max]" "CPU-s median" "peak RSS MiB" "records out (last VERIFY=1 run)"
+	printf '%-16s %-26s %-8s %-14s %-13s %s\n' variant "MB per CPU-s med [min-max]" "vs raw" "CPU-s median" "peak RSS MiB" "records out (last VERIFY=1 run)"
 	for v in $(awk -F'\t' -v r="$run" '$1==r {print $2}' "$RESULTS" | awk '!seen[$0]++'); do
 		rec=$(awk -F'\t' -v v="$v" -v inp="$INPUT" '$1==v && $7==inp {r = $3 " " $6} END {print r}' "$VERIFIED" 2>/dev/null || true)
-		awk -F'\t' -v r="$run" -v v="$v" '$1==r && $2==v' "$RESULTS" | awk -F'\t' -v v="$v" -v rec="${rec:--}" '
+		raw=$(median_mb "$run" "${v%%-*}-raw")
+		awk -F'\t' -v r="$run" -v v="$v" '$1==r && $2==v' "$RESULTS" | awk -F'\t' -v v="$v" -v rec="${rec:--}" -v raw="$raw" '
 			# columns: run variant rep date bytes wall user sys maxrss_kb exit note
 			$10 != 0 { failed = $11; next }
 			{ n++; cpu[n] = $7 + $8; mb[n] = $5 / 1e6 / ($7 + $8); rss[n] = $9 / 1024 }
@@ -67,8 +75,17 @@ table() {
 			END {
 				if (n == 0) { printf "%-16s failed: %s\n", v, failed; exit }
 				sort(mb, n); sort(cpu, n); sort(rss, n)
-				printf "%-16s %4.0f [%4.0f-%4.0f] (n=%d)    %6.2f         %6.1f        %s\n", v, med(mb, n), mb[1], mb[n], n, med(cpu, n), med(rss, n), rec
+				printf "%-16s %4.0f [%4.0f-%4.0f] (n=%d)     %-8s %6.2f         %6.1f        %s\n", v, med(mb, n), mb[1], mb[n], n,
+					(raw == "" ? "-" : sprintf("%.2f", med(mb, n) / raw)), med(cpu, n), med(rss, n), rec
 			}'
+	done
+	local p l f
+	for p in raw drop set drop-set; do
+		l=$(median_mb "$run" "loglet-$p")
+		f=$(median_mb "$run" "flb-$p")
+		[ -n "$l" ] && [ -n "$f" ] || continue
+		[ "$p" != raw ] || echo
+		awk -v p="$p" -v l="$l" -v f="$f" 'BEGIN {printf "loglet / Fluent Bit, %-9s %6.1f x (MB per CPU-second, medians)\n", p ":", l / f}'
 	done
 }
 
