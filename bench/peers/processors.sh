@@ -10,7 +10,8 @@
 #                                        # came out (records, health checks left, records tagged)
 #   ./processors.sh report [RUN_ID]      # the table of an earlier run (default: the last one)
 #
-# Variants: flb-raw flb-drop flb-set flb-drop-set loglet-raw loglet-drop loglet-set loglet-drop-set
+# Variants (conf/fluent-bit-X.conf, conf/loglet-X.yaml): flb-raw flb-drop flb-set flb-drop-set
+# flb-drop-re loglet-raw loglet-drop loglet-set loglet-drop-set loglet-drop-re
 #
 # Each run: the input is read once into the page cache, then the collector runs under
 # /usr/bin/time (wait4's rusage): CPU = user + sys, peak RSS = ru_maxrss,
@@ -39,7 +40,7 @@ CONF=${CONF:-$HERE/conf}
 export FLB_FLUSH=${FLB_FLUSH:-1} FLB_CHUNK=${FLB_CHUNK:-32k} FLB_MAX=${FLB_MAX:-32k} FLB_GRACE=${FLB_GRACE:-1}
 # FLB_LOG_LEVEL is Fluent Bit's own variable (the configs have no Log_Level line).
 export FLB_LOG_LEVEL=${FLB_LOG_LEVEL:-warn} FLB_OUTPUT=null INPUT
-ALL="flb-raw flb-drop flb-set flb-drop-set loglet-raw loglet-drop loglet-set loglet-drop-set"
+ALL="flb-raw flb-drop flb-set flb-drop-set flb-drop-re loglet-raw loglet-drop loglet-set loglet-drop-set loglet-drop-re"
 RESULTS=$RUNS/processors.tsv
 VERIFIED=$RUNS/processors-verify.tsv
 mkdir -p "$RUNS"
@@ -80,7 +81,7 @@ table() {
 			}'
 	done
 	local p l f
-	for p in raw drop set drop-set; do
+	for p in raw drop set drop-set drop-re; do
 		l=$(median_mb "$run" "loglet-$p")
 		f=$(median_mb "$run" "flb-$p")
 		[ -n "$l" ] && [ -n "$f" ] || continue
@@ -102,8 +103,8 @@ BYTES=$(stat -c %s "$INPUT")
 VARIANTS=${*:-$ALL}
 for v in $VARIANTS; do
 	case $v in
-	flb-raw | flb-drop | flb-set | flb-drop-set) [ -x "$FLB" ] || die "no Fluent Bit at $FLB: ./build-fluent-bit.sh" ;;
-	loglet-raw | loglet-drop | loglet-set | loglet-drop-set) [ -x "$LOGLET" ] || die "no loglet at $LOGLET: make build" ;;
+	flb-raw | flb-drop | flb-set | flb-drop-set | flb-drop-re) [ -x "$FLB" ] || die "no Fluent Bit at $FLB: ./build-fluent-bit.sh" ;;
+	loglet-raw | loglet-drop | loglet-set | loglet-drop-set | loglet-drop-re) [ -x "$LOGLET" ] || die "no loglet at $LOGLET: make build" ;;
 	*) die "unknown variant $v (known: $ALL)" ;;
 	esac
 done
