@@ -199,9 +199,11 @@ func (c *chain) matches(b []byte) bool { return c.run(b, nil) >= 0 }
 
 // run matches b, filling dst with submatches when it is not nil, and
 // returns where the match ends or -1.
-func (c *chain) run(b []byte, dst []int) int {
-	i := 0
-	for _, s := range c.steps {
+func (c *chain) run(b []byte, dst []int) int { return c.runFrom(b, dst, 0, 0) }
+
+// runFrom is run with steps before step already matched, up to b[i].
+func (c *chain) runFrom(b []byte, dst []int, step, i int) int {
+	for _, s := range c.steps[step:] {
 		start := i
 		switch s.op {
 		case opLiteral:
@@ -244,16 +246,20 @@ func (c *chain) run(b []byte, dst []int) int {
 
 // Search tells whether an RE2 matches anywhere in a text, as
 // regexp.Match does, but faster for what drop and keep are given: a
-// literal is a vectorised search; a chain that starts with a literal is
-// tried where that literal occurs; anything else goes to regexp, after a
-// search for a literal every match must hold.
+// literal is a vectorised search; a chain anchored with ^ is matched from
+// the start; a chain that starts with a literal is tried where that
+// literal occurs; anything else goes to regexp, after a search for a
+// literal every match must hold.
 type Search struct {
 	re *regexp.Regexp
 	// first starts every match (nil: unknown); chain, when set, matches
 	// from there, else first is all of it.
 	first []byte
 	chain *chain
-	need  []byte // a literal every match holds, for regexp
+	// anchored: the expression starts with ^ and chain matches it from a
+	// text's start.
+	anchored bool
+	need     []byte // a literal every match holds, for regexp
 }
 
 // NewSearch compiles expr.
@@ -265,6 +271,10 @@ func NewSearch(expr string) (*Search, error) {
 	s := &Search{re: re}
 	if lit, complete := re.LiteralPrefix(); complete && lit != "" {
 		s.first = []byte(lit)
+		return s, nil
+	}
+	if c := compileChain(re, expr); c != nil {
+		s.chain, s.anchored = c, true
 		return s, nil
 	}
 	anchored := "^(?:" + expr + ")"
@@ -279,6 +289,8 @@ func NewSearch(expr string) (*Search, error) {
 // Match tells whether the expression matches anywhere in b.
 func (s *Search) Match(b []byte) bool {
 	switch {
+	case s.anchored:
+		return s.chain.run(b, nil) >= 0
 	case s.first == nil:
 		return (s.need == nil || bytes.Contains(b, s.need)) && s.re.Match(b)
 	case s.chain == nil:
@@ -289,7 +301,7 @@ func (s *Search) Match(b []byte) bool {
 		if j < 0 {
 			return false
 		}
-		if s.chain.run(b[i+j:], nil) >= 0 {
+		if s.chain.runFrom(b[i+j:], nil, 1, len(s.first)) >= 0 {
 			return true
 		}
 		i += j + 1
@@ -303,6 +315,12 @@ func (s *Search) Match(b []byte) bool {
 // set nothing, when it cannot do that (then Match each body).
 func (s *Search) MatchBodies(p *record.Package, hit []bool) bool {
 	n := len(p.Records)
+	if s.anchored {
+		for i := range p.Records {
+			hit[i] = s.chain.run(p.Body(i), nil) >= 0
+		}
+		return true
+	}
 	if s.first == nil || n == 0 {
 		return false
 	}
@@ -333,7 +351,7 @@ func (s *Search) MatchBodies(p *record.Package, hit []bool) bool {
 			i = int(e.Start) // the literal spans the bytes between records
 			continue
 		}
-		if s.chain == nil || s.chain.run(p.Data[at:e.End], nil) >= 0 {
+		if s.chain == nil || s.chain.runFrom(p.Data[at:e.End], nil, 1, len(s.first)) >= 0 {
 			hit[r] = true
 			i, r = int(e.End), r+1
 			continue

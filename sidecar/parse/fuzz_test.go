@@ -182,7 +182,7 @@ func FuzzChain(f *testing.F) {
 // line of a package, for a literal, a chain that starts with a literal
 // and patterns left to regexp.
 func FuzzSearch(f *testing.F) {
-	exprs := []string{`GET /healthz`, `HTTP/1.1" [45]\d\d `, `level=(error|warn)`, `^\d{4}-`, `(?i)error`, `user=\S+ id=\d+$`, `a[^b]*b`}
+	exprs := []string{`GET /healthz`, `HTTP/1.1" [45]\d\d `, `^\S+ \S+ \S+ \[[^\]]+\] "GET /healthz`, `level=(error|warn)`, `^\d{4}-`, `(?i)error`, `user=\S+ id=\d+$`, `a[^b]*b`}
 	var match []*Search
 	var res []*regexp.Regexp
 	for _, e := range exprs {
