@@ -360,14 +360,16 @@ func (r *Run) Apply(p *record.Package, now time.Time) {
 			e.AttrStart, e.AttrEnd = uint32(from), uint32(len(attrs))
 		}
 		keep := true
+		// a are the record's attributes as the processors so far left
+		// them.
+		a := func() []record.Attr {
+			if r.c.editing {
+				return attrs[from:]
+			}
+			return p.Attrs[e.AttrStart:e.AttrEnd]
+		}
 		for pi := range r.c.procs {
 			pr := &r.c.procs[pi]
-			var a []record.Attr
-			if r.c.editing {
-				a = attrs[from:]
-			} else {
-				a = p.Attrs[e.AttrStart:e.AttrEnd]
-			}
 			switch pr.kind {
 			case kindDrop:
 				if r.selects(p, &e, a, pi, i) {
@@ -389,7 +391,7 @@ func (r *Run) Apply(p *record.Package, now time.Time) {
 					keep = false
 				}
 			case kindRedact:
-				r.redact(p, &e, a, pr.redact)
+				r.redact(p, &e, a(), pr.redact)
 			case kindSet:
 				attrs = r.setAttrs(p, attrs, from, pi, pr)
 			case kindRename:
@@ -438,11 +440,11 @@ func (r *Run) Apply(p *record.Package, now time.Time) {
 
 // selects tells whether processor pi's match selects record e, the i-th
 // of the package as it came.
-func (r *Run) selects(p *record.Package, e *record.Entry, attrs []record.Attr, pi, i int) bool {
+func (r *Run) selects(p *record.Package, e *record.Entry, attrs func() []record.Attr, pi, i int) bool {
 	if r.hitsSet[pi] {
 		return r.hits[pi][i]
 	}
-	return r.matches(p, e, attrs, &r.c.procs[pi])
+	return r.matches(p, e, attrs(), &r.c.procs[pi])
 }
 
 // matches tells whether pr's match selects record e: its body, or the
