@@ -203,7 +203,8 @@ func (c *chain) run(b []byte, dst []int) int { return c.runFrom(b, dst, 0, 0) }
 
 // runFrom is run with steps before step already matched, up to b[i].
 func (c *chain) runFrom(b []byte, dst []int, step, i int) int {
-	for _, s := range c.steps[step:] {
+	for k := step; k < len(c.steps); k++ {
+		s := &c.steps[k] // not a copy: this loop runs per line
 		start := i
 		switch s.op {
 		case opLiteral:
@@ -260,7 +261,73 @@ type Search struct {
 	// text's start.
 	anchored bool
 	need     []byte // a literal every match holds, for regexp
+	// rare is the index in first of its rarest byte in log text, which
+	// index looks for before it compares the rest.
+	rare int
 }
+
+// index is bytes.Index(b, s.first), looking for first's rarest byte with
+// the vectorised IndexByte: "GET /healthz" is found by its z, not by the
+// G of every request line, each of which bytes.Index would compare.
+func (s *Search) index(b []byte) int {
+	f, r := s.first, s.rare
+	for i := 0; i+len(f) <= len(b); {
+		j := bytes.IndexByte(b[i+r:len(b)-len(f)+r+1], f[r])
+		if j < 0 {
+			return -1
+		}
+		if at := i + j; string(b[at:at+len(f)]) == string(f) {
+			return at
+		}
+		i += j + 1
+	}
+	return -1
+}
+
+// rarest is the index of the byte of lit that is least common in log
+// lines, by byteRank.
+func rarest(lit []byte) int {
+	best := 0
+	for i, c := range lit {
+		if byteRank[c] < byteRank[lit[best]] {
+			best = i
+		}
+	}
+	return best
+}
+
+// byteRank orders bytes by how often they occur in log lines, rarest
+// lowest: capitals and rare letters, then digits, then common letters,
+// punctuation and space. It need not be exact: a wrong guess costs
+// compares, never a wrong answer.
+var byteRank = func() (t [256]uint8) {
+	for c := range t {
+		t[c] = 10
+	}
+	for c := 'A'; c <= 'Z'; c++ {
+		t[c] = 20
+	}
+	for _, c := range "zqxjkvZQXJKV" {
+		t[c] = 5
+	}
+	for _, c := range "bfgpwymc" {
+		t[c] = 40
+	}
+	for c := '0'; c <= '9'; c++ {
+		t[c] = 50
+	}
+	for _, c := range "dlhu" {
+		t[c] = 60
+	}
+	for _, c := range "etaoinsr" {
+		t[c] = 70
+	}
+	for _, c := range "/.:-_=,\"'" {
+		t[c] = 80
+	}
+	t[' '] = 90
+	return t
+}()
 
 // NewSearch compiles expr.
 func NewSearch(expr string) (*Search, error) {
@@ -271,6 +338,7 @@ func NewSearch(expr string) (*Search, error) {
 	s := &Search{re: re}
 	if lit, complete := re.LiteralPrefix(); complete && lit != "" {
 		s.first = []byte(lit)
+		s.rare = rarest(s.first)
 		return s, nil
 	}
 	if c := compileChain(re, expr); c != nil {
@@ -280,6 +348,7 @@ func NewSearch(expr string) (*Search, error) {
 	anchored := "^(?:" + expr + ")"
 	if c := compileChain(regexp.MustCompile(anchored), anchored); c != nil && c.steps[0].op == opLiteral && len(c.steps[0].lit) > 0 {
 		s.first, s.chain = c.steps[0].lit, c
+		s.rare = rarest(s.first)
 		return s, nil
 	}
 	s.need = requiredLiteral(expr)
@@ -294,10 +363,10 @@ func (s *Search) Match(b []byte) bool {
 	case s.first == nil:
 		return (s.need == nil || bytes.Contains(b, s.need)) && s.re.Match(b)
 	case s.chain == nil:
-		return bytes.Contains(b, s.first)
+		return s.index(b) >= 0
 	}
 	for i := 0; ; {
-		j := bytes.Index(b[i:], s.first)
+		j := s.index(b[i:])
 		if j < 0 {
 			return false
 		}
@@ -335,7 +404,7 @@ func (s *Search) MatchBodies(p *record.Package, hit []bool) bool {
 	lo, hi := int(p.Records[0].Start), int(p.Records[n-1].End)
 	data := p.Data[:hi]
 	for i, r := lo, 0; r < n; {
-		j := bytes.Index(data[i:], s.first)
+		j := s.index(data[i:])
 		if j < 0 {
 			break
 		}

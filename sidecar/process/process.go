@@ -337,6 +337,7 @@ func (r *Run) Apply(p *record.Package, now time.Time) {
 		return
 	}
 	clear(r.refsSet)
+	decided := true // every processor is a drop or keep matched over all bodies
 	for i := range r.c.procs {
 		switch pr := &r.c.procs[i]; {
 		case pr.kind == kindLimit:
@@ -348,10 +349,67 @@ func (r *Run) Apply(p *record.Package, now time.Time) {
 			r.hits[i] = r.hits[i][:len(p.Records)]
 			r.hitsSet[i] = pr.match.MatchBodies(p, r.hits[i])
 		}
+		pr := &r.c.procs[i]
+		decided = decided && r.hitsSet[i] && pr.minSeverity == record.SeverityNone
 	}
+	if decided {
+		r.keepHits(p)
+	} else {
+		r.apply(p)
+	}
+	for i, n := range r.counts {
+		if n != 0 {
+			r.c.counters[i].n.Add(n)
+			r.counts[i] = 0
+		}
+	}
+	r.reportLimits(now)
+}
+
+// keepHits applies a chain of drops and keeps whose matches are known
+// for every record: the common filter chain costs a look-up per record.
+func (r *Run) keepHits(p *record.Package) {
+	procs := r.c.procs
+	sp := spanKeeper{old: p.Spans, spans: r.newSpans[:0], last: -1}
+	w := 0
+next:
+	for i := range p.Records {
+		for pi := range procs {
+			if r.hits[pi][i] == (procs[pi].kind == kindDrop) {
+				r.counts[procs[pi].dropped]++
+				continue next
+			}
+		}
+		sp.keep(i, w)
+		p.Records[w] = p.Records[i]
+		w++
+	}
+	p.Records = p.Records[:w]
+	p.Spans, r.newSpans = sp.spans, p.Spans[:0]
+}
+
+// spanKeeper rebuilds a package's spans as records leave it: record i
+// kept as the w-th keeps the time it was read at.
+type spanKeeper struct {
+	old, spans []record.Span
+	cur, last  int
+}
+
+func (k *spanKeeper) keep(i, w int) {
+	for k.cur+1 < len(k.old) && k.old[k.cur+1].First <= i {
+		k.cur++
+	}
+	if k.cur < len(k.old) && k.cur != k.last {
+		k.spans = append(k.spans, record.Span{First: w, Time: k.old[k.cur].Time})
+		k.last = k.cur
+	}
+}
+
+// apply runs every processor on each record in turn.
+func (r *Run) apply(p *record.Package) {
 	attrs := r.attrs[:0]
-	spans := r.newSpans[:0]
-	w, span, lastSpan := 0, 0, -1
+	sp := spanKeeper{old: p.Spans, spans: r.newSpans[:0], last: -1}
+	w := 0
 	for i := range p.Records {
 		e := p.Records[i]
 		from := len(attrs)
@@ -410,13 +468,7 @@ func (r *Run) Apply(p *record.Package, now time.Time) {
 			attrs = attrs[:from]
 			continue
 		}
-		for span+1 < len(p.Spans) && p.Spans[span+1].First <= i {
-			span++
-		}
-		if span < len(p.Spans) && span != lastSpan {
-			spans = append(spans, record.Span{First: w, Time: p.Spans[span].Time})
-			lastSpan = span
-		}
+		sp.keep(i, w)
 		p.Records[w] = e
 		w++
 	}
@@ -425,17 +477,10 @@ func (r *Run) Apply(p *record.Package, now time.Time) {
 		p.Attrs, r.attrs = attrs, p.Attrs[:0]
 	}
 	if r.c.dropping {
-		p.Spans, r.newSpans = spans, p.Spans[:0]
+		p.Spans, r.newSpans = sp.spans, p.Spans[:0]
 	} else {
-		r.newSpans = spans[:0]
+		r.newSpans = sp.spans[:0]
 	}
-	for i, n := range r.counts {
-		if n != 0 {
-			r.c.counters[i].n.Add(n)
-			r.counts[i] = 0
-		}
-	}
-	r.reportLimits(now)
 }
 
 // selects tells whether processor pi's match selects record e, the i-th
