@@ -339,7 +339,8 @@ func (r *Run) Apply(p *record.Package, now time.Time) {
 	clear(r.refsSet)
 	decided := true // every processor is a drop or keep matched over all bodies
 	for i := range r.c.procs {
-		switch pr := &r.c.procs[i]; {
+		pr := &r.c.procs[i]
+		switch {
 		case pr.kind == kindLimit:
 			r.buckets[i].refill(now, pr.limit)
 		case pr.whole:
@@ -349,7 +350,6 @@ func (r *Run) Apply(p *record.Package, now time.Time) {
 			r.hits[i] = r.hits[i][:len(p.Records)]
 			r.hitsSet[i] = pr.match.MatchBodies(p, r.hits[i])
 		}
-		pr := &r.c.procs[i]
 		decided = decided && r.hitsSet[i] && pr.minSeverity == record.SeverityNone
 	}
 	if decided {
