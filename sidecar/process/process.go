@@ -453,7 +453,7 @@ func (r *Run) apply(p *record.Package) {
 			case kindSet:
 				attrs = r.setAttrs(p, attrs, from, pi, pr)
 			case kindRename:
-				r.renameAttrs(p, attrs[from:], pr)
+				attrs = r.renameAttrs(p, attrs, from, pr)
 			case kindRemove:
 				attrs = removeAttrs(p, attrs, from, pr.remove)
 			}
@@ -650,12 +650,30 @@ func (r *Run) setAttrs(p *record.Package, attrs []record.Attr, from, pi int, pr 
 	return attrs
 }
 
-func (r *Run) renameAttrs(p *record.Package, attrs []record.Attr, pr *proc) {
-	for i := range attrs {
-		if to, ok := pr.rename[string(p.Bytes(attrs[i].Key))]; ok {
-			attrs[i].Key = r.ref(p, to)
+// renameAttrs renames the attributes of attrs[from:] as pr says; a
+// renamed attribute replaces one that had its new key.
+func (r *Run) renameAttrs(p *record.Package, attrs []record.Attr, from int, pr *proc) []record.Attr {
+	var made []int // the new keys (indexes into strs) this record gets
+	for _, a := range attrs[from:] {
+		if to, ok := pr.rename[string(p.Bytes(a.Key))]; ok {
+			made = append(made, to)
 		}
 	}
+	if len(made) == 0 {
+		return attrs
+	}
+	w := from
+	for _, a := range attrs[from:] {
+		key := p.Bytes(a.Key)
+		if to, ok := pr.rename[string(key)]; ok {
+			a.Key = r.ref(p, to)
+		} else if slices.ContainsFunc(made, func(m int) bool { return r.c.strs[m] == string(key) }) {
+			continue
+		}
+		attrs[w] = a
+		w++
+	}
+	return attrs[:w]
 }
 
 // removeAttrs removes the attributes of keys from attrs[from:].

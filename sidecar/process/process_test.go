@@ -194,6 +194,8 @@ func TestAttributes(t *testing.T) {
 			map[string]any{"level": "info", "msg_id": "m-1", "password": "hunter2", "token": "t0k", "team": "old", "owner": "checkout"}},
 		{"rename", `processors: [{rename: {attributes: {msg_id: message.id}}}]`, nil,
 			map[string]any{"level": "info", "message.id": "m-1", "password": "hunter2", "token": "t0k", "team": "old"}},
+		{"rename onto a key the record has", `processors: [{rename: {attributes: {msg_id: team}}}]`, nil,
+			map[string]any{"level": "info", "team": "m-1", "password": "hunter2", "token": "t0k"}},
 		{"remove", `processors: [{remove: {attributes: [password, token]}}]`, nil,
 			map[string]any{"level": "info", "msg_id": "m-1", "team": "old"}},
 		{"in order", `processors: [{rename: {attributes: {team: owner}}}, {set: {attributes: {team: payments}}}, {remove: {attributes: [password, token, msg_id]}}]`, nil,
