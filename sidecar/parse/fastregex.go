@@ -304,28 +304,17 @@ var byteRank = func() (t [256]uint8) {
 	for c := range t {
 		t[c] = 10
 	}
-	for c := 'A'; c <= 'Z'; c++ {
-		t[c] = 20
+	for _, g := range []struct {
+		bytes string
+		rank  uint8
+	}{
+		{"ABCDEFGHIJKLMNOPQRSTUVWXYZ", 20}, {"zqxjkvZQXJKV", 5}, {"bfgpwymc", 40}, {"0123456789", 50},
+		{"dlhu", 60}, {"etaoinsr", 70}, {"/.:-_=,\"'", 80}, {" ", 90},
+	} {
+		for _, c := range []byte(g.bytes) {
+			t[c] = g.rank
+		}
 	}
-	for _, c := range "zqxjkvZQXJKV" {
-		t[c] = 5
-	}
-	for _, c := range "bfgpwymc" {
-		t[c] = 40
-	}
-	for c := '0'; c <= '9'; c++ {
-		t[c] = 50
-	}
-	for _, c := range "dlhu" {
-		t[c] = 60
-	}
-	for _, c := range "etaoinsr" {
-		t[c] = 70
-	}
-	for _, c := range "/.:-_=,\"'" {
-		t[c] = 80
-	}
-	t[' '] = 90
 	return t
 }()
 
