@@ -70,20 +70,10 @@ func TestLinksStayInside(t *testing.T) {
 
 func sorted(s []string) []string { return slices.Sorted(slices.Values(s)) }
 
-// counter sums a metric of the agent over its labels.
+// counter sums a metric of the agent over its labels (0 when it has
+// none).
 func counter(t *testing.T, a *Agent, name string) float64 {
 	t.Helper()
-	fams, err := a.Metrics().Registry.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var sum float64
-	for _, f := range fams {
-		if f.GetName() == name {
-			for _, m := range f.Metric {
-				sum += m.GetCounter().GetValue()
-			}
-		}
-	}
-	return sum
+	v, _ := metricValue(t, a, name)
+	return v
 }

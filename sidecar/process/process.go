@@ -455,7 +455,7 @@ func (r *Run) apply(p *record.Package) {
 			case kindRename:
 				attrs = r.renameAttrs(p, attrs, from, pr)
 			case kindRemove:
-				attrs = removeAttrs(p, attrs, from, pr.remove)
+				attrs = dropAttrs(p, attrs, from, func(key []byte) bool { return pr.remove[string(key)] })
 			}
 			if !keep {
 				break
@@ -497,7 +497,7 @@ func (r *Run) selects(p *record.Package, e *record.Entry, attrs func() []record.
 func (r *Run) matches(p *record.Package, e *record.Entry, attrs []record.Attr, pr *proc) bool {
 	var text []byte
 	if pr.field == "" {
-		text = body(p, e)
+		text = p.BodyOf(*e)
 	} else {
 		v, ok := fieldValue(p, attrs, pr.field)
 		if !ok {
@@ -510,13 +510,6 @@ func (r *Run) matches(p *record.Package, e *record.Entry, attrs []record.Attr, p
 		text = v
 	}
 	return pr.match.Match(text)
-}
-
-func body(p *record.Package, e *record.Entry) []byte {
-	if e.Flags&record.FlagExtra != 0 {
-		return p.Extra[e.Start:e.End]
-	}
-	return p.Data[e.Start:e.End]
 }
 
 // fieldValue is the value of attribute key, a JSON string's without its
@@ -552,7 +545,7 @@ func (r *Run) redact(p *record.Package, e *record.Entry, attrs []record.Attr, rd
 	r.spans = r.spans[:0]
 	if may&mayPassword != 0 && e.Flags&record.FlagExtra == 0 {
 		for _, a := range attrs {
-			if a.Value.InStrings() || a.Value.InExtra() || !IsSecretKey(p.Bytes(a.Key)) {
+			if a.Value.InStrings() || a.Value.InExtra() || !isSecretKey(p.Bytes(a.Key)) {
 				continue
 			}
 			s, end := a.Value.Bounds()
@@ -563,7 +556,7 @@ func (r *Run) redact(p *record.Package, e *record.Entry, attrs []record.Attr, rd
 	}
 	var changed bool
 	start := len(p.Extra)
-	p.Extra, changed, r.spans = rd.redact(p.Extra, body(p, e), may, r.spans, r.counts)
+	p.Extra, changed, r.spans = rd.redact(p.Extra, p.BodyOf(*e), may, r.spans, r.counts)
 	if changed {
 		e.Start, e.End = uint32(start), uint32(len(p.Extra))
 		e.Flags |= record.FlagExtra
@@ -574,7 +567,7 @@ func (r *Run) redact(p *record.Package, e *record.Entry, attrs []record.Attr, rd
 			continue // one of the parser's own strings (a parse error's message)
 		}
 		v := p.Bytes(a.Value)
-		if rd.passwordKeys && len(v) > 0 && IsSecretKey(p.Bytes(a.Key)) && !(a.Raw && (v[0] == '{' || v[0] == '[')) {
+		if rd.passwordKeys && len(v) > 0 && isSecretKey(p.Bytes(a.Key)) && !(a.Raw && (v[0] == '{' || v[0] == '[')) {
 			start := len(p.Extra)
 			p.Extra = rd.replacement(p.Extra, v)
 			a.Value, a.Raw = record.ExtraRef(start, len(p.Extra)), false
@@ -603,7 +596,7 @@ func (r *Run) candidates(p *record.Package, e *record.Entry, attrs []record.Attr
 	}
 	// The body, then each value not inside it and long enough to hold a
 	// secret; a key is looked at on its own, for a name of a secret.
-	may := candidates(body(p, e))
+	may := candidates(p.BodyOf(*e))
 	inBody := func(ref record.Ref) bool {
 		if e.Flags&record.FlagExtra != 0 || ref.InExtra() || ref.InStrings() {
 			return false
@@ -612,7 +605,7 @@ func (r *Run) candidates(p *record.Package, e *record.Entry, attrs []record.Attr
 		return s >= int(e.Start) && end <= int(e.End)
 	}
 	for _, a := range attrs {
-		if k := p.Bytes(a.Key); rd.passwordKeys && len(k) >= 2 && mayEndKey(k[len(k)-2], k[len(k)-1]) && IsSecretKey(k) {
+		if k := p.Bytes(a.Key); rd.passwordKeys && len(k) >= 2 && mayEndKey(k[len(k)-2], k[len(k)-1]) && isSecretKey(k) {
 			may |= mayPassword
 		}
 		if a.Value.InStrings() || a.Value.Len < minSecret || inBody(a.Value) {
@@ -644,7 +637,7 @@ func (r *Run) setAttrs(p *record.Package, attrs []record.Attr, from, pi int, pr 
 			val = record.ExtraRef(start, len(p.Extra))
 		}
 		key := r.c.strs[s.key]
-		attrs = deleteKey(p, attrs, from, key)
+		attrs = dropAttrs(p, attrs, from, func(k []byte) bool { return string(k) == key })
 		attrs = append(attrs, record.Attr{Key: r.ref(p, s.key), Value: val})
 	}
 	return attrs
@@ -676,22 +669,12 @@ func (r *Run) renameAttrs(p *record.Package, attrs []record.Attr, from int, pr *
 	return attrs[:w]
 }
 
-// removeAttrs removes the attributes of keys from attrs[from:].
-func removeAttrs(p *record.Package, attrs []record.Attr, from int, keys map[string]bool) []record.Attr {
+// dropAttrs removes from attrs[from:] the attributes whose key gone
+// names.
+func dropAttrs(p *record.Package, attrs []record.Attr, from int, gone func(key []byte) bool) []record.Attr {
 	w := from
 	for _, a := range attrs[from:] {
-		if !keys[string(p.Bytes(a.Key))] {
-			attrs[w] = a
-			w++
-		}
-	}
-	return attrs[:w]
-}
-
-func deleteKey(p *record.Package, attrs []record.Attr, from int, key string) []record.Attr {
-	w := from
-	for _, a := range attrs[from:] {
-		if string(p.Bytes(a.Key)) != key {
+		if !gone(p.Bytes(a.Key)) {
 			attrs[w] = a
 			w++
 		}

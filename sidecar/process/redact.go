@@ -97,7 +97,7 @@ func candidates(b []byte) uint8 {
 			for s > 0 && k-s < 64 && isKeyChar(b[s-1]) {
 				s--
 			}
-			if IsSecretKey(b[s:k]) {
+			if isSecretKey(b[s:k]) {
 				m |= mayPassword
 			}
 		case 'b', 'B':
@@ -526,10 +526,10 @@ func findPrivateKeys(b []byte, rule int, out []span) []span {
 // access_token, aws_secret_access_key, X-Api-Key…
 var passwordSuffixes = []string{"password", "passwd", "pwd", "passphrase", "secret", "token", "apikey", "secretkey", "accesskey", "privatekey", "credential", "credentials"}
 
-// IsSecretKey tells whether an attribute key names a secret
+// isSecretKey tells whether an attribute key names a secret
 // (password-field): it ends with one of passwordSuffixes once lower-cased
 // and stripped of _ - and . (db_password, client_secret, X-Api-Key).
-func IsSecretKey(key []byte) bool {
+func isSecretKey(key []byte) bool {
 	var (
 		buf   [11]byte // the longest suffix's length
 		n     int
@@ -563,7 +563,7 @@ func IsSecretKey(key []byte) bool {
 
 // mayEndKey tells whether a key ending in the bytes a, b may name a
 // secret: the last two letters of one of passwordSuffixes, or a separator
-// IsSecretKey skips.
+// isSecretKey skips.
 func mayEndKey(a, b byte) bool {
 	switch uint16(a|0x20)<<8 | uint16(b|0x20) {
 	case 'r'<<8 | 'd', 'w'<<8 | 'd', 's'<<8 | 'e', 'e'<<8 | 't', 'e'<<8 | 'n', 'e'<<8 | 'y', 'a'<<8 | 'l', 'l'<<8 | 's':
@@ -601,7 +601,7 @@ func findPasswordFields(b []byte, rule int, out []span) []span {
 			for s > 0 && k-s < 64 && isKeyChar(b[s-1]) {
 				s--
 			}
-			if s == k || !IsSecretKey(b[s:k]) {
+			if s == k || !isSecretKey(b[s:k]) {
 				continue
 			}
 			v := j + 1

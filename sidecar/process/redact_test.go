@@ -130,12 +130,9 @@ func TestRedactHash(t *testing.T) {
 }
 
 // TestMayEndKey holds the quick check of a key's last two letters to the
-// suffixes IsSecretKey knows.
+// suffixes password-field knows: each key's value is redacted.
 func TestMayEndKey(t *testing.T) {
 	for _, key := range []string{"password", "PASSWD", "pwd", "passphrase", "secret", "token", "apikey", "secretkey", "accesskey", "privatekey", "credential", "credentials", "api_key_", "x-Api-Key"} {
-		if !process.IsSecretKey([]byte(key)) {
-			t.Errorf("IsSecretKey(%q) = false", key)
-		}
 		if red := apply(t, compile(t, allBuiltins, process.Options{}), packageOf(t, parse.Config{}, key+"=s3cr3t\n")); red[0].Body != key+"=[REDACTED]" {
 			t.Errorf("%s=s3cr3t gave %q", key, red[0].Body)
 		}

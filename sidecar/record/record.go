@@ -198,8 +198,11 @@ type Package struct {
 func (p *Package) Len() int { return len(p.Records) }
 
 // Body returns record i's bytes; they alias Data or Extra.
-func (p *Package) Body(i int) []byte {
-	e := p.Records[i]
+func (p *Package) Body(i int) []byte { return p.BodyOf(p.Records[i]) }
+
+// BodyOf returns the bytes of e, an entry of p (perhaps changed and not
+// yet stored back).
+func (p *Package) BodyOf(e Entry) []byte {
 	if e.Flags&FlagExtra != 0 {
 		return p.Extra[e.Start:e.End]
 	}

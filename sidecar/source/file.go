@@ -494,7 +494,9 @@ func (s *File) take(flush bool) *record.Package {
 	out.EndOffset = endOffset
 	// Processors run on finished records only: a record still waiting
 	// for lines is not whole yet, and a secret may span its lines.
-	s.proc.Apply(out, time.Now())
+	if s.proc != nil {
+		s.proc.Apply(out, time.Now())
+	}
 	return out
 }
 
