@@ -81,7 +81,7 @@ type proc struct {
 	set []setAttr
 	// rename: from key → index of the new key in strs
 	rename map[string]int
-	remove map[string]bool
+	remove []string
 	limit  Limit
 }
 
@@ -192,10 +192,7 @@ func (c *Chain) add(cfg Config, name string, opt Options) error {
 		c.editing = true
 	case cfg.Remove != nil:
 		p.kind = kindRemove
-		p.remove = map[string]bool{}
-		for _, k := range cfg.Remove.Attributes {
-			p.remove[k] = true
-		}
+		p.remove = slices.Clone(cfg.Remove.Attributes)
 		c.editing = true
 	case cfg.Limit != nil:
 		p.kind = kindLimit
@@ -257,7 +254,10 @@ type Run struct {
 	log    *slog.Logger
 	// labels resolves set's from-label per processor and attribute ("" with
 	// ok false: the pod has no such label).
-	labels  [][]labelValue
+	labels [][]labelValue
+	// setKeys are, per set processor, the keys it writes for this
+	// source (a from-label the pod lacks writes nothing).
+	setKeys [][]string
 	buckets []bucket
 	counts  []int64 // this package's counts, added to the chain's once
 	// limitLogged is when each limit last logged its drops, and what it
@@ -289,7 +289,7 @@ func (c *Chain) Start(origin *record.Origin, log *slog.Logger) *Run {
 	}
 	r := &Run{c: c, origin: origin, log: log, counts: make([]int64, len(c.counters)),
 		refs: make([]record.Ref, len(c.strs)), refsSet: make([]bool, len(c.strs)),
-		labels: make([][]labelValue, len(c.procs)), buckets: make([]bucket, len(c.procs)),
+		labels: make([][]labelValue, len(c.procs)), setKeys: make([][]string, len(c.procs)), buckets: make([]bucket, len(c.procs)),
 		hits: make([][]bool, len(c.procs)), hitsSet: make([]bool, len(c.procs)),
 		limitLogged: make([]time.Time, len(c.procs)), limitPending: make([]int64, len(c.procs))}
 	for i, p := range c.procs {
@@ -299,6 +299,9 @@ func (c *Chain) Start(origin *record.Origin, log *slog.Logger) *Run {
 				lv.value, lv.ok = resourceValue(origin, "k8s.pod.label."+a.label)
 			}
 			r.labels[i] = append(r.labels[i], lv)
+			if a.label == "" || lv.ok {
+				r.setKeys[i] = append(r.setKeys[i], c.strs[a.key])
+			}
 		}
 		if p.kind == kindLimit {
 			r.buckets[i] = bucket{tokens: p.limit.Burst}
@@ -455,7 +458,7 @@ func (r *Run) apply(p *record.Package) {
 			case kindRename:
 				attrs = r.renameAttrs(p, attrs, from, pr)
 			case kindRemove:
-				attrs = dropAttrs(p, attrs, from, func(key []byte) bool { return pr.remove[string(key)] })
+				attrs = dropAttrs(p, attrs, from, pr.remove)
 			}
 			if !keep {
 				break
@@ -623,6 +626,8 @@ const minSecret = 5
 // setAttrs sets pr's attributes on the record whose attributes are
 // attrs[from:], replacing those of the same key.
 func (r *Run) setAttrs(p *record.Package, attrs []record.Attr, from, pi int, pr *proc) []record.Attr {
+	// What this source's set writes replaces attributes of those keys.
+	attrs = dropAttrs(p, attrs, from, r.setKeys[pi])
 	for j, s := range pr.set {
 		var val record.Ref
 		if s.value >= 0 {
@@ -636,8 +641,6 @@ func (r *Run) setAttrs(p *record.Package, attrs []record.Attr, from, pi int, pr 
 			p.Extra = append(p.Extra, lv.value...)
 			val = record.ExtraRef(start, len(p.Extra))
 		}
-		key := r.c.strs[s.key]
-		attrs = dropAttrs(p, attrs, from, func(k []byte) bool { return string(k) == key })
 		attrs = append(attrs, record.Attr{Key: r.ref(p, s.key), Value: val})
 	}
 	return attrs
@@ -646,7 +649,8 @@ func (r *Run) setAttrs(p *record.Package, attrs []record.Attr, from, pi int, pr 
 // renameAttrs renames the attributes of attrs[from:] as pr says; a
 // renamed attribute replaces one that had its new key.
 func (r *Run) renameAttrs(p *record.Package, attrs []record.Attr, from int, pr *proc) []record.Attr {
-	var made []int // the new keys (indexes into strs) this record gets
+	var buf [8]int
+	made := buf[:0] // the new keys (indexes into strs) this record gets
 	for _, a := range attrs[from:] {
 		if to, ok := pr.rename[string(p.Bytes(a.Key))]; ok {
 			made = append(made, to)
@@ -656,12 +660,17 @@ func (r *Run) renameAttrs(p *record.Package, attrs []record.Attr, from int, pr *
 		return attrs
 	}
 	w := from
+next:
 	for _, a := range attrs[from:] {
 		key := p.Bytes(a.Key)
 		if to, ok := pr.rename[string(key)]; ok {
 			a.Key = r.ref(p, to)
-		} else if slices.ContainsFunc(made, func(m int) bool { return r.c.strs[m] == string(key) }) {
-			continue
+		} else {
+			for _, m := range made {
+				if r.c.strs[m] == string(key) {
+					continue next
+				}
+			}
 		}
 		attrs[w] = a
 		w++
@@ -669,15 +678,23 @@ func (r *Run) renameAttrs(p *record.Package, attrs []record.Attr, from int, pr *
 	return attrs[:w]
 }
 
-// dropAttrs removes from attrs[from:] the attributes whose key gone
-// names.
-func dropAttrs(p *record.Package, attrs []record.Attr, from int, gone func(key []byte) bool) []record.Attr {
+// dropAttrs removes from attrs[from:] the attributes whose keys are in
+// keys (a few: compared one by one, cheaper than hashing each key).
+func dropAttrs(p *record.Package, attrs []record.Attr, from int, keys []string) []record.Attr {
+	if len(keys) == 0 {
+		return attrs
+	}
 	w := from
+next:
 	for _, a := range attrs[from:] {
-		if !gone(p.Bytes(a.Key)) {
-			attrs[w] = a
-			w++
+		k := p.Bytes(a.Key)
+		for _, key := range keys {
+			if string(k) == key {
+				continue next
+			}
 		}
+		attrs[w] = a
+		w++
 	}
 	return attrs[:w]
 }
