@@ -99,7 +99,7 @@ func BenchmarkHub(b *testing.B) {
 			)
 			done := make(chan error, 1)
 			go func() {
-				done <- r.Tail(ctx, query.Filter{}, true, func(rec query.Record) error {
+				done <- r.Tail(ctx, query.Filter{}, query.Options{Follow: true}, func(rec query.Record) error {
 					now := time.Now()
 					if i := strings.LastIndex(rec.Body, " t="); i >= 0 {
 						if ns, err := strconv.ParseInt(rec.Body[i+3:], 10, 64); err == nil {

@@ -164,7 +164,7 @@ func (s *serverless) stored(t *testing.T) (map[string]query.Record, map[string]i
 	}
 	defer r.Close()
 	recs, counts := map[string]query.Record{}, map[string]int{}
-	r.Tail(context.Background(), query.Filter{}, false, func(rec query.Record) error {
+	r.Tail(context.Background(), query.Filter{}, query.Options{}, func(rec query.Record) error {
 		recs[rec.Body] = rec
 		counts[rec.Body]++
 		return nil

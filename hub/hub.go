@@ -14,7 +14,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/loglet/loglet/sidecar/sink"
+	"github.com/loglet/loglet/hub/layout"
 )
 
 // Options configure the hub.
@@ -23,7 +23,7 @@ type Options struct {
 	Listen string
 	// DataDir holds the stream's files.
 	DataDir string
-	// Stream is the stream name (sink.DefaultStream if empty).
+	// Stream is the stream name (layout.DefaultStream if empty).
 	Stream string
 	// MaxAge and MaxBytes bound what the stream keeps (0: no bound).
 	MaxAge   time.Duration
@@ -51,7 +51,7 @@ func Start(ctx context.Context, o Options) (*Hub, error) {
 		p = server.RANDOM_PORT
 	}
 	if o.Stream == "" {
-		o.Stream = sink.DefaultStream
+		o.Stream = layout.DefaultStream
 	}
 	ns, err := server.NewServer(&server.Options{
 		ServerName: "loglet-hub",
@@ -82,7 +82,7 @@ func Start(ctx context.Context, o Options) (*Hub, error) {
 		h.Shutdown()
 		return nil, err
 	}
-	if _, err := js.CreateOrUpdateStream(ctx, sink.StreamConfig(o.Stream, o.MaxAge, o.MaxBytes)); err != nil {
+	if _, err := js.CreateOrUpdateStream(ctx, layout.StreamConfig(o.Stream, o.MaxAge, o.MaxBytes)); err != nil {
 		h.Shutdown()
 		return nil, fmt.Errorf("hub: stream %s: %w", o.Stream, err)
 	}

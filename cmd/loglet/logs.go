@@ -3,11 +3,15 @@
 package main
 
 import (
+	"bufio"
+	"cmp"
+	"errors"
 	"fmt"
 	"io"
 	"path/filepath"
 	"regexp"
 	"strconv"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -21,41 +25,68 @@ func logsCommand() *cobra.Command {
 		Short: "Read records from a hub: tail, or the context around one record",
 	}
 	cmd.PersistentFlags().StringVar(&hubURL, "hub", "nats://127.0.0.1:4222/LOGLET", "the hub to read (nats://host:4222/STREAM)")
-	cmd.PersistentFlags().StringVarP(&output, "output", "o", "text", "text (time, pod/container, body) or json (one record per line)")
+	cmd.PersistentFlags().StringVarP(&output, "output", "o", "text", "text (time, severity, namespace/pod/container, body), json (one record per line) or raw (the body)")
 
 	var (
-		f             query.Filter
-		grep          string
-		follow        bool
+		q             logsQuery
 		before, after int
 	)
 	tail := &cobra.Command{
-		Use:   "tail",
-		Short: "Print the records the hub holds (and, with -f, new ones as they come)",
-		Args:  cobra.NoArgs,
+		Use:     "tail",
+		Aliases: []string{"search"},
+		Short:   "Print the records a query selects (and, with -f, new ones as they come)",
+		Long: `Print the records a query selects, oldest first: all the hub holds, those of
+a time range (--since, --until), or the last N (--tail); with -f, new ones as
+they come. --namespace, --pod, --container and --route are filtered by the hub
+(NATS subjects); --severity, --where and --grep by loglet logs.`,
+		Example: `  loglet logs tail -n shop --since 5m --severity WARN
+  loglet logs search --grep 'order 4711' --where k8s.pod.label.app=checkout -o json
+  loglet logs tail --tail 20 -f -c nginx`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if grep != "" {
-				re, err := regexp.Compile(grep)
-				if err != nil {
-					return fmt.Errorf("grep %q: %w", grep, err)
-				}
-				f.Grep = re
+			f, o, err := q.build(time.Now())
+			if err != nil {
+				return err
+			}
+			if output != "text" && output != "json" && output != "raw" {
+				return fmt.Errorf("output %q: want text, json or raw", output)
 			}
 			r, err := query.Open(cmd.Context(), hubURL)
 			if err != nil {
 				return err
 			}
 			defer r.Close()
-			out := cmd.OutOrStdout()
-			return r.Tail(cmd.Context(), f, follow, func(rec query.Record) error { return printRecord(out, output, rec) })
+			out := bufio.NewWriterSize(cmd.OutOrStdout(), 64<<10)
+			defer out.Flush()
+			skipped := 0
+			o.Skipped = func(s query.Skipped) {
+				skipped++
+				fmt.Fprintf(cmd.ErrOrStderr(), "skipped %s\n", s)
+			}
+			count := 0
+			err = r.Tail(cmd.Context(), f, o, func(rec query.Record) error {
+				count++
+				if q.count {
+					return nil
+				}
+				if err := printRecord(out, output, rec); err != nil {
+					return err
+				}
+				if o.Follow {
+					return out.Flush()
+				}
+				return nil
+			})
+			if q.count {
+				fmt.Fprintln(out, count)
+			}
+			if skipped > 0 {
+				fmt.Fprintf(cmd.ErrOrStderr(), "skipped %d message(s) that are not loglet packages\n", skipped)
+			}
+			return err
 		},
 	}
-	tail.Flags().StringVarP(&f.Namespace, "namespace", "n", "", "only records of this namespace")
-	tail.Flags().StringVar(&f.Pod, "pod", "", "only records of this pod")
-	tail.Flags().StringVarP(&f.Container, "container", "c", "", "only records of this container")
-	tail.Flags().StringVar(&f.Route, "route", "", "only records of this route")
-	tail.Flags().StringVar(&grep, "grep", "", "only records whose body matches this RE2")
-	tail.Flags().BoolVarP(&follow, "follow", "f", false, "keep printing new records")
+	q.flags(tail)
 
 	context := &cobra.Command{
 		Use:   "context SOURCE_ID PACKAGE_ID OFFSET",
@@ -102,20 +133,113 @@ carries the three ids (loglet.source_id, loglet.package_id, loglet.offset).`,
 	return cmd
 }
 
-// printRecord prints one record as text or as its JSON.
+// logsQuery holds the flags of logs tail.
+type logsQuery struct {
+	f                query.Filter
+	grep, severity   string
+	since            time.Duration
+	sinceTime, until string
+	where            []string
+	last             int
+	follow, count    bool
+}
+
+func (q *logsQuery) flags(cmd *cobra.Command) {
+	fs := cmd.Flags()
+	fs.StringVarP(&q.f.Namespace, "namespace", "n", "", "only records of this namespace")
+	fs.StringVar(&q.f.Pod, "pod", "", "only records of this pod")
+	fs.StringVarP(&q.f.Container, "container", "c", "", "only records of this container")
+	fs.StringVar(&q.f.Route, "route", "", "only records of this route")
+	fs.DurationVar(&q.since, "since", 0, "only records of the last duration (e.g. 10m, 2h)")
+	fs.StringVar(&q.sinceTime, "since-time", "", "only records at or after this time (RFC 3339, e.g. 2026-12-01T10:00:00Z)")
+	fs.StringVar(&q.until, "until", "", "only records at or before this time (RFC 3339, or a duration ago, e.g. 5m)")
+	fs.IntVar(&q.last, "tail", 0, "only the last N records the query selects (0: all)")
+	fs.StringVar(&q.severity, "severity", "", "only records of this severity and above (TRACE, DEBUG, INFO, WARN, ERROR, FATAL)")
+	fs.StringArrayVar(&q.where, "where", nil, "key=value, key!=value or key~=RE2 on a resource or attribute key, e.g. k8s.pod.label.app=shop (repeat: all must hold)")
+	fs.StringVar(&q.grep, "grep", "", "only records whose body or an attribute value matches this RE2")
+	fs.BoolVarP(&q.follow, "follow", "f", false, "keep printing new records")
+	fs.BoolVar(&q.count, "count", false, "print how many records the query selects, not the records")
+}
+
+// build checks the flags and makes the query.
+func (q *logsQuery) build(now time.Time) (query.Filter, query.Options, error) {
+	f := q.f
+	o := query.Options{Last: q.last, Follow: q.follow}
+	if q.last < 0 {
+		return f, o, fmt.Errorf("tail %d: want a number of records, 0 for all", q.last)
+	}
+	if q.count && q.follow {
+		return f, o, errors.New("--count counts what the hub holds; it cannot be used with -f")
+	}
+	switch {
+	case q.since < 0:
+		return f, o, fmt.Errorf("since %s: want a positive duration, e.g. 10m", q.since)
+	case q.since > 0 && q.sinceTime != "":
+		return f, o, errors.New("--since and --since-time both set: use one")
+	case q.since > 0:
+		f.Since = now.Add(-q.since)
+	case q.sinceTime != "":
+		t, err := time.Parse(time.RFC3339Nano, q.sinceTime)
+		if err != nil {
+			return f, o, fmt.Errorf("since-time %q: want an RFC 3339 time such as 2026-12-01T10:00:00Z", q.sinceTime)
+		}
+		f.Since = t
+	}
+	if q.until != "" {
+		if d, err := time.ParseDuration(q.until); err == nil && d >= 0 {
+			f.Until = now.Add(-d)
+		} else if t, err := time.Parse(time.RFC3339Nano, q.until); err == nil {
+			f.Until = t
+		} else {
+			return f, o, fmt.Errorf("until %q: want an RFC 3339 time such as 2026-12-01T10:00:00Z, or a duration ago such as 5m", q.until)
+		}
+		if !f.Since.IsZero() && f.Until.Before(f.Since) {
+			return f, o, fmt.Errorf("until %s is before since %s", f.Until.Format(time.RFC3339), f.Since.Format(time.RFC3339))
+		}
+	}
+	if q.severity != "" {
+		sev, err := query.SeverityFlag(q.severity)
+		if err != nil {
+			return f, o, err
+		}
+		f.MinSeverity = sev
+	}
+	for _, w := range q.where {
+		c, err := query.ParseCond(w)
+		if err != nil {
+			return f, o, err
+		}
+		f.Where = append(f.Where, c)
+	}
+	if q.grep != "" {
+		re, err := regexp.Compile(q.grep)
+		if err != nil {
+			return f, o, fmt.Errorf("grep %q: %w", q.grep, err)
+		}
+		f.Grep = re
+	}
+	return f, o, nil
+}
+
+// printRecord prints one record: text (time, severity, where from, body),
+// its JSON, or its body alone (raw).
 func printRecord(w io.Writer, format string, rec query.Record) error {
-	if format == "json" {
+	switch format {
+	case "json":
 		_, err := fmt.Fprintf(w, "%s\n", rec.Raw)
 		return err
+	case "raw":
+		_, err := fmt.Fprintln(w, rec.Body)
+		return err
+	case "text":
+	default:
+		return fmt.Errorf("output %q: want text, json or raw", format)
 	}
-	if format != "text" {
-		return fmt.Errorf("output %q: want text or json", format)
-	}
-	where := rec.Resource["k8s.pod.name"] + "/" + rec.Resource["k8s.container.name"]
-	if where == "/" {
+	where := rec.Resource["k8s.namespace.name"] + "/" + rec.Resource["k8s.pod.name"] + "/" + rec.Resource["k8s.container.name"]
+	if where == "//" {
 		p, _ := rec.Attributes["log.file.path"].(string)
 		where = filepath.Base(p)
 	}
-	_, err := fmt.Fprintf(w, "%s %s %s\n", rec.Time, where, rec.Body)
+	_, err := fmt.Fprintf(w, "%s %-5s %s %s\n", rec.Time, cmp.Or(rec.Severity, "-"), where, rec.Body)
 	return err
 }

@@ -214,7 +214,7 @@ func TestNodeModeSelectsAndRoutes(t *testing.T) {
 		}
 		defer r.Close()
 		out := map[string]query.Record{}
-		r.Tail(ctx, query.Filter{Route: route}, false, func(rec query.Record) error { out[rec.Body] = rec; return nil })
+		r.Tail(ctx, query.Filter{Route: route}, query.Options{}, func(rec query.Record) error { out[rec.Body] = rec; return nil })
 		return out
 	}
 	poll.Until(t, 20*time.Second, "the lines of web and api", func() bool { return len(byRoute("")) >= 2 })

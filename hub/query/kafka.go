@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -106,34 +107,161 @@ func (h *kafkaHub) consume(ctx context.Context, p int32, from, end int64, follow
 	}
 }
 
-func (h *kafkaHub) Tail(ctx context.Context, f Filter, follow bool, emit func(Record) error) error {
+// Tail reads every partition at once from one client, from its start,
+// from the first offset stored at Since (Kafka's offsets for times), or
+// from where reading back for the last records found them. Kafka has no
+// subjects: the namespace, pod and container are checked on each record,
+// so a selective query reads the whole time range.
+func (h *kafkaHub) Tail(ctx context.Context, f Filter, o Options, emit func(Record) error) error {
+	f.prepare()
 	parts, err := h.offsets(ctx)
 	if err != nil {
 		return err
 	}
-	var emitErr error
+	from := map[int32]int64{}
 	for p, b := range parts {
-		err := h.consume(ctx, p, b.start, b.end, follow, func(r *kgo.Record) bool {
-			recs, err := parseRecords(r.Value)
-			if err != nil {
-				emitErr = err
-				return false
+		from[p] = b.start
+	}
+	if !f.Since.IsZero() {
+		at, err := h.adm.ListOffsetsAfterMilli(ctx, f.Since.UnixMilli(), h.topic)
+		if err == nil {
+			err = at.Error()
+		}
+		if err != nil {
+			return fmt.Errorf("kafka topic %s: offsets at %s: %w", h.topic, f.Since.Format(time.RFC3339), err)
+		}
+		at.Each(func(lo kadm.ListedOffset) {
+			if b, ok := parts[lo.Partition]; ok {
+				from[lo.Partition] = min(max(lo.Offset, b.start), b.end)
 			}
-			for _, rec := range recs {
-				rec.Stored = r.Timestamp
-				if f.match(rec) {
-					if emitErr = emit(rec); emitErr != nil {
-						return false
-					}
-				}
-			}
-			return true
 		})
-		if err != nil || emitErr != nil {
-			return errors.Join(err, emitErr)
+	}
+	if o.Last > 0 {
+		recs, err := h.last(ctx, parts, from, &f, o)
+		if err != nil {
+			return err
+		}
+		for _, rec := range recs {
+			if err := emit(rec); err != nil {
+				return err
+			}
+		}
+		if !o.Follow {
+			return nil
+		}
+		for p, b := range parts {
+			from[p] = b.end
 		}
 	}
+	return h.read(ctx, parts, from, o.Follow, func(r *kgo.Record) error {
+		return h.records(r, &f, o.Skipped, emit)
+	})
+}
+
+// records hands the records of one Kafka record the filter selects to
+// emit, or reports it as skipped.
+func (h *kafkaHub) records(r *kgo.Record, f *Filter, skipped func(Skipped), emit func(Record) error) error {
+	var emitErr error
+	err := records("", r.Value, f, func(rec Record) error {
+		rec.Stored = r.Timestamp
+		if f.match(rec) {
+			emitErr = emit(rec)
+		}
+		return emitErr
+	})
+	if emitErr != nil {
+		return emitErr
+	}
+	if err != nil && skipped != nil {
+		skipped(Skipped{Where: fmt.Sprintf("kafka topic %s partition %d offset %d", h.topic, r.Partition, r.Offset), Reason: err.Error()})
+	}
 	return nil
+}
+
+// read consumes the partitions from the offsets in from; without follow
+// it ends at each partition's end offset in parts (as it was when the
+// read began).
+func (h *kafkaHub) read(ctx context.Context, parts map[int32]bounds, from map[int32]int64, follow bool, fn func(*kgo.Record) error) error {
+	offsets := map[int32]kgo.Offset{}
+	left := 0
+	for p, at := range from {
+		if follow || at < parts[p].end {
+			offsets[p] = kgo.NewOffset().At(at)
+			left++
+		}
+	}
+	if left == 0 {
+		return nil
+	}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(h.brokers...), kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{h.topic: offsets}))
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	done := map[int32]bool{}
+	for {
+		fetches := cl.PollFetches(ctx)
+		if ctx.Err() != nil {
+			return nil
+		}
+		if err := fetches.Err(); err != nil {
+			return fmt.Errorf("kafka topic %s: %w", h.topic, err)
+		}
+		var ferr error
+		fetches.EachRecord(func(r *kgo.Record) {
+			if ferr != nil || done[r.Partition] {
+				return
+			}
+			if !follow && r.Offset >= parts[r.Partition].end {
+				done[r.Partition] = true
+				return
+			}
+			ferr = fn(r)
+			if !follow && r.Offset+1 >= parts[r.Partition].end {
+				done[r.Partition] = true
+			}
+		})
+		if ferr != nil {
+			return ferr
+		}
+		if !follow && len(done) == left {
+			return nil
+		}
+	}
+}
+
+// last finds the last o.Last records the filter selects, reading back
+// from each partition's end in windows that grow fourfold. Across
+// partitions, records are ordered by their time.
+func (h *kafkaHub) last(ctx context.Context, parts map[int32]bounds, floor map[int32]int64, f *Filter, o Options) ([]Record, error) {
+	var out []Record
+	hi := map[int32]int64{}
+	for p, b := range parts {
+		hi[p] = b.end
+	}
+	for w := int64(max(o.Last, 256)); ; w *= 4 {
+		from, window := map[int32]int64{}, map[int32]bounds{}
+		for p, end := range hi {
+			from[p] = max(floor[p], end-w)
+			window[p] = bounds{start: from[p], end: end}
+		}
+		err := h.read(ctx, window, from, false, func(r *kgo.Record) error {
+			return h.records(r, f, o.Skipped, func(rec Record) error { out = append(out, rec); return nil })
+		})
+		if err != nil {
+			return nil, err
+		}
+		more := false
+		for p := range hi {
+			hi[p] = from[p]
+			more = more || from[p] > floor[p]
+		}
+		if len(out) >= o.Last || !more {
+			break
+		}
+	}
+	sort.SliceStable(out, func(i, j int) bool { return out[i].Time < out[j].Time })
+	return out[max(0, len(out)-o.Last):], nil
 }
 
 // Context finds the source's partition from its key, and the package by
@@ -169,7 +297,7 @@ func (h *kafkaHub) Context(ctx context.Context, sourceID string, packageID uint6
 	if need := after - (len(recs) - at - 1); need > 0 {
 		err := h.consume(ctx, p, pkg.next, b.end, false, func(r *kgo.Record) bool {
 			if string(r.Key) == sourceID {
-				more, _ := parseRecords(r.Value)
+				more, _ := parseRecords("", r.Value)
 				recs = append(recs, more...)
 				need -= len(more)
 			}
@@ -234,7 +362,7 @@ func (h *kafkaHub) readPackage(ctx context.Context, p int32, b bounds, sourceID 
 		if packageOf(r) != packageID {
 			return false
 		}
-		recs, _ := parseRecords(r.Value)
+		recs, _ := parseRecords("", r.Value)
 		pkg.recs = append(pkg.recs, recs...)
 		pkg.next = r.Offset + 1
 		return true

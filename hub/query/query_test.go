@@ -94,7 +94,7 @@ func checkContext(t *testing.T, hubURL string) {
 	defer r.Close()
 	var target query.Record
 	n := 0
-	err = r.Tail(context.Background(), query.Filter{}, false, func(rec query.Record) error {
+	err = r.Tail(context.Background(), query.Filter{}, query.Options{}, func(rec query.Record) error {
 		n++
 		if rec.Body == line("b", 250) {
 			target = rec
@@ -108,7 +108,7 @@ func checkContext(t *testing.T, hubURL string) {
 		t.Errorf("stored at %v: want when the hub stored it, a moment ago", target.Stored)
 	}
 	grep := 0
-	if err := r.Tail(context.Background(), query.Filter{Grep: regexp.MustCompile(`^c line 00[01]`)}, false, func(query.Record) error { grep++; return nil }); err != nil || grep != 20 {
+	if err := r.Tail(context.Background(), query.Filter{Grep: regexp.MustCompile(`^c line 00[01]`)}, query.Options{}, func(query.Record) error { grep++; return nil }); err != nil || grep != 20 {
 		t.Errorf("tail --grep: %d records, %v; want 20", grep, err)
 	}
 	got, at, err := r.Context(context.Background(), target.SourceID(), target.PackageID(), target.Offset(), 20, 20)

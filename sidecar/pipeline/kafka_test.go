@@ -29,7 +29,7 @@ func kafkaBodies(t *testing.T, hubURL string) []string {
 	}
 	defer h.Close()
 	var bodies []string
-	err = h.Tail(ctx, query.Filter{}, false, func(r query.Record) error {
+	err = h.Tail(ctx, query.Filter{}, query.Options{}, func(r query.Record) error {
 		bodies = append(bodies, r.Body)
 		return nil
 	})

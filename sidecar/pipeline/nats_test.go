@@ -13,8 +13,8 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/loglet/loglet/hub"
+	"github.com/loglet/loglet/hub/layout"
 	"github.com/loglet/loglet/internal/poll"
-	"github.com/loglet/loglet/sidecar/sink"
 	"github.com/loglet/loglet/sidecar/sink/sinktest"
 )
 
@@ -32,7 +32,7 @@ func streamRecords(t *testing.T, serverURL string) map[string][]sinktest.Record 
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	cons, err := js.OrderedConsumer(ctx, sink.DefaultStream, jetstream.OrderedConsumerConfig{})
+	cons, err := js.OrderedConsumer(ctx, layout.DefaultStream, jetstream.OrderedConsumerConfig{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -46,8 +46,7 @@ func streamRecords(t *testing.T, serverURL string) map[string][]sinktest.Record 
 		if err != nil {
 			t.Fatal(err)
 		}
-		nm := &nats.Msg{Subject: m.Subject(), Header: m.Headers(), Data: m.Data()}
-		ndjson, err := sink.DecodeNATS(nm)
+		ndjson, err := layout.Decode(m.Headers().Get(layout.HeaderEncoding), m.Data())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -88,8 +87,9 @@ func TestNATSSinkSubjectPerSource(t *testing.T) {
 		t.Fatalf("got subjects %v, want one per file", keys(bySubject))
 	}
 	for subject, recs := range bySubject {
-		if !strings.HasPrefix(subject, "loglet.shop.") || strings.TrimPrefix(subject, "loglet.shop.") != recs[0].Attributes.SourceID {
-			t.Errorf("subject %s, want loglet.shop.<source id %s>", subject, recs[0].Attributes.SourceID)
+		// A file with no pod: "_" for namespace, pod and container.
+		if want := "loglet.shop._._._." + recs[0].Attributes.SourceID; subject != want {
+			t.Errorf("subject %s, want %s", subject, want)
 		}
 		tag := recs[0].Body[:1]
 		var bodies []string

@@ -8,46 +8,19 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
 
-	"github.com/klauspost/compress/s2"
-	"github.com/nats-io/nats.go"
+		"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/loglet/loglet/hub/layout"
+	"github.com/loglet/loglet/internal/settings"
 	"github.com/loglet/loglet/sidecar/record"
 )
-
-// The hub's layout on NATS JetStream, shared by the sink, `loglet hub` and
-// `loglet logs`: one stream (LOGLET by default) holding subjects
-// loglet.<route>.<source_id>; one message per package (or per chunk of a
-// package too large for one message), its records as S2-compressed NDJSON
-// (S2, Snappy's faster successor: zstd cost the agent four times the CPU
-// of everything else on the way to the hub).
-const (
-	// DefaultStream is the stream name when the URL names none.
-	DefaultStream = "LOGLET"
-	// SubjectPrefix starts every subject; the stream holds SubjectPrefix+">".
-	SubjectPrefix = "loglet."
-	// DefaultRoute is the route of records no setting routes elsewhere.
-	DefaultRoute = "default"
-
-	HeaderSourceID  = "Loglet-Source-Id"
-	HeaderPackageID = "Loglet-Package-Id"
-	HeaderRecords   = "Loglet-Records"
-	// HeaderChunk is "i/n" when a package spans n messages.
-	HeaderChunk    = "Loglet-Chunk"
-	HeaderEncoding = "Content-Encoding"
-)
-
-// DuplicateWindow is how long the stream remembers message ids: a package
-// re-sent after a crash within it is stored once.
-const DuplicateWindow = 2 * time.Minute
-
-// Subject is where a source's packages go.
-func Subject(route, sourceID string) string { return SubjectPrefix + route + "." + sourceID }
 
 // NATS publishes packages to a JetStream stream. A package is acknowledged
 // when the stream stored it (the JetStream publish ack).
@@ -58,8 +31,12 @@ type NATS struct {
 	js      jetstream.JetStream
 	stream  string
 	route   string
-	raw     []byte
-	futures []pending
+	// maxAge and maxBytes bound the stream if this agent creates it.
+	maxAge   time.Duration
+	maxBytes int64
+	raw      []byte
+	enc      *layout.Encoder
+	futures  []pending
 }
 
 type pending struct {
@@ -68,9 +45,11 @@ type pending struct {
 }
 
 // OpenNATS connects to nats://[user:pass@]host:4222[,host2]/STREAM
-// [?route=R&creds=FILE&ca=FILE]. It starts even while the server is down
-// (publishes fail and are retried until it is back), and creates the stream
-// if the server has none of that name.
+// [?route=R&creds=FILE&ca=FILE&max-age=24h&max-bytes=10GiB]. It starts even
+// while the server is down (publishes fail and are retried until it is
+// back), and creates the stream if the server has none of that name, with
+// max-age and max-bytes as its limits (layout.DefaultMaxAge and
+// DefaultMaxBytes unless set).
 func OpenNATS(ctx context.Context, raw string, opts Options) (*NATS, error) {
 	u, err := url.Parse(raw)
 	if err != nil || u.Host == "" {
@@ -78,12 +57,32 @@ func OpenNATS(ctx context.Context, raw string, opts Options) (*NATS, error) {
 	}
 	stream := strings.Trim(u.Path, "/")
 	if stream == "" {
-		stream = DefaultStream
+		stream = layout.DefaultStream
 	}
 	q := u.Query()
+	for k := range q {
+		if !slices.Contains(natsParams, k) {
+			hint := "settings: " + strings.Join(natsParams, ", ")
+			if near := settings.Suggest(k, natsParams); near != "" {
+				hint = fmt.Sprintf("did you mean %q?", near)
+			}
+			return nil, fmt.Errorf("sink %s: unknown setting %q: %s", u.Redacted(), k, hint)
+		}
+	}
 	route := q.Get("route")
 	if route == "" {
-		route = DefaultRoute
+		route = layout.DefaultRoute
+	}
+	maxAge, maxBytes := layout.DefaultMaxAge, int64(layout.DefaultMaxBytes)
+	if v := q.Get("max-age"); v != "" {
+		if maxAge, err = time.ParseDuration(v); err != nil || maxAge < 0 {
+			return nil, fmt.Errorf("sink %s: max-age %q: want a duration like 24h or 168h (0: keep records until max-bytes)", u.Redacted(), v)
+		}
+	}
+	if v := q.Get("max-bytes"); v != "" {
+		if maxBytes, err = settings.ParseBytes(v); err != nil || maxBytes < 0 {
+			return nil, fmt.Errorf("sink %s: max-bytes %q: want a size like 10GiB (0: no limit)", u.Redacted(), v)
+		}
 	}
 	if strings.ContainsAny(route, ".*> ") {
 		return nil, fmt.Errorf("sink %q: route %q may not contain '.', '*', '>' or spaces", raw, route)
@@ -129,7 +128,8 @@ func OpenNATS(ctx context.Context, raw string, opts Options) (*NATS, error) {
 		nc.Close()
 		return nil, err
 	}
-	s := &NATS{addr: u.Redacted(), lost: lost, nc: nc, js: js, stream: stream, route: route}
+	s := &NATS{addr: u.Redacted(), lost: lost, nc: nc, js: js, stream: stream, route: route,
+		maxAge: maxAge, maxBytes: maxBytes, enc: layout.NewEncoder()}
 	if nc.IsConnected() {
 		lost.connected()
 		if err := s.ensureStream(ctx); err != nil {
@@ -139,26 +139,23 @@ func OpenNATS(ctx context.Context, raw string, opts Options) (*NATS, error) {
 	return s, nil
 }
 
-// StreamConfig is the stream the hub creates (and the sink, if missing).
-func StreamConfig(name string, maxAge time.Duration, maxBytes int64) jetstream.StreamConfig {
-	return jetstream.StreamConfig{
-		Name:       name,
-		Subjects:   []string{SubjectPrefix + ">"},
-		Retention:  jetstream.LimitsPolicy,
-		Storage:    jetstream.FileStorage,
-		Discard:    jetstream.DiscardOld,
-		MaxAge:     maxAge,
-		MaxBytes:   maxBytes,
-		Duplicates: DuplicateWindow,
-	}
-}
-
 func (s *NATS) ensureStream(ctx context.Context) error {
-	_, err := s.js.Stream(ctx, s.stream)
-	if errors.Is(err, jetstream.ErrStreamNotFound) {
-		_, err = s.js.CreateStream(ctx, StreamConfig(s.stream, 0, 0))
+	st, err := s.js.Stream(ctx, s.stream)
+	switch {
+	case errors.Is(err, jetstream.ErrStreamNotFound):
+		_, err = s.js.CreateStream(ctx, layout.StreamConfig(s.stream, s.maxAge, s.maxBytes))
+		return err
+	case errors.Is(err, jetstream.ErrJetStreamNotEnabled), errors.Is(err, nats.ErrNoResponders):
+		return fmt.Errorf("the NATS server has no JetStream: start it with -js (or run loglet hub): %w", err)
+	case err != nil:
+		return err
 	}
-	return err
+	want := layout.Prefix(s.stream) + ".>"
+	if subs := st.CachedInfo().Config.Subjects; !slices.Contains(subs, want) && !slices.Contains(subs, ">") {
+		return fmt.Errorf("stream %s holds subjects %v, not %s, which this loglet publishes to: add it (nats stream edit %s --subjects '%s') or name another stream in the sink URL",
+			s.stream, subs, want, s.stream, want)
+	}
+	return nil
 }
 
 // Addr names the server(s) and the stream, without password.
@@ -270,7 +267,10 @@ func (s *NATS) publish(i int, p *record.Package) error {
 		limit = 1 << 20
 	}
 	limit -= 4 << 10 // headers
-	data := s2.Encode(nil, s.raw)
+	data, err := s.enc.Encode(s.raw)
+	if err != nil {
+		return err
+	}
 	if len(data) <= limit {
 		return s.send(i, p, data, 0, 1)
 	}
@@ -290,7 +290,10 @@ func (s *NATS) publish(i int, p *record.Package) error {
 		rest = rest[n:]
 	}
 	for c, raw := range chunks {
-		data := s2.Encode(nil, raw)
+		data, err := s.enc.Encode(raw)
+		if err != nil {
+			return err
+		}
 		if len(data) > limit {
 			return &RejectedError{Reason: fmt.Sprintf("a record of package %d compresses to %d bytes, over the %d the NATS server takes (raise max_payload)", p.ID, len(data), limit)}
 		}
@@ -306,18 +309,19 @@ func (s *NATS) send(i int, p *record.Package, data []byte, chunk, chunks int) er
 	if p.Origin.Route != "" {
 		route = p.Origin.Route
 	}
-	m := nats.NewMsg(Subject(route, p.Origin.SourceID))
+	m := nats.NewMsg(subject(s.stream, route, p.Origin))
 	m.Data = data
 	pid := strconv.FormatUint(p.ID, 10)
 	// The id names the content (the package's end offset): a package re-cut
 	// differently after a crash is stored again rather than dropped.
 	m.Header.Set(jetstream.MsgIDHeader, fmt.Sprintf("%s-%s-%d-%d", p.Origin.SourceID, pid, p.EndOffset, chunk))
-	m.Header.Set(HeaderSourceID, p.Origin.SourceID)
-	m.Header.Set(HeaderPackageID, pid)
-	m.Header.Set(HeaderRecords, strconv.Itoa(p.Len()))
-	m.Header.Set(HeaderEncoding, "s2")
+	m.Header.Set(layout.HeaderSourceID, p.Origin.SourceID)
+	m.Header.Set(layout.HeaderPackageID, pid)
+	m.Header.Set(layout.HeaderRecords, strconv.Itoa(p.Len()))
+	m.Header.Set(layout.HeaderEncoding, layout.Encoding)
+	m.Header.Set(layout.HeaderType, layout.Type)
 	if chunks > 1 {
-		m.Header.Set(HeaderChunk, fmt.Sprintf("%d/%d", chunk+1, chunks))
+		m.Header.Set(layout.HeaderChunk, fmt.Sprintf("%d/%d", chunk+1, chunks))
 	}
 	f, err := s.js.PublishMsgAsync(m)
 	if err != nil {
@@ -337,14 +341,22 @@ func (s *NATS) Close() error {
 	return nil
 }
 
-// DecodeNATS returns the NDJSON records a hub message carries.
-func DecodeNATS(m *nats.Msg) ([]byte, error) {
-	switch enc := m.Header.Get(HeaderEncoding); enc {
-	case "":
-		return m.Data, nil
-	case "s2":
-		return s2.Decode(nil, m.Data)
-	default:
-		return nil, fmt.Errorf("message encoding %q: this loglet reads s2", enc)
+// subject is where a source's packages go: its route, and the namespace,
+// pod and container of its resource.
+func subject(stream, route string, o *record.Origin) string {
+	sub := layout.Subject{Route: route, SourceID: o.SourceID}
+	for _, kv := range o.Resource {
+		switch kv.Key {
+		case layout.KeyNamespace:
+			sub.Namespace = kv.Value
+		case layout.KeyPod:
+			sub.Pod = kv.Value
+		case layout.KeyContainer:
+			sub.Container = kv.Value
+		}
 	}
+	return sub.String(stream)
 }
+
+// natsParams are the settings a nats:// sink URL takes.
+var natsParams = []string{"route", "creds", "ca", "max-age", "max-bytes"}

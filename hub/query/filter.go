@@ -1,0 +1,223 @@
+package query
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"regexp"
+	"regexp/syntax"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+)
+
+// Filter selects records; its zero value selects every record.
+type Filter struct {
+	// Namespace, Pod, Container and Route select by the message's subject
+	// (the server filters), and by resource for messages of the layout
+	// before subjects named them.
+	Namespace, Pod, Container, Route string
+	// Since and Until bound the records' time (zero: open). Reading starts
+	// at the first package the hub stored at Since (a record is stored
+	// after its time), but goes on to the end: a package stored long after
+	// Until may still hold records of before it (an agent catching up on
+	// an old file, or after the hub was down).
+	Since, Until time.Time
+	// MinSeverity keeps records of this severity and above; records with
+	// no severity are dropped when it is set.
+	MinSeverity Severity
+	// Where holds conditions on attributes and resource, all of which must
+	// hold.
+	Where []Cond
+	// Grep selects records whose body, severity or an attribute value
+	// matches: a JSON line's level=error becomes the record's severity
+	// ERROR, and --grep error should still find it.
+	Grep *regexp.Regexp
+
+	// lit is a literal every line Grep can select holds as it is written
+	// in the record's JSON (nil: none known), checked before the line is
+	// decoded.
+	lit []byte
+}
+
+// prepare computes what matching needs once.
+func (f *Filter) prepare() {
+	if f.Grep != nil && f.lit == nil {
+		f.lit = jsonLiteral(f.Grep.String())
+	}
+}
+
+// maySelect tells, from a record's JSON line, whether the filter can
+// select it: false only when it cannot.
+func (f *Filter) maySelect(line []byte) bool {
+	return f.lit == nil || bytes.Contains(line, f.lit)
+}
+
+func (f *Filter) match(r Record) bool {
+	if (f.Namespace != "" && r.Resource["k8s.namespace.name"] != f.Namespace) ||
+		(f.Pod != "" && r.Resource["k8s.pod.name"] != f.Pod) ||
+		(f.Container != "" && r.Resource["k8s.container.name"] != f.Container) {
+		return false
+	}
+	if f.MinSeverity != 0 && ParseSeverity(r.Severity) < f.MinSeverity {
+		return false
+	}
+	if !f.Since.IsZero() || !f.Until.IsZero() {
+		t, err := time.Parse(time.RFC3339Nano, r.Time)
+		if err != nil || (!f.Since.IsZero() && t.Before(f.Since)) || (!f.Until.IsZero() && t.After(f.Until)) {
+			return false
+		}
+	}
+	for _, c := range f.Where {
+		if !c.holds(r) {
+			return false
+		}
+	}
+	if f.Grep != nil && !f.Grep.MatchString(r.Body) && (r.Severity == "" || !f.Grep.MatchString(r.Severity)) {
+		found := false
+		for _, v := range r.Attributes {
+			if f.Grep.MatchString(text(v)) {
+				found = true
+				break
+			}
+		}
+		if !found {
+			return false
+		}
+	}
+	return true
+}
+
+// jsonLiteral is a literal every match of expr holds (the longest of the
+// top-level concatenation, case-sensitive), when it reads the same in any
+// JSON encoding of a string holding it: printable ASCII without the
+// characters encoders escape (", \, /, <, >, &, ').
+func jsonLiteral(expr string) []byte {
+	tree, err := syntax.Parse(expr, syntax.Perl)
+	if err != nil {
+		return nil
+	}
+	tree = tree.Simplify()
+	subs := []*syntax.Regexp{tree}
+	if tree.Op == syntax.OpConcat {
+		subs = tree.Sub
+	}
+	var best []byte
+	for _, sub := range subs {
+		for sub.Op == syntax.OpCapture {
+			sub = sub.Sub[0]
+		}
+		if sub.Op != syntax.OpLiteral || sub.Flags&syntax.FoldCase != 0 {
+			continue
+		}
+		lit, ok := []byte(nil), true
+		for _, r := range sub.Rune {
+			if r < ' ' || r >= utf8.RuneSelf || strings.ContainsRune(`"\/<>&'`, r) {
+				ok = false
+				break
+			}
+			lit = append(lit, byte(r))
+		}
+		if ok && len(lit) > len(best) {
+			best = lit
+		}
+	}
+	return best
+}
+
+// text is an attribute value as a string: strings as they are, numbers
+// as JSON writes them, anything else as JSON.
+func text(v any) string {
+	switch v := v.(type) {
+	case string:
+		return v
+	case float64:
+		return strconv.FormatFloat(v, 'f', -1, 64)
+	case nil:
+		return ""
+	default:
+		b, _ := json.Marshal(v)
+		return string(b)
+	}
+}
+
+// Cond is one --where condition: key=value, key!=value or key~=RE2.
+type Cond struct {
+	Key   string
+	Value string
+	Re    *regexp.Regexp
+	Not   bool
+}
+
+// ParseCond reads key=value, key!=value or key~=RE2.
+func ParseCond(s string) (Cond, error) {
+	i := strings.IndexAny(s, "=~!")
+	if i <= 0 {
+		return Cond{}, fmt.Errorf("where %q: want key=value, key!=value or key~=RE2 (e.g. k8s.pod.label.app=shop)", s)
+	}
+	key, op := s[:i], s[i:]
+	switch {
+	case strings.HasPrefix(op, "~="):
+		re, err := regexp.Compile(op[2:])
+		if err != nil {
+			return Cond{}, fmt.Errorf("where %q: %w", s, err)
+		}
+		return Cond{Key: key, Re: re}, nil
+	case strings.HasPrefix(op, "!="):
+		return Cond{Key: key, Value: op[2:], Not: true}, nil
+	case strings.HasPrefix(op, "="):
+		return Cond{Key: key, Value: op[1:]}, nil
+	}
+	return Cond{}, fmt.Errorf("where %q: want key=value, key!=value or key~=RE2 (e.g. k8s.pod.label.app=shop)", s)
+}
+
+// holds looks the key up in the resource, then in the attributes.
+func (c Cond) holds(r Record) bool {
+	v, ok := r.Resource[c.Key]
+	if !ok {
+		var a any
+		a, ok = r.Attributes[c.Key]
+		v = text(a)
+	}
+	switch {
+	case c.Re != nil:
+		return ok && c.Re.MatchString(v)
+	case c.Not:
+		return !ok || v != c.Value
+	default:
+		return ok && v == c.Value
+	}
+}
+
+// Severity orders severities as the OpenTelemetry severity numbers do.
+type Severity int
+
+// Severities, lowest first.
+const (
+	SeverityTrace Severity = iota + 1
+	SeverityDebug
+	SeverityInfo
+	SeverityWarn
+	SeverityError
+	SeverityFatal
+)
+
+// severityNames maps what records and users write to a severity.
+var severityNames = map[string]Severity{
+	"TRACE": SeverityTrace, "DEBUG": SeverityDebug, "INFO": SeverityInfo, "NOTICE": SeverityInfo,
+	"WARN": SeverityWarn, "WARNING": SeverityWarn, "ERROR": SeverityError, "ERR": SeverityError,
+	"CRITICAL": SeverityFatal, "CRIT": SeverityFatal, "ALERT": SeverityFatal, "EMERG": SeverityFatal,
+	"EMERGENCY": SeverityFatal, "FATAL": SeverityFatal, "PANIC": SeverityFatal,
+}
+
+// ParseSeverity reads a severity name in any case; 0 if it is none.
+func ParseSeverity(s string) Severity { return severityNames[strings.ToUpper(s)] }
+
+// SeverityFlag reads a --severity value, with a clear error.
+func SeverityFlag(s string) (Severity, error) {
+	if v := ParseSeverity(s); v != 0 {
+		return v, nil
+	}
+	return 0, fmt.Errorf("severity %q: want one of TRACE, DEBUG, INFO, WARN, ERROR, FATAL", s)
+}

@@ -1,0 +1,352 @@
+package query
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/loglet/loglet/hub/layout"
+)
+
+// natsHub reads the JetStream layout.
+type natsHub struct {
+	nc     *nats.Conn
+	js     jetstream.JetStream
+	stream jetstream.Stream
+	name   string
+}
+
+func openNATS(ctx context.Context, hubURL string) (*natsHub, error) {
+	u, err := url.Parse(hubURL)
+	if err != nil || u.Scheme != "nats" || u.Host == "" {
+		return nil, fmt.Errorf("hub %q: want nats://host:4222/STREAM or kafka://broker:9092/topic", hubURL)
+	}
+	name := strings.Trim(u.Path, "/")
+	if name == "" {
+		name = layout.DefaultStream
+	}
+	nc, err := nats.Connect((&url.URL{Scheme: "nats", User: u.User, Host: u.Host}).String(), nats.Name("loglet-logs"), nats.Timeout(5*time.Second))
+	if err != nil {
+		return nil, fmt.Errorf("hub %s is unreachable: %w (is `loglet hub` running there?)", u.Redacted(), err)
+	}
+	if !nc.HeadersSupported() {
+		nc.Close()
+		return nil, fmt.Errorf("hub %s: the NATS server there takes no message headers (older than NATS 2.2, or headers turned off); loglet needs NATS 2.10 or later with JetStream", u.Redacted())
+	}
+	js, err := jetstream.New(nc)
+	if err != nil {
+		nc.Close()
+		return nil, err
+	}
+	st, err := js.Stream(ctx, name)
+	if err != nil {
+		nc.Close()
+		switch {
+		case errors.Is(err, jetstream.ErrStreamNotFound):
+			return nil, fmt.Errorf("hub %s has no stream %s: is this a loglet hub, and is the stream name right?", u.Redacted(), name)
+		case errors.Is(err, jetstream.ErrJetStreamNotEnabled), errors.Is(err, jetstream.ErrJetStreamNotEnabledForAccount), errors.Is(err, nats.ErrNoResponders):
+			return nil, fmt.Errorf("hub %s: the NATS server there has no JetStream (start nats-server with -js, or run loglet hub): %w", u.Redacted(), err)
+		}
+		return nil, fmt.Errorf("hub %s: %w", u.Redacted(), err)
+	}
+	return &natsHub{nc: nc, js: js, stream: st, name: name}, nil
+}
+
+func (r *natsHub) Close() { r.nc.Close() }
+
+// Tail reads forward from the stream's start, from Since by the time the
+// hub stored packages, or from where reading back for the last records
+// found them; the server filters by subject.
+func (r *natsHub) Tail(ctx context.Context, f Filter, o Options, emit func(Record) error) error {
+	f.prepare()
+	filters := layout.Select{Route: f.Route, Namespace: f.Namespace, Pod: f.Pod, Container: f.Container}.Filters(r.name)
+	info, err := r.stream.Info(ctx)
+	if err != nil {
+		return fmt.Errorf("tail %s: %w", r.name, err)
+	}
+	end := info.State.LastSeq
+	cfg := jetstream.OrderedConsumerConfig{FilterSubjects: filters}
+	switch {
+	case o.Last > 0:
+		recs, err := r.last(ctx, filters, &f, o, info.State.FirstSeq, end)
+		if err != nil {
+			return err
+		}
+		for _, rec := range recs {
+			if err := emit(rec); err != nil {
+				return err
+			}
+		}
+		if !o.Follow {
+			return nil
+		}
+		cfg.DeliverPolicy, cfg.OptStartSeq = jetstream.DeliverByStartSequencePolicy, end+1
+	case !f.Since.IsZero():
+		since := f.Since
+		cfg.DeliverPolicy, cfg.OptStartTime = jetstream.DeliverByStartTimePolicy, &since
+	}
+	if !o.Follow && end == 0 {
+		return nil
+	}
+	return r.scan(ctx, cfg, scanEnd{seq: end, follow: o.Follow}, func(m jetstream.Msg, md *jetstream.MsgMetadata) error {
+		return r.read(m, md, &f, o.Skipped, emit)
+	})
+}
+
+// read hands the records of one message the filter selects to emit, or
+// reports the message as skipped.
+func (r *natsHub) read(m jetstream.Msg, md *jetstream.MsgMetadata, f *Filter, skipped func(Skipped), emit func(Record) error) error {
+	var emitErr error
+	err := records(m.Headers().Get(layout.HeaderEncoding), m.Data(), f, func(rec Record) error {
+		rec.Stored = md.Timestamp
+		if f.match(rec) {
+			emitErr = emit(rec)
+		}
+		return emitErr
+	})
+	if emitErr != nil {
+		return emitErr
+	}
+	if err != nil && skipped != nil {
+		skipped(Skipped{Where: fmt.Sprintf("%s message %d on %s", r.name, md.Sequence.Stream, m.Subject()), Reason: err.Error()})
+	}
+	return nil
+}
+
+// scanEnd says where a scan stops: without follow, at the stream sequence
+// seq.
+type scanEnd struct {
+	seq    uint64
+	follow bool
+}
+
+func (e scanEnd) after(md *jetstream.MsgMetadata) bool {
+	return !e.follow && md.Sequence.Stream > e.seq
+}
+
+func (e scanEnd) last(md *jetstream.MsgMetadata) bool {
+	return !e.follow && (md.NumPending == 0 || md.Sequence.Stream >= e.seq)
+}
+
+// scan reads the messages an ordered consumer delivers, until end.
+func (r *natsHub) scan(ctx context.Context, cfg jetstream.OrderedConsumerConfig, end scanEnd, fn func(jetstream.Msg, *jetstream.MsgMetadata) error) error {
+	cons, err := r.js.OrderedConsumer(ctx, r.name, cfg)
+	if err != nil {
+		return fmt.Errorf("read %s: %w", r.name, err)
+	}
+	if !end.follow && cons.CachedInfo().NumPending == 0 {
+		return nil
+	}
+	it, err := cons.Messages(jetstream.PullMaxMessages(1024))
+	if err != nil {
+		return fmt.Errorf("read %s: %w", r.name, err)
+	}
+	defer it.Stop()
+	for {
+		m, err := it.Next(jetstream.NextContext(ctx))
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return fmt.Errorf("read %s: %w", r.name, err)
+		}
+		md, err := m.Metadata()
+		if err != nil {
+			return fmt.Errorf("read %s: %w", r.name, err)
+		}
+		if end.after(md) {
+			return nil
+		}
+		if err := fn(m, md); err != nil {
+			return err
+		}
+		if end.last(md) {
+			return nil
+		}
+	}
+}
+
+// last finds the last o.Last records the filter selects among the
+// messages up to end, reading back from there in windows that grow
+// fourfold, so a selective query over a long stream reads its end only.
+func (r *natsHub) last(ctx context.Context, filters []string, f *Filter, o Options, first, end uint64) ([]Record, error) {
+	var out []Record
+	for hi, w := end, uint64(256); hi >= first && hi > 0; w *= 4 {
+		lo := first
+		if hi-first >= w {
+			lo = hi - w + 1
+		}
+		var (
+			got    []Record
+			before bool // the window holds packages stored before Since
+		)
+		cfg := jetstream.OrderedConsumerConfig{FilterSubjects: filters, DeliverPolicy: jetstream.DeliverByStartSequencePolicy, OptStartSeq: lo}
+		err := r.scan(ctx, cfg, scanEnd{seq: hi}, func(m jetstream.Msg, md *jetstream.MsgMetadata) error {
+			before = before || md.Timestamp.Before(f.Since)
+			return r.read(m, md, f, o.Skipped, func(rec Record) error { got = append(got, rec); return nil })
+		})
+		if err != nil {
+			return nil, err
+		}
+		out = append(got, out...)
+		if len(out) >= o.Last || lo == first || before {
+			break
+		}
+		hi = lo - 1
+	}
+	return out[max(0, len(out)-o.Last):], nil
+}
+
+// Context pages across packages by package id.
+func (r *natsHub) Context(ctx context.Context, sourceID string, packageID uint64, offset, before, after int) ([]Record, int, error) {
+	var (
+		subject string
+		first   []Record
+		seq     uint64
+		err     error
+	)
+	// The source's subject in this layout, then in the one before.
+	for _, s := range (layout.Select{SourceID: sourceID}).Filters(r.name) {
+		subject = s
+		if first, seq, err = r.findPackage(ctx, subject, packageID); !errors.Is(err, errNoPackage) {
+			break
+		}
+	}
+	if errors.Is(err, errNoPackage) {
+		return nil, 0, fmt.Errorf("package %d of source %s is not in stream %s (aged out, or a wrong id?)", packageID, sourceID, r.name)
+	}
+	if err != nil {
+		return nil, 0, err
+	}
+	if offset < 0 || offset >= len(first) {
+		return nil, 0, fmt.Errorf("package %d of source %s has %d records; offset %d does not exist", packageID, sourceID, len(first), offset)
+	}
+	recs := first
+	at := offset
+	// Before: earlier packages, found by id.
+	for pid := packageID; at < before && pid > 0; {
+		pid--
+		prev, _, err := r.findPackage(ctx, subject, pid)
+		if errors.Is(err, errNoPackage) {
+			break // aged out of the stream
+		}
+		if err != nil {
+			return nil, 0, err
+		}
+		recs = append(prev, recs...)
+		at += len(prev)
+	}
+	// After: the messages that follow on the subject.
+	for next := seq + 1; len(recs)-at-1 < after; {
+		m, err := r.stream.GetMsg(ctx, next, jetstream.WithGetMsgSubject(subject))
+		if errors.Is(err, jetstream.ErrMsgNotFound) {
+			break
+		}
+		if err != nil {
+			return nil, 0, err
+		}
+		next = m.Sequence + 1
+		if pid, _ := strconv.ParseUint(m.Header.Get(layout.HeaderPackageID), 10, 64); pid <= packageID {
+			continue
+		}
+		more, err := parseRecords(m.Header.Get(layout.HeaderEncoding), m.Data)
+		if err != nil {
+			continue // not a package of the source's: skip it, as Tail does
+		}
+		recs = append(recs, more...)
+	}
+	lo, hi := max(0, at-before), min(len(recs), at+after+1)
+	return recs[lo:hi], at - lo, nil
+}
+
+var errNoPackage = errors.New("no such package")
+
+// findPackage finds the records of one package of a source, by binary
+// search over the stream's sequence numbers (a source's package ids rise
+// along the stream), joining the chunks of a package sent in several
+// messages. It returns the sequence of the package's last message.
+func (r *natsHub) findPackage(ctx context.Context, subject string, packageID uint64) ([]Record, uint64, error) {
+	info, err := r.stream.Info(ctx)
+	if err != nil {
+		return nil, 0, err
+	}
+	if info.State.Msgs == 0 {
+		return nil, 0, fmt.Errorf("%w: package %d of %s is not in the stream (it is empty)", errNoPackage, packageID, subject)
+	}
+	lo, hi := info.State.FirstSeq, info.State.LastSeq
+	pidAt := func(seq uint64) (uint64, *jetstream.RawStreamMsg, error) {
+		m, err := r.stream.GetMsg(ctx, seq, jetstream.WithGetMsgSubject(subject))
+		if err != nil {
+			return 0, nil, err
+		}
+		pid, err := strconv.ParseUint(m.Header.Get(layout.HeaderPackageID), 10, 64)
+		return pid, m, err
+	}
+	// The first message at or after lo whose package id is ≥ packageID.
+	found := uint64(0)
+	for lo <= hi {
+		mid := lo + (hi-lo)/2
+		pid, m, err := pidAt(mid)
+		if errors.Is(err, jetstream.ErrMsgNotFound) {
+			hi = mid - 1
+			continue
+		}
+		if err != nil {
+			// A message without a package id (another producer's): look
+			// past it.
+			if m != nil {
+				lo = m.Sequence + 1
+				continue
+			}
+			return nil, 0, err
+		}
+		if pid >= packageID {
+			found = m.Sequence
+			hi = mid - 1
+		} else {
+			lo = m.Sequence + 1
+		}
+	}
+	if found == 0 {
+		return nil, 0, fmt.Errorf("%w: package %d of %s is not in the stream", errNoPackage, packageID, subject)
+	}
+	var chunks []*jetstream.RawStreamMsg
+	for seq := found; ; {
+		pid, m, err := pidAt(seq)
+		if err != nil || pid != packageID {
+			break
+		}
+		chunks = append(chunks, m)
+		if c := m.Header.Get(layout.HeaderChunk); c == "" || strings.HasPrefix(c, chunkCount(c)+"/") {
+			break // whole, or the last chunk
+		}
+		seq = m.Sequence + 1
+	}
+	if len(chunks) == 0 {
+		return nil, 0, fmt.Errorf("%w: package %d of %s is not in the stream", errNoPackage, packageID, subject)
+	}
+	var recs []Record
+	for _, m := range chunks {
+		part, err := parseRecords(m.Header.Get(layout.HeaderEncoding), m.Data)
+		if err != nil {
+			return nil, 0, fmt.Errorf("package %d of %s, message %d: %w", packageID, subject, m.Sequence, err)
+		}
+		recs = append(recs, part...)
+	}
+	sort.SliceStable(recs, func(i, j int) bool { return recs[i].Offset() < recs[j].Offset() })
+	return recs, chunks[len(chunks)-1].Sequence, nil
+}
+
+// chunkCount returns n of "i/n".
+func chunkCount(c string) string {
+	_, n, _ := strings.Cut(c, "/")
+	return n
+}
