@@ -27,6 +27,7 @@ FUZZ_TARGETS := \
 	sidecar/memlimit:FuzzCgroup \
 	sidecar/parse:FuzzSyslog \
 	sidecar/process:FuzzRedact \
+	hub/query:FuzzRecords \
 	webhook:FuzzAdmissionLoads \
 	$(foreach t,FuzzCRI FuzzTimestamps FuzzDocker FuzzAuto FuzzJSON FuzzLogfmt FuzzNginx FuzzCSV FuzzMultiline FuzzStreams FuzzRegex FuzzScanObject FuzzRFC3339 FuzzChain FuzzSearch,sidecar/parse:$(t))
 

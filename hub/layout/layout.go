@@ -26,7 +26,6 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"io"
 	"strings"
 	"time"
 
@@ -194,22 +193,35 @@ var streamMagic = []byte("\xff\x06\x00\x00")
 // ErrUndecodable wraps why a message is not a loglet package.
 var ErrUndecodable = errors.New("not a loglet package")
 
+// Decoder decodes messages, reusing its S2 reader (a new one costs two
+// buffers of a block's size, more than a small package) and its output
+// (a fresh megabyte per package, zeroed, cost half of a scan's CPU).
+type Decoder struct {
+	r   *s2.Reader
+	out bytes.Buffer
+}
+
 // Decode returns the NDJSON a message carries, given its Content-Encoding
 // header: the S2 stream format, an S2 block (what loglet wrote before the
-// stream format), or nothing ("" : plain NDJSON).
-func Decode(encoding string, data []byte) ([]byte, error) {
+// stream format), or nothing ("": plain NDJSON). The result is valid until
+// the next call.
+func (d *Decoder) Decode(encoding string, data []byte) ([]byte, error) {
 	switch encoding {
 	case "":
 		return data, nil
 	case Encoding:
 		if bytes.HasPrefix(data, streamMagic) {
-			out, err := io.ReadAll(s2.NewReader(bytes.NewReader(data)))
-			if err != nil {
+			if d.r == nil {
+				d.r = s2.NewReader(nil)
+			}
+			d.r.Reset(bytes.NewReader(data))
+			d.out.Reset()
+			if _, err := d.out.ReadFrom(d.r); err != nil {
 				return nil, fmt.Errorf("%w: s2 stream: %v", ErrUndecodable, err)
 			}
-			return out, nil
+			return d.out.Bytes(), nil
 		}
-		out, err := s2.Decode(nil, data)
+		out, err := s2.Decode(d.out.Bytes()[:0], data)
 		if err != nil {
 			return nil, fmt.Errorf("%w: s2 block: %v", ErrUndecodable, err)
 		}
@@ -217,4 +229,10 @@ func Decode(encoding string, data []byte) ([]byte, error) {
 	default:
 		return nil, fmt.Errorf("%w: encoding %q (loglet writes %q)", ErrUndecodable, encoding, Encoding)
 	}
+}
+
+// Decode is Decoder.Decode for one message; the result is the caller's.
+func Decode(encoding string, data []byte) ([]byte, error) {
+	var d Decoder
+	return d.Decode(encoding, data)
 }

@@ -1,7 +1,6 @@
 package query
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"regexp"
@@ -46,12 +45,6 @@ func (f *Filter) prepare() {
 	if f.Grep != nil && f.lit == nil {
 		f.lit = jsonLiteral(f.Grep.String())
 	}
-}
-
-// maySelect tells, from a record's JSON line, whether the filter can
-// select it: false only when it cannot.
-func (f *Filter) maySelect(line []byte) bool {
-	return f.lit == nil || bytes.Contains(line, f.lit)
 }
 
 func (f *Filter) match(r Record) bool {

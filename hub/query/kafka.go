@@ -162,7 +162,7 @@ func (h *kafkaHub) Tail(ctx context.Context, f Filter, o Options, emit func(Reco
 // emit, or reports it as skipped.
 func (h *kafkaHub) records(r *kgo.Record, f *Filter, skipped func(Skipped), emit func(Record) error) error {
 	var emitErr error
-	err := records("", r.Value, f, func(rec Record) error {
+	err := records(nil, "", r.Value, f, func(rec Record) error {
 		rec.Stored = r.Timestamp
 		if f.match(rec) {
 			emitErr = emit(rec)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -96,17 +97,18 @@ func (r *natsHub) Tail(ctx context.Context, f Filter, o Options, emit func(Recor
 	if !o.Follow && end == 0 {
 		return nil
 	}
+	var dec layout.Decoder
 	return r.scan(ctx, cfg, scanEnd{seq: end, follow: o.Follow}, func(m jetstream.Msg, md *jetstream.MsgMetadata) error {
-		return r.read(m, md, &f, o.Skipped, emit)
+		return r.read(&dec, delivered(m, md), &f, o.Skipped, emit)
 	})
 }
 
 // read hands the records of one message the filter selects to emit, or
 // reports the message as skipped.
-func (r *natsHub) read(m jetstream.Msg, md *jetstream.MsgMetadata, f *Filter, skipped func(Skipped), emit func(Record) error) error {
+func (r *natsHub) read(dec *layout.Decoder, m message, f *Filter, skipped func(Skipped), emit func(Record) error) error {
 	var emitErr error
-	err := records(m.Headers().Get(layout.HeaderEncoding), m.Data(), f, func(rec Record) error {
-		rec.Stored = md.Timestamp
+	err := records(dec, m.header.Get(layout.HeaderEncoding), m.data, f, func(rec Record) error {
+		rec.Stored = m.stored
 		if f.match(rec) {
 			emitErr = emit(rec)
 		}
@@ -116,9 +118,23 @@ func (r *natsHub) read(m jetstream.Msg, md *jetstream.MsgMetadata, f *Filter, sk
 		return emitErr
 	}
 	if err != nil && skipped != nil {
-		skipped(Skipped{Where: fmt.Sprintf("%s message %d on %s", r.name, md.Sequence.Stream, m.Subject()), Reason: err.Error()})
+		skipped(Skipped{Where: fmt.Sprintf("%s message %d on %s", r.name, m.seq, m.subject), Reason: err.Error()})
 	}
 	return nil
+}
+
+// message is what read needs of a message, delivered by a consumer or
+// got by sequence.
+type message struct {
+	subject string
+	seq     uint64
+	stored  time.Time
+	header  nats.Header
+	data    []byte
+}
+
+func delivered(m jetstream.Msg, md *jetstream.MsgMetadata) message {
+	return message{subject: m.Subject(), seq: md.Sequence.Stream, stored: md.Timestamp, header: m.Headers(), data: m.Data()}
 }
 
 // scanEnd says where a scan stops: without follow, at the stream sequence
@@ -175,34 +191,60 @@ func (r *natsHub) scan(ctx context.Context, cfg jetstream.OrderedConsumerConfig,
 }
 
 // last finds the last o.Last records the filter selects among the
-// messages up to end, reading back from there in windows that grow
-// fourfold, so a selective query over a long stream reads its end only.
+// messages up to end. It lists the messages the subject filters select in
+// a window before end (headers only), then reads them back from the
+// newest, one by one, until it has enough; if the window held too few, it
+// goes on with a window four times larger before it. A selective query
+// over a long stream reads its end only, and decodes only the packages
+// that hold what it prints.
 func (r *natsHub) last(ctx context.Context, filters []string, f *Filter, o Options, first, end uint64) ([]Record, error) {
-	var out []Record
-	for hi, w := end, uint64(256); hi >= first && hi > 0; w *= 4 {
+	var (
+		out []Record // newest first
+		dec layout.Decoder
+	)
+	for hi, w := end, uint64(64); hi >= first && hi > 0; w *= 4 {
 		lo := first
 		if hi-first >= w {
 			lo = hi - w + 1
 		}
 		var (
-			got    []Record
+			seqs   []uint64
 			before bool // the window holds packages stored before Since
 		)
-		cfg := jetstream.OrderedConsumerConfig{FilterSubjects: filters, DeliverPolicy: jetstream.DeliverByStartSequencePolicy, OptStartSeq: lo}
-		err := r.scan(ctx, cfg, scanEnd{seq: hi}, func(m jetstream.Msg, md *jetstream.MsgMetadata) error {
+		cfg := jetstream.OrderedConsumerConfig{FilterSubjects: filters, DeliverPolicy: jetstream.DeliverByStartSequencePolicy, OptStartSeq: lo, HeadersOnly: true}
+		err := r.scan(ctx, cfg, scanEnd{seq: hi}, func(_ jetstream.Msg, md *jetstream.MsgMetadata) error {
+			seqs = append(seqs, md.Sequence.Stream)
 			before = before || md.Timestamp.Before(f.Since)
-			return r.read(m, md, f, o.Skipped, func(rec Record) error { got = append(got, rec); return nil })
+			return nil
 		})
 		if err != nil {
 			return nil, err
 		}
-		out = append(got, out...)
+		for i := len(seqs) - 1; i >= 0 && len(out) < o.Last; i-- {
+			m, err := r.stream.GetMsg(ctx, seqs[i])
+			if errors.Is(err, jetstream.ErrMsgNotFound) {
+				continue // aged out since it was listed
+			}
+			if err != nil {
+				return nil, fmt.Errorf("read %s message %d: %w", r.name, seqs[i], err)
+			}
+			var recs []Record
+			err = r.read(&dec, message{subject: m.Subject, seq: m.Sequence, stored: m.Time, header: m.Header, data: m.Data}, f, o.Skipped,
+				func(rec Record) error { recs = append(recs, rec); return nil })
+			if err != nil {
+				return nil, err
+			}
+			for j := len(recs) - 1; j >= 0 && len(out) < o.Last; j-- {
+				out = append(out, recs[j])
+			}
+		}
 		if len(out) >= o.Last || lo == first || before {
 			break
 		}
 		hi = lo - 1
 	}
-	return out[max(0, len(out)-o.Last):], nil
+	slices.Reverse(out)
+	return out, nil
 }
 
 // Context pages across packages by package id.

@@ -91,26 +91,35 @@ func Open(ctx context.Context, hubURL string) (Hub, error) {
 // each record the filter may select to fn. A body that cannot be decoded
 // is an error; so is a line that is not a record, after the lines before
 // it were handed on.
-func records(encoding string, data []byte, f *Filter, fn func(Record) error) error {
-	ndjson, err := layout.Decode(encoding, data)
+func records(dec *layout.Decoder, encoding string, data []byte, f *Filter, fn func(Record) error) error {
+	ndjson, err := dec.Decode(encoding, data)
 	if err != nil {
 		return err
 	}
 	for len(ndjson) > 0 {
+		if f != nil && f.lit != nil {
+			// Only a line holding the literal can match: look for it over
+			// the whole package at once, not line by line.
+			i := bytes.Index(ndjson, f.lit)
+			if i < 0 {
+				return nil
+			}
+			ndjson = ndjson[bytes.LastIndexByte(ndjson[:i], '\n')+1:]
+		}
 		line := ndjson
 		if i := bytes.IndexByte(ndjson, '\n'); i >= 0 {
 			line, ndjson = ndjson[:i], ndjson[i+1:]
 		} else {
 			ndjson = nil
 		}
-		if len(line) == 0 || (f != nil && !f.maySelect(line)) {
+		if len(line) == 0 {
 			continue
 		}
 		var rec Record
 		if err := json.Unmarshal(line, &rec); err != nil {
 			return fmt.Errorf("%w: a line is not a loglet record: %v", layout.ErrUndecodable, err)
 		}
-		rec.Raw = line
+		rec.Raw = bytes.Clone(line) // line is the decoder's, reused
 		if err := fn(rec); err != nil {
 			return err
 		}
@@ -121,6 +130,6 @@ func records(encoding string, data []byte, f *Filter, fn func(Record) error) err
 // parseRecords returns every record of a message body.
 func parseRecords(encoding string, data []byte) ([]Record, error) {
 	var out []Record
-	err := records(encoding, data, nil, func(r Record) error { out = append(out, r); return nil })
+	err := records(&layout.Decoder{}, encoding, data, nil, func(r Record) error { out = append(out, r); return nil })
 	return out, err
 }
