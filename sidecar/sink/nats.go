@@ -14,7 +14,7 @@ import (
 	"sync"
 	"time"
 
-		"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/loglet/loglet/hub/layout"
@@ -25,12 +25,12 @@ import (
 // NATS publishes packages to a JetStream stream. A package is acknowledged
 // when the stream stored it (the JetStream publish ack).
 type NATS struct {
-	addr    string
-	lost    *connLoss
-	nc      *nats.Conn
-	js      jetstream.JetStream
-	stream  string
-	route   string
+	addr   string
+	lost   *connLoss
+	nc     *nats.Conn
+	js     jetstream.JetStream
+	stream string
+	route  string
 	// maxAge and maxBytes bound the stream if this agent creates it.
 	maxAge   time.Duration
 	maxBytes int64
