@@ -17,9 +17,11 @@
 // A message is one package (or one chunk of a package larger than the
 // server's max_payload): its records as NDJSON in the S2 stream format
 // (klauspost/compress/s2, "S2sTwO" magic, CRC-checked blocks), which
-// s2d reads: nats sub 'loglet.>' --translate 's2d -'. S2 costs the agent
-// a tenth of what gzip does; zstd cost four times the CPU of everything
-// else on the way to the hub.
+// s2d reads: nats sub 'loglet.>' --translate 's2d -'. On a package of
+// records it encodes four times as fast as gzip's fastest level
+// (BenchmarkEncode: 3.2 against 0.79 GB/s), for 11.6 % of the bytes
+// against 7.5 %; zstd cost four times the CPU of everything else on the
+// way to the hub.
 package layout
 
 import (
