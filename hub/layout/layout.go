@@ -3,7 +3,10 @@
 // its subjects and the encoding of its messages. The agent and the hub
 // import it both, so they cannot drift apart.
 //
-// A stream (LOGLET by default) holds the subjects
+// Records of the default route go to a stream (LOGLET by default), those
+// of any other route R to a stream of its own, LOGLET_r (StreamFor), so a
+// cluster can place their leaders on different members. A stream holds
+// the subjects
 //
 //	<prefix>.<route>.<namespace>.<pod>.<container>.<source_id>
 //
@@ -79,6 +82,22 @@ const (
 
 // Prefix is the first token of a stream's subjects.
 func Prefix(stream string) string { return strings.ToLower(stream) }
+
+// StreamFor is the stream a route's records go to in the family of
+// streams named base: base itself for the default route, base_<route>
+// for any other (its own leader in a cluster: one stream's ingest is
+// capped by one member), unless perRoute is off.
+func StreamFor(base, route string, perRoute bool) string {
+	if !perRoute || route == DefaultRoute || route == "" {
+		return base
+	}
+	return base + "_" + strings.ToLower(route)
+}
+
+// InFamily tells whether a stream is base or one of its routes' streams.
+func InFamily(base, name string) bool {
+	return name == base || strings.HasPrefix(name, base+"_")
+}
 
 // Subject names where a source's packages go.
 type Subject struct {

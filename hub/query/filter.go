@@ -9,6 +9,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/loglet/loglet/hub/layout"
 )
 
 // Filter selects records; its zero value selects every record.
@@ -38,6 +40,11 @@ type Filter struct {
 	// in the record's JSON (nil: none known), checked before the line is
 	// decoded.
 	lit []byte
+}
+
+// filters are the subject filters of the selection in a stream.
+func (f *Filter) filters(stream string) []string {
+	return layout.Select{Route: f.Route, Namespace: f.Namespace, Pod: f.Pod, Container: f.Container}.Filters(stream)
 }
 
 // prepare computes what matching needs once.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"cmp"
 	"net/url"
 	"slices"
 	"sort"
@@ -17,9 +18,16 @@ import (
 	"github.com/loglet/loglet/hub/layout"
 )
 
-// natsHub reads the JetStream layout.
+// natsHub reads the JetStream layout: the stream the URL names and its
+// routes' streams (layout.StreamFor).
 type natsHub struct {
-	nc     *nats.Conn
+	nc      *nats.Conn
+	base    string
+	streams []*natsStream
+}
+
+// natsStream reads one stream.
+type natsStream struct {
 	js     jetstream.JetStream
 	stream jetstream.Stream
 	name   string
@@ -47,28 +55,114 @@ func openNATS(ctx context.Context, hubURL string) (*natsHub, error) {
 		nc.Close()
 		return nil, err
 	}
-	st, err := js.Stream(ctx, name)
-	if err != nil {
+	h := &natsHub{nc: nc, base: name}
+	names := js.StreamNames(ctx)
+	for n := range names.Name() {
+		if !layout.InFamily(name, n) {
+			continue
+		}
+		st, err := js.Stream(ctx, n)
+		if err != nil {
+			nc.Close()
+			return nil, fmt.Errorf("hub %s: stream %s: %w", u.Redacted(), n, err)
+		}
+		h.streams = append(h.streams, &natsStream{js: js, stream: st, name: n})
+	}
+	if err := names.Err(); err != nil && !errors.Is(err, jetstream.ErrEndOfData) {
 		nc.Close()
-		switch {
-		case errors.Is(err, jetstream.ErrStreamNotFound):
-			return nil, fmt.Errorf("hub %s has no stream %s: is this a loglet hub, and is the stream name right?", u.Redacted(), name)
-		case errors.Is(err, jetstream.ErrJetStreamNotEnabled), errors.Is(err, jetstream.ErrJetStreamNotEnabledForAccount), errors.Is(err, nats.ErrNoResponders):
+		if errors.Is(err, jetstream.ErrJetStreamNotEnabled) || errors.Is(err, jetstream.ErrJetStreamNotEnabledForAccount) || errors.Is(err, nats.ErrNoResponders) {
 			return nil, fmt.Errorf("hub %s: the NATS server there has no JetStream (start nats-server with -js, or run loglet hub): %w", u.Redacted(), err)
 		}
 		return nil, fmt.Errorf("hub %s: %w", u.Redacted(), err)
 	}
-	return &natsHub{nc: nc, js: js, stream: st, name: name}, nil
+	if len(h.streams) == 0 {
+		nc.Close()
+		return nil, fmt.Errorf("hub %s has no stream %s: is this a loglet hub, and is the stream name right?", u.Redacted(), name)
+	}
+	// The URL's own stream first: Context looks there first.
+	slices.SortFunc(h.streams, func(a, b *natsStream) int {
+		if (a.name == name) != (b.name == name) {
+			if a.name == name {
+				return -1
+			}
+			return 1
+		}
+		return cmp.Compare(a.name, b.name)
+	})
+	return h, nil
+}
+
+// Tail reads each stream of the selection; several are merged by when the
+// hub stored their records (without follow), or as records come (with).
+func (r *natsHub) Tail(ctx context.Context, f Filter, o Options, emit func(Record) error) error {
+	f.prepare()
+	var streams []*natsStream
+	for _, st := range r.streams {
+		// A route's records are in its own stream, and in the URL's stream
+		// (written with streams=one, or before streams per route).
+		if f.Route == "" || st.name == r.base || st.name == layout.StreamFor(r.base, f.Route, true) {
+			streams = append(streams, st)
+		}
+	}
+	if len(streams) == 1 {
+		return streams[0].tail(ctx, f, o, emit)
+	}
+	if o.Last > 0 {
+		var all []Record
+		ends := make([]uint64, len(streams))
+		for i, st := range streams {
+			info, err := st.stream.Info(ctx)
+			if err != nil {
+				return fmt.Errorf("tail %s: %w", st.name, err)
+			}
+			ends[i] = info.State.LastSeq
+			recs, err := st.last(ctx, f.filters(st.name), &f, o, info.State.FirstSeq, info.State.LastSeq)
+			if err != nil {
+				return err
+			}
+			all = append(all, recs...)
+		}
+		slices.SortStableFunc(all, func(a, b Record) int { return a.Stored.Compare(b.Stored) })
+		for _, rec := range all[max(0, len(all)-o.Last):] {
+			if err := emit(rec); err != nil {
+				return err
+			}
+		}
+		if !o.Follow {
+			return nil
+		}
+		tails := make([]func(context.Context, func(Record) error) error, len(streams))
+		for i, st := range streams {
+			tails[i] = func(ctx context.Context, emit func(Record) error) error { return st.follow(ctx, f, o, ends[i]+1, emit) }
+		}
+		return merge(ctx, tails, false, emit)
+	}
+	tails := make([]func(context.Context, func(Record) error) error, len(streams))
+	for i, st := range streams {
+		tails[i] = func(ctx context.Context, emit func(Record) error) error { return st.tail(ctx, f, o, emit) }
+	}
+	return merge(ctx, tails, !o.Follow, emit)
+}
+
+// Context finds the source's package in the URL's stream, then in the
+// routes' streams.
+func (r *natsHub) Context(ctx context.Context, sourceID string, packageID uint64, offset, before, after int) ([]Record, int, error) {
+	for _, st := range r.streams {
+		recs, at, err := st.context(ctx, sourceID, packageID, offset, before, after)
+		if !errors.Is(err, errNoPackage) {
+			return recs, at, err
+		}
+	}
+	return nil, 0, fmt.Errorf("package %d of source %s is not in stream %s or its routes' streams (aged out, or a wrong id?)", packageID, sourceID, r.base)
 }
 
 func (r *natsHub) Close() { r.nc.Close() }
 
-// Tail reads forward from the stream's start, from Since by the time the
+// tail reads forward from the stream's start, from Since by the time the
 // hub stored packages, or from where reading back for the last records
 // found them; the server filters by subject.
-func (r *natsHub) Tail(ctx context.Context, f Filter, o Options, emit func(Record) error) error {
-	f.prepare()
-	filters := layout.Select{Route: f.Route, Namespace: f.Namespace, Pod: f.Pod, Container: f.Container}.Filters(r.name)
+func (r *natsStream) tail(ctx context.Context, f Filter, o Options, emit func(Record) error) error {
+	filters := f.filters(r.name)
 	info, err := r.stream.Info(ctx)
 	if err != nil {
 		return fmt.Errorf("tail %s: %w", r.name, err)
@@ -89,7 +183,7 @@ func (r *natsHub) Tail(ctx context.Context, f Filter, o Options, emit func(Recor
 		if !o.Follow {
 			return nil
 		}
-		cfg.DeliverPolicy, cfg.OptStartSeq = jetstream.DeliverByStartSequencePolicy, end+1
+		return r.follow(ctx, f, o, end+1, emit)
 	case !f.Since.IsZero():
 		since := f.Since
 		cfg.DeliverPolicy, cfg.OptStartTime = jetstream.DeliverByStartTimePolicy, &since
@@ -103,9 +197,18 @@ func (r *natsHub) Tail(ctx context.Context, f Filter, o Options, emit func(Recor
 	})
 }
 
+// follow reads on from the stream sequence from, until ctx ends.
+func (r *natsStream) follow(ctx context.Context, f Filter, o Options, from uint64, emit func(Record) error) error {
+	cfg := jetstream.OrderedConsumerConfig{FilterSubjects: f.filters(r.name), DeliverPolicy: jetstream.DeliverByStartSequencePolicy, OptStartSeq: from}
+	var dec layout.Decoder
+	return r.scan(ctx, cfg, scanEnd{follow: true}, func(m jetstream.Msg, md *jetstream.MsgMetadata) error {
+		return r.read(&dec, delivered(m, md), &f, o.Skipped, emit)
+	})
+}
+
 // read hands the records of one message the filter selects to emit, or
 // reports the message as skipped.
-func (r *natsHub) read(dec *layout.Decoder, m message, f *Filter, skipped func(Skipped), emit func(Record) error) error {
+func (r *natsStream) read(dec *layout.Decoder, m message, f *Filter, skipped func(Skipped), emit func(Record) error) error {
 	var emitErr error
 	err := records(dec, m.header.Get(layout.HeaderEncoding), m.data, f, func(rec Record) error {
 		rec.Stored = m.stored
@@ -153,7 +256,7 @@ func (e scanEnd) last(md *jetstream.MsgMetadata) bool {
 }
 
 // scan reads the messages an ordered consumer delivers, until end.
-func (r *natsHub) scan(ctx context.Context, cfg jetstream.OrderedConsumerConfig, end scanEnd, fn func(jetstream.Msg, *jetstream.MsgMetadata) error) error {
+func (r *natsStream) scan(ctx context.Context, cfg jetstream.OrderedConsumerConfig, end scanEnd, fn func(jetstream.Msg, *jetstream.MsgMetadata) error) error {
 	cons, err := r.js.OrderedConsumer(ctx, r.name, cfg)
 	if err != nil {
 		return fmt.Errorf("read %s: %w", r.name, err)
@@ -197,7 +300,7 @@ func (r *natsHub) scan(ctx context.Context, cfg jetstream.OrderedConsumerConfig,
 // goes on with a window four times larger before it. A selective query
 // over a long stream reads its end only, and decodes only the packages
 // that hold what it prints.
-func (r *natsHub) last(ctx context.Context, filters []string, f *Filter, o Options, first, end uint64) ([]Record, error) {
+func (r *natsStream) last(ctx context.Context, filters []string, f *Filter, o Options, first, end uint64) ([]Record, error) {
 	var (
 		out []Record // newest first
 		dec layout.Decoder
@@ -247,8 +350,8 @@ func (r *natsHub) last(ctx context.Context, filters []string, f *Filter, o Optio
 	return out, nil
 }
 
-// Context pages across packages by package id.
-func (r *natsHub) Context(ctx context.Context, sourceID string, packageID uint64, offset, before, after int) ([]Record, int, error) {
+// context pages across packages by package id.
+func (r *natsStream) context(ctx context.Context, sourceID string, packageID uint64, offset, before, after int) ([]Record, int, error) {
 	var (
 		subject string
 		first   []Record
@@ -261,9 +364,6 @@ func (r *natsHub) Context(ctx context.Context, sourceID string, packageID uint64
 		if first, seq, err = r.findPackage(ctx, subject, packageID); !errors.Is(err, errNoPackage) {
 			break
 		}
-	}
-	if errors.Is(err, errNoPackage) {
-		return nil, 0, fmt.Errorf("package %d of source %s is not in stream %s (aged out, or a wrong id?)", packageID, sourceID, r.name)
 	}
 	if err != nil {
 		return nil, 0, err
@@ -315,7 +415,7 @@ var errNoPackage = errors.New("no such package")
 // search over the stream's sequence numbers (a source's package ids rise
 // along the stream), joining the chunks of a package sent in several
 // messages. It returns the sequence of the package's last message.
-func (r *natsHub) findPackage(ctx context.Context, subject string, packageID uint64) ([]Record, uint64, error) {
+func (r *natsStream) findPackage(ctx context.Context, subject string, packageID uint64) ([]Record, uint64, error) {
 	info, err := r.stream.Info(ctx)
 	if err != nil {
 		return nil, 0, err

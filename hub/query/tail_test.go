@@ -426,3 +426,103 @@ func TestStreamsDoNotOverlap(t *testing.T) {
 		t.Errorf("a misspelled setting: %v", err)
 	}
 }
+
+// TestStreamPerRoute: a route's records go to a stream of their own
+// (LOGLET_<route>, so a cluster can give it its own leader); loglet logs
+// reads the URL's stream and its routes' streams as one, in the order the
+// hub stored their records; --route reads one; streams=one keeps every
+// route in the URL's stream.
+func TestStreamPerRoute(t *testing.T) {
+	h, err := hub.Start(context.Background(), hub.Options{Listen: "127.0.0.1:0", DataDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Shutdown()
+	ship := func(route, pod string, from, n int, extra string) {
+		dir := t.TempDir()
+		var b strings.Builder
+		for i := from; i < from+n; i++ {
+			b.WriteString(podLine(pod, i) + "\n")
+		}
+		os.WriteFile(filepath.Join(dir, "shop_"+pod+".log"), []byte(b.String()), 0o644)
+		shipPods(t, h.SinkURL()+"?route="+route+extra, dir)
+	}
+	ship("default", "web", 0, 5, "")
+	ship("audit", "api", 0, 5, "")
+	ship("default", "web", 5, 5, "")
+	ship("audit", "api", 5, 5, "")
+	ship("billing", "pay", 0, 3, "&streams=one")
+
+	nc, _ := nats.Connect(h.ServerURL())
+	defer nc.Close()
+	js, _ := jetstream.New(nc)
+	subjects := map[string][]string{}
+	for name := range js.StreamNames(context.Background()).Name() {
+		st, _ := js.Stream(context.Background(), name)
+		subjects[name] = st.CachedInfo().Config.Subjects
+	}
+	if want := map[string][]string{"LOGLET": {"loglet.>"}, "LOGLET_audit": {"loglet_audit.>"}}; fmt.Sprint(subjects) != fmt.Sprint(want) {
+		t.Fatalf("streams %v, want %v", subjects, want)
+	}
+
+	r, err := query.Open(context.Background(), h.SinkURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	all, _ := bodies(t, r, query.Filter{}, query.Options{})
+	want := slices.Concat(says("web", 0, 1, 2, 3, 4), says("api", 0, 1, 2, 3, 4), says("web", 5, 6, 7, 8, 9), says("api", 5, 6, 7, 8, 9), says("pay", 0, 1, 2))
+	if !slices.Equal(all, want) {
+		t.Errorf("both streams read as one:\n%q\nwant, in the order stored:\n%q", all, want)
+	}
+	if got, _ := bodies(t, r, query.Filter{Route: "audit"}, query.Options{}); !slices.Equal(got, says("api", 0, 1, 2, 3, 4, 5, 6, 7, 8, 9)) {
+		t.Errorf("--route audit: %q", got)
+	}
+	if got, _ := bodies(t, r, query.Filter{Route: "billing"}, query.Options{}); !slices.Equal(got, says("pay", 0, 1, 2)) {
+		t.Errorf("--route billing (streams=one): %q", got)
+	}
+	if got, _ := bodies(t, r, query.Filter{}, query.Options{Last: 4}); !slices.Equal(got, slices.Concat(says("api", 9), says("pay", 0, 1, 2))) {
+		t.Errorf("--tail 4 across streams: %q", got)
+	}
+
+	// Follow across streams: new records of either stream come.
+	ctx, cancel := context.WithCancel(context.Background())
+	got := make(chan string, 100)
+	done := make(chan error, 1)
+	go func() {
+		done <- r.Tail(ctx, query.Filter{}, query.Options{Last: 1, Follow: true}, func(rec query.Record) error { got <- rec.Body; return nil })
+	}()
+	next := func() string {
+		select {
+		case b := <-got:
+			return b
+		case <-time.After(20 * time.Second):
+			t.Fatal("no record within 20s")
+			return ""
+		}
+	}
+	if b := next(); b != "pay says 2" {
+		t.Fatalf("--tail 1 -f: %q", b)
+	}
+	ship("audit", "api", 10, 1, "")
+	if b := next(); b != "api says 10" {
+		t.Errorf("followed audit: %q", b)
+	}
+	ship("default", "web", 10, 1, "")
+	if b := next(); b != "web says 10" {
+		t.Errorf("followed default: %q", b)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+
+	// The context of a record of a route's stream (the first of its
+	// source: each ship is a new file).
+	var target query.Record
+	r.Tail(context.Background(), query.Filter{Route: "audit", Grep: regexp.MustCompile(`api says 5$`)}, query.Options{}, func(rec query.Record) error { target = rec; return nil })
+	recs, at, err := r.Context(context.Background(), target.SourceID(), target.PackageID(), target.Offset(), 1, 1)
+	if err != nil || len(recs) != 2 || at != 0 || recs[0].Body != "api says 5" || recs[1].Body != "api says 6" {
+		t.Errorf("context in LOGLET_audit: %d records, at %d, %v", len(recs), at, err)
+	}
+}

@@ -20,6 +20,11 @@ import (
 
 // streamRecords reads every record in the hub's stream, by subject.
 func streamRecords(t *testing.T, serverURL string) map[string][]sinktest.Record {
+	return streamRecordsOf(t, serverURL, layout.DefaultStream)
+}
+
+// streamRecordsOf is streamRecords of one stream.
+func streamRecordsOf(t *testing.T, serverURL, stream string) map[string][]sinktest.Record {
 	t.Helper()
 	nc, err := nats.Connect(serverURL)
 	if err != nil {
@@ -32,7 +37,7 @@ func streamRecords(t *testing.T, serverURL string) map[string][]sinktest.Record 
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	cons, err := js.OrderedConsumer(ctx, layout.DefaultStream, jetstream.OrderedConsumerConfig{})
+	cons, err := js.OrderedConsumer(ctx, stream, jetstream.OrderedConsumerConfig{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -82,13 +87,14 @@ func TestNATSSinkSubjectPerSource(t *testing.T) {
 	if err := runAgent(t, cfg, t.TempDir(), h.SinkURL()+"?route=shop"); err != nil {
 		t.Fatal(err)
 	}
-	bySubject := streamRecords(t, h.ServerURL())
+	// Route shop has a stream of its own.
+	bySubject := streamRecordsOf(t, h.ServerURL(), "LOGLET_shop")
 	if len(bySubject) != 2 {
 		t.Fatalf("got subjects %v, want one per file", keys(bySubject))
 	}
 	for subject, recs := range bySubject {
 		// A file with no pod: "_" for namespace, pod and container.
-		if want := "loglet.shop._._._." + recs[0].Attributes.SourceID; subject != want {
+		if want := "loglet_shop.shop._._._." + recs[0].Attributes.SourceID; subject != want {
 			t.Errorf("subject %s, want %s", subject, want)
 		}
 		tag := recs[0].Body[:1]

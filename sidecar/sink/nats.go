@@ -31,7 +31,9 @@ type NATS struct {
 	js     jetstream.JetStream
 	stream string
 	route  string
-	// maxAge and maxBytes bound the stream if this agent creates it.
+	// perRoute sends each route to a stream of its own (layout.StreamFor).
+	perRoute bool
+	// maxAge and maxBytes bound the streams this agent creates.
 	maxAge   time.Duration
 	maxBytes int64
 	raw      []byte
@@ -45,11 +47,13 @@ type pending struct {
 }
 
 // OpenNATS connects to nats://[user:pass@]host:4222[,host2]/STREAM
-// [?route=R&creds=FILE&ca=FILE&max-age=24h&max-bytes=10GiB]. It starts even
-// while the server is down (publishes fail and are retried until it is
-// back), and creates the stream if the server has none of that name, with
+// [?route=R&streams=route|one&creds=FILE&ca=FILE&max-age=24h&max-bytes=10GiB].
+// It starts even while the server is down (publishes fail and are retried
+// until it is back), and creates a stream the server does not have, with
 // max-age and max-bytes as its limits (layout.DefaultMaxAge and
-// DefaultMaxBytes unless set).
+// DefaultMaxBytes unless set). With streams=route (the default) a route
+// other than the default one goes to a stream of its own, STREAM_<route>;
+// with streams=one every route goes to STREAM.
 func OpenNATS(ctx context.Context, raw string, opts Options) (*NATS, error) {
 	u, err := url.Parse(raw)
 	if err != nil || u.Host == "" {
@@ -72,6 +76,14 @@ func OpenNATS(ctx context.Context, raw string, opts Options) (*NATS, error) {
 	route := q.Get("route")
 	if route == "" {
 		route = layout.DefaultRoute
+	}
+	perRoute := true
+	switch v := q.Get("streams"); v {
+	case "", "route":
+	case "one":
+		perRoute = false
+	default:
+		return nil, fmt.Errorf("sink %s: streams %q: want route (a stream per route) or one (every route in %s)", u.Redacted(), v, stream)
 	}
 	maxAge, maxBytes := layout.DefaultMaxAge, int64(layout.DefaultMaxBytes)
 	if v := q.Get("max-age"); v != "" {
@@ -129,31 +141,32 @@ func OpenNATS(ctx context.Context, raw string, opts Options) (*NATS, error) {
 		return nil, err
 	}
 	s := &NATS{addr: u.Redacted(), lost: lost, nc: nc, js: js, stream: stream, route: route,
-		maxAge: maxAge, maxBytes: maxBytes, enc: layout.NewEncoder()}
+		perRoute: perRoute, maxAge: maxAge, maxBytes: maxBytes, enc: layout.NewEncoder()}
 	if nc.IsConnected() {
 		lost.connected()
-		if err := s.ensureStream(ctx); err != nil {
-			opts.Logger.Warn("hub stream not ready; publishes will retry", "stream", stream, "err", err)
+		first := layout.StreamFor(stream, route, perRoute)
+		if err := s.ensureStream(ctx, first); err != nil {
+			opts.Logger.Warn("hub stream not ready; publishes will retry", "stream", first, "err", err)
 		}
 	}
 	return s, nil
 }
 
-func (s *NATS) ensureStream(ctx context.Context) error {
-	st, err := s.js.Stream(ctx, s.stream)
+func (s *NATS) ensureStream(ctx context.Context, name string) error {
+	st, err := s.js.Stream(ctx, name)
 	switch {
 	case errors.Is(err, jetstream.ErrStreamNotFound):
-		_, err = s.js.CreateStream(ctx, layout.StreamConfig(s.stream, s.maxAge, s.maxBytes))
+		_, err = s.js.CreateStream(ctx, layout.StreamConfig(name, s.maxAge, s.maxBytes))
 		return err
 	case errors.Is(err, jetstream.ErrJetStreamNotEnabled), errors.Is(err, nats.ErrNoResponders):
 		return fmt.Errorf("the NATS server has no JetStream: start it with -js (or run loglet hub): %w", err)
 	case err != nil:
 		return err
 	}
-	want := layout.Prefix(s.stream) + ".>"
+	want := layout.Prefix(name) + ".>"
 	if subs := st.CachedInfo().Config.Subjects; !slices.Contains(subs, want) && !slices.Contains(subs, ">") {
 		return fmt.Errorf("stream %s holds subjects %v, not %s, which this loglet publishes to: add it (nats stream edit %s --subjects '%s') or name another stream in the sink URL",
-			s.stream, subs, want, s.stream, want)
+			name, subs, want, name, want)
 	}
 	return nil
 }
@@ -233,29 +246,37 @@ func (s *NATS) Write(ctx context.Context, pkgs []*record.Package) (int, error) {
 		select {
 		case <-f.f.Ok():
 		case err := <-f.f.Err():
-			return f.pkg, s.failure(ctx, err)
+			return f.pkg, s.failure(ctx, s.streamOf(pkgs[f.pkg]), err)
 		case <-ctx.Done():
 			return f.pkg, ctx.Err()
 		}
 	}
 	if perr != nil {
-		return failedAt, s.failure(ctx, perr)
+		return failedAt, s.failure(ctx, s.streamOf(pkgs[failedAt]), perr)
 	}
 	return len(pkgs), nil
 }
 
 // failure explains an error, and creates the stream if it was missing.
-func (s *NATS) failure(ctx context.Context, err error) error {
+func (s *NATS) failure(ctx context.Context, stream string, err error) error {
 	if errors.Is(err, jetstream.ErrNoStreamResponse) || errors.Is(err, nats.ErrNoResponders) || strings.Contains(err.Error(), "no stream matches") {
-		if serr := s.ensureStream(ctx); serr != nil {
-			return fmt.Errorf("nats stream %s: %w (and creating it: %v)", s.stream, err, serr)
+		if serr := s.ensureStream(ctx, stream); serr != nil {
+			return fmt.Errorf("nats stream %s: %w (and creating it: %v)", stream, err, serr)
 		}
 	}
 	var rej *RejectedError
 	if errors.As(err, &rej) {
 		return err
 	}
-	return fmt.Errorf("nats stream %s: %w", s.stream, err)
+	return fmt.Errorf("nats stream %s: %w", stream, err)
+}
+
+// routeOf is the route of a package's records.
+func (s *NATS) routeOf(p *record.Package) string { return cmp.Or(p.Origin.Route, s.route) }
+
+// streamOf is the stream a package goes to.
+func (s *NATS) streamOf(p *record.Package) string {
+	return layout.StreamFor(s.stream, s.routeOf(p), s.perRoute)
 }
 
 // publish sends one package: one message, or chunks of whole records when
@@ -305,11 +326,7 @@ func (s *NATS) publish(i int, p *record.Package) error {
 }
 
 func (s *NATS) send(i int, p *record.Package, data []byte, chunk, chunks int) error {
-	route := s.route
-	if p.Origin.Route != "" {
-		route = p.Origin.Route
-	}
-	m := nats.NewMsg(subject(s.stream, route, p.Origin))
+	m := nats.NewMsg(subject(s.streamOf(p), s.routeOf(p), p.Origin))
 	m.Data = data
 	pid := strconv.FormatUint(p.ID, 10)
 	// The id names the content (the package's end offset): a package re-cut
@@ -359,4 +376,4 @@ func subject(stream, route string, o *record.Origin) string {
 }
 
 // natsParams are the settings a nats:// sink URL takes.
-var natsParams = []string{"route", "creds", "ca", "max-age", "max-bytes"}
+var natsParams = []string{"route", "streams", "creds", "ca", "max-age", "max-bytes"}
