@@ -42,9 +42,9 @@ func merge(ctx context.Context, tails []func(context.Context, func(Record) error
 	if !ordered {
 		// As they come: one receiver per tail, emit serialised.
 		var (
-			mu      sync.Mutex
+			mu       sync.Mutex
 			firstErr error
-			rg      sync.WaitGroup
+			rg       sync.WaitGroup
 		)
 		for _, ch := range chans {
 			rg.Add(1)

@@ -1,10 +1,10 @@
 package query
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
-	"cmp"
 	"net/url"
 	"slices"
 	"sort"
