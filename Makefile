@@ -54,10 +54,11 @@ test:
 	KUBEBUILDER_ASSETS=$$(hack/control-plane.sh) $(GO) test -count=1 -timeout 15m ./cmd/loglet
 	KUBEBUILDER_ASSETS=$$(hack/control-plane.sh) $(GO) test -race -count=1 -timeout 15m ./sidecar/... ./hub/...
 
-## bench: micro benchmarks, the 1 GiB agent benchmark, the hub, and the
+## bench: micro benchmarks, the 1 GiB agent benchmark, the hub (ingest, and
+## loglet logs on 10 M records), and the
 ## sidecar (stdout: api through kube-apiserver) and loglet exec memory (figures printed)
 bench:
-	$(GO) test -run '^$$' -bench . -benchmem ./sidecar/... ./webhook/
+	$(GO) test -run '^$$' -bench . -benchmem ./sidecar/... ./hub/... ./webhook/
 	KUBEBUILDER_ASSETS=$$(hack/control-plane.sh) BENCH_DIR=$(BENCH_DIR) $(GO) test -run '^$$' -bench . -benchtime 1x -timeout 30m -v ./bench/
 
 ## fuzz: every fuzz target for FUZZTIME each (crashers land in testdata/fuzz as regression cases)

@@ -4,6 +4,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -203,6 +204,15 @@ func TestLogsQuery(t *testing.T) {
 	}
 	if !regexp.MustCompile(`skipped LOGLET message \d+ on loglet.default.x: not a loglet package`).MatchString(errOut) {
 		t.Errorf("stderr %q: want the message it skipped, named", errOut)
+	}
+	out, _ = run("-o", "json", "--tail", "1")
+	var rec struct {
+		Body       string         `json:"body"`
+		Severity   string         `json:"severity"`
+		Attributes map[string]any `json:"attributes"`
+	}
+	if err := json.Unmarshal([]byte(out), &rec); err != nil || rec.Body != "request 99 done" || rec.Severity != "ERROR" || rec.Attributes["status"] != 200.0 {
+		t.Errorf("-o json --tail 1: %q (%v); want the record of request 99 as JSON", out, err)
 	}
 	if out, _ := run("--count", "--where", "status=201"); out != "33\n" {
 		t.Errorf("--count --where status=201: %q, want 33", out)
