@@ -4,13 +4,13 @@ import (
 	"encoding/json"
 	"fmt"
 	"regexp"
-	"regexp/syntax"
 	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
 
 	"github.com/loglet/loglet/hub/layout"
+	"github.com/loglet/loglet/sidecar/parse"
 )
 
 // Filter selects records; its zero value selects every record.
@@ -94,36 +94,9 @@ func (f *Filter) match(r Record) bool {
 // JSON encoding of a string holding it: printable ASCII without the
 // characters encoders escape (", \, /, <, >, &, ').
 func jsonLiteral(expr string) []byte {
-	tree, err := syntax.Parse(expr, syntax.Perl)
-	if err != nil {
-		return nil
-	}
-	tree = tree.Simplify()
-	subs := []*syntax.Regexp{tree}
-	if tree.Op == syntax.OpConcat {
-		subs = tree.Sub
-	}
-	var best []byte
-	for _, sub := range subs {
-		for sub.Op == syntax.OpCapture {
-			sub = sub.Sub[0]
-		}
-		if sub.Op != syntax.OpLiteral || sub.Flags&syntax.FoldCase != 0 {
-			continue
-		}
-		lit, ok := []byte(nil), true
-		for _, r := range sub.Rune {
-			if r < ' ' || r >= utf8.RuneSelf || strings.ContainsRune(`"\/<>&'`, r) {
-				ok = false
-				break
-			}
-			lit = append(lit, byte(r))
-		}
-		if ok && len(lit) > len(best) {
-			best = lit
-		}
-	}
-	return best
+	return parse.RequiredLiteral(expr, func(r rune) bool {
+		return r >= ' ' && r < utf8.RuneSelf && !strings.ContainsRune(`"\/<>&'`, r)
+	})
 }
 
 // text is an attribute value as a string: strings as they are, numbers

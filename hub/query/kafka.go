@@ -161,21 +161,9 @@ func (h *kafkaHub) Tail(ctx context.Context, f Filter, o Options, emit func(Reco
 // records hands the records of one Kafka record the filter selects to
 // emit, or reports it as skipped.
 func (h *kafkaHub) records(r *kgo.Record, f *Filter, skipped func(Skipped), emit func(Record) error) error {
-	var emitErr error
-	err := records(nil, "", r.Value, f, func(rec Record) error {
-		rec.Stored = r.Timestamp
-		if f.match(rec) {
-			emitErr = emit(rec)
-		}
-		return emitErr
-	})
-	if emitErr != nil {
-		return emitErr
-	}
-	if err != nil && skipped != nil {
-		skipped(Skipped{Where: fmt.Sprintf("kafka topic %s partition %d offset %d", h.topic, r.Partition, r.Offset), Reason: err.Error()})
-	}
-	return nil
+	return selected(nil, "", r.Value, r.Timestamp, f, skipped, func() string {
+		return fmt.Sprintf("kafka topic %s partition %d offset %d", h.topic, r.Partition, r.Offset)
+	}, emit)
 }
 
 // read consumes the partitions from the offsets in from; without follow

@@ -209,21 +209,9 @@ func (r *natsStream) follow(ctx context.Context, f Filter, o Options, from uint6
 // read hands the records of one message the filter selects to emit, or
 // reports the message as skipped.
 func (r *natsStream) read(dec *layout.Decoder, m message, f *Filter, skipped func(Skipped), emit func(Record) error) error {
-	var emitErr error
-	err := records(dec, m.header.Get(layout.HeaderEncoding), m.data, f, func(rec Record) error {
-		rec.Stored = m.stored
-		if f.match(rec) {
-			emitErr = emit(rec)
-		}
-		return emitErr
-	})
-	if emitErr != nil {
-		return emitErr
-	}
-	if err != nil && skipped != nil {
-		skipped(Skipped{Where: fmt.Sprintf("%s message %d on %s", r.name, m.seq, m.subject), Reason: err.Error()})
-	}
-	return nil
+	return selected(dec, m.header.Get(layout.HeaderEncoding), m.data, m.stored, f, skipped, func() string {
+		return fmt.Sprintf("%s message %d on %s", r.name, m.seq, m.subject)
+	}, emit)
 }
 
 // message is what read needs of a message, delivered by a consumer or

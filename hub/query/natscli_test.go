@@ -13,7 +13,6 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/loglet/loglet/hub"
 	"github.com/loglet/loglet/hub/layout"
 )
 
@@ -26,11 +25,7 @@ func TestNATSCLIReadsAPackage(t *testing.T) {
 		t.Fatalf("hack/nats-tools.sh: %v", err)
 	}
 	tools := strings.TrimSpace(string(out))
-	h, err := hub.Start(context.Background(), hub.Options{Listen: "127.0.0.1:0", DataDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer h.Shutdown()
+	h := startHub(t)
 	dir := t.TempDir()
 	os.WriteFile(filepath.Join(dir, "shop_web-1.log"), []byte(podLine("web-1", 1)+"\n"+podLine("web-1", 2)+"\n"), 0o644)
 	shipPods(t, h.SinkURL(), dir)

@@ -127,6 +127,27 @@ func records(dec *layout.Decoder, encoding string, data []byte, f *Filter, fn fu
 	return nil
 }
 
+// selected hands the records of a message body the filter selects to
+// emit, stamped with when the hub stored them. A body that cannot be read
+// is reported to skipped (named by where) and skipped.
+func selected(dec *layout.Decoder, encoding string, data []byte, stored time.Time, f *Filter, skipped func(Skipped), where func() string, emit func(Record) error) error {
+	var emitErr error
+	err := records(dec, encoding, data, f, func(rec Record) error {
+		rec.Stored = stored
+		if f.match(rec) {
+			emitErr = emit(rec)
+		}
+		return emitErr
+	})
+	if emitErr != nil {
+		return emitErr
+	}
+	if err != nil && skipped != nil {
+		skipped(Skipped{Where: where(), Reason: err.Error()})
+	}
+	return nil
+}
+
 // parseRecords returns every record of a message body.
 func parseRecords(encoding string, data []byte) ([]Record, error) {
 	var out []Record

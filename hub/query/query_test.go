@@ -13,7 +13,6 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kfake"
 
-	"github.com/loglet/loglet/hub"
 	"github.com/loglet/loglet/hub/query"
 	"github.com/loglet/loglet/sidecar/checkpoint"
 	"github.com/loglet/loglet/sidecar/pipeline"
@@ -61,11 +60,7 @@ func writeSources(t *testing.T) string {
 }
 
 func TestContextOnNATS(t *testing.T) {
-	h, err := hub.Start(context.Background(), hub.Options{Listen: "127.0.0.1:0", DataDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer h.Shutdown()
+	h := startHub(t)
 	ship(t, h.SinkURL(), writeSources(t))
 	checkContext(t, h.SinkURL())
 }

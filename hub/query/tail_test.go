@@ -85,6 +85,47 @@ func shipPods(t *testing.T, sinkURL, dir string) {
 	}
 }
 
+// startHub starts an embedded hub for the test.
+func startHub(t *testing.T) *hub.Hub {
+	t.Helper()
+	h, err := hub.Start(context.Background(), hub.Options{Listen: "127.0.0.1:0", DataDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(h.Shutdown)
+	return h
+}
+
+// follow runs a following Tail in the background: next returns the body
+// of the next record it hands on, stop ends it and checks it ended well.
+func follow(t *testing.T, r query.Hub, f query.Filter, o query.Options) (next func() string, stop func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	got := make(chan string, 100)
+	done := make(chan error, 1)
+	o.Follow = true
+	go func() {
+		done <- r.Tail(ctx, f, o, func(rec query.Record) error { got <- rec.Body; return nil })
+	}()
+	next = func() string {
+		t.Helper()
+		select {
+		case b := <-got:
+			return b
+		case <-time.After(20 * time.Second):
+			t.Fatal("no record within 20s")
+			return ""
+		}
+	}
+	stop = func() {
+		t.Helper()
+		cancel()
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	}
+	return next, stop
+}
+
 // writePods writes 60 lines for each of shop/web.1 (a pod name with a
 // dot), shop/web-2 and pay/api-1, and 10 host lines.
 func writePods(t *testing.T, dir string) {
@@ -201,11 +242,7 @@ func checkFilters(t *testing.T, h query.Hub) {
 }
 
 func TestTailFiltersOnNATS(t *testing.T) {
-	h, err := hub.Start(context.Background(), hub.Options{Listen: "127.0.0.1:0", DataDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer h.Shutdown()
+	h := startHub(t)
 	dir := t.TempDir()
 	writePods(t, dir)
 	shipPods(t, h.SinkURL(), dir)
@@ -237,11 +274,7 @@ func TestTailFiltersOnNATS(t *testing.T) {
 // TestTailFollowsAfterLast: --tail 2 -f prints the last two, then new
 // records as they are stored.
 func TestTailFollowsAfterLast(t *testing.T) {
-	h, err := hub.Start(context.Background(), hub.Options{Listen: "127.0.0.1:0", DataDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer h.Shutdown()
+	h := startHub(t)
 	dir := t.TempDir()
 	writePods(t, dir)
 	shipPods(t, h.SinkURL(), dir)
@@ -250,21 +283,7 @@ func TestTailFollowsAfterLast(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer r.Close()
-	ctx, cancel := context.WithCancel(context.Background())
-	got := make(chan string, 100)
-	done := make(chan error, 1)
-	go func() {
-		done <- r.Tail(ctx, query.Filter{Pod: "web-2"}, query.Options{Last: 2, Follow: true}, func(rec query.Record) error { got <- rec.Body; return nil })
-	}()
-	next := func() string {
-		select {
-		case b := <-got:
-			return b
-		case <-time.After(20 * time.Second):
-			t.Fatal("no record within 20s")
-			return ""
-		}
-	}
+	next, stop := follow(t, r, query.Filter{Pod: "web-2"}, query.Options{Last: 2})
 	if a, b := next(), next(); a != "web-2 says 58" || b != "web-2 says 59" {
 		t.Fatalf("last two: %q, %q", a, b)
 	}
@@ -274,21 +293,14 @@ func TestTailFollowsAfterLast(t *testing.T) {
 	if b := next(); b != "web-2 says 60" {
 		t.Fatalf("followed: %q, want web-2 says 60", b)
 	}
-	cancel()
-	if err := <-done; err != nil {
-		t.Fatal(err)
-	}
+	stop()
 }
 
 // TestUndecodableMessagesAreSkipped: messages another producer put on
 // the stream's subjects, and a damaged package, are reported with their
 // subject and sequence and skipped; every record around them is read.
 func TestUndecodableMessagesAreSkipped(t *testing.T) {
-	h, err := hub.Start(context.Background(), hub.Options{Listen: "127.0.0.1:0", DataDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer h.Shutdown()
+	h := startHub(t)
 	dir := t.TempDir()
 	writePods(t, dir)
 	shipPods(t, h.SinkURL(), dir)
@@ -390,11 +402,7 @@ func TestTailFiltersOnKafka(t *testing.T) {
 // agent's records only, and a stream the agent creates has limits and a
 // description.
 func TestStreamsDoNotOverlap(t *testing.T) {
-	h, err := hub.Start(context.Background(), hub.Options{Listen: "127.0.0.1:0", DataDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer h.Shutdown()
+	h := startHub(t)
 	a, b := t.TempDir(), t.TempDir()
 	os.WriteFile(filepath.Join(a, "shop_a.log"), []byte(podLine("a", 1)+"\n"), 0o644)
 	os.WriteFile(filepath.Join(b, "shop_b.log"), []byte(podLine("b", 2)+"\n"), 0o644)
@@ -433,11 +441,7 @@ func TestStreamsDoNotOverlap(t *testing.T) {
 // hub stored their records; --route reads one; streams=one keeps every
 // route in the URL's stream.
 func TestStreamPerRoute(t *testing.T) {
-	h, err := hub.Start(context.Background(), hub.Options{Listen: "127.0.0.1:0", DataDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer h.Shutdown()
+	h := startHub(t)
 	ship := func(route, pod string, from, n int, extra string) {
 		dir := t.TempDir()
 		var b strings.Builder
@@ -486,21 +490,7 @@ func TestStreamPerRoute(t *testing.T) {
 	}
 
 	// Follow across streams: new records of either stream come.
-	ctx, cancel := context.WithCancel(context.Background())
-	got := make(chan string, 100)
-	done := make(chan error, 1)
-	go func() {
-		done <- r.Tail(ctx, query.Filter{}, query.Options{Last: 1, Follow: true}, func(rec query.Record) error { got <- rec.Body; return nil })
-	}()
-	next := func() string {
-		select {
-		case b := <-got:
-			return b
-		case <-time.After(20 * time.Second):
-			t.Fatal("no record within 20s")
-			return ""
-		}
-	}
+	next, stop := follow(t, r, query.Filter{}, query.Options{Last: 1})
 	if b := next(); b != "pay says 2" {
 		t.Fatalf("--tail 1 -f: %q", b)
 	}
@@ -512,10 +502,7 @@ func TestStreamPerRoute(t *testing.T) {
 	if b := next(); b != "web says 10" {
 		t.Errorf("followed default: %q", b)
 	}
-	cancel()
-	if err := <-done; err != nil {
-		t.Fatal(err)
-	}
+	stop()
 
 	// The context of a record of a route's stream (the first of its
 	// source: each ship is a new file).

@@ -421,7 +421,12 @@ func (s *Search) MatchBodies(p *record.Package, hit []bool) bool {
 
 // requiredLiteral is the longest literal of expr's top-level
 // concatenation (case-sensitive): a text without it cannot match.
-func requiredLiteral(expr string) []byte {
+func requiredLiteral(expr string) []byte { return RequiredLiteral(expr, nil) }
+
+// RequiredLiteral is the longest literal of expr's top-level
+// concatenation (case-sensitive) whose every rune ok accepts (nil: any):
+// a text without it cannot match. nil if there is none.
+func RequiredLiteral(expr string, ok func(rune) bool) []byte {
 	tree, err := syntax.Parse(expr, syntax.Perl)
 	if err != nil {
 		return nil
@@ -441,6 +446,10 @@ func requiredLiteral(expr string) []byte {
 		}
 		var lit []byte
 		for _, r := range sub.Rune {
+			if ok != nil && !ok(r) {
+				lit = nil
+				break
+			}
 			lit = utf8.AppendRune(lit, r)
 		}
 		if len(lit) > len(best) {
