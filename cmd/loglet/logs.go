@@ -48,8 +48,8 @@ they come. --namespace, --pod, --container and --route are filtered by the hub
 			if err != nil {
 				return err
 			}
-			if output != "text" && output != "json" && output != "raw" {
-				return fmt.Errorf("output %q: want text, json or raw", output)
+			if err := checkOutput(output); err != nil {
+				return err
 			}
 			r, err := query.Open(cmd.Context(), hubURL)
 			if err != nil {
@@ -104,6 +104,9 @@ carries the three ids (loglet.source_id, loglet.package_id, loglet.offset).`,
 			if err != nil {
 				return fmt.Errorf("OFFSET %q: want a number", args[2])
 			}
+			if err := checkOutput(output); err != nil {
+				return err
+			}
 			r, err := query.Open(cmd.Context(), hubURL)
 			if err != nil {
 				return err
@@ -156,7 +159,7 @@ func (q *logsQuery) flags(cmd *cobra.Command) {
 	fs.IntVar(&q.last, "tail", 0, "only the last N records the query selects (0: all)")
 	fs.StringVar(&q.severity, "severity", "", "only records of this severity and above (TRACE, DEBUG, INFO, WARN, ERROR, FATAL)")
 	fs.StringArrayVar(&q.where, "where", nil, "key=value, key!=value or key~=RE2 on a resource or attribute key, e.g. k8s.pod.label.app=shop (repeat: all must hold)")
-	fs.StringVar(&q.grep, "grep", "", "only records whose body or an attribute value matches this RE2")
+	fs.StringVar(&q.grep, "grep", "", "only records whose body, severity or an attribute value matches this RE2")
 	fs.BoolVarP(&q.follow, "follow", "f", false, "keep printing new records")
 	fs.BoolVar(&q.count, "count", false, "print how many records the query selects, not the records")
 }
@@ -221,8 +224,18 @@ func (q *logsQuery) build(now time.Time) (query.Filter, query.Options, error) {
 	return f, o, nil
 }
 
-// printRecord prints one record: text (time, severity, where from, body),
-// its JSON, or its body alone (raw).
+// checkOutput checks -o before anything is read (root's PersistentPreRun
+// handles signals: logs has none of its own).
+func checkOutput(format string) error {
+	switch format {
+	case "text", "json", "raw":
+		return nil
+	}
+	return fmt.Errorf("output %q: want text, json or raw", format)
+}
+
+// printRecord prints one record: its JSON, its body alone (raw), or text
+// (time, severity, where from, body).
 func printRecord(w io.Writer, format string, rec query.Record) error {
 	switch format {
 	case "json":
@@ -231,9 +244,6 @@ func printRecord(w io.Writer, format string, rec query.Record) error {
 	case "raw":
 		_, err := fmt.Fprintln(w, rec.Body)
 		return err
-	case "text":
-	default:
-		return fmt.Errorf("output %q: want text, json or raw", format)
 	}
 	where := rec.Resource["k8s.namespace.name"] + "/" + rec.Resource["k8s.pod.name"] + "/" + rec.Resource["k8s.container.name"]
 	if where == "//" {
