@@ -56,6 +56,7 @@ type Spec struct {
 	errCRI        int
 	errDocker     int
 	errTimestamps int
+	errDockerTime int
 }
 
 // strParseError is the index of "loglet.parse_error" in Spec.strings;
@@ -68,6 +69,7 @@ func Compile(cfg Config) (*Spec, error) {
 	s.errCRI = s.addString("cri: not a CRI log line (<RFC 3339 time> <stdout|stderr> <P|F> <text>)")
 	s.errDocker = s.addString(`docker: not a json-file log line ({"log":"…","stream":"…","time":"…"})`)
 	s.errTimestamps = s.addString("timestamps: not a timestamped log line (<RFC 3339 time> <text>)")
+	s.errDockerTime = s.addString("docker: time missing")
 	s.container = cfg.Container
 	if s.container == "" {
 		s.container = "none"
@@ -122,6 +124,14 @@ func Compile(cfg Config) (*Spec, error) {
 		}
 	}
 	return s, nil
+}
+
+// timeFormat names --time-format in messages.
+func (s *Spec) timeFormat() string {
+	if s.cfg.TimeFormat == "" {
+		return "rfc3339"
+	}
+	return s.cfg.TimeFormat
 }
 
 // addString adds a static string to the table packages carry and returns

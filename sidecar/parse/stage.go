@@ -83,6 +83,7 @@ type lane struct {
 	partFirst, partLast int // its raw lines
 	partTime            int64
 	partFlags           record.Flag
+	partMark            record.Ref
 	// latest is the container time of the lane's latest line.
 	latest  int64
 	pending []logical
@@ -124,6 +125,9 @@ type logical struct {
 	rawFlags    record.Flag // of a part of an over-long raw line
 	part        uint16
 	errMsg      int // index of a decoding error in Strings, 0 if none
+	// mark says what else was not understood (a container line's time):
+	// unlike errMsg, the text is still parsed.
+	mark record.Ref
 }
 
 // done is a finished record (or a part of one) waiting to be emitted.
@@ -226,14 +230,14 @@ func (st *Stage) line(p *record.Package, e record.Entry) {
 	ln.latest = w.time
 	if w.partial {
 		if len(ln.partial) == 0 {
-			ln.partFirst, ln.partTime, ln.partFlags = i, w.time, w.stream
+			ln.partFirst, ln.partTime, ln.partFlags, ln.partMark = i, w.time, w.stream, w.mark
 		}
 		ln.partial, ln.partLast = append(ln.partial, text), i
 		return
 	}
-	l := logical{first: i, last: i, body: text, time: w.time, flags: w.stream}
+	l := logical{first: i, last: i, body: text, time: w.time, flags: w.stream, mark: w.mark}
 	if len(ln.partial) > 0 {
-		l.first, l.time, l.flags = ln.partFirst, ln.partTime, ln.partFlags
+		l.first, l.time, l.flags, l.mark = ln.partFirst, ln.partTime, ln.partFlags, ln.partMark
 		l.body = joinTexts(p, ln.partial, text, true)
 		ln.partial = ln.partial[:0]
 	}
@@ -267,7 +271,7 @@ func (st *Stage) closeLane(p *record.Package, n int) {
 	ln := &st.lanes[n]
 	if len(ln.partial) > 0 {
 		// A line whose final piece never came: what there is of it.
-		l := logical{first: ln.partFirst, last: ln.partLast, time: ln.partTime, flags: ln.partFlags}
+		l := logical{first: ln.partFirst, last: ln.partLast, time: ln.partTime, flags: ln.partFlags, mark: ln.partMark}
 		l.body = joinTexts(p, ln.partial, record.Ref{}, false)
 		ln.partial = ln.partial[:0]
 		st.add(p, n, l)
@@ -517,6 +521,9 @@ func (st *Stage) emit(p *record.Package, l logical, body record.Ref, flags recor
 		if e.Severity == record.SeverityNone && !f.levelField {
 			e.Severity = leadingLevel(p.Bytes(body))
 		}
+	}
+	if hasMark(l.mark) {
+		addMark(p, int(e.AttrStart), l.mark, true)
 	}
 	e.AttrEnd = uint32(len(p.Attrs))
 	start, end := body.Bounds()
