@@ -10,7 +10,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
+	"github.com/loglet/loglet/sidecar/decode"
 	"github.com/loglet/loglet/sidecar/record"
 )
 
@@ -383,12 +385,21 @@ func FuzzSyslog(f *testing.F) {
 			t.Fatalf("%q: keep %d, %d records; want every line used, one record", line, keep, len(p.Records))
 		}
 		body, attrs := p.Body(0), p.Attributes(0)
-		failed := false
+		failed, marks := false, 1
+		if !utf8.Valid(line) {
+			// Invalid UTF-8 is replaced in the text and kept beside it.
+			marks++
+			line = decode.AppendValid(nil, line)
+		}
 		for _, a := range attrs {
 			key, val := string(p.Bytes(a.Key)), p.Bytes(a.Value)
 			switch key {
+			case "loglet.raw_body":
+				if orig, err := decode.Unescape(val); err != nil || !bytes.Equal(decode.AppendValid(nil, orig), line) {
+					t.Fatalf("%q: loglet.raw_body %q does not give the line back: %q, %v", line, val, orig, err)
+				}
 			case "loglet.parse_error":
-				failed = true
+				failed = bytes.Contains(val, []byte("syslog:"))
 			case "priority":
 				n, err := strconv.Atoi(string(val))
 				if err != nil || n < 0 || n > 191 || p.Records[0].Severity == record.SeverityNone {
@@ -396,7 +407,7 @@ func FuzzSyslog(f *testing.F) {
 				}
 			}
 		}
-		if failed && (len(attrs) != 1 || !bytes.Equal(body, line)) {
+		if failed && (len(attrs) != marks || !bytes.Equal(body, line)) {
 			t.Fatalf("%q failed to parse but kept %q and %d attributes", line, body, len(attrs))
 		}
 		if !failed && !bytes.HasSuffix(line, body) {

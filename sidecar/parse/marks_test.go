@@ -47,3 +47,5 @@ func TestMarks(t *testing.T) {
 			[]rec{{Body: "not a cri line"}, {Body: ts + " stdout F 2026-11-25 first"}}},
 	})
 }
+
+const invalidKeepMark = `utf-8: invalid bytes replaced by U+FFFD, the original in loglet.raw_body (\xHH escapes, \\ a backslash); set encoding if the text is in another`

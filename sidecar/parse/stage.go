@@ -3,7 +3,9 @@ package parse
 import (
 	"bytes"
 	"math"
+	"unicode/utf8"
 
+	"github.com/loglet/loglet/sidecar/decode"
 	"github.com/loglet/loglet/sidecar/record"
 )
 
@@ -43,6 +45,38 @@ type Stage struct {
 	// lastSpan is the raw span of the latest record, to start a new output
 	// span only when it changes.
 	lastSpan int
+
+	// dec decodes the text (nil: UTF-8, only checked); plain is
+	// spec.plain() under UTF-8.
+	dec   *decode.Decoder
+	plain bool
+	// invalid counts records whose text was not valid (UTF-8 or the
+	// encoding); sample holds the first one's bytes, for a hint.
+	invalid int64
+	sample  []byte
+}
+
+// SetEncoding sets the encoding the source's text is in (the configured
+// one, or what the file's BOM says).
+func (st *Stage) SetEncoding(e decode.Encoding) {
+	st.dec = e.NewDecoder()
+	st.plain = st.spec.plain() && st.dec == nil
+}
+
+// Invalid returns how many records so far had text that was not valid in
+// the encoding, and the bytes of the first (nil after the first call that
+// returned them).
+func (st *Stage) Invalid() (n int64, first []byte) {
+	first, st.sample = st.sample, nil
+	return st.invalid, first
+}
+
+// noteInvalid counts a record whose text b was not valid.
+func (st *Stage) noteInvalid(b []byte) {
+	if st.invalid == 0 {
+		st.sample = append([]byte(nil), b[:min(len(b), 4096)]...)
+	}
+	st.invalid++
 }
 
 // Lanes: lines without a stream (plain lines, pods/log, Docker lines that
@@ -128,6 +162,8 @@ type logical struct {
 	// mark says what else was not understood (a container line's time):
 	// unlike errMsg, the text is still parsed.
 	mark record.Ref
+	// raw is the original of a text that did not decode exactly.
+	raw record.Ref
 }
 
 // done is a finished record (or a part of one) waiting to be emitted.
@@ -155,10 +191,17 @@ const (
 // were): the reader keeps those bytes for the next package.
 func (st *Stage) Process(p *record.Package, flush bool) (keep int) {
 	p.Strings = st.spec.strings
-	if st.spec.plain() {
+	if st.plain {
+		// One pass over the whole buffer tells whether any line needs a
+		// look: utf8.Valid runs at several GB/s on ASCII.
+		check := !utf8.Valid(p.Data)
 		for i := range p.Records {
-			if p.Records[i].Flags&record.FlagSplit == 0 {
-				p.Records[i].Severity = leadingLevel(p.Body(i))
+			e := &p.Records[i]
+			if check && !utf8.Valid(p.BodyOf(*e)) {
+				st.fixInvalid(p, e)
+			}
+			if e.Flags&record.FlagSplit == 0 {
+				e.Severity = leadingLevel(p.BodyOf(*e))
 			}
 		}
 		return -1
@@ -201,17 +244,30 @@ func (st *Stage) line(p *record.Package, e record.Entry) {
 	if e.Flags&record.FlagSplit != 0 {
 		// Parts of a line over the limit are not joined or parsed.
 		st.endPending(p, laneNone, true)
-		st.finish(p, done{l: logical{first: i, last: i, body: body, rawFlags: e.Flags, part: e.Part}, last: i, body: body, kind: kindLine})
+		l := logical{first: i, last: i, body: body, rawFlags: e.Flags, part: e.Part}
+		st.decodeText(p, &l)
+		st.finish(p, done{l: l, last: i, body: l.body, kind: kindLine})
 		return
 	}
 	if st.container == "auto" && e.End > e.Start {
 		st.container = detect(p.Data[e.Start:e.End])
 	}
 	if st.container == "none" || st.container == "auto" {
-		st.add(p, laneNone, logical{first: i, last: i, body: body})
+		l := logical{first: i, last: i, body: body}
+		st.decodeText(p, &l)
+		st.add(p, laneNone, l)
 		return
 	}
 	w, text, ok := st.unwrap(p, e)
+	if ok && st.dec != nil {
+		// The application's text inside the runtime's UTF-8 wrapping.
+		l := logical{body: text}
+		st.decodeText(p, &l)
+		text = l.body
+		if hasMark(l.mark) {
+			w.mark = l.mark // a time mark is rare; the decoding one wins
+		}
+	}
 	if !ok {
 		// A line that does not decode is a record of its own, marked.
 		errMsg := st.spec.errDocker
@@ -221,7 +277,9 @@ func (st *Stage) line(p *record.Package, e record.Entry) {
 		case "timestamps":
 			errMsg = st.spec.errTimestamps
 		}
-		st.finish(p, done{l: logical{first: i, last: i, body: body, errMsg: errMsg}, last: i, body: body, kind: kindLine})
+		l := logical{first: i, last: i, body: body, errMsg: errMsg}
+		st.decodeText(p, &l)
+		st.finish(p, done{l: l, last: i, body: l.body, kind: kindLine})
 		return
 	}
 	n := laneOf(w.stream)
@@ -455,7 +513,7 @@ func (st *Stage) join(p *record.Package, ls []logical) record.Ref {
 	if len(ls) == 1 {
 		return ls[0].body
 	}
-	if st.container == "none" || st.container == "auto" {
+	if (st.container == "none" || st.container == "auto") && st.dec == nil {
 		first, _ := ls[0].body.Bounds()
 		_, last := ls[len(ls)-1].body.Bounds()
 		return record.DataRef(first, last)
@@ -509,6 +567,14 @@ func (st *Stage) emit(p *record.Package, l logical, body record.Ref, flags recor
 	e := &st.entry
 	// The span first: a parser may need the time the record was read.
 	span := st.observed(p, l.first)
+	var raw record.Ref // the original of a body that was not valid UTF-8
+	if st.dec == nil && !utf8.Valid(p.Bytes(body)) {
+		raw = body
+		start := len(p.Extra)
+		p.Extra = decode.AppendValid(p.Extra, p.Bytes(body))
+		body = record.ExtraRef(start, len(p.Extra))
+		st.noteInvalid(p.Bytes(raw))
+	}
 	if l.errMsg != 0 {
 		p.Attrs = append(p.Attrs, record.Attr{Key: record.StringRef(strParseError), Value: record.StringRef(l.errMsg)})
 	} else if parse && st.spec.format == "raw" {
@@ -524,6 +590,11 @@ func (st *Stage) emit(p *record.Package, l logical, body record.Ref, flags recor
 	}
 	if hasMark(l.mark) {
 		addMark(p, int(e.AttrStart), l.mark, true)
+	}
+	if raw.Len > 0 {
+		st.markInvalid(p, int(e.AttrStart), st.spec.errInvalid, raw)
+	} else if l.raw.Len > 0 {
+		st.markInvalid(p, int(e.AttrStart), 0, l.raw)
 	}
 	e.AttrEnd = uint32(len(p.Attrs))
 	start, end := body.Bounds()
@@ -545,4 +616,53 @@ func (st *Stage) observed(p *record.Package, i int) int {
 		st.spanAt++
 	}
 	return st.spanAt
+}
+
+// decodeText decodes l's text from the source's encoding into Extra. Text
+// that does not decode exactly keeps its original (l.raw) and gets a mark.
+func (st *Stage) decodeText(p *record.Package, l *logical) {
+	if st.dec == nil || l.body.Len == 0 {
+		return
+	}
+	start := len(p.Extra)
+	var lossy bool
+	p.Extra, lossy = st.dec.Append(p.Extra, p.Bytes(l.body))
+	if lossy {
+		l.raw = l.body
+		l.mark = record.StringRef(st.spec.errDecode)
+		st.noteInvalid(p.Bytes(l.body))
+	}
+	l.body = record.ExtraRef(start, len(p.Extra))
+}
+
+// markInvalid marks a record whose text was not valid (with msg, unless
+// 0: the mark is already there) and, under invalid-utf8: keep, adds the
+// original bytes escaped reversibly as loglet.raw_body.
+func (st *Stage) markInvalid(p *record.Package, attrStart, msg int, raw record.Ref) {
+	if msg != 0 {
+		addMark(p, attrStart, record.StringRef(msg), true)
+	}
+	if !st.spec.keepInvalid {
+		return
+	}
+	start := len(p.Extra)
+	p.Extra = decode.AppendEscaped(p.Extra, p.Bytes(raw))
+	p.Attrs = append(p.Attrs, record.Attr{Key: record.StringRef(st.spec.keyRawBody), Value: record.ExtraRef(start, len(p.Extra))})
+}
+
+// fixInvalid makes plain record e, whose text is not valid UTF-8, valid:
+// U+FFFD for each invalid byte, marked, the original kept as configured.
+func (st *Stage) fixInvalid(p *record.Package, e *record.Entry) {
+	raw := p.BodyOf(*e)
+	st.noteInvalid(raw)
+	rawRef := record.DataRef(int(e.Start), int(e.End))
+	if e.Flags&record.FlagExtra != 0 {
+		rawRef = record.ExtraRef(int(e.Start), int(e.End))
+	}
+	start := len(p.Extra)
+	p.Extra = decode.AppendValid(p.Extra, raw)
+	e.Start, e.End, e.Flags = uint32(start), uint32(len(p.Extra)), e.Flags|record.FlagExtra
+	e.AttrStart = uint32(len(p.Attrs))
+	st.markInvalid(p, int(e.AttrStart), st.spec.errInvalid, rawRef)
+	e.AttrEnd = uint32(len(p.Attrs))
 }
