@@ -1,0 +1,82 @@
+package source
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/loglet/loglet/sidecar/parse"
+	"github.com/loglet/loglet/sidecar/record"
+)
+
+// TestWideLinesAcrossReads: a UTF-16 newline whose two bytes arrive in
+// two reads (and a BOM that arrives a byte at a time) still ends its line,
+// and over-long UTF-16 lines are cut at code units, never between the
+// halves of a surrogate pair.
+func TestWideLinesAcrossReads(t *testing.T) {
+	tests := []struct {
+		name   string
+		enc    string
+		chunks []string
+		max    int
+		want   []string // decoded bodies
+	}{
+		{"le newline split", "utf-16le", []string{"h\x00\n", "\x00i\x00\n\x00"}, 64, []string{"h", "i"}},
+		{"be newline split", "utf-16be", []string{"\x00h\x00", "\n\x00i\x00\n"}, 64, []string{"h", "i"}},
+		{"bom a byte at a time", "utf-8", []string{"\xff", "\xfe", "h\x00\n\x00"}, 64, []string{"h"}},
+		{"utf-8 bom a byte at a time", "utf-8", []string{"\xef", "\xbb", "\xbf", "h\n"}, 64, []string{"h"}},
+		// 20 bytes of "ab" then a surrogate pair over bytes 20-23: a cut at
+		// 22 would split it, so the first part ends at 20.
+		{"long line cut before a pair", "utf-16le", []string{strings.Repeat("a\x00", 10) + "\x3d\xd8\x00\xde" + "z\x00\n\x00"}, 22,
+			[]string{strings.Repeat("a", 10), "😀z"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			spec, err := parse.Compile(parse.Config{Encoding: tt.enc, MaxLineBytes: tt.max})
+			if err != nil {
+				t.Fatal(err)
+			}
+			path := filepath.Join(t.TempDir(), "w.log")
+			if err := os.WriteFile(path, nil, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			f, err := os.Open(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var pkgs []*record.Package
+			emit := func(_ context.Context, p *record.Package) error { pkgs = append(pkgs, p); return nil }
+			c := Config{BatchBytes: 1024, BatchWait: time.Hour, MaxLineBytes: tt.max, Poll: time.Hour, Parse: spec}
+			file := NewFile(c, f, path, record.NewOrigin("s", path, nil), State{}, emit, record.NewPool(InitialBufferBytes, BufferBytes(1024, tt.max, false)), &Stats{})
+			w, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer w.Close()
+			ctx := context.Background()
+			for _, chunk := range tt.chunks {
+				if _, err := w.WriteString(chunk); err != nil {
+					t.Fatal(err)
+				}
+				if _, err := file.readAvailable(ctx); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := file.flush(ctx, true, false); err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for _, p := range pkgs {
+				for i := range p.Records {
+					got = append(got, string(p.Body(i)))
+				}
+			}
+			if strings.Join(got, "|") != strings.Join(tt.want, "|") {
+				t.Errorf("records %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
