@@ -27,8 +27,9 @@ FUZZ_TARGETS := \
 	sidecar/memlimit:FuzzCgroup \
 	sidecar/parse:FuzzSyslog \
 	sidecar/process:FuzzRedact \
+	sidecar/decode:FuzzDecode \
 	webhook:FuzzAdmissionLoads \
-	$(foreach t,FuzzCRI FuzzTimestamps FuzzDocker FuzzAuto FuzzJSON FuzzLogfmt FuzzNginx FuzzCSV FuzzMultiline FuzzStreams FuzzRegex FuzzScanObject FuzzRFC3339 FuzzChain FuzzSearch,sidecar/parse:$(t))
+	$(foreach t,FuzzCRI FuzzTimestamps FuzzDocker FuzzAuto FuzzJSON FuzzLogfmt FuzzNginx FuzzCSV FuzzMultiline FuzzStreams FuzzRegex FuzzScanObject FuzzRFC3339 FuzzChain FuzzSearch FuzzEncodingGBK FuzzEncodingUTF16 FuzzInvalidUTF8,sidecar/parse:$(t))
 
 .PHONY: all build test bench fuzz lint demo clean manifests chart images e2e
 

@@ -18,6 +18,8 @@ import (
 
 // Seeds shared by the fuzz targets: real-looking lines of each format.
 var seeds = []string{
+	"\xc4\xe3\xba\xc3\n2026-11-25T10:00:00Z stdout F \xd0\xbb\xd0\xbb \xff\n",
+	"\xff\xfe{\x00\"\x00m\x00s\x00g\x00\"\x00:\x00\"\x00\x3d\xd8\x00\xde\"\x00}\x00\n\x00\x3d\xd8\n\x00",
 	"2026-11-25T10:00:00.123456789Z stdout F hello\n2026-11-25T10:00:00Z stderr P part one \n2026-11-25T10:00:00Z stderr F part two\n",
 	"2026-11-25T10:00:00.1234\n2026-11-25T10:00:00Z std\n",
 	`{"log":"hello \"q\"\n","stream":"stdout","time":"2026-11-25T10:00:00.5Z"}` + "\n" + `{"log":"split ","stream":"stderr","time":"2026-11-25T10:00:00Z"}` + "\n",
@@ -82,8 +84,15 @@ func FuzzCRI(f *testing.F)        { fuzzFormat(f, Config{Container: "cri"}) }
 func FuzzTimestamps(f *testing.F) { fuzzFormat(f, Config{Container: "timestamps"}) }
 func FuzzDocker(f *testing.F)     { fuzzFormat(f, Config{Container: "docker"}) }
 func FuzzAuto(f *testing.F)       { fuzzFormat(f, Config{Container: "auto", MultilineStart: `^\d{4}-`}) }
-func FuzzJSON(f *testing.F)       { fuzzFormat(f, Config{Format: "json", TimeKey: "time"}) }
-func FuzzLogfmt(f *testing.F)     { fuzzFormat(f, Config{Format: "logfmt", TimeKey: "ts"}) }
+func FuzzEncodingGBK(f *testing.F) {
+	fuzzFormat(f, Config{Container: "auto", Encoding: "gbk", MultilineStart: `^\d{4}-`})
+}
+func FuzzEncodingUTF16(f *testing.F) { fuzzFormat(f, Config{Encoding: "utf-16le", Format: "json"}) }
+func FuzzInvalidUTF8(f *testing.F) {
+	fuzzFormat(f, Config{Container: "auto", Format: "logfmt", TimeKey: "ts"})
+}
+func FuzzJSON(f *testing.F)   { fuzzFormat(f, Config{Format: "json", TimeKey: "time"}) }
+func FuzzLogfmt(f *testing.F) { fuzzFormat(f, Config{Format: "logfmt", TimeKey: "ts"}) }
 func FuzzNginx(f *testing.F) {
 	fuzzFormat(f, Config{Format: "nginx", TimeKey: "time_local", TimeFormat: "02/Jan/2006:15:04:05 -0700"})
 }
