@@ -152,6 +152,9 @@ func FuzzDecode(f *testing.F) {
 	f.Add("shift_jis", []byte{0x82, 0xb1, 0x82})
 	f.Add("big5", []byte{0xff, 0xa7})
 	f.Add("utf-8", []byte("\xd0\xbb\xff"))
+	f.Add("gb18030", []byte("2026-11-25 INFO \x81\x30\x81\x30 order 42 placed \xc4\xe3 ok"))
+	f.Add("shift_jis", []byte("ok \xb1abcdefghijk \x82\xb1Z"))
+	f.Add("iso-2022-jp", []byte("a \x1b$B$3$s\x1b(B b"))
 	f.Fuzz(func(t *testing.T, name string, in []byte) {
 		e, err := Lookup(name)
 		if err != nil {
@@ -167,6 +170,11 @@ func FuzzDecode(f *testing.F) {
 			return
 		}
 		out, lossy := d.Append(nil, in)
+		// The fast path (plain ASCII copied) gives what the transformer
+		// alone gives.
+		if slow, slowLossy := d.transform(nil, in); !bytes.Equal(out, slow) || lossy != slowLossy {
+			t.Fatalf("%s of % x: %q lossy %v, the transformer alone %q lossy %v", name, in, out, lossy, slow, slowLossy)
+		}
 		if !utf8.Valid(out) {
 			t.Fatalf("%s of % x gave invalid UTF-8 %q", name, in, out)
 		}
@@ -204,4 +212,20 @@ func FuzzDecode(f *testing.F) {
 			}
 		}
 	})
+}
+
+// BenchmarkAppend: a Chinese Java application's log line in GBK, decoded.
+func BenchmarkAppend(b *testing.B) {
+	line := []byte("2026-11-25 10:00:00.123 INFO  [http-nio-8080-exec-3] c.e.shop.OrderController - \xb6\xa9\xb5\xa5 42 \xd2\xd1\xd3\xc9\xd3\xc3\xbb\xa7 7 \xcc\xe1\xbd\xbb, 12 ms")
+	for _, name := range []string{"gbk", "utf-16le"} {
+		e, _ := Lookup(name)
+		d := e.NewDecoder()
+		b.Run(name, func(b *testing.B) {
+			b.SetBytes(int64(len(line)))
+			var dst []byte
+			for range b.N {
+				dst, _ = d.Append(dst[:0], line)
+			}
+		})
+	}
 }
