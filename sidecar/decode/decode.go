@@ -234,39 +234,31 @@ func (d *Decoder) Append(dst, src []byte) (out []byte, lossy bool) {
 	if !d.fast {
 		return d.transform(dst, src)
 	}
-	// Plain ASCII is copied; only the islands around other bytes go
-	// through the transformer.
-	for len(src) > 0 {
-		i := plainRun(src)
-		dst = append(dst, src[:i]...)
-		src = src[i:]
-		if len(src) == 0 {
-			break
-		}
-		end := islandEnd(src)
-		var l bool
-		dst, l = d.transform(dst, src[:end])
-		lossy = lossy || l
-		src = src[end:]
+	// The plain ASCII that leads and ends the line is copied; what lies
+	// between goes through the transformer. The end keeps one byte after
+	// the last byte that is not plain ASCII in the transformer's part: it
+	// may be that character's trail (0x40-0x7D in GBK, Big5, Shift_JIS;
+	// a digit in GB18030's four-byte form).
+	i := plainRun(src)
+	dst = append(dst, src[:i]...)
+	src = src[i:]
+	if len(src) == 0 {
+		return dst, false
 	}
-	return dst, lossy
+	end := min(len(src), lastOther(src)+2)
+	dst, lossy = d.transform(dst, src[:end])
+	return append(dst, src[end:]...), lossy
 }
 
-// islandEnd returns where the text that must be decoded, which b starts
-// with, ends: before a run of at least 8 plain ASCII bytes, leaving the
-// byte after the last other one in the island, as it may be that
-// character's trail (0x40-0x7E in GBK, Big5, Shift_JIS; a digit in
-// GB18030's four-byte form).
-func islandEnd(b []byte) int {
-	last := 0
-	for i, c := range b {
-		if (c < 0x20 && c != '\t') || c >= 0x7e {
-			last = i
-		} else if i-last > 8 {
-			return last + 2
+// lastOther returns the index of the last byte of b that is not plain
+// ASCII (see plainRun), or -1.
+func lastOther(b []byte) int {
+	for i := len(b) - 1; i >= 0; i-- {
+		if c := b[i]; (c < 0x20 && c != '\t') || c >= 0x7e {
+			return i
 		}
 	}
-	return len(b)
+	return -1
 }
 
 // transform decodes src with the transformer.

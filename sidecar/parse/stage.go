@@ -50,6 +50,9 @@ type Stage struct {
 	// spec.plain() under UTF-8.
 	dec   *decode.Decoder
 	plain bool
+	// plainDecode: records are the lines as read, decoded (spec.plain()
+	// with an encoding): a loop of its own, not the lanes' machinery.
+	plainDecode bool
 	// invalid counts records whose text was not valid (UTF-8 or the
 	// encoding); sample holds the first one's bytes, for a hint.
 	invalid int64
@@ -61,6 +64,31 @@ type Stage struct {
 func (st *Stage) SetEncoding(e decode.Encoding) {
 	st.dec = e.NewDecoder()
 	st.plain = st.spec.plain() && st.dec == nil
+	st.plainDecode = st.spec.plain() && st.dec != nil
+}
+
+// decodePlain decodes each line of p, a record of its own, in place.
+func (st *Stage) decodePlain(p *record.Package) {
+	p.Extra, p.Attrs = p.Extra[:0], p.Attrs[:0]
+	for i := range p.Records {
+		e := &p.Records[i]
+		l := logical{body: record.DataRef(int(e.Start), int(e.End))}
+		st.decodeText(p, &l)
+		start, end := l.body.Bounds()
+		e.Start, e.End = uint32(start), uint32(end)
+		if l.body.InExtra() {
+			e.Flags |= record.FlagExtra
+		}
+		if l.raw.Len > 0 {
+			e.AttrStart = uint32(len(p.Attrs))
+			addMark(p, int(e.AttrStart), l.mark, true)
+			st.markInvalid(p, int(e.AttrStart), 0, l.raw)
+			e.AttrEnd = uint32(len(p.Attrs))
+		}
+		if e.Flags&record.FlagSplit == 0 {
+			e.Severity = leadingLevel(p.BodyOf(*e))
+		}
+	}
 }
 
 // Invalid returns how many records so far had text that was not valid in
@@ -204,6 +232,10 @@ func (st *Stage) Process(p *record.Package, flush bool) (keep int) {
 				e.Severity = leadingLevel(p.BodyOf(*e))
 			}
 		}
+		return -1
+	}
+	if st.plainDecode {
+		st.decodePlain(p)
 		return -1
 	}
 	raw := p.Records
