@@ -24,6 +24,11 @@ func (s *File) resolveEncoding(head []byte, atEOF bool) bool {
 	return true
 }
 
+// InvalidRecords is how many records so far had text that was not valid
+// in the source's encoding (loglet_invalid_utf8_records_total); safe to
+// call while the file is read.
+func (s *File) InvalidRecords() int64 { return s.invalid.Load() }
+
 // Encoding is the source's encoding as its BOM decided it (the configured
 // one until the first bytes were read).
 func (s *File) Encoding() decode.Encoding { return s.enc }
@@ -109,16 +114,15 @@ func wideCut(b []byte, n int, be bool) int {
 // the stats, and logs the first one of the source with a hint.
 func (s *File) noteInvalid() {
 	n, first := s.stage.Invalid()
-	if n == s.invalid {
-		return
+	if old := s.invalid.Load(); n != old {
+		s.stats.InvalidText.Add(n - old)
+		s.invalid.Store(n)
 	}
-	s.stats.InvalidText.Add(n - s.invalid)
-	s.invalid = n
 	if first == nil || s.cfg.Log == nil {
 		return
 	}
 	hint := "set encoding: to the encoding the application writes"
-	if g := decode.Guess(first); g != "" {
+	if g := decode.Guess(first); g != "" && g != s.enc.Name() {
 		hint = "looks like " + g + "; set encoding: " + g
 	}
 	s.cfg.Log.Warn("text that is not valid "+s.enc.Name()+": replaced by U+FFFD and marked in loglet.parse_error (counted in loglet_invalid_utf8_records_total; only the source's first is logged)",

@@ -2,6 +2,7 @@ package source
 
 import (
 	"context"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -78,5 +79,41 @@ func TestWideLinesAcrossReads(t *testing.T) {
 				t.Errorf("records %q, want %q", got, tt.want)
 			}
 		})
+	}
+}
+
+// TestInvalidTextCountedAndLoggedOnce: records whose text is not valid
+// UTF-8 are counted (the agent's total and the source's), and the
+// source's first is logged once, with the encoding it looks like.
+func TestInvalidTextCountedAndLoggedOnce(t *testing.T) {
+	spec, err := parse.Compile(parse.Config{MaxLineBytes: 1024})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// 你好世界 and 谢谢 in GBK, a valid line, and GBK again.
+	content := "\xc4\xe3\xba\xc3\xca\xc0\xbd\xe7\nok\n\xd0\xbb\xd0\xbb \xc4\xe3\n"
+	path := filepath.Join(t.TempDir(), "gbk.log")
+	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var logs strings.Builder
+	c := Config{BatchBytes: 16, BatchWait: time.Hour, MaxLineBytes: 1024, Poll: time.Hour, Parse: spec, Log: slog.New(slog.NewTextHandler(&logs, nil))}
+	stats := &Stats{}
+	emit := func(context.Context, *record.Package) error { return nil }
+	file := NewFile(c, f, path, record.NewOrigin("s", path, nil), State{}, emit, record.NewPool(InitialBufferBytes, BufferBytes(16, 1024, false)), stats)
+	file.SetOnce()
+	if err := file.Run(context.Background(), context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if n, m := stats.InvalidText.Load(), file.InvalidRecords(); n != 2 || m != 2 {
+		t.Errorf("counted %d (stats) and %d (source), want 2 records", n, m)
+	}
+	out := logs.String()
+	if strings.Count(out, "level=WARN") != 1 || !strings.Contains(out, "looks like gbk; set encoding: gbk") || !strings.Contains(out, path) {
+		t.Errorf("log %q: want one warning naming the file and the hint", out)
 	}
 }

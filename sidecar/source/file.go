@@ -135,7 +135,9 @@ type File struct {
 	encKnown bool
 	bom      int
 	wide, be bool
-	invalid  int64 // the stage's invalid count already added to stats
+	// invalid is how many records had text that was not valid in the
+	// source's encoding (read by metrics at scrape time).
+	invalid atomic.Int64
 
 	wake      chan struct{}
 	unmatched atomic.Int64 // unix nanos since the file left the glob; 0 while matched
