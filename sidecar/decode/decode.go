@@ -12,7 +12,6 @@ package decode
 import (
 	"bytes"
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"strings"
 	"unicode/utf8"
@@ -223,10 +222,6 @@ func plainRun(b []byte) int {
 // Encoding is what d decodes.
 func (d *Decoder) Encoding() Encoding { return d.enc }
 
-// errNoProgress stops a transformer that neither reads nor writes; x/text's
-// decoders never do, but a loop must not hang on it.
-var errNoProgress = errors.New("decode: no progress")
-
 // Append appends src decoded to UTF-8 to dst. lossy reports that some
 // bytes were not valid in the encoding (each is U+FFFD in the text): the
 // caller keeps the original.
@@ -275,13 +270,16 @@ func (d *Decoder) transform(dst, src []byte) (out []byte, lossy bool) {
 		if err == nil {
 			break
 		}
+		// Room for more, unless the transformer neither read nor wrote
+		// with room to spare (x/text's decoders never do; the loop must
+		// not spin on one that did).
 		if err == transform.ErrShortDst && (nDst > 0 || nSrc > 0 || cap(dst)-len(dst) < 16) {
 			dst = append(dst, make([]byte, len(src)*3+16)...)[:len(dst)]
 			continue
 		}
 		// Anything else (which x/text's decoders do not return for
-		// atEOF input): keep the rest as replacement, never drop it.
-		_ = errNoProgress
+		// atEOF input): the rest is replacement, and lossy has the caller
+		// keep the original.
 		for range src {
 			dst = utf8.AppendRune(dst, utf8.RuneError)
 		}
