@@ -63,6 +63,8 @@ func TestEncodings(t *testing.T) {
 			[]rec{{Body: "2026-11-25 你好\n  at 谢谢"}, {Body: "2026-11-25 next"}}},
 		{"gbk with a byte that is not", "a\xffb\n", parse.Config{Encoding: "gbk"},
 			[]rec{{Body: "a\ufffdb", Attrs: map[string]string{markKey: gbkLossyMark, "loglet.raw_body": `a\xffb`}}}},
+		{"gbk in a cri line with a byte that is not", ts + " stderr F a\xffb\n", parse.Config{Container: "cri", Encoding: "gbk"},
+			[]rec{{Body: "a\ufffdb", Time: ts, Stream: "stderr", Attrs: map[string]string{markKey: gbkLossyMark, "loglet.raw_body": `a\xffb`}}}},
 		{"shift_jis", "\x82\xb1\x82\xf1\n", parse.Config{Encoding: "shift_jis"}, []rec{{Body: "こん"}}},
 		{"windows-1252", "caf\xe9 \x80\n", parse.Config{Encoding: "windows-1252"}, []rec{{Body: "café €"}}},
 		{"utf-16le with BOM", "\xff\xfe" + utf16le("hello\nwörld 😀\r\n"), parse.Config{Encoding: "utf-16le"},
@@ -83,7 +85,15 @@ func TestEncodings(t *testing.T) {
 		{"utf-8 BOM removed", "\xef\xbb\xbfhi\nthere\n", parse.Config{}, []rec{{Body: "hi"}, {Body: "there"}}},
 		{"utf-8 BOM removed in gbk mode", "\xef\xbb\xbf你\n", parse.Config{Encoding: "gbk"}, []rec{{Body: "你"}}},
 		{"utf-8 BOM removed before json", "\xef\xbb\xbf{\"msg\":\"hi\"}\n", parse.Config{Format: "json"}, []rec{{Body: "hi"}}},
-		{"utf-8 BOM inside a file stays", "a\n\xef\xbb\xbfb\n", parse.Config{}, []rec{{Body: "a"}, {Body: "\ufeffb"}}},
+		// Filebeat's bom-on-each and bom-in-the-middle (libbeat/reader/
+		// readfile/encode_test.go): a program that reopens its file writes
+		// a BOM each time; one inside a line is text.
+		{"utf-8 BOM at each line's start", "\xef\xbb\xbftesting\n\xef\xbb\xbfmultiline\n", parse.Config{}, []rec{{Body: "testing"}, {Body: "multiline"}}},
+		{"utf-8 BOM in the middle stays", "testing simple \xef\xbb\xbfline\n", parse.Config{}, []rec{{Body: "testing simple \ufeffline"}}},
+		{"utf-8 BOM at a line's start, json", "a\n\xef\xbb\xbf{\"msg\":\"b\"}\n", parse.Config{Format: "json"}, []rec{{Body: "a", Attrs: map[string]string{markKey: "json: not a JSON object"}}, {Body: "b"}}},
+		{"BOM at a CRI line's text (a .NET app's stdout)", ts + " stdout P \xef\xbb\xbfhello \n" + ts + " stdout F \xef\xbb\xbfworld\n", parse.Config{Container: "cri"},
+			[]rec{{Body: "hello \ufeffworld", Time: ts, Stream: "stdout"}}},
+		{"BOM at a utf-16 line's start", "\xff\xfe" + utf16le("a\n\ufeffb\n"), parse.Config{Encoding: "utf-16"}, []rec{{Body: "a"}, {Body: "b"}}},
 	})
 }
 

@@ -74,6 +74,9 @@ func (st *Stage) decodePlain(p *record.Package) {
 		e := &p.Records[i]
 		l := logical{body: record.DataRef(int(e.Start), int(e.End))}
 		st.decodeText(p, &l)
+		if e.Part <= 1 {
+			l.body = trimBOM(p, l.body)
+		}
 		start, end := l.body.Bounds()
 		e.Start, e.End = uint32(start), uint32(end)
 		if l.body.InExtra() {
@@ -228,6 +231,9 @@ func (st *Stage) Process(p *record.Package, flush bool) (keep int) {
 			if check && !utf8.Valid(p.BodyOf(*e)) {
 				st.fixInvalid(p, e)
 			}
+			if e.Part <= 1 && e.End-e.Start >= 3 && string(p.BodyOf(*e)[:3]) == bom {
+				e.Start += 3
+			}
 			if e.Flags&record.FlagSplit == 0 {
 				e.Severity = leadingLevel(p.BodyOf(*e))
 			}
@@ -278,6 +284,9 @@ func (st *Stage) line(p *record.Package, e record.Entry) {
 		st.endPending(p, laneNone, true)
 		l := logical{first: i, last: i, body: body, rawFlags: e.Flags, part: e.Part}
 		st.decodeText(p, &l)
+		if e.Part == 1 {
+			l.body = trimBOM(p, l.body)
+		}
 		st.finish(p, done{l: l, last: i, body: l.body, kind: kindLine})
 		return
 	}
@@ -287,18 +296,24 @@ func (st *Stage) line(p *record.Package, e record.Entry) {
 	if st.container == "none" || st.container == "auto" {
 		l := logical{first: i, last: i, body: body}
 		st.decodeText(p, &l)
+		l.body = trimBOM(p, l.body)
 		st.add(p, laneNone, l)
 		return
 	}
 	w, text, ok := st.unwrap(p, e)
+	var raw record.Ref
 	if ok && st.dec != nil {
 		// The application's text inside the runtime's UTF-8 wrapping.
 		l := logical{body: text}
 		st.decodeText(p, &l)
-		text = l.body
+		text, raw = l.body, l.raw
 		if hasMark(l.mark) {
 			w.mark = l.mark // a time mark is rare; the decoding one wins
 		}
+	}
+	if ok && len(st.lanes[laneOf(w.stream)].partial) == 0 {
+		// The start of the application's line (not a later piece).
+		text = trimBOM(p, text)
 	}
 	if !ok {
 		// A line that does not decode is a record of its own, marked.
@@ -325,7 +340,7 @@ func (st *Stage) line(p *record.Package, e record.Entry) {
 		ln.partial, ln.partLast = append(ln.partial, text), i
 		return
 	}
-	l := logical{first: i, last: i, body: text, time: w.time, flags: w.stream, mark: w.mark}
+	l := logical{first: i, last: i, body: text, time: w.time, flags: w.stream, mark: w.mark, raw: raw}
 	if len(ln.partial) > 0 {
 		l.first, l.time, l.flags, l.mark = ln.partFirst, ln.partTime, ln.partFlags, ln.partMark
 		l.body = joinTexts(p, ln.partial, text, true)
@@ -697,4 +712,17 @@ func (st *Stage) fixInvalid(p *record.Package, e *record.Entry) {
 	e.AttrStart = uint32(len(p.Attrs))
 	st.markInvalid(p, int(e.AttrStart), st.spec.errInvalid, rawRef)
 	e.AttrEnd = uint32(len(p.Attrs))
+}
+
+// bom is U+FEFF in UTF-8. At a file's start the reader leaves it out; at
+// a line's start it is one too, written by a program that reopened the
+// file (or by a .NET app at the start of its stdout), not text.
+const bom = "\xef\xbb\xbf"
+
+// trimBOM leaves a leading U+FEFF out of r.
+func trimBOM(p *record.Package, r record.Ref) record.Ref {
+	if r.Len >= 3 && string(p.Bytes(r)[:3]) == bom {
+		return r.Sub(3, int(r.Len))
+	}
+	return r
 }
