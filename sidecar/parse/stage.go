@@ -193,8 +193,9 @@ type logical struct {
 	// mark says what else was not understood (a container line's time):
 	// unlike errMsg, the text is still parsed.
 	mark record.Ref
-	// raw is the original of a text that did not decode exactly.
-	raw record.Ref
+	// raw is the original of a text that did not decode exactly; orig,
+	// the text before decoding.
+	raw, orig record.Ref
 }
 
 // done is a finished record (or a part of one) waiting to be emitted.
@@ -301,12 +302,12 @@ func (st *Stage) line(p *record.Package, e record.Entry) {
 		return
 	}
 	w, text, ok := st.unwrap(p, e)
-	var raw record.Ref
+	var raw, orig record.Ref
 	if ok && st.dec != nil {
 		// The application's text inside the runtime's UTF-8 wrapping.
 		l := logical{body: text}
 		st.decodeText(p, &l)
-		text, raw = l.body, l.raw
+		text, raw, orig = l.body, l.raw, l.orig
 		if hasMark(l.mark) {
 			w.mark = l.mark // a time mark is rare; the decoding one wins
 		}
@@ -340,7 +341,7 @@ func (st *Stage) line(p *record.Package, e record.Entry) {
 		ln.partial, ln.partLast = append(ln.partial, text), i
 		return
 	}
-	l := logical{first: i, last: i, body: text, time: w.time, flags: w.stream, mark: w.mark, raw: raw}
+	l := logical{first: i, last: i, body: text, time: w.time, flags: w.stream, mark: w.mark, raw: raw, orig: orig}
 	if len(ln.partial) > 0 {
 		l.first, l.time, l.flags, l.mark = ln.partFirst, ln.partTime, ln.partFlags, ln.partMark
 		l.body = joinTexts(p, ln.partial, text, true)
@@ -469,6 +470,9 @@ func (st *Stage) endPending(p *record.Package, n int, last bool) {
 		return
 	}
 	d := done{l: ln.pending[0], last: ln.pending[len(ln.pending)-1].last, body: st.join(p, ln.pending), lane: n}
+	if len(ln.pending) > 1 && st.dec != nil {
+		st.joinRaw(p, &d.l, ln.pending)
+	}
 	if !last {
 		d.body, d.kind = withNewline(p, d.body), kindPart
 	}
@@ -673,6 +677,7 @@ func (st *Stage) decodeText(p *record.Package, l *logical) {
 	}
 	start := len(p.Extra)
 	var lossy bool
+	l.orig = l.body
 	p.Extra, lossy = st.dec.Append(p.Extra, p.Bytes(l.body))
 	if lossy {
 		l.raw = l.body
@@ -725,4 +730,28 @@ func trimBOM(p *record.Package, r record.Ref) record.Ref {
 		return r.Sub(3, int(r.Len))
 	}
 	return r
+}
+
+// joinRaw gives l, the first line of a multiline record made of ls, the
+// mark and original of the whole record when any of its lines did not
+// decode exactly: their texts before decoding, joined by newlines.
+func (st *Stage) joinRaw(p *record.Package, l *logical, ls []logical) {
+	lossy := false
+	for _, x := range ls {
+		if x.raw.Len > 0 {
+			lossy = true
+			break
+		}
+	}
+	if !lossy {
+		return
+	}
+	start := len(p.Extra)
+	for i, x := range ls {
+		if i > 0 {
+			p.Extra = append(p.Extra, '\n')
+		}
+		p.Extra = append(p.Extra, p.Bytes(x.orig)...)
+	}
+	l.raw, l.mark = record.ExtraRef(start, len(p.Extra)), record.StringRef(st.spec.errDecode)
 }
