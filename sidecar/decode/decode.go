@@ -178,6 +178,9 @@ type Decoder struct {
 	// than pass it through the transformer (most of a typical line: the
 	// time, the level, the class name), a third of the decoding cost.
 	fast bool
+	// wide, be: UTF-16, big-endian; its ASCII units are narrowed as
+	// they are.
+	wide, be bool
 }
 
 // NewDecoder returns a decoder for e, or nil for UTF-8 (nothing to do).
@@ -193,7 +196,64 @@ func (e Encoding) NewDecoder() *Decoder {
 	default:
 		t = e.enc.NewDecoder()
 	}
-	return &Decoder{enc: e, t: t, fast: e.plainASCII}
+	d := &Decoder{enc: e, t: t, fast: e.plainASCII}
+	d.wide, d.be = e.Wide()
+	return d
+}
+
+// appendWide is Append for UTF-16: the ASCII code units (00-7F with a zero
+// high byte) that lead and end the line are narrowed as they are, four at
+// a time; what lies between goes through the transformer.
+func (d *Decoder) appendWide(dst, src []byte) ([]byte, bool) {
+	i := d.asciiUnits(src)
+	for k := 0; k < i; k += 2 {
+		dst = append(dst, src[k+d.lowByte()])
+	}
+	src = src[i:]
+	if len(src) == 0 {
+		return dst, false
+	}
+	end := len(src)
+	if len(src)%2 == 0 {
+		for end > 0 && d.asciiUnit(src[end-2:end]) {
+			end -= 2
+		}
+	}
+	dst, lossy := d.transform(dst, src[:end])
+	for k := end; k < len(src); k += 2 {
+		dst = append(dst, src[k+d.lowByte()])
+	}
+	return dst, lossy
+}
+
+// lowByte is the index in a code unit of its low byte.
+func (d *Decoder) lowByte() int {
+	if d.be {
+		return 1
+	}
+	return 0
+}
+
+func (d *Decoder) asciiUnit(u []byte) bool {
+	return u[1-d.lowByte()] == 0 && u[d.lowByte()] < 0x80
+}
+
+// asciiUnits returns the length in bytes of the ASCII code units src
+// starts with.
+func (d *Decoder) asciiUnits(src []byte) int {
+	mask := uint64(0xff80ff80ff80ff80) // little-endian: each unit's high byte and bit 7
+	if d.be {
+		mask = 0x80ff80ff80ff80ff
+	}
+	i := 0
+	for ; i+8 <= len(src); i += 8 {
+		if binary.LittleEndian.Uint64(src[i:])&mask != 0 {
+			break
+		}
+	}
+	for ; i+2 <= len(src) && d.asciiUnit(src[i:i+2]); i += 2 {
+	}
+	return i
 }
 
 // plainRun returns the length of the run of printable ASCII (and tabs)
@@ -226,6 +286,9 @@ func (d *Decoder) Encoding() Encoding { return d.enc }
 // bytes were not valid in the encoding (each is U+FFFD in the text): the
 // caller keeps the original.
 func (d *Decoder) Append(dst, src []byte) (out []byte, lossy bool) {
+	if d.wide {
+		return d.appendWide(dst, src)
+	}
 	if !d.fast {
 		return d.transform(dst, src)
 	}

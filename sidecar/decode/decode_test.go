@@ -217,9 +217,18 @@ func FuzzDecode(f *testing.F) {
 // BenchmarkAppend: a Chinese Java application's log line in GBK, decoded.
 func BenchmarkAppend(b *testing.B) {
 	line := []byte("2026-11-25 10:00:00.123 INFO  [http-nio-8080-exec-3] c.e.shop.OrderController - \xb6\xa9\xb5\xa5 42 \xd2\xd1\xd3\xc9\xd3\xc3\xbb\xa7 7 \xcc\xe1\xbd\xbb, 12 ms")
+	// An nginx line in UTF-16LE, as a Windows program writes it.
+	var wide []byte
+	for _, c := range []byte(`10.0.0.1 - - [25/Nov/2026:10:00:00 +0000] "GET /api/v1/orders?id=42 HTTP/1.1" 200 512 "https://shop.example.com/" "curl/8.5.0" rt=0.042`) {
+		wide = append(wide, c, 0)
+	}
 	for _, name := range []string{"gbk", "utf-16le"} {
 		e, _ := Lookup(name)
 		d := e.NewDecoder()
+		line := line
+		if name == "utf-16le" {
+			line = wide
+		}
 		b.Run(name, func(b *testing.B) {
 			b.SetBytes(int64(len(line)))
 			var dst []byte
