@@ -15,6 +15,7 @@ FUZZTIME ?= 60s
 FUZZ_TARGETS := \
 	sidecar/record:FuzzAppendString \
 	sidecar/source:FuzzSplit \
+	sidecar/source:FuzzSplitWide \
 	sidecar/source:FuzzOpen \
 	sidecar/config:FuzzLoad \
 	sidecar/podlog:FuzzResend \

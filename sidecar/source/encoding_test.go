@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/loglet/loglet/sidecar/decode"
 	"github.com/loglet/loglet/sidecar/parse"
 	"github.com/loglet/loglet/sidecar/record"
 )
@@ -116,4 +117,51 @@ func TestInvalidTextCountedAndLoggedOnce(t *testing.T) {
 	if strings.Count(out, "level=WARN") != 1 || !strings.Contains(out, "looks like gbk; set encoding: gbk") || !strings.Contains(out, path) {
 		t.Errorf("log %q: want one warning naming the file and the hint", out)
 	}
+}
+
+// FuzzSplitWide: a UTF-16LE file (with its BOM) of any bytes reads as the
+// lines of its whole text decoded at once: split at newlines only, never
+// inside a character, a CR before a newline and a BOM at a line's start
+// left out, a bad code unit a U+FFFD in its own line and nowhere else.
+func FuzzSplitWide(f *testing.F) {
+	f.Add([]byte("h\x00\n\x00i\x00\r\x00\n\x00"), 5)
+	f.Add([]byte("\x0a\x01\x0a\x00\x3d\xd8\x00\xde\n\x00\x3d\xd8\n\x00z"), 1)
+	f.Add([]byte("\xff\xfea\x00\n\x00\xff\xfeb\x00"), 64)
+	f.Fuzz(func(t *testing.T, content []byte, batch int) {
+		batch = 2 + abs(batch)%64
+		spec, err := parse.Compile(parse.Config{Encoding: "utf-16le", MaxLineBytes: 1 << 16})
+		if err != nil {
+			t.Fatal(err)
+		}
+		path := filepath.Join(t.TempDir(), "w.log")
+		if err := os.WriteFile(path, append([]byte{0xff, 0xfe}, content...), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		c := Config{BatchBytes: batch, BatchWait: time.Hour, MaxLineBytes: 1 << 16, Poll: time.Hour, Parse: spec}
+		recs, _ := readFile(t, path, c, State{})
+		var got []string
+		for _, r := range recs {
+			got = append(got, r.body)
+		}
+		// The whole text decoded at once, split at its newlines.
+		dec, _ := decode.Lookup("utf-16le")
+		text, _ := dec.NewDecoder().Append(nil, content)
+		var want []string
+		if len(content) > 0 {
+			lines := strings.Split(string(text), "\n")
+			terminated := strings.HasSuffix(string(text), "\n")
+			if terminated {
+				lines = lines[:len(lines)-1]
+			}
+			for i, l := range lines {
+				if i < len(lines)-1 || terminated {
+					l = strings.TrimSuffix(l, "\r") // a CR only before a newline
+				}
+				want = append(want, strings.TrimPrefix(l, "\ufeff"))
+			}
+		}
+		if strings.Join(got, "\n") != strings.Join(want, "\n") || len(got) != len(want) {
+			t.Fatalf("content % x (batch %d): records %q, want %q", content, batch, got, want)
+		}
+	})
 }

@@ -581,7 +581,8 @@ func (s *File) flush(ctx context.Context, final, forget bool) error {
 	if !s.encKnown {
 		s.resolveEncoding(s.cur.Data[s.start:], true)
 	}
-	if n := len(s.cur.Data); n > s.start {
+	// A file that holds only its BOM has no line yet.
+	if n := len(s.cur.Data); n > s.start && (s.off != 0 || n-s.start > s.bom) {
 		s.stats.Lines.Add(1)
 		if s.part > 0 {
 			s.addPart(n, true, time.Now())
