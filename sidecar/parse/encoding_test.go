@@ -53,6 +53,14 @@ func TestEncodings(t *testing.T) {
 		{"gbk in cri partial lines", ts + " stdout P " + gbkNiHao[:2] + "\n" + ts + " stdout F " + gbkNiHao[2:] + "\n",
 			parse.Config{Container: "auto", Encoding: "gbk"},
 			[]rec{{Body: "你好", Time: ts, Stream: "stdout"}}},
+		// A runtime cuts long lines into pieces by bytes: a GBK character
+		// may be cut between two (你 is C4 E3).
+		{"gbk character cut between cri pieces", ts + " stdout P a\xc4\n" + ts + " stdout F \xe3b\n",
+			parse.Config{Container: "cri", Encoding: "gbk"},
+			[]rec{{Body: "a你b", Time: ts, Stream: "stdout"}}},
+		{"gbk character cut, the rest never comes", ts + " stdout P a\xc4\n",
+			parse.Config{Container: "cri", Encoding: "gbk"},
+			[]rec{{Body: "a\ufffd", Time: ts, Stream: "stdout", Attrs: map[string]string{markKey: gbkLossyMark, "loglet.raw_body": `a\xc4`}}}},
 		{"gbk in docker lines", `{"log":"` + gbkNiHao + `\n","stream":"stdout","time":"` + ts + `"}` + "\n",
 			parse.Config{Container: "docker", Encoding: "gbk"},
 			[]rec{{Body: "你好", Time: ts, Stream: "stdout"}}},

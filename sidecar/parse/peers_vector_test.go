@@ -46,3 +46,20 @@ func TestVectorDockerCases(t *testing.T) {
 			[]rec{{Body: "A line without newline chan at the end", Stream: "stdout", Time: ts}}},
 	})
 }
+
+// TestVectorCRISplitCharacter: Vector's CRI byte case — a runtime cuts a
+// long line into P pieces by bytes, so a piece may end inside a UTF-8
+// character ("Ми\xd1"). loglet checks UTF-8 on the joined line, so the
+// character comes back whole; a piece whose rest never comes is marked and
+// kept.
+func TestVectorCRISplitCharacter(t *testing.T) {
+	const ts = "2021-08-05T17:35:26.640507539Z"
+	cri := parse.Config{Container: "cri"}
+	check(t, []tcase{
+		{"joined", ts + " stdout P Hello World Привет Ми\xd1\n" + ts + " stdout F \x80!\n", cri,
+			[]rec{{Body: "Hello World Привет Мир!", Stream: "stdout", Time: ts}}},
+		{"the rest never comes", ts + " stdout P Hello World Привет Ми\xd1\n", cri,
+			[]rec{{Body: "Hello World Привет Ми\ufffd", Stream: "stdout", Time: ts,
+				Attrs: map[string]string{markKey: invalidKeepMark, "loglet.raw_body": `Hello World Привет Ми\xd1`}}}},
+	})
+}

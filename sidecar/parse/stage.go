@@ -302,20 +302,6 @@ func (st *Stage) line(p *record.Package, e record.Entry) {
 		return
 	}
 	w, text, ok := st.unwrap(p, e)
-	var raw, orig record.Ref
-	if ok && st.dec != nil {
-		// The application's text inside the runtime's UTF-8 wrapping.
-		l := logical{body: text}
-		st.decodeText(p, &l)
-		text, raw, orig = l.body, l.raw, l.orig
-		if hasMark(l.mark) {
-			w.mark = l.mark // a time mark is rare; the decoding one wins
-		}
-	}
-	if ok && len(st.lanes[laneOf(w.stream)].partial) == 0 {
-		// The start of the application's line (not a later piece).
-		text = trimBOM(p, text)
-	}
 	if !ok {
 		// A line that does not decode is a record of its own, marked.
 		errMsg := st.spec.errDocker
@@ -341,12 +327,27 @@ func (st *Stage) line(p *record.Package, e record.Entry) {
 		ln.partial, ln.partLast = append(ln.partial, text), i
 		return
 	}
-	l := logical{first: i, last: i, body: text, time: w.time, flags: w.stream, mark: w.mark, raw: raw, orig: orig}
+	l := logical{first: i, last: i, body: text, time: w.time, flags: w.stream, mark: w.mark}
 	if len(ln.partial) > 0 {
 		l.first, l.time, l.flags, l.mark = ln.partFirst, ln.partTime, ln.partFlags, ln.partMark
 		l.body = joinTexts(p, ln.partial, text, true)
 		ln.partial = ln.partial[:0]
 	}
+	st.addApp(p, n, l)
+}
+
+// addApp adds l, a line of the application's text unwrapped from the
+// container's (its pieces joined: a runtime cuts long lines by bytes,
+// inside a character), decoded and without a leading BOM.
+func (st *Stage) addApp(p *record.Package, n int, l logical) {
+	if st.dec != nil {
+		time := l.mark
+		st.decodeText(p, &l)
+		if !hasMark(l.mark) {
+			l.mark = time
+		}
+	}
+	l.body = trimBOM(p, l.body)
 	st.add(p, n, l)
 }
 
@@ -380,7 +381,7 @@ func (st *Stage) closeLane(p *record.Package, n int) {
 		l := logical{first: ln.partFirst, last: ln.partLast, time: ln.partTime, flags: ln.partFlags, mark: ln.partMark}
 		l.body = joinTexts(p, ln.partial, record.Ref{}, false)
 		ln.partial = ln.partial[:0]
-		st.add(p, n, l)
+		st.addApp(p, n, l)
 	}
 	st.endPending(p, n, true)
 }
