@@ -15,6 +15,7 @@ FUZZTIME ?= 60s
 FUZZ_TARGETS := \
 	sidecar/record:FuzzAppendString \
 	sidecar/source:FuzzSplit \
+	sidecar/source:FuzzSplitWide \
 	sidecar/source:FuzzOpen \
 	sidecar/config:FuzzLoad \
 	sidecar/podlog:FuzzResend \
@@ -28,8 +29,9 @@ FUZZ_TARGETS := \
 	sidecar/parse:FuzzSyslog \
 	sidecar/process:FuzzRedact \
 	hub/query:FuzzRecords \
+	sidecar/decode:FuzzDecode \
 	webhook:FuzzAdmissionLoads \
-	$(foreach t,FuzzCRI FuzzTimestamps FuzzDocker FuzzAuto FuzzJSON FuzzLogfmt FuzzNginx FuzzCSV FuzzMultiline FuzzStreams FuzzRegex FuzzScanObject FuzzRFC3339 FuzzChain FuzzSearch,sidecar/parse:$(t))
+	$(foreach t,FuzzCRI FuzzTimestamps FuzzDocker FuzzAuto FuzzJSON FuzzLogfmt FuzzNginx FuzzCSV FuzzMultiline FuzzStreams FuzzRegex FuzzScanObject FuzzRFC3339 FuzzChain FuzzSearch FuzzEncodingGBK FuzzEncodingUTF16 FuzzInvalidUTF8,sidecar/parse:$(t))
 
 .PHONY: all build test bench fuzz lint demo clean manifests chart images e2e
 

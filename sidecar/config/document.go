@@ -54,6 +54,13 @@ type Input struct {
 	// TimeFormat says how TimeKey is written (rfc3339, unix, unix_ms,
 	// unix_us, unix_ns or a Go layout).
 	TimeFormat string `json:"time-format,omitempty"`
+	// Encoding is what the input's applications write their text in:
+	// utf-8, utf-16le, utf-16be, utf-16 (the BOM decides), or a
+	// WHATWG/IANA name (gbk, big5, shift_jis, windows-1252, …).
+	Encoding string `json:"encoding,omitempty"`
+	// What a record whose text is not valid carries: keep (U+FFFD and the
+	// original bytes escaped in loglet.raw_body) or replace (U+FFFD only).
+	InvalidUTF8 string `json:"invalid-utf8,omitempty"`
 	// Route is where the input's records go (Kafka topic, JetStream
 	// subject suffix); empty: the agent's.
 	Route string `json:"route,omitempty"`
@@ -72,7 +79,7 @@ type Input struct {
 
 // documentKeys are an input's keys in the document.
 var documentKeys = []string{"name", "files", "exclude", "format", "container-format", "multiline-start",
-	"multiline-timeout", "csv-fields", "time-key", "time-format", "route", "processors"}
+	"multiline-timeout", "csv-fields", "time-key", "time-format", "encoding", "invalid-utf8", "route", "processors"}
 
 // Document is a configuration document as a program writes it (the
 // webhook, for the sidecar it injects): agent-wide settings by key and the
@@ -162,6 +169,8 @@ func readInput(r *settings.Reader, name string, maxLineBytes int64) (Input, erro
 		CSVFields:        r.Columns("csv-fields"),
 		TimeKey:          r.Str("time-key"),
 		TimeFormat:       r.Str("time-format"),
+		Encoding:         r.Str("encoding"),
+		InvalidUTF8:      r.OneOf("invalid-utf8", "keep", "replace"),
 		Route:            r.Str("route"),
 	}
 	in.ParseConfig = parse.Config{
@@ -172,6 +181,8 @@ func readInput(r *settings.Reader, name string, maxLineBytes int64) (Input, erro
 		CSVFields:        in.CSVFields,
 		TimeKey:          in.TimeKey,
 		TimeFormat:       in.TimeFormat,
+		Encoding:         in.Encoding,
+		InvalidUTF8:      in.InvalidUTF8,
 		MaxLineBytes:     int(maxLineBytes),
 	}
 	if in.Route != "" && !record.ValidRoute(in.Route) {

@@ -57,6 +57,8 @@ func AgentFlags(fs *pflag.FlagSet) {
 	fs.StringSlice("csv-fields", nil, "column names for --format csv")
 	fs.String("time-key", "", "field whose value is the record's event time (default: the container line's time, else when it was read)")
 	fs.String("time-format", "rfc3339", "how --time-key is written: rfc3339, unix, unix_ms, unix_us, unix_ns or a Go layout (02/Jan/2006:15:04:05 -0700)")
+	fs.String("encoding", "utf-8", "encoding of the text the application writes: utf-8, utf-16le, utf-16be, utf-16 (the BOM decides), or a WHATWG/IANA name (gbk, gb18030, big5, shift_jis, euc-kr, iso-8859-2, windows-1252, koi8-r…); a BOM at a file's start wins; container lines are decoded inside their CRI/Docker wrapping")
+	fs.String("invalid-utf8", "keep", "what a record whose text is not valid UTF-8 (or not valid in --encoding) carries, always marked in loglet.parse_error and counted: keep (U+FFFD in the body and the original bytes, \\xHH-escaped, in loglet.raw_body) or replace (U+FFFD only)")
 	fs.String("redact-salt", "", "key of redact's hash: sha256 (the same secret gets the same hash only under the same salt); give it from a Secret, as LOGLET_REDACT_SALT")
 	fs.String("pod-namespace", "", "k8s.namespace.name of every record (in a pod: from the downward API)")
 	fs.String("pod-name", "", "k8s.pod.name of every record")
@@ -71,7 +73,7 @@ func AgentFlags(fs *pflag.FlagSet) {
 // describe the input named default; a document with inputs sets them per
 // input (path is files there).
 var inputKeys = []string{"path", "exclude", "format", "container-format", "multiline-start",
-	"multiline-timeout", "csv-fields", "time-key", "time-format", "route"}
+	"multiline-timeout", "csv-fields", "time-key", "time-format", "encoding", "invalid-utf8", "route"}
 
 // InputSettings are the settings of one input (as flags): a program that
 // builds inputs (the webhook) sets them per input, never agent-wide.

@@ -19,6 +19,8 @@ func FuzzLoad(f *testing.F) {
 		"inputs: [{name: a, files: [/a/*.log], format: 'regex:^(?P<x>\\d+)'}, {name: b, files: [/b/*.log], multiline-start: '^\\['}]\n",
 		"inputs: [{name: a, files: [/a/*.log], processors: [{drop: {match: x}}, {limit: {lines-per-second: 5}}]}]\nprocessors: [{redact: {builtin: [all], patterns: ['k=(\\S+)']}}, {set: {attributes: {t: {from-label: team}}}}]\n",
 		"path: [/a]\nprocessors: [{keep: {min-severity: warn, field: level, match: x}}, {rename: {attributes: {a: b}}}, {remove: {attributes: [c]}}]\n",
+		"inputs: [{name: a, files: [/a/*.log], encoding: gbk, invalid-utf8: replace}, {name: w, files: [/w/*.log], encoding: utf-16, container-format: auto}]\n",
+		"path: [/a]\nencoding: windows-1252\ncontainer-format: cri\n",
 		"version: 2\n", "inputs: 3\n", "inputs: [[]]\n", "- a\n", "{}", "",
 	} {
 		f.Add(seed)

@@ -47,6 +47,11 @@ func BenchmarkStage(b *testing.B) {
 		{"cri-two-streams", Config{Container: "cri"}, criMixed},
 		{"cri-multiline", Config{Container: "cri", MultilineStart: `^\d{1,3}\.`}, criMixed},
 		{"docker", Config{Container: "docker"}, docker},
+		// A Chinese application's log in GBK (the nginx text between two
+		// GBK words).
+		{"gbk", Config{Encoding: "gbk"}, func(b *strings.Builder, _ int, _, text string) {
+			fmt.Fprintf(b, "\xb6\xa9\xb5\xa5 %s \xcc\xe1\xbd\xbb\n", text)
+		}},
 	} {
 		b.Run(bc.name, func(b *testing.B) { benchStage(b, bc.cfg, bc.wrap) })
 	}

@@ -62,10 +62,24 @@ type docker struct {
 	partial            bool
 	textStart, textEnd int  // the "log" string's content, escaped
 	escaped            bool // holds escapes other than the final \n
+	// timeState says what was wrong with "time" (the record then has the
+	// read time and a mark); timeStart, timeEnd is its value.
+	timeState          timeState
+	timeStart, timeEnd int
 }
 
+// timeState is what a container line's time was.
+type timeState uint8
+
+const (
+	timeOK timeState = iota
+	timeMissing
+	timeNotString
+	timeBad
+)
+
 func parseDocker(line []byte) (docker, bool) {
-	var d docker
+	d := docker{timeState: timeMissing}
 	found := false
 	err := scanObject(line, func(m member) {
 		key := line[m.keyStart:m.keyEnd]
@@ -92,8 +106,15 @@ func parseDocker(line []byte) (docker, bool) {
 				d.stream = record.FlagStderr
 			}
 		case "time":
+			d.timeState, d.timeStart, d.timeEnd = timeNotString, m.valStart, m.valEnd
 			if m.valString {
-				d.time, _ = parseRFC3339(val[1 : len(val)-1])
+				var ok bool
+				d.timeStart, d.timeEnd = m.valStart+1, m.valEnd-1
+				if d.time, ok = parseRFC3339(val[1 : len(val)-1]); ok {
+					d.timeState = timeOK
+				} else {
+					d.timeState = timeBad
+				}
 			}
 		}
 	})
@@ -128,6 +149,7 @@ type wrapped struct {
 	time    int64
 	stream  record.Flag
 	partial bool
+	mark    record.Ref // what was wrong with the line's time, if anything
 }
 
 // unwrap decodes container line e and returns its text (unescaped into
@@ -137,7 +159,7 @@ func (st *Stage) unwrap(p *record.Package, e record.Entry) (w wrapped, text reco
 	switch st.container {
 	case "cri":
 		c, ok := parseCRI(line, &st.times)
-		return wrapped{c.time, c.stream, c.partial}, record.DataRef(int(e.Start)+c.text, int(e.End)), ok
+		return wrapped{time: c.time, stream: c.stream, partial: c.partial}, record.DataRef(int(e.Start)+c.text, int(e.End)), ok
 	case "docker":
 		d, ok := parseDocker(line)
 		if !ok {
@@ -150,7 +172,20 @@ func (st *Stage) unwrap(p *record.Package, e record.Entry) (w wrapped, text reco
 		} else {
 			text = record.DataRef(int(e.Start)+d.textStart, int(e.Start)+d.textEnd)
 		}
-		return wrapped{d.time, d.stream, d.partial}, text, true
+		w = wrapped{time: d.time, stream: d.stream, partial: d.partial}
+		switch d.timeState {
+		case timeMissing:
+			w.mark = record.StringRef(st.spec.errDockerTime)
+		case timeNotString:
+			start := len(p.Extra)
+			p.Extra = append(p.Extra, "docker: time is not a string: "...)
+			v := line[d.timeStart:d.timeEnd]
+			p.Extra = append(p.Extra, v[:record.RuneCut(v, maxQuoted)]...)
+			w.mark = record.ExtraRef(start, len(p.Extra))
+		case timeBad:
+			w.mark = timeMark(p, "docker: time: ", line[d.timeStart:d.timeEnd], "rfc3339")
+		}
+		return w, text, true
 	default:
 		// "<RFC 3339 time> <text>", what the Kubernetes API serves for
 		// pods/log?timestamps=true (kubectl logs --timestamps). It has

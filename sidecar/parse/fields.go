@@ -68,6 +68,9 @@ func (f *fields) add(key, val record.Ref, raw bool) {
 		}
 		if t, ok := f.spec.timeOf(text); ok {
 			f.entry.Time = t
+		} else {
+			// The read time stands in, and the record says why.
+			addMark(f.p, int(f.entry.AttrStart), timeMark(f.p, "time: ", text, f.spec.timeFormat()), false)
 		}
 	}
 }

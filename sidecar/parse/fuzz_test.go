@@ -10,12 +10,16 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
+	"github.com/loglet/loglet/sidecar/decode"
 	"github.com/loglet/loglet/sidecar/record"
 )
 
 // Seeds shared by the fuzz targets: real-looking lines of each format.
 var seeds = []string{
+	"\xc4\xe3\xba\xc3\n2026-11-25T10:00:00Z stdout F \xd0\xbb\xd0\xbb \xff\n",
+	"\xff\xfe{\x00\"\x00m\x00s\x00g\x00\"\x00:\x00\"\x00\x3d\xd8\x00\xde\"\x00}\x00\n\x00\x3d\xd8\n\x00",
 	"2026-11-25T10:00:00.123456789Z stdout F hello\n2026-11-25T10:00:00Z stderr P part one \n2026-11-25T10:00:00Z stderr F part two\n",
 	"2026-11-25T10:00:00.1234\n2026-11-25T10:00:00Z std\n",
 	`{"log":"hello \"q\"\n","stream":"stdout","time":"2026-11-25T10:00:00.5Z"}` + "\n" + `{"log":"split ","stream":"stderr","time":"2026-11-25T10:00:00Z"}` + "\n",
@@ -80,8 +84,15 @@ func FuzzCRI(f *testing.F)        { fuzzFormat(f, Config{Container: "cri"}) }
 func FuzzTimestamps(f *testing.F) { fuzzFormat(f, Config{Container: "timestamps"}) }
 func FuzzDocker(f *testing.F)     { fuzzFormat(f, Config{Container: "docker"}) }
 func FuzzAuto(f *testing.F)       { fuzzFormat(f, Config{Container: "auto", MultilineStart: `^\d{4}-`}) }
-func FuzzJSON(f *testing.F)       { fuzzFormat(f, Config{Format: "json", TimeKey: "time"}) }
-func FuzzLogfmt(f *testing.F)     { fuzzFormat(f, Config{Format: "logfmt", TimeKey: "ts"}) }
+func FuzzEncodingGBK(f *testing.F) {
+	fuzzFormat(f, Config{Container: "auto", Encoding: "gbk", MultilineStart: `^\d{4}-`})
+}
+func FuzzEncodingUTF16(f *testing.F) { fuzzFormat(f, Config{Encoding: "utf-16le", Format: "json"}) }
+func FuzzInvalidUTF8(f *testing.F) {
+	fuzzFormat(f, Config{Container: "auto", Format: "logfmt", TimeKey: "ts"})
+}
+func FuzzJSON(f *testing.F)   { fuzzFormat(f, Config{Format: "json", TimeKey: "time"}) }
+func FuzzLogfmt(f *testing.F) { fuzzFormat(f, Config{Format: "logfmt", TimeKey: "ts"}) }
 func FuzzNginx(f *testing.F) {
 	fuzzFormat(f, Config{Format: "nginx", TimeKey: "time_local", TimeFormat: "02/Jan/2006:15:04:05 -0700"})
 }
@@ -383,12 +394,21 @@ func FuzzSyslog(f *testing.F) {
 			t.Fatalf("%q: keep %d, %d records; want every line used, one record", line, keep, len(p.Records))
 		}
 		body, attrs := p.Body(0), p.Attributes(0)
-		failed := false
+		failed, marks := false, 1
+		if !utf8.Valid(line) {
+			// Invalid UTF-8 is replaced in the text and kept beside it.
+			marks++
+			line = decode.AppendValid(nil, line)
+		}
 		for _, a := range attrs {
 			key, val := string(p.Bytes(a.Key)), p.Bytes(a.Value)
 			switch key {
+			case "loglet.raw_body":
+				if orig, err := decode.Unescape(val); err != nil || !bytes.Equal(decode.AppendValid(nil, orig), line) {
+					t.Fatalf("%q: loglet.raw_body %q does not give the line back: %q, %v", line, val, orig, err)
+				}
 			case "loglet.parse_error":
-				failed = true
+				failed = bytes.Contains(val, []byte("syslog:"))
 			case "priority":
 				n, err := strconv.Atoi(string(val))
 				if err != nil || n < 0 || n > 191 || p.Records[0].Severity == record.SeverityNone {
@@ -396,7 +416,7 @@ func FuzzSyslog(f *testing.F) {
 				}
 			}
 		}
-		if failed && (len(attrs) != 1 || !bytes.Equal(body, line)) {
+		if failed && (len(attrs) != marks || !bytes.Equal(body, line)) {
 			t.Fatalf("%q failed to parse but kept %q and %d attributes", line, body, len(attrs))
 		}
 		if !failed && !bytes.HasSuffix(line, body) {

@@ -16,6 +16,8 @@ import (
 	"regexp"
 	"strings"
 	"time"
+
+	"github.com/loglet/loglet/sidecar/decode"
 )
 
 // Config says how a source's lines become records. The names follow the
@@ -40,7 +42,22 @@ type Config struct {
 	// TimeKey names the field holding the event time; TimeFormat says how
 	// to read it (see NewTimeParser).
 	TimeKey, TimeFormat string
+	// Encoding is what the application wrote its text in (decode.Lookup:
+	// utf-8, utf-16le, gbk, …); "" is utf-8. The text is decoded after
+	// the container format is removed, before multiline and parsing.
+	Encoding string
+	// InvalidUTF8 says what a record whose text is not valid UTF-8 (or not
+	// valid in Encoding) carries: keep (default: U+FFFD in the body and
+	// the original bytes, \xHH-escaped, in loglet.raw_body) or replace
+	// (U+FFFD only). Either way it is marked and counted.
+	InvalidUTF8 string
 }
+
+// Invalid-UTF-8 settings.
+const (
+	InvalidKeep    = "keep"
+	InvalidReplace = "replace"
+)
 
 // Spec is a checked Config; it makes a Stage per source.
 type Spec struct {
@@ -56,6 +73,13 @@ type Spec struct {
 	errCRI        int
 	errDocker     int
 	errTimestamps int
+	errDockerTime int
+	// enc is the configured encoding; a BOM may change it per file.
+	enc         decode.Encoding
+	keepInvalid bool
+	errInvalid  int // the mark of invalid UTF-8
+	errDecode   int // the mark of bytes not valid in enc
+	keyRawBody  int
 }
 
 // strParseError is the index of "loglet.parse_error" in Spec.strings;
@@ -68,9 +92,29 @@ func Compile(cfg Config) (*Spec, error) {
 	s.errCRI = s.addString("cri: not a CRI log line (<RFC 3339 time> <stdout|stderr> <P|F> <text>)")
 	s.errDocker = s.addString(`docker: not a json-file log line ({"log":"…","stream":"…","time":"…"})`)
 	s.errTimestamps = s.addString("timestamps: not a timestamped log line (<RFC 3339 time> <text>)")
+	s.errDockerTime = s.addString("docker: time missing")
 	s.container = cfg.Container
 	if s.container == "" {
 		s.container = "none"
+	}
+	var err error
+	if s.enc, err = decode.Lookup(cfg.Encoding); err != nil {
+		return nil, err
+	}
+	switch cfg.InvalidUTF8 {
+	case "", InvalidKeep:
+		s.keepInvalid = true
+	case InvalidReplace:
+	default:
+		return nil, fmt.Errorf("invalid-utf8 %q: want keep (U+FFFD in the body, the original bytes escaped in loglet.raw_body) or replace (U+FFFD only)", cfg.InvalidUTF8)
+	}
+	s.keyRawBody = s.addString("loglet.raw_body")
+	if s.keepInvalid {
+		s.errInvalid = s.addString(`utf-8: invalid bytes replaced by U+FFFD, the original in loglet.raw_body (\xHH escapes, \\ a backslash); set encoding if the text is in another`)
+		s.errDecode = s.addString(s.enc.Name() + `: bytes that are not ` + s.enc.Name() + ` replaced by U+FFFD, the original in loglet.raw_body (\xHH escapes, \\ a backslash)`)
+	} else {
+		s.errInvalid = s.addString("utf-8: invalid bytes replaced by U+FFFD; set encoding if the text is in another")
+		s.errDecode = s.addString(s.enc.Name() + ": bytes that are not " + s.enc.Name() + " replaced by U+FFFD")
 	}
 	format := cfg.Format
 	switch format {
@@ -86,6 +130,9 @@ func Compile(cfg Config) (*Spec, error) {
 	case "none", "cri", "docker", "auto", "timestamps":
 	default:
 		return nil, fmt.Errorf("container-format %q: want none, cri, docker, timestamps or auto", cfg.Container)
+	}
+	if wide, _ := s.enc.Wide(); wide && (s.container == "cri" || s.container == "docker" || s.container == "timestamps") {
+		return nil, fmt.Errorf("encoding %s with container-format %s: container runtimes write their lines in UTF-8, so the text inside cannot be UTF-16; use utf-16 for plain files (container-format none)", s.enc.Name(), s.container)
 	}
 	if cfg.MaxLineBytes <= 0 {
 		return nil, fmt.Errorf("max-line-bytes %d: want a positive size", cfg.MaxLineBytes)
@@ -109,7 +156,6 @@ func Compile(cfg Config) (*Spec, error) {
 		}
 	}
 	s.format = format
-	var err error
 	if s.newParser, err = newParser(format, cfg, s); err != nil {
 		return nil, err
 	}
@@ -122,6 +168,14 @@ func Compile(cfg Config) (*Spec, error) {
 		}
 	}
 	return s, nil
+}
+
+// timeFormat names --time-format in messages.
+func (s *Spec) timeFormat() string {
+	if s.cfg.TimeFormat == "" {
+		return "rfc3339"
+	}
+	return s.cfg.TimeFormat
 }
 
 // addString adds a static string to the table packages carry and returns
@@ -146,7 +200,14 @@ func (s *Spec) Multiline() bool {
 // Timeout is the multiline timeout.
 func (s *Spec) Timeout() time.Duration { return s.cfg.MultilineTimeout }
 
+// Encoding is the configured encoding; the reader applies a file's BOM
+// to it and tells the stage (Stage.SetEncoding).
+func (s *Spec) Encoding() decode.Encoding { return s.enc }
+
 // NewStage returns the stage for one source.
 func (s *Spec) NewStage() *Stage {
-	return &Stage{spec: s, container: s.container, parser: s.newParser()}
+	st := &Stage{spec: s, container: s.container, parser: s.newParser()}
+	enc, _, _ := s.enc.WithBOM(nil, true)
+	st.SetEncoding(enc)
+	return st
 }

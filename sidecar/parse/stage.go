@@ -3,7 +3,9 @@ package parse
 import (
 	"bytes"
 	"math"
+	"unicode/utf8"
 
+	"github.com/loglet/loglet/sidecar/decode"
 	"github.com/loglet/loglet/sidecar/record"
 )
 
@@ -43,6 +45,69 @@ type Stage struct {
 	// lastSpan is the raw span of the latest record, to start a new output
 	// span only when it changes.
 	lastSpan int
+
+	// dec decodes the text (nil: UTF-8, only checked); plain is
+	// spec.plain() under UTF-8.
+	dec   *decode.Decoder
+	plain bool
+	// plainDecode: records are the lines as read, decoded (spec.plain()
+	// with an encoding): a loop of its own, not the lanes' machinery.
+	plainDecode bool
+	// invalid counts records whose text was not valid (UTF-8 or the
+	// encoding); sample holds the first one's bytes, for a hint.
+	invalid int64
+	sample  []byte
+}
+
+// SetEncoding sets the encoding the source's text is in (the configured
+// one, or what the file's BOM says).
+func (st *Stage) SetEncoding(e decode.Encoding) {
+	st.dec = e.NewDecoder()
+	st.plain = st.spec.plain() && st.dec == nil
+	st.plainDecode = st.spec.plain() && st.dec != nil
+}
+
+// decodePlain decodes each line of p, a record of its own, in place.
+func (st *Stage) decodePlain(p *record.Package) {
+	p.Extra, p.Attrs = p.Extra[:0], p.Attrs[:0]
+	for i := range p.Records {
+		e := &p.Records[i]
+		l := logical{body: record.DataRef(int(e.Start), int(e.End))}
+		st.decodeText(p, &l)
+		if e.Part <= 1 {
+			l.body = trimBOM(p, l.body)
+		}
+		start, end := l.body.Bounds()
+		e.Start, e.End = uint32(start), uint32(end)
+		if l.body.InExtra() {
+			e.Flags |= record.FlagExtra
+		}
+		if l.raw.Len > 0 {
+			e.AttrStart = uint32(len(p.Attrs))
+			addMark(p, int(e.AttrStart), l.mark, true)
+			st.markInvalid(p, int(e.AttrStart), 0, l.raw)
+			e.AttrEnd = uint32(len(p.Attrs))
+		}
+		if e.Flags&record.FlagSplit == 0 {
+			e.Severity = leadingLevel(p.BodyOf(*e))
+		}
+	}
+}
+
+// Invalid returns how many records so far had text that was not valid in
+// the encoding, and the bytes of the first (nil after the first call that
+// returned them).
+func (st *Stage) Invalid() (n int64, first []byte) {
+	first, st.sample = st.sample, nil
+	return st.invalid, first
+}
+
+// noteInvalid counts a record whose text b was not valid.
+func (st *Stage) noteInvalid(b []byte) {
+	if st.invalid == 0 {
+		st.sample = append([]byte(nil), b[:min(len(b), 4096)]...)
+	}
+	st.invalid++
 }
 
 // Lanes: lines without a stream (plain lines, pods/log, Docker lines that
@@ -83,6 +148,7 @@ type lane struct {
 	partFirst, partLast int // its raw lines
 	partTime            int64
 	partFlags           record.Flag
+	partMark            record.Ref
 	// latest is the container time of the lane's latest line.
 	latest  int64
 	pending []logical
@@ -124,6 +190,12 @@ type logical struct {
 	rawFlags    record.Flag // of a part of an over-long raw line
 	part        uint16
 	errMsg      int // index of a decoding error in Strings, 0 if none
+	// mark says what else was not understood (a container line's time):
+	// unlike errMsg, the text is still parsed.
+	mark record.Ref
+	// raw is the original of a text that did not decode exactly; orig,
+	// the text before decoding.
+	raw, orig record.Ref
 }
 
 // done is a finished record (or a part of one) waiting to be emitted.
@@ -151,12 +223,26 @@ const (
 // were): the reader keeps those bytes for the next package.
 func (st *Stage) Process(p *record.Package, flush bool) (keep int) {
 	p.Strings = st.spec.strings
-	if st.spec.plain() {
+	if st.plain {
+		// One pass over the whole buffer tells whether any line needs a
+		// look: utf8.Valid runs at several GB/s on ASCII.
+		check := !utf8.Valid(p.Data)
 		for i := range p.Records {
-			if p.Records[i].Flags&record.FlagSplit == 0 {
-				p.Records[i].Severity = leadingLevel(p.Body(i))
+			e := &p.Records[i]
+			if check && !utf8.Valid(p.BodyOf(*e)) {
+				st.fixInvalid(p, e)
+			}
+			if e.Part <= 1 && e.End-e.Start >= 3 && string(p.BodyOf(*e)[:3]) == bom {
+				e.Start += 3
+			}
+			if e.Flags&record.FlagSplit == 0 {
+				e.Severity = leadingLevel(p.BodyOf(*e))
 			}
 		}
+		return -1
+	}
+	if st.plainDecode {
+		st.decodePlain(p)
 		return -1
 	}
 	raw := p.Records
@@ -197,14 +283,22 @@ func (st *Stage) line(p *record.Package, e record.Entry) {
 	if e.Flags&record.FlagSplit != 0 {
 		// Parts of a line over the limit are not joined or parsed.
 		st.endPending(p, laneNone, true)
-		st.finish(p, done{l: logical{first: i, last: i, body: body, rawFlags: e.Flags, part: e.Part}, last: i, body: body, kind: kindLine})
+		l := logical{first: i, last: i, body: body, rawFlags: e.Flags, part: e.Part}
+		st.decodeText(p, &l)
+		if e.Part == 1 {
+			l.body = trimBOM(p, l.body)
+		}
+		st.finish(p, done{l: l, last: i, body: l.body, kind: kindLine})
 		return
 	}
 	if st.container == "auto" && e.End > e.Start {
 		st.container = detect(p.Data[e.Start:e.End])
 	}
 	if st.container == "none" || st.container == "auto" {
-		st.add(p, laneNone, logical{first: i, last: i, body: body})
+		l := logical{first: i, last: i, body: body}
+		st.decodeText(p, &l)
+		l.body = trimBOM(p, l.body)
+		st.add(p, laneNone, l)
 		return
 	}
 	w, text, ok := st.unwrap(p, e)
@@ -217,7 +311,9 @@ func (st *Stage) line(p *record.Package, e record.Entry) {
 		case "timestamps":
 			errMsg = st.spec.errTimestamps
 		}
-		st.finish(p, done{l: logical{first: i, last: i, body: body, errMsg: errMsg}, last: i, body: body, kind: kindLine})
+		l := logical{first: i, last: i, body: body, errMsg: errMsg}
+		st.decodeText(p, &l)
+		st.finish(p, done{l: l, last: i, body: l.body, kind: kindLine})
 		return
 	}
 	n := laneOf(w.stream)
@@ -226,17 +322,32 @@ func (st *Stage) line(p *record.Package, e record.Entry) {
 	ln.latest = w.time
 	if w.partial {
 		if len(ln.partial) == 0 {
-			ln.partFirst, ln.partTime, ln.partFlags = i, w.time, w.stream
+			ln.partFirst, ln.partTime, ln.partFlags, ln.partMark = i, w.time, w.stream, w.mark
 		}
 		ln.partial, ln.partLast = append(ln.partial, text), i
 		return
 	}
-	l := logical{first: i, last: i, body: text, time: w.time, flags: w.stream}
+	l := logical{first: i, last: i, body: text, time: w.time, flags: w.stream, mark: w.mark}
 	if len(ln.partial) > 0 {
-		l.first, l.time, l.flags = ln.partFirst, ln.partTime, ln.partFlags
+		l.first, l.time, l.flags, l.mark = ln.partFirst, ln.partTime, ln.partFlags, ln.partMark
 		l.body = joinTexts(p, ln.partial, text, true)
 		ln.partial = ln.partial[:0]
 	}
+	st.addApp(p, n, l)
+}
+
+// addApp adds l, a line of the application's text unwrapped from the
+// container's (its pieces joined: a runtime cuts long lines by bytes,
+// inside a character), decoded and without a leading BOM.
+func (st *Stage) addApp(p *record.Package, n int, l logical) {
+	if st.dec != nil {
+		time := l.mark
+		st.decodeText(p, &l)
+		if !hasMark(l.mark) {
+			l.mark = time
+		}
+	}
+	l.body = trimBOM(p, l.body)
 	st.add(p, n, l)
 }
 
@@ -267,10 +378,10 @@ func (st *Stage) closeLane(p *record.Package, n int) {
 	ln := &st.lanes[n]
 	if len(ln.partial) > 0 {
 		// A line whose final piece never came: what there is of it.
-		l := logical{first: ln.partFirst, last: ln.partLast, time: ln.partTime, flags: ln.partFlags}
+		l := logical{first: ln.partFirst, last: ln.partLast, time: ln.partTime, flags: ln.partFlags, mark: ln.partMark}
 		l.body = joinTexts(p, ln.partial, record.Ref{}, false)
 		ln.partial = ln.partial[:0]
-		st.add(p, n, l)
+		st.addApp(p, n, l)
 	}
 	st.endPending(p, n, true)
 }
@@ -360,6 +471,9 @@ func (st *Stage) endPending(p *record.Package, n int, last bool) {
 		return
 	}
 	d := done{l: ln.pending[0], last: ln.pending[len(ln.pending)-1].last, body: st.join(p, ln.pending), lane: n}
+	if len(ln.pending) > 1 && st.dec != nil {
+		st.joinRaw(p, &d.l, ln.pending)
+	}
 	if !last {
 		d.body, d.kind = withNewline(p, d.body), kindPart
 	}
@@ -451,7 +565,7 @@ func (st *Stage) join(p *record.Package, ls []logical) record.Ref {
 	if len(ls) == 1 {
 		return ls[0].body
 	}
-	if st.container == "none" || st.container == "auto" {
+	if (st.container == "none" || st.container == "auto") && st.dec == nil {
 		first, _ := ls[0].body.Bounds()
 		_, last := ls[len(ls)-1].body.Bounds()
 		return record.DataRef(first, last)
@@ -505,6 +619,14 @@ func (st *Stage) emit(p *record.Package, l logical, body record.Ref, flags recor
 	e := &st.entry
 	// The span first: a parser may need the time the record was read.
 	span := st.observed(p, l.first)
+	var raw record.Ref // the original of a body that was not valid UTF-8
+	if st.dec == nil && !utf8.Valid(p.Bytes(body)) {
+		raw = body
+		start := len(p.Extra)
+		p.Extra = decode.AppendValid(p.Extra, p.Bytes(body))
+		body = record.ExtraRef(start, len(p.Extra))
+		st.noteInvalid(p.Bytes(raw))
+	}
 	if l.errMsg != 0 {
 		p.Attrs = append(p.Attrs, record.Attr{Key: record.StringRef(strParseError), Value: record.StringRef(l.errMsg)})
 	} else if parse && st.spec.format == "raw" {
@@ -517,6 +639,14 @@ func (st *Stage) emit(p *record.Package, l logical, body record.Ref, flags recor
 		if e.Severity == record.SeverityNone && !f.levelField {
 			e.Severity = leadingLevel(p.Bytes(body))
 		}
+	}
+	if hasMark(l.mark) {
+		addMark(p, int(e.AttrStart), l.mark, true)
+	}
+	if raw.Len > 0 {
+		st.markInvalid(p, int(e.AttrStart), st.spec.errInvalid, raw)
+	} else if l.raw.Len > 0 {
+		st.markInvalid(p, int(e.AttrStart), 0, l.raw)
 	}
 	e.AttrEnd = uint32(len(p.Attrs))
 	start, end := body.Bounds()
@@ -538,4 +668,91 @@ func (st *Stage) observed(p *record.Package, i int) int {
 		st.spanAt++
 	}
 	return st.spanAt
+}
+
+// decodeText decodes l's text from the source's encoding into Extra. Text
+// that does not decode exactly keeps its original (l.raw) and gets a mark.
+func (st *Stage) decodeText(p *record.Package, l *logical) {
+	if st.dec == nil || l.body.Len == 0 {
+		return
+	}
+	start := len(p.Extra)
+	var lossy bool
+	l.orig = l.body
+	p.Extra, lossy = st.dec.Append(p.Extra, p.Bytes(l.body))
+	if lossy {
+		l.raw = l.body
+		l.mark = record.StringRef(st.spec.errDecode)
+		st.noteInvalid(p.Bytes(l.body))
+	}
+	l.body = record.ExtraRef(start, len(p.Extra))
+}
+
+// markInvalid marks a record whose text was not valid (with msg, unless
+// 0: the mark is already there) and, under invalid-utf8: keep, adds the
+// original bytes escaped reversibly as loglet.raw_body.
+func (st *Stage) markInvalid(p *record.Package, attrStart, msg int, raw record.Ref) {
+	if msg != 0 {
+		addMark(p, attrStart, record.StringRef(msg), true)
+	}
+	if !st.spec.keepInvalid {
+		return
+	}
+	start := len(p.Extra)
+	p.Extra = decode.AppendEscaped(p.Extra, p.Bytes(raw))
+	p.Attrs = append(p.Attrs, record.Attr{Key: record.StringRef(st.spec.keyRawBody), Value: record.ExtraRef(start, len(p.Extra))})
+}
+
+// fixInvalid makes plain record e, whose text is not valid UTF-8, valid:
+// U+FFFD for each invalid byte, marked, the original kept as configured.
+func (st *Stage) fixInvalid(p *record.Package, e *record.Entry) {
+	raw := p.BodyOf(*e)
+	st.noteInvalid(raw)
+	rawRef := record.DataRef(int(e.Start), int(e.End))
+	if e.Flags&record.FlagExtra != 0 {
+		rawRef = record.ExtraRef(int(e.Start), int(e.End))
+	}
+	start := len(p.Extra)
+	p.Extra = decode.AppendValid(p.Extra, raw)
+	e.Start, e.End, e.Flags = uint32(start), uint32(len(p.Extra)), e.Flags|record.FlagExtra
+	e.AttrStart = uint32(len(p.Attrs))
+	st.markInvalid(p, int(e.AttrStart), st.spec.errInvalid, rawRef)
+	e.AttrEnd = uint32(len(p.Attrs))
+}
+
+// bom is U+FEFF in UTF-8. At a file's start the reader leaves it out; at
+// a line's start it is one too, written by a program that reopened the
+// file (or by a .NET app at the start of its stdout), not text.
+const bom = "\xef\xbb\xbf"
+
+// trimBOM leaves a leading U+FEFF out of r.
+func trimBOM(p *record.Package, r record.Ref) record.Ref {
+	if r.Len >= 3 && string(p.Bytes(r)[:3]) == bom {
+		return r.Sub(3, int(r.Len))
+	}
+	return r
+}
+
+// joinRaw gives l, the first line of a multiline record made of ls, the
+// mark and original of the whole record when any of its lines did not
+// decode exactly: their texts before decoding, joined by newlines.
+func (st *Stage) joinRaw(p *record.Package, l *logical, ls []logical) {
+	lossy := false
+	for _, x := range ls {
+		if x.raw.Len > 0 {
+			lossy = true
+			break
+		}
+	}
+	if !lossy {
+		return
+	}
+	start := len(p.Extra)
+	for i, x := range ls {
+		if i > 0 {
+			p.Extra = append(p.Extra, '\n')
+		}
+		p.Extra = append(p.Extra, p.Bytes(x.orig)...)
+	}
+	l.raw, l.mark = record.ExtraRef(start, len(p.Extra)), record.StringRef(st.spec.errDecode)
 }

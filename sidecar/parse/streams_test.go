@@ -154,7 +154,7 @@ func TestContainerTimeKept(t *testing.T) {
 			[]rec{{Body: "hi", Time: "2026-12-01T09:59:59Z", Stream: "stdout", Attrs: map[string]string{"time": "2026-12-01T09:59:59Z"}}}},
 		{"a time key that does not parse", ts + ` stdout F {"time":"yesterday","msg":"hi"}` + "\n",
 			parse.Config{Container: "cri", Format: "json", TimeKey: "time"},
-			[]rec{{Body: "hi", Time: want, Stream: "stdout", Attrs: map[string]string{"time": "yesterday"}}}},
+			[]rec{{Body: "hi", Time: want, Stream: "stdout", Attrs: map[string]string{"time": "yesterday", "loglet.parse_error": `time: cannot parse "yesterday" as rfc3339`}}}},
 		{"regex that does not match", ts + " stderr F no match\n", parse.Config{Container: "cri", Format: `regex:^(?P<a>\d+)$`},
 			[]rec{{Body: "no match", Time: want, Stream: "stderr", Attrs: map[string]string{"loglet.parse_error": "regex: the line does not match --format"}}}},
 	})

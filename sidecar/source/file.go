@@ -17,6 +17,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/loglet/loglet/sidecar/decode"
 	"github.com/loglet/loglet/sidecar/parse"
 	"github.com/loglet/loglet/sidecar/process"
 	"github.com/loglet/loglet/sidecar/record"
@@ -90,6 +91,9 @@ type Emit func(ctx context.Context, p *record.Package) error
 // Stats are the counters a File adds to as it reads.
 type Stats struct {
 	Lines, Bytes, Splits, Truncations atomic.Int64
+	// InvalidText counts records whose text was not valid UTF-8 (or not
+	// valid in the source's encoding): loglet_invalid_utf8_records_total.
+	InvalidText atomic.Int64
 }
 
 // State is where a File starts: from a checkpoint or new.
@@ -123,6 +127,18 @@ type File struct {
 	stage   *parse.Stage
 	proc    *process.Run
 
+	// enc is the source's encoding once the file's first bytes decided
+	// it (a BOM wins over the configured one); bom is the BOM's length,
+	// left out of the first line. wide: lines end in a 2-byte newline
+	// (UTF-16), be: big-endian.
+	enc      decode.Encoding
+	encKnown bool
+	bom      int
+	wide, be bool
+	// invalid is how many records had text that was not valid in the
+	// source's encoding (read by metrics at scrape time).
+	invalid atomic.Int64
+
 	wake      chan struct{}
 	unmatched atomic.Int64 // unix nanos since the file left the glob; 0 while matched
 	once      bool
@@ -138,8 +154,16 @@ func NewFile(cfg Config, f *os.File, path string, origin *record.Origin, st Stat
 		path: path, f: f, id: st.Identity, off: st.Offset, nextPkg: st.NextPackageID,
 		wake: make(chan struct{}, 1),
 	}
+	file.encKnown = true
 	if cfg.Parse != nil {
 		file.stage = cfg.Parse.NewStage()
+		file.enc, file.encKnown = cfg.Parse.Encoding(), false
+		if st.Offset > 0 {
+			// Resumed: the BOM, if any, is at the start of the file.
+			var head [3]byte
+			n, _ := f.ReadAt(head[:], 0)
+			file.resolveEncoding(head[:n], true)
+		}
 	}
 	file.proc = cfg.Process.Start(origin, cfg.Log)
 	return file
@@ -376,6 +400,19 @@ func (s *File) readAvailable(ctx context.Context) (int64, error) {
 // what waits for a newline never exceeds the limit.
 func (s *File) split(from int, now time.Time, count bool) {
 	data := s.cur.Data
+	if !s.encKnown {
+		// The file's first bytes decide its encoding (a BOM); they are
+		// at data[0:] while nothing was consumed from offset 0.
+		if s.off != 0 || s.start != 0 {
+			s.resolveEncoding(nil, true)
+		} else if !s.resolveEncoding(data, false) {
+			return
+		}
+	}
+	if s.wide {
+		s.splitWide(from, now, count)
+		return
+	}
 	lines := int64(0)
 	for {
 		i := bytes.IndexByte(data[from:], '\n')
@@ -426,7 +463,12 @@ func (s *File) addPart(end int, last bool, now time.Time) {
 // add indexes data[start:end] as a record.
 func (s *File) add(end int, flags record.Flag, part uint16, now time.Time) {
 	p := s.cur
-	p.Records = append(p.Records, record.Entry{Start: uint32(s.start), End: uint32(end), Flags: flags, Part: part})
+	start := s.start
+	if s.off == 0 && s.bom > 0 {
+		// The file's first line: without its byte order mark.
+		start = min(start+s.bom, end)
+	}
+	p.Records = append(p.Records, record.Entry{Start: uint32(start), End: uint32(end), Flags: flags, Part: part})
 	if n := len(p.Spans); n == 0 || !p.Spans[n-1].Time.Equal(now) {
 		p.Spans = append(p.Spans, record.Span{First: len(p.Records) - 1, Time: now})
 	}
@@ -451,6 +493,7 @@ func (s *File) take(flush bool) *record.Package {
 		if k := s.stage.Process(p, flush); k >= 0 {
 			keep = k
 		}
+		s.noteInvalid()
 	}
 	endOffset := s.off - int64(s.start-keep)
 	if len(p.Records) == 0 {
@@ -535,7 +578,11 @@ func (s *File) flush(ctx context.Context, final, forget bool) error {
 	if s.cur == nil {
 		s.unpark()
 	}
-	if n := len(s.cur.Data); n > s.start {
+	if !s.encKnown {
+		s.resolveEncoding(s.cur.Data[s.start:], true)
+	}
+	// A file that holds only its BOM has no line yet.
+	if n := len(s.cur.Data); n > s.start && (s.off != 0 || n-s.start > s.bom) {
 		s.stats.Lines.Add(1)
 		if s.part > 0 {
 			s.addPart(n, true, time.Now())
