@@ -211,7 +211,23 @@ func New(cfg Config, sk sink.Sink, store *checkpoint.Store, log *slog.Logger) (*
 		}
 		return a.ledger.lags()
 	})
+	a.metrics.ServeInvalidText(a.invalidText)
 	return a, nil
+}
+
+// invalidText is what the files being read counted of records with text
+// that did not decode: a file read again after it closed counts anew.
+func (a *Agent) invalidText() []metrics.SourceInvalid {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	var out []metrics.SourceInvalid
+	for _, f := range a.live {
+		if n := f.InvalidRecords(); n > 0 {
+			o := f.Origin()
+			out = append(out, metrics.SourceInvalid{Input: o.Input, SourceID: o.SourceID, Path: o.Path, Records: n})
+		}
+	}
+	return out
 }
 
 // Metrics returns the agent's metrics, to be served.
