@@ -14,6 +14,7 @@ import (
 	"k8s.io/client-go/rest"
 
 	"github.com/loglet/loglet/sidecar/config"
+	"github.com/loglet/loglet/sidecar/decode"
 	"github.com/loglet/loglet/sidecar/node"
 	"github.com/loglet/loglet/sidecar/parse"
 	"github.com/loglet/loglet/sidecar/pipeline"
@@ -95,6 +96,13 @@ func wireSidecar(a *Agent, c config.Agent, in *inputs) error {
 	containers := slices.Sorted(maps.Keys(l.Images))
 	a.Pipeline.Paths = append(a.Pipeline.Paths, l.StdoutGlob())
 	pc := first.ParseConfig
+	// A runtime writes stdout as UTF-8 lines: the app's text inside may be
+	// in a legacy encoding, never in UTF-16 (that is for the input's files).
+	if enc, err := decode.Lookup(pc.Encoding); err == nil {
+		if wide, _ := enc.Wide(); wide {
+			pc.Encoding = ""
+		}
+	}
 	if stdout == "wrap" {
 		pc.Container = "cri"
 		if l.Stdout, err = parse.Compile(pc); err != nil {

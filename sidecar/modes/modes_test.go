@@ -94,3 +94,20 @@ func TestWireErrors(t *testing.T) {
 		t.Errorf("stdout api outside a pod: %v", err)
 	}
 }
+
+// TestSidecarStdoutWithUTF16Files: the first input's files are UTF-16
+// (a Windows-born app); its stdout, which a runtime writes as UTF-8 lines,
+// is read as UTF-8, and the sidecar starts (stdout: api compiles the same
+// config).
+func TestSidecarStdoutWithUTF16Files(t *testing.T) {
+	vol := t.TempDir()
+	doc := `{"mode":"sidecar","stdout":"wrap","pod-volume":"` + vol + `","container-images":"{\"app\":\"shop:1\"}",
+	  "inputs":[{"name":"default","files":["` + vol + `/c/app/0/*.log"],"encoding":"utf-16le"}]}`
+	a, err := Wire(load(t, []string{"LOGLET_CONFIG=" + doc}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ch := a.Pipeline.Select(vol + "/c/app/0/app.log"); ch.Parse == nil || ch.Parse.Encoding().Name() != "utf-16le" {
+		t.Error("the files' encoding is lost")
+	}
+}
