@@ -342,6 +342,7 @@ func (g *podGen) generate() admitCase {
 	set(AnnotationCSVFields, list("time,level,msg", "msg", "ts, lvl ,message", absent, absent), list("time,,msg", " ", "", ","))
 	set(AnnotationMultilineStart, list(`^\d{4}-\d{2}-\d{2}`, `^\S`, absent, absent), list("^[", "", "(?P<x", `\`))
 	set(AnnotationRoute, list("orders", "nginx_access_log", absent, absent), list("a.b", "", strings.Repeat("x", 65), "ä"))
+	set(AnnotationEncoding, list("gbk", "utf-16le", "windows-1252", absent, absent), list("latin-42", "utf-17", "EBCDIC"))
 	set(AnnotationSidecarCPU, list("50m", "900m", absent, absent), list("lots", "-1", "0"))
 	set(AnnotationSidecarMemory, list("64Mi", "1Gi", "1", absent, absent), list("0", "x", "-1Mi"))
 	p.Annotations = a

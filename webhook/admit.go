@@ -127,6 +127,7 @@ func probes() []probe {
 		{AnnotationFormat, func(in map[string]any) { in["format"] = "raw" }},
 		{AnnotationMultilineStart, func(in map[string]any) { delete(in, "multiline-start") }},
 		{AnnotationRoute, func(in map[string]any) { delete(in, "route") }},
+		{AnnotationEncoding, func(in map[string]any) { delete(in, "encoding") }},
 		{AnnotationPaths, func(in map[string]any) { in["files"] = []string{sidecarRoot + "/c/probe/0/*.log"} }},
 	}
 }
@@ -161,6 +162,8 @@ func explain(pod *corev1.Pod, req Request, args, environ []string, loadErr error
 		return &InvalidError{AnnotationMultilineStart, value, problem, `^\d{4}-\d{2}-\d{2}`}
 	case culprit == AnnotationRoute:
 		return &InvalidError{AnnotationRoute, value, problem, "nginx_access_log"}
+	case culprit == AnnotationEncoding:
+		return &InvalidError{AnnotationEncoding, value, problem, "gbk"}
 	case culprit == AnnotationPaths && len(req.Paths) == 0 && req.Stdout == "off":
 		return &StartError{AnnotationPaths, fmt.Sprintf("annotation %s=off without %s leaves the loglet sidecar nothing to read: give %s (e.g. app:/var/log/app/*.log), or capture the containers' output with %s: auto",
 			AnnotationStdout, AnnotationPaths, AnnotationPaths, AnnotationStdout), loadErr}

@@ -28,6 +28,7 @@ const (
 	AnnotationMultilineStart = Prefix + "multiline-start"
 	AnnotationCSVFields      = Prefix + "csv-fields"
 	AnnotationRoute          = Prefix + "route"
+	AnnotationEncoding       = Prefix + "encoding"
 	AnnotationSidecarCPU     = Prefix + "sidecar-cpu"
 	AnnotationSidecarMemory  = Prefix + "sidecar-memory"
 	AnnotationStatus         = Prefix + "status"
@@ -36,7 +37,7 @@ const (
 var known = map[string]bool{
 	AnnotationInject: true, AnnotationPaths: true, AnnotationStdout: true, AnnotationFormat: true,
 	AnnotationMultilineStart: true, AnnotationCSVFields: true, AnnotationRoute: true, AnnotationSidecarCPU: true,
-	AnnotationSidecarMemory: true, AnnotationStatus: true,
+	AnnotationSidecarMemory: true, AnnotationStatus: true, AnnotationEncoding: true,
 }
 
 // LogPath is one entry of loglet.io/paths: a glob in a container.
@@ -58,6 +59,7 @@ type Request struct {
 	CSVFields      []string
 	MultilineStart string
 	Route          string
+	Encoding       string
 	CPU, Memory    *resource.Quantity
 }
 
@@ -133,6 +135,9 @@ func ReadRequest(pod *corev1.Pod) (Request, []string, error) {
 	}
 	if v, ok := a[AnnotationRoute]; ok {
 		r.Route = v
+	}
+	if v, ok := a[AnnotationEncoding]; ok {
+		r.Encoding = v
 	}
 	for _, q := range []struct {
 		key     string

@@ -42,6 +42,7 @@ func TestInvalidAnnotations(t *testing.T) {
 		{AnnotationFormat, "regex:(?P<a>[", "does not compile"},
 		{AnnotationMultilineStart, "^[0-9", "does not compile"},
 		{AnnotationRoute, "a.b", "letters, digits"},
+		{AnnotationEncoding, "latin-42", "unknown; want utf-8, utf-16le"},
 		{AnnotationSidecarCPU, "lots", "resource quantity"},
 		{AnnotationSidecarMemory, "-64Mi", "resource quantity"},
 	}

@@ -58,6 +58,7 @@ func sidecarDocument(pod *corev1.Pod, req Request, cfg Config, globs []string) (
 		CSVFields:      req.CSVFields,
 		MultilineStart: req.MultilineStart,
 		Route:          req.Route,
+		Encoding:       req.Encoding,
 	}
 	return config.Document{Settings: s, Inputs: []config.Input{in}}, warnings
 }
@@ -94,6 +95,7 @@ var perPodAnnotation = map[string]string{
 	"csv-fields":      AnnotationCSVFields,
 	"multiline-start": AnnotationMultilineStart,
 	"route":           AnnotationRoute,
+	"encoding":        AnnotationEncoding,
 	"stdout":          AnnotationStdout,
 }
 
