@@ -441,7 +441,11 @@ func TestStreamsDoNotOverlap(t *testing.T) {
 // hub stored their records; --route reads one; streams=one keeps every
 // route in the URL's stream.
 func TestStreamPerRoute(t *testing.T) {
-	h := startHub(t)
+	h, err := hub.Start(context.Background(), hub.Options{Listen: "127.0.0.1:0", DataDir: t.TempDir(), MaxAge: 3 * time.Hour, MaxBytes: 1 << 30})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Shutdown()
 	ship := func(route, pod string, from, n int, extra string) {
 		dir := t.TempDir()
 		var b strings.Builder
@@ -463,7 +467,12 @@ func TestStreamPerRoute(t *testing.T) {
 	subjects := map[string][]string{}
 	for name := range js.StreamNames(context.Background()).Name() {
 		st, _ := js.Stream(context.Background(), name)
-		subjects[name] = st.CachedInfo().Config.Subjects
+		cfg := st.CachedInfo().Config
+		subjects[name] = cfg.Subjects
+		// A route's stream keeps what the hub's does.
+		if cfg.MaxAge != 3*time.Hour || cfg.MaxBytes != 1<<30 {
+			t.Errorf("stream %s: max-age %v, max-bytes %d; want the hub's 3h and 1GiB", name, cfg.MaxAge, cfg.MaxBytes)
+		}
 	}
 	if want := map[string][]string{"LOGLET": {"loglet.>"}, "LOGLET_audit": {"loglet_audit.>"}}; fmt.Sprint(subjects) != fmt.Sprint(want) {
 		t.Fatalf("streams %v, want %v", subjects, want)

@@ -33,12 +33,14 @@ type NATS struct {
 	route  string
 	// perRoute sends each route to a stream of its own (layout.StreamFor).
 	perRoute bool
-	// maxAge and maxBytes bound the streams this agent creates.
-	maxAge   time.Duration
-	maxBytes int64
-	raw      []byte
-	enc      *layout.Encoder
-	futures  []pending
+	// maxAge and maxBytes bound the streams this agent creates;
+	// limitsSet says the URL set them.
+	maxAge    time.Duration
+	maxBytes  int64
+	limitsSet bool
+	raw       []byte
+	enc       *layout.Encoder
+	futures   []pending
 }
 
 type pending struct {
@@ -141,7 +143,7 @@ func OpenNATS(ctx context.Context, raw string, opts Options) (*NATS, error) {
 		return nil, err
 	}
 	s := &NATS{addr: u.Redacted(), lost: lost, nc: nc, js: js, stream: stream, route: route,
-		perRoute: perRoute, maxAge: maxAge, maxBytes: maxBytes, enc: layout.NewEncoder()}
+		perRoute: perRoute, maxAge: maxAge, maxBytes: maxBytes, limitsSet: q.Has("max-age") || q.Has("max-bytes"), enc: layout.NewEncoder()}
 	if nc.IsConnected() {
 		lost.connected()
 		first := layout.StreamFor(stream, route, perRoute)
@@ -156,7 +158,7 @@ func (s *NATS) ensureStream(ctx context.Context, name string) error {
 	st, err := s.js.Stream(ctx, name)
 	switch {
 	case errors.Is(err, jetstream.ErrStreamNotFound):
-		_, err = s.js.CreateStream(ctx, layout.StreamConfig(name, s.maxAge, s.maxBytes))
+		_, err = s.js.CreateStream(ctx, s.newStream(ctx, name))
 		return err
 	case errors.Is(err, jetstream.ErrJetStreamNotEnabled), errors.Is(err, nats.ErrNoResponders):
 		return fmt.Errorf("the NATS server has no JetStream: start it with -js (or run loglet hub): %w", err)
@@ -169,6 +171,27 @@ func (s *NATS) ensureStream(ctx context.Context, name string) error {
 			name, subs, want, name, want)
 	}
 	return nil
+}
+
+// newStream is the config of a stream this agent creates. A route's
+// stream takes the replicas and limits of the URL's stream when that one
+// exists (a hub cluster's three replicas, the hub's --max-age), unless the
+// URL sets the limits.
+func (s *NATS) newStream(ctx context.Context, name string) jetstream.StreamConfig {
+	cfg := layout.StreamConfig(name, s.maxAge, s.maxBytes)
+	if name == s.stream {
+		return cfg
+	}
+	base, err := s.js.Stream(ctx, s.stream)
+	if err != nil {
+		return cfg
+	}
+	bc := base.CachedInfo().Config
+	cfg.Replicas = bc.Replicas
+	if !s.limitsSet {
+		cfg.MaxAge, cfg.MaxBytes = bc.MaxAge, bc.MaxBytes
+	}
+	return cfg
 }
 
 // Addr names the server(s) and the stream, without password.
