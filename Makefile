@@ -28,6 +28,7 @@ FUZZ_TARGETS := \
 	sidecar/parse:FuzzSyslog \
 	sidecar/process:FuzzRedact \
 	webhook:FuzzAdmissionLoads \
+	hub:FuzzParseNkeys \
 	$(foreach t,FuzzCRI FuzzTimestamps FuzzDocker FuzzAuto FuzzJSON FuzzLogfmt FuzzNginx FuzzCSV FuzzMultiline FuzzStreams FuzzRegex FuzzScanObject FuzzRFC3339 FuzzChain FuzzSearch,sidecar/parse:$(t))
 
 .PHONY: all build test bench fuzz lint demo clean manifests chart images e2e

@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nkeys"
 )
 
 // Cluster makes the hub one member of a NATS JetStream cluster. The zero
@@ -74,13 +75,20 @@ func readNkeys(path string) ([]*server.NkeyUser, error) {
 	if err != nil {
 		return nil, fmt.Errorf("nkeys file: %w", err)
 	}
+	return parseNkeys(path, b)
+}
+
+// parseNkeys parses the content b of the nkeys file path.
+func parseNkeys(path string, b []byte) ([]*server.NkeyUser, error) {
 	var users []*server.NkeyUser
 	for i, line := range strings.Split(string(b), "\n") {
 		line = strings.TrimSpace(line)
 		if line == "" || strings.HasPrefix(line, "#") {
 			continue
 		}
-		if !strings.HasPrefix(line, "U") || len(line) != 56 {
+		// The server itself takes any string here, and a mistyped key
+		// would only ever refuse its agent.
+		if !nkeys.IsValidPublicUserKey(line) {
 			return nil, fmt.Errorf("nkeys file %s line %d: %.12q… is not a public user nkey (56 characters starting with U; `nk -gen user -pubout` makes one)", path, i+1, line)
 		}
 		users = append(users, &server.NkeyUser{Nkey: line})
