@@ -10,8 +10,6 @@ import (
 	"os"
 	"time"
 
-	"github.com/cenkalti/backoff/v4"
-
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -141,10 +139,10 @@ func Start(ctx context.Context, o Options) (*Hub, error) {
 // meta leader and place the replicas: members start together (a
 // StatefulSet's pods in parallel) and each waits for the others.
 func createStream(ctx context.Context, js jetstream.JetStream, cfg jetstream.StreamConfig, cluster bool, logf func(string, ...any)) error {
-	b := backoff.NewExponentialBackOff()
-	b.InitialInterval, b.MaxInterval, b.MaxElapsedTime = 100*time.Millisecond, 2*time.Second, 0
-	tries := 0
-	for {
+	// A plain doubling wait: the e2e module, which links this package,
+	// does not require a backoff module.
+	wait := 100 * time.Millisecond
+	for tries := 0; ; tries++ {
 		cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		_, err := js.CreateOrUpdateStream(cctx, cfg)
 		cancel()
@@ -154,12 +152,12 @@ func createStream(ctx context.Context, js jetstream.JetStream, cfg jetstream.Str
 		if logf != nil && tries%20 == 0 {
 			logf("stream %s (replicas %d) not placed yet, waiting for the cluster's members: %v", cfg.Name, cfg.Replicas, err)
 		}
-		tries++
 		select {
 		case <-ctx.Done():
 			return fmt.Errorf("%w (waiting for the cluster's members: %v)", ctx.Err(), err)
-		case <-time.After(b.NextBackOff()):
+		case <-time.After(wait):
 		}
+		wait = min(2*wait, 2*time.Second)
 	}
 }
 
