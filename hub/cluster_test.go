@@ -2,13 +2,21 @@ package hub
 
 import (
 	"context"
+	"crypto/x509/pkix"
+	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nkeys"
+
+	"github.com/loglet/loglet/internal/poll"
+	"github.com/loglet/loglet/internal/testpki"
 )
 
 func writeFile(t *testing.T, name, content string) string {
@@ -109,7 +117,7 @@ func TestClientAuth(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer nc.Close()
-			if _, err := nc.Request("$JS.API.STREAM.INFO.LOGLET", nil, 5e9); err != nil {
+			if _, err := nc.Request("$JS.API.STREAM.INFO.LOGLET", nil, 5*time.Second); err != nil {
 				t.Errorf("stream info: %v", err)
 			}
 		})
@@ -132,4 +140,124 @@ func FuzzParseNkeys(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestClientTLS: a hub with a certificate serves clients over TLS only; a
+// client that trusts the CA reads the stream, one that does not is refused.
+func TestClientTLS(t *testing.T) {
+	dir := t.TempDir()
+	pki, err := testpki.New(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := pki.Issue("hub", pkix.Name{CommonName: "hub"}, "127.0.0.1"); err != nil {
+		t.Fatal(err)
+	}
+	h, err := Start(context.Background(), Options{Listen: "127.0.0.1:0", DataDir: t.TempDir(),
+		TLS: TLS{CertFile: pki.Path("hub.crt"), KeyFile: pki.Path("hub.key")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Shutdown()
+	nc, err := nats.Connect(h.ServerURL(), nats.RootCAs(pki.Path("ca.crt")))
+	if err != nil {
+		t.Fatalf("a client trusting the CA: %v", err)
+	}
+	defer nc.Close()
+	if !nc.TLSRequired() {
+		t.Error("the connection is not TLS")
+	}
+	if _, err := nc.Request("$JS.API.STREAM.INFO.LOGLET", nil, 5*time.Second); err != nil {
+		t.Errorf("stream info over TLS: %v", err)
+	}
+	if nc, err := nats.Connect(h.ServerURL()); err == nil {
+		nc.Close()
+		t.Error("a client that does not trust the CA connected")
+	} else if !strings.Contains(err.Error(), "certificate") {
+		t.Errorf("refused with %v; want a certificate error", err)
+	}
+}
+
+// syncLog collects a hub's log lines.
+type syncLog struct {
+	mu    sync.Mutex
+	lines []string
+}
+
+func (l *syncLog) logf(format string, args ...any) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.lines = append(l.lines, fmt.Sprintf(format, args...))
+}
+
+func (l *syncLog) contains(s string) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, line := range l.lines {
+		if strings.Contains(line, s) {
+			return true
+		}
+	}
+	return false
+}
+
+// TestRoutePassword: a member with the cluster's route password joins;
+// one with another password is refused and forms no route.
+func TestRoutePassword(t *testing.T) {
+	good, bad := writeFile(t, "good", "route-secret\n"), writeFile(t, "bad", "guess\n")
+	for _, tc := range []struct {
+		name   string
+		second string // the second member's password file
+		joins  bool
+	}{
+		{"same password", good, true},
+		{"other password", bad, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ln1, _ := net.Listen("tcp", "127.0.0.1:0")
+			ln2, _ := net.Listen("tcp", "127.0.0.1:0")
+			a1, a2 := ln1.Addr().String(), ln2.Addr().String()
+			ln1.Close()
+			ln2.Close()
+			routes := []string{"nats://" + a1, "nats://" + a2}
+			log := &syncLog{}
+			// Neither member can place the stream until the two elect a
+			// meta leader: start both at once. Refused, they wait until
+			// the test, having seen the refusal, cancels them.
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			start := func(name, listen, pw string, logf func(string, ...any)) (*Hub, error) {
+				return Start(ctx, Options{Listen: "127.0.0.1:0", DataDir: t.TempDir(), Name: name, Logf: logf,
+					Cluster: Cluster{Name: "c", Listen: listen, Routes: routes, User: "route", PasswordFile: pw}})
+			}
+			type result struct {
+				h   *Hub
+				err error
+			}
+			first, second := make(chan result, 1), make(chan result, 1)
+			go func() { h, err := start("one", a1, good, log.logf); first <- result{h, err} }()
+			go func() { h, err := start("two", a2, tc.second, nil); second <- result{h, err} }()
+			if tc.joins {
+				for _, c := range []chan result{first, second} {
+					r := <-c
+					if r.err != nil {
+						t.Fatalf("member: %v", r.err)
+					}
+					defer r.h.Shutdown()
+					if r.h.ns.NumRoutes() == 0 {
+						t.Errorf("member %s with the same password has no route", r.h.Name())
+					}
+				}
+				return
+			}
+			poll.Until(t, 20*time.Second, "the first member to refuse the second's route", func() bool { return log.contains("Authorization Violation") })
+			cancel()
+			for _, c := range []chan result{first, second} {
+				if r := <-c; r.err == nil {
+					r.h.Shutdown()
+					t.Errorf("member %s placed the stream with a stranger", r.h.Name())
+				}
+			}
+		})
+	}
 }

@@ -141,13 +141,19 @@ func Start(ctx context.Context, o Options) (*Hub, error) {
 func createStream(ctx context.Context, js jetstream.JetStream, cfg jetstream.StreamConfig, cluster bool, logf func(string, ...any)) error {
 	// A plain doubling wait: the e2e module, which links this package,
 	// does not require a backoff module.
+	if !cluster {
+		_, err := js.CreateOrUpdateStream(ctx, cfg)
+		return err
+	}
 	wait := 100 * time.Millisecond
 	for tries := 0; ; tries++ {
-		cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		// Short: before the members have elected a meta leader a request
+		// gets no answer at all, and the next try may find one.
+		cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 		_, err := js.CreateOrUpdateStream(cctx, cfg)
 		cancel()
-		if err == nil || !cluster {
-			return err
+		if err == nil {
+			return nil
 		}
 		if logf != nil && tries%20 == 0 {
 			logf("stream %s (replicas %d) not placed yet, waiting for the cluster's members: %v", cfg.Name, cfg.Replicas, err)
