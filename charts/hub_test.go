@@ -44,6 +44,9 @@ func TestHubInstall(t *testing.T) {
 			if !strings.Contains(r.Notes, tc.sink) {
 				t.Errorf("NOTES.txt does not name the sink %s", tc.sink)
 			}
+			if got := strings.Contains(r.Notes, "port-forward svc/loglet-hub"); got != (tc.replicas > 0) {
+				t.Errorf("NOTES.txt tells how to read the installed hub: %v, want %v", got, tc.replicas > 0)
+			}
 			if tc.replicas == 0 {
 				for _, o := range objs {
 					if o.GetLabels()["app.kubernetes.io/component"] == "hub" {
