@@ -50,7 +50,8 @@ type TLS struct {
 	CertFile, KeyFile string
 	// CAFile, when set, is the CA members' certificates are checked
 	// against on the routes (each member presents its certificate to the
-	// others), so only holders of a certificate from it can join.
+	// others), so only holders of a certificate from it can join. Each
+	// member's certificate must then allow both server and client use.
 	CAFile string
 }
 
@@ -193,6 +194,10 @@ func (o Options) apply(so *server.Options) error {
 		if err != nil {
 			return fmt.Errorf("tls for routes: %w", err)
 		}
+		// A member is the client of the routes it dials and the server of
+		// those it takes: it checks the others' certificates against the
+		// CA both ways (GenTLSConfig fills only the server side).
+		rcfg.RootCAs = rcfg.ClientCAs
 		rcfg.MinVersion = tls.VersionTLS12
 		so.Cluster.TLSConfig, so.Cluster.TLSTimeout = rcfg, 2
 	}

@@ -2,6 +2,12 @@ package hub
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"encoding/pem"
+	"math/big"
 	"crypto/x509/pkix"
 	"fmt"
 	"net"
@@ -251,6 +257,106 @@ func TestRoutePassword(t *testing.T) {
 				return
 			}
 			poll.Until(t, 20*time.Second, "the first member to refuse the second's route", func() bool { return log.contains("Authorization Violation") })
+			cancel()
+			for _, c := range []chan result{first, second} {
+				if r := <-c; r.err == nil {
+					r.h.Shutdown()
+					t.Errorf("member %s placed the stream with a stranger", r.h.Name())
+				}
+			}
+		})
+	}
+}
+
+// memberCerts writes a CA and, per member, a certificate for 127.0.0.1
+// usable both ways (a member dials the others' routes and takes theirs);
+// stranger is signed by another CA.
+func memberCerts(t *testing.T, members ...string) (dir string) {
+	t.Helper()
+	dir = t.TempDir()
+	newCA := func(name string) (*x509.Certificate, *ecdsa.PrivateKey) {
+		key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: name}, NotBefore: time.Now().Add(-time.Hour),
+			NotAfter: time.Now().Add(time.Hour), IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign}
+		der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ca, _ := x509.ParseCertificate(der)
+		os.WriteFile(filepath.Join(dir, name+".crt"), pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600)
+		return ca, key
+	}
+	ca, caKey := newCA("ca")
+	other, otherKey := newCA("other-ca")
+	for i, m := range append(members, "stranger") {
+		signer, signerKey := ca, caKey
+		if m == "stranger" {
+			signer, signerKey = other, otherKey
+		}
+		key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		tmpl := &x509.Certificate{SerialNumber: big.NewInt(int64(i + 2)), Subject: pkix.Name{CommonName: m}, NotBefore: time.Now().Add(-time.Hour),
+			NotAfter: time.Now().Add(time.Hour), KeyUsage: x509.KeyUsageDigitalSignature, IPAddresses: []net.IP{net.ParseIP("127.0.0.1")},
+			ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth}}
+		der, err := x509.CreateCertificate(rand.Reader, tmpl, signer, &key.PublicKey, signerKey)
+		if err != nil {
+			t.Fatal(err)
+		}
+		kb, _ := x509.MarshalECPrivateKey(key)
+		os.WriteFile(filepath.Join(dir, m+".crt"), pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600)
+		os.WriteFile(filepath.Join(dir, m+".key"), pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kb}), 0o600)
+	}
+	return dir
+}
+
+// TestRouteTLS: with --tls-ca, members speak TLS on their routes and check
+// each other's certificate: two members with certificates from the CA
+// form the cluster; one with a certificate from another CA cannot join.
+func TestRouteTLS(t *testing.T) {
+	certs := memberCerts(t, "one", "two")
+	for _, tc := range []struct {
+		name   string
+		second string
+		joins  bool
+	}{
+		{"certificate from the CA", "two", true},
+		{"certificate from another CA", "stranger", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ln1, _ := net.Listen("tcp", "127.0.0.1:0")
+			ln2, _ := net.Listen("tcp", "127.0.0.1:0")
+			a1, a2 := ln1.Addr().String(), ln2.Addr().String()
+			ln1.Close()
+			ln2.Close()
+			routes := []string{"nats://" + a1, "nats://" + a2}
+			log := &syncLog{}
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			start := func(name, cert, listen string, logf func(string, ...any)) (*Hub, error) {
+				return Start(ctx, Options{Listen: "127.0.0.1:0", DataDir: t.TempDir(), Name: name, Logf: logf,
+					Cluster: Cluster{Name: "c", Listen: listen, Routes: routes},
+					TLS:     TLS{CertFile: filepath.Join(certs, cert+".crt"), KeyFile: filepath.Join(certs, cert+".key"), CAFile: filepath.Join(certs, "ca.crt")}})
+			}
+			type result struct {
+				h   *Hub
+				err error
+			}
+			first, second := make(chan result, 1), make(chan result, 1)
+			go func() { h, err := start("one", "one", a1, log.logf); first <- result{h, err} }()
+			go func() { h, err := start("two", tc.second, a2, nil); second <- result{h, err} }()
+			if tc.joins {
+				for _, c := range []chan result{first, second} {
+					r := <-c
+					if r.err != nil {
+						t.Fatalf("member: %v\n%s", r.err, strings.Join(log.lines, "\n"))
+					}
+					defer r.h.Shutdown()
+					if r.h.ns.NumRoutes() == 0 {
+						t.Errorf("member %s has no route", r.h.Name())
+					}
+				}
+				return
+			}
+			poll.Until(t, 20*time.Second, "the first member to refuse the stranger's certificate", func() bool { return log.contains("certificate signed by unknown authority") })
 			cancel()
 			for _, c := range []chan result{first, second} {
 				if r := <-c; r.err == nil {

@@ -75,6 +75,6 @@ members in their sink: nats://hub-0:4222,hub-1:4222,hub-2:4222/LOGLET.`,
 	f.StringVar(&o.Auth.NkeysFile, "nkeys-file", "", "file of public user nkeys (U…, one per line) clients may connect with")
 	f.StringVar(&o.TLS.CertFile, "tls-cert", "", "serve clients and routes over TLS with this certificate (PEM)")
 	f.StringVar(&o.TLS.KeyFile, "tls-key", "", "the certificate's key (PEM)")
-	f.StringVar(&o.TLS.CAFile, "tls-ca", "", "CA the members' certificates are checked against on the routes")
+	f.StringVar(&o.TLS.CAFile, "tls-ca", "", "CA the members' certificates are checked against on the routes (then each member's certificate must allow server and client use)")
 	return cmd
 }
