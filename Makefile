@@ -31,6 +31,7 @@ FUZZ_TARGETS := \
 	hub/query:FuzzRecords \
 	sidecar/decode:FuzzDecode \
 	webhook:FuzzAdmissionLoads \
+	hub:FuzzParseNkeys \
 	$(foreach t,FuzzCRI FuzzTimestamps FuzzDocker FuzzAuto FuzzJSON FuzzLogfmt FuzzNginx FuzzCSV FuzzMultiline FuzzStreams FuzzRegex FuzzScanObject FuzzRFC3339 FuzzChain FuzzSearch FuzzEncodingGBK FuzzEncodingUTF16 FuzzInvalidUTF8,sidecar/parse:$(t))
 
 .PHONY: all build test bench fuzz lint demo clean manifests chart images e2e

@@ -33,6 +33,8 @@ var valueSets = map[string][]string{
 	"defaults":  nil,
 	"node mode": {"nodeMode.enabled=true"},
 	"files":     {"webhook.certMode=files", "webhook.certFiles.injectCAFrom=loglet-system/loglet-webhook"},
+	"one hub":   {"hub.replicas=1"},
+	"own hub":   {"hub.install=false", "hub.sink=nats://hub.example:4222/LOGLET"},
 }
 
 func TestLint(t *testing.T) {
@@ -55,6 +57,9 @@ func TestSchemaRejectsBadValues(t *testing.T) {
 		{"sidecar.metricsPort=70000", []string{"/sidecar/metricsPort", "65,535"}},
 		{"sidecar.resources.requests.memory=lots", []string{"/sidecar/resources/requests/memory"}},
 		{"hub.sink=ftp://hub", []string{"/hub/sink", "does not match"}},
+		{"hub.replicas=2", []string{"/hub/replicas", "1, 3"}},
+		{"hub.persistence.sise=1Gi", []string{"/hub/persistence", "'sise' not allowed"}},
+		{"hub.install=false", []string{"hub.sink: give the URL of your hub", "hub.install=true"}},
 		{"nodeMode.enabled=yes", []string{"/nodeMode/enabled", "boolean"}},
 		{"sidecar.agentSettings.BATCH=1MiB", []string{"/sidecar/agentSettings", "BATCH"}},
 		{"nodeMode.processors[0].dorp.match=healthz", []string{"/nodeMode/processors/0", "dorp"}},
@@ -241,7 +246,9 @@ func TestDryRunApply(t *testing.T) {
 					t.Errorf("%s %s: %v", o.GetKind(), o.GetName(), err)
 				}
 			}
-			if kinds["Deployment"] != 1 || kinds["MutatingWebhookConfiguration"] != 1 || kinds["DaemonSet"] != map[bool]int{true: 1}[name == "node mode"] {
+			hubs := map[bool]int{true: 1}[name != "own hub"]
+			if kinds["Deployment"] != 1 || kinds["MutatingWebhookConfiguration"] != 1 || kinds["DaemonSet"] != map[bool]int{true: 1}[name == "node mode"] ||
+				kinds["StatefulSet"] != hubs {
 				t.Errorf("applied kinds %v", kinds)
 			}
 		})

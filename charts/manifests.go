@@ -16,12 +16,14 @@ type Manifest struct {
 	Set []string
 }
 
-// Manifests are the files `make manifests` writes.
+// Manifests are the files `make manifests` writes. Their hub has one
+// member: a cluster's route password is made at install, which plain YAML
+// cannot do (the chart makes it with Helm).
 func Manifests() []Manifest {
 	root := filepath.Join(Dir(), "..", "..", "manifests")
 	return []Manifest{
-		{Path: filepath.Join(root, "loglet.yaml")},
-		{Path: filepath.Join(root, "loglet-node.yaml"), Set: []string{"nodeMode.enabled=true"}},
+		{Path: filepath.Join(root, "loglet.yaml"), Set: []string{"hub.replicas=1"}},
+		{Path: filepath.Join(root, "loglet-node.yaml"), Set: []string{"hub.replicas=1", "nodeMode.enabled=true"}},
 	}
 }
 

@@ -5,9 +5,9 @@ package hub
 
 import (
 	"context"
+	"crypto/rand"
 	"fmt"
-	"net"
-	"strconv"
+	"os"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
@@ -28,6 +28,22 @@ type Options struct {
 	// MaxAge and MaxBytes bound what the stream keeps (0: no bound).
 	MaxAge   time.Duration
 	MaxBytes int64
+
+	// Name names this server; members of a cluster need distinct names
+	// (the host name when empty, which is the pod's in a StatefulSet).
+	Name string
+	// Replicas of the stream (1 when 0): 3 keeps every record on three
+	// members, so one may fail without losing or stopping anything.
+	Replicas int
+	// Cluster makes the hub a member of a JetStream cluster.
+	Cluster Cluster
+	// Auth is what clients must show; TLS serves them (and the routes)
+	// over TLS.
+	Auth Auth
+	TLS  TLS
+	// Logf, when set, gets the server's notices and errors (elections,
+	// routes, members lost), which a cluster's operator wants to see.
+	Logf func(format string, args ...any)
 }
 
 // Hub is a running embedded hub.
@@ -39,31 +55,57 @@ type Hub struct {
 // Start starts the server, waits until it takes connections, and creates
 // (or updates the limits of) the stream.
 func Start(ctx context.Context, o Options) (*Hub, error) {
-	host, port, err := net.SplitHostPort(o.Listen)
+	host, p, err := hostPort("listen", o.Listen)
 	if err != nil {
-		return nil, fmt.Errorf("listen %q: want host:port, e.g. 127.0.0.1:4222", o.Listen)
-	}
-	p, err := strconv.Atoi(port)
-	if err != nil {
-		return nil, fmt.Errorf("listen %q: bad port", o.Listen)
-	}
-	if p == 0 {
-		p = server.RANDOM_PORT
+		return nil, err
 	}
 	if o.Stream == "" {
 		o.Stream = layout.DefaultStream
 	}
-	ns, err := server.NewServer(&server.Options{
-		ServerName: "loglet-hub",
+	if o.Replicas == 0 {
+		o.Replicas = 1
+	}
+	if o.Replicas < 1 || o.Replicas > 5 {
+		return nil, fmt.Errorf("replicas %d: want 1 to 5 (3 is usual for a cluster)", o.Replicas)
+	}
+	if o.Replicas > 1 && o.Cluster.Name == "" {
+		return nil, fmt.Errorf("replicas %d: a replicated stream needs a cluster (--cluster-name, --cluster-listen, --routes)", o.Replicas)
+	}
+	name := o.Name
+	if name == "" {
+		name = "loglet-hub"
+		if o.Cluster.Name != "" {
+			if name, err = os.Hostname(); err != nil {
+				return nil, fmt.Errorf("hub: no server name given and no host name: %w", err)
+			}
+		}
+	}
+	so := &server.Options{
+		ServerName: name,
 		Host:       host,
 		Port:       p,
 		JetStream:  true,
 		StoreDir:   o.DataDir,
 		NoSigs:     true,
-		NoLog:      true,
-	})
+		NoLog:      o.Logf == nil,
+	}
+	if err := o.apply(so); err != nil {
+		return nil, fmt.Errorf("hub: %w", err)
+	}
+	// The hub's own connection (to create the stream) needs a credential
+	// when clients must show one: a user only this process knows.
+	var self []nats.Option
+	if len(so.Users) > 0 || len(so.Nkeys) > 0 {
+		pw := rand.Text()
+		so.Users = append(so.Users, &server.User{Username: "loglet-hub-self", Password: pw})
+		self = append(self, nats.UserInfo("loglet-hub-self", pw))
+	}
+	ns, err := server.NewServer(so)
 	if err != nil {
 		return nil, fmt.Errorf("hub: %w", err)
+	}
+	if o.Logf != nil {
+		ns.SetLoggerV2(logger(o.Logf), false, false, false)
 	}
 	ns.Start()
 	if !ns.ReadyForConnections(10 * time.Second) {
@@ -71,7 +113,7 @@ func Start(ctx context.Context, o Options) (*Hub, error) {
 		return nil, fmt.Errorf("hub: server on %s did not start within 10s (is the port in use?)", o.Listen)
 	}
 	h := &Hub{ns: ns, stream: o.Stream}
-	nc, err := nats.Connect(ns.ClientURL())
+	nc, err := nats.Connect("", append(self, nats.InProcessServer(ns))...)
 	if err != nil {
 		h.Shutdown()
 		return nil, fmt.Errorf("hub: %w", err)
@@ -82,11 +124,46 @@ func Start(ctx context.Context, o Options) (*Hub, error) {
 		h.Shutdown()
 		return nil, err
 	}
-	if _, err := js.CreateOrUpdateStream(ctx, layout.StreamConfig(o.Stream, o.MaxAge, o.MaxBytes)); err != nil {
+	cfg := layout.StreamConfig(o.Stream, o.MaxAge, o.MaxBytes)
+	cfg.Replicas = o.Replicas
+	if err := createStream(ctx, js, cfg, o.Cluster.Name != "", o.Logf); err != nil {
 		h.Shutdown()
 		return nil, fmt.Errorf("hub: stream %s: %w", o.Stream, err)
 	}
 	return h, nil
+}
+
+// createStream creates the stream or updates its limits and replicas. A
+// member of a cluster retries until enough members are up to elect a
+// meta leader and place the replicas: members start together (a
+// StatefulSet's pods in parallel) and each waits for the others.
+func createStream(ctx context.Context, js jetstream.JetStream, cfg jetstream.StreamConfig, cluster bool, logf func(string, ...any)) error {
+	// A plain doubling wait: the e2e module, which links this package,
+	// does not require a backoff module.
+	if !cluster {
+		_, err := js.CreateOrUpdateStream(ctx, cfg)
+		return err
+	}
+	wait := 100 * time.Millisecond
+	for tries := 0; ; tries++ {
+		// Short: before the members have elected a meta leader a request
+		// gets no answer at all, and the next try may find one.
+		cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		_, err := js.CreateOrUpdateStream(cctx, cfg)
+		cancel()
+		if err == nil {
+			return nil
+		}
+		if logf != nil && tries%20 == 0 {
+			logf("stream %s (replicas %d) not placed yet, waiting for the cluster's members: %v", cfg.Name, cfg.Replicas, err)
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%w (waiting for the cluster's members: %v)", ctx.Err(), err)
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, 2*time.Second)
+	}
 }
 
 // ServerURL is the client URL (nats://host:port).
@@ -94,6 +171,9 @@ func (h *Hub) ServerURL() string { return h.ns.ClientURL() }
 
 // SinkURL is what agents use as --sink.
 func (h *Hub) SinkURL() string { return h.ns.ClientURL() + "/" + h.stream }
+
+// Name is the server's name (the one stream info gives as leader).
+func (h *Hub) Name() string { return h.ns.Name() }
 
 // Shutdown stops the server; the data stays on disk.
 func (h *Hub) Shutdown() {

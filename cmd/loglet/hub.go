@@ -4,6 +4,7 @@ package main
 
 import (
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -16,20 +17,37 @@ func hubCommand() *cobra.Command {
 	var (
 		listen, dataDir, maxBytes string
 		maxAge                    time.Duration
+		o                         hub.Options
 	)
 	cmd := &cobra.Command{
 		Use:   "hub",
 		Short: "Run the embedded log hub (NATS JetStream, stored on disk)",
 		Long: `Run the embedded log hub: a NATS server with JetStream storing the LOGLET
 stream on disk. Agents ship to the URL it prints; loglet logs reads from it.
-The same stream layout works on an external NATS cluster.`,
+The same stream layout works on an external NATS cluster.
+
+Several hubs form a JetStream cluster: give each the same --cluster-name,
+its own --name, a --cluster-listen address and the others' --routes; with
+--replicas 3 every record is stored on three members, and the stream goes
+on (a new leader is elected) while one of them is down. Agents list the
+members in their sink: nats://hub-0:4222,hub-1:4222,hub-2:4222/LOGLET.`,
+		Example: `  loglet hub --listen 0.0.0.0:4222 --name hub-0 --data-dir /data \
+    --cluster-name loglet --cluster-listen 0.0.0.0:6222 \
+    --routes nats://hub-1:6222,nats://hub-2:6222 --replicas 3`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			limit, err := settings.ParseBytes(maxBytes)
 			if err != nil {
 				return fmt.Errorf("max-bytes %q: want a size like 10GiB", maxBytes)
 			}
-			h, err := hub.Start(cmd.Context(), hub.Options{Listen: listen, DataDir: dataDir, MaxAge: maxAge, MaxBytes: limit})
+			o.Listen, o.DataDir, o.MaxAge, o.MaxBytes = listen, dataDir, maxAge, limit
+			if o.Cluster.Name != "" {
+				// A cluster's member says when routes come and go and
+				// leaders change: what its operator looks for.
+				log := slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), nil))
+				o.Logf = func(format string, args ...any) { log.Info(fmt.Sprintf(format, args...)) }
+			}
+			h, err := hub.Start(cmd.Context(), o)
 			if err != nil {
 				return err
 			}
@@ -39,9 +57,24 @@ The same stream layout works on an external NATS cluster.`,
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&listen, "listen", "127.0.0.1:4222", "host:port to serve NATS on (port 0: any free port)")
-	cmd.Flags().StringVar(&dataDir, "data-dir", "loglet-hub-data", "folder for the stream's files")
-	cmd.Flags().DurationVar(&maxAge, "max-age", 24*time.Hour, "drop records older than this (0: keep)")
-	cmd.Flags().StringVar(&maxBytes, "max-bytes", "10GiB", "drop the oldest records beyond this size (0: no limit)")
+	f := cmd.Flags()
+	f.StringVar(&listen, "listen", "127.0.0.1:4222", "host:port to serve NATS on (port 0: any free port)")
+	f.StringVar(&dataDir, "data-dir", "loglet-hub-data", "folder for the stream's files")
+	f.DurationVar(&maxAge, "max-age", 24*time.Hour, "drop records older than this (0: keep)")
+	f.StringVar(&maxBytes, "max-bytes", "10GiB", "drop the oldest records beyond this size (0: no limit)")
+	f.StringVar(&o.Stream, "stream", "LOGLET", "the stream's name")
+	f.StringVar(&o.Name, "name", "", "this server's name, distinct for each member of a cluster (default: the host name in a cluster)")
+	f.IntVar(&o.Replicas, "replicas", 1, "members holding each record (1, or 3 in a cluster of three or more)")
+	f.StringVar(&o.Cluster.Name, "cluster-name", "", "join a JetStream cluster of this name (every member gives the same)")
+	f.StringVar(&o.Cluster.Listen, "cluster-listen", "", "host:port the other members' routes connect to, e.g. 0.0.0.0:6222")
+	f.StringSliceVar(&o.Cluster.Routes, "routes", nil, "the members to connect to, e.g. nats://hub-1:6222,nats://hub-2:6222")
+	f.StringVar(&o.Cluster.User, "cluster-user", "", "user the members authenticate their routes with")
+	f.StringVar(&o.Cluster.PasswordFile, "cluster-password-file", "", "file holding the routes' password (with --cluster-user)")
+	f.StringVar(&o.Auth.User, "user", "", "clients must connect as this user (nats://user:password@host:4222/LOGLET)")
+	f.StringVar(&o.Auth.PasswordFile, "password-file", "", "file holding the clients' password (with --user)")
+	f.StringVar(&o.Auth.NkeysFile, "nkeys-file", "", "file of public user nkeys (U…, one per line) clients may connect with")
+	f.StringVar(&o.TLS.CertFile, "tls-cert", "", "serve clients and routes over TLS with this certificate (PEM)")
+	f.StringVar(&o.TLS.KeyFile, "tls-key", "", "the certificate's key (PEM)")
+	f.StringVar(&o.TLS.CAFile, "tls-ca", "", "CA the members' certificates are checked against on the routes (then each member's certificate must allow server and client use)")
 	return cmd
 }

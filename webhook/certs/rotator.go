@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
+	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -53,6 +54,13 @@ type Rotator struct {
 	// wake asks the leader to look again: the Secret or the webhook
 	// configuration changed.
 	wake chan struct{}
+
+	// owner is the webhook's Deployment, found from this replica's pod:
+	// the Secret and the Lease name it as their owner, so that deleting the
+	// Deployment (helm uninstall, kubectl delete -f) has the garbage
+	// collector delete them too. Nil when it cannot be found (not run by
+	// a Deployment); they are then left behind as before.
+	owner *metav1.OwnerReference
 
 	mu sync.Mutex
 	// published and since: the bundle this replica last saw in the webhook
@@ -135,6 +143,8 @@ func (r *Rotator) Start(ctx context.Context) error {
 		go inf.RunWithContext(ctx)
 	}
 
+	r.owner = r.findOwner(ctx)
+	r.ownLease(ctx)
 	elector, err := leaderelection.NewLeaderElector(leaderelection.LeaderElectionConfig{
 		Lock: &resourcelock.LeaseLock{
 			LeaseMeta:  metav1.ObjectMeta{Name: r.opts.Secret, Namespace: r.opts.Namespace},
@@ -276,15 +286,17 @@ func (r *Rotator) reconcile(ctx context.Context) (time.Duration, error) {
 	}
 	if s == nil {
 		s = &corev1.Secret{
-			ObjectMeta: metav1.ObjectMeta{Name: r.opts.Secret, Namespace: r.opts.Namespace, Labels: map[string]string{"app.kubernetes.io/managed-by": "loglet-webhook"}},
-			Type:       corev1.SecretTypeTLS,
-			Data:       next,
+			ObjectMeta: metav1.ObjectMeta{Name: r.opts.Secret, Namespace: r.opts.Namespace, Labels: map[string]string{"app.kubernetes.io/managed-by": "loglet-webhook"},
+				OwnerReferences: r.ownerRefs(nil)},
+			Type: corev1.SecretTypeTLS,
+			Data: next,
 		}
 		_, err = secrets.Create(ctx, s, metav1.CreateOptions{})
 	} else {
 		// The resourceVersion read above makes this fail rather than
 		// overwrite a concurrent writer.
 		s.Data = next
+		s.OwnerReferences = r.ownerRefs(s.OwnerReferences)
 		_, err = secrets.Update(ctx, s, metav1.UpdateOptions{})
 	}
 	if err != nil {
@@ -339,3 +351,78 @@ func (r *Rotator) publish(ctx context.Context, bundle []byte) error {
 // NeedLeaderElection tells controller-runtime's manager to run the
 // Rotator on every replica: it holds its own election for the writing.
 func (r *Rotator) NeedLeaderElection() bool { return false }
+
+// findOwner follows this replica's pod to its ReplicaSet and that to its
+// Deployment. An owner reference to the Deployment rather than the
+// ReplicaSet: a rollout replaces the ReplicaSet, and the CA must outlive it.
+func (r *Rotator) findOwner(ctx context.Context) *metav1.OwnerReference {
+	pod, err := r.cs.CoreV1().Pods(r.opts.Namespace).Get(ctx, r.opts.Identity, metav1.GetOptions{})
+	if err != nil {
+		r.opts.Log.Info("the certificates' Secret and Lease stay after the webhook is deleted: its pod is not readable", "pod", r.opts.Identity, "err", err.Error())
+		return nil
+	}
+	rsRef := metav1.GetControllerOf(pod)
+	if rsRef == nil || rsRef.Kind != "ReplicaSet" {
+		r.opts.Log.Info("the certificates' Secret and Lease stay after the webhook is deleted: its pod is not run by a Deployment", "pod", pod.Name)
+		return nil
+	}
+	rs, err := r.cs.AppsV1().ReplicaSets(r.opts.Namespace).Get(ctx, rsRef.Name, metav1.GetOptions{})
+	if err != nil {
+		r.opts.Log.Info("the certificates' Secret and Lease stay after the webhook is deleted: its ReplicaSet is not readable", "replicaSet", rsRef.Name, "err", err.Error())
+		return nil
+	}
+	dRef := metav1.GetControllerOf(rs)
+	if dRef == nil || dRef.Kind != "Deployment" {
+		r.opts.Log.Info("the certificates' Secret and Lease stay after the webhook is deleted: its ReplicaSet is not run by a Deployment", "replicaSet", rs.Name)
+		return nil
+	}
+	return &metav1.OwnerReference{APIVersion: dRef.APIVersion, Kind: dRef.Kind, Name: dRef.Name, UID: dRef.UID}
+}
+
+// ownerRefs returns refs with the owner added, if it is not there.
+func (r *Rotator) ownerRefs(refs []metav1.OwnerReference) []metav1.OwnerReference {
+	if r.owner == nil {
+		return refs
+	}
+	for _, ref := range refs {
+		if ref.UID == r.owner.UID {
+			return refs
+		}
+	}
+	return append(refs, *r.owner)
+}
+
+// ownLease creates the Lease with the owner reference before the election
+// does (client-go's lock creates it without one), or adds the reference
+// to one made before. The election keeps what it reads, owner included.
+// A failure only leaves the Lease behind later; the election goes on.
+func (r *Rotator) ownLease(ctx context.Context) {
+	if r.owner == nil {
+		return
+	}
+	leases := r.cs.CoordinationV1().Leases(r.opts.Namespace)
+	for attempt := 0; attempt < 3; attempt++ {
+		l, err := leases.Get(ctx, r.opts.Secret, metav1.GetOptions{})
+		switch {
+		case apierrors.IsNotFound(err):
+			l = &coordinationv1.Lease{ObjectMeta: metav1.ObjectMeta{Name: r.opts.Secret, Namespace: r.opts.Namespace,
+				Labels: map[string]string{"app.kubernetes.io/managed-by": "loglet-webhook"}, OwnerReferences: r.ownerRefs(nil)}}
+			_, err = leases.Create(ctx, l, metav1.CreateOptions{})
+		case err == nil:
+			refs := r.ownerRefs(l.OwnerReferences)
+			if len(refs) == len(l.OwnerReferences) {
+				return
+			}
+			l.OwnerReferences = refs
+			_, err = leases.Update(ctx, l, metav1.UpdateOptions{})
+		}
+		if err == nil {
+			return
+		}
+		// Another replica created or changed it meanwhile: look again.
+		if !apierrors.IsAlreadyExists(err) && !apierrors.IsConflict(err) {
+			r.opts.Log.Info("the Lease stays after the webhook is deleted: no owner reference", "lease", r.opts.Secret, "err", err.Error())
+			return
+		}
+	}
+}

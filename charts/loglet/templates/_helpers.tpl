@@ -54,3 +54,22 @@ imagePullSecrets:
 {{- end }}
 {{- end }}
 {{- end -}}
+
+{{- define "loglet.hubName" -}}{{ include "loglet.fullname" . }}-hub{{- end -}}
+
+{{- define "loglet.hubSelector" -}}
+app.kubernetes.io/name: loglet
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/component: hub
+{{- end -}}
+
+{{/* Where agents ship: hub.sink, or the hub this chart installs. */}}
+{{- define "loglet.sink" -}}
+{{- if .Values.hub.sink -}}
+{{ .Values.hub.sink }}
+{{- else if .Values.hub.install -}}
+nats://{{ include "loglet.hubName" . }}.{{ .Release.Namespace }}.svc:4222/{{ .Values.hub.stream }}
+{{- else -}}
+{{ fail "hub.sink: give the URL of your hub (nats://host:4222/LOGLET, kafka://broker:9092/topic, ...), or set hub.install=true to install one" }}
+{{- end -}}
+{{- end -}}
