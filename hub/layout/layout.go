@@ -31,10 +31,12 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"net/url"
 	"strings"
 	"time"
 
 	"github.com/klauspost/compress/s2"
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -82,6 +84,25 @@ const (
 
 // Prefix is the first token of a stream's subjects.
 func Prefix(stream string) string { return strings.ToLower(stream) }
+
+// Servers splits a nats:// URL's host list into what nats.Connect takes,
+// and its user and password into options: in a URL's user part they
+// would reach the first server only, and an agent failing over to the
+// second would be refused.
+func Servers(u *url.URL) (servers string, opts []nats.Option) {
+	var list []string
+	for _, h := range strings.Split(u.Host, ",") {
+		list = append(list, "nats://"+h)
+	}
+	if u.User != nil {
+		if pw, ok := u.User.Password(); ok {
+			opts = append(opts, nats.UserInfo(u.User.Username(), pw))
+		} else {
+			opts = append(opts, nats.Token(u.User.Username()))
+		}
+	}
+	return strings.Join(list, ","), opts
+}
 
 // StreamFor is the stream a route's records go to in the family of
 // streams named base: base itself for the default route, base_<route>

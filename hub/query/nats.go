@@ -42,7 +42,8 @@ func openNATS(ctx context.Context, hubURL string) (*natsHub, error) {
 	if name == "" {
 		name = layout.DefaultStream
 	}
-	nc, err := nats.Connect((&url.URL{Scheme: "nats", User: u.User, Host: u.Host}).String(), nats.Name("loglet-logs"), nats.Timeout(5*time.Second))
+	servers, auth := layout.Servers(u)
+	nc, err := nats.Connect(servers, append(auth, nats.Name("loglet-logs"), nats.Timeout(5*time.Second))...)
 	if err != nil {
 		return nil, fmt.Errorf("hub %s is unreachable: %w (is `loglet hub` running there?)", u.Redacted(), err)
 	}

@@ -132,8 +132,8 @@ func OpenNATS(ctx context.Context, raw string, opts Options) (*NATS, error) {
 	if f := q.Get("ca"); f != "" {
 		nopts = append(nopts, nats.RootCAs(f))
 	}
-	servers := (&url.URL{Scheme: "nats", User: u.User, Host: u.Host}).String()
-	nc, err := nats.Connect(servers, nopts...)
+	servers, auth := layout.Servers(u)
+	nc, err := nats.Connect(servers, append(nopts, auth...)...)
 	if err != nil {
 		return nil, fmt.Errorf("sink %s: %w", u.Redacted(), err)
 	}

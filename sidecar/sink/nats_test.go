@@ -10,6 +10,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/loglet/loglet/internal/freeport"
 	"github.com/loglet/loglet/sidecar/record"
 )
 
@@ -59,5 +60,32 @@ func TestNATSSaysWhatTheServerLacks(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("write to %s: %v\nwant an error saying %q", tc.url, err, tc.want)
 		}
+	}
+}
+
+// TestNATSPasswordReachesEveryServer: with user:password and several
+// servers in the URL, a server after the first (the first is down) gets
+// the password too: an agent failing over is not refused.
+func TestNATSPasswordReachesEveryServer(t *testing.T) {
+	ns, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: server.RANDOM_PORT, JetStream: true, StoreDir: t.TempDir(),
+		Username: "agent", Password: "s3cret", NoLog: true, NoSigs: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ns.Start()
+	defer ns.Shutdown()
+	if !ns.ReadyForConnections(10 * time.Second) {
+		t.Fatal("nats server did not start")
+	}
+	up := strings.TrimPrefix(ns.ClientURL(), "nats://")
+	s, err := Open(context.Background(), "nats://agent:s3cret@"+freeport.Addr(t)+","+up+"/LOGLET", Options{Timeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if n, err := s.Write(ctx, []*record.Package{testPackage("src", 0, "line")}); n != 1 || err != nil {
+		t.Fatalf("write through the second server: %d acknowledged, %v", n, err)
 	}
 }
