@@ -124,7 +124,10 @@ type Agent struct {
 	budget *budget
 	queue  chan *record.Package
 	ledger *ledger
-	ckWake chan struct{}
+	// published is ledger for the metrics' scrapes, which may come while
+	// Run makes it.
+	published atomic.Pointer[ledger]
+	ckWake    chan struct{}
 
 	// stateCorrupt: a checkpoint was moved aside at start (set before the
 	// first scan), so no file gets --start-at end.
@@ -206,10 +209,10 @@ func New(cfg Config, sk sink.Sink, store *checkpoint.Store, log *slog.Logger) (*
 		return a.stats.Lines.Load(), a.stats.Bytes.Load(), a.stats.Splits.Load(), a.stats.Truncations.Load()
 	})
 	a.metrics.ServeLag(func() []metrics.SourceLag {
-		if a.ledger == nil {
-			return nil
+		if l := a.published.Load(); l != nil {
+			return l.lags()
 		}
-		return a.ledger.lags()
+		return nil
 	})
 	a.metrics.ServeInvalidText(a.invalidText)
 	return a, nil
@@ -251,6 +254,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	// Such a source looks new: start-at=end must not skip it.
 	a.stateCorrupt = len(loaded.Corrupt) > 0
 	a.ledger = newLedger(loaded.Checkpoints)
+	a.published.Store(a.ledger)
 
 	// Delivery outlives ctx by at most the drain timeout.
 	drain, stopDrain := context.WithCancel(context.WithoutCancel(ctx))
