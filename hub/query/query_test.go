@@ -82,14 +82,10 @@ func TestContextOnKafka(t *testing.T) {
 // asks for its context.
 func checkContext(t *testing.T, hubURL string) {
 	t.Helper()
-	r, err := query.Open(context.Background(), hubURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
+	r := openHub(t, hubURL)
 	var target query.Record
 	n := 0
-	err = r.Tail(context.Background(), query.Filter{}, query.Options{}, func(rec query.Record) error {
+	err := r.Tail(context.Background(), query.Filter{}, query.Options{}, func(rec query.Record) error {
 		n++
 		if rec.Body == line("b", 250) {
 			target = rec

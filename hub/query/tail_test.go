@@ -96,6 +96,17 @@ func startHub(t *testing.T) *hub.Hub {
 	return h
 }
 
+// openHub opens a hub to read for the test.
+func openHub(t *testing.T, url string) query.Hub {
+	t.Helper()
+	r, err := query.Open(context.Background(), url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(r.Close)
+	return r
+}
+
 // follow runs a following Tail in the background: next returns the body
 // of the next record it hands on, stop ends it and checks it ended well.
 func follow(t *testing.T, r query.Hub, f query.Filter, o query.Options) (next func() string, stop func()) {
@@ -246,11 +257,7 @@ func TestTailFiltersOnNATS(t *testing.T) {
 	dir := t.TempDir()
 	writePods(t, dir)
 	shipPods(t, h.SinkURL(), dir)
-	r, err := query.Open(context.Background(), h.SinkURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
+	r := openHub(t, h.SinkURL())
 	checkFilters(t, r)
 
 	// The server filters by subject: a namespace, pod and container are
@@ -278,11 +285,7 @@ func TestTailFollowsAfterLast(t *testing.T) {
 	dir := t.TempDir()
 	writePods(t, dir)
 	shipPods(t, h.SinkURL(), dir)
-	r, err := query.Open(context.Background(), h.SinkURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
+	r := openHub(t, h.SinkURL())
 	next, stop := follow(t, r, query.Filter{Pod: "web-2"}, query.Options{Last: 2})
 	if a, b := next(), next(); a != "web-2 says 58" || b != "web-2 says 59" {
 		t.Fatalf("last two: %q, %q", a, b)
@@ -387,11 +390,7 @@ func TestTailFiltersOnKafka(t *testing.T) {
 		t.Fatal(err)
 	}
 	cl.Close()
-	r, err := query.Open(context.Background(), url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
+	r := openHub(t, url)
 	checkFilters(t, r)
 	if _, skipped := bodies(t, r, query.Filter{}, query.Options{}); len(skipped) != 1 || !strings.Contains(skipped[0], "kafka topic logs partition") {
 		t.Errorf("skipped %q, want the one record that is not JSON", skipped)
@@ -478,11 +477,7 @@ func TestStreamPerRoute(t *testing.T) {
 		t.Fatalf("streams %v, want %v", subjects, want)
 	}
 
-	r, err := query.Open(context.Background(), h.SinkURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
+	r := openHub(t, h.SinkURL())
 	all, _ := bodies(t, r, query.Filter{}, query.Options{})
 	want := slices.Concat(says("web", 0, 1, 2, 3, 4), says("api", 0, 1, 2, 3, 4), says("web", 5, 6, 7, 8, 9), says("api", 5, 6, 7, 8, 9), says("pay", 0, 1, 2))
 	if !slices.Equal(all, want) {
