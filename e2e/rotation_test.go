@@ -107,6 +107,10 @@ func TestStdoutAPILogRotation(t *testing.T) {
 		gaps := bytes.Count(sidecarLog, []byte("rotated more than once"))
 		t.Logf("%s (%v): %d lines, app log rotated %d times; %d missing, %d stored twice; the sidecar logged %d stalls, %d gaps",
 			node.name, node.mode, n+1, len(rotated), missing, dups, stalls, gaps)
+		if missing > 0 {
+			files, _ := filepath.Glob(filepath.Join(node.p.LogDir, testNamespace+"_"+pod.Name+"_*", "*", "*"))
+			t.Logf("%s: the pod's log files %q; the sidecar's log:\n%s", node.name, files, sidecarLog[max(0, len(sidecarLog)-8000):])
+		}
 		if len(rotated) < 3 {
 			t.Errorf("%s: the app's log rotated %d times, want 3 or more for the test to mean something", node.name, len(rotated))
 		}

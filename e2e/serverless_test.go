@@ -164,11 +164,15 @@ func (s *serverless) stored(t *testing.T) (map[string]query.Record, map[string]i
 	}
 	defer r.Close()
 	recs, counts := map[string]query.Record{}, map[string]int{}
-	r.Tail(context.Background(), query.Filter{}, query.Options{}, func(rec query.Record) error {
+	skipped := func(s query.Skipped) { t.Errorf("reading the hub skipped %s", s) }
+	err = r.Tail(context.Background(), query.Filter{}, query.Options{Skipped: skipped}, func(rec query.Record) error {
 		recs[rec.Body] = rec
 		counts[rec.Body]++
 		return nil
 	})
+	if err != nil {
+		t.Errorf("reading the hub: %v", err)
+	}
 	return recs, counts
 }
 

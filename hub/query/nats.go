@@ -245,11 +245,24 @@ func (e scanEnd) last(md *jetstream.MsgMetadata) bool {
 }
 
 // scan reads the messages an ordered consumer delivers, until end.
+//
+// A stream takes 1,000 consumers by default, and an ordered consumer
+// otherwise outlives its reader by five minutes: a reader polling the hub
+// (a test waiting for a line, a console refreshing) would use them all up
+// ("maximum consumers limit reached"). So the consumer is deleted when the
+// scan ends, and expires 30 s after a reader that could not delete it
+// stopped pulling.
 func (r *natsStream) scan(ctx context.Context, cfg jetstream.OrderedConsumerConfig, end scanEnd, fn func(jetstream.Msg, *jetstream.MsgMetadata) error) error {
+	cfg.InactiveThreshold = 30 * time.Second
 	cons, err := r.js.OrderedConsumer(ctx, r.name, cfg)
 	if err != nil {
 		return fmt.Errorf("read %s: %w", r.name, err)
 	}
+	defer func() {
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+		defer cancel()
+		r.js.DeleteConsumer(ctx, r.name, cons.CachedInfo().Name) // best effort: it expires anyway
+	}()
 	if !end.follow && cons.CachedInfo().NumPending == 0 {
 		return nil
 	}

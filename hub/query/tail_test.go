@@ -517,3 +517,24 @@ func TestStreamPerRoute(t *testing.T) {
 		t.Errorf("context in LOGLET_audit: %d records, at %d, %v", len(recs), at, err)
 	}
 }
+
+// TestPollingDoesNotUseUpConsumers: a reader that queries the hub again
+// and again (a script waiting for a line) leaves no consumer behind; a
+// stream takes 1,000 by default, and each query used to hold one for five
+// minutes ("maximum consumers limit reached").
+func TestPollingDoesNotUseUpConsumers(t *testing.T) {
+	h := startHub(t)
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "shop_web.log"), []byte(podLine("web", 1)+"\n"), 0o644)
+	shipPods(t, h.SinkURL(), dir)
+	r := openHub(t, h.SinkURL())
+	for i := range 1100 {
+		o := query.Options{}
+		if i%2 == 1 {
+			o.Last = 1
+		}
+		if got, _ := bodies(t, r, query.Filter{Namespace: "shop"}, o); len(got) != 1 {
+			t.Fatalf("query %d: %q", i, got)
+		}
+	}
+}
