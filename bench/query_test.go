@@ -142,7 +142,9 @@ func BenchmarkHubQuery(b *testing.B) {
 	total := float64(n+100*len(queryPods())) * avg
 
 	// A run prints what check accepts.
-	is := func(want string) func(string) bool { return func(out string) bool { return strings.TrimSpace(out) == want } }
+	is := func(want string) func(string) bool {
+		return func(out string) bool { return strings.TrimSpace(out) == want }
+	}
 	runs := func(name, target string, args []string, check func(string) bool, figure func(time.Duration) string) {
 		var walls, cpus []time.Duration
 		for range 3 {

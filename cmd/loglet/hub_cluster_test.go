@@ -19,8 +19,8 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/loglet/loglet/internal/poll"
 	"github.com/loglet/loglet/hub/query"
+	"github.com/loglet/loglet/internal/poll"
 )
 
 // hubMember is one `loglet hub` process of a cluster, and how to start it
