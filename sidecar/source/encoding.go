@@ -68,23 +68,14 @@ func (s *File) splitWide(from int, now time.Time, count bool) {
 			end -= 2
 		}
 		lines++
-		for end-s.start > s.cfg.MaxLineBytes {
-			s.addPart(s.start+wideCut(data[s.start:end], s.cfg.MaxLineBytes, s.be), false, now)
-		}
-		if s.part > 0 {
-			s.addPart(end, true, now)
-		} else {
-			s.add(end, 0, 0, now)
-		}
+		s.addLine(end, now)
 		s.consume(nl + 2)
 		from = nl + 2
 	}
 	if count {
 		s.stats.Lines.Add(lines)
 	}
-	for len(data)-s.start > s.cfg.MaxLineBytes {
-		s.addPart(s.start+wideCut(data[s.start:], s.cfg.MaxLineBytes, s.be), false, now)
-	}
+	s.cutTail(now)
 }
 
 func isWideCR(u []byte, be bool) bool {

@@ -425,23 +425,44 @@ func (s *File) split(from int, now time.Time, count bool) {
 			end--
 		}
 		lines++
-		for end-s.start > s.cfg.MaxLineBytes {
-			s.addPart(s.start+record.RuneCut(data[s.start:end], s.cfg.MaxLineBytes), false, now)
-		}
-		if s.part > 0 {
-			s.addPart(end, true, now)
-		} else {
-			s.add(end, 0, 0, now)
-		}
+		s.addLine(end, now)
 		s.consume(nl + 1)
 		from = nl + 1
 	}
 	if count {
 		s.stats.Lines.Add(lines) // once per read, not per line: this is the hot loop
 	}
-	for len(data)-s.start > s.cfg.MaxLineBytes {
-		s.addPart(s.start+record.RuneCut(data[s.start:], s.cfg.MaxLineBytes), false, now)
+	s.cutTail(now)
+}
+
+// addLine adds the line ending at end (its line end left out): whole, or
+// in parts of at most the line limit.
+func (s *File) addLine(end int, now time.Time) {
+	for end-s.start > s.cfg.MaxLineBytes {
+		s.addPart(s.start+s.lineCut(s.cur.Data[s.start:end]), false, now)
 	}
+	if s.part > 0 {
+		s.addPart(end, true, now)
+	} else {
+		s.add(end, 0, 0, now)
+	}
+}
+
+// cutTail cuts an unterminated tail as long as the line limit into parts
+// now, so what waits for a line end never exceeds the limit.
+func (s *File) cutTail(now time.Time) {
+	for len(s.cur.Data)-s.start > s.cfg.MaxLineBytes {
+		s.addPart(s.start+s.lineCut(s.cur.Data[s.start:]), false, now)
+	}
+}
+
+// lineCut is where to cut text b to at most the line limit: between
+// characters, or between UTF-16 code units outside a surrogate pair.
+func (s *File) lineCut(b []byte) int {
+	if s.wide {
+		return wideCut(b, s.cfg.MaxLineBytes, s.be)
+	}
+	return record.RuneCut(b, s.cfg.MaxLineBytes)
 }
 
 // addPart adds data[start:end] as a part of a long line and consumes it.
