@@ -141,10 +141,8 @@ func (h *kafkaHub) Tail(ctx context.Context, f Filter, o Options, emit func(Reco
 		if err != nil {
 			return err
 		}
-		for _, rec := range recs {
-			if err := emit(rec); err != nil {
-				return err
-			}
+		if err := emitAll(recs, emit); err != nil {
+			return err
 		}
 		if !o.Follow {
 			return nil

@@ -124,10 +124,8 @@ func (r *natsHub) Tail(ctx context.Context, f Filter, o Options, emit func(Recor
 			all = append(all, recs...)
 		}
 		slices.SortStableFunc(all, func(a, b Record) int { return a.Stored.Compare(b.Stored) })
-		for _, rec := range all[max(0, len(all)-o.Last):] {
-			if err := emit(rec); err != nil {
-				return err
-			}
+		if err := emitAll(all[max(0, len(all)-o.Last):], emit); err != nil {
+			return err
 		}
 		if !o.Follow {
 			return nil
@@ -176,10 +174,8 @@ func (r *natsStream) tail(ctx context.Context, f Filter, o Options, emit func(Re
 		if err != nil {
 			return err
 		}
-		for _, rec := range recs {
-			if err := emit(rec); err != nil {
-				return err
-			}
+		if err := emitAll(recs, emit); err != nil {
+			return err
 		}
 		if !o.Follow {
 			return nil

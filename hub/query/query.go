@@ -148,6 +148,16 @@ func selected(dec *layout.Decoder, encoding string, data []byte, stored time.Tim
 	return nil
 }
 
+// emitAll hands recs to emit in order.
+func emitAll(recs []Record, emit func(Record) error) error {
+	for _, rec := range recs {
+		if err := emit(rec); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // parseRecords returns every record of a message body.
 func parseRecords(encoding string, data []byte) ([]Record, error) {
 	var out []Record
