@@ -4,36 +4,14 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/loglet/loglet/internal/utf16test"
 	"github.com/loglet/loglet/sidecar/parse"
 )
 
-// utf16le and utf16be write s as UTF-16 by hand (the test does not use
-// the decoder it checks).
-func utf16le(s string) string { return utf16(s, false) }
-func utf16be(s string) string { return utf16(s, true) }
-
-func utf16(s string, be bool) string {
-	var b strings.Builder
-	unit := func(u uint16) {
-		if be {
-			b.WriteByte(byte(u >> 8))
-			b.WriteByte(byte(u))
-		} else {
-			b.WriteByte(byte(u))
-			b.WriteByte(byte(u >> 8))
-		}
-	}
-	for _, r := range s {
-		if r >= 0x10000 {
-			r -= 0x10000
-			unit(uint16(0xd800 + r>>10))
-			unit(uint16(0xdc00 + r&0x3ff))
-			continue
-		}
-		unit(uint16(r))
-	}
-	return b.String()
-}
+// utf16le and utf16be write s as UTF-16 with the standard library (not
+// the decoder under test).
+func utf16le(s string) string { return utf16test.LE(s) }
+func utf16be(s string) string { return utf16test.BE(s) }
 
 const (
 	gbkNiHao  = "\xc4\xe3\xba\xc3" // 你好

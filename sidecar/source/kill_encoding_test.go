@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/loglet/loglet/internal/poll"
+	"github.com/loglet/loglet/internal/utf16test"
 	"github.com/loglet/loglet/sidecar/checkpoint"
 	"github.com/loglet/loglet/sidecar/parse"
 	"github.com/loglet/loglet/sidecar/record"
@@ -253,32 +254,10 @@ func TestKillAtEveryByte(t *testing.T) {
 	}
 }
 
-func utf16le(s string) string { return utf16(s, false) }
-func utf16be(s string) string { return utf16(s, true) }
-
-// utf16 writes s as UTF-16 by hand (not with the decoder under test).
-func utf16(s string, be bool) string {
-	var b strings.Builder
-	unit := func(u uint16) {
-		if be {
-			b.WriteByte(byte(u >> 8))
-			b.WriteByte(byte(u))
-		} else {
-			b.WriteByte(byte(u))
-			b.WriteByte(byte(u >> 8))
-		}
-	}
-	for _, r := range s {
-		if r >= 0x10000 {
-			r -= 0x10000
-			unit(uint16(0xd800 + r>>10))
-			unit(uint16(0xdc00 + r&0x3ff))
-			continue
-		}
-		unit(uint16(r))
-	}
-	return b.String()
-}
+// utf16le and utf16be write s as UTF-16 with the standard library (not
+// the decoder under test).
+func utf16le(s string) string { return utf16test.LE(s) }
+func utf16be(s string) string { return utf16test.BE(s) }
 
 // gbk writes the few characters the test uses in GBK (from the GBK
 // table, not with the decoder under test).
