@@ -13,7 +13,6 @@ package parse
 
 import (
 	"fmt"
-	"regexp"
 	"strings"
 	"time"
 
@@ -33,8 +32,24 @@ type Config struct {
 	Format string
 	// CSVFields names the columns of csv.
 	CSVFields []string
-	// MultilineStart matches the first line of a record.
+	// MultilineStart matches the first line of a record: a line that
+	// does not joins the record before it (a line before any start line
+	// is a record of its own).
 	MultilineStart string
+	// MultilineEnd matches the last line of a record.
+	MultilineEnd string
+	// MultilineContinue matches the lines that continue a record (with
+	// MultilineStart: records begin only with a start line).
+	MultilineContinue string
+	// MultilinePreset knows a runtime's stack traces instead of patterns:
+	// java, python, go, ruby, node, dotnet or auto (any of them).
+	MultilinePreset string
+	// MultilineMaxLines ends a record in parts (marked as a split
+	// record's parts) beyond this many lines (0: 500).
+	MultilineMaxLines int
+	// MultilineMaxBytes does the same beyond this size (0, or above
+	// MaxLineBytes: MaxLineBytes).
+	MultilineMaxBytes int
 	// MultilineTimeout flushes a record after this long without a line.
 	MultilineTimeout time.Duration
 	// MaxLineBytes splits longer records into marked parts.
@@ -64,9 +79,10 @@ type Spec struct {
 	cfg           Config
 	container     string
 	format        string
-	multiline     *regexp.Regexp
-	mlChain       *chain // the same, when it is a simple chain
-	mlPrefix      string // literal every start line begins with, when the pattern is anchored
+	multiline     *multiline // nil: one line, one record
+	// maxPending is the size beyond which a multiline record is
+	// finished in parts.
+	maxPending int
 	newParser     func() parser
 	timeOf        TimeParser
 	strings       []string
@@ -137,23 +153,12 @@ func Compile(cfg Config) (*Spec, error) {
 	if cfg.MaxLineBytes <= 0 {
 		return nil, fmt.Errorf("max-line-bytes %d: want a positive size", cfg.MaxLineBytes)
 	}
-	if cfg.MultilineStart != "" {
-		re, err := regexp.Compile(cfg.MultilineStart)
-		if err != nil {
-			return nil, fmt.Errorf("multiline-start %q does not compile: %w (RE2 syntax: https://github.com/google/re2/wiki/Syntax)", cfg.MultilineStart, err)
-		}
-		s.multiline = re
-		s.mlChain = compileChain(re, cfg.MultilineStart)
-		// An anchored pattern with a literal prefix rejects most lines
-		// with one comparison, before the regexp engine runs.
-		if rest, ok := strings.CutPrefix(cfg.MultilineStart, "^"); ok {
-			if re, err := regexp.Compile(rest); err == nil {
-				s.mlPrefix, _ = re.LiteralPrefix()
-			}
-		}
-		if cfg.MultilineTimeout <= 0 {
-			return nil, fmt.Errorf("multiline-timeout %s: want a positive duration like 1s", cfg.MultilineTimeout)
-		}
+	if s.multiline, err = compileMultiline(cfg); err != nil {
+		return nil, err
+	}
+	s.maxPending = cfg.MaxLineBytes
+	if cfg.MultilineMaxBytes > 0 {
+		s.maxPending = min(s.maxPending, cfg.MultilineMaxBytes)
 	}
 	s.format = format
 	if s.newParser, err = newParser(format, cfg, s); err != nil {

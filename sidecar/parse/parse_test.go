@@ -232,10 +232,46 @@ func TestMultiline(t *testing.T) {
 			parse.Config{MultilineStart: `^(panic:|exit status)`},
 			[]rec{{Body: "panic: runtime error: index out of range [3] with length 2\n\ngoroutine 1 [running]:\nmain.main()\n\t/app/main.go:7 +0x1d", Severity: "FATAL"},
 				{Body: "exit status 2"}}},
-		{"continuation lines before any start", "\tat orphan\nSTART one\n\tmore\n",
+		{"continuation lines before any start are each a record", "\tat orphan\n\tat second orphan\nSTART one\n\tmore\n",
 			parse.Config{MultilineStart: `^START`},
-			[]rec{{Body: "\tat orphan"}, {Body: "START one\n\tmore"}}},
+			[]rec{{Body: "\tat orphan"}, {Body: "\tat second orphan"}, {Body: "START one\n\tmore"}}},
+		{"end", "BEGIN a\n b\nEND\nBEGIN c\nEND\nlast\n",
+			parse.Config{MultilineEnd: `^END$`},
+			[]rec{{Body: "BEGIN a\n b\nEND"}, {Body: "BEGIN c\nEND"}, {Body: "last"}}},
+		{"start and end: lines outside a record are each a record", "noise\n<event>\n a\n</event>\nnoise 2\nnoise 3\n<event>\n<event>\n b\n",
+			parse.Config{MultilineStart: `^<event>$`, MultilineEnd: `^</event>$`},
+			[]rec{{Body: "noise"}, {Body: "<event>\n a\n</event>"}, {Body: "noise 2"}, {Body: "noise 3"}, {Body: "<event>"}, {Body: "<event>\n b"}}},
+		{"continue", "one\n  two\n  three\nfour\n  five\n",
+			parse.Config{MultilineContinue: `^\s`},
+			[]rec{{Body: "one\n  two\n  three"}, {Body: "four\n  five"}}},
+		{"start and continue: others are each a record", "x\nSTART\n+a\ny\n+b\nSTART\n+c\n",
+			parse.Config{MultilineStart: `^START`, MultilineContinue: `^\+`},
+			[]rec{{Body: "x"}, {Body: "START\n+a"}, {Body: "y"}, {Body: "+b"}, {Body: "START\n+c"}}},
 	})
+}
+
+// A record that goes on past max-lines is finished in parts marked as a
+// split record's (loglet.split.part, loglet.split.last), which join back.
+func TestMultilineMaxLines(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("START\n")
+	for i := range 9 {
+		fmt.Fprintf(&b, "\tline %d\n", i)
+	}
+	b.WriteString("START next\n")
+	for _, batch := range []int{1 << 20, 64} {
+		got := readRecords(t, b.String(), parse.Config{MultilineStart: `^START`, MultilineMaxLines: 4}, batch)
+		want := []rec{{Body: "START\n\tline 0\n\tline 1\n\tline 2\n", Part: 1}, {Body: "\tline 3\n\tline 4\n\tline 5\n\tline 6\n", Part: 2},
+			{Body: "\tline 7\n\tline 8", Part: 3}, {Body: "START next"}}
+		if len(got) != len(want) {
+			t.Fatalf("batch %d: got %d records, want %d:\n%s", batch, len(got), len(want), dump(got))
+		}
+		for i := range got {
+			if msg := diff(got[i], want[i]); msg != "" {
+				t.Errorf("batch %d: record %d: %s", batch, i, msg)
+			}
+		}
+	}
 }
 
 // A record that never ends is finished at the size limit, in marked parts.

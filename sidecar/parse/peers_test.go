@@ -96,8 +96,7 @@ func TestFluentBitTail(t *testing.T) {
 		{"dockermode_splitted_line", parse.Config{Container: "docker"}, true, "docker: time missing", ""},
 		{"dockermode_multiple_lines", parse.Config{Container: "docker", MultilineStart: dockerMultiline}, true, "docker: time missing", ""},
 		{"dockermode_splitted_multiple_lines", parse.Config{Container: "docker", MultilineStart: dockerMultiline}, true, "docker: time missing", ""},
-		{"dockermode_firstline_detection", parse.Config{Container: "docker", MultilineStart: dockerMultiline}, true, "docker: time missing",
-			"issue 18, Multiline: lines before the first start line are each a record (loglet joins them today)"},
+		{"dockermode_firstline_detection", parse.Config{Container: "docker", MultilineStart: dockerMultiline}, true, "docker: time missing", ""},
 	}
 	for _, tt := range tests {
 		// The unicode files again under the default utf-8: their BOM

@@ -158,6 +158,10 @@ type lane struct {
 	// parts counts the parts of a record cut at the size limit that were
 	// already emitted; the record goes on in the next package.
 	parts uint16
+	// trace is what a multiline preset knows of the open record;
+	// partTrace, what it knew when the latest part was cut, where a
+	// package read again starts.
+	trace, partTrace traceState
 }
 
 // open returns the first raw line of what the lane has open, or MaxInt.
@@ -249,8 +253,9 @@ func (st *Stage) Process(p *record.Package, flush bool) (keep int) {
 	st.out, st.spans, st.spanAt, st.lastSpan = st.out[:0], st.spans[:0], 0, -1
 	// What was open at the end of the last package is read again.
 	for i := range st.lanes {
-		st.lanes[i].clearPending()
-		st.lanes[i].partial = st.lanes[i].partial[:0]
+		ln := &st.lanes[i]
+		ln.clearPending()
+		ln.partial, ln.trace = ln.partial[:0], ln.partTrace
 	}
 	st.held, st.floor = st.held[:0], math.MaxInt
 	p.Extra, p.Attrs = p.Extra[:0], p.Attrs[:0]
@@ -402,7 +407,8 @@ func joinTexts(p *record.Package, pieces []record.Ref, last record.Ref, withLast
 // add adds logical line l to lane n: it joins the lane's pending record,
 // or ends it and begins the next.
 func (st *Stage) add(p *record.Package, n int, l logical) {
-	if st.spec.multiline == nil && st.spec.format != "csv" {
+	ml := st.spec.multiline
+	if ml == nil && st.spec.format != "csv" {
 		// One line, one record: the common case, kept short — emitted
 		// at once when nothing is held or open before it.
 		if len(st.held) == 0 && l.last < st.openFirst() {
@@ -414,7 +420,15 @@ func (st *Stage) add(p *record.Package, n int, l logical) {
 	}
 	ln := &st.lanes[n]
 	st.floor = l.first
-	if !st.joins(p, ln, l) {
+	var join, ends bool
+	if ml != nil {
+		// A continuation at the very start of what the lane has belongs
+		// to a record whose earlier parts were already sent.
+		join, ends = ml.step(p.Bytes(l.body), len(ln.pending) > 0 || ln.parts > 0, &ln.trace)
+	} else {
+		join = len(ln.pending) > 0 && ln.openQuote()
+	}
+	if !join {
 		st.endPending(p, n, true)
 	}
 	st.floor = math.MaxInt
@@ -423,39 +437,17 @@ func (st *Stage) add(p *record.Package, n int, l logical) {
 	if st.spec.format == "csv" {
 		ln.quotes += bytes.Count(p.Bytes(l.body), []byte{'"'})
 	}
-	// A record over the limit is cut into parts as it grows, but only
-	// when nothing else is open: the lines of its part are then all used,
-	// and the reader may drop them.
-	if len(ln.pending) > 1 && ln.pendingLen > st.spec.cfg.MaxLineBytes && st.openFirstBut(n) == math.MaxInt {
+	switch {
+	case ends, ml == nil && !ln.openQuote():
+		st.endPending(p, n, true)
+	case len(ln.pending) > 1 && st.openFirstBut(n) == math.MaxInt &&
+		(ln.pendingLen > st.spec.maxPending || ml != nil && len(ln.pending) >= ml.maxLines):
+		// A record over the limits is cut into parts as it grows, but
+		// only when nothing else is open: the lines of its part are
+		// then all used, and the reader may drop them.
+		ln.partTrace = ln.trace
 		st.endPending(p, n, false)
 	}
-	if len(ln.pending) > 0 && st.spec.multiline == nil && !ln.openQuote() {
-		st.endPending(p, n, true)
-	}
-}
-
-// joins reports whether l continues the pending record of lane ln.
-func (st *Stage) joins(p *record.Package, ln *lane, l logical) bool {
-	if len(ln.pending) == 0 {
-		// A continuation at the very start of what the lane has: it
-		// belongs to a record whose earlier parts were already sent.
-		return ln.parts > 0 && st.spec.multiline != nil && !st.isStart(p, l)
-	}
-	if st.spec.multiline != nil {
-		return !st.isStart(p, l)
-	}
-	return ln.openQuote()
-}
-
-func (st *Stage) isStart(p *record.Package, l logical) bool {
-	body := p.Bytes(l.body)
-	if st.spec.mlChain != nil {
-		return st.spec.mlChain.matches(body)
-	}
-	if st.spec.mlPrefix != "" && (len(body) < len(st.spec.mlPrefix) || string(body[:len(st.spec.mlPrefix)]) != st.spec.mlPrefix) {
-		return false
-	}
-	return st.spec.multiline.Match(body)
 }
 
 // endPending finishes the pending record of lane n (last: it is complete;
