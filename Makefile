@@ -51,9 +51,12 @@ build:
 ## them: with the two cores shared, TestCrashLosesNothing loses the last
 ## lines of a copytruncated file in about one run in four (a known defect,
 ## reproduced with two busy loops beside it; see docs/architecture.md).
+## hack/runtimes.sh installs the runtimes (JDK, Python, Ruby, Node.js) whose
+## stack traces the multiline presets are tested on.
 test:
 	$(GO) vet ./...
-	KUBEBUILDER_ASSETS=$$(hack/control-plane.sh) $(GO) test -count=1 -timeout 15m $$($(GO) list ./... | grep -v '/cmd/loglet$$')
+	hack/runtimes.sh
+	KUBEBUILDER_ASSETS=$$(hack/control-plane.sh) LOGLET_TRACE_RUNTIMES=required $(GO) test -count=1 -timeout 15m $$($(GO) list ./... | grep -v '/cmd/loglet$$')
 	KUBEBUILDER_ASSETS=$$(hack/control-plane.sh) $(GO) test -count=1 -timeout 15m ./cmd/loglet
 	KUBEBUILDER_ASSETS=$$(hack/control-plane.sh) $(GO) test -race -count=1 -timeout 15m ./sidecar/... ./hub/...
 

@@ -427,8 +427,8 @@ func TestAnyCharacterArrives(t *testing.T) {
 			if err != nil {
 				t.Fatalf("the sidecar does not load: %v", err)
 			}
-			if in := c.Inputs[0]; in.MultilineStart != v || !slices.Equal(in.CSVFields, []string{"a" + v, "b"}) {
-				t.Errorf("multiline-start %q, csv-fields %q; want %q and %q", in.MultilineStart, in.CSVFields, v, []string{"a" + v, "b"})
+			if in := c.Inputs[0]; in.Multiline.Start != v || !slices.Equal(in.CSVFields, []string{"a" + v, "b"}) {
+				t.Errorf("multiline-start %q, csv-fields %q; want %q and %q", in.Multiline.Start, in.CSVFields, v, []string{"a" + v, "b"})
 			}
 		})
 	}

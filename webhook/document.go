@@ -52,13 +52,15 @@ func sidecarDocument(pod *corev1.Pod, req Request, cfg Config, globs []string) (
 		s[agentKey(k)] = v
 	}
 	in := config.Input{
-		Name:           config.DefaultInput,
-		Files:          globs,
-		Format:         req.Format,
-		CSVFields:      req.CSVFields,
-		MultilineStart: req.MultilineStart,
-		Route:          req.Route,
-		Encoding:       req.Encoding,
+		Name:      config.DefaultInput,
+		Files:     globs,
+		Format:    req.Format,
+		CSVFields: req.CSVFields,
+		Route:     req.Route,
+		Encoding:  req.Encoding,
+	}
+	if req.MultilineStart != "" {
+		in.Multiline = &config.Multiline{Start: req.MultilineStart}
 	}
 	return config.Document{Settings: s, Inputs: []config.Input{in}}, warnings
 }

@@ -114,8 +114,11 @@ const DockerContainers = "/var/lib/docker/containers"
 // with, naming the setting and the fix, and names nearby keys for unknown
 // ones.
 func Load(fs *pflag.FlagSet, environ []string) (Agent, error) {
-	r, doc, err := settings.Open(fs, environ, []string{"inputs", "version", "processors"}, otherVariables)
+	r, doc, err := settings.Open(fs, environ, []string{"inputs", "version", "processors", "multiline"}, otherVariables)
 	if err != nil {
+		return Agent{}, err
+	}
+	if err := flattenMultiline(doc, "config"); err != nil {
 		return Agent{}, err
 	}
 	if v, ok := doc["version"]; ok && fmt.Sprint(v) != fmt.Sprint(Version) {

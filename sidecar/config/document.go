@@ -42,11 +42,9 @@ type Input struct {
 	// ContainerFormat is the container log wrapping to decode first:
 	// none, cri, docker or auto.
 	ContainerFormat string `json:"container-format,omitempty"`
-	// MultilineStart is an RE2 matching the first line of a record.
-	MultilineStart string `json:"multiline-start,omitempty"`
-	// MultilineTimeout finishes a multiline record after this long
-	// without a new line (1s).
-	MultilineTimeout string `json:"multiline-timeout,omitempty"`
+	// Multiline joins the lines of a record (stack traces); the older
+	// keys multiline-start and multiline-timeout are read too.
+	Multiline *Multiline `json:"multiline,omitempty"`
 	// CSVFields are the column names of format csv.
 	CSVFields []string `json:"csv-fields,omitempty"`
 	// TimeKey is the field holding the record's event time.
@@ -77,9 +75,65 @@ type Input struct {
 	Process *process.Chain `json:"-"`
 }
 
+// Multiline is an input's multiline block. Each key is also a flag,
+// multiline-<key>.
+type Multiline struct {
+	// Start is an RE2 matching the first line of a record.
+	Start string `json:"start,omitempty"`
+	// End is an RE2 matching the last line of a record.
+	End string `json:"end,omitempty"`
+	// Continue is an RE2 matching the lines that continue a record.
+	Continue string `json:"continue,omitempty"`
+	// Preset joins a runtime's stack traces: java, python, go, ruby,
+	// node, dotnet or auto.
+	Preset string `json:"preset,omitempty"`
+	// MaxLines and MaxBytes finish a growing record in parts.
+	MaxLines int    `json:"max-lines,omitempty"`
+	MaxBytes string `json:"max-bytes,omitempty"`
+	// Timeout finishes a record after this long without a new line (1s).
+	Timeout string `json:"timeout,omitempty"`
+}
+
+// multilineKeys are the keys of a multiline block.
+var multilineKeys = []string{"start", "end", "continue", "preset", "max-lines", "max-bytes", "timeout"}
+
+// legacyInputKeys are keys an input still reads that a block replaced:
+// multiline-start and multiline-timeout are multiline.start and
+// multiline.timeout.
+var legacyInputKeys = []string{"multiline-start", "multiline-timeout"}
+
 // documentKeys are an input's keys in the document.
-var documentKeys = []string{"name", "files", "exclude", "format", "container-format", "multiline-start",
+var documentKeys = []string{"name", "files", "exclude", "format", "container-format", "multiline", "multiline-start",
 	"multiline-timeout", "csv-fields", "time-key", "time-format", "encoding", "invalid-utf8", "route", "processors"}
+
+// flattenMultiline replaces doc's multiline block (a map, or a preset's
+// name as a shorthand: multiline: java) by the flags' keys, multiline-<key>,
+// which the settings reader types and checks as it does every flag.
+func flattenMultiline(doc map[string]any, where string) error {
+	block, ok := doc["multiline"]
+	if !ok {
+		return nil
+	}
+	delete(doc, "multiline")
+	m, ok := block.(map[string]any)
+	if name, isName := block.(string); isName {
+		m, ok = map[string]any{"preset": name}, true
+	}
+	if !ok {
+		return fmt.Errorf("%s.multiline: want a map like {preset: java} or {start: '^\\d{4}-'}, or a preset's name, got %v", where, block)
+	}
+	if err := settings.CheckKeys(m, multilineKeys, where+".multiline"); err != nil {
+		return err
+	}
+	for k, v := range m {
+		flat := "multiline-" + k
+		if _, both := doc[flat]; both {
+			return fmt.Errorf("%s: multiline.%s and %s both given; keep multiline.%s", where, k, flat, k)
+		}
+		doc[flat] = v
+	}
+	return nil
+}
 
 // Document is a configuration document as a program writes it (the
 // webhook, for the sidecar it injects): agent-wide settings by key and the
@@ -125,6 +179,10 @@ func readInputs(fs *pflag.FlagSet, list any, maxLineBytes int64, popt process.Op
 		if err := settings.CheckKeys(m, documentKeys, where); err != nil {
 			return nil, err
 		}
+		m = maps.Clone(m)
+		if err := flattenMultiline(m, where); err != nil {
+			return nil, err
+		}
 		switch {
 		case name == "":
 			return nil, fmt.Errorf("%s: name: missing; every input has a unique name, like app", where)
@@ -159,31 +217,43 @@ func readInputs(fs *pflag.FlagSet, list any, maxLineBytes int64, popt process.Op
 // input, an inputs entry otherwise) and compiles its parsing.
 func readInput(r *settings.Reader, name string, maxLineBytes int64) (Input, error) {
 	in := Input{
-		Name:             name,
-		Files:            r.List("path"),
-		Exclude:          r.List("exclude"),
-		Format:           r.Str("format"),
-		ContainerFormat:  r.Str("container-format"),
-		MultilineStart:   r.Str("multiline-start"),
-		MultilineTimeout: r.Str("multiline-timeout"),
-		CSVFields:        r.Columns("csv-fields"),
-		TimeKey:          r.Str("time-key"),
-		TimeFormat:       r.Str("time-format"),
-		Encoding:         r.Str("encoding"),
-		InvalidUTF8:      r.OneOf("invalid-utf8", "keep", "replace"),
-		Route:            r.Str("route"),
+		Name:            name,
+		Files:           r.List("path"),
+		Exclude:         r.List("exclude"),
+		Format:          r.Str("format"),
+		ContainerFormat: r.Str("container-format"),
+		Multiline: &Multiline{
+			Start:    r.Str("multiline-start"),
+			End:      r.Str("multiline-end"),
+			Continue: r.Str("multiline-continue"),
+			Preset:   r.Str("multiline-preset"),
+			MaxLines: r.Int("multiline-max-lines", 1, 1<<20),
+			MaxBytes: r.Str("multiline-max-bytes"),
+			Timeout:  r.Str("multiline-timeout"),
+		},
+		CSVFields:   r.Columns("csv-fields"),
+		TimeKey:     r.Str("time-key"),
+		TimeFormat:  r.Str("time-format"),
+		Encoding:    r.Str("encoding"),
+		InvalidUTF8: r.OneOf("invalid-utf8", "keep", "replace"),
+		Route:       r.Str("route"),
 	}
 	in.ParseConfig = parse.Config{
-		Format:           in.Format,
-		Container:        in.ContainerFormat,
-		MultilineStart:   in.MultilineStart,
-		MultilineTimeout: r.Duration("multiline-timeout"),
-		CSVFields:        in.CSVFields,
-		TimeKey:          in.TimeKey,
-		TimeFormat:       in.TimeFormat,
-		Encoding:         in.Encoding,
-		InvalidUTF8:      in.InvalidUTF8,
-		MaxLineBytes:     int(maxLineBytes),
+		Format:            in.Format,
+		Container:         in.ContainerFormat,
+		MultilineStart:    in.Multiline.Start,
+		MultilineEnd:      in.Multiline.End,
+		MultilineContinue: in.Multiline.Continue,
+		MultilinePreset:   in.Multiline.Preset,
+		MultilineMaxLines: in.Multiline.MaxLines,
+		MultilineMaxBytes: int(r.Bytes("multiline-max-bytes", 0, 64<<20)),
+		MultilineTimeout:  r.Duration("multiline-timeout"),
+		CSVFields:         in.CSVFields,
+		TimeKey:           in.TimeKey,
+		TimeFormat:        in.TimeFormat,
+		Encoding:          in.Encoding,
+		InvalidUTF8:       in.InvalidUTF8,
+		MaxLineBytes:      int(maxLineBytes),
 	}
 	if in.Route != "" && !record.ValidRoute(in.Route) {
 		r.Fail("route", in.Route, "1 to 64 letters, digits, - or _, like nginx_access_log")

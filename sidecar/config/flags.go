@@ -52,7 +52,12 @@ func AgentFlags(fs *pflag.FlagSet) {
 	fs.Bool("once", false, "read every file to its current end, deliver, checkpoint and exit 0 (backfills, benchmarks)")
 	fs.String("format", "raw", "how a line becomes a record: raw, json, logfmt, nginx, csv, syslog, regex:<RE2 with (?P<name>…) groups>; cri, docker or auto for container logs")
 	fs.String("container-format", "none", "container log wrapping to decode before --format: none, cri, docker, auto (per file, from its first line)")
-	fs.String("multiline-start", "", "RE2 matching the first line of a record; following lines that do not match join it (stack traces)")
+	fs.String("multiline-start", "", "RE2 matching the first line of a record; following lines that do not match join it (stack traces); a line before any start line is a record of its own")
+	fs.String("multiline-end", "", "RE2 matching the last line of a record")
+	fs.String("multiline-continue", "", "RE2 matching the lines that continue a record (with --multiline-start: records begin only with a start line)")
+	fs.String("multiline-preset", "", "join the stack traces a runtime prints, with no pattern: java, python, go, ruby, node, dotnet, or auto (any of them in one stream)")
+	fs.String("multiline-max-lines", "500", "finish a multiline record in parts (marked loglet.split.part/last) beyond this many lines")
+	fs.String("multiline-max-bytes", "0", "finish a multiline record in parts beyond this size (0: --max-line-bytes)")
 	fs.String("multiline-timeout", "1s", "finish a multiline record after this long without a new line")
 	fs.StringSlice("csv-fields", nil, "column names for --format csv")
 	fs.String("time-key", "", "field whose value is the record's event time (default: the container line's time, else when it was read)")
@@ -72,8 +77,9 @@ func AgentFlags(fs *pflag.FlagSet) {
 // inputKeys are the settings that describe one input: as flags they
 // describe the input named default; a document with inputs sets them per
 // input (path is files there).
-var inputKeys = []string{"path", "exclude", "format", "container-format", "multiline-start",
-	"multiline-timeout", "csv-fields", "time-key", "time-format", "encoding", "invalid-utf8", "route"}
+var inputKeys = []string{"path", "exclude", "format", "container-format", "multiline-start", "multiline-end",
+	"multiline-continue", "multiline-preset", "multiline-max-lines", "multiline-max-bytes", "multiline-timeout",
+	"csv-fields", "time-key", "time-format", "encoding", "invalid-utf8", "route"}
 
 // InputSettings are the settings of one input (as flags): a program that
 // builds inputs (the webhook) sets them per input, never agent-wide.

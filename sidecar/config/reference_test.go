@@ -171,6 +171,12 @@ func reference(t *testing.T) string {
 			def = code(fl.DefValue) + " (`--" + fl.Name + "`)"
 		}
 		fmt.Fprintf(&b, "| `%s` | %s | %s |\n", f.key, def, cell(f.doc))
+		if f.key == "multiline" {
+			for _, k := range multilineKeys {
+				fl := fs.Lookup("multiline-" + k)
+				fmt.Fprintf(&b, "| `multiline.%s` | %s (`--%s`) | %s |\n", k, code(fl.DefValue), fl.Name, cell(fl.Usage))
+			}
+		}
 	}
 	return b.String()
 }
@@ -195,11 +201,18 @@ func TestReference(t *testing.T) {
 		var keys, flags []string
 		for _, f := range inputFields(t) {
 			keys = append(keys, f.key)
-			if f.key != "name" && f.key != "processors" {
+			switch f.key {
+			case "name", "processors":
+			case "multiline":
+				for _, k := range multilineKeys {
+					flags = append(flags, "multiline-"+k)
+				}
+			default:
 				flags = append(flags, inputFlag(f.key))
 			}
 		}
-		if !slices.Equal(keys, documentKeys) || !slices.Equal(flags, inputKeys) {
+		current := slices.DeleteFunc(slices.Clone(documentKeys), func(k string) bool { return slices.Contains(legacyInputKeys, k) })
+		if !slices.Equal(keys, current) || !slices.Equal(flags, inputKeys) {
 			t.Errorf("Input's fields %q (as flags %q) are not the keys the loader reads, %q (flags %q)", keys, flags, documentKeys, inputKeys)
 		}
 		want := before + beginGenerated + "\n\n" + reference(t) + "\n" + endGenerated + after

@@ -45,7 +45,7 @@ func TestChooseWithTheAPI(t *testing.T) {
 		{"shop", "web", "node-1", map[string]string{"app": "web", "log_type": "nginx_access_log"}, nil, map[string]string{"LOG": "yes"}},
 		{"shop", "db", "node-1", map[string]string{"app": "db"}, map[string]string{"loglet.io/exclude": "true"}, nil},
 		{"shop", "injected", "node-1", map[string]string{"app": "web"}, map[string]string{"loglet.io/status": "injected"}, nil},
-		{"shop", "json", "node-1", map[string]string{"app": "json"}, map[string]string{"loglet.io/format": "json"}, nil},
+		{"shop", "json", "node-1", map[string]string{"app": "json"}, map[string]string{"loglet.io/format": "json", "loglet.io/multiline": "java"}, nil},
 		{"team", "api", "node-1", map[string]string{"app": "api"}, map[string]string{"team.io/logs": "keep"}, map[string]string{"DEBUG": "1"}},
 		{"kube-system", "dns", "node-1", map[string]string{"app": "dns"}, nil, nil},
 		{"shop", "elsewhere", "node-2", map[string]string{"app": "web"}, nil, nil},
@@ -132,8 +132,8 @@ func TestChooseWithTheAPI(t *testing.T) {
 	if api := d.Choose(path("team", "api")); api.Route != "" || api.Parse != web.Parse {
 		t.Errorf("api (no route label, no format annotation): route %q, parser differs: %v", api.Route, api.Parse != web.Parse)
 	}
-	if js := d.Choose(path("shop", "json")); js.Parse == web.Parse || js.Parse == nil {
-		t.Error("loglet.io/format: json did not change the pod's parser")
+	if js := d.Choose(path("shop", "json")); js.Parse == web.Parse || js.Parse == nil || js.Parse != d.spec(multilineKey{format: "json", preset: "java"}) {
+		t.Error("loglet.io/format: json and loglet.io/multiline: java did not give the pod's parser")
 	}
 	// A pod of another node is not in this node's informer: held once,
 	// then (the wait is 0 here) read with what the path tells.

@@ -64,8 +64,8 @@ type Dir struct {
 	// Base are the resource attributes of every record (host, node).
 	Base []record.KeyValue
 	// Parse is how lines are parsed (CRI, then the agent's format); a
-	// pod's loglet.io/format and loglet.io/multiline-start change it for
-	// that pod.
+	// pod's loglet.io/format, loglet.io/multiline-start and
+	// loglet.io/multiline (a preset's name) change it for that pod.
 	Parse parse.Config
 	// Pods tells the pods' labels, annotations, images and env; nil: what
 	// the path tells only.
@@ -81,7 +81,7 @@ type Dir struct {
 	Log *slog.Logger
 
 	mu    sync.Mutex
-	specs map[[2]string]*parse.Spec
+	specs map[multilineKey]*parse.Spec
 	held  map[string]time.Time // path → first asked, while its pod is unknown
 }
 
@@ -94,7 +94,7 @@ func (d *Dir) Choose(path string) source.Choice {
 	log := cmp.Or(d.Log, slog.Default())
 	src, ok := ParsePath(d.Root, path)
 	if !ok {
-		return source.Choice{Parse: d.spec(d.Parse.Format, d.Parse.MultilineStart), Resource: d.Base}
+		return source.Choice{Parse: d.spec(d.agentParse()), Resource: d.Base}
 	}
 	var meta *corev1.Pod
 	if d.Pods != nil {
@@ -115,7 +115,7 @@ func (d *Dir) Choose(path string) source.Choice {
 		record.KeyValue{Key: "k8s.container.name", Value: src.Container},
 		record.KeyValue{Key: "k8s.container.restart_count", Value: strconv.Itoa(src.Restart)},
 	)
-	c := source.Choice{Parse: d.spec(d.Parse.Format, d.Parse.MultilineStart), Resource: res}
+	c := source.Choice{Parse: d.spec(d.agentParse()), Resource: res}
 	if meta == nil {
 		return c
 	}
@@ -132,18 +132,22 @@ func (d *Dir) Choose(path string) source.Choice {
 	if v, ok := meta.Labels[d.RouteLabel]; ok && d.RouteLabel != "" && v != "" {
 		c.Route = record.RouteFrom(v)
 	}
-	format, multiline := d.Parse.Format, d.Parse.MultilineStart
+	k := d.agentParse()
 	if f, ok := meta.Annotations[annotationFormat]; ok {
-		format = f
+		k.format = f
 	}
 	if m, ok := meta.Annotations[annotationMultilineStart]; ok {
-		multiline = m
+		k.start, k.preset = m, ""
 	}
-	c.Parse = d.spec(format, multiline)
+	if m, ok := meta.Annotations[annotationMultiline]; ok {
+		k.start, k.preset = "", m
+	}
+	c.Parse = d.spec(k)
 	if c.Parse == nil {
 		log.Warn("pod's format annotations do not compile: using the agent's format", "path", path,
-			annotationFormat, meta.Annotations[annotationFormat], annotationMultilineStart, meta.Annotations[annotationMultilineStart])
-		c.Parse = d.spec(d.Parse.Format, d.Parse.MultilineStart)
+			annotationFormat, meta.Annotations[annotationFormat], annotationMultilineStart, meta.Annotations[annotationMultilineStart],
+			annotationMultiline, meta.Annotations[annotationMultiline])
+		c.Parse = d.spec(d.agentParse())
 	}
 	return c
 }
@@ -175,24 +179,36 @@ func (d *Dir) hold(path string) bool {
 	return false
 }
 
-// spec compiles the agent's parse settings with format and multiline
+// multilineKey is what a pod's annotations may change of the agent's
+// parse settings.
+type multilineKey struct{ format, start, preset string }
+
+// agentParse is the agent's own format and multiline.
+func (d *Dir) agentParse() multilineKey {
+	return multilineKey{d.Parse.Format, d.Parse.MultilineStart, d.Parse.MultilinePreset}
+}
+
+// spec compiles the agent's parse settings with k's format and multiline
 // once; nil if they do not compile.
-func (d *Dir) spec(format, multiline string) *parse.Spec {
+func (d *Dir) spec(k multilineKey) *parse.Spec {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	key := [2]string{format, multiline}
-	if s, ok := d.specs[key]; ok {
+	if s, ok := d.specs[k]; ok {
 		return s
 	}
 	pc := d.Parse
-	pc.Format, pc.MultilineStart = format, multiline
+	pc.Format, pc.MultilineStart, pc.MultilinePreset = k.format, k.start, k.preset
+	if k.start != "" || k.preset != "" {
+		// A pod's own multiline replaces the agent's patterns.
+		pc.MultilineEnd, pc.MultilineContinue = "", ""
+	}
 	s, err := parse.Compile(pc)
 	if err != nil {
 		s = nil
 	}
 	if d.specs == nil {
-		d.specs = map[[2]string]*parse.Spec{}
+		d.specs = map[multilineKey]*parse.Spec{}
 	}
-	d.specs[key] = s
+	d.specs[k] = s
 	return s
 }

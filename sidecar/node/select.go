@@ -15,6 +15,7 @@ const (
 	annotationStatus         = "loglet.io/status"
 	annotationFormat         = "loglet.io/format"
 	annotationMultilineStart = "loglet.io/multiline-start"
+	annotationMultiline      = "loglet.io/multiline"
 )
 
 // Selector picks the containers whose logs are collected: a source is

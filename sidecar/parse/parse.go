@@ -76,13 +76,13 @@ const (
 
 // Spec is a checked Config; it makes a Stage per source.
 type Spec struct {
-	cfg           Config
-	container     string
-	format        string
-	multiline     *multiline // nil: one line, one record
+	cfg       Config
+	container string
+	format    string
+	multiline *multiline // nil: one line, one record
 	// maxPending is the size beyond which a multiline record is
 	// finished in parts.
-	maxPending int
+	maxPending    int
 	newParser     func() parser
 	timeOf        TimeParser
 	strings       []string
