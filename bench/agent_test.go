@@ -167,6 +167,9 @@ func BenchmarkAgent(b *testing.B) {
 	rows = append(rows,
 		row{name: "cri→null", input: "cri", args: []string{"--format", "cri"}},
 		row{name: "multiline→null", input: "java", args: []string{"--multiline-start", `^\d{4}-\d{2}-\d{2} `}},
+		// The same input with no pattern: preset auto recognises the
+		// Java traces (target: ≥ 80 % of the row above).
+		row{name: "preset-auto→null", input: "java", args: []string{"--multiline-preset", "auto"}},
 		row{name: "json→null", input: "json", args: []string{"--format", "json"}},
 		row{name: "nginx→null", input: "nginx", args: []string{"--format", "nginx"}},
 		row{name: "regex→null", input: "nginx", args: []string{"--format", nginxRegex}},

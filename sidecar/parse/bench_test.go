@@ -35,6 +35,20 @@ func BenchmarkStage(b *testing.B) {
 		}
 		fmt.Fprintf(b, "%s %s F %s\n", ts, stream, text)
 	}
+	java := func(b *strings.Builder, i int, ts, text string) {
+		ts = ts[:10] + " " + ts[11:19]
+		if i%10 != 9 {
+			fmt.Fprintf(b, "%s INFO  [http-nio-8080-exec-%d] c.e.shop.OrderController - %s\n", ts, i%16, text)
+			return
+		}
+		fmt.Fprintf(b, "%s ERROR [http-nio-8080-exec-%d] c.e.shop.OrderController - order %d failed\n", ts, i%16, i)
+		fmt.Fprintf(b, "java.lang.IllegalStateException: inventory for item %d is empty\n", i%1000)
+		for _, frame := range []string{"c.e.shop.Inventory.take(Inventory.java:88)", "c.e.shop.OrderService.place(OrderService.java:41)",
+			"c.e.shop.OrderController.create(OrderController.java:27)", "org.springframework.web.servlet.FrameworkServlet.service(FrameworkServlet.java:885)"} {
+			fmt.Fprintf(b, "\tat %s\n", frame)
+		}
+		b.WriteString("\t... 42 more\n")
+	}
 	docker := func(b *strings.Builder, _ int, ts, text string) {
 		fmt.Fprintf(b, `{"log":%q,"stream":"stdout","time":%q}`+"\n", text+"\n", ts)
 	}
@@ -47,6 +61,10 @@ func BenchmarkStage(b *testing.B) {
 		{"cri-two-streams", Config{Container: "cri"}, criMixed},
 		{"cri-multiline", Config{Container: "cri", MultilineStart: `^\d{1,3}\.`}, criMixed},
 		{"docker", Config{Container: "docker"}, docker},
+		// A Java application's log (bench/'s java input): a trace after
+		// every tenth line, joined by a start pattern or by preset auto.
+		{"java-multiline-start", Config{MultilineStart: `^\d{4}-\d{2}-\d{2} `}, java},
+		{"java-preset-auto", Config{MultilinePreset: "auto"}, java},
 		// A Chinese application's log in GBK (the nginx text between two
 		// GBK words).
 		{"gbk", Config{Encoding: "gbk"}, func(b *strings.Builder, _ int, _, text string) {

@@ -109,6 +109,14 @@ func (ps presetSet) begins(line []byte) traceState {
 // continues reports whether line continues a record in state st, the
 // state after it, and whether it ends the record.
 func (ps presetSet) continues(line []byte, st traceState) (next traceState, ok, end bool) {
+	if st == stateNodeSource {
+		return stateNodeBody, true, false // the line of source the exception came from
+	}
+	if len(line) > 0 && isDigit(line[0]) {
+		// An ordinary log line begins with a time; nothing that
+		// continues a trace does. Most lines leave here.
+		return st, false, false
+	}
 	blank := len(bytes.TrimSpace(line)) == 0
 	indented := len(line) > 0 && (line[0] == ' ' || line[0] == '\t')
 	switch st {
@@ -136,15 +144,14 @@ func (ps presetSet) continues(line []byte, st traceState) (next traceState, ok, 
 			return stateGo, true, false
 		}
 		return st, false, false
-	case stateNodeSource:
-		return stateNodeBody, true, false // the line of source the exception came from
 	case stateNodeBody:
+		// The caret, a blank line, the error and its frames, up to the
+		// version line; an ordinary line (it begins with a time, see
+		// above) ends it.
 		if bytes.HasPrefix(line, []byte("Node.js v")) {
 			return stateNone, true, true
 		}
-		// The caret, a blank line, the error and its frames; an
-		// ordinary line (it begins with a time) ends it.
-		return stateNodeBody, len(line) == 0 || !isDigit(line[0]), false
+		return stateNodeBody, true, false
 	case stateTrace:
 		// An exception's frames, its cause and the fields Node prints
 		// after it ({ code: … }, [cause]: …).
