@@ -27,6 +27,8 @@ FUZZ_TARGETS := \
 	sidecar/memlimit:FuzzParseLimit \
 	sidecar/memlimit:FuzzCgroup \
 	sidecar/parse:FuzzSyslog \
+	sidecar/parse:FuzzPreset \
+	sidecar/parse:FuzzPresetCRI \
 	sidecar/process:FuzzRedact \
 	hub/query:FuzzRecords \
 	sidecar/decode:FuzzDecode \

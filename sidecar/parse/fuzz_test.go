@@ -100,6 +100,54 @@ func FuzzCSV(f *testing.F) { fuzzFormat(f, Config{Format: "csv", CSVFields: []st
 func FuzzMultiline(f *testing.F) {
 	fuzzFormat(f, Config{Container: "cri", MultilineStart: `^(\d{4}-\d{2}-\d{2}|Traceback)`})
 }
+func FuzzPresetCRI(f *testing.F) { fuzzFormat(f, Config{Container: "cri", MultilinePreset: "auto"}) }
+
+// FuzzPreset: preset auto on plain lines loses, doubles and changes
+// nothing: the records (a long one's parts put together) joined by
+// newlines are the lines read.
+func FuzzPreset(f *testing.F) {
+	for _, s := range append(slices.Clone(seeds), traceSeeds...) {
+		f.Add([]byte(s))
+	}
+	spec, err := Compile(Config{MultilinePreset: "auto", MultilineMaxLines: 4, MaxLineBytes: 64, MultilineTimeout: time.Second})
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, content []byte) {
+		if !utf8.Valid(content) || bytes.HasPrefix(content, []byte(bom)) {
+			return // kept whole all the same, but marked or trimmed: not this test's matter
+		}
+		p := rawPackage(content)
+		if keep := spec.NewStage().Process(p, true); keep != -1 {
+			t.Fatalf("flush left bytes from %d", keep)
+		}
+		var records []string
+		var part strings.Builder
+		for i, e := range p.Records {
+			part.Write(p.Body(i))
+			if e.Flags&record.FlagSplit == 0 || e.Flags&record.FlagLastPart != 0 {
+				records = append(records, part.String())
+				part.Reset()
+			}
+		}
+		if part.Len() > 0 {
+			t.Fatalf("a record's parts end without its last part: %q", part.String())
+		}
+		if got, want := strings.Join(records, "\n"), strings.TrimSuffix(string(content), "\n"); got != want {
+			t.Fatalf("records %q\nwant the lines %q", records, want)
+		}
+	})
+}
+
+// traceSeeds are the beginnings of real traces of each runtime.
+var traceSeeds = []string{
+	"panic: boom [recovered]\n\tpanic: again\n\ngoroutine 1 [running]:\nmain.main()\n\t/app/main.go:7 +0x1d\n\ngoroutine 5 [chan receive]:\ncreated by main.main in goroutine 1\n",
+	"/app/t.js:4\nthrow new TypeError(\"boom\");\n^\n\nTypeError: boom\n    at deep (/app/t.js:4:38)\n\nNode.js v20.20.2\n",
+	"t.rb:10:in `rescue in <main>': outer (RuntimeError)\n\tfrom t.rb:7:in `<main>'\nt.rb:5:in `inner': inner (ArgumentError)\n",
+	"Traceback (most recent call last):\n  File \"t.py\", line 7\nZeroDivisionError: division by zero\n\nDuring handling of the above exception, another exception occurred:\n\nTraceback (most recent call last):\nValueError: x\n",
+	"Unhandled exception. System.InvalidOperationException: outer\n ---> System.ArgumentException: inner\n   at App.Main()\n   --- End of inner exception stack trace ---\n",
+}
+
 func FuzzRegex(f *testing.F) {
 	fuzzFormat(f, Config{Format: `regex:^(?P<ip>\S+) \S+ (?P<user>\S+) \[(?P<time>[^\]]+)\] "(?P<msg>[^"]*)"`})
 }

@@ -261,8 +261,8 @@ func TestMultilineMaxLines(t *testing.T) {
 	b.WriteString("START next\n")
 	for _, batch := range []int{1 << 20, 64} {
 		got := readRecords(t, b.String(), parse.Config{MultilineStart: `^START`, MultilineMaxLines: 4}, batch)
-		want := []rec{{Body: "START\n\tline 0\n\tline 1\n\tline 2\n", Part: 1}, {Body: "\tline 3\n\tline 4\n\tline 5\n\tline 6\n", Part: 2},
-			{Body: "\tline 7\n\tline 8", Part: 3}, {Body: "START next"}}
+		want := []rec{{Body: "START\n\tline 0\n\tline 1\n\tline 2", Part: 1}, {Body: "\n\tline 3\n\tline 4\n\tline 5\n\tline 6", Part: 2},
+			{Body: "\n\tline 7\n\tline 8", Part: 3}, {Body: "START next"}}
 		if len(got) != len(want) {
 			t.Fatalf("batch %d: got %d records, want %d:\n%s", batch, len(got), len(want), dump(got))
 		}

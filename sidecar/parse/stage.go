@@ -158,6 +158,9 @@ type lane struct {
 	// parts counts the parts of a record cut at the size limit that were
 	// already emitted; the record goes on in the next package.
 	parts uint16
+	// cont says the pending lines go on with a record a part of which
+	// was cut (emitted, or counted in parts once it is).
+	cont bool
 	// trace is what a multiline preset knows of the open record;
 	// partTrace, what it knew when the latest part was cut, where a
 	// package read again starts.
@@ -255,7 +258,7 @@ func (st *Stage) Process(p *record.Package, flush bool) (keep int) {
 	for i := range st.lanes {
 		ln := &st.lanes[i]
 		ln.clearPending()
-		ln.partial, ln.trace = ln.partial[:0], ln.partTrace
+		ln.partial, ln.trace, ln.cont = ln.partial[:0], ln.partTrace, ln.parts > 0
 	}
 	st.held, st.floor = st.held[:0], math.MaxInt
 	p.Extra, p.Attrs = p.Extra[:0], p.Attrs[:0]
@@ -451,12 +454,15 @@ func (st *Stage) add(p *record.Package, n int, l logical) {
 }
 
 // endPending finishes the pending record of lane n (last: it is complete;
-// else it is a part of a record that goes on, and keeps its line's
-// newline so that the parts put together give the record back).
+// else it is a part of a record that goes on). The lines that go on with a
+// record after a part begin with the newline between them and the part,
+// so that the parts put together give the record back, also when the
+// last part is empty.
 func (st *Stage) endPending(p *record.Package, n int, last bool) {
 	ln := &st.lanes[n]
 	if len(ln.pending) == 0 {
 		if ln.parts > 0 && last {
+			ln.cont = false
 			// The record's parts ended exactly at the limit: close it.
 			st.finish(p, done{l: logical{first: st.at, last: st.at, flags: laneFlags(n)}, last: st.at, lane: n, kind: kindClose})
 		}
@@ -466,8 +472,12 @@ func (st *Stage) endPending(p *record.Package, n int, last bool) {
 	if len(ln.pending) > 1 && st.dec != nil {
 		st.joinRaw(p, &d.l, ln.pending)
 	}
+	if ln.cont {
+		d.body = afterNewline(p, d.body)
+	}
+	ln.cont = !last
 	if !last {
-		d.body, d.kind = withNewline(p, d.body), kindPart
+		d.kind = kindPart
 	}
 	ln.clearPending()
 	st.finish(p, d)
@@ -539,15 +549,11 @@ func (st *Stage) emitDone(p *record.Package, d *done) {
 	}
 }
 
-// withNewline returns body followed by a newline, in Extra.
-func withNewline(p *record.Package, body record.Ref) record.Ref {
-	if start, end := body.Bounds(); body.InExtra() && end == len(p.Extra) {
-		p.Extra = append(p.Extra, '\n')
-		return record.ExtraRef(start, end+1)
-	}
+// afterNewline returns a newline followed by body, in Extra.
+func afterNewline(p *record.Package, body record.Ref) record.Ref {
 	start := len(p.Extra)
-	p.Extra = append(p.Extra, p.Bytes(body)...)
 	p.Extra = append(p.Extra, '\n')
+	p.Extra = append(p.Extra, p.Bytes(body)...)
 	return record.ExtraRef(start, len(p.Extra))
 }
 
