@@ -7,7 +7,7 @@ import (
 )
 
 func TestServeInvalidText(t *testing.T) {
-	m := NewAgent(func() (int64, int64, int64, int64) { return 0, 0, 0, 0 })
+	m := NewAgent(func() Reading { return Reading{} })
 	m.ServeInvalidText(func() []SourceInvalid {
 		return []SourceInvalid{
 			{Input: "app", SourceID: "s1", Path: "/var/log/gbk.log", Records: 3},

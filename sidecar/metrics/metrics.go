@@ -51,7 +51,7 @@ type Agent struct {
 // NewAgent registers the agent metrics. Counters the sources keep
 // themselves (lines, bytes read) are read through the funcs at scrape time,
 // so the read loop touches no Prometheus code.
-func NewAgent(read func() (lines, bytes, splits, truncations int64)) *Agent {
+func NewAgent(read func() Reading) *Agent {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	f := promauto.With(reg)
@@ -79,11 +79,17 @@ func NewAgent(read func() (lines, bytes, splits, truncations int64)) *Agent {
 	counter := func(name, help string, pick func() int64) {
 		f.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help}, func() float64 { return float64(pick()) })
 	}
-	counter("loglet_lines_read_total", "Lines read from sources.", func() int64 { l, _, _, _ := read(); return l })
-	counter("loglet_bytes_read_total", "Bytes read from sources.", func() int64 { _, b, _, _ := read(); return b })
-	counter("loglet_lines_split_total", "Parts of lines longer than --max-line-bytes.", func() int64 { _, _, s, _ := read(); return s })
-	counter("loglet_truncations_total", "Files found truncated (copytruncate) and read again from 0.", func() int64 { _, _, _, t := read(); return t })
+	counter("loglet_lines_read_total", "Lines read from sources.", func() int64 { return read().Lines })
+	counter("loglet_bytes_read_total", "Bytes read from sources.", func() int64 { return read().Bytes })
+	counter("loglet_lines_split_total", "Parts of lines longer than --max-line-bytes.", func() int64 { return read().Splits })
+	counter("loglet_truncations_total", "Files found truncated (copytruncate) and read again from 0.", func() int64 { return read().Truncations })
+	counter("loglet_reads_total", "Reads of sources that found new bytes: a file written 100 times a second is read a few times a second.", func() int64 { return read().Reads })
 	return m
+}
+
+// Reading is what the sources have read so far.
+type Reading struct {
+	Lines, Bytes, Splits, Truncations, Reads int64
 }
 
 // SourceLag is how many bytes of one source the hub has not acknowledged.

@@ -205,8 +205,9 @@ func New(cfg Config, sk sink.Sink, store *checkpoint.Store, log *slog.Logger) (*
 	a.scfg.Open = opener.Open
 	waits := cfg.Waits || cfg.Parse != nil && cfg.Parse.Multiline()
 	a.pool = record.NewPool(source.InitialBufferBytes, source.BufferBytes(cfg.BatchBytes, cfg.MaxLineBytes, waits))
-	a.metrics = metrics.NewAgent(func() (int64, int64, int64, int64) {
-		return a.stats.Lines.Load(), a.stats.Bytes.Load(), a.stats.Splits.Load(), a.stats.Truncations.Load()
+	a.metrics = metrics.NewAgent(func() metrics.Reading {
+		return metrics.Reading{Lines: a.stats.Lines.Load(), Bytes: a.stats.Bytes.Load(), Splits: a.stats.Splits.Load(),
+			Truncations: a.stats.Truncations.Load(), Reads: a.stats.Reads.Load()}
 	})
 	a.metrics.ServeLag(func() []metrics.SourceLag {
 		if l := a.published.Load(); l != nil {
@@ -300,15 +301,38 @@ func (a *Agent) Run(ctx context.Context) error {
 	} else {
 		tick := time.NewTicker(a.cfg.ScanInterval)
 		defer tick.Stop()
+		// A file written 100 times a second makes 100 write events a
+		// second, each a wake-up of the watcher's goroutine, this loop
+		// and the file's reader, whatever the bytes. After a write event,
+		// events are not taken for eventGap: the watcher's goroutine then
+		// waits to hand over the next one and leaves the kernel's queue
+		// alone, where the writes' events merge into one (inotify merges
+		// an event that repeats the last queued one). A growing file is
+		// then read a few times a second, to its end each time, and a
+		// record waits at most eventGap longer.
+		pause := time.NewTimer(time.Hour)
+		pause.Stop()
+		defer pause.Stop()
+		paused := false
 		for n, ticks := 1, 0; ctx.Err() == nil; {
 			rescan := false
+			evs, resume := events, (<-chan time.Time)(nil)
+			if paused {
+				evs, resume = nil, pause.C
+			}
 			select {
 			case <-ctx.Done():
 			case <-tick.C:
 				ticks++
 				rescan = !a.events || ticks%quietScans == 0
-			case ev := <-events:
+			case <-resume:
+				paused = false
+			case ev := <-evs:
 				rescan = a.onEvent(ctx, drain, ev, watcher, watched)
+				if ev.Op == fsnotify.Write && !rescan {
+					paused = true
+					pause.Reset(a.eventGap())
+				}
 			case err := <-watchErrs:
 				// Usually an overflowed event queue: events were lost, so look.
 				a.log.Debug("file events", "err", err)
@@ -337,6 +361,14 @@ func (a *Agent) Run(ctx context.Context) error {
 	}
 	return nil
 }
+
+// maxEventGap bounds eventGap.
+const maxEventGap = 250 * time.Millisecond
+
+// eventGap is how long write events wait after one was taken: a quarter of
+// the batch wait (a record's delivery waits at most that much longer), and
+// no more than maxEventGap.
+func (a *Agent) eventGap() time.Duration { return min(a.cfg.BatchWait/4, maxEventGap) }
 
 // onEvent wakes the file an event is about and says whether the folder
 // needs a scan (a file appeared, moved or vanished). A file closed for

@@ -91,6 +91,9 @@ type Emit func(ctx context.Context, p *record.Package) error
 // Stats are the counters a File adds to as it reads.
 type Stats struct {
 	Lines, Bytes, Splits, Truncations atomic.Int64
+	// Reads counts the reads that found new bytes (a read goes on to
+	// the file's end): loglet_reads_total.
+	Reads atomic.Int64
 	// InvalidText counts records whose text was not valid UTF-8 (or not
 	// valid in the source's encoding): loglet_invalid_utf8_records_total.
 	InvalidText atomic.Int64
@@ -218,6 +221,7 @@ func (s *File) Run(ctx, drain context.Context) error {
 		}
 		now := time.Now()
 		if n > 0 {
+			s.stats.Reads.Add(1)
 			lastGrowth = now
 		} else if err := s.checkTruncated(drain); err != nil {
 			return err
