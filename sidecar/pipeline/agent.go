@@ -14,6 +14,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -329,7 +330,26 @@ func (a *Agent) Run(ctx context.Context) error {
 				paused = false
 			case ev := <-evs:
 				rescan = a.onEvent(ctx, drain, ev, watcher, watched)
-				if ev.Op == fsnotify.Write && !rescan {
+				write := ev.Op == fsnotify.Write
+				// Take what the watcher has at hand before pausing: it
+				// reads the kernel's events in batches, and one event a
+				// pause would leave the files of a busy folder ever
+				// further behind (a file truncated by copytruncate
+				// meanwhile loses what was not read).
+				for range maxEventBatch {
+					runtime.Gosched() // the watcher's goroutine hands over its next event
+					more := false
+					select {
+					case ev := <-events:
+						rescan = a.onEvent(ctx, drain, ev, watcher, watched) || rescan
+						write, more = write || ev.Op == fsnotify.Write, true
+					default:
+					}
+					if !more {
+						break
+					}
+				}
+				if write && !rescan {
 					paused = true
 					pause.Reset(a.eventGap())
 				}
@@ -362,8 +382,12 @@ func (a *Agent) Run(ctx context.Context) error {
 	return nil
 }
 
-// maxEventGap bounds eventGap.
-const maxEventGap = 250 * time.Millisecond
+// maxEventGap bounds eventGap; maxEventBatch bounds the events taken
+// at once before a pause.
+const (
+	maxEventGap   = 250 * time.Millisecond
+	maxEventBatch = 1024
+)
 
 // eventGap is how long write events wait after one was taken: a quarter of
 // the batch wait (a record's delivery waits at most that much longer), and
