@@ -166,3 +166,19 @@ func tcpPort(r *settings.Reader, key, example string) int {
 	}
 	return p
 }
+
+// serverOnly are the settings of `loglet webhook` that mean nothing to a
+// preview of the mutation: serving, certificates, metrics.
+var serverOnly = []string{"port", "cert-mode", "cert-dir", "cert-secret", "cert-lifetime", "webhook-config-name", "service-name", "cert-hosts", "metrics-addr", "health-addr"}
+
+// InjectFlags declares the settings of `loglet inject`: those of the
+// webhook, so its --config file works as it is, with the server's own
+// hidden from --help.
+func InjectFlags(fs *pflag.FlagSet) {
+	ServerFlags(fs)
+	for _, name := range serverOnly {
+		if err := fs.MarkHidden(name); err != nil {
+			panic(err) // a name ServerFlags no longer declares: a bug here
+		}
+	}
+}

@@ -2,6 +2,7 @@ package webhook
 
 import (
 	"bytes"
+	"io"
 	"strings"
 	"testing"
 
@@ -85,7 +86,13 @@ func TestInjectManifests(t *testing.T) {
 	if err := InjectManifests(strings.NewReader(workloads), &out, &warn, DefaultConfig()); err != nil {
 		t.Fatal(err)
 	}
-	docs := strings.Split(out.String(), "---\n")
+	// The leading "---" and the empty document stay as written.
+	var docs []string
+	for _, d := range strings.Split(out.String(), "---\n") {
+		if strings.TrimSpace(d) != "" {
+			docs = append(docs, d)
+		}
+	}
 	var inputs []string
 	for _, in := range strings.Split(workloads, "---\n") {
 		if strings.TrimSpace(in) != "" {
@@ -149,4 +156,38 @@ func TestInjectManifestsInvalid(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "Deployment web") || !strings.Contains(err.Error(), "under /etc") {
 		t.Fatalf("err %v, want the webhook's message naming the Deployment", err)
 	}
+}
+
+// FuzzPreview: no input makes loglet inject panic; a stream that names
+// no loglet annotation comes back byte for byte, and the documents the
+// splitter cuts put together are the input.
+func FuzzPreview(f *testing.F) {
+	for _, seed := range []string{
+		workloads,
+		"---\n# only a comment\n---\n",
+		"apiVersion: v1\nkind: List\nitems:\n- kind: Pod\n  metadata: {annotations: {loglet.io/inject: \"true\"}}\n  spec: {containers: [{name: app, image: a}]}\n",
+		"kind: Deployment\nspec:\n  template:\n    metadata:\n    spec: {containers: [{name: app, image: a, command: [x]}]}\n",
+		"{\"kind\": \"Pod\", \"metadata\": {\"annotations\": {\"loglet.io/inject\": \"true\"}}, \"spec\": {\"containers\": [{\"name\": \"a\", \"image\": \"b\"}]}}",
+		"a: &x {b: 1}\nc: *x\n",
+		"--- \r\nkind: Pod\r\n...\r\n",
+		"- 1\n- 2\n",
+	} {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, in string) {
+		var joined []byte
+		for _, c := range split([]byte(in)) {
+			joined = append(append(joined, c.sep...), c.body...)
+		}
+		if string(joined) != in {
+			t.Fatalf("split lost bytes: %q from %q", joined, in)
+		}
+		for _, diff := range []bool{false, true} {
+			var out bytes.Buffer
+			err := Preview{Config: DefaultConfig(), Warn: io.Discard, Diff: diff}.Write(&out, Source{Name: "fuzz.yaml", Data: []byte(in)})
+			if err == nil && !diff && !strings.Contains(in, "loglet") && out.String() != in {
+				t.Fatalf("a stream without loglet annotations changed:\n%q\n%q", in, out.String())
+			}
+		}
+	})
 }
