@@ -214,3 +214,24 @@ func firstDiff(want, got string) string {
 	}
 	return ""
 }
+
+// TestInjectHelp: inject --help lists what means something to a preview
+// (the webhook's mutation settings, -f, -R, --diff) and not the webhook
+// server's own flags; --image defaults to what the chart installs.
+func TestInjectHelp(t *testing.T) {
+	out, err := exec.Command(loglet, "inject", "--help").CombinedOutput()
+	if err != nil {
+		t.Fatalf("inject --help: %v\n%s", err, out)
+	}
+	help := string(out)
+	for _, want := range []string{"--filename", "--recursive", "--diff", "--image", "--sink", "--agent-setting", "--config", `(default "ghcr.io/loglet/loglet-slim:0.1.0")`} {
+		if !strings.Contains(help, want) {
+			t.Errorf("inject --help lacks %s:\n%s", want, help)
+		}
+	}
+	for _, server := range []string{"--port", "--cert-dir", "--cert-mode", "--health-addr", "--metrics-addr", "--webhook-config-name"} {
+		if strings.Contains(help, server+" ") {
+			t.Errorf("inject --help lists the webhook server's %s", server)
+		}
+	}
+}
