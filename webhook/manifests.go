@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -321,8 +322,9 @@ func (p Preview) template(node *yaml.Node, isPod bool, what, ns string) (bool, e
 	if err != nil {
 		return false, fmt.Errorf("%s: %w", what, err)
 	}
+	added := map[*yaml.Node]bool{}
 	for _, op := range ops {
-		if err := apply(node, op); err != nil {
+		if err := apply(node, op, added); err != nil {
 			return false, fmt.Errorf("%s: %s %s: %w", what, op.Operation, op.Path, err)
 		}
 	}
@@ -370,15 +372,17 @@ func scalar(n *yaml.Node) string {
 // apply carries out one operation of a JSON patch (RFC 6902) on the
 // YAML tree root: add, replace and remove, which is what CreatePatch
 // makes. An add below a key the document leaves out creates it, as the
-// typed object the patch was made from holds it (resources: {}).
-func apply(root *yaml.Node, op jsonpatch.Operation) error {
+// typed object the patch was made from holds it (resources: {}). The
+// keys it adds to a mapping (remembered in added) go after those written,
+// in alphabetical order: CreatePatch lists them in a map's random order.
+func apply(root *yaml.Node, op jsonpatch.Operation, added map[*yaml.Node]bool) error {
 	tokens := strings.Split(strings.TrimPrefix(op.Path, "/"), "/")
 	for i, t := range tokens {
 		tokens[i] = strings.NewReplacer("~1", "/", "~0", "~").Replace(t)
 	}
 	parent := root
 	for _, t := range tokens[:len(tokens)-1] {
-		child, err := step(parent, t, op.Operation == "add")
+		child, err := step(parent, t, op.Operation == "add", added)
 		if err != nil {
 			return err
 		}
@@ -410,7 +414,7 @@ func apply(root *yaml.Node, op jsonpatch.Operation) error {
 		if op.Operation == "remove" {
 			return nil // not written: nothing to remove
 		}
-		parent.Content = append(parent.Content, &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: last}, value)
+		addKey(parent, last, value, added)
 		return nil
 	case yaml.SequenceNode:
 		n := len(parent.Content)
@@ -434,9 +438,21 @@ func apply(root *yaml.Node, op jsonpatch.Operation) error {
 	return fmt.Errorf("not a mapping or list")
 }
 
+// addKey adds key: value to the mapping m, after the keys written and
+// in order among those added.
+func addKey(m *yaml.Node, key string, value *yaml.Node, added map[*yaml.Node]bool) {
+	k := &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: key}
+	added[k] = true
+	i := len(m.Content)
+	for i >= 2 && added[m.Content[i-2]] && m.Content[i-2].Value > key {
+		i -= 2
+	}
+	m.Content = slices.Insert(m.Content, i, k, value)
+}
+
 // step goes from n to its child named t, creating a mapping for a missing
 // key when create is set.
-func step(n *yaml.Node, t string, create bool) (*yaml.Node, error) {
+func step(n *yaml.Node, t string, create bool, added map[*yaml.Node]bool) (*yaml.Node, error) {
 	n = deref(n)
 	switch n.Kind {
 	case yaml.MappingNode:
@@ -450,7 +466,7 @@ func step(n *yaml.Node, t string, create bool) (*yaml.Node, error) {
 			return nil, fmt.Errorf("no key %s", t)
 		}
 		c := &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map"}
-		n.Content = append(n.Content, &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: t}, c)
+		addKey(n, t, c, added)
 		return c, nil
 	case yaml.SequenceNode:
 		i, err := strconv.Atoi(t)
