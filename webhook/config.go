@@ -32,6 +32,10 @@ type Config struct {
 	// injected (nor kube-system and kube-public).
 	Namespace          string
 	ExcludedNamespaces []string
+	// SidecarRBACNamespaces are those where the sidecars' service accounts
+	// may read pods and pods/log (the chart's rbac.sidecarNamespaces), as
+	// loglet.io/stdout: api needs; elsewhere such a pod gets a warning.
+	SidecarRBACNamespaces []string
 }
 
 // ChartAppVersion is the appVersion of the chart in this tree
