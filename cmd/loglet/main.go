@@ -3,13 +3,20 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime"
+	"runtime/debug"
+	"strings"
 	"syscall"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
+	"github.com/loglet/loglet/internal/settings"
 )
 
 // version is set at build time (-ldflags "-X main.version=…").
@@ -32,6 +39,7 @@ func main() {
 	}
 	root.AddCommand(agentCommand(), execCommand(), versionCommand())
 	root.AddCommand(fullCommands()...)
+	humanHelp(root)
 	err := root.ExecuteContext(context.Background())
 	stop()
 	if err != nil {
@@ -62,13 +70,81 @@ func withSignals(parent context.Context) (context.Context, func()) {
 	return ctx, func() { signal.Stop(sigs); cancel() }
 }
 
+// humanHelp makes help and flag errors speak as a user writes: --version
+// on the root, flags listed without [=true|false] and with sizes in units
+// (settings.FlagUsages), and an unknown flag answered with the nearest
+// one the command has.
+func humanHelp(root *cobra.Command) {
+	root.Version = version
+	root.SetVersionTemplate("loglet {{.Version}}\n")
+	cobra.AddTemplateFunc("flagUsages", settings.FlagUsages)
+	root.SetUsageTemplate(strings.NewReplacer(
+		".LocalFlags.FlagUsages", "flagUsages .LocalFlags",
+		".InheritedFlags.FlagUsages", "flagUsages .InheritedFlags",
+	).Replace(root.UsageTemplate()))
+	root.SetFlagErrorFunc(suggestFlag)
+}
+
+// suggestFlag adds to pflag's "unknown flag: --x" the nearest flag of
+// the command, or where to find them.
+func suggestFlag(cmd *cobra.Command, err error) error {
+	msg := err.Error()
+	name, ok := strings.CutPrefix(msg, "unknown flag: --")
+	if !ok {
+		return err
+	}
+	name, _, _ = strings.Cut(name, "=")
+	var known []string
+	cmd.Flags().VisitAll(func(f *pflag.Flag) {
+		if !f.Hidden {
+			known = append(known, f.Name)
+		}
+	})
+	if near := settings.Suggest(name, known); near != "" {
+		return fmt.Errorf("%s; did you mean --%s?", msg, near)
+	}
+	return fmt.Errorf("%s; %s --help lists the flags", msg, cmd.CommandPath())
+}
+
+// buildInfo is what version -o json prints.
+type buildInfo struct {
+	Version   string `json:"version"`
+	Commit    string `json:"commit,omitempty"`
+	GoVersion string `json:"goVersion"`
+	Platform  string `json:"platform"`
+}
+
+func readBuildInfo() buildInfo {
+	b := buildInfo{Version: version, GoVersion: runtime.Version(), Platform: runtime.GOOS + "/" + runtime.GOARCH}
+	if info, ok := debug.ReadBuildInfo(); ok {
+		for _, s := range info.Settings {
+			if s.Key == "vcs.revision" {
+				b.Commit = s.Value
+			}
+		}
+	}
+	return b
+}
+
 func versionCommand() *cobra.Command {
-	return &cobra.Command{
+	var output string
+	cmd := &cobra.Command{
 		Use:   "version",
 		Short: "Print the version",
 		Args:  cobra.NoArgs,
-		Run: func(cmd *cobra.Command, _ []string) {
-			fmt.Fprintln(cmd.OutOrStdout(), "loglet", version)
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			switch output {
+			case "":
+				fmt.Fprintln(cmd.OutOrStdout(), "loglet", version)
+				return nil
+			case "json":
+				e := json.NewEncoder(cmd.OutOrStdout())
+				e.SetIndent("", "  ")
+				return e.Encode(readBuildInfo())
+			}
+			return fmt.Errorf("-o %s: want json, or no -o for one line", output)
 		},
 	}
+	cmd.Flags().StringVarP(&output, "output", "o", "", "json: version, commit (when built from a checkout), Go version and platform as a JSON document")
+	return cmd
 }
