@@ -43,15 +43,8 @@ type Preview struct {
 	// Diff writes a unified diff of each object injection changes
 	// instead of the manifests.
 	Diff bool
-}
 
-// InjectManifests is Preview without a diff over one reader.
-func InjectManifests(r io.Reader, w, warn io.Writer, cfg Config) error {
-	data, err := io.ReadAll(r)
-	if err != nil {
-		return err
-	}
-	return Preview{Config: cfg, Warn: warn}.Write(w, Source{Name: "-", Data: data})
+	src string // the source being read, for warnings
 }
 
 // Write previews srcs in order onto w. Between sources it puts the
@@ -143,11 +136,12 @@ func split(data []byte) []chunk {
 }
 
 func (p Preview) source(w io.Writer, src Source) error {
+	p.src = src.Name
+	if p.src == "-" {
+		p.src = "standard input"
+	}
 	for i, c := range split(src.Data) {
-		where := fmt.Sprintf("%s: document %d", src.Name, i+1)
-		if src.Name == "-" {
-			where = fmt.Sprintf("standard input: document %d", i+1)
-		}
+		where := fmt.Sprintf("%s: document %d", p.src, i+1)
 		out, diffs, err := p.document(c.body)
 		if err != nil {
 			return fmt.Errorf("%s: %w", where, err)
@@ -302,7 +296,7 @@ func (p Preview) template(node *yaml.Node, isPod bool, what, ns string) (bool, e
 	}
 	out, d, warnings, err := Inject(&pod, ns, nil, p.Config)
 	for _, w := range warnings {
-		fmt.Fprintf(p.Warn, "warning: %s: %s\n", what, w)
+		fmt.Fprintf(p.Warn, "warning: %s: %s: %s\n", p.src, what, w)
 	}
 	if err != nil {
 		return false, fmt.Errorf("%s: %w", what, err)

@@ -83,7 +83,7 @@ spec:
 // webhook gives a pod made from it.
 func TestInjectManifests(t *testing.T) {
 	var out, warn bytes.Buffer
-	if err := InjectManifests(strings.NewReader(workloads), &out, &warn, DefaultConfig()); err != nil {
+	if err := (Preview{Config: DefaultConfig(), Warn: &warn}).Write(&out, Source{Name: "workloads.yaml", Data: []byte(workloads)}); err != nil {
 		t.Fatal(err)
 	}
 	// The leading "---" and the empty document stay as written.
@@ -152,7 +152,7 @@ func template(t *testing.T, doc string) corev1.PodTemplateSpec {
 
 func TestInjectManifestsInvalid(t *testing.T) {
 	bad := strings.Replace(workloads, "app:/var/log/app/*.log", "app:/etc/*.conf", 1)
-	err := InjectManifests(strings.NewReader(bad), &bytes.Buffer{}, &bytes.Buffer{}, DefaultConfig())
+	err := Preview{Config: DefaultConfig(), Warn: io.Discard}.Write(io.Discard, Source{Name: "bad.yaml", Data: []byte(bad)})
 	if err == nil || !strings.Contains(err.Error(), "Deployment web") || !strings.Contains(err.Error(), "under /etc") {
 		t.Fatalf("err %v, want the webhook's message naming the Deployment", err)
 	}
@@ -190,4 +190,52 @@ func FuzzPreview(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestPreviewDocuments: how loglet inject writes documents of each shape:
+// what it leaves alone comes back byte for byte (CRLF, comments only, an
+// injected manifest fed back), what it changes keeps its form (JSON stays
+// JSON) and the template's comments and unknown fields.
+func TestPreviewDocuments(t *testing.T) {
+	const optIn = `{"loglet.io/inject": "true", "loglet.io/paths": "app:/var/log/app/*.log"}`
+	deployment := "# the web tier\napiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\nspec:\n  template:\n    metadata:\n      annotations: " + optIn + "\n    spec:\n      containers:\n      - name: app # the app\n        image: web:1\n        command: [/web]\n        imagePullPolicey: Always\n"
+	injected := func(t *testing.T, in string) string {
+		var out bytes.Buffer
+		if err := (Preview{Config: DefaultConfig(), Warn: io.Discard}).Write(&out, Source{Name: "in.yaml", Data: []byte(in)}); err != nil {
+			t.Fatal(err)
+		}
+		return out.String()
+	}
+	for _, tc := range []struct {
+		name, in string
+		same     bool     // comes back byte for byte
+		want     []string // parts of the output
+	}{
+		{name: "CRLF, not opted in", in: "apiVersion: v1\r\nkind: Pod\r\nmetadata:\r\n  name: a # x\r\nspec:\r\n  containers:\r\n  - {name: app, image: a}\r\n", same: true},
+		{name: "comments only", in: "---\n# nothing here\n---\n\n", same: true},
+		{name: "unknown kind", in: "apiVersion: example.com/v1\nkind: Widget\nspec:\n  template:\n    metadata:\n      annotations: " + optIn + "\n", same: true},
+		{name: "deployment", in: deployment, want: []string{"# the web tier\n", "- name: app # the app\n", "imagePullPolicey: Always\n", "loglet.io/status: injected", "initContainers:"}},
+		{name: "template metadata null, not opted in", in: "kind: Job\nmetadata: {name: j}\nspec:\n  template:\n    metadata:\n    spec:\n      containers: [{name: app, image: a, command: [/a]}]\n", same: true},
+		{name: "JSON pod", in: `{"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "a", "annotations": ` + optIn + `}, "spec": {"containers": [{"name": "app", "image": "a", "command": ["/a"]}]}}` + "\n",
+			want: []string{"{\n    \"apiVersion\": \"v1\",", `"loglet.io/status": "injected"`, `"initContainers": [`}},
+		{name: "JSON List", in: `{"apiVersion": "v1", "kind": "List", "items": [{"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "a", "annotations": ` + optIn + `}, "spec": {"containers": [{"name": "app", "image": "a", "command": ["/a"]}]}}]}`,
+			want: []string{`"kind": "List"`, `"loglet.io/status": "injected"`}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			out := injected(t, tc.in)
+			if tc.same != (out == tc.in) {
+				t.Fatalf("unchanged %v, want %v:\n%s", out == tc.in, tc.same, out)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(out, w) {
+					t.Errorf("output lacks %q:\n%s", w, out)
+				}
+			}
+			// Idempotent, as the webhook: the injected manifest fed back
+			// comes back byte for byte.
+			if again := injected(t, out); again != out {
+				t.Errorf("a second inject changed the manifest:\n%s", lineDiff(out, again))
+			}
+		})
+	}
 }
