@@ -11,7 +11,6 @@ import (
 
 	"github.com/pmezard/go-difflib/difflib"
 	yaml "go.yaml.in/yaml/v3"
-	"gomodules.xyz/jsonpatch/v2"
 	corev1 "k8s.io/api/core/v1"
 	sigsyaml "sigs.k8s.io/yaml"
 )
@@ -32,8 +31,8 @@ type Source struct {
 //
 // A document it does not change is written back byte for byte, comments,
 // unknown fields and all. In a document it changes, it applies to the
-// YAML as written the same JSON patch the webhook would answer the API
-// server with: comments, key order, quoting and fields it does not know
+// YAML as written the patch from the object as kubectl reads it to the
+// object the webhook makes of it (createPatch): comments, key order, quoting and fields it does not know
 // (a typo kubectl apply --validate=strict should still catch) stay; only
 // the indentation is made uniform (two spaces, lists not indented).
 type Preview struct {
@@ -312,7 +311,7 @@ func (p Preview) template(node *yaml.Node, isPod bool, what, ns string) (bool, e
 	if err != nil {
 		return false, err
 	}
-	ops, err := jsonpatch.CreatePatch(was, now)
+	ops, err := createPatch(was, now)
 	if err != nil {
 		return false, fmt.Errorf("%s: %w", what, err)
 	}
@@ -364,12 +363,12 @@ func scalar(n *yaml.Node) string {
 }
 
 // apply carries out one operation of a JSON patch (RFC 6902) on the
-// YAML tree root: add, replace and remove, which is what CreatePatch
+// YAML tree root: add, replace and remove, which is what createPatch
 // makes. An add below a key the document leaves out creates it, as the
 // typed object the patch was made from holds it (resources: {}). The
 // keys it adds to a mapping (remembered in added) go after those written,
-// in alphabetical order: CreatePatch lists them in a map's random order.
-func apply(root *yaml.Node, op jsonpatch.Operation, added map[*yaml.Node]bool) error {
+// in alphabetical order, as the JSON of the typed object has them.
+func apply(root *yaml.Node, op patchOp, added map[*yaml.Node]bool) error {
 	tokens := strings.Split(strings.TrimPrefix(op.Path, "/"), "/")
 	for i, t := range tokens {
 		tokens[i] = strings.NewReplacer("~1", "/", "~0", "~").Replace(t)

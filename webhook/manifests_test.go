@@ -215,6 +215,8 @@ func TestPreviewDocuments(t *testing.T) {
 		{name: "comments only", in: "---\n# nothing here\n---\n\n", same: true},
 		{name: "unknown kind", in: "apiVersion: example.com/v1\nkind: Widget\nspec:\n  template:\n    metadata:\n      annotations: " + optIn + "\n", same: true},
 		{name: "deployment", in: deployment, want: []string{"# the web tier\n", "- name: app # the app\n", "imagePullPolicey: Always\n", "loglet.io/status: injected", "initContainers:"}},
+		{name: "existing init container", in: "apiVersion: v1\nkind: Pod\nmetadata:\n  name: a\n  annotations: " + optIn + "\nspec:\n  initContainers:\n  - name: migrate # runs the migrations\n    image: migrate:1\n    imagePullPolicey: Always\n  containers:\n  - {name: app, image: a, command: [/a]}\n",
+			want: []string{"  initContainers:\n  - args:\n    - agent\n", "  - name: migrate # runs the migrations\n    image: migrate:1\n    imagePullPolicey: Always\n  containers:\n"}},
 		{name: "template metadata null, not opted in", in: "kind: Job\nmetadata: {name: j}\nspec:\n  template:\n    metadata:\n    spec:\n      containers: [{name: app, image: a, command: [/a]}]\n", same: true},
 		{name: "JSON pod", in: `{"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "a", "annotations": ` + optIn + `}, "spec": {"containers": [{"name": "app", "image": "a", "command": ["/a"]}]}}` + "\n",
 			want: []string{"{\n    \"apiVersion\": \"v1\",", `"loglet.io/status": "injected"`, `"initContainers": [`}},
