@@ -66,7 +66,7 @@ does; without them, what the chart of this version installs.`,
 			return p.Write(cmd.OutOrStdout(), srcs...)
 		},
 	}
-	cmd.Flags().StringArrayVarP(&files, "filename", "f", nil, "manifests to read: a file, a folder, or - for standard input (repeatable)")
+	cmd.Flags().StringSliceVarP(&files, "filename", "f", nil, "manifests to read: files, folders, or - for standard input (repeatable, or comma separated, as with kubectl)")
 	cmd.Flags().BoolVarP(&recursive, "recursive", "R", false, "also read the folders of -f folders, recursively")
 	cmd.Flags().BoolVar(&diff, "diff", false, "print a unified diff of each object injection changes instead of the manifests")
 	webhook.InjectFlags(cmd.Flags())

@@ -132,6 +132,7 @@ func TestInjectGolden(t *testing.T) {
 		{name: "list", args: []string{"-f", "list.yaml"}},
 		{name: "replicationcontroller", args: []string{"-f", "replicationcontroller.yaml"}},
 		{name: "files", args: []string{"-f", "passthrough.yaml", "-f", "replicationcontroller.yaml"}},
+		{name: "files-comma", args: []string{"-f", "passthrough.yaml,replicationcontroller.yaml"}},
 		{name: "folder", args: []string{"-f", "folder/"}},
 		{name: "folder-recursive", args: []string{"-R", "-f", "folder"}},
 		{name: "stdin", args: []string{"-f", "-"}, stdin: "deployment.yaml"},
