@@ -13,6 +13,7 @@ BENCH_DIR ?= $(or $(TMPDIR),/tmp)/loglet-bench
 
 FUZZTIME ?= 60s
 FUZZ_TARGETS := \
+	webhook:FuzzPreview \
 	sidecar/record:FuzzAppendString \
 	sidecar/source:FuzzSplit \
 	sidecar/source:FuzzSplitWide \

@@ -40,6 +40,16 @@ var known = map[string]bool{
 	AnnotationSidecarMemory: true, AnnotationStatus: true, AnnotationEncoding: true,
 }
 
+// knownAnnotations are the names of the pod contract, sorted.
+func knownAnnotations() []string {
+	names := make([]string, 0, len(known))
+	for k := range known {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	return names
+}
+
 // LogPath is one entry of loglet.io/paths: a glob in a container.
 type LogPath struct {
 	Container string

@@ -4,7 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -13,6 +15,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apiequality "k8s.io/apimachinery/pkg/api/equality"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/rest"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	crwebhook "sigs.k8s.io/controller-runtime/pkg/webhook"
@@ -107,6 +110,26 @@ func TestThroughAPIServer(t *testing.T) {
 			t.Fatalf("err %v, want a denial naming loglet.io/paths", err)
 		}
 	})
+	t.Run("an opt-in typo comes back as a warning", func(t *testing.T) {
+		warned := &warnings{}
+		wcfg := rest.CopyConfig(restCfg)
+		wcfg.WarningHandler = warned
+		wcl, err := client.New(wcfg, client.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := &corev1.Pod{
+			ObjectMeta: metav1.ObjectMeta{Name: "typo", Namespace: "shop", Annotations: map[string]string{AnnotationInject: "True", AnnotationPaths: "app:/var/log/app/*.log"}},
+			Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "ghcr.io/example/web:1.4.2"}}},
+		}
+		if err := wcl.Create(ctx, p); err != nil || p.Annotations[AnnotationStatus] != "" {
+			t.Fatalf("pod with inject True: %v, annotations %v; want it admitted as it is", err, p.Annotations)
+		}
+		got := warned.all()
+		if len(got) != 1 || !strings.Contains(got[0], `loglet.io/inject="True"`) || !strings.Contains(got[0], `not injected`) {
+			t.Errorf("the client was warned %q; want one warning about loglet.io/inject=\"True\"", got)
+		}
+	})
 	t.Run("kube-system is untouched", func(t *testing.T) {
 		p, err := create("kube-system", "system", opted)
 		if err != nil || p.Annotations[AnnotationStatus] != "" || len(p.Spec.InitContainers) != 0 {
@@ -119,6 +142,25 @@ func TestThroughAPIServer(t *testing.T) {
 			t.Fatalf("quiet pod: %v, annotations %v", err, p.Annotations)
 		}
 	})
+}
+
+// warnings collects the warnings the API server sends a client (what
+// kubectl prints as "Warning: …").
+type warnings struct {
+	mu   sync.Mutex
+	list []string
+}
+
+func (w *warnings) HandleWarningHeader(_ int, _ string, text string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.list = append(w.list, text)
+}
+
+func (w *warnings) all() []string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return slices.Clone(w.list)
 }
 
 // touch is another cluster's webhook: it labels every pod, after ours.

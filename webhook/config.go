@@ -32,13 +32,28 @@ type Config struct {
 	// injected (nor kube-system and kube-public).
 	Namespace          string
 	ExcludedNamespaces []string
+	// SidecarRBACNamespaces are those where the sidecars' service accounts
+	// may read pods and pods/log (the chart's rbac.sidecarNamespaces), as
+	// loglet.io/stdout: api needs; elsewhere such a pod gets a warning.
+	SidecarRBACNamespaces []string
 }
+
+// ChartAppVersion is the appVersion of the chart in this tree
+// (charts/loglet/Chart.yaml; TestDefaultImageIsTheChart keeps them
+// equal): the tag of the images helm install runs by default, so the
+// default image here is the one the chart injects, and loglet inject
+// without --image previews what a fresh install does. Not the binary's
+// version: a development build's (a commit) names no published image.
+const ChartAppVersion = "0.1.0"
+
+// DefaultImage is the slim image the chart injects by default.
+const DefaultImage = "ghcr.io/loglet/loglet-slim:" + ChartAppVersion
 
 // DefaultConfig is what a cluster gets without settings.
 func DefaultConfig() Config {
 	size := resource.MustParse("512Mi")
 	return Config{
-		Image:         "ghcr.io/loglet/loglet-slim:latest",
+		Image:         DefaultImage,
 		PullPolicy:    corev1.PullIfNotPresent,
 		Sink:          "nats://loglet-hub.loglet.svc:4222/LOGLET",
 		Requests:      corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("10m"), corev1.ResourceMemory: resource.MustParse("32Mi")},

@@ -35,6 +35,7 @@ func ServerFlags(fs *pflag.FlagSet) {
 	fs.String("sidecar-metrics-port", strconv.Itoa(int(d.MetricsPort)), "port of each sidecar's /metrics and /readyz (shared with the pod's containers: pick one they leave free)")
 	fs.String("empty-dir-size-limit", "512Mi", "size limit of the shared log volume")
 	fs.StringSlice("excluded-namespaces", nil, "namespaces never injected (besides kube-system, kube-public and the webhook's own)")
+	fs.StringSlice("sidecar-rbac-namespaces", nil, "namespaces where sidecars may read pods and pods/log (the chart's rbac.sidecarNamespaces); a pod elsewhere whose sidecar reads stdout from the API (loglet.io/stdout: api, or auto for a container without a command) gets a warning")
 	fs.String("namespace", "", "the webhook's own namespace (default: $POD_NAMESPACE)")
 	fs.String("port", "9443", "HTTPS port of the webhook")
 	fs.String("cert-mode", "self", "self: make, rotate and publish the serving certificate (kept in --cert-secret); files: read tls.crt and tls.key from --cert-dir (e.g. written by cert-manager), reloaded when they change")
@@ -74,6 +75,8 @@ func LoadServerOptions(fs *pflag.FlagSet, environ []string) (ServerOptions, erro
 		Max:                corev1.ResourceList{corev1.ResourceCPU: quantity("max-sidecar-cpu"), corev1.ResourceMemory: quantity("max-sidecar-memory")},
 		Namespace:          r.Str("namespace"),
 		ExcludedNamespaces: r.List("excluded-namespaces"),
+
+		SidecarRBACNamespaces: r.List("sidecar-rbac-namespaces"),
 	}
 	size := quantity("empty-dir-size-limit")
 	cfg.SizeLimit = &size
@@ -165,4 +168,20 @@ func tcpPort(r *settings.Reader, key, example string) int {
 		r.Fail(key, v, "a TCP port like "+example)
 	}
 	return p
+}
+
+// serverOnly are the settings of `loglet webhook` that mean nothing to a
+// preview of the mutation: serving, certificates, metrics.
+var serverOnly = []string{"port", "cert-mode", "cert-dir", "cert-secret", "cert-lifetime", "webhook-config-name", "service-name", "cert-hosts", "metrics-addr", "health-addr"}
+
+// InjectFlags declares the settings of `loglet inject`: those of the
+// webhook, so its --config file works as it is, with the server's own
+// hidden from --help.
+func InjectFlags(fs *pflag.FlagSet) {
+	ServerFlags(fs)
+	for _, name := range serverOnly {
+		if err := fs.MarkHidden(name); err != nil {
+			panic(err) // a name ServerFlags no longer declares: a bug here
+		}
+	}
 }

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/spf13/pflag"
+	"sigs.k8s.io/yaml"
 )
 
 func TestServerFlags(t *testing.T) {
@@ -100,5 +101,43 @@ func TestAgentSettings(t *testing.T) {
 				t.Errorf("error %v, want one saying %q", err, tc.want)
 			}
 		})
+	}
+}
+
+// TestDefaultImageIsTheChart's: without --image, the webhook and loglet
+// inject use the slim image and tag the chart of this tree installs
+// (image.slimRepository, and image.tag's default, the appVersion), so
+// a preview shows what helm install runs.
+func TestDefaultImageIsTheChart(t *testing.T) {
+	var chart struct {
+		AppVersion string `json:"appVersion"`
+	}
+	var values struct {
+		Image struct {
+			SlimRepository string `json:"slimRepository"`
+			Tag            string `json:"tag"`
+		} `json:"image"`
+	}
+	for file, v := range map[string]any{"Chart.yaml": &chart, "values.yaml": &values} {
+		b, err := os.ReadFile("../charts/loglet/" + file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := yaml.Unmarshal(b, v); err != nil {
+			t.Fatalf("%s: %v", file, err)
+		}
+	}
+	tag := values.Image.Tag
+	if tag == "" {
+		tag = chart.AppVersion
+	}
+	want := values.Image.SlimRepository + ":" + tag
+	if got := DefaultConfig().Image; got != want {
+		t.Errorf("default image %s, the chart installs %s: set ChartAppVersion to the chart's appVersion", got, want)
+	}
+	fs := pflag.NewFlagSet("inject", pflag.ContinueOnError)
+	InjectFlags(fs)
+	if got := fs.Lookup("image").DefValue; got != want {
+		t.Errorf("--image defaults to %s, the chart installs %s", got, want)
 	}
 }

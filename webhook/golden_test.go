@@ -41,23 +41,25 @@ func TestGolden(t *testing.T) {
 		nsLabels     map[string]string
 		cfg          Config
 		injected     bool
-		warnings     int
+		// Pods whose sidecar reads stdout from the API (no command) get
+		// a warning: the default config binds no namespace for it.
+		warnings int
 	}{
-		{"plain.yaml", "plain.injected.yaml", nil, DefaultConfig(), true, 0},
-		{"plain.yaml", "plain.classic.injected.yaml", nil, classic, true, 0},
-		{"plain.yaml", "plain.hub-secret.injected.yaml", nil, withHubSecret, true, 0},
-		{"multi.yaml", "multi.injected.yaml", nil, DefaultConfig(), true, 1},
-		{"existing.yaml", "existing.injected.yaml", nil, DefaultConfig(), true, 0},
+		{"plain.yaml", "plain.injected.yaml", nil, DefaultConfig(), true, 1},
+		{"plain.yaml", "plain.classic.injected.yaml", nil, classic, true, 1},
+		{"plain.yaml", "plain.hub-secret.injected.yaml", nil, withHubSecret, true, 1},
+		{"multi.yaml", "multi.injected.yaml", nil, DefaultConfig(), true, 2},
+		{"existing.yaml", "existing.injected.yaml", nil, DefaultConfig(), true, 1},
 		{"job.yaml", "job.injected.yaml", nil, DefaultConfig(), true, 0},
 		{"job.yaml", "job.classic.injected.yaml", nil, classic, true, 0},
 		{"wrap-args.yaml", "wrap-args.injected.yaml", nil, DefaultConfig(), true, 0},
 		{"auto-wrap.yaml", "auto-wrap.injected.yaml", nil, DefaultConfig(), true, 0},
-		{"api.yaml", "api.injected.yaml", nil, DefaultConfig(), true, 0},
+		{"api.yaml", "api.injected.yaml", nil, DefaultConfig(), true, 1},
 		{"csv.yaml", "csv.injected.yaml", nil, DefaultConfig(), true, 0},
-		{"api-no-automount.yaml", "api-no-automount.injected.yaml", nil, DefaultConfig(), true, 2},
+		{"api-no-automount.yaml", "api-no-automount.injected.yaml", nil, DefaultConfig(), true, 3},
 		{"injected.yaml", "", nil, DefaultConfig(), false, 0},
-		{"not-opted.yaml", "", nil, DefaultConfig(), false, 0},
-		{"ns-opt-in.yaml", "ns-opt-in.injected.yaml", map[string]string{NamespaceLabel: "enabled"}, DefaultConfig(), true, 0},
+		{"not-opted.yaml", "", nil, DefaultConfig(), false, 1},
+		{"ns-opt-in.yaml", "ns-opt-in.injected.yaml", map[string]string{NamespaceLabel: "enabled"}, DefaultConfig(), true, 1},
 		{"ns-pod-opt-out.yaml", "", map[string]string{NamespaceLabel: "enabled"}, DefaultConfig(), false, 0},
 	}
 	for _, tc := range tests {

@@ -83,7 +83,7 @@ func (h *Handler) handle(ctx context.Context, req admission.Request) (admission.
 	case err != nil:
 		return admission.Errored(http.StatusInternalServerError, err), "error"
 	case !d.Inject:
-		return admission.Allowed(d.Reason), "skipped"
+		return admission.Allowed(d.Reason).WithWarnings(warnings...), "skipped"
 	}
 	raw, err := json.Marshal(out)
 	if err != nil {

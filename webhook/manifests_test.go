@@ -2,6 +2,7 @@ package webhook
 
 import (
 	"bytes"
+	"io"
 	"strings"
 	"testing"
 
@@ -82,10 +83,16 @@ spec:
 // webhook gives a pod made from it.
 func TestInjectManifests(t *testing.T) {
 	var out, warn bytes.Buffer
-	if err := InjectManifests(strings.NewReader(workloads), &out, &warn, DefaultConfig()); err != nil {
+	if err := (Preview{Config: DefaultConfig(), Warn: &warn}).Write(&out, Source{Name: "workloads.yaml", Data: []byte(workloads)}); err != nil {
 		t.Fatal(err)
 	}
-	docs := strings.Split(out.String(), "---\n")
+	// The leading "---" and the empty document stay as written.
+	var docs []string
+	for _, d := range strings.Split(out.String(), "---\n") {
+		if strings.TrimSpace(d) != "" {
+			docs = append(docs, d)
+		}
+	}
 	var inputs []string
 	for _, in := range strings.Split(workloads, "---\n") {
 		if strings.TrimSpace(in) != "" {
@@ -145,8 +152,92 @@ func template(t *testing.T, doc string) corev1.PodTemplateSpec {
 
 func TestInjectManifestsInvalid(t *testing.T) {
 	bad := strings.Replace(workloads, "app:/var/log/app/*.log", "app:/etc/*.conf", 1)
-	err := InjectManifests(strings.NewReader(bad), &bytes.Buffer{}, &bytes.Buffer{}, DefaultConfig())
+	err := Preview{Config: DefaultConfig(), Warn: io.Discard}.Write(io.Discard, Source{Name: "bad.yaml", Data: []byte(bad)})
 	if err == nil || !strings.Contains(err.Error(), "Deployment web") || !strings.Contains(err.Error(), "under /etc") {
 		t.Fatalf("err %v, want the webhook's message naming the Deployment", err)
+	}
+}
+
+// FuzzPreview: no input makes loglet inject panic; a stream that names
+// no loglet annotation comes back byte for byte, and the documents the
+// splitter cuts put together are the input.
+func FuzzPreview(f *testing.F) {
+	for _, seed := range []string{
+		workloads,
+		"---\n# only a comment\n---\n",
+		"apiVersion: v1\nkind: List\nitems:\n- kind: Pod\n  metadata: {annotations: {loglet.io/inject: \"true\"}}\n  spec: {containers: [{name: app, image: a}]}\n",
+		"kind: Deployment\nspec:\n  template:\n    metadata:\n    spec: {containers: [{name: app, image: a, command: [x]}]}\n",
+		"{\"kind\": \"Pod\", \"metadata\": {\"annotations\": {\"loglet.io/inject\": \"true\"}}, \"spec\": {\"containers\": [{\"name\": \"a\", \"image\": \"b\"}]}}",
+		"a: &x {b: 1}\nc: *x\n",
+		"--- \r\nkind: Pod\r\n...\r\n",
+		"- 1\n- 2\n",
+	} {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, in string) {
+		var joined []byte
+		for _, c := range split([]byte(in)) {
+			joined = append(append(joined, c.sep...), c.body...)
+		}
+		if string(joined) != in {
+			t.Fatalf("split lost bytes: %q from %q", joined, in)
+		}
+		for _, diff := range []bool{false, true} {
+			var out bytes.Buffer
+			err := Preview{Config: DefaultConfig(), Warn: io.Discard, Diff: diff}.Write(&out, Source{Name: "fuzz.yaml", Data: []byte(in)})
+			if err == nil && !diff && !strings.Contains(in, "loglet") && out.String() != in {
+				t.Fatalf("a stream without loglet annotations changed:\n%q\n%q", in, out.String())
+			}
+		}
+	})
+}
+
+// TestPreviewDocuments: how loglet inject writes documents of each shape:
+// what it leaves alone comes back byte for byte (CRLF, comments only, an
+// injected manifest fed back), what it changes keeps its form (JSON stays
+// JSON) and the template's comments and unknown fields.
+func TestPreviewDocuments(t *testing.T) {
+	const optIn = `{"loglet.io/inject": "true", "loglet.io/paths": "app:/var/log/app/*.log"}`
+	deployment := "# the web tier\napiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\nspec:\n  template:\n    metadata:\n      annotations: " + optIn + "\n    spec:\n      containers:\n      - name: app # the app\n        image: web:1\n        command: [/web]\n        imagePullPolicey: Always\n"
+	injected := func(t *testing.T, in string) string {
+		var out bytes.Buffer
+		if err := (Preview{Config: DefaultConfig(), Warn: io.Discard}).Write(&out, Source{Name: "in.yaml", Data: []byte(in)}); err != nil {
+			t.Fatal(err)
+		}
+		return out.String()
+	}
+	for _, tc := range []struct {
+		name, in string
+		same     bool     // comes back byte for byte
+		want     []string // parts of the output
+	}{
+		{name: "CRLF, not opted in", in: "apiVersion: v1\r\nkind: Pod\r\nmetadata:\r\n  name: a # x\r\nspec:\r\n  containers:\r\n  - {name: app, image: a}\r\n", same: true},
+		{name: "comments only", in: "---\n# nothing here\n---\n\n", same: true},
+		{name: "unknown kind", in: "apiVersion: example.com/v1\nkind: Widget\nspec:\n  template:\n    metadata:\n      annotations: " + optIn + "\n", same: true},
+		{name: "deployment", in: deployment, want: []string{"# the web tier\n", "- name: app # the app\n", "imagePullPolicey: Always\n", "loglet.io/status: injected", "initContainers:"}},
+		{name: "existing init container", in: "apiVersion: v1\nkind: Pod\nmetadata:\n  name: a\n  annotations: " + optIn + "\nspec:\n  initContainers:\n  - name: migrate # runs the migrations\n    image: migrate:1\n    imagePullPolicey: Always\n  containers:\n  - {name: app, image: a, command: [/a]}\n",
+			want: []string{"  initContainers:\n  - args:\n    - agent\n", "  - name: migrate # runs the migrations\n    image: migrate:1\n    imagePullPolicey: Always\n  containers:\n"}},
+		{name: "template metadata null, not opted in", in: "kind: Job\nmetadata: {name: j}\nspec:\n  template:\n    metadata:\n    spec:\n      containers: [{name: app, image: a, command: [/a]}]\n", same: true},
+		{name: "JSON pod", in: `{"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "a", "annotations": ` + optIn + `}, "spec": {"containers": [{"name": "app", "image": "a", "command": ["/a"]}]}}` + "\n",
+			want: []string{"{\n    \"apiVersion\": \"v1\",", `"loglet.io/status": "injected"`, `"initContainers": [`}},
+		{name: "JSON List", in: `{"apiVersion": "v1", "kind": "List", "items": [{"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "a", "annotations": ` + optIn + `}, "spec": {"containers": [{"name": "app", "image": "a", "command": ["/a"]}]}}]}`,
+			want: []string{`"kind": "List"`, `"loglet.io/status": "injected"`}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			out := injected(t, tc.in)
+			if tc.same != (out == tc.in) {
+				t.Fatalf("unchanged %v, want %v:\n%s", out == tc.in, tc.same, out)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(out, w) {
+					t.Errorf("output lacks %q:\n%s", w, out)
+				}
+			}
+			// Idempotent, as the webhook: the injected manifest fed back
+			// comes back byte for byte.
+			if again := injected(t, out); again != out {
+				t.Errorf("a second inject changed the manifest:\n%s", lineDiff(out, again))
+			}
+		})
 	}
 }

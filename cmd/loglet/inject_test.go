@@ -5,6 +5,8 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"flag"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -107,6 +109,130 @@ func TestAgentSettingTypo(t *testing.T) {
 		out, err := cmd.CombinedOutput()
 		if err == nil || !strings.Contains(string(out), want) {
 			t.Errorf("loglet %s: %v\n%s\nwant a failure saying %q", strings.Join(args, " "), err, out, want)
+		}
+	}
+}
+
+var update = flag.Bool("update", false, "rewrite the golden files of testdata/inject/golden")
+
+// TestInjectGolden runs `loglet inject` on the manifests of testdata/inject
+// (from that folder, so the names in messages are stable) and compares its
+// standard output and error with testdata/inject/golden/NAME.out and
+// NAME.err; go test -run InjectGolden -update rewrites them after a change
+// (read the diff before committing).
+func TestInjectGolden(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		args  []string
+		stdin string // a file of testdata/inject fed to standard input
+	}{
+		{name: "passthrough", args: []string{"-f", "passthrough.yaml"}},
+		{name: "changed", args: []string{"-f", "deployment.yaml"}},
+		{name: "diff", args: []string{"--diff", "-f", "deployment.yaml", "-f", "passthrough.yaml", "-f", "list.yaml"}},
+		{name: "list", args: []string{"-f", "list.yaml"}},
+		{name: "replicationcontroller", args: []string{"-f", "replicationcontroller.yaml"}},
+		{name: "files", args: []string{"-f", "passthrough.yaml", "-f", "replicationcontroller.yaml"}},
+		{name: "files-comma", args: []string{"-f", "passthrough.yaml,replicationcontroller.yaml"}},
+		{name: "folder", args: []string{"-f", "folder/"}},
+		{name: "folder-recursive", args: []string{"-R", "-f", "folder"}},
+		{name: "stdin", args: []string{"-f", "-"}, stdin: "deployment.yaml"},
+		{name: "typos", args: []string{"-f", "typos.yaml"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var out, errb bytes.Buffer
+			cmd := exec.Command(loglet, append([]string{"inject"}, tc.args...)...)
+			cmd.Dir = filepath.Join("testdata", "inject")
+			cmd.Stdout, cmd.Stderr = &out, &errb
+			if tc.stdin != "" {
+				in, err := os.ReadFile(filepath.Join(cmd.Dir, tc.stdin))
+				if err != nil {
+					t.Fatal(err)
+				}
+				cmd.Stdin = bytes.NewReader(in)
+			}
+			if err := cmd.Run(); err != nil {
+				t.Fatalf("loglet inject %s: %v\n%s", strings.Join(tc.args, " "), err, errb.String())
+			}
+			for ext, got := range map[string][]byte{".out": out.Bytes(), ".err": errb.Bytes()} {
+				golden := filepath.Join("testdata", "inject", "golden", tc.name+ext)
+				if *update {
+					if err := os.MkdirAll(filepath.Dir(golden), 0o755); err != nil {
+						t.Fatal(err)
+					}
+					if err := os.WriteFile(golden, got, 0o644); err != nil {
+						t.Fatal(err)
+					}
+					continue
+				}
+				want, err := os.ReadFile(golden)
+				if err != nil {
+					t.Fatalf("%v (run with -update to create it)", err)
+				}
+				if !bytes.Equal(got, want) {
+					t.Errorf("%s differs from the golden file (run with -update after checking):\n%s", golden, firstDiff(string(want), string(got)))
+				}
+			}
+		})
+	}
+}
+
+// TestInjectPassthrough: a document inject does not change comes out as
+// it went in, byte for byte: comments, quoting, an empty document and an
+// unknown field (the typo imagePullPolicey, which kubectl apply
+// --validate=strict must still see).
+func TestInjectPassthrough(t *testing.T) {
+	in, err := os.ReadFile(filepath.Join("testdata", "inject", "passthrough.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{{"-f", "-"}, {"-f", filepath.Join("testdata", "inject", "passthrough.yaml")}} {
+		cmd := exec.Command(loglet, append([]string{"inject"}, args...)...)
+		cmd.Stdin = bytes.NewReader(in)
+		out, err := cmd.Output()
+		if err != nil {
+			t.Fatalf("loglet inject %v: %v", args, err)
+		}
+		if !bytes.Equal(out, in) {
+			t.Errorf("loglet inject %v changed a document it does not inject:\n%s", args, firstDiff(string(in), string(out)))
+		}
+	}
+}
+
+// firstDiff shows the first line that differs.
+func firstDiff(want, got string) string {
+	w, g := strings.Split(want, "\n"), strings.Split(got, "\n")
+	for i := 0; i < len(w) || i < len(g); i++ {
+		var wl, gl string
+		if i < len(w) {
+			wl = w[i]
+		}
+		if i < len(g) {
+			gl = g[i]
+		}
+		if wl != gl {
+			return fmt.Sprintf("line %d:\n- %s\n+ %s", i+1, wl, gl)
+		}
+	}
+	return ""
+}
+
+// TestInjectHelp: inject --help lists what means something to a preview
+// (the webhook's mutation settings, -f, -R, --diff) and not the webhook
+// server's own flags; --image defaults to what the chart installs.
+func TestInjectHelp(t *testing.T) {
+	out, err := exec.Command(loglet, "inject", "--help").CombinedOutput()
+	if err != nil {
+		t.Fatalf("inject --help: %v\n%s", err, out)
+	}
+	help := string(out)
+	for _, want := range []string{"--filename", "--recursive", "--diff", "--image", "--sink", "--agent-setting", "--config", `(default "ghcr.io/loglet/loglet-slim:0.1.0")`} {
+		if !strings.Contains(help, want) {
+			t.Errorf("inject --help lacks %s:\n%s", want, help)
+		}
+	}
+	for _, server := range []string{"--port", "--cert-dir", "--cert-mode", "--health-addr", "--metrics-addr", "--webhook-config-name"} {
+		if strings.Contains(help, server+" ") {
+			t.Errorf("inject --help lists the webhook server's %s", server)
 		}
 	}
 }
