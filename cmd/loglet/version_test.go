@@ -58,7 +58,8 @@ func TestHelpFlags(t *testing.T) {
 		}
 	}
 	out, _ := exec.Command(loglet, "agent", "--help").CombinedOutput()
-	for _, want := range []string{`--batch-bytes string`, `(default "512KiB")`, `(default "256KiB")`, `(default "64MiB")`, "--once ", "--pod-metadata "} {
+	for _, want := range []string{`--batch-bytes string`, `(default "512KiB")`, `(default "256KiB")`, `(default "64MiB")`, "--once ", "--pod-metadata ",
+		"stdout://", "file:///", "null://", "http(s)://", "otlp+http(s)://", "kafka://", "nats://"} {
 		if !strings.Contains(string(out), want) {
 			t.Errorf("agent --help lacks %s", want)
 		}

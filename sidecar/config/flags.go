@@ -4,6 +4,8 @@ import (
 	"slices"
 
 	"github.com/spf13/pflag"
+
+	"github.com/loglet/loglet/sidecar/sink"
 )
 
 // AgentFlags declares the agent's flags with their defaults and help.
@@ -36,10 +38,10 @@ func AgentFlags(fs *pflag.FlagSet) {
 	fs.Bool("follow-symlinks", false, "modes local and node: open matched files whose symlinks lead anywhere; default: only beneath the globs' folders and --link-roots (mode sidecar: only beneath the folder its own glob names, always)")
 	fs.StringSlice("link-roots", nil, "modes local and node: folders a matched file's symlinks may lead into besides the globs' folders (mode node adds /var/lib/docker/containers, where the kubelet's links of Docker's json-file logs lead)")
 	fs.String("state-dir", "/var/lib/loglet", "writable folder for checkpoints and rejected packages")
-	fs.String("sink", "stdout://", "where records go: file:///path, stdout://, null://, http(s)://host/path, kafka://b1,b2/topic")
-	fs.String("batch-bytes", "524288", "cut a package at this many bytes of records (512KiB, 1MiB, …)")
+	fs.String("sink", "stdout://", "where records go: "+sink.Schemes)
+	fs.String("batch-bytes", "512KiB", "cut a package at this many bytes of records (512KiB, 1MiB, …)")
 	fs.String("batch-wait", "1s", "cut a package this long after its first record")
-	fs.String("max-line-bytes", "262144", "split longer lines into parts marked loglet.split.part/last (never dropped)")
+	fs.String("max-line-bytes", "256KiB", "split longer lines into parts marked loglet.split.part/last (never dropped)")
 	fs.String("start-at", "beginning", "where to start files found at the first start that have no checkpoint: beginning or end")
 	fs.String("max-buffer-bytes", "64MiB", "bytes of packages held while the hub has not acknowledged them; reading pauses beyond")
 	fs.String("memory-limit", "auto", "the container's memory limit (67108864, 64Mi), from which max-buffer-bytes (a quarter at most, unless set) and GOMEMLIMIT (unless set) follow; auto: the cgroup's; none: no limit")
