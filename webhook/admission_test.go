@@ -452,6 +452,10 @@ func TestStartDenials(t *testing.T) {
 			`annotation loglet.io/route="a.b": route: invalid value "a.b"`},
 		{"two faults: the first the loader meets", map[string]string{AnnotationPaths: "app:/var/log/app/*.log", AnnotationMultilineStart: "(", AnnotationRoute: "a.b"},
 			`annotation loglet.io/route="a.b"`},
+		{"a misspelt preset", map[string]string{AnnotationPaths: "app:/var/log/app/*.log", AnnotationMultiline: "jav"},
+			`annotation loglet.io/multiline="jav": multiline-preset "jav": want one of java, python, go, ruby, node, dotnet, auto (did you mean java?)`},
+		{"a preset and a start pattern", map[string]string{AnnotationPaths: "app:/var/log/app/*.log", AnnotationMultiline: "java", AnnotationMultilineStart: "^x"},
+			`annotation loglet.io/multiline="java": multiline-preset java with start, end or continue: give a preset or patterns, not both`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -461,5 +465,22 @@ func TestStartDenials(t *testing.T) {
 				t.Fatalf("allowed %v, result %+v; want a denial saying %q", resp.Allowed, resp.Result, tc.want)
 			}
 		})
+	}
+}
+
+// TestMultilinePresetAnnotation: loglet.io/multiline: java reaches the
+// sidecar as its input's multiline preset, and the sidecar loads it.
+func TestMultilinePresetAnnotation(t *testing.T) {
+	p := pod(map[string]string{AnnotationInject: "true", AnnotationPaths: "app:/var/log/app/*.log", AnnotationMultiline: "java"}, "app")
+	out, _, _, err := Inject(p, "shop", nil, DefaultConfig())
+	if err != nil {
+		t.Fatalf("denied: %v", err)
+	}
+	c, err := loadInjected(out, "shop")
+	if err != nil {
+		t.Fatalf("the sidecar does not load: %v", err)
+	}
+	if in := c.Inputs[0]; in.ParseConfig.MultilinePreset != "java" || !in.Parse.Multiline() {
+		t.Errorf("the sidecar's input has multiline preset %q; want java", in.ParseConfig.MultilinePreset)
 	}
 }

@@ -125,10 +125,18 @@ func probes() []probe {
 		// any format but csv would pass with bad ones.
 		{AnnotationCSVFields, func(in map[string]any) { delete(in, "csv-fields") }},
 		{AnnotationFormat, func(in map[string]any) { in["format"] = "raw" }},
-		{AnnotationMultilineStart, func(in map[string]any) { delete(in, "multiline-start") }},
+		{AnnotationMultiline, func(in map[string]any) { undoMultiline(in, "preset") }},
+		{AnnotationMultilineStart, func(in map[string]any) { undoMultiline(in, "start") }},
 		{AnnotationRoute, func(in map[string]any) { delete(in, "route") }},
 		{AnnotationEncoding, func(in map[string]any) { delete(in, "encoding") }},
 		{AnnotationPaths, func(in map[string]any) { in["files"] = []string{sidecarRoot + "/c/probe/0/*.log"} }},
+	}
+}
+
+// undoMultiline takes key out of the input's multiline block.
+func undoMultiline(in map[string]any, key string) {
+	if m, ok := in["multiline"].(map[string]any); ok {
+		delete(m, key)
 	}
 }
 
@@ -160,6 +168,8 @@ func explain(pod *corev1.Pod, req Request, args, environ []string, loadErr error
 		return &InvalidError{AnnotationCSVFields, value, problem, "time,level,msg"}
 	case culprit == AnnotationMultilineStart:
 		return &InvalidError{AnnotationMultilineStart, value, problem, `^\d{4}-\d{2}-\d{2}`}
+	case culprit == AnnotationMultiline:
+		return &InvalidError{AnnotationMultiline, value, problem, "java"}
 	case culprit == AnnotationRoute:
 		return &InvalidError{AnnotationRoute, value, problem, "nginx_access_log"}
 	case culprit == AnnotationEncoding:

@@ -26,6 +26,7 @@ const (
 	AnnotationStdout         = Prefix + "stdout"
 	AnnotationFormat         = Prefix + "format"
 	AnnotationMultilineStart = Prefix + "multiline-start"
+	AnnotationMultiline      = Prefix + "multiline"
 	AnnotationCSVFields      = Prefix + "csv-fields"
 	AnnotationRoute          = Prefix + "route"
 	AnnotationEncoding       = Prefix + "encoding"
@@ -37,7 +38,7 @@ const (
 var known = map[string]bool{
 	AnnotationInject: true, AnnotationPaths: true, AnnotationStdout: true, AnnotationFormat: true,
 	AnnotationMultilineStart: true, AnnotationCSVFields: true, AnnotationRoute: true, AnnotationSidecarCPU: true,
-	AnnotationSidecarMemory: true, AnnotationStatus: true, AnnotationEncoding: true,
+	AnnotationSidecarMemory: true, AnnotationStatus: true, AnnotationEncoding: true, AnnotationMultiline: true,
 }
 
 // knownAnnotations are the names of the pod contract, sorted.
@@ -68,9 +69,12 @@ type Request struct {
 	Format         string
 	CSVFields      []string
 	MultilineStart string
-	Route          string
-	Encoding       string
-	CPU, Memory    *resource.Quantity
+	// MultilinePreset is loglet.io/multiline: a preset's name (java,
+	// python, go, ruby, node, dotnet, auto).
+	MultilinePreset string
+	Route           string
+	Encoding        string
+	CPU, Memory     *resource.Quantity
 }
 
 // InvalidError names the annotation that is wrong, the bad value and an
@@ -95,7 +99,7 @@ func ReadRequest(pod *corev1.Pod) (Request, []string, error) {
 	var warnings []string
 	for _, k := range sortedKeys(a) {
 		if strings.HasPrefix(k, Prefix) && !known[k] {
-			warnings = append(warnings, fmt.Sprintf("unknown annotation %s is ignored (known: inject, paths, stdout, format, csv-fields, multiline-start, route, sidecar-cpu, sidecar-memory)", k))
+			warnings = append(warnings, fmt.Sprintf("unknown annotation %s is ignored (known: inject, paths, stdout, format, csv-fields, multiline, multiline-start, route, encoding, sidecar-cpu, sidecar-memory)", k))
 		}
 	}
 	containers := map[string]bool{}
@@ -142,6 +146,9 @@ func ReadRequest(pod *corev1.Pod) (Request, []string, error) {
 	}
 	if v, ok := a[AnnotationMultilineStart]; ok {
 		r.MultilineStart = v
+	}
+	if v, ok := a[AnnotationMultiline]; ok {
+		r.MultilinePreset = v
 	}
 	if v, ok := a[AnnotationRoute]; ok {
 		r.Route = v

@@ -59,8 +59,8 @@ func sidecarDocument(pod *corev1.Pod, req Request, cfg Config, globs []string) (
 		Route:     req.Route,
 		Encoding:  req.Encoding,
 	}
-	if req.MultilineStart != "" {
-		in.Multiline = &config.Multiline{Start: req.MultilineStart}
+	if req.MultilineStart != "" || req.MultilinePreset != "" {
+		in.Multiline = &config.Multiline{Start: req.MultilineStart, Preset: req.MultilinePreset}
 	}
 	return config.Document{Settings: s, Inputs: []config.Input{in}}, warnings
 }
@@ -92,13 +92,14 @@ var webhookOwned = map[string]string{
 // perPodAnnotation names the annotation of each input setting that has
 // one; the per-input settings are those of config.Input.
 var perPodAnnotation = map[string]string{
-	"path":            AnnotationPaths,
-	"format":          AnnotationFormat,
-	"csv-fields":      AnnotationCSVFields,
-	"multiline-start": AnnotationMultilineStart,
-	"route":           AnnotationRoute,
-	"encoding":        AnnotationEncoding,
-	"stdout":          AnnotationStdout,
+	"path":             AnnotationPaths,
+	"format":           AnnotationFormat,
+	"csv-fields":       AnnotationCSVFields,
+	"multiline-start":  AnnotationMultilineStart,
+	"multiline-preset": AnnotationMultiline,
+	"route":            AnnotationRoute,
+	"encoding":         AnnotationEncoding,
+	"stdout":           AnnotationStdout,
 }
 
 // agentFlagSet is the agent's settings, declared as `loglet agent` does.
