@@ -108,8 +108,11 @@ func (r *natsHub) Tail(ctx context.Context, f Filter, o Options, emit func(Recor
 	if len(streams) == 1 {
 		return streams[0].tail(ctx, f, o, emit)
 	}
-	if o.Last > 0 {
-		var all []Record
+	if o.Last > 0 || (o.Follow && o.OnlyNew) {
+		var (
+			all     []Record
+			partial error
+		)
 		ends := make([]uint64, len(streams))
 		for i, st := range streams {
 			info, err := st.stream.Info(ctx)
@@ -117,8 +120,13 @@ func (r *natsHub) Tail(ctx context.Context, f Filter, o Options, emit func(Recor
 				return fmt.Errorf("tail %s: %w", st.name, err)
 			}
 			ends[i] = info.State.LastSeq
+			if o.Last == 0 {
+				continue
+			}
 			recs, err := st.last(ctx, f.filters(st.name), &f, o, info.State.FirstSeq, info.State.LastSeq)
-			if err != nil {
+			if errors.Is(err, ErrPartial) {
+				partial = err
+			} else if err != nil {
 				return err
 			}
 			all = append(all, recs...)
@@ -126,6 +134,9 @@ func (r *natsHub) Tail(ctx context.Context, f Filter, o Options, emit func(Recor
 		slices.SortStableFunc(all, func(a, b Record) int { return a.Stored.Compare(b.Stored) })
 		if err := emitAll(all[max(0, len(all)-o.Last):], emit); err != nil {
 			return err
+		}
+		if partial != nil {
+			return partial
 		}
 		if !o.Follow {
 			return nil
@@ -169,12 +180,17 @@ func (r *natsStream) tail(ctx context.Context, f Filter, o Options, emit func(Re
 	end := info.State.LastSeq
 	cfg := jetstream.OrderedConsumerConfig{FilterSubjects: filters}
 	switch {
+	case o.Follow && o.OnlyNew && o.Last == 0:
+		return r.follow(ctx, f, o, end+1, emit)
 	case o.Last > 0:
 		recs, err := r.last(ctx, filters, &f, o, info.State.FirstSeq, end)
-		if err != nil {
+		if err != nil && !errors.Is(err, ErrPartial) {
 			return err
 		}
 		if err := emitAll(recs, emit); err != nil {
+			return err
+		}
+		if err != nil {
 			return err
 		}
 		if !o.Follow {
@@ -190,6 +206,9 @@ func (r *natsStream) tail(ctx context.Context, f Filter, o Options, emit func(Re
 	}
 	var dec layout.Decoder
 	return r.scan(ctx, cfg, scanEnd{seq: end, follow: o.Follow}, func(m jetstream.Msg, md *jetstream.MsgMetadata) error {
+		if o.Budget.spend(len(m.Data())) {
+			return ErrPartial
+		}
 		return r.read(&dec, delivered(m, md), &f, o.Skipped, emit)
 	})
 }
@@ -328,6 +347,11 @@ func (r *natsStream) last(ctx context.Context, filters []string, f *Filter, o Op
 			}
 			if err != nil {
 				return nil, fmt.Errorf("read %s message %d: %w", r.name, seqs[i], err)
+			}
+			if o.Budget.spend(len(m.Data)) {
+				// What was found so far is the newest part of the answer.
+				slices.Reverse(out)
+				return out, ErrPartial
 			}
 			var recs []Record
 			err = r.read(&dec, message{subject: m.Subject, seq: m.Sequence, stored: m.Time, header: m.Header, data: m.Data}, f, o.Skipped,

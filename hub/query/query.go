@@ -9,8 +9,10 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/loglet/loglet/hub/layout"
@@ -53,6 +55,48 @@ type Options struct {
 	// Skipped is told of every message that cannot be read (another
 	// producer's, or damaged), which Tail then skips; nil: skip silently.
 	Skipped func(Skipped)
+	// OnlyNew, with Follow, hands only records stored after Tail started
+	// (a live view), not what the hub already holds.
+	OnlyNew bool
+	// Budget, when set, bounds what Tail reads (NATS hubs): once spent,
+	// Tail hands on what it found and returns ErrPartial.
+	Budget *Budget
+}
+
+// ErrPartial is returned by a Tail that stopped at its Budget: what it
+// handed on is a part of what the query selects.
+var ErrPartial = errors.New("the query stopped at its budget: the result is partial")
+
+// Budget bounds a query in bytes read and time, so a query over a huge
+// range answers with part of the result instead of holding a server's
+// memory or time: a console's request must not take down the hub.
+type Budget struct {
+	// MaxBytes is how many bytes of packages (as stored, compressed) Tail
+	// may read;
+	// 0: no bound.
+	MaxBytes int64
+	// Deadline is when Tail stops reading; zero: no deadline.
+	Deadline time.Time
+
+	read atomic.Int64
+}
+
+// spend counts n bytes read and tells whether the budget is spent. A nil
+// budget is never spent.
+func (b *Budget) spend(n int) bool {
+	if b == nil {
+		return false
+	}
+	total := b.read.Add(int64(n))
+	return (b.MaxBytes > 0 && total > b.MaxBytes) || (!b.Deadline.IsZero() && time.Now().After(b.Deadline))
+}
+
+// Read is how many bytes the query read.
+func (b *Budget) Read() int64 {
+	if b == nil {
+		return 0
+	}
+	return b.read.Load()
 }
 
 // Skipped is a message Tail could not read.
