@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -16,7 +15,7 @@ import (
 )
 
 // ownParams are the API's parameters beyond the CLI's flags.
-var ownParams = map[string]bool{"limit": true, "format": true, "buckets": true, "source": true, "package": true, "offset": true, "before": true, "after": true}
+var ownParams = map[string]bool{"limit": true, "format": true, "buckets": true, "source": true, "package": true, "offset": true, "before": true, "after": true, "cursor": true}
 
 // parse reads the query's parameters, refusing names neither the CLI nor
 // the API knows (a typo would otherwise widen the query silently).
@@ -68,9 +67,8 @@ type QueryAnswer struct {
 	Records []json.RawMessage `json:"records"`
 	// More says there may be older records: ask again with Next.
 	More bool `json:"more"`
-	// Next is the until of the next page (inclusive: records of that
-	// very time already shown come again and are to be skipped by their
-	// loglet.source_id, loglet.package_id and loglet.offset).
+	// Next is the cursor of the next page (the parameter cursor): it
+	// takes the records stored before this page's.
 	Next string `json:"next,omitempty"`
 	// Partial says the query stopped at its budget (bytes read or time):
 	// older records may match that are not here. Reason says which.
@@ -103,6 +101,12 @@ func (s *Server) query(w http.ResponseWriter, r *http.Request) {
 	if o.Last == 0 || o.Last > limit {
 		o.Last = limit
 	}
+	if c := v.Get("cursor"); c != "" {
+		if o.Before, err = query.ParseCursor(c); err != nil {
+			writeError(w, http.StatusBadRequest, err)
+			return
+		}
+	}
 	budget, timeout := s.budget(1)
 	o.Budget = budget
 	ctx, cancel := hubContext(r, timeout)
@@ -116,25 +120,17 @@ func (s *Server) query(w http.ResponseWriter, r *http.Request) {
 		writeError(w, hubStatus(err), fmt.Errorf("query: %w", err))
 		return
 	}
-	// Tail hands the last records oldest first (by when the hub stored
-	// them); the page shows them newest first by their time.
-	slices.SortStableFunc(recs, func(a, b query.Record) int { return compareTime(b, a) })
-	for _, rec := range recs {
-		ans.Records = append(ans.Records, rec.Raw)
-	}
+	// Tail hands the last records stored, oldest first; the page shows
+	// them newest first. (Stored order is the records' time order but for
+	// an agent catching up on old lines: it is what pages can be cut by.)
 	if len(recs) == o.Last {
 		ans.More = true
-		ans.Next = recs[len(recs)-1].Time
+		ans.Next = query.CursorOf(recs, o.Before).String()
+	}
+	for i := len(recs) - 1; i >= 0; i-- {
+		ans.Records = append(ans.Records, recs[i].Raw)
 	}
 	writeJSON(w, http.StatusOK, ans)
-}
-
-// compareTime orders records by their time (RFC 3339 with nanoseconds
-// from the agent; a record whose time does not parse sorts first).
-func compareTime(a, b query.Record) int {
-	ta, _ := time.Parse(time.RFC3339Nano, a.Time)
-	tb, _ := time.Parse(time.RFC3339Nano, b.Time)
-	return ta.Compare(tb)
 }
 
 func partialReason(b *query.Budget, maxBytes int64) string {

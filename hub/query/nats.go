@@ -227,7 +227,10 @@ func (r *natsStream) follow(ctx context.Context, f Filter, o Options, from uint6
 func (r *natsStream) read(dec *layout.Decoder, m message, f *Filter, skipped func(Skipped), emit func(Record) error) error {
 	return selected(dec, m.header.Get(layout.HeaderEncoding), m.data, m.stored, f, skipped, func() string {
 		return fmt.Sprintf("%s message %d on %s", r.name, m.seq, m.subject)
-	}, emit)
+	}, func(rec Record) error {
+		rec.Stream, rec.Seq = r.name, m.seq
+		return emit(rec)
+	})
 }
 
 // message is what read needs of a message, delivered by a consumer or
@@ -322,6 +325,12 @@ func (r *natsStream) last(ctx context.Context, filters []string, f *Filter, o Op
 		out []Record // newest first
 		dec layout.Decoder
 	)
+	// A page before another starts in the message where that one ended,
+	// less the records that one took of it.
+	pos, paging := o.Before[r.name]
+	if paging {
+		end = min(end, pos.Seq)
+	}
 	for hi, w := end, uint64(64); hi >= first && hi > 0; w *= 4 {
 		lo := first
 		if hi-first >= w {
@@ -358,6 +367,9 @@ func (r *natsStream) last(ctx context.Context, filters []string, f *Filter, o Op
 				func(rec Record) error { recs = append(recs, rec); return nil })
 			if err != nil {
 				return nil, err
+			}
+			if paging && m.Sequence == pos.Seq {
+				recs = recs[:max(0, len(recs)-pos.Skip)]
 			}
 			for j := len(recs) - 1; j >= 0 && len(out) < o.Last; j-- {
 				out = append(out, recs[j])

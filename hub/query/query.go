@@ -11,6 +11,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -30,6 +32,10 @@ type Record struct {
 	// Stored is when the hub stored the record's package (zero if the hub
 	// does not tell): Stored - Time is its delivery latency.
 	Stored time.Time `json:"-"`
+	// Stream and Seq are the stream and message the record was read from
+	// (NATS hubs): where a page of the last records ends (Cursor).
+	Stream string `json:"-"`
+	Seq    uint64 `json:"-"`
 }
 
 // SourceID, PackageID and Offset address the record.
@@ -61,6 +67,80 @@ type Options struct {
 	// Budget, when set, bounds what Tail reads (NATS hubs): once spent,
 	// Tail hands on what it found and returns ErrPartial.
 	Budget *Budget
+	// Before, with Last, takes the last records stored before the cursor
+	// (NATS hubs): the page before one that ended there.
+	Before Cursor
+}
+
+// Cursor is where a page of the last records ends, in each stream: the
+// page holds the last Skip records the filter selects of message Seq and
+// what was stored after it.
+type Cursor map[string]Position
+
+// Position is a place in a stream: message Seq, less its last Skip
+// selected records.
+type Position struct {
+	Seq  uint64
+	Skip int
+}
+
+// CursorOf is the cursor before records (read with a cursor before, which
+// it carries on from when they end in the same message).
+func CursorOf(recs []Record, before Cursor) Cursor {
+	c := Cursor{}
+	for _, r := range recs {
+		if r.Stream == "" {
+			continue
+		}
+		p, ok := c[r.Stream]
+		switch {
+		case !ok || r.Seq < p.Seq:
+			c[r.Stream] = Position{Seq: r.Seq, Skip: 1}
+		case r.Seq == p.Seq:
+			p.Skip++
+			c[r.Stream] = p
+		}
+	}
+	for name, p := range c {
+		if b, ok := before[name]; ok && b.Seq == p.Seq {
+			p.Skip += b.Skip
+			c[name] = p
+		}
+	}
+	for name, b := range before {
+		if _, ok := c[name]; !ok {
+			c[name] = b
+		}
+	}
+	return c
+}
+
+// String is the cursor as STREAM:seq:skip, comma separated, sorted.
+func (c Cursor) String() string {
+	var parts []string
+	for name, p := range c {
+		parts = append(parts, fmt.Sprintf("%s:%d:%d", name, p.Seq, p.Skip))
+	}
+	slices.Sort(parts)
+	return strings.Join(parts, ",")
+}
+
+// ParseCursor reads what Cursor.String writes.
+func ParseCursor(s string) (Cursor, error) {
+	c := Cursor{}
+	for _, part := range strings.Split(s, ",") {
+		f := strings.Split(part, ":")
+		if len(f) != 3 || f[0] == "" {
+			return nil, fmt.Errorf("cursor %q: want STREAM:SEQ:SKIP, as a page's next gives it", s)
+		}
+		seq, err1 := strconv.ParseUint(f[1], 10, 64)
+		skip, err2 := strconv.Atoi(f[2])
+		if err1 != nil || err2 != nil || seq == 0 || skip < 0 {
+			return nil, fmt.Errorf("cursor %q: want STREAM:SEQ:SKIP with numbers, as a page's next gives it", s)
+		}
+		c[f[0]] = Position{Seq: seq, Skip: skip}
+	}
+	return c, nil
 }
 
 // ErrPartial is returned by a Tail that stopped at its Budget: what it
