@@ -159,11 +159,11 @@ type rec struct {
 }
 
 type queryAnswer struct {
-	Records  []rec
-	More     bool
-	Next     string
-	Partial  bool
-	Reason   string
+	Records []rec
+	More    bool
+	Next    string
+	Partial bool
+	Reason  string
 }
 
 func bodiesOf(recs []rec) []string {
