@@ -29,6 +29,7 @@ FUZZ_TARGETS := \
 	sidecar/parse:FuzzSyslog \
 	sidecar/process:FuzzRedact \
 	hub/query:FuzzRecords \
+	hub/query:FuzzParams \
 	sidecar/decode:FuzzDecode \
 	webhook:FuzzAdmissionLoads \
 	hub:FuzzParseNkeys \
@@ -54,7 +55,7 @@ build:
 test:
 	$(GO) vet ./...
 	KUBEBUILDER_ASSETS=$$(hack/control-plane.sh) $(GO) test -count=1 -timeout 15m $$($(GO) list ./... | grep -v '/cmd/loglet$$')
-	KUBEBUILDER_ASSETS=$$(hack/control-plane.sh) $(GO) test -count=1 -timeout 15m ./cmd/loglet
+	CHROMIUM=$$(hack/chromium.sh) && CHROMIUM=$$CHROMIUM KUBEBUILDER_ASSETS=$$(hack/control-plane.sh) $(GO) test -count=1 -timeout 15m ./cmd/loglet
 	KUBEBUILDER_ASSETS=$$(hack/control-plane.sh) $(GO) test -race -count=1 -timeout 15m ./sidecar/... ./hub/...
 
 ## bench: micro benchmarks, the 1 GiB agent benchmark, the hub (ingest, and
