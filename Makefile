@@ -30,6 +30,7 @@ FUZZ_TARGETS := \
 	sidecar/process:FuzzRedact \
 	hub/query:FuzzRecords \
 	hub/query:FuzzParams \
+	hub/query:FuzzQuickFields \
 	sidecar/decode:FuzzDecode \
 	webhook:FuzzAdmissionLoads \
 	hub:FuzzParseNkeys \

@@ -7,9 +7,11 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -21,7 +23,7 @@ import (
 
 // startConsoleHub runs `loglet hub --console` and returns the sink URL and
 // the console's base URL.
-func startConsoleHub(b *testing.B, bin string) (sinkURL, base string) {
+func startConsoleHub(b *testing.B, bin string) (sinkURL, base string, pid int) {
 	addr := freeport.Addr(b)
 	hub := exec.Command(bin, "hub", "--listen", "127.0.0.1:0", "--data-dir", b.TempDir(), "--max-age", "0", "--console", addr)
 	out, err := hub.StdoutPipe()
@@ -42,7 +44,22 @@ func startConsoleHub(b *testing.B, bin string) (sinkURL, base string) {
 			sinkURL = strings.TrimSpace(s)
 		}
 	}
-	return sinkURL, "http://" + addr
+	return sinkURL, "http://" + addr, hub.Process.Pid
+}
+
+// peakRSS is a process's peak resident memory (VmHWM).
+func peakRSS(b *testing.B, pid int) int64 {
+	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, l := range strings.Split(string(raw), "\n") {
+		if v, ok := strings.CutPrefix(l, "VmHWM:"); ok {
+			n, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+			return n << 10
+		}
+	}
+	return 0
 }
 
 // apiGet times one request and decodes its JSON answer.
@@ -96,14 +113,14 @@ func BenchmarkConsole(b *testing.B) {
 	n := queryRecords()
 	input := filepath.Join(dir, fmt.Sprintf("query-%d", n))
 	writeQueryInput(b, input, n, "old")
-	sinkURL, base := startConsoleHub(b, full)
+	sinkURL, base, pid := startConsoleHub(b, full)
 	t0 := time.Now()
 	fillHub(b, sinkURL, input)
 	recent := b.TempDir()
 	writeQueryInput(b, recent, 100*len(queryPods()), "new")
 	fillHub(b, sinkURL, recent)
 	total := n + 100*len(queryPods())
-	fmt.Printf("%-22s %d records stored in %.1fs\n", "console: fill", total, time.Since(t0).Seconds())
+	fmt.Printf("%-22s %d records stored in %.1fs (hub peak RSS %.0f MiB)\n", "console: fill", total, time.Since(t0).Seconds(), mib(peakRSS(b, pid)))
 
 	page := func(want int) func([]byte) error {
 		return func(body []byte) error {
@@ -157,5 +174,6 @@ func BenchmarkConsole(b *testing.B) {
 			fmt.Printf("%-22s GET /api/v1/volume?%s (5 requests): median %d ms (%d, %d ms), %d of %d records counted, %.0f MiB read, partial %v; target < 1s\n",
 				"console: volume 24h", vq, ds[2].Milliseconds(), ds[0].Milliseconds(), ds[4].Milliseconds(), v.Total, total, float64(v.ScannedBytes)/(1<<20), v.Partial)
 		}
+		fmt.Printf("%-22s %.0f MiB (the hub with its console, after the requests above)\n", "console: hub peak RSS", mib(peakRSS(b, pid)))
 	}
 }

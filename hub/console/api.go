@@ -32,8 +32,16 @@ func (s *Server) parse(v url.Values) (query.Filter, query.Options, error) {
 	if p.Follow {
 		return query.Filter{}, query.Options{}, errors.New("follow: use /api/v1/tail for new records")
 	}
-	return p.Build(s.o.Now())
+	f, o, err := p.Build(s.o.Now())
+	// A request holds at most this many bytes of packages read ahead: the
+	// console runs inside the hub, whose memory many requests must not
+	// exhaust.
+	o.BufferBytes = readAhead
+	return f, o, err
 }
+
+// readAhead is what one request reads ahead of what it decodes.
+const readAhead = 8 << 20
 
 // intParam reads an integer parameter in [lo, hi], def when absent.
 func intParam(v url.Values, name string, def, lo, hi int) (int, error) {

@@ -104,6 +104,9 @@ func (s *Server) volume(w http.ResponseWriter, r *http.Request) {
 	}
 	budget, timeout := s.budget(1)
 	o.Budget = budget
+	// A count needs each record's time and severity only, which the
+	// reader finds without decoding the record.
+	f.TimeAndSeverity = true
 	ctx, cancel := hubContext(r, timeout)
 	defer cancel()
 	err = s.o.Hub.Tail(ctx, f, o, func(rec query.Record) error {

@@ -35,6 +35,11 @@ type Filter struct {
 	// matches: a JSON line's level=error becomes the record's severity
 	// ERROR, and --grep error should still find it.
 	Grep *regexp.Regexp
+	// TimeAndSeverity says the reader uses only the records' Time,
+	// Severity and Stored (a count by time and severity): lines of the
+	// agent's shape are then not decoded whole, and their records come
+	// without Raw, Body, Attributes and Resource (NATS hubs).
+	TimeAndSeverity bool
 
 	// lit is a literal every line Grep can select holds as it is written
 	// in the record's JSON (nil: none known), checked before the line is
@@ -60,14 +65,8 @@ func (f *Filter) match(r Record) bool {
 		(f.Container != "" && r.Resource["k8s.container.name"] != f.Container) {
 		return false
 	}
-	if f.MinSeverity != 0 && ParseSeverity(r.Severity) < f.MinSeverity {
+	if !f.matchTimeSeverity(r) {
 		return false
-	}
-	if !f.Since.IsZero() || !f.Until.IsZero() {
-		t, err := time.Parse(time.RFC3339Nano, r.Time)
-		if err != nil || (!f.Since.IsZero() && t.Before(f.Since)) || (!f.Until.IsZero() && t.After(f.Until)) {
-			return false
-		}
 	}
 	for _, c := range f.Where {
 		if !c.holds(r) {
@@ -87,6 +86,33 @@ func (f *Filter) match(r Record) bool {
 		}
 	}
 	return true
+}
+
+// matchTimeSeverity checks the severity and the time range.
+func (f *Filter) matchTimeSeverity(r Record) bool {
+	if f.MinSeverity != 0 && ParseSeverity(r.Severity) < f.MinSeverity {
+		return false
+	}
+	if !f.Since.IsZero() || !f.Until.IsZero() {
+		t, err := time.Parse(time.RFC3339Nano, r.Time)
+		if err != nil || (!f.Since.IsZero() && t.Before(f.Since)) || (!f.Until.IsZero() && t.After(f.Until)) {
+			return false
+		}
+	}
+	return true
+}
+
+// quick tells whether a message on subject can be read for its records'
+// time and severity only: the reader asked for no more
+// (TimeAndSeverity), nothing else of a record is to be checked, and the
+// subject (this layout's: <prefix>.<route>.<namespace>.<pod>.<container>.<source_id>)
+// already selected the namespace, pod and container, as the server
+// filtered by it.
+func (f *Filter) quick(subject string) bool {
+	if !f.TimeAndSeverity || len(f.Where) > 0 || f.Grep != nil {
+		return false
+	}
+	return (f.Namespace == "" && f.Pod == "" && f.Container == "") || strings.Count(subject, ".") == 5
 }
 
 // jsonLiteral is a literal every match of expr holds (the longest of the

@@ -205,7 +205,7 @@ func (r *natsStream) tail(ctx context.Context, f Filter, o Options, emit func(Re
 		return nil
 	}
 	var dec layout.Decoder
-	return r.scan(ctx, cfg, scanEnd{seq: end, follow: o.Follow}, func(m jetstream.Msg, md *jetstream.MsgMetadata) error {
+	return r.scan(ctx, cfg, scanEnd{seq: end, follow: o.Follow, buffer: o.BufferBytes}, func(m jetstream.Msg, md *jetstream.MsgMetadata) error {
 		if o.Budget.spend(len(m.Data())) {
 			return ErrPartial
 		}
@@ -217,7 +217,7 @@ func (r *natsStream) tail(ctx context.Context, f Filter, o Options, emit func(Re
 func (r *natsStream) follow(ctx context.Context, f Filter, o Options, from uint64, emit func(Record) error) error {
 	cfg := jetstream.OrderedConsumerConfig{FilterSubjects: f.filters(r.name), DeliverPolicy: jetstream.DeliverByStartSequencePolicy, OptStartSeq: from}
 	var dec layout.Decoder
-	return r.scan(ctx, cfg, scanEnd{follow: true}, func(m jetstream.Msg, md *jetstream.MsgMetadata) error {
+	return r.scan(ctx, cfg, scanEnd{follow: true, buffer: o.BufferBytes}, func(m jetstream.Msg, md *jetstream.MsgMetadata) error {
 		return r.read(&dec, delivered(m, md), &f, o.Skipped, emit)
 	})
 }
@@ -225,7 +225,7 @@ func (r *natsStream) follow(ctx context.Context, f Filter, o Options, from uint6
 // read hands the records of one message the filter selects to emit, or
 // reports the message as skipped.
 func (r *natsStream) read(dec *layout.Decoder, m message, f *Filter, skipped func(Skipped), emit func(Record) error) error {
-	return selected(dec, m.header.Get(layout.HeaderEncoding), m.data, m.stored, f, skipped, func() string {
+	return selected(dec, m.header.Get(layout.HeaderEncoding), m.data, m.stored, f, f.quick(m.subject), skipped, func() string {
 		return fmt.Sprintf("%s message %d on %s", r.name, m.seq, m.subject)
 	}, func(rec Record) error {
 		rec.Stream, rec.Seq = r.name, m.seq
@@ -248,10 +248,12 @@ func delivered(m jetstream.Msg, md *jetstream.MsgMetadata) message {
 }
 
 // scanEnd says where a scan stops: without follow, at the stream sequence
-// seq.
+// seq; and, when buffer is above 0, how many bytes of messages the scan
+// may hold at once (else 1024 messages).
 type scanEnd struct {
 	seq    uint64
 	follow bool
+	buffer int
 }
 
 func (e scanEnd) after(md *jetstream.MsgMetadata) bool {
@@ -284,7 +286,11 @@ func (r *natsStream) scan(ctx context.Context, cfg jetstream.OrderedConsumerConf
 	if !end.follow && cons.CachedInfo().NumPending == 0 {
 		return nil
 	}
-	it, err := cons.Messages(jetstream.PullMaxMessages(1024))
+	var pull jetstream.PullMessagesOpt = jetstream.PullMaxMessages(1024)
+	if end.buffer > 0 {
+		pull = jetstream.PullMaxBytes(end.buffer)
+	}
+	it, err := cons.Messages(pull)
 	if err != nil {
 		return fmt.Errorf("read %s: %w", r.name, err)
 	}
