@@ -263,6 +263,11 @@ func TestConsoleBrowser(t *testing.T) {
 			waitFor(`document.querySelectorAll("#chart rect.bar-WARN").length > 0`),
 		)
 		screenshot(t, ctx, "console-search")
+		// What a reader waits for: the first paint, and the first page of
+		// records with its chart (a figure, not a test of speed).
+		paint := eval[float64](t, ctx, `(performance.getEntriesByName("first-contentful-paint")[0] || {startTime: -1}).startTime`)
+		served := eval[float64](t, ctx, `(() => { const n = performance.getEntriesByType("navigation")[0]; return n.responseEnd - n.requestStart; })()`)
+		t.Logf("first contentful paint %.0f ms after navigation (a browser just started); the page served in %.1f ms", paint, served)
 		run(t, ctx, "search",
 			chromedp.SetValue(chromedp.CSS(`select[name=namespace]`), "shop"),
 			chromedp.SendKeys(chromedp.CSS(`input[name=grep]`), "failed"),
@@ -361,6 +366,8 @@ func TestConsoleBrowser(t *testing.T) {
 			js(`document.querySelectorAll("#rows tr.rec").forEach(tr => tr.click())`),
 			waitFor(`document.querySelectorAll("#rows tr.detail").length === 5`),
 		)
+		t.Logf("first contentful paint %.0f ms after navigation (a browser that loaded the page before)",
+			eval[float64](t, ctx, `(performance.getEntriesByName("first-contentful-paint")[0] || {startTime: -1}).startTime`))
 		bodies := eval[[]string](t, ctx, rowsJS("rows"))
 		pwned := eval[string](t, ctx, `String(window.pwned)`)
 		elements := eval[string](t, ctx, `String(document.querySelectorAll("#rows script, #rows img, #rows svg, #rows a, #rows iframe, form script, form img").length)`)
