@@ -43,9 +43,10 @@ func consoleHub(t *testing.T, args ...string) (sinkURL, consoleURL string) {
 	return "nats://" + hubAddr + "/LOGLET", consoleURL
 }
 
-// TestConsoleRefusesOpenAddress: a console beyond the loopback without a
-// token does not start, and says how to fix it.
-func TestConsoleRefusesOpenAddress(t *testing.T) {
+// TestConsoleRefusesToStart: a console beyond the loopback without a
+// token, or one that could not read its hub, does not start, and says
+// how to fix it.
+func TestConsoleRefusesToStart(t *testing.T) {
 	for _, tc := range []struct {
 		name string
 		args []string
@@ -55,6 +56,7 @@ func TestConsoleRefusesOpenAddress(t *testing.T) {
 		{"short token", []string{"--console", "0.0.0.0:0", "--console-token-file", writeFile(t, "short\n")}, "at least 16"},
 		{"missing token file", []string{"--console", "127.0.0.1:0", "--console-token-file", "/nonexistent/token"}, "console-token-file"},
 		{"token without console", []string{"--console-token-file", writeFile(t, "0123456789abcdef0123")}, "without --console"},
+		{"hub over TLS", []string{"--console", "127.0.0.1:0", "--tls-cert", "/nonexistent/cert.pem", "--tls-key", "/nonexistent/key.pem"}, "over TLS"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cmd := exec.Command(loglet, append([]string{"hub", "--listen", "127.0.0.1:0", "--data-dir", t.TempDir()}, tc.args...)...)
@@ -108,6 +110,25 @@ func TestConsoleToken(t *testing.T) {
 				t.Errorf("%s %s: status %d, want %d", tc.name, path, resp.StatusCode, tc.want)
 			}
 		}
+	}
+}
+
+// TestConsoleHubWithPassword: on a hub whose clients need a password, the
+// console reads with the clients' user and password.
+func TestConsoleHubWithPassword(t *testing.T) {
+	_, base := consoleHub(t, "--user", "reader", "--password-file", writeFile(t, "pa55word-of-the-test\n"))
+	resp, err := http.Get(base + "/api/v1/sources")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var s struct {
+		Sources []json.RawMessage
+		Error   string
+	}
+	json.NewDecoder(resp.Body).Decode(&s)
+	if resp.StatusCode != http.StatusOK {
+		t.Errorf("status %d: %s", resp.StatusCode, s.Error)
 	}
 }
 

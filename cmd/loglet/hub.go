@@ -65,6 +65,9 @@ members in their sink: nats://hub-0:4222,hub-1:4222,hub-2:4222/LOGLET.`,
 				if consoleAddr, err = console.Addr(consoleAddr, token != ""); err != nil {
 					return err
 				}
+				if err := consoleReads(o); err != nil {
+					return err
+				}
 			} else if consoleToken != "" {
 				return fmt.Errorf("console-token-file %s given without --console ADDR", consoleToken)
 			}
@@ -121,6 +124,19 @@ func readToken(path string) (string, error) {
 	return token, nil
 }
 
+// consoleReads checks that the console can read the hub: it connects as
+// a client, over the network, with the clients' user and password.
+func consoleReads(o hub.Options) error {
+	switch {
+	case o.Auth.User == "" && o.Auth.NkeysFile != "":
+		return errors.New("console: the hub takes nkeys only, which the console cannot show; add --user and --password-file")
+	case o.TLS.CertFile != "":
+		// With TLS it would need the hub's CA, which the hub is not given.
+		return errors.New("console: the hub serves its clients over TLS (--tls-cert), which the console cannot read yet; run the console on a hub without --tls-cert, or read with loglet logs")
+	}
+	return nil
+}
+
 // serveConsole serves the console on addr, reading the hub as loglet logs
 // does (through its client URL, with the clients' user and password when
 // it has them), until the command's context ends.
@@ -135,8 +151,6 @@ func serveConsole(cmd *cobra.Command, h *hub.Hub, o hub.Options, addr, token str
 			return fmt.Errorf("console: the clients' password: %w", err)
 		}
 		hubURL.User = url.UserPassword(o.Auth.User, strings.TrimSpace(string(pw)))
-	} else if o.Auth.NkeysFile != "" {
-		return errors.New("console: the hub takes nkeys only, which the console cannot show; add --user and --password-file")
 	}
 	r, err := query.Open(cmd.Context(), hubURL.String())
 	if err != nil {
