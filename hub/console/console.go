@@ -48,6 +48,11 @@ type Options struct {
 	// answer is partial and says so.
 	MaxScanBytes int64
 	Timeout      time.Duration
+	// MaxReads is how many reading requests (query, volume, download) run
+	// at once (4 when 0); more wait for a turn up to Timeout, then get 503.
+	// Each holds its read-ahead and a core: the hub's memory and CPU stay
+	// bounded however many people look.
+	MaxReads int
 	// Now is the clock (time.Now when nil): since=15m is 15 minutes before
 	// it.
 	Now func() time.Time
@@ -55,8 +60,9 @@ type Options struct {
 
 // Server is the console's handler.
 type Server struct {
-	o   Options
-	mux *http.ServeMux
+	o     Options
+	mux   *http.ServeMux
+	reads chan struct{} // a slot per reading request running
 }
 
 // New makes the console's handler.
@@ -76,18 +82,39 @@ func New(o Options) (*Server, error) {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	s := &Server{o: o, mux: http.NewServeMux()}
+	if o.MaxReads <= 0 {
+		o.MaxReads = 4
+	}
+	s := &Server{o: o, mux: http.NewServeMux(), reads: make(chan struct{}, o.MaxReads)}
 	static, err := fs.Sub(web, "web")
 	if err != nil {
 		return nil, fmt.Errorf("console: %w", err)
 	}
 	s.mux.Handle("GET /", http.FileServerFS(static))
-	s.mux.HandleFunc("GET /api/v1/query", s.query)
-	s.mux.HandleFunc("GET /api/v1/volume", s.volume)
+	s.mux.HandleFunc("GET /api/v1/query", s.turn(s.query))
+	s.mux.HandleFunc("GET /api/v1/volume", s.turn(s.volume))
 	s.mux.HandleFunc("GET /api/v1/context", s.context)
 	s.mux.HandleFunc("GET /api/v1/tail", s.tail)
 	s.mux.HandleFunc("GET /api/v1/sources", s.sources)
 	return s, nil
+}
+
+// turn runs a reading request when one of the MaxReads slots is free,
+// waiting at most Timeout for it.
+func (s *Server) turn(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		t := time.NewTimer(s.o.Timeout)
+		defer t.Stop()
+		select {
+		case s.reads <- struct{}{}:
+			defer func() { <-s.reads }()
+			h(w, r)
+		case <-t.C:
+			w.Header().Set("Retry-After", "5")
+			writeError(w, http.StatusServiceUnavailable, fmt.Errorf("the console is answering %d queries already: try again in a moment", s.o.MaxReads))
+		case <-r.Context().Done():
+		}
+	}
 }
 
 // contentSecurityPolicy lets the page load its own script, style and

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -599,5 +600,65 @@ func TestPageWeight(t *testing.T) {
 	}
 	if n <= 0 || n > 200<<10 {
 		t.Errorf("page weight %d bytes, want 1 to 200 KiB", n)
+	}
+}
+
+// blockingHub is a hub whose Tail waits until released (or its request
+// ends), telling started when it begins.
+type blockingHub struct {
+	started chan struct{}
+	release chan struct{}
+}
+
+func (h *blockingHub) Tail(ctx context.Context, _ query.Filter, _ query.Options, _ func(query.Record) error) error {
+	h.started <- struct{}{}
+	select {
+	case <-h.release:
+	case <-ctx.Done():
+	}
+	return nil
+}
+
+func (h *blockingHub) Context(context.Context, string, uint64, int, int, int) ([]query.Record, int, error) {
+	return nil, 0, errors.New("no context here")
+}
+
+func (h *blockingHub) Close() {}
+
+// TestMaxReads: past MaxReads reading requests at once, another waits
+// for its turn, and gets 503 if none comes within the timeout; once one
+// ends, the next runs.
+func TestMaxReads(t *testing.T) {
+	h := &blockingHub{started: make(chan struct{}, 10), release: make(chan struct{})}
+	srv, err := console.New(console.Options{Hub: h, MaxReads: 1, Timeout: 300 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewServer(srv)
+	defer ts.Close()
+	first := make(chan int, 1)
+	go func() {
+		resp, err := http.Get(ts.URL + "/api/v1/query")
+		if err != nil {
+			first <- 0
+			return
+		}
+		resp.Body.Close()
+		first <- resp.StatusCode
+	}()
+	<-h.started // the first holds the only slot
+	var e apiError
+	if code, hdr := get(t, ts.URL, "/api/v1/volume", nil, &e); code != http.StatusServiceUnavailable || hdr.Get("Retry-After") == "" || !strings.Contains(e.Error, "try again") {
+		t.Errorf("a second read: status %d %q, Retry-After %q; want 503", code, e.Error, hdr.Get("Retry-After"))
+	}
+	if code, _ := get(t, ts.URL, "/api/v1/sources", nil, nil); code != http.StatusOK {
+		t.Errorf("sources (no slot needed): status %d", code)
+	}
+	close(h.release)
+	if code := <-first; code != http.StatusOK {
+		t.Errorf("the first read: status %d", code)
+	}
+	if code, _ := get(t, ts.URL, "/api/v1/query", nil, nil); code != http.StatusOK {
+		t.Errorf("a read after the first ended: status %d", code)
 	}
 }
