@@ -236,9 +236,9 @@
   let ctx = null;
   async function openContext(r) {
     ctx = { source: attr(r, "loglet.source_id"), package: attr(r, "loglet.package_id"), offset: attr(r, "loglet.offset"), before: CTX_STEP, after: CTX_STEP };
-    await loadContext();
     $("context").hidden = false;
-    $("ctx-close").focus();
+    await loadContext();
+    $("ctx-close").focus({ preventScroll: true });
   }
   async function loadContext() {
     const p = new URLSearchParams();
@@ -251,6 +251,8 @@
         if (i === a.at) { tr.classList.add("mark"); tr.setAttribute("aria-current", "true"); }
         return tr;
       }));
+      const mark = body.querySelector("tr.mark");
+      if (mark) mark.scrollIntoView({ block: "center" });
     } catch (e) {
       body.replaceChildren(el("tr", "", e.message));
     }
