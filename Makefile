@@ -31,6 +31,7 @@ FUZZ_TARGETS := \
 	hub/query:FuzzRecords \
 	hub/query:FuzzParams \
 	hub/query:FuzzQuickFields \
+	hub/query:FuzzParseTime \
 	sidecar/decode:FuzzDecode \
 	webhook:FuzzAdmissionLoads \
 	hub:FuzzParseNkeys \

@@ -110,7 +110,7 @@ func (s *Server) volume(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := hubContext(r, timeout)
 	defer cancel()
 	err = s.o.Hub.Tail(ctx, f, o, func(rec query.Record) error {
-		t, err := time.Parse(time.RFC3339Nano, rec.Time)
+		t, err := query.ParseTime(rec.Time)
 		if err != nil {
 			return nil // the filter's range kept it only if it parses
 		}

@@ -3,6 +3,7 @@ package query
 import (
 	"encoding/json"
 	"testing"
+	"time"
 )
 
 // agentLine is a record line in the agent's key order (time, observed
@@ -89,6 +90,27 @@ func FuzzQuickFields(f *testing.F) {
 		}
 		if gotT != full.Time || gotS != full.Severity {
 			t.Fatalf("%s: quick %q %q, full decode %q %q", line, gotT, gotS, full.Time, full.Severity)
+		}
+	})
+}
+
+// FuzzParseTime: ParseTime reads what time.Parse reads, and refuses what
+// it refuses.
+func FuzzParseTime(f *testing.F) {
+	f.Add("2026-12-01T10:00:00.123456789Z")
+	f.Add("2026-02-29T10:00:00.000000000Z")
+	f.Add("2024-02-29T23:59:59.999999999Z")
+	f.Add("2026-13-01T10:00:00.000000000Z")
+	f.Add("2026-12-01T10:00:00Z")
+	f.Add("2026-12-01T10:00:00.000000000+01:00")
+	f.Add("2026-12-01T24:00:00.000000000Z")
+	f.Add("2026-12-01T10:00:60.000000000Z")
+	f.Add("+026-12-01T10:00:00.000000000Z")
+	f.Fuzz(func(t *testing.T, s string) {
+		got, err := ParseTime(s)
+		want, werr := time.Parse(time.RFC3339Nano, s)
+		if (err != nil) != (werr != nil) || (err == nil && !got.Equal(want)) {
+			t.Fatalf("ParseTime(%q) = %v, %v; time.Parse: %v, %v", s, got, err, want, werr)
 		}
 	})
 }
