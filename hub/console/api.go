@@ -97,6 +97,10 @@ func (s *Server) query(w http.ResponseWriter, r *http.Request) {
 		s.download(w, r, f, o)
 		return
 	}
+	if count, _ := strconv.ParseBool(v.Get("count")); count {
+		s.count(w, r, f, o)
+		return
+	}
 	if fm := v.Get("format"); fm != "" && fm != "json" {
 		writeError(w, http.StatusBadRequest, fmt.Errorf("format %q: want json or ndjson", fm))
 		return
@@ -178,6 +182,35 @@ func (s *Server) download(w http.ResponseWriter, r *http.Request, f query.Filter
 		return err
 	})
 	h.Set("Loglet-Partial", strconv.FormatBool(err != nil))
+}
+
+// CountAnswer is what /api/v1/query?count=true answers: how many records
+// the query selects (as loglet logs tail --count prints).
+type CountAnswer struct {
+	Count        int64  `json:"count"`
+	Partial      bool   `json:"partial"`
+	Reason       string `json:"reason,omitempty"`
+	ScannedBytes int64  `json:"scanned_bytes"`
+}
+
+// count counts the records the query selects, reading only their time
+// and severity where the query needs no more.
+func (s *Server) count(w http.ResponseWriter, r *http.Request, f query.Filter, o query.Options) {
+	budget, timeout := s.budget(1)
+	o.Budget = budget
+	f.TimeAndSeverity = true
+	ctx, cancel := hubContext(r, timeout)
+	defer cancel()
+	var ans CountAnswer
+	err := s.o.Hub.Tail(ctx, f, o, func(query.Record) error { ans.Count++; return nil })
+	ans.ScannedBytes = budget.Read()
+	if errors.Is(err, query.ErrPartial) {
+		ans.Partial, ans.Reason = true, partialReason(budget, s.o.MaxScanBytes)
+	} else if err != nil {
+		writeError(w, hubStatus(err), fmt.Errorf("count: %w", err))
+		return
+	}
+	writeJSON(w, http.StatusOK, ans)
 }
 
 // ContextAnswer is what /api/v1/context answers.

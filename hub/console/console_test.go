@@ -236,6 +236,31 @@ func TestQuery(t *testing.T) {
 	}
 }
 
+// TestCount counts what the query selects, as loglet logs tail --count.
+func TestCount(t *testing.T) {
+	f := newFixture(t, console.Options{})
+	for _, tc := range []struct {
+		query string
+		want  int64
+	}{
+		{"count=true", 200},
+		{"count=true&namespace=shop", 100},
+		{"count=true&severity=ERROR", 40},
+		{"count=true&namespace=pay&severity=WARN", 32},
+		{"count=true&grep=says+1%24", 2},
+		{"count=true&where=order~%3D%5E9", 22},
+		{"count=true&tail=5", 5},
+	} {
+		var a struct {
+			Count   int64
+			Partial bool
+		}
+		if code, _ := get(t, f.console.URL, "/api/v1/query?"+tc.query, nil, &a); code != http.StatusOK || a.Count != tc.want || a.Partial {
+			t.Errorf("%s: status %d, count %d (partial %v); want %d", tc.query, code, a.Count, a.Partial, tc.want)
+		}
+	}
+}
+
 // TestLoadMore pages through every record with next, also when pages end
 // inside a package, and sees each once, newest stored first: each pod's
 // records newest first.
