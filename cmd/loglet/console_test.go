@@ -419,6 +419,34 @@ func TestConsoleBrowser(t *testing.T) {
 		}
 	})
 
+	t.Run("load more", func(t *testing.T) {
+		var more strings.Builder
+		for i := range 130 {
+			fmt.Fprintf(&more, `{"level":"info","msg":"bulk %03d"}`+"\n", i)
+		}
+		if err := os.WriteFile(filepath.Join(dir, "more.log"), []byte(more.String()), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		run(t, ctx, "load more",
+			chromedp.Navigate(base+"/?since=2h&grep=bulk"),
+			// The agent finds the new file on its next scan: search again until all came.
+			chromedp.Poll[chromedp.Void](`(() => {
+				if (document.querySelectorAll("#rows tr.rec").length === 100) return true;
+				if (!document.getElementById("status").textContent.startsWith("searching")) document.querySelector("form button[type=submit]").click();
+				return false;
+			})()`, chromedp.WithPollingTimeout(20*time.Second), chromedp.WithPollingInterval(300*time.Millisecond)),
+			waitFor(`!document.getElementById("more").hidden`),
+			chromedp.Click(chromedp.CSS(`#more`)),
+			waitFor(`document.querySelectorAll("#rows tr.rec").length === 130 && document.getElementById("more").hidden`),
+		)
+		bodies := eval[[]string](t, ctx, rowsJS("rows"))
+		for i, b := range bodies {
+			if want := fmt.Sprintf("bulk %03d", 129-i); b != want {
+				t.Fatalf("row %d is %q, want %q: not each once, newest first", i, b, want)
+			}
+		}
+	})
+
 	t.Run("injection", func(t *testing.T) {
 		q := url.Values{"since": {"2h"}, "grep": {"pwned"}, "where": {`k8s.pod.name!=</textarea><script>window.pwned=9</script>`}}
 		run(t, ctx, "injection",
