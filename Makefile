@@ -32,6 +32,9 @@ FUZZ_TARGETS := \
 	sidecar/parse:FuzzPresetCRI \
 	sidecar/process:FuzzRedact \
 	hub/query:FuzzRecords \
+	hub/query:FuzzParams \
+	hub/query:FuzzQuickFields \
+	hub/query:FuzzParseTime \
 	sidecar/decode:FuzzDecode \
 	webhook:FuzzAdmissionLoads \
 	hub:FuzzParseNkeys \
@@ -60,7 +63,7 @@ test:
 	$(GO) vet ./...
 	hack/runtimes.sh
 	KUBEBUILDER_ASSETS=$$(hack/control-plane.sh) LOGLET_TRACE_RUNTIMES=required $(GO) test -count=1 -timeout 15m $$($(GO) list ./... | grep -v '/cmd/loglet$$')
-	KUBEBUILDER_ASSETS=$$(hack/control-plane.sh) $(GO) test -count=1 -timeout 15m ./cmd/loglet
+	CHROMIUM=$$(hack/chromium.sh) && CHROMIUM=$$CHROMIUM KUBEBUILDER_ASSETS=$$(hack/control-plane.sh) $(GO) test -count=1 -timeout 15m ./cmd/loglet
 	KUBEBUILDER_ASSETS=$$(hack/control-plane.sh) $(GO) test -race -count=1 -timeout 15m ./sidecar/... ./hub/...
 
 ## bench: micro benchmarks, the 1 GiB agent benchmark, the hub (ingest, and

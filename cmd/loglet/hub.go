@@ -3,19 +3,27 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
+	"net"
+	"net/url"
+	"os"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/loglet/loglet/hub"
+	"github.com/loglet/loglet/hub/console"
+	"github.com/loglet/loglet/hub/query"
 	"github.com/loglet/loglet/internal/settings"
 )
 
 func hubCommand() *cobra.Command {
 	var (
 		listen, dataDir, maxBytes string
+		consoleAddr, consoleToken string
 		maxAge                    time.Duration
 		o                         hub.Options
 	)
@@ -47,14 +55,33 @@ members in their sink: nats://hub-0:4222,hub-1:4222,hub-2:4222/LOGLET.`,
 				log := slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), nil))
 				o.Logf = func(format string, args ...any) { log.Info(fmt.Sprintf(format, args...)) }
 			}
+			// The console's address and token are checked before the hub
+			// starts: a console that cannot start is a hub that does not.
+			var token string
+			if consoleAddr != "" {
+				if token, err = readToken(consoleToken); err != nil {
+					return err
+				}
+				if consoleAddr, err = console.Addr(consoleAddr, token != ""); err != nil {
+					return err
+				}
+				if err := consoleReads(o); err != nil {
+					return err
+				}
+			} else if consoleToken != "" {
+				return fmt.Errorf("console-token-file %s given without --console ADDR", consoleToken)
+			}
 			h, err := hub.Start(cmd.Context(), o)
 			if err != nil {
 				return err
 			}
 			defer h.Shutdown()
 			fmt.Fprintf(cmd.OutOrStdout(), "hub ready: agents use --sink %s\n", h.SinkURL())
-			<-cmd.Context().Done()
-			return nil
+			if consoleAddr == "" {
+				<-cmd.Context().Done()
+				return nil
+			}
+			return serveConsole(cmd, h, o, consoleAddr, token)
 		},
 	}
 	f := cmd.Flags()
@@ -75,6 +102,73 @@ members in their sink: nats://hub-0:4222,hub-1:4222,hub-2:4222/LOGLET.`,
 	f.StringVar(&o.Auth.NkeysFile, "nkeys-file", "", "file of public user nkeys (U…, one per line) clients may connect with")
 	f.StringVar(&o.TLS.CertFile, "tls-cert", "", "serve clients and routes over TLS with this certificate (PEM)")
 	f.StringVar(&o.TLS.KeyFile, "tls-key", "", "the certificate's key (PEM)")
+	f.StringVar(&consoleAddr, "console", "", "serve the console (a web page and its JSON API) on this host:port; :port is 127.0.0.1:port (default: off)")
+	f.StringVar(&consoleToken, "console-token-file", "", "file holding the token the console requires (bearer, or basic auth's password); needed to listen beyond 127.0.0.1")
 	f.StringVar(&o.TLS.CAFile, "tls-ca", "", "CA the members' certificates are checked against on the routes (then each member's certificate must allow server and client use)")
 	return cmd
+}
+
+// readToken reads the console's token from a file (empty path: none).
+func readToken(path string) (string, error) {
+	if path == "" {
+		return "", nil
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", fmt.Errorf("console-token-file: %w", err)
+	}
+	token := strings.TrimSpace(string(b))
+	if len(token) < 16 {
+		return "", fmt.Errorf("console-token-file %s: the token is %d characters; want at least 16 (e.g. head -c 32 /dev/urandom | base64)", path, len(token))
+	}
+	return token, nil
+}
+
+// consoleReads checks that the console can read the hub: it connects as
+// a client, over the network, with the clients' user and password.
+func consoleReads(o hub.Options) error {
+	switch {
+	case o.Auth.User == "" && o.Auth.NkeysFile != "":
+		return errors.New("console: the hub takes nkeys only, which the console cannot show; add --user and --password-file")
+	case o.TLS.CertFile != "":
+		// With TLS it would need the hub's CA, which the hub is not given.
+		return errors.New("console: the hub serves its clients over TLS (--tls-cert), which the console cannot read yet; run the console on a hub without --tls-cert, or read with loglet logs")
+	}
+	return nil
+}
+
+// serveConsole serves the console on addr, reading the hub as loglet logs
+// does (through its client URL, with the clients' user and password when
+// it has them), until the command's context ends.
+func serveConsole(cmd *cobra.Command, h *hub.Hub, o hub.Options, addr, token string) error {
+	hubURL, err := url.Parse(h.SinkURL())
+	if err != nil {
+		return fmt.Errorf("console: %w", err)
+	}
+	if o.Auth.User != "" {
+		pw, err := os.ReadFile(o.Auth.PasswordFile)
+		if err != nil {
+			return fmt.Errorf("console: the clients' password: %w", err)
+		}
+		hubURL.User = url.UserPassword(o.Auth.User, strings.TrimSpace(string(pw)))
+	}
+	r, err := query.Open(cmd.Context(), hubURL.String())
+	if err != nil {
+		return fmt.Errorf("console: %w", err)
+	}
+	defer r.Close()
+	srv, err := console.New(console.Options{Hub: r, Token: token})
+	if err != nil {
+		return err
+	}
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("console: %w", err)
+	}
+	auth := "no token (loopback only)"
+	if token != "" {
+		auth = "token required"
+	}
+	fmt.Fprintf(cmd.OutOrStdout(), "console ready: http://%s/ (%s)\n", l.Addr(), auth)
+	return srv.Serve(cmd.Context(), l)
 }

@@ -5,11 +5,9 @@ package main
 import (
 	"bufio"
 	"cmp"
-	"errors"
 	"fmt"
 	"io"
 	"path/filepath"
-	"regexp"
 	"strconv"
 	"time"
 
@@ -66,7 +64,7 @@ they come. --namespace, --pod, --container and --route are filtered by the hub
 			count := 0
 			err = r.Tail(cmd.Context(), f, o, func(rec query.Record) error {
 				count++
-				if q.count {
+				if q.Count {
 					return nil
 				}
 				if err := printRecord(out, output, rec); err != nil {
@@ -77,7 +75,7 @@ they come. --namespace, --pod, --container and --route are filtered by the hub
 				}
 				return nil
 			})
-			if q.count {
+			if q.Count {
 				fmt.Fprintln(out, count)
 			}
 			if skipped > 0 {
@@ -136,92 +134,32 @@ carries the three ids (loglet.source_id, loglet.package_id, loglet.offset).`,
 	return cmd
 }
 
-// logsQuery holds the flags of logs tail.
+// logsQuery holds the flags of logs tail: query.Params, which the
+// console's API reads from a URL by the same names.
 type logsQuery struct {
-	f                query.Filter
-	grep, severity   string
-	since            time.Duration
-	sinceTime, until string
-	where            []string
-	last             int
-	follow, count    bool
+	query.Params
 }
 
 func (q *logsQuery) flags(cmd *cobra.Command) {
 	fs := cmd.Flags()
-	fs.StringVarP(&q.f.Namespace, "namespace", "n", "", "only records of this namespace")
-	fs.StringVar(&q.f.Pod, "pod", "", "only records of this pod")
-	fs.StringVarP(&q.f.Container, "container", "c", "", "only records of this container")
-	fs.StringVar(&q.f.Route, "route", "", "only records of this route")
-	fs.DurationVar(&q.since, "since", 0, "only records of the last duration (e.g. 10m, 2h)")
-	fs.StringVar(&q.sinceTime, "since-time", "", "only records at or after this time (RFC 3339, e.g. 2026-12-01T10:00:00Z)")
-	fs.StringVar(&q.until, "until", "", "only records at or before this time (RFC 3339, or a duration ago, e.g. 5m)")
-	fs.IntVar(&q.last, "tail", 0, "only the last N records the query selects (0: all)")
-	fs.StringVar(&q.severity, "severity", "", "only records of this severity and above (TRACE, DEBUG, INFO, WARN, ERROR, FATAL)")
-	fs.StringArrayVar(&q.where, "where", nil, "key=value, key!=value or key~=RE2 on a resource or attribute key, e.g. k8s.pod.label.app=shop (repeat: all must hold)")
-	fs.StringVar(&q.grep, "grep", "", "only records whose body, severity or an attribute value matches this RE2")
-	fs.BoolVarP(&q.follow, "follow", "f", false, "keep printing new records")
-	fs.BoolVar(&q.count, "count", false, "print how many records the query selects, not the records")
+	fs.StringVarP(&q.Namespace, "namespace", "n", "", "only records of this namespace")
+	fs.StringVar(&q.Pod, "pod", "", "only records of this pod")
+	fs.StringVarP(&q.Container, "container", "c", "", "only records of this container")
+	fs.StringVar(&q.Route, "route", "", "only records of this route")
+	fs.DurationVar(&q.Since, "since", 0, "only records of the last duration (e.g. 10m, 2h)")
+	fs.StringVar(&q.SinceTime, "since-time", "", "only records at or after this time (RFC 3339, e.g. 2026-12-01T10:00:00Z)")
+	fs.StringVar(&q.Until, "until", "", "only records at or before this time (RFC 3339, or a duration ago, e.g. 5m)")
+	fs.IntVar(&q.Tail, "tail", 0, "only the last N records the query selects (0: all)")
+	fs.StringVar(&q.Severity, "severity", "", "only records of this severity and above (TRACE, DEBUG, INFO, WARN, ERROR, FATAL)")
+	fs.StringArrayVar(&q.Where, "where", nil, "key=value, key!=value or key~=RE2 on a resource or attribute key, e.g. k8s.pod.label.app=shop (repeat: all must hold)")
+	fs.StringVar(&q.Grep, "grep", "", "only records whose body, severity or an attribute value matches this RE2")
+	fs.BoolVarP(&q.Follow, "follow", "f", false, "keep printing new records")
+	fs.BoolVar(&q.Count, "count", false, "print how many records the query selects, not the records")
 }
 
 // build checks the flags and makes the query.
 func (q *logsQuery) build(now time.Time) (query.Filter, query.Options, error) {
-	f := q.f
-	o := query.Options{Last: q.last, Follow: q.follow}
-	if q.last < 0 {
-		return f, o, fmt.Errorf("tail %d: want a number of records, 0 for all", q.last)
-	}
-	if q.count && q.follow {
-		return f, o, errors.New("--count counts what the hub holds; it cannot be used with -f")
-	}
-	switch {
-	case q.since < 0:
-		return f, o, fmt.Errorf("since %s: want a positive duration, e.g. 10m", q.since)
-	case q.since > 0 && q.sinceTime != "":
-		return f, o, errors.New("--since and --since-time both set: use one")
-	case q.since > 0:
-		f.Since = now.Add(-q.since)
-	case q.sinceTime != "":
-		t, err := time.Parse(time.RFC3339Nano, q.sinceTime)
-		if err != nil {
-			return f, o, fmt.Errorf("since-time %q: want an RFC 3339 time such as 2026-12-01T10:00:00Z", q.sinceTime)
-		}
-		f.Since = t
-	}
-	if q.until != "" {
-		if d, err := time.ParseDuration(q.until); err == nil && d >= 0 {
-			f.Until = now.Add(-d)
-		} else if t, err := time.Parse(time.RFC3339Nano, q.until); err == nil {
-			f.Until = t
-		} else {
-			return f, o, fmt.Errorf("until %q: want an RFC 3339 time such as 2026-12-01T10:00:00Z, or a duration ago such as 5m", q.until)
-		}
-		if !f.Since.IsZero() && f.Until.Before(f.Since) {
-			return f, o, fmt.Errorf("until %s is before since %s", f.Until.Format(time.RFC3339), f.Since.Format(time.RFC3339))
-		}
-	}
-	if q.severity != "" {
-		sev, err := query.SeverityFlag(q.severity)
-		if err != nil {
-			return f, o, err
-		}
-		f.MinSeverity = sev
-	}
-	for _, w := range q.where {
-		c, err := query.ParseCond(w)
-		if err != nil {
-			return f, o, err
-		}
-		f.Where = append(f.Where, c)
-	}
-	if q.grep != "" {
-		re, err := regexp.Compile(q.grep)
-		if err != nil {
-			return f, o, fmt.Errorf("grep %q: %w", q.grep, err)
-		}
-		f.Grep = re
-	}
-	return f, o, nil
+	return q.Params.Build(now)
 }
 
 // checkOutput checks -o before anything is read (root's PersistentPreRun

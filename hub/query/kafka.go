@@ -159,7 +159,7 @@ func (h *kafkaHub) Tail(ctx context.Context, f Filter, o Options, emit func(Reco
 // records hands the records of one Kafka record the filter selects to
 // emit, or reports it as skipped.
 func (h *kafkaHub) records(r *kgo.Record, f *Filter, skipped func(Skipped), emit func(Record) error) error {
-	return selected(nil, "", r.Value, r.Timestamp, f, skipped, func() string {
+	return selected(nil, "", r.Value, r.Timestamp, f, false, skipped, func() string {
 		return fmt.Sprintf("kafka topic %s partition %d offset %d", h.topic, r.Partition, r.Offset)
 	}, emit)
 }

@@ -108,8 +108,11 @@ func (r *natsHub) Tail(ctx context.Context, f Filter, o Options, emit func(Recor
 	if len(streams) == 1 {
 		return streams[0].tail(ctx, f, o, emit)
 	}
-	if o.Last > 0 {
-		var all []Record
+	if o.Last > 0 || (o.Follow && o.OnlyNew) {
+		var (
+			all     []Record
+			partial error
+		)
 		ends := make([]uint64, len(streams))
 		for i, st := range streams {
 			info, err := st.stream.Info(ctx)
@@ -117,8 +120,13 @@ func (r *natsHub) Tail(ctx context.Context, f Filter, o Options, emit func(Recor
 				return fmt.Errorf("tail %s: %w", st.name, err)
 			}
 			ends[i] = info.State.LastSeq
+			if o.Last == 0 {
+				continue
+			}
 			recs, err := st.last(ctx, f.filters(st.name), &f, o, info.State.FirstSeq, info.State.LastSeq)
-			if err != nil {
+			if errors.Is(err, ErrPartial) {
+				partial = err
+			} else if err != nil {
 				return err
 			}
 			all = append(all, recs...)
@@ -126,6 +134,9 @@ func (r *natsHub) Tail(ctx context.Context, f Filter, o Options, emit func(Recor
 		slices.SortStableFunc(all, func(a, b Record) int { return a.Stored.Compare(b.Stored) })
 		if err := emitAll(all[max(0, len(all)-o.Last):], emit); err != nil {
 			return err
+		}
+		if partial != nil {
+			return partial
 		}
 		if !o.Follow {
 			return nil
@@ -169,12 +180,17 @@ func (r *natsStream) tail(ctx context.Context, f Filter, o Options, emit func(Re
 	end := info.State.LastSeq
 	cfg := jetstream.OrderedConsumerConfig{FilterSubjects: filters}
 	switch {
+	case o.Follow && o.OnlyNew && o.Last == 0:
+		return r.follow(ctx, f, o, end+1, emit)
 	case o.Last > 0:
 		recs, err := r.last(ctx, filters, &f, o, info.State.FirstSeq, end)
-		if err != nil {
+		if err != nil && !errors.Is(err, ErrPartial) {
 			return err
 		}
 		if err := emitAll(recs, emit); err != nil {
+			return err
+		}
+		if err != nil {
 			return err
 		}
 		if !o.Follow {
@@ -189,7 +205,10 @@ func (r *natsStream) tail(ctx context.Context, f Filter, o Options, emit func(Re
 		return nil
 	}
 	var dec layout.Decoder
-	return r.scan(ctx, cfg, scanEnd{seq: end, follow: o.Follow}, func(m jetstream.Msg, md *jetstream.MsgMetadata) error {
+	return r.scan(ctx, cfg, scanEnd{seq: end, follow: o.Follow, buffer: o.BufferBytes}, func(m jetstream.Msg, md *jetstream.MsgMetadata) error {
+		if o.Budget.spend(len(m.Data())) {
+			return ErrPartial
+		}
 		return r.read(&dec, delivered(m, md), &f, o.Skipped, emit)
 	})
 }
@@ -198,7 +217,7 @@ func (r *natsStream) tail(ctx context.Context, f Filter, o Options, emit func(Re
 func (r *natsStream) follow(ctx context.Context, f Filter, o Options, from uint64, emit func(Record) error) error {
 	cfg := jetstream.OrderedConsumerConfig{FilterSubjects: f.filters(r.name), DeliverPolicy: jetstream.DeliverByStartSequencePolicy, OptStartSeq: from}
 	var dec layout.Decoder
-	return r.scan(ctx, cfg, scanEnd{follow: true}, func(m jetstream.Msg, md *jetstream.MsgMetadata) error {
+	return r.scan(ctx, cfg, scanEnd{follow: true, buffer: o.BufferBytes}, func(m jetstream.Msg, md *jetstream.MsgMetadata) error {
 		return r.read(&dec, delivered(m, md), &f, o.Skipped, emit)
 	})
 }
@@ -206,9 +225,12 @@ func (r *natsStream) follow(ctx context.Context, f Filter, o Options, from uint6
 // read hands the records of one message the filter selects to emit, or
 // reports the message as skipped.
 func (r *natsStream) read(dec *layout.Decoder, m message, f *Filter, skipped func(Skipped), emit func(Record) error) error {
-	return selected(dec, m.header.Get(layout.HeaderEncoding), m.data, m.stored, f, skipped, func() string {
+	return selected(dec, m.header.Get(layout.HeaderEncoding), m.data, m.stored, f, f.quick(m.subject), skipped, func() string {
 		return fmt.Sprintf("%s message %d on %s", r.name, m.seq, m.subject)
-	}, emit)
+	}, func(rec Record) error {
+		rec.Stream, rec.Seq = r.name, m.seq
+		return emit(rec)
+	})
 }
 
 // message is what read needs of a message, delivered by a consumer or
@@ -226,10 +248,12 @@ func delivered(m jetstream.Msg, md *jetstream.MsgMetadata) message {
 }
 
 // scanEnd says where a scan stops: without follow, at the stream sequence
-// seq.
+// seq; and, when buffer is above 0, how many bytes of messages the scan
+// may hold at once (else 1024 messages).
 type scanEnd struct {
 	seq    uint64
 	follow bool
+	buffer int
 }
 
 func (e scanEnd) after(md *jetstream.MsgMetadata) bool {
@@ -262,7 +286,11 @@ func (r *natsStream) scan(ctx context.Context, cfg jetstream.OrderedConsumerConf
 	if !end.follow && cons.CachedInfo().NumPending == 0 {
 		return nil
 	}
-	it, err := cons.Messages(jetstream.PullMaxMessages(1024))
+	var pull jetstream.PullMessagesOpt = jetstream.PullMaxMessages(1024)
+	if end.buffer > 0 {
+		pull = jetstream.PullMaxBytes(end.buffer)
+	}
+	it, err := cons.Messages(pull)
 	if err != nil {
 		return fmt.Errorf("read %s: %w", r.name, err)
 	}
@@ -303,6 +331,12 @@ func (r *natsStream) last(ctx context.Context, filters []string, f *Filter, o Op
 		out []Record // newest first
 		dec layout.Decoder
 	)
+	// A page before another starts in the message where that one ended,
+	// less the records that one took of it.
+	pos, paging := o.Before[r.name]
+	if paging {
+		end = min(end, pos.Seq)
+	}
 	for hi, w := end, uint64(64); hi >= first && hi > 0; w *= 4 {
 		lo := first
 		if hi-first >= w {
@@ -329,11 +363,19 @@ func (r *natsStream) last(ctx context.Context, filters []string, f *Filter, o Op
 			if err != nil {
 				return nil, fmt.Errorf("read %s message %d: %w", r.name, seqs[i], err)
 			}
+			if o.Budget.spend(len(m.Data)) {
+				// What was found so far is the newest part of the answer.
+				slices.Reverse(out)
+				return out, ErrPartial
+			}
 			var recs []Record
 			err = r.read(&dec, message{subject: m.Subject, seq: m.Sequence, stored: m.Time, header: m.Header, data: m.Data}, f, o.Skipped,
 				func(rec Record) error { recs = append(recs, rec); return nil })
 			if err != nil {
 				return nil, err
+			}
+			if paging && m.Sequence == pos.Seq {
+				recs = recs[:max(0, len(recs)-pos.Skip)]
 			}
 			for j := len(recs) - 1; j >= 0 && len(out) < o.Last; j-- {
 				out = append(out, recs[j])
