@@ -6,7 +6,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"flag"
 	"fmt"
 	"image"
 	"image/color/palette"
@@ -29,7 +28,6 @@ import (
 	"github.com/loglet/loglet/internal/poll"
 )
 
-var update = flag.Bool("update", false, "write the console's screenshots into docs/img")
 
 // consoleHub runs `loglet hub --console` with extra flags and returns the
 // hub's sink URL and the console's base URL once it answers.

@@ -113,7 +113,9 @@ func TestAgentSettingTypo(t *testing.T) {
 	}
 }
 
-var update = flag.Bool("update", false, "rewrite the golden files of testdata/inject/golden")
+// update rewrites the golden files of testdata/inject/golden and the
+// console's screenshots in docs/img.
+var update = flag.Bool("update", false, "rewrite the golden files of testdata/inject/golden and the console's screenshots in docs/img")
 
 // TestInjectGolden runs `loglet inject` on the manifests of testdata/inject
 // (from that folder, so the names in messages are stable) and compares its
