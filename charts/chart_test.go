@@ -35,6 +35,10 @@ var valueSets = map[string][]string{
 	"files":     {"webhook.certMode=files", "webhook.certFiles.injectCAFrom=loglet-system/loglet-webhook"},
 	"one hub":   {"hub.replicas=1"},
 	"own hub":   {"hub.install=false", "hub.sink=nats://hub.example:4222/LOGLET"},
+	"console": {"hub.console.generateToken=true", "hub.console.ingress.enabled=true", "hub.console.ingress.host=logs.example.com",
+		"hub.console.ingress.tls[0].secretName=tls"},
+	"console secret": {"hub.replicas=1", "hub.console.tokenSecret=mine"},
+	"sidecar rbac":   {"rbac.sidecarNamespaces={" + ReleaseNamespace + "}"},
 }
 
 func TestLint(t *testing.T) {
