@@ -28,7 +28,6 @@ import (
 	"github.com/loglet/loglet/internal/poll"
 )
 
-
 // consoleHub runs `loglet hub --console` with extra flags and returns the
 // hub's sink URL and the console's base URL once it answers.
 func consoleHub(t *testing.T, args ...string) (sinkURL, consoleURL string) {

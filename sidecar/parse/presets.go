@@ -274,7 +274,7 @@ func goroutineLine(line []byte) bool {
 // "panic({0x4b0760?, 0x5822a0?})".
 func goFunction(line []byte) bool {
 	i := bytes.IndexByte(line, '(')
-	return i > 0 && bytes.IndexAny(line[:i], " \t") < 0 && line[len(line)-1] == ')'
+	return i > 0 && !bytes.ContainsAny(line[:i], " \t") && line[len(line)-1] == ')'
 }
 
 // rubyLocation reports whether line is a bare backtrace line as Ruby's
@@ -294,7 +294,7 @@ func rubyHeader(line []byte) bool {
 // rubyIn returns where "in " follows "path:N:" at the start of line, or -1.
 func rubyIn(line []byte) int {
 	colon := bytes.Index(line, []byte(":in "))
-	if colon <= 0 || bytes.IndexAny(line[:colon], " \t") >= 0 {
+	if colon <= 0 || bytes.ContainsAny(line[:colon], " \t") {
 		return -1
 	}
 	j := bytes.LastIndexByte(line[:colon], ':')
@@ -314,7 +314,7 @@ func rubyIn(line []byte) int {
 // "file:///app/index.mjs:3", "node:internal/x:42".
 func nodeLocation(line []byte) bool {
 	if !(line[0] == '/' || bytes.HasPrefix(line, []byte("file:///")) || bytes.HasPrefix(line, []byte("node:"))) ||
-		bytes.IndexAny(line, " \t") >= 0 {
+		bytes.ContainsAny(line, " \t") {
 		return false
 	}
 	j := bytes.LastIndexByte(line, ':')
