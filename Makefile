@@ -62,7 +62,7 @@ build:
 test:
 	$(GO) vet ./...
 	hack/runtimes.sh
-	KUBEBUILDER_ASSETS=$$(hack/control-plane.sh) LOGLET_TRACE_RUNTIMES=required $(GO) test -count=1 -timeout 15m $$($(GO) list ./... | grep -v '/cmd/loglet$$')
+	KUBEBUILDER_ASSETS=$$(hack/control-plane.sh) TRACE_RUNTIMES=required $(GO) test -count=1 -timeout 15m $$($(GO) list ./... | grep -v '/cmd/loglet$$')
 	CHROMIUM=$$(hack/chromium.sh) && CHROMIUM=$$CHROMIUM KUBEBUILDER_ASSETS=$$(hack/control-plane.sh) $(GO) test -count=1 -timeout 15m ./cmd/loglet
 	KUBEBUILDER_ASSETS=$$(hack/control-plane.sh) $(GO) test -race -count=1 -timeout 15m ./sidecar/... ./hub/...
 

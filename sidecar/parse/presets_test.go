@@ -14,7 +14,7 @@ import (
 // runs the runtime on a program in testdata/traces that writes ordinary
 // lines and exceptions the ways applications do (a logger's exception, a
 // chained cause, an uncaught one). make test installs the runtimes Debian
-// packages (hack/runtimes.sh) and sets LOGLET_TRACE_RUNTIMES=required, so
+// packages (hack/runtimes.sh) and sets TRACE_RUNTIMES=required, so
 // there a missing runtime fails the test instead of skipping it. .NET is
 // not packaged by Debian: its trace (testdata/traces/dotnet.txt) follows
 // the format .NET documents.
@@ -135,7 +135,7 @@ func runTrace(t *testing.T, runtime string, args ...string) string {
 	t.Helper()
 	bin, err := exec.LookPath(runtime)
 	if err != nil {
-		if os.Getenv("LOGLET_TRACE_RUNTIMES") == "required" {
+		if os.Getenv("TRACE_RUNTIMES") == "required" {
 			t.Fatalf("%s not found: hack/runtimes.sh installs it", runtime)
 		}
 		t.Skipf("%s not found (make test installs it with hack/runtimes.sh)", runtime)
