@@ -19,6 +19,9 @@ package parse_test
 //	Vector    continue_past C                            end "not C", as above
 //	stanza    line_start_pattern P                       start P
 //	stanza    line_end_pattern P                         end P
+//	Fluent Bit  java, python, go parsers                 preset java, python, go
+//	Fluent Bit  regex rules start_state S, cont C        start S, continue C
+//	Fluent Bit  endswith X                               end "not ending in X"
 //
 // Where loglet's documented choice (docs/configuration.md, "Multiline")
 // gives other records, the case expects loglet's records and says why.
@@ -26,7 +29,9 @@ package parse_test
 // token may keep its line's "\n" (stanza); loglet's records never hold
 // the line terminator. A record still open at the end of the file is
 // finished by loglet's timeout; stanza (without flush-at-EOF) keeps it
-// waiting for more, which the stanza cases note.
+// waiting for more, which the stanza cases note. A severity a case expects
+// is what loglet reads from the record's text ("INFO …", "panic:"); the
+// peers' tests check none.
 //
 // Not applicable (no loglet setting gives the peer's behaviour):
 //   - Filebeat TestMultilineAfterTruncated, and the truncated halves of
@@ -47,9 +52,18 @@ package parse_test
 //     NoMatches) and the OmitPattern variants: stanza splits a byte stream
 //     at any match, inside a line; loglet joins and splits whole lines and
 //     keeps their text whole.
+//   - Fluent Bit parser_docker: its input holds a raw newline inside a JSON
+//     string and a line that is not JSON, meant for its in-memory API; as
+//     a file these are other lines (loglet's Docker cases are in
+//     peers_test.go and peers_filebeat_test.go).
+//   - Fluent Bit container_mix: Docker and CRI lines in one stream; loglet
+//     reads one container format per input.
+//   - Fluent Bit has no ruby case in tests/internal/multiline.c.
 
 import (
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/loglet/loglet/sidecar/parse"
 )
@@ -216,5 +230,164 @@ func TestOTelMultilineCases(t *testing.T) {
 		{"end/FlushAtEOFNoMatch", "LOGPART log1\nLOGPART log1\t   \n",
 			parse.Config{MultilineEnd: `^LOGSTART \d+`},
 			bodies("LOGPART log1\nLOGPART log1\t   ")},
+	})
+}
+
+// TestFluentBitMultilineCases: the cases of Fluent Bit's multiline test
+// (fluent/fluent-bit, tests/internal/multiline.c, Apache-2.0): its
+// built-in java, python and go parsers (loglet's presets), its custom
+// regex and endswith parsers, the CRI parser, and issue 3817 (CRI, then a
+// regex parser). Fluent Bit's records keep the "\n" its input lines had;
+// loglet's never hold the line terminator.
+func TestFluentBitMultilineCases(t *testing.T) {
+	java := []string{
+		`Exception in thread "main" java.lang.IllegalStateException: ..null property`,
+		"     at com.example.myproject.Author.getBookIds(xx.java:38)",
+		"     at com.example.myproject.Bootstrap.main(Bootstrap.java:14)",
+		"Caused by: java.lang.NullPointerException",
+		"     at com.example.myproject.Book.getId(Book.java:22)",
+		"     at com.example.myproject.Author.getBookIds(Author.java:35)",
+		"     ... 1 more",
+	}
+	python := []string{
+		"Traceback (most recent call last):",
+		`  File "/base/data/home/runtimes/python27/python27_lib/versions/third_party/webapp2-2.5.2/webapp2.py", line 1535, in __call__`,
+		"    rv = self.handle_exception(request, response, e)",
+		`  File "/base/data/home/apps/s~nearfieldspy/1.378705245900539993/nearfieldspy.py", line 17, in start`,
+		"    return get()",
+		`  File "/base/data/home/apps/s~nearfieldspy/1.378705245900539993/nearfieldspy.py", line 5, in get`,
+		"    raise Exception('spam', 'eggs')",
+		"Exception: ('spam', 'eggs')",
+	}
+	goPanic := []string{
+		"panic: my panic",
+		"",
+		"goroutine 4 [running]:",
+		"panic(0x45cb40, 0x47ad70)",
+		"\t/usr/local/go/src/runtime/panic.go:542 +0x46c fp=0xc42003f7b8 sp=0xc42003f710 pc=0x422f7c",
+		"main.main.func1(0xc420024120)",
+		"\tfoo.go:6 +0x39 fp=0xc42003f7d8 sp=0xc42003f7b8 pc=0x451339",
+		"runtime.goexit()",
+		"\t/usr/local/go/src/runtime/asm_amd64.s:2337 +0x1 fp=0xc42003f7e0 sp=0xc42003f7d8 pc=0x44b4d1",
+		"created by main.main",
+		"\tfoo.go:5 +0x58",
+		"",
+		"goroutine 1 [chan receive]:",
+		"runtime.gopark(0x4739b8, 0xc420024178, 0x46fcd7, 0xc, 0xc420028e17, 0x3)",
+		"\t/usr/local/go/src/runtime/proc.go:280 +0x12c fp=0xc420053e30 sp=0xc420053e00 pc=0x42503c",
+		"runtime.goparkunlock(0xc420024178, 0x46fcd7, 0xc, 0x1000f010040c217, 0x3)",
+		"\t/usr/local/go/src/runtime/proc.go:286 +0x5e fp=0xc420053e70 sp=0xc420053e30 pc=0x42512e",
+		"runtime.chanrecv(0xc420024120, 0x0, 0xc420053f01, 0x4512d8)",
+		"\t/usr/local/go/src/runtime/chan.go:506 +0x304 fp=0xc420053f20 sp=0xc420053e70 pc=0x4046b4",
+		"runtime.chanrecv1(0xc420024120, 0x0)",
+		"\t/usr/local/go/src/runtime/chan.go:388 +0x2b fp=0xc420053f50 sp=0xc420053f20 pc=0x40439b",
+		"main.main()",
+		"\tfoo.go:9 +0x6f fp=0xc420053f80 sp=0xc420053f50 pc=0x4512ef",
+		"runtime.main()",
+		"\t/usr/local/go/src/runtime/proc.go:185 +0x20d fp=0xc420053fe0 sp=0xc420053f80 pc=0x424bad",
+		"runtime.goexit()",
+		"\t/usr/local/go/src/runtime/asm_amd64.s:2337 +0x1 fp=0xc420053fe8 sp=0xc420053fe0 pc=0x44b4d1",
+		"",
+		"goroutine 2 [force gc (idle)]:",
+		"runtime.gopark(0x4739b8, 0x4ad720, 0x47001e, 0xf, 0x14, 0x1)",
+		"\t/usr/local/go/src/runtime/proc.go:280 +0x12c fp=0xc42003e768 sp=0xc42003e738 pc=0x42503c",
+		"runtime.goparkunlock(0x4ad720, 0x47001e, 0xf, 0xc420000114, 0x1)",
+		"\t/usr/local/go/src/runtime/proc.go:286 +0x5e fp=0xc42003e7a8 sp=0xc42003e768 pc=0x42512e",
+		"runtime.forcegchelper()",
+		"\t/usr/local/go/src/runtime/proc.go:238 +0xcc fp=0xc42003e7e0 sp=0xc42003e7a8 pc=0x424e5c",
+		"runtime.goexit()",
+		"\t/usr/local/go/src/runtime/asm_amd64.s:2337 +0x1 fp=0xc42003e7e8 sp=0xc42003e7e0 pc=0x44b4d1",
+		"created by runtime.init.4",
+		"\t/usr/local/go/src/runtime/proc.go:227 +0x35",
+		"",
+		"goroutine 3 [GC sweep wait]:",
+		"runtime.gopark(0x4739b8, 0x4ad7e0, 0x46fdd2, 0xd, 0x419914, 0x1)",
+		"\t/usr/local/go/src/runtime/proc.go:280 +0x12c fp=0xc42003ef60 sp=0xc42003ef30 pc=0x42503c",
+		"runtime.goparkunlock(0x4ad7e0, 0x46fdd2, 0xd, 0x14, 0x1)",
+		"\t/usr/local/go/src/runtime/proc.go:286 +0x5e fp=0xc42003efa0 sp=0xc42003ef60 pc=0x42512e",
+		"runtime.bgsweep(0xc42001e150)",
+		"\t/usr/local/go/src/runtime/mgcsweep.go:52 +0xa3 fp=0xc42003efd8 sp=0xc42003efa0 pc=0x419973",
+		"runtime.goexit()",
+		"\t/usr/local/go/src/runtime/asm_amd64.s:2337 +0x1 fp=0xc42003efe0 sp=0xc42003efd8 pc=0x44b4d1",
+		"created by runtime.gcenable",
+		"\t/usr/local/go/src/runtime/mgc.go:216 +0x58",
+	}
+	elastic := []string{
+		"[some weird test] IndexNotFoundException[no such index]",
+		"    at org.elasticsearch.cluster.metadata.IndexNameExpressionResolver....",
+		"    at org.elasticsearch.cluster.metadata.IndexNameExpressionResolver.java:133)",
+		"    at org.elasticsearch.action.admin.indices.delete.java:75)",
+	}
+	const (
+		criT1  = "2019-05-07T18:57:50.904275087+00:00"
+		criT2  = "2019-05-07T18:57:51.904275088+00:00"
+		criT3  = "2019-05-07T18:57:52.904275089+00:00"
+		criT4  = "2019-05-07T18:57:53.904275090+00:00"
+		criT5  = "2019-05-07T18:57:54.904275091+00:00"
+		criT6  = "2019-05-07T18:57:55.904275092+00:00"
+		criT7  = "2019-05-07T18:57:56.904275093+00:00"
+		criT8  = "2019-05-07T18:57:57.904275094+00:00"
+		t3817a = "2021-05-17T17:35:01.184675702Z"
+		t3817b = "2021-05-17T17:35:01.184747208Z"
+	)
+	utc := func(ts string) string {
+		tm, err := time.Parse(time.RFC3339Nano, ts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tm.UTC().Format(time.RFC3339Nano)
+	}
+	check(t, []tcase{
+		{"parser_java", lines(append(java, "single line")...), parse.Config{MultilinePreset: "java"},
+			bodies(strings.Join(java, "\n"), "single line")},
+		{"parser_python", lines(append(python, "hello world, not multiline")...), parse.Config{MultilinePreset: "python"},
+			bodies(strings.Join(python, "\n"), "hello world, not multiline")},
+		// The last line has no newline in Fluent Bit's input either.
+		{"parser_go", lines(goPanic...) + "one more line, no multiline", parse.Config{MultilinePreset: "go"},
+			[]rec{{Body: strings.Join(goPanic, "\n"), Severity: "FATAL"}, {Body: "one more line, no multiline"}}},
+		// parser_elastic: a regex parser, rule start_state /^\[/ to
+		// elastic_cont, elastic_cont /^\s+/.
+		{"parser_elastic", lines(append(elastic, "another separate log line")...),
+			parse.Config{MultilineStart: `^\[`, MultilineContinue: `^\s+`},
+			bodies(strings.Join(elastic, "\n"), "another separate log line")},
+		// endswith: a line ending in a backslash goes on into the next,
+		// so a line that does not end in one ends the record.
+		{"endswith", lines(`1a. some multiline log \`, "1b. some multiline log", `2a. another multiline log\`, "2b. another multiline log", "3a. non multiline 1", "4a. non multiline 2"),
+			parse.Config{MultilineEnd: `(?:^|[^\\])$`},
+			bodies("1a. some multiline log \\\n1b. some multiline log", "2a. another multiline log\\\n2b. another multiline log", "3a. non multiline 1", "4a. non multiline 2")},
+		// parser_cri: P pieces joined per stream; a record takes its
+		// first piece's time.
+		{"parser_cri", lines(
+			criT1+" stdout P 1a. some ", criT2+" stdout P multiline ", criT3+" stdout F log",
+			criT1+" stderr P 1b. some ", criT2+" stderr P multiline ", criT3+" stderr F log",
+			criT4+" stdout P 2a. another ", criT5+" stdout P multiline ", criT6+" stdout F log",
+			criT4+" stderr P 2b. another ", criT5+" stderr P multiline ", criT6+" stderr F log",
+			criT7+" stdout F 3a. non multiline 1", criT8+" stdout F 4a. non multiline 2",
+			criT7+" stderr F 3b. non multiline 1", criT8+" stderr F 4b. non multiline 2"),
+			parse.Config{Container: "cri"},
+			[]rec{
+				{Body: "1a. some multiline log", Stream: "stdout", Time: utc(criT1)},
+				{Body: "1b. some multiline log", Stream: "stderr", Time: utc(criT1)},
+				{Body: "2a. another multiline log", Stream: "stdout", Time: utc(criT4)},
+				{Body: "2b. another multiline log", Stream: "stderr", Time: utc(criT4)},
+				{Body: "3a. non multiline 1", Stream: "stdout", Time: utc(criT7)},
+				{Body: "4a. non multiline 2", Stream: "stdout", Time: utc(criT8)},
+				{Body: "3b. non multiline 1", Stream: "stderr", Time: utc(criT7)},
+				{Body: "4b. non multiline 2", Stream: "stderr", Time: utc(criT8)},
+			}},
+		// issue_3817_1: CRI, then a regex parser (start_state /- $/ to
+		// cont, cont /^([1-9]).*$/). Fluent Bit passes the last line, not
+		// CRI, through as it is; loglet keeps it a record of its own too,
+		// and marks it (issue 18, "Marks").
+		{"issue_3817_1", lines(
+			t3817a+" stdout F [DEBUG] 1 start multiline - ", t3817b+" stdout F 1 cont A",
+			t3817a+" stdout F [DEBUG] 2 start multiline - ", t3817b+" stdout F 2 cont B",
+			"another isolated line"),
+			parse.Config{Container: "cri", MultilineStart: `- $`, MultilineContinue: `^([1-9]).*$`},
+			[]rec{
+				{Body: "[DEBUG] 1 start multiline - \n1 cont A", Stream: "stdout", Time: t3817a, Severity: "DEBUG"},
+				{Body: "[DEBUG] 2 start multiline - \n2 cont B", Stream: "stdout", Time: t3817a, Severity: "DEBUG"},
+				{Body: "another isolated line", Attrs: map[string]string{markKey: "cri: not a CRI log line (<RFC 3339 time> <stdout|stderr> <P|F> <text>)"}},
+			}},
 	})
 }
