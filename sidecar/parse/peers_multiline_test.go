@@ -38,7 +38,11 @@ package parse_test
 //     TestMultilineCount and TestMultilineWhilePattern: Filebeat's max_lines
 //     drops the lines past the limit and flags the event "truncated";
 //     loglet's max-lines finishes the record in parts and loses no line.
-//   - Filebeat TestMultilineCount: count-based multiline (lines_count).
+//   - Filebeat TestMultilineCount, and parser_test.go's "correct multiline
+//     parser" and "multiline count": count-based multiline (count_lines).
+//   - Filebeat parser_test.go "syslog multiline": the syslog parser first,
+//     then multiline on the messages; loglet joins lines before it parses
+//     them (docs/configuration.md), so each syslog line stays a record.
 //   - Filebeat TestMultilineWhilePattern: while_pattern joins consecutive
 //     matching lines only, so the first matching line does not join the
 //     line before it; loglet's continue joins it to the record before.
@@ -91,6 +95,11 @@ func bodies(bs ...string) []rec {
 // Apache-2.0). Filebeat's expected events are its input lines joined with
 // "\n", trailing line ends removed.
 func TestFilebeatMultilineCases(t *testing.T) {
+	const esTrace = "    at org.elasticsearch.cluster.metadata.IndexNameExpressionResolver$WildcardExpressionResolver.resolve(IndexNameExpressionResolver.java:566)\n" +
+		"    at org.elasticsearch.cluster.metadata.IndexNameExpressionResolver.concreteIndices(IndexNameExpressionResolver.java:133)\n" +
+		"    at org.elasticsearch.cluster.metadata.IndexNameExpressionResolver.concreteIndices(IndexNameExpressionResolver.java:77)\n" +
+		"    at org.elasticsearch.action.admin.indices.delete.TransportDeleteIndexAction.checkBlock(TransportDeleteIndexAction.java:75)"
+	esSyslog := map[string]string{"facility": "local4", "priority": "165", "hostname": "192.168.2.1", "appname": "myproc", "proc_id": "8710"}
 	check(t, []tcase{
 		// TestMultilineAfterOK: pattern ^[ \t] +, match after.
 		{"AfterOK", lines("line1", "  line1.1", "  line1.2", "line2", "  line2.1", "  line2.2"),
@@ -128,6 +137,52 @@ func TestFilebeatMultilineCases(t *testing.T) {
 		{"BeforeNegateOKWithEmptyLine", lines("line1", "", "", "line1.2;", "line2", "line2.1", "line2.2;"),
 			parse.Config{MultilineEnd: `;$`},
 			bodies("line1\n\n\nline1.2;", "line2\nline2.1\nline2.2;")},
+
+		// libbeat/reader/parser/parser_test.go, TestParsersConfigAndReading
+		// and reuseTortureCases (the parsers of filestream):
+		//
+		// "multiline docker logs parser": ndjson (message_key log), then
+		// pattern ^\[log\], negate, match after. Filebeat's ndjson parser
+		// takes each json-file line as it is (3 events). loglet reads the
+		// json-file format: an entry whose "log" lacks its final "\n" is
+		// a split line that the next entry completes (README,
+		// container-format: "docker (json-file; 16 KiB splits joined)"),
+		// so " lines" and "[log] In total…" are one line, which joins the
+		// record before it (2 records).
+		{"parser/multiline docker logs parser", `{"log":"[log] The following are log messages\n","stream":"stdout","time":"2016-03-02T22:58:51.338462311Z"}
+{"log":"[log] This one is\n","stream":"stdout","time":"2016-03-02T22:58:51.338462311Z"}
+{"log":" on multiple\n","stream":"stdout","time":"2016-03-02T22:58:51.338462311Z"}
+{"log":" lines","stream":"stdout","time":"2016-03-02T22:58:51.338462311Z"}
+{"log":"[log] In total there should be 3 events\n","stream":"stdout","time":"2016-03-02T22:58:51.338462311Z"}
+`, parse.Config{Container: "docker", MultilineStart: `^\[log\]`},
+			[]rec{{Body: "[log] The following are log messages", Stream: "stdout", Time: "2016-03-02T22:58:51.338462311Z"},
+				{Body: "[log] This one is\n on multiple\n lines[log] In total there should be 3 events", Stream: "stdout", Time: "2016-03-02T22:58:51.338462311Z"}}},
+		// "multiline syslog": pattern ^<\d{1,3}>, negate, match after,
+		// then the syslog parser (rfc5424) on the joined record.
+		{"parser/multiline syslog", lines(
+			"<165>1 2003-08-24T05:14:15.000003-07:00 192.168.2.1 myproc 8710 - - [beat-logstash-some-name-832-2015.11.28] IndexNotFoundException[no such index]",
+			esTrace,
+			"<165>1 2003-08-24T05:14:20.000003-07:00 192.168.2.1 myproc 8710 - - [beat-logstash-some-name-832-2015.11.28] IndexNotFoundException[no such index]",
+			esTrace) + "<165>1 2003-08-24T05:14:30.000003-07:00 192.168.2.1 myproc 8710 - - This is some other debug message.",
+			parse.Config{MultilineStart: `^<\d{1,3}>`, Format: "syslog"},
+			[]rec{
+				{Body: "[beat-logstash-some-name-832-2015.11.28] IndexNotFoundException[no such index]\n" + esTrace, Severity: "INFO", Time: "2003-08-24T12:14:15.000003Z", Attrs: esSyslog},
+				{Body: "[beat-logstash-some-name-832-2015.11.28] IndexNotFoundException[no such index]\n" + esTrace, Severity: "INFO", Time: "2003-08-24T12:14:20.000003Z", Attrs: esSyslog},
+				{Body: "This is some other debug message.", Severity: "INFO", Time: "2003-08-24T12:14:30.000003Z", Attrs: esSyslog},
+			}},
+		// reuseTortureCases "multiline pattern": pattern ^[[:space:]],
+		// match after.
+		{"parser/multiline pattern", lines("head1", " cont1a", " cont1b", "head2", " cont2a", "head3"),
+			parse.Config{MultilineContinue: `^[[:space:]]`},
+			bodies("head1\n cont1a\n cont1b", "head2\n cont2a", "head3")},
+		// reuseTortureCases "multiline while": while_pattern ^[[:space:]],
+		// negate: consecutive lines that do not begin with a space. As
+		// continue ^[^[:space:]] (the lines that do not): the two differ
+		// only in whether the first such line joins the record before it,
+		// and here none is open.
+		{"parser/multiline while", lines("x1", "x2", "x3"),
+			parse.Config{MultilineContinue: `^[^[:space:]]`},
+			bodies("x1\nx2\nx3")},
 	})
 }
 
