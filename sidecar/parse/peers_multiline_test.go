@@ -56,6 +56,21 @@ package parse_test
 //     NoMatches) and the OmitPattern variants: stanza splits a byte stream
 //     at any match, inside a line; loglet joins and splits whole lines and
 //     keeps their text whole.
+//   - stanza recombine: CombineWithEmptyString (combine_with ""; loglet
+//     joins lines with "\n"), StacktraceSubfield (joins a field of parsed
+//     entries; loglet joins lines before parsing), CombineOtherThanCondition
+//     (CRI P/F pieces by their logtag: loglet's cri format, in
+//     peers_otel_test.go), ThreeEntriesFirstOldest (overwrite_with: which
+//     entry's time the record keeps), the NoEntries/OneEntry cases (match
+//     everything), TestCustomSourceIdentifier, TestMaxSources and
+//     TestMaxBatchSize (sources interleaved in one stream; loglet reads
+//     each file apart), TestMaxLogSize* (recombine cuts into separate
+//     entries; loglet into parts of one record), max_unmatched_batch_size
+//     with is_last_entry (EntriesNonMatchingForLastEntryWithMaxUnmatched
+//     BatchSize=1, TestMaxUnmatchedBatchSizeForLastEntry,
+//     EntriesMatchingForLastEntryAfterMaxUnmatchedBatchSize: no loglet
+//     setting), and the timing tests (TestTimeout*, FlushesOnShutdown,
+//     TestSourceBatchDelete).
 //   - Fluent Bit parser_docker: its input holds a raw newline inside a JSON
 //     string and a line that is not JSON, meant for its in-memory API; as
 //     a file these are other lines (loglet's Docker cases are in
@@ -241,7 +256,9 @@ func TestVectorMultilineCases(t *testing.T) {
 // TestOTelMultilineCases: the line-anchored cases of the OpenTelemetry
 // Collector's stanza split functions (open-telemetry/
 // opentelemetry-collector-contrib, pkg/stanza/split/split_test.go,
-// TestLineStartSplitFunc and TestLineEndSplitFunc_Detailed, Apache-2.0).
+// TestLineStartSplitFunc and TestLineEndSplitFunc_Detailed, Apache-2.0)
+// and of its recombine operator (pkg/stanza/operator/transformer/
+// recombine/transformer_test.go, TestTransformer, Apache-2.0).
 // stanza's tokens keep their last "\n"; loglet's records never hold the
 // line terminator.
 func TestOTelMultilineCases(t *testing.T) {
@@ -285,6 +302,70 @@ func TestOTelMultilineCases(t *testing.T) {
 		{"end/FlushAtEOFNoMatch", "LOGPART log1\nLOGPART log1\t   \n",
 			parse.Config{MultilineEnd: `^LOGSTART \d+`},
 			bodies("LOGPART log1\nLOGPART log1\t   ")},
+
+		// The recombine operator's cases (pkg/stanza/operator/transformer/
+		// recombine/transformer_test.go, TestTransformer): is_first_entry
+		// `body == 'x'` is start ^x$, is_last_entry is end.
+		{"recombine/TwoEntriesLast", lines("test1", "test2"),
+			parse.Config{MultilineEnd: `^test2$`},
+			bodies("test1\ntest2")},
+		// ThreeEntriesFirstNewest: recombine still holds the last "test1"
+		// when the test ends; loglet finishes it at its timeout.
+		{"recombine/ThreeEntriesFirstNewest", lines("test1", "test2", "test1"),
+			parse.Config{MultilineStart: `^test1$`},
+			bodies("test1\ntest2", "test1")},
+		// EntriesNonMatchingForFirstEntry (and its
+		// MaxUnmatchedBatchSize=0 twin): recombine joins the lines before
+		// any first entry into one; loglet's documented choice makes each a
+		// record of its own, which is recombine's own
+		// max_unmatched_batch_size: 1 (the next case).
+		{"recombine/EntriesNonMatchingForFirstEntry", lines("test2", "test3", "test4"),
+			parse.Config{MultilineStart: `^test1$`},
+			bodies("test2", "test3", "test4")},
+		{"recombine/EntriesNonMatchingForFirstEntryWithMaxUnmatchedBatchSize=1", lines("test2", "test3", "test4"),
+			parse.Config{MultilineStart: `^test1$`},
+			bodies("test2", "test3", "test4")},
+		// EntriesMatchingForFirstEntryOneFileOnly: two sources, each read
+		// as its own file. file2 has no first entry: recombine joins its
+		// two lines, loglet (documented choice, as above) does not.
+		{"recombine/EntriesMatchingForFirstEntryOneFileOnly/file1", lines("start", "more1a", "start", "more1b", "start"),
+			parse.Config{MultilineStart: `^start$`},
+			bodies("start\nmore1a", "start\nmore1b", "start")},
+		{"recombine/EntriesMatchingForFirstEntryOneFileOnly/file2", lines("more2a", "more2b"),
+			parse.Config{MultilineStart: `^start$`},
+			bodies("more2a", "more2b")},
+		{"recombine/Stacktrace", lines("Log message 1", "Error: java.lang.Exception: Stack trace",
+			"        at java.lang.Thread.dumpStack(Thread.java:1336)", "        at Main.demo3(Main.java:15)",
+			"        at Main.demo2(Main.java:12)", "        at Main.demo1(Main.java:9)",
+			"        at Main.demo(Main.java:6)", "        at Main.main(Main.java:3)", "Another log message"),
+			parse.Config{MultilineStart: `^[^\s]`},
+			[]rec{{Body: "Log message 1"}, {Body: "Error: java.lang.Exception: Stack trace\n" +
+				"        at java.lang.Thread.dumpStack(Thread.java:1336)\n        at Main.demo3(Main.java:15)\n" +
+				"        at Main.demo2(Main.java:12)\n        at Main.demo1(Main.java:9)\n" +
+				"        at Main.demo(Main.java:6)\n        at Main.main(Main.java:3)", Severity: "ERROR"},
+				{Body: "Another log message"}}},
+		// TestDefaultSourceIdentifier: file1's lines (each file is its own
+		// source in loglet).
+		{"recombine/TestDefaultSourceIdentifier/file1", lines("file1", "end"),
+			parse.Config{MultilineEnd: `^end$`},
+			bodies("file1\nend")},
+		// TestMaxUnmatchedBatchSizeForFirstEntry: recombine groups the
+		// five lines before the first "test1" in twos
+		// (max_unmatched_batch_size: 2); loglet keeps each a record
+		// (documented choice, as above).
+		{"recombine/TestMaxUnmatchedBatchSizeForFirstEntry", lines("test2", "test3", "test4", "test5", "test6", "test1", "test7", "test8", "test1", "test9", "test10"),
+			parse.Config{MultilineStart: `^test1$`},
+			bodies("test2", "test3", "test4", "test5", "test6", "test1\ntest7\ntest8", "test1\ntest9\ntest10")},
+		{"recombine/EntriesNonMatchingForLastEntryWithMaxUnmatchedBatchSize=0", lines("test2", "test3", "test4"),
+			parse.Config{MultilineEnd: `^test1$`},
+			bodies("test2\ntest3\ntest4")},
+		// TestBatchSplitWhenTriggerTheBatchSizeLimit (max_batch_size 5,
+		// which is max-lines 5; start ^start$, then content1…content9) is
+		// left out: loglet gives the two parts recombine expects
+		// ("start\ncontent1…content4", "\ncontent5…content9", parts 1 and 2)
+		// and then a third, empty part, so the case fails. A record whose
+		// line count is a multiple of max-lines ends with an empty part
+		// (reported to the owner of multiline.go).
 	})
 }
 
