@@ -19,6 +19,7 @@ package parse_test
 //	Vector    continue_past C                            end "not C", as above
 //	stanza    line_start_pattern P                       start P
 //	stanza    line_end_pattern P                         end P
+//	stanza    recombine is_first_entry / is_last_entry   start / end
 //	Fluent Bit  java, python, go parsers                 preset java, python, go
 //	Fluent Bit  regex rules start_state S, cont C        start S, continue C
 //	Fluent Bit  endswith X                               end "not ending in X"
@@ -49,7 +50,8 @@ package parse_test
 //   - Vector two_lines_emit_with_continue_through (its issue 3237): a
 //     record that begins only with a line the continue pattern also
 //     matches (start = continue = ^\s). In loglet a start line always
-//     begins a record, so every indented line would be its own record.
+//     begins a record ("the lines after it join it until the next start
+//     line"), so every indented line would be its own record.
 //   - Vector timeout_resets_on_new_line: timing of the timeout, not records.
 //   - stanza cases whose pattern is not anchored to a line (OneLogSimple,
 //     TwoLogsSimple, PrecedingNonMatches, NonMatchesAfter, HugeLog*,
@@ -89,11 +91,7 @@ import (
 
 // lines returns ls as a file's content, one line each.
 func lines(ls ...string) string {
-	var s string
-	for _, l := range ls {
-		s += l + "\n"
-	}
-	return s
+	return strings.Join(ls, "\n") + "\n"
 }
 
 // bodies returns one record per body.
