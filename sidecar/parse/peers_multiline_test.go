@@ -357,13 +357,16 @@ func TestOTelMultilineCases(t *testing.T) {
 		{"recombine/EntriesNonMatchingForLastEntryWithMaxUnmatchedBatchSize=0", lines("test2", "test3", "test4"),
 			parse.Config{MultilineEnd: `^test1$`},
 			bodies("test2\ntest3\ntest4")},
-		// TestBatchSplitWhenTriggerTheBatchSizeLimit (max_batch_size 5,
-		// which is max-lines 5; start ^start$, then content1…content9) is
-		// left out: loglet gives the two parts recombine expects
-		// ("start\ncontent1…content4", "\ncontent5…content9", parts 1 and 2)
-		// and then a third, empty part, so the case fails. A record whose
-		// line count is a multiple of max-lines ends with an empty part
-		// (reported to the owner of multiline.go).
+		// max_batch_size 5 is max-lines 5: the parts are marked as a split
+		// record's, and put together they are the record.
+		{"recombine/BatchSplitWhenTriggerTheBatchSizeLimit",
+			lines("start", "content1", "content2", "content3", "content4", "content5", "content6", "content7", "content8", "content9"),
+			parse.Config{MultilineStart: `^start$`, MultilineMaxLines: 5},
+			[]rec{{Body: "start\ncontent1\ncontent2\ncontent3\ncontent4", Part: 1}, {Body: "\ncontent5\ncontent6\ncontent7\ncontent8\ncontent9", Part: 2}}},
+		// A record of exactly max-lines lines is not cut.
+		{"recombine/BatchSplit, exactly max-lines", lines("start", "c1", "c2", "c3", "c4", "start"),
+			parse.Config{MultilineStart: `^start$`, MultilineMaxLines: 5},
+			bodies("start\nc1\nc2\nc3\nc4", "start")},
 	})
 }
 

@@ -424,6 +424,7 @@ func (st *Stage) add(p *record.Package, n int, l logical) {
 	ln := &st.lanes[n]
 	st.floor = l.first
 	var join, ends bool
+	before := ln.trace
 	if ml != nil {
 		// A continuation at the very start of what the lane has belongs
 		// to a record whose earlier parts were already sent.
@@ -431,8 +432,15 @@ func (st *Stage) add(p *record.Package, n int, l logical) {
 	} else {
 		join = len(ln.pending) > 0 && ln.openQuote()
 	}
-	if !join {
+	switch {
+	case !join:
 		st.endPending(p, n, true)
+	case ml != nil && len(ln.pending) >= ml.maxLines && st.lanesOpenBut(n) == math.MaxInt:
+		// A record that would go beyond max-lines is cut into parts
+		// before this line (only when no other lane has a record open,
+		// as below).
+		ln.partTrace = before
+		st.endPending(p, n, false)
 	}
 	st.floor = math.MaxInt
 	ln.pending = append(ln.pending, l)
@@ -443,8 +451,7 @@ func (st *Stage) add(p *record.Package, n int, l logical) {
 	switch {
 	case ends, ml == nil && !ln.openQuote():
 		st.endPending(p, n, true)
-	case len(ln.pending) > 1 && st.openFirstBut(n) == math.MaxInt &&
-		(ln.pendingLen > st.spec.maxPending || ml != nil && len(ln.pending) >= ml.maxLines):
+	case len(ln.pending) > 1 && st.openFirstBut(n) == math.MaxInt && ln.pendingLen > st.spec.maxPending:
 		// A record over the limits is cut into parts as it grows, but
 		// only when nothing else is open: the lines of its part are
 		// then all used, and the reader may drop them.
@@ -489,8 +496,12 @@ func (st *Stage) openFirst() int {
 }
 
 // openFirstBut is openFirst leaving out lane n.
-func (st *Stage) openFirstBut(n int) int {
-	first := st.floor
+func (st *Stage) openFirstBut(n int) int { return min(st.floor, st.lanesOpenBut(n)) }
+
+// lanesOpenBut returns the first raw line the lanes other than n have
+// open, or MaxInt.
+func (st *Stage) lanesOpenBut(n int) int {
+	first := math.MaxInt
 	for i := range st.lanes {
 		if i != n {
 			first = min(first, st.lanes[i].open())
