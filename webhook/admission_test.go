@@ -417,16 +417,8 @@ func FuzzAdmissionLoads(f *testing.F) {
 func TestAnyCharacterArrives(t *testing.T) {
 	for _, v := range []string{"^\x7f", "^\u0085 at|\u0080\u009f", "^\ufeffstart", "^\ufffe|\uffff", "tab\there"} {
 		t.Run(fmt.Sprintf("%q", v), func(t *testing.T) {
-			p := pod(map[string]string{AnnotationInject: "true", AnnotationPaths: "app:/var/log/app/*.log",
-				AnnotationMultilineStart: v, AnnotationFormat: "csv", AnnotationCSVFields: "a" + v + ",b"}, "app")
-			out, _, _, err := Inject(p, "shop", nil, DefaultConfig())
-			if err != nil {
-				t.Fatalf("denied: %v", err)
-			}
-			c, err := loadInjected(out, "shop")
-			if err != nil {
-				t.Fatalf("the sidecar does not load: %v", err)
-			}
+			c := injectAndLoad(t, map[string]string{AnnotationInject: "true", AnnotationPaths: "app:/var/log/app/*.log",
+				AnnotationMultilineStart: v, AnnotationFormat: "csv", AnnotationCSVFields: "a" + v + ",b"})
 			if in := c.Inputs[0]; in.Multiline.Start != v || !slices.Equal(in.CSVFields, []string{"a" + v, "b"}) {
 				t.Errorf("multiline-start %q, csv-fields %q; want %q and %q", in.Multiline.Start, in.CSVFields, v, []string{"a" + v, "b"})
 			}
@@ -471,8 +463,17 @@ func TestStartDenials(t *testing.T) {
 // TestMultilinePresetAnnotation: loglet.io/multiline: java reaches the
 // sidecar as its input's multiline preset, and the sidecar loads it.
 func TestMultilinePresetAnnotation(t *testing.T) {
-	p := pod(map[string]string{AnnotationInject: "true", AnnotationPaths: "app:/var/log/app/*.log", AnnotationMultiline: "java"}, "app")
-	out, _, _, err := Inject(p, "shop", nil, DefaultConfig())
+	c := injectAndLoad(t, map[string]string{AnnotationInject: "true", AnnotationPaths: "app:/var/log/app/*.log", AnnotationMultiline: "java"})
+	if in := c.Inputs[0]; in.ParseConfig.MultilinePreset != "java" || !in.Parse.Multiline() {
+		t.Errorf("the sidecar's input has multiline preset %q; want java", in.ParseConfig.MultilinePreset)
+	}
+}
+
+// injectAndLoad injects a pod of one container, app, with annotations in
+// namespace shop and loads its sidecar's configuration as the agent does.
+func injectAndLoad(t *testing.T, annotations map[string]string) config.Agent {
+	t.Helper()
+	out, _, _, err := Inject(pod(annotations, "app"), "shop", nil, DefaultConfig())
 	if err != nil {
 		t.Fatalf("denied: %v", err)
 	}
@@ -480,7 +481,5 @@ func TestMultilinePresetAnnotation(t *testing.T) {
 	if err != nil {
 		t.Fatalf("the sidecar does not load: %v", err)
 	}
-	if in := c.Inputs[0]; in.ParseConfig.MultilinePreset != "java" || !in.Parse.Multiline() {
-		t.Errorf("the sidecar's input has multiline preset %q; want java", in.ParseConfig.MultilinePreset)
-	}
+	return c
 }

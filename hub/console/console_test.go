@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -20,12 +19,7 @@ import (
 	"github.com/loglet/loglet/hub"
 	"github.com/loglet/loglet/hub/console"
 	"github.com/loglet/loglet/hub/query"
-	"github.com/loglet/loglet/sidecar/checkpoint"
-	"github.com/loglet/loglet/sidecar/parse"
-	"github.com/loglet/loglet/sidecar/pipeline"
-	"github.com/loglet/loglet/sidecar/record"
-	"github.com/loglet/loglet/sidecar/sink"
-	"github.com/loglet/loglet/sidecar/source"
+	"github.com/loglet/loglet/internal/shiptest"
 )
 
 // base is the time of the first test record: 100 minutes ago, one record
@@ -42,40 +36,6 @@ func line(pod string, i int) string {
 		level = "warn"
 	}
 	return fmt.Sprintf(`{"ts":%q,"level":%q,"msg":"%s says %d","order":%d}`, base.Add(time.Duration(i)*time.Minute).Format(time.RFC3339), level, pod, i, i)
-}
-
-// ship runs the agent once over dir's files named <namespace>_<pod>.log.
-func ship(t *testing.T, sinkURL, dir string) {
-	t.Helper()
-	store, err := checkpoint.Open(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	sk, err := sink.Open(context.Background(), sinkURL, sink.Options{Timeout: 10 * time.Second, Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sk.Close()
-	spec, err := parse.Compile(parse.Config{Format: "json", TimeKey: "ts", MaxLineBytes: 1 << 10})
-	if err != nil {
-		t.Fatal(err)
-	}
-	a, err := pipeline.New(pipeline.Config{
-		Paths: []string{dir + "/*.log"}, BatchBytes: 1500, BatchWait: time.Second, MaxLineBytes: 1 << 10,
-		MaxBufferBytes: 1 << 20, ScanInterval: time.Second, DrainTimeout: 10 * time.Second, Once: true,
-		Select: func(path string) source.Choice {
-			ns, pod, _ := strings.Cut(strings.TrimSuffix(filepath.Base(path), ".log"), "_")
-			return source.Choice{Parse: spec, Resource: []record.KeyValue{
-				{Key: "k8s.namespace.name", Value: ns}, {Key: "k8s.pod.name", Value: pod}, {Key: "k8s.container.name", Value: "app"},
-			}}
-		},
-	}, sk, store, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := a.Run(context.Background()); err != nil {
-		t.Fatal(err)
-	}
 }
 
 // fixture is a hub holding 100 records of shop/web-1 and 100 of
@@ -104,7 +64,7 @@ func newFixture(t *testing.T, o console.Options) *fixture {
 			t.Fatal(err)
 		}
 	}
-	ship(t, h.SinkURL(), dir)
+	shiptest.Pods(t, h.SinkURL(), dir, 1500)
 	r, err := query.Open(context.Background(), h.SinkURL())
 	if err != nil {
 		t.Fatal(err)
@@ -465,7 +425,7 @@ func TestTail(t *testing.T) {
 	}
 	dir := t.TempDir()
 	os.WriteFile(filepath.Join(dir, "late_pod-1.log"), []byte(line("pod-1", 1)+"\n"+line("pod-1", 2)+"\n"), 0o644)
-	ship(t, f.hub.SinkURL(), dir)
+	shiptest.Pods(t, f.hub.SinkURL(), dir, 1500)
 	var got []string
 	for len(got) < 2 && sc.Scan() {
 		if d, ok := strings.CutPrefix(sc.Text(), "data: "); ok {

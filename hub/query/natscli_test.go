@@ -14,6 +14,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/loglet/loglet/hub/layout"
+	"github.com/loglet/loglet/internal/shiptest"
 )
 
 // TestNATSCLIReadsAPackage: a stored package is read and decoded with
@@ -28,7 +29,7 @@ func TestNATSCLIReadsAPackage(t *testing.T) {
 	h := startHub(t)
 	dir := t.TempDir()
 	os.WriteFile(filepath.Join(dir, "shop_web-1.log"), []byte(podLine("web-1", 1)+"\n"+podLine("web-1", 2)+"\n"), 0o644)
-	shipPods(t, h.SinkURL(), dir)
+	shiptest.Pods(t, h.SinkURL(), dir, 2000)
 
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()

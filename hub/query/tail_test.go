@@ -21,12 +21,8 @@ import (
 	"github.com/loglet/loglet/hub"
 	"github.com/loglet/loglet/hub/layout"
 	"github.com/loglet/loglet/hub/query"
-	"github.com/loglet/loglet/sidecar/checkpoint"
-	"github.com/loglet/loglet/sidecar/parse"
-	"github.com/loglet/loglet/sidecar/pipeline"
-	"github.com/loglet/loglet/sidecar/record"
+	"github.com/loglet/loglet/internal/shiptest"
 	"github.com/loglet/loglet/sidecar/sink"
-	"github.com/loglet/loglet/sidecar/source"
 )
 
 // base is the event time of the test's records: an hour ago, so
@@ -44,45 +40,6 @@ func podLine(pod string, i int) string {
 		level = `"level":"error",`
 	}
 	return fmt.Sprintf(`{"ts":%q,%s"msg":"%s says %d","order":%d}`, base.Add(time.Duration(i)*time.Minute).Format(time.RFC3339), level, pod, i, i)
-}
-
-// shipPods runs the agent once over files named <namespace>_<pod>.log,
-// parsed as JSON, each with its namespace, pod and container (app) as
-// resource; host.log has no resource.
-func shipPods(t *testing.T, sinkURL, dir string) {
-	t.Helper()
-	store, err := checkpoint.Open(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	sk, err := sink.Open(context.Background(), sinkURL, sink.Options{Timeout: 10 * time.Second, Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sk.Close()
-	spec, err := parse.Compile(parse.Config{Format: "json", TimeKey: "ts", MaxLineBytes: 1 << 10})
-	if err != nil {
-		t.Fatal(err)
-	}
-	a, err := pipeline.New(pipeline.Config{
-		Paths: []string{dir + "/*.log"}, BatchBytes: 2000, BatchWait: time.Second, MaxLineBytes: 1 << 10,
-		MaxBufferBytes: 1 << 20, ScanInterval: time.Second, DrainTimeout: 10 * time.Second, Once: true,
-		Select: func(path string) source.Choice {
-			ns, pod, ok := strings.Cut(strings.TrimSuffix(filepath.Base(path), ".log"), "_")
-			if !ok {
-				return source.Choice{Parse: spec}
-			}
-			return source.Choice{Parse: spec, Resource: []record.KeyValue{
-				{Key: "k8s.namespace.name", Value: ns}, {Key: "k8s.pod.name", Value: pod}, {Key: "k8s.container.name", Value: "app"},
-			}}
-		},
-	}, sk, store, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := a.Run(context.Background()); err != nil {
-		t.Fatal(err)
-	}
 }
 
 // startHub starts an embedded hub for the test.
@@ -256,7 +213,7 @@ func TestTailFiltersOnNATS(t *testing.T) {
 	h := startHub(t)
 	dir := t.TempDir()
 	writePods(t, dir)
-	shipPods(t, h.SinkURL(), dir)
+	shiptest.Pods(t, h.SinkURL(), dir, 2000)
 	r := openHub(t, h.SinkURL())
 	checkFilters(t, r)
 
@@ -284,7 +241,7 @@ func TestTailFollowsAfterLast(t *testing.T) {
 	h := startHub(t)
 	dir := t.TempDir()
 	writePods(t, dir)
-	shipPods(t, h.SinkURL(), dir)
+	shiptest.Pods(t, h.SinkURL(), dir, 2000)
 	r := openHub(t, h.SinkURL())
 	next, stop := follow(t, r, query.Filter{Pod: "web-2"}, query.Options{Last: 2})
 	if a, b := next(), next(); a != "web-2 says 58" || b != "web-2 says 59" {
@@ -292,7 +249,7 @@ func TestTailFollowsAfterLast(t *testing.T) {
 	}
 	dir2 := t.TempDir()
 	os.WriteFile(filepath.Join(dir2, "shop_web-2.log"), []byte(podLine("web-2", 60)+"\n"+podLine("other", 61)+"\n"), 0o644)
-	shipPods(t, h.SinkURL(), dir2)
+	shiptest.Pods(t, h.SinkURL(), dir2, 2000)
 	if b := next(); b != "web-2 says 60" {
 		t.Fatalf("followed: %q, want web-2 says 60", b)
 	}
@@ -306,7 +263,7 @@ func TestUndecodableMessagesAreSkipped(t *testing.T) {
 	h := startHub(t)
 	dir := t.TempDir()
 	writePods(t, dir)
-	shipPods(t, h.SinkURL(), dir)
+	shiptest.Pods(t, h.SinkURL(), dir, 2000)
 
 	nc, err := nats.Connect(h.ServerURL())
 	if err != nil {
@@ -341,7 +298,7 @@ func TestUndecodableMessagesAreSkipped(t *testing.T) {
 	// And records after them.
 	dir2 := t.TempDir()
 	os.WriteFile(filepath.Join(dir2, "shop_late.log"), []byte(podLine("late", 1)+"\n"), 0o644)
-	shipPods(t, h.SinkURL(), dir2)
+	shiptest.Pods(t, h.SinkURL(), dir2, 2000)
 
 	r, err := query.Open(ctx, h.SinkURL())
 	if err != nil {
@@ -380,7 +337,7 @@ func TestTailFiltersOnKafka(t *testing.T) {
 	url := "kafka://" + strings.Join(cluster.ListenAddrs(), ",") + "/logs"
 	dir := t.TempDir()
 	writePods(t, dir)
-	shipPods(t, url, dir)
+	shiptest.Pods(t, url, dir, 2000)
 	// A record another producer wrote.
 	cl, err := kgo.NewClient(kgo.SeedBrokers(cluster.ListenAddrs()...), kgo.DefaultProduceTopic("logs"))
 	if err != nil {
@@ -405,8 +362,8 @@ func TestStreamsDoNotOverlap(t *testing.T) {
 	a, b := t.TempDir(), t.TempDir()
 	os.WriteFile(filepath.Join(a, "shop_a.log"), []byte(podLine("a", 1)+"\n"), 0o644)
 	os.WriteFile(filepath.Join(b, "shop_b.log"), []byte(podLine("b", 2)+"\n"), 0o644)
-	shipPods(t, h.SinkURL(), a)
-	shipPods(t, h.ServerURL()+"/AUDIT?max-age=1h&max-bytes=1GiB", b)
+	shiptest.Pods(t, h.SinkURL(), a, 2000)
+	shiptest.Pods(t, h.ServerURL()+"/AUDIT?max-age=1h&max-bytes=1GiB", b, 2000)
 	for stream, want := range map[string]string{"LOGLET": "a says 1", "AUDIT": "b says 2"} {
 		r, err := query.Open(context.Background(), h.ServerURL()+"/"+stream)
 		if err != nil {
@@ -452,7 +409,7 @@ func TestStreamPerRoute(t *testing.T) {
 			b.WriteString(podLine(pod, i) + "\n")
 		}
 		os.WriteFile(filepath.Join(dir, "shop_"+pod+".log"), []byte(b.String()), 0o644)
-		shipPods(t, h.SinkURL()+"?route="+route+extra, dir)
+		shiptest.Pods(t, h.SinkURL()+"?route="+route+extra, dir, 2000)
 	}
 	ship("default", "web", 0, 5, "")
 	ship("audit", "api", 0, 5, "")
@@ -526,7 +483,7 @@ func TestPollingDoesNotUseUpConsumers(t *testing.T) {
 	h := startHub(t)
 	dir := t.TempDir()
 	os.WriteFile(filepath.Join(dir, "shop_web.log"), []byte(podLine("web", 1)+"\n"), 0o644)
-	shipPods(t, h.SinkURL(), dir)
+	shiptest.Pods(t, h.SinkURL(), dir, 2000)
 	r := openHub(t, h.SinkURL())
 	for i := range 1100 {
 		o := query.Options{}

@@ -23,18 +23,26 @@ func TestEncodingSetting(t *testing.T) {
 	if c.Inputs[0].Parse.Encoding().Name() != "utf-16le" || !c.Inputs[1].Parse.Encoding().IsUTF8() || c.Inputs[1].ParseConfig.InvalidUTF8 != "keep" {
 		t.Errorf("document: %q, %q, %q", c.Inputs[0].Parse.Encoding().Name(), c.Inputs[1].Parse.Encoding().Name(), c.Inputs[1].ParseConfig.InvalidUTF8)
 	}
-	tests := []struct {
-		doc  string
-		args []string
-		want string
-	}{
+	checkLoadErrors(t, []loadError{
 		{args: []string{"--path", "/a", "--encoding", "klingon"}, want: `encoding "klingon": unknown`},
 		{args: []string{"--path", "/a", "--invalid-utf8", "drop"}, want: "invalid-utf8"},
 		{args: []string{"--path", "/a", "--invalid-utf8", "kep"}, want: `did you mean "keep"?`},
 		{args: []string{"--path", "/a", "--encoding", "utf-16", "--container-format", "cri"}, want: "container runtimes write their lines in UTF-8"},
 		{doc: "inputs: [{name: a, files: [/a/*.log], encodng: gbk}]\n", want: `unknown key "encodng": did you mean "encoding"?`},
 		{doc: "inputs: [{name: a, files: [/a/*.log], encoding: gbkk}]\n", want: `input a: encoding "gbkk": unknown`},
-	}
+	})
+}
+
+// loadError is a document or flags the loader refuses, and what its
+// error must say.
+type loadError struct {
+	doc  string
+	args []string
+	want string
+}
+
+func checkLoadErrors(t *testing.T, tests []loadError) {
+	t.Helper()
 	for _, tc := range tests {
 		var err error
 		if tc.doc != "" {

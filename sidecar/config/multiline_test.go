@@ -48,11 +48,7 @@ func TestMultilineSetting(t *testing.T) {
 	if err != nil || c.Inputs[0].ParseConfig.MultilinePreset != "go" || c.Inputs[0].ParseConfig.MultilineTimeout != 5*time.Second {
 		t.Errorf("flags: %v, %+v", err, c.Inputs)
 	}
-	tests := []struct {
-		doc  string
-		args []string
-		want string
-	}{
+	checkLoadErrors(t, []loadError{
 		{doc: "inputs: [{name: a, files: [/a], multiline: {preset: jav}}]\n", want: `multiline-preset "jav": want one of java, python, go, ruby, node, dotnet, auto (did you mean java?)`},
 		{doc: "inputs: [{name: a, files: [/a], multiline: {strat: '^x'}}]\n", want: `unknown key "strat": did you mean "start"?`},
 		{doc: "inputs: [{name: a, files: [/a], multiline: {start: '^x'}, multiline-start: '^y'}]\n", want: "multiline.start and multiline-start both given"},
@@ -61,18 +57,7 @@ func TestMultilineSetting(t *testing.T) {
 		{doc: "inputs: [{name: a, files: [/a], multiline: {end: '(x'}}]\n", want: `multiline-end "(x" does not compile`},
 		{doc: "inputs: [{name: a, files: [/a], multiline: {preset: go, max-lines: 0}}]\n", want: "multiline-max-lines"},
 		{args: []string{"--path", "/a", "--multiline-continue", "[a"}, want: `multiline-continue "[a" does not compile`},
-	}
-	for _, tc := range tests {
-		var err error
-		if tc.doc != "" {
-			_, err = loadDocument(t, tc.doc, nil)
-		} else {
-			_, err = load(t, nil, tc.args...)
-		}
-		if err == nil || !strings.Contains(err.Error(), tc.want) {
-			t.Errorf("%q %v: error %v, want one with %q", tc.doc, tc.args, err, tc.want)
-		}
-	}
+	})
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }
