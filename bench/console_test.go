@@ -1,19 +1,16 @@
 package bench
 
 import (
-	"bufio"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -25,26 +22,8 @@ import (
 // the console's base URL.
 func startConsoleHub(b *testing.B, bin string) (sinkURL, base string, pid int) {
 	addr := freeport.Addr(b)
-	hub := exec.Command(bin, "hub", "--listen", "127.0.0.1:0", "--data-dir", b.TempDir(), "--max-age", "0", "--console", addr)
-	out, err := hub.StdoutPipe()
-	if err != nil {
-		b.Fatal(err)
-	}
-	if err := hub.Start(); err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { hub.Process.Signal(syscall.SIGTERM); hub.Wait() })
-	r := bufio.NewReader(out)
-	for range 2 {
-		line, err := r.ReadString('\n')
-		if err != nil {
-			b.Fatalf("hub: %v", err)
-		}
-		if s, ok := strings.CutPrefix(line, "hub ready: agents use --sink "); ok {
-			sinkURL = strings.TrimSpace(s)
-		}
-	}
-	return sinkURL, "http://" + addr, hub.Process.Pid
+	sinkURL, pid = startHub(b, bin, "--console", addr)
+	return sinkURL, "http://" + addr, pid
 }
 
 // peakRSS is a process's peak resident memory (VmHWM).

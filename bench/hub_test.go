@@ -18,9 +18,10 @@ import (
 	"github.com/loglet/loglet/hub/query"
 )
 
-// startHub runs `loglet hub` on a free port and returns its sink URL.
-func startHub(b *testing.B, bin string) string {
-	hub := exec.Command(bin, "hub", "--listen", "127.0.0.1:0", "--data-dir", b.TempDir(), "--max-age", "0")
+// startHub runs `loglet hub` on a free port, with args added, and returns
+// its sink URL and process id.
+func startHub(b *testing.B, bin string, args ...string) (sinkURL string, pid int) {
+	hub := exec.Command(bin, append([]string{"hub", "--listen", "127.0.0.1:0", "--data-dir", b.TempDir(), "--max-age", "0"}, args...)...)
 	out, err := hub.StdoutPipe()
 	if err != nil {
 		b.Fatal(err)
@@ -29,11 +30,16 @@ func startHub(b *testing.B, bin string) string {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { hub.Process.Signal(syscall.SIGTERM); hub.Wait() })
-	line, err := bufio.NewReader(out).ReadString('\n')
-	if err != nil {
-		b.Fatalf("hub: %v", err)
+	r := bufio.NewReader(out)
+	for {
+		line, err := r.ReadString('\n')
+		if err != nil {
+			b.Fatalf("hub: %v", err)
+		}
+		if s, ok := strings.CutPrefix(line, "hub ready: agents use --sink "); ok {
+			return strings.TrimSpace(s), hub.Process.Pid
+		}
 	}
-	return strings.TrimSpace(line[strings.LastIndex(line, " "):])
 }
 
 func buildFull(b *testing.B, dir string) string {
@@ -57,7 +63,7 @@ func BenchmarkHub(b *testing.B) {
 		input := writeInput(b, dir, "nginx", inputBytes())
 		fi, _ := os.Stat(input)
 		for range b.N {
-			sinkURL := startHub(b, full)
+			sinkURL, _ := startHub(b, full)
 			warm(b, input)
 			cmd := exec.Command(agent, "agent", "--once", "--path", input, "--state-dir", b.TempDir(), "--sink", sinkURL, "--log-level", "warn")
 			cmd.Stderr = os.Stderr
@@ -75,7 +81,7 @@ func BenchmarkHub(b *testing.B) {
 	b.Run("latency", func(b *testing.B) {
 		const rate, seconds = 10 << 20, 10 // 10 MiB/s for 10 s
 		for range b.N {
-			sinkURL := startHub(b, full)
+			sinkURL, _ := startHub(b, full)
 			logs := b.TempDir()
 			path := filepath.Join(logs, "app.log")
 			f, err := os.Create(path)

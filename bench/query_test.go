@@ -123,7 +123,7 @@ func BenchmarkHubQuery(b *testing.B) {
 	n := queryRecords()
 	input := filepath.Join(dir, fmt.Sprintf("query-%d", n))
 	writeQueryInput(b, input, n, "old")
-	sinkURL := startHub(b, full)
+	sinkURL, _ := startHub(b, full)
 	t0 := time.Now()
 	fillHub(b, sinkURL, input)
 	fmt.Printf("%-22s %d records stored in %.1fs\n", "query: fill", n, time.Since(t0).Seconds())

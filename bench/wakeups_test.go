@@ -2,7 +2,6 @@ package bench
 
 import (
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -12,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/loglet/loglet/internal/freeport"
 	"github.com/loglet/loglet/internal/poll"
 )
 
@@ -56,12 +56,7 @@ func wakeups(b *testing.B, bin string, rate, secs int) (cs, cpuPct, readsPerSec,
 		b.Fatal(err)
 	}
 	defer f.Close()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
+	addr := freeport.Addr(b)
 	cmd := exec.Command(bin, "agent", "--path", path, "--state-dir", filepath.Join(dir, "state"), "--sink", "null://",
 		"--metrics-addr", addr, "--log-level", "warn")
 	cmd.Stderr = os.Stderr
