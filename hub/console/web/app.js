@@ -118,7 +118,12 @@
     if (atTop) tbody.prepend(frag); else tbody.append(frag);
   }
 
+  // searches counts the searches begun: an answer to one that a newer
+  // search replaced (a second submit, the page's own first search) is
+  // dropped, else both would fill the rows.
+  let searches = 0;
   async function search(more) {
+    const n = ++searches;
     const p = params();
     p.set("limit", String(PAGE));
     if (more) p.set("cursor", next);
@@ -126,11 +131,13 @@
     status("searching…");
     try {
       const a = await api("query", p);
+      if (n !== searches) return;
       addRecords(a.records, false);
       next = a.next || "";
       $("more").hidden = !a.more;
       status(shown.size + " record(s) shown" + (a.partial ? " — partial: " + a.reason : ""), a.partial);
     } catch (e) {
+      if (n !== searches) return;
       status(e.message, true);
       $("more").hidden = true;
     }
