@@ -6,16 +6,14 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"os"
 	"path/filepath"
 	"slices"
-	"strconv"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/loglet/loglet/hub/console"
 	"github.com/loglet/loglet/internal/freeport"
+	"github.com/loglet/loglet/internal/procstat"
 )
 
 // startConsoleHub runs `loglet hub --console` and returns the sink URL and
@@ -24,21 +22,6 @@ func startConsoleHub(b *testing.B, bin string) (sinkURL, base string, pid int) {
 	addr := freeport.Addr(b)
 	sinkURL, pid = startHub(b, bin, "--console", addr)
 	return sinkURL, "http://" + addr, pid
-}
-
-// peakRSS is a process's peak resident memory (VmHWM).
-func peakRSS(b *testing.B, pid int) int64 {
-	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		b.Fatal(err)
-	}
-	for _, l := range strings.Split(string(raw), "\n") {
-		if v, ok := strings.CutPrefix(l, "VmHWM:"); ok {
-			n, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
-			return n << 10
-		}
-	}
-	return 0
 }
 
 // apiGet times one request and decodes its JSON answer.
@@ -99,7 +82,7 @@ func BenchmarkConsole(b *testing.B) {
 	writeQueryInput(b, recent, 100*len(queryPods()), "new")
 	fillHub(b, sinkURL, recent)
 	total := n + 100*len(queryPods())
-	fmt.Printf("%-22s %d records stored in %.1fs (hub peak RSS %.0f MiB)\n", "console: fill", total, time.Since(t0).Seconds(), mib(peakRSS(b, pid)))
+	fmt.Printf("%-22s %d records stored in %.1fs (hub peak RSS %.0f MiB)\n", "console: fill", total, time.Since(t0).Seconds(), mib(hubPeak(b, pid)))
 
 	page := func(want int) func([]byte) error {
 		return func(body []byte) error {
@@ -153,6 +136,15 @@ func BenchmarkConsole(b *testing.B) {
 			fmt.Printf("%-22s GET /api/v1/volume?%s (5 requests): median %d ms (%d, %d ms), %d of %d records counted, %.0f MiB read, partial %v; target < 1s\n",
 				"console: volume 24h", vq, ds[2].Milliseconds(), ds[0].Milliseconds(), ds[4].Milliseconds(), v.Total, total, float64(v.ScannedBytes)/(1<<20), v.Partial)
 		}
-		fmt.Printf("%-22s %.0f MiB (the hub with its console, after the requests above)\n", "console: hub peak RSS", mib(peakRSS(b, pid)))
+		fmt.Printf("%-22s %.0f MiB (the hub with its console, after the requests above)\n", "console: hub peak RSS", mib(hubPeak(b, pid)))
 	}
+}
+
+// hubPeak is the hub's peak resident memory (VmHWM).
+func hubPeak(b *testing.B, pid int) int64 {
+	m, err := procstat.Read(pid)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return m.Peak
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/loglet/loglet/internal/freeport"
 	"github.com/loglet/loglet/internal/poll"
+	"github.com/loglet/loglet/internal/procstat"
 )
 
 // BenchmarkWakeups runs the slim agent on one file that an application
@@ -85,11 +86,11 @@ func wakeups(b *testing.B, bin string, rate, secs int) (cs, cpuPct, readsPerSec,
 	el := time.Since(start).Seconds()
 	cs1, cpu1 := switches(b, pid), processCPU(b, pid)
 	r1, _ := scrapeCounter(metrics, "loglet_reads_total")
-	rss, err := readMem(pid)
+	m, err := procstat.Read(pid)
 	if err != nil {
 		b.Fatal(err)
 	}
-	return float64(cs1-cs0) / el, (cpu1 - cpu0).Seconds() / el * 100, (r1 - r0) / el, mib(rss)
+	return float64(cs1-cs0) / el, (cpu1 - cpu0).Seconds() / el * 100, (r1 - r0) / el, mib(m.Anon + m.File)
 }
 
 // switches is the context switches (voluntary and not) of every thread of
