@@ -14,6 +14,7 @@ import (
 	"github.com/loglet/loglet/hub/console"
 	"github.com/loglet/loglet/internal/freeport"
 	"github.com/loglet/loglet/internal/procstat"
+	"github.com/loglet/loglet/internal/shiptest"
 )
 
 // startConsoleHub runs `loglet hub --console` and returns the sink URL and
@@ -77,10 +78,10 @@ func BenchmarkConsole(b *testing.B) {
 	writeQueryInput(b, input, n, "old")
 	sinkURL, base, pid := startConsoleHub(b, full)
 	t0 := time.Now()
-	fillHub(b, sinkURL, input)
+	shiptest.Ship(b, sinkURL, input, 1<<20, nil)
 	recent := b.TempDir()
 	writeQueryInput(b, recent, 100*len(queryPods()), "new")
-	fillHub(b, sinkURL, recent)
+	shiptest.Ship(b, sinkURL, recent, 1<<20, nil)
 	total := n + 100*len(queryPods())
 	fmt.Printf("%-22s %d records stored in %.1fs (hub peak RSS %.0f MiB)\n", "console: fill", total, time.Since(t0).Seconds(), mib(hubPeak(b, pid)))
 

@@ -2,9 +2,7 @@ package bench
 
 import (
 	"bufio"
-	"context"
 	"fmt"
-	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -14,11 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/loglet/loglet/sidecar/checkpoint"
-	"github.com/loglet/loglet/sidecar/pipeline"
-	"github.com/loglet/loglet/sidecar/record"
-	"github.com/loglet/loglet/sidecar/sink"
-	"github.com/loglet/loglet/sidecar/source"
+	"github.com/loglet/loglet/internal/shiptest"
 )
 
 // queryRecords is how many records BenchmarkHubQuery stores (the issue's
@@ -70,36 +64,6 @@ func writeQueryInput(b *testing.B, dir string, n int, tag string) {
 	}
 }
 
-// fillHub ships dir's files to the hub in-process, each pod file with its
-// namespace, pod and container as resource (what node mode gives them).
-func fillHub(b *testing.B, sinkURL, dir string) {
-	store, err := checkpoint.Open(b.TempDir())
-	if err != nil {
-		b.Fatal(err)
-	}
-	sk, err := sink.Open(context.Background(), sinkURL, sink.Options{Timeout: 30 * time.Second, Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer sk.Close()
-	a, err := pipeline.New(pipeline.Config{
-		Paths: []string{dir + "/*.log"}, BatchBytes: 1 << 20, BatchWait: time.Second, MaxLineBytes: 1 << 16,
-		MaxBufferBytes: 64 << 20, ScanInterval: time.Second, DrainTimeout: time.Minute, Once: true,
-		Select: func(path string) source.Choice {
-			ns, pod, _ := strings.Cut(strings.TrimSuffix(filepath.Base(path), ".log"), "_")
-			return source.Choice{Resource: []record.KeyValue{
-				{Key: "k8s.namespace.name", Value: ns}, {Key: "k8s.pod.name", Value: pod}, {Key: "k8s.container.name", Value: "app"},
-			}}
-		},
-	}, sk, store, slog.New(slog.DiscardHandler))
-	if err != nil {
-		b.Fatal(err)
-	}
-	if err := a.Run(context.Background()); err != nil {
-		b.Fatal(err)
-	}
-}
-
 // logs runs `loglet logs tail` and returns its output, wall time and
 // CPU time.
 func logs(b *testing.B, bin, hubURL string, args ...string) (out string, wall, cpu time.Duration) {
@@ -125,7 +89,7 @@ func BenchmarkHubQuery(b *testing.B) {
 	writeQueryInput(b, input, n, "old")
 	sinkURL, _ := startHub(b, full)
 	t0 := time.Now()
-	fillHub(b, sinkURL, input)
+	shiptest.Ship(b, sinkURL, input, 1<<20, nil)
 	fmt.Printf("%-22s %d records stored in %.1fs\n", "query: fill", n, time.Since(t0).Seconds())
 
 	// The last minutes: this machine cannot age a stream by hours, so the
@@ -134,7 +98,7 @@ func BenchmarkHubQuery(b *testing.B) {
 	since := time.Now().UTC()
 	recent := b.TempDir()
 	writeQueryInput(b, recent, 100*len(queryPods()), "new")
-	fillHub(b, sinkURL, recent)
+	shiptest.Ship(b, sinkURL, recent, 1<<20, nil)
 
 	// The records' size as NDJSON, from a sample.
 	sample, _, _ := logs(b, full, sinkURL, "--tail", "1000", "-o", "json")

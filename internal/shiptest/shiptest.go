@@ -25,22 +25,28 @@ import (
 // Packages are cut at batchBytes, so a test chooses how many it gets.
 func Pods(t testing.TB, sinkURL, dir string, batchBytes int) {
 	t.Helper()
-	store, err := checkpoint.Open(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	sk, err := sink.Open(context.Background(), sinkURL, sink.Options{Timeout: 10 * time.Second, Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sk.Close()
 	spec, err := parse.Compile(parse.Config{Format: "json", TimeKey: "ts", MaxLineBytes: 1 << 10})
 	if err != nil {
 		t.Fatal(err)
 	}
+	Ship(t, sinkURL, dir, batchBytes, spec)
+}
+
+// Ship is Pods with the lines parsed by spec (nil: raw lines).
+func Ship(t testing.TB, sinkURL, dir string, batchBytes int, spec *parse.Spec) {
+	t.Helper()
+	store, err := checkpoint.Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	sk, err := sink.Open(context.Background(), sinkURL, sink.Options{Timeout: 30 * time.Second, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sk.Close()
 	a, err := pipeline.New(pipeline.Config{
-		Paths: []string{dir + "/*.log"}, BatchBytes: batchBytes, BatchWait: time.Second, MaxLineBytes: 1 << 10,
-		MaxBufferBytes: 1 << 20, ScanInterval: time.Second, DrainTimeout: 10 * time.Second, Once: true,
+		Paths: []string{dir + "/*.log"}, BatchBytes: batchBytes, BatchWait: time.Second, MaxLineBytes: 1 << 16,
+		MaxBufferBytes: 64 << 20, ScanInterval: time.Second, DrainTimeout: time.Minute, Once: true,
 		Select: func(path string) source.Choice {
 			ns, pod, ok := strings.Cut(strings.TrimSuffix(filepath.Base(path), ".log"), "_")
 			if !ok {
