@@ -2,9 +2,11 @@ package config
 
 import (
 	"slices"
+	"strconv"
 
 	"github.com/spf13/pflag"
 
+	"github.com/loglet/loglet/sidecar/parse"
 	"github.com/loglet/loglet/sidecar/sink"
 )
 
@@ -58,7 +60,7 @@ func AgentFlags(fs *pflag.FlagSet) {
 	fs.String("multiline-end", "", "RE2 matching the last line of a record")
 	fs.String("multiline-continue", "", "RE2 matching the lines that continue a record (with --multiline-start: records begin only with a start line)")
 	fs.String("multiline-preset", "", "join the stack traces a runtime prints, with no pattern: java, python, go, ruby, node, dotnet, or auto (any of them in one stream)")
-	fs.String("multiline-max-lines", "500", "finish a multiline record in parts (marked loglet.split.part/last) beyond this many lines")
+	fs.String("multiline-max-lines", strconv.Itoa(parse.DefaultMultilineMaxLines), "finish a multiline record in parts (marked loglet.split.part/last) beyond this many lines")
 	fs.String("multiline-max-bytes", "0", "finish a multiline record in parts beyond this size (0: --max-line-bytes)")
 	fs.String("multiline-timeout", "1s", "finish a multiline record after this long without a new line")
 	fs.StringSlice("csv-fields", nil, "column names for --format csv")

@@ -117,7 +117,6 @@ func (ps presetSet) continues(line []byte, st traceState) (next traceState, ok, 
 		// continues a trace does. Most lines leave here.
 		return st, false, false
 	}
-	blank := len(bytes.TrimSpace(line)) == 0
 	indented := len(line) > 0 && (line[0] == ' ' || line[0] == '\t')
 	switch st {
 	case statePy:
@@ -129,18 +128,18 @@ func (ps presetSet) continues(line []byte, st traceState) (next traceState, ok, 
 		}
 		return st, false, false
 	case statePyEnd:
-		return statePyBlank, blank, false
+		return statePyBlank, isBlank(line), false
 	case statePyBlank:
 		ok := string(line) == "During handling of the above exception, another exception occurred:" ||
 			string(line) == "The above exception was the direct cause of the following exception:"
 		return statePyChain, ok, false
 	case statePyChain:
-		if blank {
+		if isBlank(line) {
 			return statePyChain, true, false
 		}
 		return statePy, string(line) == "Traceback (most recent call last):", false
 	case stateGo:
-		if blank || indented || goroutineLine(line) || goFunction(line) || hasAnyPrefix(line, goPrefixes) {
+		if indented || isBlank(line) || goroutineLine(line) || goFunction(line) || hasAnyPrefix(line, goPrefixes) {
 			return stateGo, true, false
 		}
 		return st, false, false
@@ -202,6 +201,10 @@ func hasAnyPrefix(line []byte, prefixes [][]byte) bool {
 	}
 	return false
 }
+
+// isBlank reports whether line holds only white space; only the states
+// that take blank lines ask, not every line.
+func isBlank(line []byte) bool { return len(bytes.TrimSpace(line)) == 0 }
 
 func isDigit(c byte) bool { return '0' <= c && c <= '9' }
 
