@@ -5,12 +5,12 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
-	"strconv"
-	"strings"
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
 	"sigs.k8s.io/yaml"
+
+	"github.com/loglet/loglet/internal/textdiff"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden *.injected.yaml files")
@@ -93,7 +93,7 @@ func TestGolden(t *testing.T) {
 				t.Fatalf("%v (run with -update to create it)", err)
 			}
 			if !bytes.Equal(got, want) {
-				t.Errorf("%s differs from the golden file (run with -update after checking):\n%s", golden, lineDiff(string(want), string(got)))
+				t.Errorf("%s differs from the golden file (run with -update after checking):\n%s", golden, textdiff.First(string(want), string(got)))
 			}
 			// Idempotent: injecting the result again changes nothing.
 			again, dAgain, _, err := Inject(out, pod.Namespace, tc.nsLabels, tc.cfg)
@@ -102,22 +102,4 @@ func TestGolden(t *testing.T) {
 			}
 		})
 	}
-}
-
-// lineDiff shows the first lines that differ.
-func lineDiff(want, got string) string {
-	w, g := strings.Split(want, "\n"), strings.Split(got, "\n")
-	for i := 0; i < len(w) || i < len(g); i++ {
-		var wl, gl string
-		if i < len(w) {
-			wl = w[i]
-		}
-		if i < len(g) {
-			gl = g[i]
-		}
-		if wl != gl {
-			return "line " + strconv.Itoa(i+1) + ":\n- " + wl + "\n+ " + gl
-		}
-	}
-	return ""
 }

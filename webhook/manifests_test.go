@@ -10,6 +10,8 @@ import (
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	"sigs.k8s.io/yaml"
+
+	"github.com/loglet/loglet/internal/textdiff"
 )
 
 // workloads starts with "---" and holds an empty document: both as
@@ -120,7 +122,7 @@ func TestInjectManifests(t *testing.T) {
 		gotYAML, _ := yaml.Marshal(got.Spec)
 		wantYAML, _ := yaml.Marshal(want.Spec)
 		if !bytes.Equal(gotYAML, wantYAML) {
-			t.Errorf("document %d: the template differs from the webhook's pod:\n%s", i+1, lineDiff(string(wantYAML), string(gotYAML)))
+			t.Errorf("document %d: the template differs from the webhook's pod:\n%s", i+1, textdiff.First(string(wantYAML), string(gotYAML)))
 		}
 	}
 }
@@ -236,7 +238,7 @@ func TestPreviewDocuments(t *testing.T) {
 			// Idempotent, as the webhook: the injected manifest fed back
 			// comes back byte for byte.
 			if again := injected(t, out); again != out {
-				t.Errorf("a second inject changed the manifest:\n%s", lineDiff(out, again))
+				t.Errorf("a second inject changed the manifest:\n%s", textdiff.First(out, again))
 			}
 		})
 	}

@@ -6,7 +6,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"flag"
-	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -15,6 +14,8 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	"sigs.k8s.io/yaml"
+
+	"github.com/loglet/loglet/internal/textdiff"
 )
 
 const csvPodYAML = `apiVersion: v1
@@ -171,7 +172,7 @@ func TestInjectGolden(t *testing.T) {
 					t.Fatalf("%v (run with -update to create it)", err)
 				}
 				if !bytes.Equal(got, want) {
-					t.Errorf("%s differs from the golden file (run with -update after checking):\n%s", golden, firstDiff(string(want), string(got)))
+					t.Errorf("%s differs from the golden file (run with -update after checking):\n%s", golden, textdiff.First(string(want), string(got)))
 				}
 			}
 		})
@@ -195,27 +196,9 @@ func TestInjectPassthrough(t *testing.T) {
 			t.Fatalf("loglet inject %v: %v", args, err)
 		}
 		if !bytes.Equal(out, in) {
-			t.Errorf("loglet inject %v changed a document it does not inject:\n%s", args, firstDiff(string(in), string(out)))
+			t.Errorf("loglet inject %v changed a document it does not inject:\n%s", args, textdiff.First(string(in), string(out)))
 		}
 	}
-}
-
-// firstDiff shows the first line that differs.
-func firstDiff(want, got string) string {
-	w, g := strings.Split(want, "\n"), strings.Split(got, "\n")
-	for i := 0; i < len(w) || i < len(g); i++ {
-		var wl, gl string
-		if i < len(w) {
-			wl = w[i]
-		}
-		if i < len(g) {
-			gl = g[i]
-		}
-		if wl != gl {
-			return fmt.Sprintf("line %d:\n- %s\n+ %s", i+1, wl, gl)
-		}
-	}
-	return ""
 }
 
 // TestInjectHelp: inject --help lists what means something to a preview
