@@ -28,6 +28,7 @@ FUZZ_TARGETS := \
 	sidecar/memlimit:FuzzParseLimit \
 	sidecar/memlimit:FuzzCgroup \
 	sidecar/parse:FuzzSyslog \
+	sidecar/parse:FuzzInbox \
 	sidecar/parse:FuzzPreset \
 	sidecar/parse:FuzzPresetCRI \
 	sidecar/process:FuzzRedact \

@@ -150,6 +150,9 @@ type wrapped struct {
 	stream  record.Flag
 	partial bool
 	mark    record.Ref // what was wrong with the line's time, if anything
+	// severity and attrs are what an inbox line's sender said.
+	severity record.Severity
+	attrs    record.Ref
 }
 
 // unwrap decodes container line e and returns its text (unescaped into
@@ -157,6 +160,8 @@ type wrapped struct {
 func (st *Stage) unwrap(p *record.Package, e record.Entry) (w wrapped, text record.Ref, ok bool) {
 	line := p.Data[e.Start:e.End]
 	switch st.container {
+	case "inbox":
+		return unwrapInbox(p, e)
 	case "cri":
 		c, ok := parseCRI(line, &st.times)
 		return wrapped{time: c.time, stream: c.stream, partial: c.partial}, record.DataRef(int(e.Start)+c.text, int(e.End)), ok

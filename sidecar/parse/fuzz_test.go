@@ -18,6 +18,7 @@ import (
 
 // Seeds shared by the fuzz targets: real-looking lines of each format.
 var seeds = []string{
+	`{"t":1764583201100000000,"s":5,"b":"<165>1 2026-12-01T10:00:01Z h a - - - x\n\tat y","a":{"k":"v","n":[1,{"x":null}],"e\u00e9":"\""}}` + "\n{\"B\":\"aP8=\"}\n{\"B\":\"!!\"}\n",
 	"\xc4\xe3\xba\xc3\n2026-11-25T10:00:00Z stdout F \xd0\xbb\xd0\xbb \xff\n",
 	"\xff\xfe{\x00\"\x00m\x00s\x00g\x00\"\x00:\x00\"\x00\x3d\xd8\x00\xde\"\x00}\x00\n\x00\x3d\xd8\n\x00",
 	"2026-11-25T10:00:00.123456789Z stdout F hello\n2026-11-25T10:00:00Z stderr P part one \n2026-11-25T10:00:00Z stderr F part two\n",
@@ -83,6 +84,7 @@ func fuzzFormat(f *testing.F, cfg Config) {
 func FuzzCRI(f *testing.F)        { fuzzFormat(f, Config{Container: "cri"}) }
 func FuzzTimestamps(f *testing.F) { fuzzFormat(f, Config{Container: "timestamps"}) }
 func FuzzDocker(f *testing.F)     { fuzzFormat(f, Config{Container: "docker"}) }
+func FuzzInbox(f *testing.F)      { fuzzFormat(f, Config{Container: "inbox", Format: "syslog"}) }
 func FuzzAuto(f *testing.F)       { fuzzFormat(f, Config{Container: "auto", MultilineStart: `^\d{4}-`}) }
 func FuzzEncodingGBK(f *testing.F) {
 	fuzzFormat(f, Config{Container: "auto", Encoding: "gbk", MultilineStart: `^\d{4}-`})

@@ -23,8 +23,9 @@ import (
 // flags (and the pod annotations of DESIGN.md).
 type Config struct {
 	// Container is the container log format: none, cri, docker, auto
-	// (cri or docker, recognised per source from its first line), or
-	// timestamps (pods/log?timestamps=true: "<RFC 3339 time> <text>").
+	// (cri or docker, recognised per source from its first line),
+	// timestamps (pods/log?timestamps=true: "<RFC 3339 time> <text>"), or
+	// inbox (what the push inputs spool: sidecar/inbox).
 	Container string
 	// Format is the parser: raw, json, logfmt, nginx, csv, syslog, or regex:<RE2>
 	// with named groups. cri, docker and auto are accepted here too, as
@@ -90,6 +91,7 @@ type Spec struct {
 	errDocker     int
 	errTimestamps int
 	errDockerTime int
+	errInbox      int
 	// enc is the configured encoding; a BOM may change it per file.
 	enc         decode.Encoding
 	keepInvalid bool
@@ -109,6 +111,7 @@ func Compile(cfg Config) (*Spec, error) {
 	s.errDocker = s.addString(`docker: not a json-file log line ({"log":"…","stream":"…","time":"…"})`)
 	s.errTimestamps = s.addString("timestamps: not a timestamped log line (<RFC 3339 time> <text>)")
 	s.errDockerTime = s.addString("docker: time missing")
+	s.errInbox = s.addString(`inbox: not an inbox line ({"t":<Unix ns>,"s":<1-6>,"b":"…","a":{…}})`)
 	s.container = cfg.Container
 	if s.container == "" {
 		s.container = "none"
@@ -143,11 +146,11 @@ func Compile(cfg Config) (*Spec, error) {
 		format = "raw"
 	}
 	switch s.container {
-	case "none", "cri", "docker", "auto", "timestamps":
+	case "none", "cri", "docker", "auto", "timestamps", "inbox":
 	default:
 		return nil, fmt.Errorf("container-format %q: want none, cri, docker, timestamps or auto", cfg.Container)
 	}
-	if wide, _ := s.enc.Wide(); wide && (s.container == "cri" || s.container == "docker" || s.container == "timestamps") {
+	if wide, _ := s.enc.Wide(); wide && (s.container == "cri" || s.container == "docker" || s.container == "timestamps" || s.container == "inbox") {
 		return nil, fmt.Errorf("encoding %s with container-format %s: container runtimes write their lines in UTF-8, so the text inside cannot be UTF-16; use utf-16 for plain files (container-format none)", s.enc.Name(), s.container)
 	}
 	if cfg.MaxLineBytes <= 0 {

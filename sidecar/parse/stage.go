@@ -203,6 +203,9 @@ type logical struct {
 	// raw is the original of a text that did not decode exactly; orig,
 	// the text before decoding.
 	raw, orig record.Ref
+	// severity and attrs are an inbox line's: what its sender said.
+	severity record.Severity
+	attrs    record.Ref
 }
 
 // done is a finished record (or a part of one) waiting to be emitted.
@@ -318,6 +321,8 @@ func (st *Stage) line(p *record.Package, e record.Entry) {
 			errMsg = st.spec.errCRI
 		case "timestamps":
 			errMsg = st.spec.errTimestamps
+		case "inbox":
+			errMsg = st.spec.errInbox
 		}
 		l := logical{first: i, last: i, body: body, errMsg: errMsg}
 		st.decodeText(p, &l)
@@ -335,7 +340,7 @@ func (st *Stage) line(p *record.Package, e record.Entry) {
 		ln.partial, ln.partLast = append(ln.partial, text), i
 		return
 	}
-	l := logical{first: i, last: i, body: text, time: w.time, flags: w.stream, mark: w.mark}
+	l := logical{first: i, last: i, body: text, time: w.time, flags: w.stream, mark: w.mark, severity: w.severity, attrs: w.attrs}
 	if len(ln.partial) > 0 {
 		l.first, l.time, l.flags, l.mark = ln.partFirst, ln.partTime, ln.partFlags, ln.partMark
 		l.body = joinTexts(p, ln.partial, text, true)
@@ -648,6 +653,12 @@ func (st *Stage) emit(p *record.Package, l logical, body record.Ref, flags recor
 		if e.Severity == record.SeverityNone && !f.levelField {
 			e.Severity = leadingLevel(p.Bytes(body))
 		}
+	}
+	if l.attrs.Len > 0 {
+		addInboxAttrs(p, l.attrs)
+	}
+	if l.severity != record.SeverityNone {
+		e.Severity = l.severity
 	}
 	if hasMark(l.mark) {
 		addMark(p, int(e.AttrStart), l.mark, true)

@@ -238,6 +238,19 @@ func (a *Agent) invalidText() []metrics.SourceInvalid {
 // Metrics returns the agent's metrics, to be served.
 func (a *Agent) Metrics() *metrics.Agent { return a.metrics }
 
+// Acknowledged returns how far the hub acknowledged the file found at path
+// with this device and inode (-1: the agent knows no such source, or has
+// not started): the push inputs remove what their inboxes hold once it
+// is. The path guards against an inode reused by a new file while the
+// checkpoint of a removed one is still kept.
+func (a *Agent) Acknowledged(path string, dev, ino uint64) int64 {
+	l := a.published.Load()
+	if l == nil {
+		return -1
+	}
+	return l.ackedAt(path, dev, ino)
+}
+
 // Ready reports whether the first scan is done.
 func (a *Agent) Ready() bool { return a.ready.Load() }
 

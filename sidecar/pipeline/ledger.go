@@ -238,6 +238,20 @@ func (l *ledger) acked(id string) (int64, bool) {
 	return e.cp.Offset, true
 }
 
+// ackedAt returns how far the hub acknowledged the file at path with this
+// device and inode (-1: no source of it is known).
+func (l *ledger) ackedAt(path string, dev, ino uint64) int64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	off := int64(-1)
+	for _, e := range l.byKey[fileKey{dev, ino}] {
+		if e.cp.Path == path {
+			off = max(off, e.cp.Offset)
+		}
+	}
+	return off
+}
+
 // observe records a source's file size, for its lag.
 func (l *ledger) observe(id string, size int64) {
 	l.mu.Lock()
