@@ -29,6 +29,7 @@ FUZZ_TARGETS := \
 	sidecar/memlimit:FuzzCgroup \
 	sidecar/parse:FuzzSyslog \
 	sidecar/parse:FuzzInbox \
+	sidecar/receive/syslog:FuzzFraming \
 	sidecar/parse:FuzzPreset \
 	sidecar/parse:FuzzPresetCRI \
 	sidecar/process:FuzzRedact \
