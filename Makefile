@@ -30,6 +30,8 @@ FUZZ_TARGETS := \
 	sidecar/parse:FuzzSyslog \
 	sidecar/parse:FuzzInbox \
 	sidecar/receive/syslog:FuzzFraming \
+	sidecar/receive/lumberjack:FuzzConn \
+	sidecar/receive/lumberjack:FuzzEvent \
 	sidecar/parse:FuzzPreset \
 	sidecar/parse:FuzzPresetCRI \
 	sidecar/process:FuzzRedact \

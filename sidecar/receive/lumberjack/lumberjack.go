@@ -1,0 +1,422 @@
+// Package lumberjack receives the Beats protocol, version 2 (what
+// Filebeat's and Winlogbeat's logstash output speaks), into an inbox. A
+// window is acknowledged only once every event of it is in the inbox,
+// synced to disk: a sender whose window was not acknowledged when the
+// agent died sends it again, and nothing is lost.
+//
+// The framing is written here rather than taken from
+// github.com/elastic/go-lumber's server: that server allocates what a
+// window's header and a frame's length ask for before reading anything,
+// and one 16-byte packet (a window of 2^31 events) ends the process with
+// "fatal error: runtime: out of memory". Every size a sender states is
+// checked against a limit here first. go-lumber's client is what the
+// tests send with.
+//
+// Protocol v2, as the client writes it: '2' 'W' <uint32 window size>, then
+// that many events, each '2' 'J' <uint32 sequence> <uint32 length> <JSON
+// object>, any run of them possibly wrapped in '2' 'C' <uint32 length>
+// <zlib data>. The server answers '2' 'A' <uint32 sequence> for the
+// events up to that sequence; an answer of 0 while a window is being
+// stored tells the sender to keep waiting.
+package lumberjack
+
+import (
+	"bufio"
+	"bytes"
+	"compress/zlib"
+	"context"
+	"crypto/tls"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"maps"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/loglet/loglet/sidecar/inbox"
+	"github.com/loglet/loglet/sidecar/receive"
+)
+
+// Options say where windows go and bound what a sender may make the agent
+// hold.
+type Options struct {
+	Appender receive.Appender
+	Stats    *receive.Stats
+	Log      *slog.Logger
+	// TLS, when set, is required of every connection.
+	TLS *tls.Config
+	// MaxWindow bounds the events of one window (0: DefaultMaxWindow;
+	// Filebeat's bulk_max_size is 2048 by default).
+	MaxWindow int
+	// MaxWindowBytes bounds one window's events, decompressed (0:
+	// DefaultMaxWindowBytes): with MaxConns, what senders can make the
+	// agent hold.
+	MaxWindowBytes int
+	// MaxConns bounds the connections served at once (0: DefaultMaxConns);
+	// further ones wait in the listen backlog.
+	MaxConns int
+	// Timeout bounds each read inside a window and each write (0:
+	// DefaultTimeout): a sender that stalls mid-window is cut off.
+	Timeout time.Duration
+}
+
+// Defaults of Options.
+const (
+	DefaultMaxWindow      = 16384
+	DefaultMaxWindowBytes = 32 << 20
+	DefaultMaxConns       = 64
+	DefaultTimeout        = 30 * time.Second
+)
+
+// keepalive is how often a sender waiting for a window being stored (the
+// inbox full) hears that it should go on waiting.
+const keepalive = 5 * time.Second
+
+// retryFull is how long a window waits before it is offered to a full
+// inbox again.
+const retryFull = 100 * time.Millisecond
+
+// Errors of the protocol, named for what the sender did.
+var (
+	errVersion = errors.New("lumberjack: not protocol version 2 (set the sender's logstash output to a Beats version that speaks v2)")
+	errFrame   = errors.New("lumberjack: unknown frame type")
+)
+
+func (o *Options) defaults() {
+	if o.MaxWindow <= 0 {
+		o.MaxWindow = DefaultMaxWindow
+	}
+	if o.MaxWindowBytes <= 0 {
+		o.MaxWindowBytes = DefaultMaxWindowBytes
+	}
+	if o.MaxConns <= 0 {
+		o.MaxConns = DefaultMaxConns
+	}
+	if o.Timeout <= 0 {
+		o.Timeout = DefaultTimeout
+	}
+	if o.Stats == nil {
+		o.Stats = &receive.Stats{}
+	}
+	if o.Log == nil {
+		o.Log = slog.New(slog.DiscardHandler)
+	}
+}
+
+// Serve serves ln until ctx ends; it then closes the connections (a
+// window being stored is finished first) and returns nil.
+func Serve(ctx context.Context, ln net.Listener, opt Options) error {
+	opt.defaults()
+	if opt.TLS != nil {
+		ln = tls.NewListener(ln, opt.TLS)
+	}
+	stop := context.AfterFunc(ctx, func() { ln.Close() })
+	defer stop()
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	var mu sync.Mutex
+	conns := map[net.Conn]bool{}
+	defer func() {
+		mu.Lock()
+		for c := range conns {
+			c.SetReadDeadline(time.Now())
+		}
+		mu.Unlock()
+	}()
+	slots := make(chan struct{}, opt.MaxConns)
+	for {
+		select {
+		case slots <- struct{}{}:
+		case <-ctx.Done():
+			return nil
+		}
+		c, err := ln.Accept()
+		if err != nil {
+			<-slots
+			if ctx.Err() != nil {
+				return nil
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				continue
+			}
+			return fmt.Errorf("lumberjack: accept: %w", err)
+		}
+		mu.Lock()
+		conns[c] = true
+		mu.Unlock()
+		if ctx.Err() != nil {
+			c.SetReadDeadline(time.Now())
+		}
+		opt.Stats.Conns.Add(1)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-slots }()
+			defer opt.Stats.Conns.Add(-1)
+			defer c.Close()
+			cn := &conn{opt: opt, c: c, r: bufio.NewReaderSize(c, 64<<10)}
+			if err := cn.run(ctx); err != nil && ctx.Err() == nil {
+				opt.Stats.Rejected.Add(1)
+				opt.Log.Warn("lumberjack connection closed", "remote", c.RemoteAddr().String(), "err", err)
+			}
+			mu.Lock()
+			delete(conns, c)
+			mu.Unlock()
+		}()
+	}
+}
+
+type conn struct {
+	opt Options
+	c   net.Conn
+	r   *bufio.Reader
+	// window is what the current window has decoded so far.
+	events []inbox.Record
+	bytes  int
+	last   uint32 // the sequence of the latest event
+	buf    []byte
+}
+
+func (cn *conn) run(ctx context.Context) error {
+	for {
+		// Between windows a sender may stay quiet as long as it likes.
+		cn.c.SetReadDeadline(time.Time{})
+		var hdr [6]byte
+		if _, err := io.ReadFull(cn.r, hdr[:2]); err != nil {
+			if errors.Is(err, io.EOF) || isTimeout(err) {
+				return nil
+			}
+			return err
+		}
+		cn.c.SetReadDeadline(time.Now().Add(cn.opt.Timeout))
+		if hdr[0] != '2' {
+			return errVersion
+		}
+		if hdr[1] != 'W' {
+			return fmt.Errorf("lumberjack: a window must begin with its size ('2' 'W'), got frame %q", hdr[1])
+		}
+		if _, err := io.ReadFull(cn.r, hdr[2:]); err != nil {
+			return err
+		}
+		size := binary.BigEndian.Uint32(hdr[2:])
+		if size == 0 {
+			continue
+		}
+		if size > uint32(cn.opt.MaxWindow) {
+			return fmt.Errorf("lumberjack: a window of %d events is more than the %d taken (lower the sender's bulk_max_size)", size, cn.opt.MaxWindow)
+		}
+		cn.events, cn.bytes = cn.events[:0], 0
+		if err := cn.readEvents(cn.r, int(size), false); err != nil {
+			return err
+		}
+		if err := cn.store(ctx); err != nil {
+			return err
+		}
+		if err := cn.ack(cn.last); err != nil {
+			return err
+		}
+	}
+}
+
+// readEvents reads frames until the window holds n events, or, inside a
+// compressed frame (inner), until its end.
+func (cn *conn) readEvents(r io.Reader, n int, inner bool) error {
+	for len(cn.events) < n {
+		var hdr [2]byte
+		if _, err := io.ReadFull(r, hdr[:]); err != nil {
+			if inner && errors.Is(err, io.EOF) {
+				return nil
+			}
+			return noEOF(err)
+		}
+		if hdr[0] != '2' {
+			return errVersion
+		}
+		switch hdr[1] {
+		case 'J':
+			if err := cn.readJSON(r); err != nil {
+				return err
+			}
+		case 'C':
+			if inner {
+				return fmt.Errorf("lumberjack: a compressed frame inside a compressed frame")
+			}
+			if err := cn.readCompressed(r, n); err != nil {
+				return err
+			}
+		default:
+			return fmt.Errorf("%w %q", errFrame, hdr[1])
+		}
+	}
+	return nil
+}
+
+func (cn *conn) readJSON(r io.Reader) error {
+	var hdr [8]byte
+	if _, err := io.ReadFull(r, hdr[:]); err != nil {
+		return noEOF(err)
+	}
+	seq, size := binary.BigEndian.Uint32(hdr[:4]), binary.BigEndian.Uint32(hdr[4:])
+	if int64(cn.bytes)+int64(size) > int64(cn.opt.MaxWindowBytes) {
+		return fmt.Errorf("lumberjack: a window of more than %d bytes (lower the sender's bulk_max_size)", cn.opt.MaxWindowBytes)
+	}
+	if cap(cn.buf) < int(size) {
+		cn.buf = make([]byte, size)
+	}
+	b := cn.buf[:size]
+	if _, err := io.ReadFull(r, b); err != nil {
+		return noEOF(err)
+	}
+	rec, err := Event(b)
+	if err != nil {
+		return fmt.Errorf("lumberjack: event %d: %w", seq, err)
+	}
+	cn.events = append(cn.events, rec)
+	cn.bytes += int(size)
+	cn.last = seq
+	return nil
+}
+
+// readCompressed reads a zlib frame's events: no more than the window's
+// byte limit is ever decompressed, so a small frame cannot unpack into an
+// unbounded one.
+func (cn *conn) readCompressed(r io.Reader, n int) error {
+	var hdr [4]byte
+	if _, err := io.ReadFull(r, hdr[:]); err != nil {
+		return noEOF(err)
+	}
+	size := binary.BigEndian.Uint32(hdr[:])
+	if size > uint32(cn.opt.MaxWindowBytes) {
+		return fmt.Errorf("lumberjack: a compressed frame of %d bytes is more than the %d taken (lower the sender's bulk_max_size)", size, cn.opt.MaxWindowBytes)
+	}
+	frame := io.LimitReader(r, int64(size))
+	z, err := zlib.NewReader(frame)
+	if err != nil {
+		return fmt.Errorf("lumberjack: compressed frame: %w", err)
+	}
+	room := io.LimitReader(z, int64(cn.opt.MaxWindowBytes-cn.bytes)+1)
+	if err := cn.readEvents(bufio.NewReader(room), n, true); err != nil {
+		return err
+	}
+	// The rest of the frame (zlib's checksum) is read and dropped.
+	if _, err := io.Copy(io.Discard, frame); err != nil {
+		return err
+	}
+	return nil
+}
+
+// store puts the window in the inbox, waiting while it is full and telling
+// the sender so every keepalive.
+func (cn *conn) store(ctx context.Context) error {
+	next := time.Now().Add(keepalive)
+	for {
+		err := cn.opt.Appender.Append(nil, cn.events)
+		if err == nil {
+			cn.opt.Stats.Count(cn.events)
+			return nil
+		}
+		if !errors.Is(err, inbox.ErrFull) {
+			return err
+		}
+		cn.opt.Stats.Refused.Add(1)
+		select {
+		case <-time.After(retryFull):
+		case <-ctx.Done():
+			// Not acknowledged: the sender sends the window again.
+			return ctx.Err()
+		}
+		if time.Now().After(next) {
+			if err := cn.ack(0); err != nil {
+				return err
+			}
+			next = time.Now().Add(keepalive)
+		}
+	}
+}
+
+func (cn *conn) ack(seq uint32) error {
+	var b [6]byte
+	b[0], b[1] = '2', 'A'
+	binary.BigEndian.PutUint32(b[2:], seq)
+	cn.c.SetWriteDeadline(time.Now().Add(cn.opt.Timeout))
+	_, err := cn.c.Write(b[:])
+	return err
+}
+
+// Event turns a Beats event into a record: message is the body,
+// @timestamp the time, and every other field an attribute named by its
+// path (log.file.path, host.name); @metadata, the sender's routing hints,
+// is left out.
+func Event(b []byte) (inbox.Record, error) {
+	var fields map[string]json.RawMessage
+	d := json.NewDecoder(bytes.NewReader(b))
+	d.UseNumber()
+	if err := d.Decode(&fields); err != nil {
+		return inbox.Record{}, fmt.Errorf("not a JSON object: %w", err)
+	}
+	var rec inbox.Record
+	if m, ok := fields["message"]; ok {
+		var s string
+		if json.Unmarshal(m, &s) == nil {
+			rec.Body = []byte(s)
+			delete(fields, "message")
+		}
+	}
+	if ts, ok := fields["@timestamp"]; ok {
+		var s string
+		if json.Unmarshal(ts, &s) == nil {
+			if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
+				rec.Time = t.UnixNano()
+				delete(fields, "@timestamp")
+			}
+		}
+	}
+	delete(fields, "@metadata")
+	flatten(&rec.Attrs, "", fields, 0)
+	return rec, nil
+}
+
+// flatten adds the fields of an object as attributes, nested objects by
+// their dotted path, in a stable order.
+func flatten(attrs *[]inbox.Attr, prefix string, fields map[string]json.RawMessage, depth int) {
+	for _, k := range slices.Sorted(maps.Keys(fields)) {
+		v := bytes.TrimSpace(fields[k])
+		name := prefix + k
+		switch {
+		case len(v) > 0 && v[0] == '{' && depth < 16:
+			var inner map[string]json.RawMessage
+			if json.Unmarshal(v, &inner) == nil {
+				flatten(attrs, name+".", inner, depth+1)
+				continue
+			}
+			*attrs = append(*attrs, inbox.Attr{Key: name, Value: string(v), JSON: true})
+		case len(v) > 0 && v[0] == '"':
+			var s string
+			if json.Unmarshal(v, &s) != nil {
+				*attrs = append(*attrs, inbox.Attr{Key: name, Value: string(v), JSON: true})
+				continue
+			}
+			*attrs = append(*attrs, inbox.Attr{Key: name, Value: s})
+		default:
+			*attrs = append(*attrs, inbox.Attr{Key: name, Value: string(v), JSON: true})
+		}
+	}
+}
+
+func noEOF(err error) error {
+	if errors.Is(err, io.EOF) {
+		return io.ErrUnexpectedEOF
+	}
+	return err
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
