@@ -101,6 +101,17 @@ inputs, each with its own files, format and route (docs/configuration.md).`,
 			if len(wired.Processors) > 0 {
 				agent.Metrics().ServeProcessors(wired.Processors)
 			}
+			if wired.Push != nil {
+				// Bound before the agent says it started: an address in
+				// use is an error now, not a silent input later.
+				if err := wired.Push.Listen(agent.Acknowledged); err != nil {
+					return err
+				}
+				agent.Metrics().ServePush(wired.Push.Metrics())
+				for input, addr := range wired.Push.Addrs() {
+					log.Info("listening", "input", input, "addr", addr)
+				}
+			}
 			if cfg.MetricsAddr != "" {
 				ready := agent.Ready
 				if wired.Synced != nil {
@@ -119,8 +130,24 @@ inputs, each with its own files, format and route (docs/configuration.md).`,
 			signalled := cmd.Context()
 			ctx, stop := context.WithCancel(context.WithoutCancel(signalled))
 			defer stop()
+			// The inputs that listen stop taking pushes at the signal (or
+			// once every container ended, with exit-when-done); what their
+			// inboxes hold is drained with the files.
+			listening, stopListening := context.WithCancel(signalled)
+			defer stopListening()
+			pushed := make(chan struct{})
+			go func() {
+				defer close(pushed)
+				if wired.Push == nil {
+					return
+				}
+				if err := wired.Push.Serve(listening, log); err != nil {
+					log.Error("an input stopped listening", "err", err)
+				}
+			}()
 			go func() {
 				defer stop()
+				defer func() { stopListening(); <-pushed }()
 				if wired.Capture != nil && wired.Capture(signalled) == nil {
 					if wired.ExitWhenDone {
 						log.Info("every container has ended: draining")

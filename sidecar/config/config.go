@@ -196,10 +196,19 @@ func Load(fs *pflag.FlagSet, environ []string) (Agent, error) {
 	if err := readLinks(r, &c); err != nil {
 		return Agent{}, err
 	}
-	if c.Mode == "local" && !slices.ContainsFunc(c.Inputs, func(in Input) bool { return len(in.Files) > 0 }) {
+	if err := checkListeners(c.Inputs); err != nil {
+		return Agent{}, err
+	}
+	if c.Mode == "local" && !slices.ContainsFunc(c.Inputs, readsSomething) {
 		return Agent{}, errors.New("path: no files to read; give --path '/var/log/app/*.log' (or LOGLET_PATH, path: in the config file, or files: in an input)")
 	}
 	return c, nil
+}
+
+// readsSomething reports whether an input reads files or listens.
+func readsSomething(in Input) bool {
+	kind, _ := in.Push()
+	return len(in.Files) > 0 || kind != ""
 }
 
 // compileProcessors reads the document's processors and compiles each
@@ -245,7 +254,7 @@ func readSidecar(r *settings.Reader, c *Agent) error {
 		return fmt.Errorf("stdout: %s needs container-images, the containers to capture (the webhook sets it); or set stdout: off", s)
 	case (s == "api" || s == "auto") && (c.Identity.Namespace == "" || c.Identity.Pod == ""):
 		return fmt.Errorf("stdout: %s needs pod-namespace and pod-name (the webhook sets them from the downward API)", s)
-	case s == "off" && !slices.ContainsFunc(c.Inputs, func(in Input) bool { return len(in.Files) > 0 }):
+	case s == "off" && !slices.ContainsFunc(c.Inputs, readsSomething):
 		return errors.New("path: no files to read and stdout: off; the sidecar has nothing to do (the webhook sets LOGLET_PATH from loglet.io/paths)")
 	}
 	return nil

@@ -65,6 +65,18 @@ type Input struct {
 	// Processors run on the input's records after parsing, before the
 	// document's own processors.
 	Processors []process.Config `json:"processors,omitempty"`
+	// Syslog makes the input listen for syslog messages (RFC 5424 and
+	// RFC 3164; TCP with octet counting or newlines, UDP, Unix sockets)
+	// instead of reading files; its format is then syslog.
+	Syslog *Listener `json:"syslog,omitempty"`
+	// HTTP makes the input listen for OTLP/HTTP logs (POST /v1/logs,
+	// protobuf or JSON) and POST /ingest (NDJSON, a JSON array or text
+	// lines) instead of reading files.
+	HTTP *Listener `json:"http,omitempty"`
+	// Lumberjack makes the input listen for the Beats protocol v2
+	// (Filebeat's and Winlogbeat's logstash output) instead of reading
+	// files.
+	Lumberjack *Listener `json:"lumberjack,omitempty"`
 
 	// Parse is the compiled Format and the rest (the loader sets it).
 	Parse *parse.Spec `json:"-"`
@@ -104,7 +116,8 @@ var legacyInputKeys = []string{"multiline-start", "multiline-timeout"}
 
 // documentKeys are an input's keys in the document.
 var documentKeys = []string{"name", "files", "exclude", "format", "container-format", "multiline", "multiline-start",
-	"multiline-timeout", "csv-fields", "time-key", "time-format", "encoding", "invalid-utf8", "route", "processors"}
+	"multiline-timeout", "csv-fields", "time-key", "time-format", "encoding", "invalid-utf8", "route", "processors",
+	PushSyslog, PushHTTP, PushLumberjack}
 
 // flattenMultiline replaces doc's multiline block (a map, or a preset's
 // name as a shorthand: multiline: java) by the flags' keys, multiline-<key>,
@@ -183,6 +196,10 @@ func readInputs(fs *pflag.FlagSet, list any, maxLineBytes int64, popt process.Op
 		if err := flattenMultiline(m, where); err != nil {
 			return nil, err
 		}
+		kind, listener, err := takePush(m, where)
+		if err != nil {
+			return nil, err
+		}
 		switch {
 		case name == "":
 			return nil, fmt.Errorf("%s: name: missing; every input has a unique name, like app", where)
@@ -207,6 +224,14 @@ func readInputs(fs *pflag.FlagSet, list any, maxLineBytes int64, popt process.Op
 			if in.Processors, err = process.Parse(list, where+": processors", popt); err != nil {
 				return nil, err
 			}
+		}
+		switch kind {
+		case PushSyslog:
+			in.Syslog = listener
+		case PushHTTP:
+			in.HTTP = listener
+		case PushLumberjack:
+			in.Lumberjack = listener
 		}
 		inputs = append(inputs, in)
 	}

@@ -177,6 +177,16 @@ func reference(t *testing.T) string {
 				fmt.Fprintf(&b, "| `multiline.%s` | %s (`--%s`) | %s |\n", k, code(fl.DefValue), fl.Name, cell(fl.Usage))
 			}
 		}
+		if slices.Contains(pushKinds, f.key) {
+			defs := ListenerDefaults(f.key)
+			for _, k := range ListenerKeys(f.key) {
+				def := "—"
+				if d := defs[k]; d != "" {
+					def = code(d)
+				}
+				fmt.Fprintf(&b, "| `%s.%s` | %s | %s |\n", f.key, k, def, cell(ListenerKeyDocs[k]))
+			}
+		}
 	}
 	return b.String()
 }
@@ -202,7 +212,7 @@ func TestReference(t *testing.T) {
 		for _, f := range inputFields(t) {
 			keys = append(keys, f.key)
 			switch f.key {
-			case "name", "processors":
+			case "name", "processors", PushSyslog, PushHTTP, PushLumberjack:
 			case "multiline":
 				for _, k := range multilineKeys {
 					flags = append(flags, "multiline-"+k)

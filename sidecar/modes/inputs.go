@@ -4,6 +4,9 @@ import (
 	"slices"
 
 	"github.com/loglet/loglet/sidecar/config"
+	"github.com/loglet/loglet/sidecar/inbox"
+	"github.com/loglet/loglet/sidecar/parse"
+	"github.com/loglet/loglet/sidecar/record"
 	"github.com/loglet/loglet/sidecar/source"
 )
 
@@ -67,6 +70,9 @@ func (in *inputs) choose(mode func(path string) source.Choice, base source.Choic
 				if r := in.list[i].Route; r != "" {
 					c.Route = r
 				}
+				if kind, _ := in.list[i].Push(); kind != "" {
+					c = inboxChoice(c, path)
+				}
 				return c
 			}
 		}
@@ -74,10 +80,52 @@ func (in *inputs) choose(mode func(path string) source.Choice, base source.Choic
 			// Matched by an input's glob but left out by its excludes.
 			return source.Choice{Skip: true}
 		}
-		c.Input, c.Process = in.list[0].Name, in.list[0].Process
-		if c.Route == "" {
-			c.Route = in.list[0].Route
+		if f := firstFiles(in.list); f >= 0 {
+			c.Input, c.Process = in.list[f].Name, in.list[f].Process
+			if c.Route == "" {
+				c.Route = in.list[f].Route
+			}
 		}
 		return c
 	}
+}
+
+// firstFiles is the index of the first input that reads files, to which
+// the mode's own files (the containers' stdout, the node's pods) belong;
+// -1 when every input listens.
+func firstFiles(list []config.Input) int {
+	return slices.IndexFunc(list, func(in config.Input) bool { kind, _ := in.Push(); return kind == "" })
+}
+
+// modeInput is the input the mode's own files are read as: the first that
+// reads files, or, when every input listens, raw lines under no input's
+// name.
+func modeInput(c config.Agent) (config.Input, error) {
+	if f := firstFiles(c.Inputs); f >= 0 {
+		return c.Inputs[f], nil
+	}
+	in := config.Input{ParseConfig: parse.Config{Format: "raw", MaxLineBytes: c.Pipeline.MaxLineBytes}}
+	var err error
+	in.Parse, err = parse.Compile(in.ParseConfig)
+	return in, err
+}
+
+// inboxChoice is the choice for a segment of an input's inbox: read whole,
+// its records carrying the resource their sender gave beside the agent's
+// (the agent's wins where both name a key: it knows where it runs).
+func inboxChoice(c source.Choice, path string) source.Choice {
+	c.Inbox = true
+	res, err := inbox.Resource(path)
+	if err != nil {
+		// A segment without its resource file is one the agent did not
+		// write: a sender cannot plant files in the state dir.
+		return source.Choice{Skip: true}
+	}
+	c.Resource = slices.Clone(c.Resource)
+	for _, kv := range res {
+		if !slices.ContainsFunc(c.Resource, func(have record.KeyValue) bool { return have.Key == kv.Key }) {
+			c.Resource = append(c.Resource, kv)
+		}
+	}
+	return c
 }

@@ -48,12 +48,16 @@ type Agent struct {
 	LostBytes, StdoutStalls, StdoutGaps func() float64
 	// Processors are the inputs' processor chains, for their counters.
 	Processors []*process.Chain
+	// Push, when set, runs the inputs that listen; the pipeline reads
+	// their inboxes.
+	Push *Push
 }
 
 // Wire builds the agent c describes. It reaches nothing yet: clients
 // connect when Capture runs.
 func Wire(c config.Agent) (*Agent, error) {
-	a := &Agent{Pipeline: c.Pipeline}
+	c.Inputs = slices.Clone(c.Inputs) // push inputs get their inbox as files
+	a := &Agent{Pipeline: c.Pipeline, Push: newPush(&c)}
 	for _, in := range c.Inputs {
 		if in.Process != nil {
 			a.Processors = append(a.Processors, in.Process)
@@ -79,7 +83,10 @@ func Wire(c config.Agent) (*Agent, error) {
 // exec writes (wrap) or the spool of their pods/log streams (api) — with
 // the first input's parsing; each source with its container.
 func wireSidecar(a *Agent, c config.Agent, in *inputs) error {
-	first := c.Inputs[0]
+	first, err := modeInput(c)
+	if err != nil {
+		return err
+	}
 	l := &pod.Layout{Root: c.Sidecar.Volume, Files: first.Parse, Images: c.Sidecar.Images}
 	labels, err := l.LabelAttributes()
 	if err != nil {
@@ -140,7 +147,11 @@ func wireSidecar(a *Agent, c config.Agent, in *inputs) error {
 // path names and, from the API, the pod's labels and images; the selection
 // leaves pods out. The inputs' own files are read too.
 func wireNode(a *Agent, c config.Agent, in *inputs) error {
-	pc := c.Inputs[0].ParseConfig
+	first, err := modeInput(c)
+	if err != nil {
+		return err
+	}
+	pc := first.ParseConfig
 	if pc.Container == "none" {
 		pc.Container = "auto"
 	}

@@ -801,7 +801,7 @@ func (a *Agent) start(ctx, drain context.Context, path string, found source.File
 	} else {
 		a.ledger.supersede(info.Dev, info.Inode)
 		cp = checkpoint.Checkpoint{SourceID: newSourceID(), Path: path, Identity: id, Updated: time.Now(), Resource: choice.Resource, Route: choice.Route}
-		if first && a.cfg.StartAtEnd && !a.stateCorrupt {
+		if first && a.cfg.StartAtEnd && !a.stateCorrupt && !choice.Inbox {
 			cp.Offset = info.Size
 		}
 		// Written before the first line is read, so that the file is
@@ -835,7 +835,11 @@ func (a *Agent) run(ctx, drain context.Context, fd *os.File, cp checkpoint.Check
 	}
 	scfg := a.scfg
 	scfg.Parse, scfg.Process = choice.Parse, choice.Process
-	origin := record.NewInputOrigin(cp.SourceID, cp.Path, choice.Input, choice.Resource)
+	newOrigin := record.NewInputOrigin
+	if choice.Inbox {
+		newOrigin = record.NewInboxOrigin
+	}
+	origin := newOrigin(cp.SourceID, cp.Path, choice.Input, choice.Resource)
 	origin.Route = choice.Route
 	st := source.State{Identity: cp.Identity, Offset: cp.Offset, NextPackageID: cp.NextPackageID}
 	f := source.NewFile(scfg, fd, cp.Path, origin, st, a.emit, a.pool, &a.stats)

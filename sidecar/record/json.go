@@ -17,20 +17,36 @@ func NewOrigin(sourceID, path string, resource []KeyValue) *Origin {
 // NewInputOrigin is NewOrigin for a source of the configuration's input
 // named input (empty: none), which its records carry as loglet.input.
 func NewInputOrigin(sourceID, path, input string, resource []KeyValue) *Origin {
-	o := &Origin{SourceID: sourceID, Path: path, Input: input, Resource: resource}
-	p := []byte(`,"attributes":{"log.file.path":`)
-	p = AppendString(p, []byte(path))
-	if input != "" {
-		p = append(p, `,"loglet.input":`...)
-		p = AppendString(p, []byte(input))
+	return prepare(&Origin{SourceID: sourceID, Path: path, Input: input, Resource: resource})
+}
+
+// NewInboxOrigin is NewInputOrigin for an inbox's segment (what a push
+// input took): its records do not carry the segment's path, which means
+// nothing to whoever pushed them (a lumberjack sender's own log.file.path
+// stays theirs).
+func NewInboxOrigin(sourceID, path, input string, resource []KeyValue) *Origin {
+	return prepare(&Origin{SourceID: sourceID, Path: path, Input: input, Resource: resource, HidePath: true})
+}
+
+func prepare(o *Origin) *Origin {
+	p := []byte(`,"attributes":{`)
+	if !o.HidePath {
+		p = append(p, `"log.file.path":`...)
+		p = AppendString(p, []byte(o.Path))
+		p = append(p, ',')
 	}
-	p = append(p, `,"loglet.source_id":`...)
-	p = AppendString(p, []byte(sourceID))
+	if o.Input != "" {
+		p = append(p, `"loglet.input":`...)
+		p = AppendString(p, []byte(o.Input))
+		p = append(p, ',')
+	}
+	p = append(p, `"loglet.source_id":`...)
+	p = AppendString(p, []byte(o.SourceID))
 	p = append(p, `,"loglet.package_id":`...)
 	o.prefix = p
 
 	s := []byte(`},"resource":{`)
-	for i, kv := range resource {
+	for i, kv := range o.Resource {
 		if i > 0 {
 			s = append(s, ',')
 		}

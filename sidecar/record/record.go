@@ -147,6 +147,8 @@ type Origin struct {
 	Path string
 	// Input names the configuration's input the source belongs to.
 	Input string
+	// HidePath leaves log.file.path out of the records (NewInboxOrigin).
+	HidePath bool
 	// Resource holds resource attributes (k8s.pod.name, host.name, …) in the
 	// order they are written.
 	Resource []KeyValue

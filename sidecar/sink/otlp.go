@@ -70,8 +70,10 @@ func ResourceLogs(p *record.Package) *logspb.ResourceLogs {
 			lr.SeverityText = e.Severity.String()
 			lr.SeverityNumber = logspb.SeverityNumber(4*int(e.Severity) - 3) // TRACE=1, DEBUG=5, … FATAL=21
 		}
+		if !p.Origin.HidePath {
+			lr.Attributes = append(lr.Attributes, str("log.file.path", p.Origin.Path))
+		}
 		lr.Attributes = append(lr.Attributes,
-			str("log.file.path", p.Origin.Path),
 			str("loglet.source_id", p.Origin.SourceID),
 			integer("loglet.package_id", int64(p.ID)),
 			integer("loglet.offset", int64(i)))

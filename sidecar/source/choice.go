@@ -26,4 +26,8 @@ type Choice struct {
 	// Input names the configuration's input the source belongs to; its
 	// records carry it as loglet.input.
 	Input string
+	// Inbox says the source is a segment of a push input's inbox: it is
+	// read from its start whatever --start-at says (it holds what senders
+	// were told is delivered), and its records do not carry its path.
+	Inbox bool
 }
