@@ -242,4 +242,3 @@ func TestHostileSenders(t *testing.T) {
 		t.Errorf("inbox holds %d records, want only the good one", n)
 	}
 }
-

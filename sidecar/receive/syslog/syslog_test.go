@@ -233,7 +233,6 @@ func TestLogger(t *testing.T) {
 	}
 }
 
-
 // TestLoneFrameIsNotHeldBack: a sender that sends one short frame and
 // keeps its connection open gets it stored without sending more.
 func TestLoneFrameIsNotHeldBack(t *testing.T) {
