@@ -8,12 +8,16 @@ package webhook
 
 import (
 	"fmt"
+	"maps"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
+
+	"github.com/loglet/loglet/internal/settings"
 )
 
 // Prefix starts every loglet annotation.
@@ -30,6 +34,7 @@ const (
 	AnnotationCSVFields      = Prefix + "csv-fields"
 	AnnotationRoute          = Prefix + "route"
 	AnnotationEncoding       = Prefix + "encoding"
+	AnnotationInputs         = Prefix + "inputs"
 	AnnotationSidecarCPU     = Prefix + "sidecar-cpu"
 	AnnotationSidecarMemory  = Prefix + "sidecar-memory"
 	AnnotationStatus         = Prefix + "status"
@@ -39,6 +44,7 @@ var known = map[string]bool{
 	AnnotationInject: true, AnnotationPaths: true, AnnotationStdout: true, AnnotationFormat: true,
 	AnnotationMultilineStart: true, AnnotationCSVFields: true, AnnotationRoute: true, AnnotationSidecarCPU: true,
 	AnnotationSidecarMemory: true, AnnotationStatus: true, AnnotationEncoding: true, AnnotationMultiline: true,
+	AnnotationInputs: true,
 }
 
 // knownAnnotations are the names of the pod contract, sorted.
@@ -74,7 +80,9 @@ type Request struct {
 	MultilinePreset string
 	Route           string
 	Encoding        string
-	CPU, Memory     *resource.Quantity
+	// Inputs are the push inputs loglet.io/inputs asks for (PushInputs).
+	Inputs      []string
+	CPU, Memory *resource.Quantity
 }
 
 // InvalidError names the annotation that is wrong, the bad value and an
@@ -99,7 +107,7 @@ func ReadRequest(pod *corev1.Pod) (Request, []string, error) {
 	var warnings []string
 	for _, k := range sortedKeys(a) {
 		if strings.HasPrefix(k, Prefix) && !known[k] {
-			warnings = append(warnings, fmt.Sprintf("unknown annotation %s is ignored (known: inject, paths, stdout, format, csv-fields, multiline, multiline-start, route, encoding, sidecar-cpu, sidecar-memory)", k))
+			warnings = append(warnings, fmt.Sprintf("unknown annotation %s is ignored (known: inject, paths, stdout, format, csv-fields, multiline, multiline-start, route, encoding, inputs, sidecar-cpu, sidecar-memory)", k))
 		}
 	}
 	containers := map[string]bool{}
@@ -155,6 +163,22 @@ func ReadRequest(pod *corev1.Pod) (Request, []string, error) {
 	}
 	if v, ok := a[AnnotationEncoding]; ok {
 		r.Encoding = v
+	}
+	if v, ok := a[AnnotationInputs]; ok {
+		for _, item := range strings.Split(v, ",") {
+			name := strings.TrimSpace(item)
+			if _, known := PushInputs[name]; !known {
+				problem := fmt.Sprintf("unknown input %q; want %s", name, strings.Join(slices.Sorted(maps.Keys(PushInputs)), ", "))
+				if near := settings.Suggest(name, slices.Collect(maps.Keys(PushInputs))); near != "" {
+					problem += fmt.Sprintf(" (did you mean %q?)", near)
+				}
+				return r, warnings, &InvalidError{AnnotationInputs, v, problem, "syslog,otlp"}
+			}
+			if slices.Contains(r.Inputs, name) {
+				return r, warnings, &InvalidError{AnnotationInputs, v, fmt.Sprintf("%s is named twice", name), "syslog,otlp"}
+			}
+			r.Inputs = append(r.Inputs, name)
+		}
 	}
 	for _, q := range []struct {
 		key     string

@@ -44,6 +44,8 @@ func TestInvalidAnnotations(t *testing.T) {
 		{AnnotationMultilineStart, "^[0-9", "does not compile"},
 		{AnnotationRoute, "a.b", "letters, digits"},
 		{AnnotationEncoding, "latin-42", "unknown; want utf-8, utf-16le"},
+		{AnnotationInputs, "syslog,otpl", `unknown input "otpl"; want lumberjack, otlp, syslog, syslog-udp (did you mean "otlp"?)`},
+		{AnnotationInputs, "otlp,otlp", "otlp is named twice"},
 		{AnnotationSidecarCPU, "lots", "resource quantity"},
 		{AnnotationSidecarMemory, "-64Mi", "resource quantity"},
 	}

@@ -62,7 +62,54 @@ func sidecarDocument(pod *corev1.Pod, req Request, cfg Config, globs []string) (
 	if req.MultilineStart != "" || req.MultilinePreset != "" {
 		in.Multiline = &config.Multiline{Start: req.MultilineStart, Preset: req.MultilinePreset}
 	}
-	return config.Document{Settings: s, Inputs: []config.Input{in}}, warnings
+	inputs := []config.Input{in}
+	for _, name := range req.Inputs {
+		inputs = append(inputs, pushInput(name, cfg, len(req.Inputs)))
+	}
+	return config.Document{Settings: s, Inputs: inputs}, warnings
+}
+
+// PushInput is what loglet.io/inputs can name: an input of the sidecar
+// that listens on the pod's loopback, and the variable that tells the
+// app's containers where (none for syslog and lumberjack, which have no
+// common one).
+type PushInput struct {
+	Kind, Listen string
+	Env          corev1.EnvVar
+}
+
+// PushInputs are the inputs loglet.io/inputs names, each listening on the
+// pod's loopback only, where its own containers reach it and nothing else
+// does.
+var PushInputs = map[string]PushInput{
+	"syslog":     {Kind: config.PushSyslog, Listen: "tcp://127.0.0.1:5514"},
+	"syslog-udp": {Kind: config.PushSyslog, Listen: "udp://127.0.0.1:5514"},
+	"otlp": {Kind: config.PushHTTP, Listen: "127.0.0.1:4318",
+		Env: corev1.EnvVar{Name: "OTEL_EXPORTER_OTLP_LOGS_ENDPOINT", Value: "http://127.0.0.1:4318/v1/logs"}},
+	"lumberjack": {Kind: config.PushLumberjack, Listen: "127.0.0.1:5044"},
+}
+
+// pushInput is the sidecar's input for loglet.io/inputs' name. Its inbox
+// lies on the pod's volume: the inputs share a quarter of the volume's
+// size limit (at most 256MiB each), so a hub outage makes senders wait
+// instead of filling the volume and getting the pod evicted.
+func pushInput(name string, cfg Config, n int) config.Input {
+	p := PushInputs[name]
+	l := &config.Listener{Listen: p.Listen}
+	if cfg.SizeLimit != nil {
+		share := min(cfg.SizeLimit.Value()/int64(4*n), 256<<20)
+		l.MaxInboxBytes = settings.FormatBytes(max(share, 1<<20))
+	}
+	in := config.Input{Name: name}
+	switch p.Kind {
+	case config.PushSyslog:
+		in.Syslog = l
+	case config.PushHTTP:
+		in.HTTP = l
+	case config.PushLumberjack:
+		in.Lumberjack = l
+	}
+	return in
 }
 
 // agentKey is the document key of a LOGLET_* variable:

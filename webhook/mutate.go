@@ -56,6 +56,20 @@ func Mutate(pod *corev1.Pod, req Request, cfg Config) (*corev1.Pod, []string, er
 			return nil, nil, err
 		}
 	}
+	// An app finds its sidecar's push inputs through the variables its
+	// SDK reads; one it set itself is kept.
+	for _, name := range req.Inputs {
+		env := PushInputs[name].Env
+		if env.Name == "" {
+			continue
+		}
+		for i := range out.Spec.Containers {
+			c := &out.Spec.Containers[i]
+			if !slices.ContainsFunc(c.Env, func(e corev1.EnvVar) bool { return e.Name == env.Name }) {
+				c.Env = append(c.Env, env)
+			}
+		}
+	}
 	sc, warnings, err := sidecar(out, req, cfg, globs, dataVol, infoVol)
 	if err != nil {
 		return nil, nil, err
