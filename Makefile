@@ -30,6 +30,7 @@ FUZZ_TARGETS := \
 	sidecar/parse:FuzzSyslog \
 	sidecar/parse:FuzzInbox \
 	sidecar/receive/syslog:FuzzFraming \
+	sidecar/receive/syslog:FuzzOctetCounting \
 	sidecar/receive/lumberjack:FuzzConn \
 	sidecar/receive/lumberjack:FuzzEvent \
 	sidecar/parse:FuzzPreset \

@@ -4,6 +4,8 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"fmt"
+	"io"
 	"testing"
 
 	"github.com/loglet/loglet/sidecar/inbox"
@@ -46,4 +48,48 @@ func FuzzFraming(f *testing.F) {
 			}
 		}
 	})
+}
+
+// FuzzOctetCounting: messages sent octet-counted (RFC 6587) come out as
+// they were sent, whatever their bytes and wherever the reads cut them.
+func FuzzOctetCounting(f *testing.F) {
+	f.Add([]byte("<13>a\xff<14>b\nc\xff<15>"), uint8(7))
+	f.Fuzz(func(t *testing.T, in []byte, chunk uint8) {
+		var sent [][]byte
+		var stream []byte
+		for _, m := range bytes.Split(in, []byte{0xff}) {
+			m = append([]byte("<"), bytes.TrimRight(m, "\n")...)
+			sent = append(sent, m)
+			stream = append(stream, fmt.Sprintf("%d ", len(m))...)
+			stream = append(stream, m...)
+		}
+		c := &collect{}
+		opt := Options{Appender: c, MaxMessageBytes: 1 << 20}
+		opt.defaults()
+		r := &streamReader{opt: opt, r: bufio.NewReaderSize(&chunked{b: stream, n: int(chunk%32) + 1}, 16)}
+		_ = r.run(context.Background())
+		if len(c.recs) != len(sent) {
+			t.Fatalf("%d messages sent, %d came out", len(sent), len(c.recs))
+		}
+		for i := range sent {
+			if !bytes.Equal(c.recs[i].Body, sent[i]) {
+				t.Fatalf("message %d: sent %q, came out %q", i, sent[i], c.recs[i].Body)
+			}
+		}
+	})
+}
+
+// chunked reads b n bytes at a time, as a socket hands data over.
+type chunked struct {
+	b []byte
+	n int
+}
+
+func (c *chunked) Read(p []byte) (int, error) {
+	if len(c.b) == 0 {
+		return 0, io.EOF
+	}
+	k := copy(p[:min(len(p), c.n)], c.b)
+	c.b = c.b[k:]
+	return k, nil
 }

@@ -270,11 +270,13 @@ func (s *streamReader) octetCount() (int, bool) {
 		if c != ' ' {
 			return 0, false
 		}
+		// Peeking further may move the buffered bytes: read the count
+		// from the new view, not head.
 		next, err := s.r.Peek(k + 1)
 		if err != nil || next[k] != '<' {
 			return 0, false
 		}
-		n, err := strconv.Atoi(string(head[:k-1]))
+		n, err := strconv.Atoi(string(next[:k-1]))
 		if err != nil {
 			return 0, false
 		}
