@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/json"
 	"net"
 	"testing"
 
@@ -48,10 +49,17 @@ func FuzzEvent(f *testing.F) {
 		if err != nil {
 			return
 		}
-		var line []byte
-		line = rec.AppendLine(line)
-		if !bytes.HasSuffix(line, []byte("}\n")) {
-			t.Fatalf("inbox line %q", line)
+		line := rec.AppendLine(nil)
+		if !bytes.HasSuffix(line, []byte("}\n")) || !json.Valid(line) {
+			t.Fatalf("inbox line %q is not one JSON object", line)
+		}
+		// An event encoding/json reads keeps its message as the body.
+		var m map[string]json.RawMessage
+		if json.Unmarshal(b, &m) == nil && bytes.Count(b, []byte(`"message"`)) == 1 {
+			var msg string
+			if json.Unmarshal(m["message"], &msg) == nil && msg != string(rec.Body) {
+				t.Fatalf("message %q came out as body %q", msg, rec.Body)
+			}
 		}
 	})
 }

@@ -32,11 +32,11 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"maps"
 	"net"
-	"slices"
+	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/loglet/loglet/sidecar/inbox"
 	"github.com/loglet/loglet/sidecar/receive"
@@ -351,62 +351,221 @@ func (cn *conn) ack(seq uint32) error {
 
 // Event turns a Beats event into a record: message is the body,
 // @timestamp the time, and every other field an attribute named by its
-// path (log.file.path, host.name); @metadata, the sender's routing hints,
-// is left out.
+// path (log.file.path, host.name), in the order sent; @metadata, the
+// sender's routing hints, is left out. It scans the event once, without
+// building maps: it runs for every event a fleet of Filebeats sends.
 func Event(b []byte) (inbox.Record, error) {
-	var fields map[string]json.RawMessage
-	d := json.NewDecoder(bytes.NewReader(b))
-	d.UseNumber()
-	if err := d.Decode(&fields); err != nil {
-		return inbox.Record{}, fmt.Errorf("not a JSON object: %w", err)
-	}
 	var rec inbox.Record
-	if m, ok := fields["message"]; ok {
-		var s string
-		if json.Unmarshal(m, &s) == nil {
-			rec.Body = []byte(s)
-			delete(fields, "message")
-		}
+	s := &scanner{b: b}
+	s.space()
+	if s.i >= len(b) || b[s.i] != '{' {
+		return rec, errors.New("not a JSON object")
 	}
-	if ts, ok := fields["@timestamp"]; ok {
-		var s string
-		if json.Unmarshal(ts, &s) == nil {
-			if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
-				rec.Time = t.UnixNano()
-				delete(fields, "@timestamp")
+	err := s.object(nil, 0, func(key []byte, val []byte, str bool) error {
+		switch {
+		case str && string(key) == "message" && rec.Body == nil:
+			body, err := unquote(val)
+			if err != nil {
+				return err
 			}
+			rec.Body = body
+			return nil
+		case str && string(key) == "@timestamp" && rec.Time == 0:
+			text, err := unquote(val)
+			if err != nil {
+				return err
+			}
+			if t, err := time.Parse(time.RFC3339Nano, string(text)); err == nil {
+				rec.Time = t.UnixNano()
+				return nil
+			}
+		case string(key) == "@metadata" || strings.HasPrefix(string(key), "@metadata."):
+			return nil
 		}
+		rec.Attrs = append(rec.Attrs, inbox.Attr{Key: string(key), Value: string(val), JSON: true})
+		return nil
+	})
+	if err != nil {
+		return inbox.Record{}, err
 	}
-	delete(fields, "@metadata")
-	flatten(&rec.Attrs, "", fields, 0)
+	s.space()
+	if s.i != len(b) {
+		return inbox.Record{}, errors.New("not a JSON object: bytes after it")
+	}
+	if rec.Body == nil {
+		rec.Body = []byte{}
+	}
 	return rec, nil
 }
 
-// flatten adds the fields of an object as attributes, nested objects by
-// their dotted path, in a stable order.
-func flatten(attrs *[]inbox.Attr, prefix string, fields map[string]json.RawMessage, depth int) {
-	for _, k := range slices.Sorted(maps.Keys(fields)) {
-		v := bytes.TrimSpace(fields[k])
-		name := prefix + k
-		switch {
-		case len(v) > 0 && v[0] == '{' && depth < 16:
-			var inner map[string]json.RawMessage
-			if json.Unmarshal(v, &inner) == nil {
-				flatten(attrs, name+".", inner, depth+1)
-				continue
+// maxDepth bounds how deeply an event's objects nest.
+const maxDepth = 32
+
+// scanner walks a JSON text.
+type scanner struct {
+	b []byte
+	i int
+}
+
+func (s *scanner) space() {
+	for s.i < len(s.b) && (s.b[s.i] == ' ' || s.b[s.i] == '\t' || s.b[s.i] == '\n' || s.b[s.i] == '\r') {
+		s.i++
+	}
+}
+
+var errJSON = errors.New("not valid JSON")
+
+// object reads the object at s.i, calling fn with each leaf's dotted key
+// (prefix joined with the member's name) and its JSON text; nested objects
+// are walked into.
+func (s *scanner) object(prefix []byte, depth int, fn func(key, val []byte, str bool) error) error {
+	if depth > maxDepth {
+		return errors.New("objects nested too deeply")
+	}
+	s.i++ // {
+	s.space()
+	if s.i < len(s.b) && s.b[s.i] == '}' {
+		s.i++
+		return nil
+	}
+	for {
+		s.space()
+		start := s.i
+		if err := s.string(); err != nil {
+			return err
+		}
+		name, err := unquote(s.b[start:s.i])
+		if err != nil {
+			return err
+		}
+		key := name
+		if len(prefix) > 0 {
+			key = append(append(append([]byte(nil), prefix...), '.'), name...)
+		}
+		s.space()
+		if s.i >= len(s.b) || s.b[s.i] != ':' {
+			return errJSON
+		}
+		s.i++
+		s.space()
+		if s.i < len(s.b) && s.b[s.i] == '{' {
+			if err := s.object(key, depth+1, fn); err != nil {
+				return err
 			}
-			*attrs = append(*attrs, inbox.Attr{Key: name, Value: string(v), JSON: true})
-		case len(v) > 0 && v[0] == '"':
-			var s string
-			if json.Unmarshal(v, &s) != nil {
-				*attrs = append(*attrs, inbox.Attr{Key: name, Value: string(v), JSON: true})
-				continue
+		} else {
+			vs := s.i
+			if err := s.value(depth); err != nil {
+				return err
 			}
-			*attrs = append(*attrs, inbox.Attr{Key: name, Value: s})
+			if err := fn(key, s.b[vs:s.i], s.b[vs] == '"'); err != nil {
+				return err
+			}
+		}
+		s.space()
+		if s.i >= len(s.b) {
+			return errJSON
+		}
+		switch s.b[s.i] {
+		case ',':
+			s.i++
+		case '}':
+			s.i++
+			return nil
 		default:
-			*attrs = append(*attrs, inbox.Attr{Key: name, Value: string(v), JSON: true})
+			return errJSON
 		}
 	}
+}
+
+// string moves past the string at s.i.
+func (s *scanner) string() error {
+	if s.i >= len(s.b) || s.b[s.i] != '"' {
+		return errJSON
+	}
+	for s.i++; s.i < len(s.b); s.i++ {
+		switch c := s.b[s.i]; {
+		case c == '\\':
+			s.i++
+		case c == '"':
+			s.i++
+			return nil
+		case c < 0x20:
+			return errJSON // JSON escapes control characters
+		}
+	}
+	return errJSON
+}
+
+// value moves past the value at s.i; json.Valid checks it once written.
+func (s *scanner) value(depth int) error {
+	if s.i >= len(s.b) {
+		return errJSON
+	}
+	switch c := s.b[s.i]; c {
+	case '"':
+		return s.string()
+	case '{', '[':
+		if depth > maxDepth {
+			return errors.New("objects nested too deeply")
+		}
+		closer := byte('}')
+		if c == '[' {
+			closer = ']'
+		}
+		s.i++
+		for {
+			s.space()
+			if s.i >= len(s.b) {
+				return errJSON
+			}
+			switch s.b[s.i] {
+			case closer:
+				s.i++
+				return nil
+			case ',', ':':
+				s.i++
+			default:
+				if err := s.value(depth + 1); err != nil {
+					return err
+				}
+			}
+		}
+	default:
+		start := s.i
+		for s.i < len(s.b) && !strings.ContainsRune(",}] \t\n\r:", rune(s.b[s.i])) {
+			s.i++
+		}
+		if !json.Valid(s.b[start:s.i]) {
+			return errJSON
+		}
+		return nil
+	}
+}
+
+// hasControl reports a control character, which JSON strings escape.
+func hasControl(b []byte) bool {
+	for _, c := range b {
+		if c < 0x20 {
+			return true
+		}
+	}
+	return false
+}
+
+// unquote is the text of a JSON string token.
+func unquote(tok []byte) ([]byte, error) {
+	if len(tok) < 2 || tok[0] != '"' || tok[len(tok)-1] != '"' {
+		return nil, errJSON
+	}
+	inner := tok[1 : len(tok)-1]
+	if bytes.IndexByte(inner, '\\') < 0 && utf8.Valid(inner) && !hasControl(inner) {
+		return inner, nil
+	}
+	var s string
+	if err := json.Unmarshal(tok, &s); err != nil {
+		return nil, fmt.Errorf("a string: %w", err)
+	}
+	return []byte(s), nil
 }
 
 func noEOF(err error) error {
