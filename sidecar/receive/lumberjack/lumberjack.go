@@ -368,7 +368,9 @@ func Event(b []byte) (inbox.Record, error) {
 			if err != nil {
 				return err
 			}
-			rec.Body = body
+			// A copy: b is the connection's buffer, which the next event
+			// overwrites.
+			rec.Body = bytes.Clone(body)
 			return nil
 		case str && string(key) == "@timestamp" && rec.Time == 0:
 			text, err := unquote(val)
