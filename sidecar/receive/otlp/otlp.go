@@ -126,7 +126,7 @@ func convertRecord(lr *logspb.LogRecord, scope *commonpb.InstrumentationScope, f
 	if r.Time == 0 {
 		r.Time = unixNano(lr.GetObservedTimeUnixNano())
 	}
-	r.Severity = severityNumber(int32(lr.GetSeverityNumber()))
+	r.Severity = SeverityFromNumber(int64(lr.GetSeverityNumber()))
 	if r.Severity == record.SeverityNone {
 		r.Severity = SeverityFromText(lr.GetSeverityText())
 	}
@@ -178,9 +178,10 @@ func unixNano(t uint64) int64 {
 	return int64(t)
 }
 
-// severityNumber maps an OTLP severity number to a severity: each of the
-// six ranges of four is one level.
-func severityNumber(n int32) record.Severity {
+// SeverityFromNumber maps an OTLP severity number (1–24) to a severity:
+// each of the six ranges of four is one level. Any other number is
+// SeverityNone.
+func SeverityFromNumber(n int64) record.Severity {
 	if n < 1 || n > 24 {
 		return record.SeverityNone
 	}
