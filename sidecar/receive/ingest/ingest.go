@@ -19,7 +19,6 @@ import (
 	"mime"
 	"net"
 	"net/http"
-	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -81,6 +80,11 @@ const (
 	PathIngest = "/ingest"
 )
 
+// decodeSlots is how many requests decode and append at once. Appends
+// take turns at the inbox (each one synced), so more would not take more
+// in a second; they would only hold more decoded requests in memory.
+const decodeSlots = 2
+
 type server struct {
 	opt Options
 	// decoding bounds how many requests decode and append at once: a
@@ -111,7 +115,7 @@ func Serve(ctx context.Context, ln net.Listener, opt Options) error {
 	opt.ReadTimeout = cmpDefault(opt.ReadTimeout, DefaultReadTimeout)
 	opt.IdleTimeout = cmpDefault(opt.IdleTimeout, DefaultIdleTimeout)
 
-	s := &server{opt: opt, decoding: make(chan struct{}, max(2, min(runtime.GOMAXPROCS(0), opt.MaxConns)))}
+	s := &server{opt: opt, decoding: make(chan struct{}, decodeSlots)}
 	var l net.Listener = newLimitListener(ln, opt.MaxConns, opt.Stats)
 	if opt.TLS != nil {
 		cfg := opt.TLS.Clone()
@@ -234,14 +238,17 @@ func (s *server) take(w http.ResponseWriter, r *http.Request, isOTLP bool) (stri
 	} else {
 		var recs []inbox.Record
 		if mt == "text/plain" {
-			recs = decodeText(body)
+			recs, err = decodeText(body, maxRecords(len(body)))
 		} else {
-			recs, err = decodeJSON(body)
-			if err != nil {
+			recs, err = decodeJSON(body, maxRecords(len(body)))
+			if err != nil && !errors.Is(err, errTooManyRecords) {
 				err = fmt.Errorf("ingest: %w", err)
 			}
 		}
 		batches = []otlp.Batch{{Records: recs}}
+	}
+	if errors.Is(err, otlp.ErrTooManyRecords) || errors.Is(err, errTooManyRecords) {
+		return mt, 0, fail(http.StatusRequestEntityTooLarge, "%v", err)
 	}
 	if err != nil {
 		return mt, 0, fail(http.StatusBadRequest, "%v", err)

@@ -30,6 +30,8 @@ import (
 	sdklog "go.opentelemetry.io/otel/sdk/log"
 	"go.opentelemetry.io/otel/sdk/resource"
 	"go.opentelemetry.io/otel/trace"
+	collogspb "go.opentelemetry.io/proto/otlp/collector/logs/v1"
+	logspb "go.opentelemetry.io/proto/otlp/logs/v1"
 	statuspb "google.golang.org/genproto/googleapis/rpc/status"
 	"google.golang.org/protobuf/proto"
 
@@ -404,6 +406,12 @@ func TestRefused(t *testing.T) {
 			status: 400, want: "the body is not valid gzip"},
 		{name: "gzip bomb", path: "/ingest", contentType: "text/plain", body: gzipBomb(t, 16<<20), header: []string{"Content-Encoding", "gzip"},
 			status: 413, want: "the body is more than 8388608 bytes (after gzip decoding too): send smaller batches"},
+		{name: "many tiny lines", path: "/ingest", contentType: "text/plain", body: []byte(strings.Repeat("x\n", 100000)),
+			status: 413, want: "ingest: too many records for the size of the request: 100001 lines, more than the 26024 such a body may hold: send fewer records a request"},
+		{name: "many empty objects", path: "/ingest", contentType: "application/x-ndjson", body: []byte(strings.Repeat("{}", 100000)),
+			status: 413, want: "ingest: too many records for the size of the request"},
+		{name: "many empty OTLP records", path: "/v1/logs", contentType: "application/x-protobuf", body: emptyRecords(t, 100000),
+			status: 413, want: "otlp: too many records for the size of the request: 100000 records in"},
 		{name: "GET", method: http.MethodGet, path: "/ingest", status: 405},
 		{name: "unknown path", path: "/v1/traces", contentType: "application/x-protobuf", status: 404},
 		{name: "no token", path: "/ingest", contentType: "text/plain", body: []byte("x"), token: "s3cret",
@@ -468,6 +476,19 @@ func TestRefused(t *testing.T) {
 			}
 		})
 	}
+}
+
+// emptyRecords is an OTLP request of n empty records, two bytes each.
+func emptyRecords(t *testing.T, n int) []byte {
+	recs := make([]*logspb.LogRecord, n)
+	for i := range recs {
+		recs[i] = &logspb.LogRecord{}
+	}
+	b, err := proto.Marshal(&collogspb.ExportLogsServiceRequest{ResourceLogs: []*logspb.ResourceLogs{{ScopeLogs: []*logspb.ScopeLogs{{LogRecords: recs}}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }
 
 func cmpOr(a, b string) string {

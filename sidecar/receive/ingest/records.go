@@ -22,7 +22,7 @@ import (
 // "time", "timestamp" or "@timestamp" its time, "level" or "severity" its
 // severity (the first of each that reads as one), every other member an
 // attribute.
-func decodeJSON(body []byte) ([]inbox.Record, error) {
+func decodeJSON(body []byte, maxRecords int) ([]inbox.Record, error) {
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.UseNumber()
 	var recs []inbox.Record
@@ -42,6 +42,9 @@ func decodeJSON(body []byte) ([]inbox.Record, error) {
 				return nil, position(body, dec, len(recs), errors.New("more follows the array: send one array, or objects one per line"))
 			}
 			return recs, nil
+		}
+		if len(recs) == maxRecords {
+			return nil, fmt.Errorf("%w: more than the %d such a body may hold: send fewer records a request", errTooManyRecords, maxRecords)
 		}
 		tok, err := dec.Token()
 		if err == io.EOF && !array {
@@ -247,8 +250,12 @@ func severityOf(raw json.RawMessage) record.Severity {
 
 // decodeText makes one record of each line of body (a "\r" before the
 // "\n" left out); blank lines make none.
-func decodeText(body []byte) []inbox.Record {
-	var recs []inbox.Record
+func decodeText(body []byte, maxRecords int) ([]inbox.Record, error) {
+	n := bytes.Count(body, []byte{'\n'}) + 1
+	if n > maxRecords {
+		return nil, fmt.Errorf("%w: %d lines, more than the %d such a body may hold: send fewer records a request", errTooManyRecords, n, maxRecords)
+	}
+	recs := make([]inbox.Record, 0, n)
 	for len(body) > 0 {
 		line := body
 		if i := bytes.IndexByte(body, '\n'); i >= 0 {
@@ -262,5 +269,15 @@ func decodeText(body []byte) []inbox.Record {
 		}
 		recs = append(recs, inbox.Record{Body: line})
 	}
-	return recs
+	return recs, nil
 }
+
+// errTooManyRecords refuses a body of more records than its size holds
+// for a sender that means well (413, as for too large a body).
+var errTooManyRecords = errors.New("ingest: too many records for the size of the request")
+
+// maxRecords is the most records an /ingest body of n bytes may hold:
+// each becomes an inbox record of some 64 bytes, however small it was
+// ({}, a one-letter line); beyond one per 8 bytes (and a thousand) a
+// request is refused rather than let grow memory many times its size.
+func maxRecords(n int) int { return 1024 + n/8 }

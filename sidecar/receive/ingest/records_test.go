@@ -49,7 +49,7 @@ func TestDecodeJSON(t *testing.T) {
 		body: "[]",
 	}} {
 		t.Run(tc.name, func(t *testing.T) {
-			got, err := decodeJSON([]byte(tc.body))
+			got, err := decodeJSON([]byte(tc.body), 1<<20)
 			if err != nil {
 				t.Fatalf("decodeJSON: %v", err)
 			}
@@ -70,7 +70,7 @@ func TestDecodeJSONErrors(t *testing.T) {
 		{"plain text", "hello world\n", `record 1 (line 1): invalid character 'h'`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := decodeJSON([]byte(tc.body))
+			_, err := decodeJSON([]byte(tc.body), 1<<20)
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("decodeJSON: %v, want an error with %q", err, tc.want)
 			}
@@ -79,7 +79,10 @@ func TestDecodeJSONErrors(t *testing.T) {
 }
 
 func TestDecodeText(t *testing.T) {
-	got := decodeText([]byte("one\r\n\n  \ntwo\nthree"))
+	got, err := decodeText([]byte("one\r\n\n  \ntwo\nthree"), 1<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
 	want := []inbox.Record{{Body: []byte("one")}, {Body: []byte("two")}, {Body: []byte("three")}}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("decodeText:\n got %+v\nwant %+v", got, want)
@@ -93,14 +96,18 @@ func FuzzDecodeRecords(f *testing.F) {
 	f.Add([]byte(`{"time":1e300,"level":-1}`))
 	f.Add([]byte("plain\ntext"))
 	f.Fuzz(func(t *testing.T, body []byte) {
-		recs, err := decodeJSON(body)
+		recs, err := decodeJSON(body, 1<<20)
 		if err != nil {
 			if json.Valid(body) && bytes.HasPrefix(bytes.TrimSpace(body), []byte("{")) && !strings.Contains(err.Error(), "is not a JSON object") {
 				t.Fatalf("a valid JSON object was refused: %v", err)
 			}
 			return
 		}
-		for _, r := range append(recs, decodeText(body)...) {
+		lines, err := decodeText(body, 1<<20)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range append(recs, lines...) {
 			line := r.AppendLine(nil)
 			if bytes.IndexByte(line, '\n') != len(line)-1 || !json.Valid(line) {
 				t.Fatalf("record %+v makes the inbox line %q: not one line of JSON", r, line)

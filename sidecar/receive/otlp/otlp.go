@@ -19,7 +19,6 @@ import (
 	commonpb "go.opentelemetry.io/proto/otlp/common/v1"
 	logspb "go.opentelemetry.io/proto/otlp/logs/v1"
 	"google.golang.org/protobuf/encoding/protojson"
-	"google.golang.org/protobuf/proto"
 
 	"github.com/loglet/loglet/sidecar/inbox"
 	"github.com/loglet/loglet/sidecar/record"
@@ -45,6 +44,11 @@ const (
 // ErrContentType is what Decode answers (wrapped) for a content type that
 // is neither of OTLP/HTTP's: the server answers 415.
 var ErrContentType = errors.New("otlp: unsupported content type")
+
+// ErrTooManyRecords is what Decode answers (wrapped) for a request of more
+// records (or, in JSON, objects) than its size can hold for a sender
+// that means well: the server answers 413, as for too large a body.
+var ErrTooManyRecords = errors.New("otlp: too many records for the size of the request")
 
 // Batch is the records of one ResourceLogs: Resource is the first argument
 // of the inbox's Append, which keeps each resource a stream of its own.
@@ -75,18 +79,19 @@ func Decode(body []byte, contentType string) ([]Batch, error) {
 	if err != nil {
 		return nil, err
 	}
-	req := &collogspb.ExportLogsServiceRequest{}
 	if mt == ContentTypeProtobuf {
-		err = proto.Unmarshal(body, req)
-	} else {
-		// OTLP/JSON receivers must ignore fields they do not know: a newer
-		// sender's request still goes through.
-		err = protojson.UnmarshalOptions{DiscardUnknown: true}.Unmarshal(body, req)
+		return decodeProtobuf(body, maxRecords(len(body)))
 	}
-	if err != nil {
+	if n, most := jsonObjects(body), maxJSONObjects(len(body)); n > most {
+		return nil, fmt.Errorf("%w: %d JSON objects in %d bytes, more than the %d such a body may hold: send fewer records a request", ErrTooManyRecords, n, len(body), most)
+	}
+	req := &collogspb.ExportLogsServiceRequest{}
+	// OTLP/JSON receivers must ignore fields they do not know: a newer
+	// sender's request still goes through.
+	if err := (protojson.UnmarshalOptions{DiscardUnknown: true}).Unmarshal(body, req); err != nil {
 		return nil, fmt.Errorf("otlp: not an ExportLogsServiceRequest: %w", err)
 	}
-	return convert(req, mt == ContentTypeJSON)
+	return convert(req, true)
 }
 
 func convert(req *collogspb.ExportLogsServiceRequest, fromJSON bool) ([]Batch, error) {
@@ -132,14 +137,6 @@ func convertRecord(lr *logspb.LogRecord, scope *commonpb.InstrumentationScope, f
 	}
 	r.Body = body(lr.GetBody())
 
-	attrs := lr.GetAttributes()
-	r.Attrs = make([]inbox.Attr, 0, len(attrs)+6)
-	for _, kv := range attrs {
-		r.Attrs = append(r.Attrs, attr(kv.GetKey(), kv.GetValue(), buf))
-	}
-	if t := lr.GetSeverityText(); t != "" {
-		r.Attrs = append(r.Attrs, inbox.Attr{Key: KeySeverityText, Value: t})
-	}
 	traceID, err := id(lr.GetTraceId(), 16, fromJSON)
 	if err != nil {
 		return r, fmt.Errorf("traceId: %w", err)
@@ -147,6 +144,25 @@ func convertRecord(lr *logspb.LogRecord, scope *commonpb.InstrumentationScope, f
 	spanID, err := id(lr.GetSpanId(), 8, fromJSON)
 	if err != nil {
 		return r, fmt.Errorf("spanId: %w", err)
+	}
+	// The attributes, allocated once to their number: a request of many
+	// small records must not cost many times its size.
+	attrs := lr.GetAttributes()
+	n := len(attrs)
+	for _, set := range []bool{lr.GetSeverityText() != "", traceID != "", spanID != "", lr.GetFlags() != 0,
+		lr.GetEventName() != "", scope.GetName() != "", scope.GetVersion() != ""} {
+		if set {
+			n++
+		}
+	}
+	if n > 0 {
+		r.Attrs = make([]inbox.Attr, 0, n)
+	}
+	for _, kv := range attrs {
+		r.Attrs = append(r.Attrs, attr(kv.GetKey(), kv.GetValue(), buf))
+	}
+	if t := lr.GetSeverityText(); t != "" {
+		r.Attrs = append(r.Attrs, inbox.Attr{Key: KeySeverityText, Value: t})
 	}
 	if traceID != "" {
 		r.Attrs = append(r.Attrs, inbox.Attr{Key: KeyTraceID, Value: traceID})

@@ -13,6 +13,7 @@ import (
 	commonpb "go.opentelemetry.io/proto/otlp/common/v1"
 	logspb "go.opentelemetry.io/proto/otlp/logs/v1"
 	resourcepb "go.opentelemetry.io/proto/otlp/resource/v1"
+	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/loglet/loglet/sidecar/inbox"
@@ -129,11 +130,11 @@ func TestDecodeProtobuf(t *testing.T) {
 		)),
 		want: []otlp.Batch{{Records: []inbox.Record{
 			{Time: 5, Severity: record.SeverityError, Body: []byte("a"), Attrs: []inbox.Attr{{Key: "severity_text", Value: "err"}}},
-			{Severity: record.SeverityFatal, Body: []byte("b"), Attrs: []inbox.Attr{}},
-			{Severity: record.SeverityTrace, Body: []byte("c"), Attrs: []inbox.Attr{}},
+			{Severity: record.SeverityFatal, Body: []byte("b")},
+			{Severity: record.SeverityTrace, Body: []byte("c")},
 			{Severity: record.SeverityInfo, Body: []byte("d"), Attrs: []inbox.Attr{{Key: "severity_text", Value: "INFO3"}}},
 			{Body: []byte("e"), Attrs: []inbox.Attr{{Key: "severity_text", Value: "chatty"}}},
-			{Body: []byte("f"), Attrs: []inbox.Attr{}},
+			{Body: []byte("f")},
 		}}},
 	}, {
 		name: "bodies that are not strings",
@@ -145,11 +146,11 @@ func TestDecodeProtobuf(t *testing.T) {
 			&logspb.LogRecord{},
 		)),
 		want: []otlp.Batch{{Records: []inbox.Record{
-			{Body: []byte(`{"user":"ann","n":7}`), Attrs: []inbox.Attr{}},
-			{Body: []byte(`[1.5,true]`), Attrs: []inbox.Attr{}},
-			{Body: []byte(`12`), Attrs: []inbox.Attr{}},
-			{Body: []byte{0xc3, 0x28, 'x'}, Attrs: []inbox.Attr{}},
-			{Attrs: []inbox.Attr{}},
+			{Body: []byte(`{"user":"ann","n":7}`)},
+			{Body: []byte(`[1.5,true]`)},
+			{Body: []byte(`12`)},
+			{Body: []byte{0xc3, 0x28, 'x'}},
+			{},
 		}}},
 	}, {
 		name: "one batch per resource; a resource without records gives none; ids of zeros left out",
@@ -163,7 +164,7 @@ func TestDecodeProtobuf(t *testing.T) {
 			}},
 		),
 		want: []otlp.Batch{
-			{Resource: []record.KeyValue{{Key: "service.name", Value: "a"}, {Key: "attrs", Value: `{"x":2}`}}, Records: []inbox.Record{{Body: []byte("1"), Attrs: []inbox.Attr{}}}},
+			{Resource: []record.KeyValue{{Key: "service.name", Value: "a"}, {Key: "attrs", Value: `{"x":2}`}}, Records: []inbox.Record{{Body: []byte("1")}}},
 			{Resource: []record.KeyValue{{Key: "service.name", Value: "b"}}, Records: []inbox.Record{
 				{Body: []byte("2"), Attrs: []inbox.Attr{{Key: "otel.scope.name", Value: "s1"}}},
 				{Body: []byte("3"), Attrs: []inbox.Attr{{Key: "otel.scope.version", Value: "v2"}}},
@@ -354,13 +355,90 @@ func FuzzDecodeProtobuf(f *testing.F) {
 		f.Add(b)
 	}
 	f.Add([]byte{0x0a, 0x80})
+	f.Add(outOfOrder())
 	f.Fuzz(func(t *testing.T, body []byte) {
 		batches, err := otlp.Decode(body, otlp.ContentTypeProtobuf)
+		if err == nil {
+			checkLines(t, batches)
+		}
+		// Record by record, Decode reads what unmarshalling the whole
+		// request reads.
+		want, err := otlp.DecodeFull(body)
 		if err != nil {
 			return
 		}
-		checkLines(t, batches)
+		got, err := otlp.DecodeProtobuf(body)
+		if err != nil {
+			t.Fatalf("the whole request unmarshals, but record by record: %v", err)
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("record by record:\n got %+v\nwant %+v", got, want)
+		}
 	})
+}
+
+// outOfOrder is an export request whose fields come in an order no
+// generated encoder writes but the protobuf wire format allows: the
+// resource after the scope logs, the scope after its records, and fields
+// this version does not know.
+func outOfOrder() []byte {
+	msg := func(fields ...[]byte) []byte { return bytes.Join(fields, nil) }
+	field := func(num protowire.Number, v []byte) []byte {
+		b := protowire.AppendTag(nil, num, protowire.BytesType)
+		return protowire.AppendBytes(b, v)
+	}
+	mustMarshal := func(m proto.Message) []byte {
+		b, err := proto.Marshal(m)
+		if err != nil {
+			panic(err)
+		}
+		return b
+	}
+	unknown := protowire.AppendVarint(protowire.AppendTag(nil, 99, protowire.VarintType), 7)
+	rec := mustMarshal(&logspb.LogRecord{Body: str("late scope")})
+	scopeLogs := msg(field(2, rec), unknown, field(1, mustMarshal(&commonpb.InstrumentationScope{Name: "s"})), field(2, rec))
+	resource := mustMarshal(&resourcepb.Resource{Attributes: []*commonpb.KeyValue{kv("service.name", str("late"))}})
+	return field(1, msg(field(2, scopeLogs), unknown, field(1, resource)))
+}
+
+func TestDecodeProtobufWireOrder(t *testing.T) {
+	got, err := otlp.Decode(outOfOrder(), otlp.ContentTypeProtobuf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := inbox.Record{Body: []byte("late scope"), Attrs: []inbox.Attr{{Key: "otel.scope.name", Value: "s"}}}
+	want := []otlp.Batch{{Resource: []record.KeyValue{{Key: "service.name", Value: "late"}}, Records: []inbox.Record{rec, rec}}}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("Decode:\n got %+v\nwant %+v", got, want)
+	}
+}
+
+func TestDecodeTooManyRecords(t *testing.T) {
+	// Empty records, two bytes each: a request that would cost memory
+	// many times its size.
+	empty := make([]*logspb.LogRecord, 10000)
+	for i := range empty {
+		empty[i] = &logspb.LogRecord{}
+	}
+	pb, err := proto.Marshal(request(resourceLogs(nil, nil, empty...)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	js := `{"resourceLogs":[{"scopeLogs":[{"logRecords":[{}` + strings.Repeat(",{}", 9999) + `]}]}]}`
+	for _, tc := range []struct {
+		name, contentType string
+		body              []byte
+	}{{"protobuf", otlp.ContentTypeProtobuf, pb}, {"JSON", otlp.ContentTypeJSON, []byte(js)}} {
+		_, err := otlp.Decode(tc.body, tc.contentType)
+		if !errors.Is(err, otlp.ErrTooManyRecords) || !strings.Contains(err.Error(), "send fewer records a request") {
+			t.Errorf("%s: 10000 empty records in %d bytes: %v, want ErrTooManyRecords", tc.name, len(tc.body), err)
+		}
+	}
+	// Braces in strings are text, not objects.
+	braces := `{"resourceLogs":[{"scopeLogs":[{"logRecords":[{"body":{"stringValue":"` + strings.Repeat("{}", 5000) + `"}}]}]}]}`
+	if _, err := otlp.Decode([]byte(braces), otlp.ContentTypeJSON); err != nil {
+		t.Errorf("a body of braces: %v", err)
+	}
 }
 
 func FuzzDecodeJSON(f *testing.F) {
