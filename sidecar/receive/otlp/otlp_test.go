@@ -6,6 +6,7 @@ import (
 	"errors"
 	"math"
 	"reflect"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -453,4 +454,44 @@ func FuzzDecodeJSON(f *testing.F) {
 		}
 		checkLines(t, batches)
 	})
+}
+
+// TestDecodeMemory: what decoding a request allocates stays within a few
+// times its size, for the smallest records a request may hold and for
+// more of them, which are refused.
+func TestDecodeMemory(t *testing.T) {
+	mk := func(n int, body string) []byte {
+		recs := make([]*logspb.LogRecord, n)
+		for i := range recs {
+			recs[i] = &logspb.LogRecord{}
+			if body != "" {
+				recs[i].Body = str(body)
+			}
+		}
+		b, err := proto.Marshal(request(resourceLogs(nil, nil, recs...)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	for _, tc := range []struct {
+		name    string
+		body    []byte
+		refused bool
+	}{
+		{"empty records, 2 bytes each", mk(1<<20, ""), true},
+		{"16-byte records", mk(1<<18, "0123456789"), false},
+	} {
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		batches, err := otlp.Decode(tc.body, otlp.ContentTypeProtobuf)
+		runtime.ReadMemStats(&after)
+		if refused := errors.Is(err, otlp.ErrTooManyRecords); refused != tc.refused {
+			t.Errorf("%s: Decode: %v, want refused %t", tc.name, err, tc.refused)
+		}
+		if alloc := after.TotalAlloc - before.TotalAlloc; alloc > 16*uint64(len(tc.body)) {
+			t.Errorf("%s: decoding %d bytes allocated %d (%d times as much), want at most 16 times", tc.name, len(tc.body), alloc, alloc/uint64(len(tc.body)))
+		}
+		runtime.KeepAlive(batches)
+	}
 }
