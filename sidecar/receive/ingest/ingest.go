@@ -92,7 +92,30 @@ type server struct {
 	// turns at the inbox anyway, so memory stays near MaxConns bodies.
 	decoding chan struct{}
 	// handlers counts requests in a handler; Serve returns once none is.
+	// closing, set then, turns away any request still coming in (a
+	// connection Close cut may race with it).
+	mu       sync.Mutex
+	closing  bool
 	handlers sync.WaitGroup
+}
+
+// enter counts a request in, unless the server is closing.
+func (s *server) enter() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closing {
+		return false
+	}
+	s.handlers.Add(1)
+	return true
+}
+
+// drain waits for the requests in handlers and turns away further ones.
+func (s *server) drain() {
+	s.mu.Lock()
+	s.closing = true
+	s.mu.Unlock()
+	s.handlers.Wait()
 }
 
 // Serve serves senders on ln until ctx ends, then shuts down gracefully:
@@ -137,7 +160,7 @@ func Serve(ctx context.Context, ln net.Listener, opt Options) error {
 	go func() { done <- srv.Serve(l) }()
 	select {
 	case err := <-done:
-		s.handlers.Wait()
+		s.drain()
 		return fmt.Errorf("ingest: %w", err)
 	case <-ctx.Done():
 	}
@@ -150,7 +173,7 @@ func Serve(ctx context.Context, ln net.Listener, opt Options) error {
 		srv.Close()
 	}
 	<-done
-	s.handlers.Wait()
+	s.drain()
 	return nil
 }
 
@@ -179,7 +202,10 @@ func fail(code int, format string, args ...any) *failure {
 }
 
 func (s *server) handle(w http.ResponseWriter, r *http.Request, isOTLP bool) {
-	s.handlers.Add(1)
+	if !s.enter() {
+		s.answerFailure(w, r, isOTLP, "", fail(http.StatusServiceUnavailable, "ingest: the agent is shutting down: retry later"))
+		return
+	}
 	defer s.handlers.Done()
 	mt, n, f := s.take(w, r, isOTLP)
 	if f != nil {
