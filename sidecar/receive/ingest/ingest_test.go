@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"math"
 	"net"
 	"net/http"
@@ -38,9 +39,11 @@ import (
 	"github.com/loglet/loglet/internal/poll"
 	"github.com/loglet/loglet/internal/testpki"
 	"github.com/loglet/loglet/sidecar/inbox"
+	"github.com/loglet/loglet/sidecar/parse"
 	"github.com/loglet/loglet/sidecar/receive"
 	"github.com/loglet/loglet/sidecar/receive/ingest"
 	"github.com/loglet/loglet/sidecar/record"
+	"github.com/loglet/loglet/sidecar/source"
 )
 
 // serve runs Serve on a loopback listener until the test ends, and checks
@@ -140,6 +143,62 @@ func readInbox(t *testing.T, in *inbox.Inbox) []spooled {
 		}
 		f.Close()
 		if err := sc.Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return out
+}
+
+// pipelineRecord is one record as the agent's pipeline reads it from
+// the inbox: parse's container format "inbox", read by a source.
+type pipelineRecord struct {
+	Body, Severity string
+	Time           int64
+	Attrs          map[string]string
+	Resource       []record.KeyValue
+}
+
+// readThroughParse reads the inbox's segments as the pipeline does.
+func readThroughParse(t *testing.T, in *inbox.Inbox) []pipelineRecord {
+	t.Helper()
+	spec, err := parse.Compile(parse.Config{Container: "inbox", MaxLineBytes: 1 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	paths, err := filepath.Glob(in.Glob())
+	if err != nil {
+		t.Fatal(err)
+	}
+	slices.Sort(paths)
+	var out []pipelineRecord
+	for _, path := range paths {
+		res, err := inbox.Resource(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f, err := os.Open(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		id, _, err := source.Identify(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		scfg := source.Config{BatchBytes: 1 << 20, BatchWait: time.Hour, MaxLineBytes: 1 << 20, Poll: time.Hour, Parse: spec}
+		emit := func(_ context.Context, p *record.Package) error {
+			for i, e := range p.Records {
+				r := pipelineRecord{Body: string(p.Body(i)), Severity: e.Severity.String(), Time: e.Time, Attrs: map[string]string{}, Resource: res}
+				for _, a := range p.Attributes(i) {
+					r.Attrs[string(p.Bytes(a.Key))] = string(p.Bytes(a.Value))
+				}
+				out = append(out, r)
+			}
+			return nil
+		}
+		pool := record.NewPool(source.InitialBufferBytes, source.BufferBytes(scfg.BatchBytes, scfg.MaxLineBytes, spec.Multiline()))
+		file := source.NewFile(scfg, f, path, record.NewOrigin("inbox", path, res), source.State{Identity: id}, emit, pool, &source.Stats{})
+		file.SetOnce()
+		if err := file.Run(context.Background(), context.Background()); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -265,6 +324,24 @@ func TestOpenTelemetrySDK(t *testing.T) {
 			}
 			checkSDKRecord(t, got[0], "disk almost full", at)
 			checkSDKRecord(t, got[1], "disk full", at.Add(time.Second))
+
+			// And as the pipeline reads them.
+			piped := readThroughParse(t, in)
+			if len(piped) != 2 {
+				t.Fatalf("the pipeline reads %d records, want 2", len(piped))
+			}
+			want := map[string]string{"path": "/var", "free": "42", "disk": `{"dev":"sda"}`, "severity_text": "WARN",
+				"trace_id": "4bf92f3577b34da6a3ce929d0e0e4736", "span_id": "00f067aa0ba902b7", "flags": "1",
+				"otel.scope.name": "app/http", "otel.scope.version": "1.2.0"}
+			for i, r := range piped {
+				body := []string{"disk almost full", "disk full"}[i]
+				if r.Body != body || r.Severity != "WARN" || r.Time != at.Add(time.Duration(i)*time.Second).UnixNano() || !maps.Equal(r.Attrs, want) {
+					t.Errorf("the pipeline reads %+v, want %q WARN at %d with %v", r, body, at.Add(time.Duration(i)*time.Second).UnixNano(), want)
+				}
+				if !slices.Contains(r.Resource, record.KeyValue{Key: "service.name", Value: "checkout"}) {
+					t.Errorf("resource %v, want service.name checkout", r.Resource)
+				}
+			}
 			if n := stats.Records.Load(); n != 2 {
 				t.Errorf("Stats.Records = %d, want 2", n)
 			}
