@@ -479,8 +479,8 @@ func TestDecodeMemory(t *testing.T) {
 		body    []byte
 		refused bool
 	}{
-		{"empty records, 2 bytes each", mk(1<<20, ""), true},
-		{"16-byte records", mk(1<<18, "0123456789"), false},
+		{"empty records, 2 bytes each", mk(1<<17, ""), true},
+		{"16-byte records", mk(1<<15, "0123456789"), false},
 	} {
 		var before, after runtime.MemStats
 		runtime.ReadMemStats(&before)
