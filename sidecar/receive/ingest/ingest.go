@@ -160,6 +160,9 @@ func Serve(ctx context.Context, ln net.Listener, opt Options) error {
 	go func() { done <- srv.Serve(l) }()
 	select {
 	case err := <-done:
+		// The listener failed; the connections it had given are still
+		// served until closed.
+		srv.Close()
 		s.drain()
 		return fmt.Errorf("ingest: %w", err)
 	case <-ctx.Done():

@@ -903,3 +903,27 @@ func TestTLSWithToken(t *testing.T) {
 		}
 	}
 }
+
+func TestServeErrors(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	if err := ingest.Serve(context.Background(), ln, ingest.Options{}); err == nil || !strings.Contains(err.Error(), "Appender is required") {
+		t.Errorf("Serve without an Appender: %v, want an error naming Options.Appender", err)
+	}
+	// A listener closed under Serve ends it with an error.
+	in := openInbox(t, inbox.Options{})
+	served := make(chan error, 1)
+	go func() { served <- ingest.Serve(context.Background(), ln, ingest.Options{Appender: in}) }()
+	ln.Close()
+	select {
+	case err := <-served:
+		if err == nil {
+			t.Error("Serve returned nil after its listener failed")
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("Serve did not return after its listener was closed")
+	}
+}
