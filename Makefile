@@ -41,6 +41,7 @@ FUZZ_TARGETS := \
 	hub/query:FuzzQuickFields \
 	hub/query:FuzzParseTime \
 	sidecar/decode:FuzzDecode \
+	sidecar/receive/otlp:FuzzDecodeProtobuf sidecar/receive/otlp:FuzzDecodeJSON sidecar/receive/ingest:FuzzDecodeRecords \
 	webhook:FuzzAdmissionLoads \
 	hub:FuzzParseNkeys \
 	$(foreach t,FuzzCRI FuzzTimestamps FuzzDocker FuzzAuto FuzzJSON FuzzLogfmt FuzzNginx FuzzCSV FuzzMultiline FuzzStreams FuzzRegex FuzzScanObject FuzzRFC3339 FuzzChain FuzzSearch FuzzEncodingGBK FuzzEncodingUTF16 FuzzInvalidUTF8,sidecar/parse:$(t))
