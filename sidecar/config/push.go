@@ -10,6 +10,9 @@ import (
 
 	"github.com/loglet/loglet/internal/settings"
 	"github.com/loglet/loglet/sidecar/inbox"
+	"github.com/loglet/loglet/sidecar/receive/ingest"
+	"github.com/loglet/loglet/sidecar/receive/lumberjack"
+	"github.com/loglet/loglet/sidecar/receive/syslog"
 )
 
 // Push protocols: an input with one of these blocks listens instead of
@@ -79,8 +82,10 @@ var ListenerKeyDocs = map[string]string{
 // ListenerDefaults are the defaults of a listener block's keys that have
 // one, per protocol.
 func ListenerDefaults(kind string) map[string]string {
-	return map[string]string{"listen": defaultListen[kind], "max-inbox-bytes": "256MiB", "max-connections": map[string]string{PushSyslog: "256", PushHTTP: "64", PushLumberjack: "64"}[kind],
-		"max-message-bytes": "64KiB", "max-body-bytes": "8MiB"}
+	conns := map[string]int{PushSyslog: syslog.DefaultMaxConns, PushHTTP: ingest.DefaultMaxConns, PushLumberjack: lumberjack.DefaultMaxConns}[kind]
+	return map[string]string{"listen": defaultListen[kind], "max-inbox-bytes": settings.FormatBytes(inbox.DefaultMaxBytes),
+		"max-connections": strconv.Itoa(conns), "max-message-bytes": settings.FormatBytes(syslog.DefaultMaxMessageBytes),
+		"max-body-bytes": settings.FormatBytes(ingest.DefaultMaxBodyBytes)}
 }
 
 // ListenerKeys are the keys of kind's block, in the order they are
@@ -190,8 +195,8 @@ func readListener(kind string, b map[string]any, where string) (*Listener, error
 		high int64
 	}{
 		{"max-inbox-bytes", l.MaxInboxBytes, &l.InboxBytes, inbox.DefaultMaxBytes, 1 << 40},
-		{"max-message-bytes", l.MaxMessageBytes, &l.MessageBytes, 64 << 10, 64 << 20},
-		{"max-body-bytes", l.MaxBodyBytes, &l.BodyBytes, 8 << 20, 1 << 30},
+		{"max-message-bytes", l.MaxMessageBytes, &l.MessageBytes, syslog.DefaultMaxMessageBytes, 64 << 20},
+		{"max-body-bytes", l.MaxBodyBytes, &l.BodyBytes, ingest.DefaultMaxBodyBytes, 1 << 30},
 	}
 	for _, s := range sizes {
 		*s.dst = s.def

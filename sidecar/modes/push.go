@@ -18,6 +18,7 @@ import (
 	"github.com/loglet/loglet/sidecar/inbox"
 	"github.com/loglet/loglet/sidecar/metrics"
 	"github.com/loglet/loglet/sidecar/receive"
+	"github.com/loglet/loglet/sidecar/receive/ingest"
 	"github.com/loglet/loglet/sidecar/receive/lumberjack"
 	"github.com/loglet/loglet/sidecar/receive/syslog"
 )
@@ -229,8 +230,10 @@ func (in *pushInput) serve(ctx context.Context, log *slog.Logger) error {
 		return syslog.ServeStream(ctx, in.ln, opt)
 	case config.PushLumberjack:
 		return lumberjack.Serve(ctx, in.ln, lumberjack.Options{Appender: in.box, Stats: &in.stats, Log: log, TLS: in.tls, MaxConns: in.l.MaxConnections})
+	default:
+		return ingest.Serve(ctx, in.ln, ingest.Options{Appender: in.box, Stats: &in.stats, Log: log, TLS: in.tls, Token: in.token,
+			MaxConns: in.l.MaxConnections, MaxBodyBytes: in.l.BodyBytes})
 	}
-	return fmt.Errorf("%s: not served by this build", in.kind)
 }
 
 // Close closes the listeners and inboxes.
