@@ -2,6 +2,7 @@ package webhook
 
 import (
 	"cmp"
+	"context"
 	"fmt"
 	"path"
 	"slices"
@@ -11,12 +12,15 @@ import (
 	"github.com/spf13/pflag"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/util/intstr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
 
 	"github.com/loglet/loglet/charts"
+	"github.com/loglet/loglet/internal/kubetest"
 	"github.com/loglet/loglet/sidecar/config"
 	"github.com/loglet/loglet/sidecar/modes"
 )
@@ -49,14 +53,14 @@ func TestChartNodePush(t *testing.T) {
 	pods := pushInputWant{name: "pods"}
 	host := pushInputWant{name: "host", files: []string{"hostPath:/var/log/*.log", "hostPath:/var/log/syslog"}}
 	for _, tc := range []struct {
-		name    string
-		set     []string
-		inputs  []pushInputWant // nil: no document inputs (the flags' default input)
-		format  string          // of the host input
+		name   string
+		set    []string
+		inputs []pushInputWant // nil: no document inputs (the flags' default input)
+		format string          // of the host input
 		// podsFormat and podsRoute are the pods input's (default: raw, none).
 		podsFormat, podsRoute string
-		ports   []portWant
-		service bool
+		ports                 []portWant
+		service               bool
 	}{
 		{name: "host files", set: []string{"nodeMode.hostFiles={/var/log/*.log,/var/log/syslog}"},
 			inputs: []pushInputWant{pods, host}, format: "raw"},
@@ -95,7 +99,7 @@ func TestChartNodePush(t *testing.T) {
 		// pods: the agent takes them only outside a document with inputs.
 		{name: "extraArgs' input settings", set: []string{"nodeMode.push.syslog.enabled=true",
 			"nodeMode.extraArgs={--format=json,--exclude-namespace=kube-system,--route=apps}"},
-			inputs: []pushInputWant{pods, {name: "syslog", kind: config.PushSyslog, network: "tcp", address: "0.0.0.0:5514"}},
+			inputs:     []pushInputWant{pods, {name: "syslog", kind: config.PushSyslog, network: "tcp", address: "0.0.0.0:5514"}},
 			podsFormat: "json", podsRoute: "apps",
 			ports: []portWant{{"syslog", 5514, corev1.ProtocolTCP, false}}},
 		{name: "node mode as before", set: nil},
@@ -265,11 +269,45 @@ func TestChartNodePushRefused(t *testing.T) {
 	}
 }
 
+// chartNodePushAll turns on every host-file and push value.
+var chartNodePushAll = []string{"nodeMode.enabled=true", "nodeMode.hostFiles={/var/log/*.log,/var/log/syslog}",
+	"nodeMode.push.syslog.enabled=true", "nodeMode.push.syslog.udp=true", "nodeMode.push.syslog.hostPort=true",
+	"nodeMode.push.otlp.enabled=true", "nodeMode.push.otlp.hostPort=true", "nodeMode.push.otlp.tokenSecret.name=otlp-token",
+	"nodeMode.push.otlp.tlsSecret=otlp-tls", "nodeMode.push.otlp.clientCASecret.name=senders-ca",
+	"nodeMode.push.lumberjack.enabled=true", "nodeMode.push.lumberjack.hostPort=true", "nodeMode.push.lumberjack.tlsSecret=beats-tls",
+	"nodeMode.push.lumberjack.clientCASecret.name=senders-ca", "nodeMode.push.service.enabled=true"}
+
+// TestChartNodePushDryRun applies what the chart renders with every push
+// value on to a real kube-apiserver with server-side dry run: the API
+// server's validation of the ports, volumes and Service.
+func TestChartNodePushDryRun(t *testing.T) {
+	_, restCfg := kubetest.Start(t)
+	cl, err := client.New(restCfg, client.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if err := cl.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: charts.ReleaseNamespace}}); err != nil {
+		t.Fatal(err)
+	}
+	kinds := map[string]int{}
+	for _, o := range renderChart(t, chartNodePushAll...) {
+		if o.GetName() != "loglet-node" {
+			continue
+		}
+		kinds[o.GetKind()]++
+		if err := cl.Apply(ctx, client.ApplyConfigurationFromUnstructured(o), client.DryRunAll, client.FieldOwner("helm"), client.ForceOwnership); err != nil {
+			t.Errorf("%s %s: %v", o.GetKind(), o.GetName(), err)
+		}
+	}
+	if kinds["DaemonSet"] != 1 || kinds["Service"] != 1 {
+		t.Errorf("applied %v, want the DaemonSet and the Service loglet-node", kinds)
+	}
+}
+
 // TestChartNodePushLint: helm lint passes with the new values on.
 func TestChartNodePushLint(t *testing.T) {
-	if err := charts.Lint(charts.Dir(), "nodeMode.enabled=true", "nodeMode.hostFiles[0]=/var/log/*.log",
-		"nodeMode.push.syslog.enabled=true", "nodeMode.push.otlp.enabled=true", "nodeMode.push.otlp.tokenSecret.name=t",
-		"nodeMode.push.service.enabled=true"); err != nil {
+	if err := charts.Lint(charts.Dir(), chartNodePushAll...); err != nil {
 		t.Errorf("helm lint: %v", err)
 	}
 }
