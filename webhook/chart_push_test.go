@@ -415,3 +415,19 @@ func nodeSource(t *testing.T, spec corev1.PodSpec, c corev1.Container, p string)
 		return fmt.Sprintf("volume %s: %+v", v.Name, v.VolumeSource)
 	}
 }
+
+// TestChartNodePushNotes: the install's notes say where senders reach the
+// push inputs and which host files are read.
+func TestChartNodePushNotes(t *testing.T) {
+	r, err := charts.Render(charts.Dir(), charts.ReleaseName, charts.ReleaseNamespace, chartNodePushAll...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"/var/log/*.log, /var/log/syslog (the input host)",
+		"syslog-udp: port 5514/UDP on each node's address, loglet-node.loglet-system.svc:5514",
+		"otlp: port 4318/TCP on each node's address, loglet-node.loglet-system.svc:4318"} {
+		if !strings.Contains(r.Notes, want) {
+			t.Errorf("NOTES.txt does not say %q:\n%s", want, r.Notes)
+		}
+	}
+}
