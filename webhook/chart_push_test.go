@@ -240,6 +240,8 @@ func TestChartNodePushRefused(t *testing.T) {
 			[]string{"nodeMode.push.syslog.port", "9745", "metrics"}},
 		{[]string{"nodeMode.hostFiles={/etc/passwd}"}, []string{"/nodeMode/hostFiles/0", "/var/log/"}},
 		{[]string{"nodeMode.hostFiles={/var/log/../../etc/shadow}"}, []string{"nodeMode.hostFiles", "/var/log/../../etc/shadow", ".."}},
+		{[]string{"nodeMode.hostFiles={/var/log/./pods/*/*/*.log}"}, []string{"nodeMode.hostFiles", "/var/log/./pods/*/*/*.log", ".."}},
+		{[]string{"nodeMode.hostFiles={/var/log//pods/*/*/*.log}"}, []string{"/nodeMode/hostFiles/0", "/var/log//pods/*/*/*.log"}},
 		{[]string{"nodeMode.hostFiles={/var/log/pods/*/*/*.log}"}, []string{"nodeMode.hostFiles", "/var/log/pods", "twice"}},
 		{[]string{"nodeMode.hostFiles={/var/log/containers/*.log}"}, []string{"nodeMode.hostFiles", "/var/log/containers", "twice"}},
 		{[]string{"nodeMode.hostFiles={/var/log/**/*.log}"}, []string{"nodeMode.hostFiles", "/var/log/**/*.log", "twice"}},

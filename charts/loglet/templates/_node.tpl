@@ -119,8 +119,8 @@ twice is shipped twice).
 */}}
 {{- define "loglet.checkHostGlob" -}}
 {{- $rest := trimPrefix "/var/log/" . -}}
-{{- if or (not (hasPrefix "/var/log/" .)) (has ".." (splitList "/" .)) -}}
-{{- fail (printf "nodeMode.hostFiles: %q: want a glob under /var/log/ without .. elements, like /var/log/*.log" .) -}}
+{{- if or (not (hasPrefix "/var/log/" .)) (ne (clean .) .) -}}
+{{- fail (printf "nodeMode.hostFiles: %q: want a clean glob under /var/log/, without . or .. elements, empty ones or a trailing slash, like /var/log/*.log" .) -}}
 {{- end -}}
 {{- $first := first (splitList "/" $rest) -}}
 {{- if or (has $first (list "pods" "containers")) (and (contains "/" $rest) (regexMatch "[*?\\[]" $first)) -}}
