@@ -119,6 +119,8 @@ manifests:
 chart:
 	$(GO) run ./hack/chart lint
 	$(GO) run ./hack/chart lint nodeMode.enabled=true webhook.certMode=files
+	$(GO) run ./hack/chart lint nodeMode.enabled=true 'nodeMode.hostFiles[0]=/var/log/*.log' nodeMode.push.syslog.enabled=true \
+		nodeMode.push.otlp.enabled=true nodeMode.push.otlp.tokenSecret.name=otlp-token nodeMode.push.service.enabled=true
 	$(GO) run ./hack/chart package $(BIN)
 
 clean:
