@@ -76,8 +76,9 @@ func (in *inputs) choose(mode func(path string) source.Choice, base source.Choic
 				return c
 			}
 		}
-		if mode == nil {
-			// Matched by an input's glob but left out by its excludes.
+		// Matched by an input's glob but left out by its excludes: not
+		// the mode's file either.
+		if mode == nil || slices.ContainsFunc(in.match, func(m *source.Matcher) bool { return m.Excludes(path) }) {
 			return source.Choice{Skip: true}
 		}
 		if f := firstFiles(in.list); f >= 0 {

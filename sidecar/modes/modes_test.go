@@ -1,12 +1,15 @@
 package modes
 
 import (
+	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/spf13/pflag"
 
 	"github.com/loglet/loglet/sidecar/config"
+	"github.com/loglet/loglet/sidecar/inbox"
+	"github.com/loglet/loglet/sidecar/record"
 )
 
 func load(t *testing.T, env []string, args ...string) config.Agent {
@@ -109,5 +112,65 @@ func TestSidecarStdoutWithUTF16Files(t *testing.T) {
 	}
 	if ch := a.Pipeline.Select(vol + "/c/app/0/app.log"); ch.Parse == nil || ch.Parse.Encoding().Name() != "utf-16le" {
 		t.Error("the files' encoding is lost")
+	}
+}
+
+// TestNodeInputsExclude: in node mode a host file an input's excludes
+// leave out is skipped, not read as the pods' input (it was).
+func TestNodeInputsExclude(t *testing.T) {
+	doc := `{"inputs":[{"name":"pods"},{"name":"host","files":["/host/var/log/*"],"exclude":["*.gz"]}]}`
+	c := load(t, []string{"LOGLET_CONFIG=" + doc}, "--mode", "node", "--pod-metadata=false", "--pods-dir", "/var/log/pods")
+	a, err := Wire(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for path, want := range map[string]string{
+		"/host/var/log/syslog":                      "host",
+		"/host/var/log/syslog.2.gz":                 "skip",
+		"/var/log/pods/shop_web-1_0d3f/nginx/0.log": "pods",
+	} {
+		ch := a.Pipeline.Select(path)
+		got := ch.Input
+		if ch.Skip {
+			got = "skip"
+		}
+		if got != want {
+			t.Errorf("%s: %s, want %s", path, got, want)
+		}
+	}
+}
+
+// TestPushInputReadsItsInbox: an input that listens reads its inbox's
+// segments whole, with the resource its sender gave beside the agent's.
+func TestPushInputReadsItsInbox(t *testing.T) {
+	state := t.TempDir()
+	doc := `{"state-dir":"` + state + `","inputs":[{"name":"otlp","http":{}},{"name":"app","files":["/logs/*.log"]}]}`
+	c := load(t, []string{"LOGLET_CONFIG=" + doc}, "--pod-name", "web-1")
+	a, err := Wire(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(a.Pipeline.Paths, " "); got != state+"/inbox/otlp/*/*.log /logs/*.log" {
+		t.Errorf("paths %q", got)
+	}
+	box, err := inbox.Open(config.InboxDir(state, "otlp"), inbox.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res := []record.KeyValue{{Key: "service.name", Value: "checkout"}, {Key: "k8s.pod.name", Value: "sdk-says"}}
+	if err := box.Append(res, []inbox.Record{{Body: []byte("hi")}}); err != nil {
+		t.Fatal(err)
+	}
+	segs, _ := filepath.Glob(box.Glob())
+	ch := a.Pipeline.Select(segs[0])
+	got := map[string]string{}
+	for _, kv := range ch.Resource {
+		got[kv.Key] = kv.Value
+	}
+	if ch.Input != "otlp" || !ch.Inbox || got["service.name"] != "checkout" || got["k8s.pod.name"] != "web-1" {
+		t.Errorf("segment read as input %q, inbox %v, resource %v; want otlp, whole, service.name from the sender and the agent's pod name", ch.Input, ch.Inbox, got)
+	}
+	if ch := a.Pipeline.Select("/logs/a.log"); ch.Input != "app" || ch.Inbox {
+		t.Errorf("a file: input %q, inbox %v", ch.Input, ch.Inbox)
 	}
 }

@@ -154,6 +154,16 @@ func (m *Matcher) Match(path string) bool {
 	return false
 }
 
+// Excludes reports whether an include glob matches path and an exclude
+// glob leaves it out.
+func (m *Matcher) Excludes(path string) bool {
+	if !m.excluded(path) {
+		return false
+	}
+	parts := strings.Split(path, "/")
+	return slices.ContainsFunc(m.include, func(p string) bool { return matchParts(strings.Split(p, "/"), parts) })
+}
+
 // Leads reports whether dir could hold files an include glob matches, in
 // it or in folders below it (ignoring whether it exists).
 func (m *Matcher) Leads(dir string) bool {
