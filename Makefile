@@ -35,6 +35,7 @@ FUZZ_TARGETS := \
 	hub/query:FuzzParams \
 	hub/query:FuzzQuickFields \
 	hub/query:FuzzParseTime \
+	hub/layout:FuzzParseTally \
 	sidecar/decode:FuzzDecode \
 	webhook:FuzzAdmissionLoads \
 	hub:FuzzParseNkeys \
