@@ -64,42 +64,50 @@ func SeverityPlace(s record.Severity) int {
 // record was observed (its span's time) if it has none.
 func TallyOf(p *record.Package, from, to int) Tally {
 	t := Tally{Timed: from < to}
-	span := -1
+	// Times as Unix nanoseconds, as event times are kept: this runs for
+	// every record the agent ships.
+	var (
+		lo, hi   int64
+		span     = -1
+		observed int64
+	)
 	for i := from; i < to; i++ {
 		e := p.Records[i]
 		t.Counts[SeverityPlace(e.Severity)]++
 		if !t.Timed {
 			continue
 		}
-		var at time.Time
-		if e.Time != 0 {
-			at = time.Unix(0, e.Time)
-		} else {
-			for span+1 < len(p.Spans) && p.Spans[span+1].First <= i {
-				span++
+		at := e.Time
+		if at == 0 {
+			if span+1 < len(p.Spans) && p.Spans[span+1].First <= i {
+				for span+1 < len(p.Spans) && p.Spans[span+1].First <= i {
+					span++
+				}
+				st := p.Spans[span].Time
+				if y := st.Year(); y < 1678 || y > 2261 {
+					// Beyond what nanoseconds since 1970 hold: a clock
+					// gone wrong; a reader must look at the records.
+					t.Timed = false
+					continue
+				}
+				observed = st.UnixNano()
 			}
 			if span < 0 {
 				// No time at all: a reader must look at the records.
 				t.Timed = false
 				continue
 			}
-			at = p.Spans[span].Time
+			at = observed
 		}
-		at = at.UTC().Round(0)
-		if i == from || at.Before(t.First) {
-			t.First = at
+		if i == from || at < lo {
+			lo = at
 		}
-		if i == from || at.After(t.Last) {
-			t.Last = at
+		if i == from || at > hi {
+			hi = at
 		}
 	}
-	// RFC 3339 writes years 0 to 9999 only: a time outside them (a parser
-	// mistaking a number for one) is left to the records.
-	if t.Timed && (t.First.Year() < 0 || t.Last.Year() > 9999) {
-		t.Timed = false
-	}
-	if !t.Timed {
-		t.First, t.Last = time.Time{}, time.Time{}
+	if t.Timed {
+		t.First, t.Last = time.Unix(0, lo).UTC(), time.Unix(0, hi).UTC()
 	}
 	return t
 }
