@@ -67,7 +67,9 @@ func consoleOver(t *testing.T, sinkURL string) string {
 // minute for 100 minutes, about ten to a package): buckets a package
 // straddles, ranges that cut a package, one bucket for all.
 func volumeQueries() []string {
-	at := func(m int) string { return url.QueryEscape(base.Add(time.Duration(m) * time.Minute).Format(time.RFC3339)) }
+	at := func(m int) string {
+		return url.QueryEscape(base.Add(time.Duration(m) * time.Minute).Format(time.RFC3339))
+	}
 	all := "since-time=" + at(0) + "&until=" + at(99)
 	return []string{
 		all + "&buckets=10",

@@ -40,10 +40,7 @@ func Count(ctx context.Context, h Hub, f Filter, o Options, tally func(layout.Ta
 // count counts each stream of the selection.
 func (r *natsHub) count(ctx context.Context, f Filter, o Options, tally func(layout.Tally) bool, emit func(Record) error) error {
 	f.prepare()
-	for _, st := range r.streams {
-		if f.Route != "" && st.name != r.base && st.name != layout.StreamFor(r.base, f.Route, true) {
-			continue
-		}
+	for _, st := range r.streamsOf(f.Route) {
 		if err := st.count(ctx, f, o, tally, emit); err != nil {
 			return err
 		}
