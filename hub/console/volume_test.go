@@ -202,6 +202,44 @@ func TestVolumeOlderAgents(t *testing.T) {
 	}
 }
 
+// TestVolumeUpgradedAgents: on a hub whose older messages lack the
+// headers (stored before the agents were upgraded), the count reads those
+// from their records, then the newer ones from their headers again.
+func TestVolumeUpgradedAgents(t *testing.T) {
+	src := requestHub(t, 1<<10)
+	msgs := streamMessages(t, src)
+	if msgs < 800 {
+		t.Fatalf("%d messages, want packages of 1 KiB", msgs)
+	}
+	up, err := hub.Start(context.Background(), hub.Options{Listen: "127.0.0.1:0", DataDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(up.Shutdown)
+	copyMessages(t, src, up, func(seq uint64) bool { return seq <= 100 })
+	ui := consoleOver(t, up.SinkURL())
+	for _, tc := range []struct {
+		q     string
+		total int64
+	}{
+		{"since-time=" + day.Format(time.RFC3339) + "&until=" + day.Add(23*time.Hour).Format(time.RFC3339) + "&buckets=1", 8000},
+		{"since-time=" + day.Add(10*time.Hour).Format(time.RFC3339) + "&until=" + day.Add(11*time.Hour).Format(time.RFC3339) + "&buckets=10&severity=ERROR", 1600},
+	} {
+		q := tc.q
+		want := volumeOf(t, consoleOver(t, src.SinkURL()), q)
+		got := volumeOf(t, ui, q)
+		bodies := volumeOf(t, ui, q+"&grep=request")
+		if got.Total != tc.total || got.Total != want.Total || !slices.Equal(got.Counts, want.Counts) {
+			t.Errorf("volume?%s\nupgraded agents' hub: %d records %v\nwant %d %v, %d records", q, got.Total, got.Counts, want.Total, want.Counts, tc.total)
+		}
+		// Read with their bodies to the end, the messages would cost their
+		// bodies and the first ones' headers too.
+		if got.ScannedBytes >= bodies.ScannedBytes {
+			t.Errorf("volume?%s read %d bytes, reading every record %d: want the newer messages counted from their headers", q, got.ScannedBytes, bodies.ScannedBytes)
+		}
+	}
+}
+
 // TestSeverityPlaces: the chart's stacks are in the order of a tally's
 // counts, so a tally adds to a bucket as it is.
 func TestSeverityPlaces(t *testing.T) {

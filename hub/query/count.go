@@ -15,8 +15,9 @@ import (
 // (the console's volume chart), oldest first, reading as little as it
 // can. Where a message's headers say enough (layout.Tally: the agent
 // writes its records' severities and the earliest and latest of their
-// times) and tally takes it, the message's body is not read at all; the
-// records of any other message (written by an agent older than the
+// times) and tally takes it, the message's body is not decompressed, and
+// mostly not even sent (see natsStream.count); the records of any other
+// message (written by an agent older than the
 // headers, or through Kafka; one whose records straddle the range's
 // bounds; one tally refuses, as its records fall in more than one of the
 // caller's buckets) go to emit as Tail would hand them.
@@ -48,97 +49,116 @@ func (r *natsHub) count(ctx context.Context, f Filter, o Options, tally func(lay
 	return nil
 }
 
-// switchToBodies stops a headers-only scan at a message whose headers do
-// not say enough when such messages are many: a scan of the bodies from
-// there costs less than fetching each.
-type switchToBodies struct{ seq uint64 }
+// switchAt stops a scan at message seq, for a scan of the other kind
+// from there: headers only, or bodies.
+type switchAt struct{ seq uint64 }
 
-func (e *switchToBodies) Error() string { return fmt.Sprintf("read bodies from message %d", e.seq) }
+func (e *switchAt) Error() string { return fmt.Sprintf("read on from message %d another way", e.seq) }
+
+// Thresholds of going from headers to bodies and back: a scan of the
+// bodies costs less than fetching more than a quarter of the messages one
+// by one (after the first 64: a few older agents' messages, or packages
+// across a bucket's edge, are fetched alone), and headers only are read
+// again after a run of 256 messages they count (an agent upgraded: its
+// newer messages are counted from their headers again).
+const (
+	minFetched = 64
+	headersRun = 256
+)
 
 // count reads the stream's headers only (a headers-only consumer: the
-// server sends no body) while they say enough, fetching the body of the
-// rare message whose records straddle a bucket or the range. It goes over
-// to reading bodies, as Tail does, from the first message without a tally
-// (an older agent's: there are likely more), or once more than a quarter
-// of the messages needed their bodies (buckets as short as the packages).
+// server sends no body) while they say enough, fetching alone the body of
+// a message they do not (an older agent's, or one whose records straddle a
+// bucket or the range). Where that is more than a quarter of the messages
+// (an older agents' stretch of the stream, or buckets as short as the
+// packages), it reads the bodies, as Tail does, still counting from the
+// headers the messages they count, until a run of those.
 func (r *natsStream) count(ctx context.Context, f Filter, o Options, tally func(layout.Tally) bool, emit func(Record) error) error {
-	filters := f.filters(r.name)
 	info, err := r.stream.Info(ctx)
 	if err != nil {
 		return fmt.Errorf("count %s: %w", r.name, err)
 	}
-	end := info.State.LastSeq
-	if end == 0 {
+	end := scanEnd{seq: info.State.LastSeq, buffer: o.BufferBytes}
+	if end.seq == 0 {
 		return nil
 	}
-	cfg := jetstream.OrderedConsumerConfig{FilterSubjects: filters, HeadersOnly: true}
+	cfg := jetstream.OrderedConsumerConfig{FilterSubjects: f.filters(r.name)}
 	if !f.Since.IsZero() {
 		since := f.Since
 		cfg.DeliverPolicy, cfg.OptStartTime = jetstream.DeliverByStartTimePolicy, &since
 	}
-	var (
-		dec           layout.Decoder
-		seen, fetched int
-	)
-	err = r.scan(ctx, cfg, scanEnd{seq: end, buffer: o.BufferBytes}, func(m jetstream.Msg, md *jetstream.MsgMetadata) error {
-		seen++
-		if o.Budget.spend(headerBytes(m.Headers())) {
-			return ErrPartial
-		}
-		t, ok, has := countable(m.Subject(), m.Headers(), &f)
-		switch {
-		case ok && (t.Total() == 0 || tally(t)):
-			return nil
-		case !has || (fetched > 64 && fetched*4 > seen):
-			return &switchToBodies{seq: md.Sequence.Stream}
-		}
-		fetched++
-		got, err := r.stream.GetMsg(ctx, md.Sequence.Stream)
-		if errors.Is(err, jetstream.ErrMsgNotFound) {
-			return nil // aged out since it was listed
-		}
-		if err != nil {
-			return fmt.Errorf("read %s message %d: %w", r.name, md.Sequence.Stream, err)
-		}
-		if o.Budget.spend(len(got.Data)) {
-			return ErrPartial
-		}
-		return r.read(&dec, message{subject: got.Subject, seq: got.Sequence, stored: got.Time, header: got.Header, data: got.Data}, &f, o.Skipped, emit)
-	})
-	var sw *switchToBodies
-	if !errors.As(err, &sw) {
-		return err
+	var dec layout.Decoder
+	counted := func(m jetstream.Msg) bool {
+		t, ok := countable(m.Subject(), m.Headers(), &f)
+		return ok && (t.Total() == 0 || tally(t))
 	}
-	cfg = jetstream.OrderedConsumerConfig{FilterSubjects: filters, DeliverPolicy: jetstream.DeliverByStartSequencePolicy, OptStartSeq: sw.seq}
-	return r.scan(ctx, cfg, scanEnd{seq: end, buffer: o.BufferBytes}, func(m jetstream.Msg, md *jetstream.MsgMetadata) error {
-		if o.Budget.spend(len(m.Data())) {
-			return ErrPartial
+	for headersOnly := true; ; headersOnly = !headersOnly {
+		cfg.HeadersOnly = headersOnly
+		var seen, fetched, run int
+		err := r.scan(ctx, cfg, end, func(m jetstream.Msg, md *jetstream.MsgMetadata) error {
+			seq := md.Sequence.Stream
+			if !headersOnly {
+				if o.Budget.spend(len(m.Data())) {
+					return ErrPartial
+				}
+				if !counted(m) {
+					run = 0
+					return r.read(&dec, delivered(m, md), &f, o.Skipped, emit)
+				}
+				if run++; run >= headersRun {
+					return &switchAt{seq: seq + 1}
+				}
+				return nil // read, but not decompressed
+			}
+			seen++
+			if o.Budget.spend(headerBytes(m.Headers())) {
+				return ErrPartial
+			}
+			if counted(m) {
+				return nil
+			}
+			if fetched++; fetched > minFetched && fetched*4 > seen {
+				return &switchAt{seq: seq}
+			}
+			got, err := r.stream.GetMsg(ctx, seq)
+			if errors.Is(err, jetstream.ErrMsgNotFound) {
+				return nil // aged out since it was listed
+			}
+			if err != nil {
+				return fmt.Errorf("read %s message %d: %w", r.name, seq, err)
+			}
+			if o.Budget.spend(len(got.Data)) {
+				return ErrPartial
+			}
+			return r.read(&dec, message{subject: got.Subject, seq: got.Sequence, stored: got.Time, header: got.Header, data: got.Data}, &f, o.Skipped, emit)
+		})
+		var sw *switchAt
+		if !errors.As(err, &sw) {
+			return err
 		}
-		if t, ok, _ := countable(m.Subject(), m.Headers(), &f); ok && (t.Total() == 0 || tally(t)) {
-			return nil // read, but not decompressed
+		if sw.seq > end.seq {
+			return nil
 		}
-		return r.read(&dec, delivered(m, md), &f, o.Skipped, emit)
-	})
+		cfg.DeliverPolicy, cfg.OptStartSeq, cfg.OptStartTime = jetstream.DeliverByStartSequencePolicy, sw.seq, nil
+	}
 }
 
 // countable is what a message's headers say of the records the filter
 // selects in it: ok when they say all a count needs (the tally, with what
-// the filter leaves of it), has when the message has a tally at all.
-func countable(subject string, h nats.Header, f *Filter) (t layout.Tally, ok, has bool) {
+// the filter leaves of it).
+func countable(subject string, h nats.Header, f *Filter) (t layout.Tally, ok bool) {
 	t, err := layout.TallyFrom(h)
-	if err != nil {
-		// Without a tally, or with one that does not parse (another
-		// producer's): the records tell.
-		return layout.Tally{}, false, false
-	}
-	if !f.quick(subject) || !t.Timed {
-		return layout.Tally{}, false, true
+	if err != nil || !f.quick(subject) || !t.Timed {
+		// Without a tally (an older agent's message), with one that does
+		// not parse (another producer's), one without times, or a filter
+		// the subject did not apply: the records tell.
+		return layout.Tally{}, false
 	}
 	if (!f.Since.IsZero() && t.Last.Before(f.Since)) || (!f.Until.IsZero() && t.First.After(f.Until)) {
-		return layout.Tally{}, true, true // every record is outside the range
+		return layout.Tally{}, true // every record is outside the range
 	}
 	if (!f.Since.IsZero() && t.First.Before(f.Since)) || (!f.Until.IsZero() && t.Last.After(f.Until)) {
-		return layout.Tally{}, false, true // some are in the range, some not: the records tell which
+		return layout.Tally{}, false // some are in the range, some not: the records tell which
 	}
 	if f.MinSeverity != 0 {
 		for i := range t.Counts {
@@ -147,7 +167,7 @@ func countable(subject string, h nats.Header, f *Filter) (t layout.Tally, ok, ha
 			}
 		}
 	}
-	return t, true, true
+	return t, true
 }
 
 // severityAt is the severity of place i of layout.Tally.Counts: FATAL
