@@ -40,6 +40,7 @@ FUZZ_TARGETS := \
 	hub/query:FuzzParams \
 	hub/query:FuzzQuickFields \
 	hub/query:FuzzParseTime \
+	hub/layout:FuzzParseTally \
 	sidecar/decode:FuzzDecode \
 	sidecar/receive/otlp:FuzzDecodeProtobuf sidecar/receive/otlp:FuzzDecodeJSON sidecar/receive/ingest:FuzzDecodeRecords \
 	webhook:FuzzAdmissionLoads \

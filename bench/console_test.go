@@ -134,8 +134,8 @@ func BenchmarkConsole(b *testing.B) {
 				ds = append(ds, apiGet(b, base+"/api/v1/volume?"+vq, &v))
 			}
 			slices.Sort(ds)
-			fmt.Printf("%-22s GET /api/v1/volume?%s (5 requests): median %d ms (%d, %d ms), %d of %d records counted, %.0f MiB read, partial %v; target < 1s\n",
-				"console: volume 24h", vq, ds[2].Milliseconds(), ds[0].Milliseconds(), ds[4].Milliseconds(), v.Total, total, float64(v.ScannedBytes)/(1<<20), v.Partial)
+			fmt.Printf("%-22s GET /api/v1/volume?%s (5 requests): median %d ms (%d, %d ms), %d of %d records counted, %d KiB read, partial %v; target < 1s\n",
+				"console: volume 24h", vq, ds[2].Milliseconds(), ds[0].Milliseconds(), ds[4].Milliseconds(), v.Total, total, v.ScannedBytes>>10, v.Partial)
 		}
 		fmt.Printf("%-22s %.0f MiB (the hub with its console, after the requests above)\n", "console: hub peak RSS", mib(hubPeak(b, pid)))
 	}

@@ -6,11 +6,13 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/loglet/loglet/hub/layout"
 	"github.com/loglet/loglet/hub/query"
 )
 
 // Severities are the stacks of the volume chart, highest first; NONE is
-// records without a severity.
+// records without a severity. They are in the order of the places of
+// layout.Tally.Counts, so a tally adds to a bucket as it is.
 var Severities = [numSeverities]string{"FATAL", "ERROR", "WARN", "INFO", "DEBUG", "TRACE", "NONE"}
 
 const numSeverities = 7
@@ -104,12 +106,28 @@ func (s *Server) volume(w http.ResponseWriter, r *http.Request) {
 	}
 	budget, timeout := s.budget(1)
 	o.Budget = budget
-	// A count needs each record's time and severity only, which the
-	// reader finds without decoding the record.
-	f.TimeAndSeverity = true
 	ctx, cancel := hubContext(r, timeout)
 	defer cancel()
-	err = s.o.Hub.Tail(ctx, f, o, func(rec query.Record) error {
+	// A count needs each record's time and severity only. The agent's
+	// NATS sink writes them into each message's headers (how many records
+	// of each severity, the earliest and latest time), so a message whose
+	// records all fall in one bucket is counted from its headers, its body
+	// never read; only the bodies of the others (a package across a
+	// bucket's edge or the range's, messages of older agents or of Kafka)
+	// are read, for their records' time and severity, without decoding
+	// them whole. The count is exact either way.
+	tally := func(t layout.Tally) bool {
+		i := int(t.First.Sub(start) / step)
+		if i < 0 || i >= buckets || i != int(t.Last.Sub(start)/step) {
+			return false
+		}
+		for j, n := range t.Counts {
+			ans.Counts[i][j] += n
+		}
+		ans.Total += t.Total()
+		return true
+	}
+	err = query.Count(ctx, s.o.Hub, f, o, tally, func(rec query.Record) error {
 		t, err := query.ParseTime(rec.Time)
 		if err != nil {
 			return nil // the filter's range kept it only if it parses

@@ -4,11 +4,13 @@ import (
 	"bytes"
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/klauspost/compress/gzip"
 	"github.com/klauspost/compress/s2"
 
 	"github.com/loglet/loglet/hub/layout"
+	"github.com/loglet/loglet/sidecar/record"
 )
 
 // BenchmarkEncode compares what a package costs the agent in the layout's
@@ -50,5 +52,33 @@ func BenchmarkEncode(b *testing.B) {
 			w.Close()
 		}
 		report(b, out.Len())
+	})
+}
+
+// BenchmarkTallyOf is what the headers of a package of 4096 records of
+// 150 bytes cost the agent, against writing the package as NDJSON (which
+// it does anyway).
+func BenchmarkTallyOf(b *testing.B) {
+	p := &record.Package{Origin: record.NewOrigin("src", "/var/log/app.log", nil),
+		Spans: []record.Span{{Time: observed}, {First: 2048, Time: observed2}}}
+	for i := range 4096 {
+		start := len(p.Data)
+		p.Data = fmt.Appendf(p.Data, "%-150d", i)
+		var ns int64
+		if i%2 == 0 {
+			ns = observed.Add(time.Duration(i) * time.Millisecond).UnixNano()
+		}
+		p.Records = append(p.Records, record.Entry{Start: uint32(start), End: uint32(len(p.Data)), Severity: record.Severity(i % 7), Time: ns})
+	}
+	b.Run("tally", func(b *testing.B) {
+		for b.Loop() {
+			layout.TallyOf(p, 0, p.Len())
+		}
+	})
+	b.Run("ndjson", func(b *testing.B) {
+		var out []byte
+		for b.Loop() {
+			out = p.AppendNDJSON(out[:0])
+		}
 	})
 }

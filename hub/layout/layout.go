@@ -24,7 +24,9 @@
 // records it encodes four times as fast as gzip's fastest level
 // (BenchmarkEncode: 3.2 against 0.79 GB/s), for 11.6 % of the bytes
 // against 7.5 %; zstd cost four times the CPU of everything else on the
-// way to the hub.
+// way to the hub. Its headers name the source and the package, and say
+// how many of its records have each severity and between which times they
+// lie (Tally), so a count by time and severity reads the headers only.
 package layout
 
 import (
@@ -51,6 +53,18 @@ const (
 	HeaderRecords   = "Loglet-Records"
 	// HeaderChunk is "i/n" when a package spans n messages.
 	HeaderChunk = "Loglet-Chunk"
+	// HeaderSeverities counts the message's records by severity: seven
+	// decimal numbers, comma separated, for FATAL, ERROR, WARN, INFO,
+	// DEBUG, TRACE and records without a severity, e.g. "0,2,5,100,0,0,3"
+	// (of this message's records: a chunk's own, not its package's).
+	// HeaderTimes bounds the records' times: the earliest and the latest,
+	// RFC 3339 with nanoseconds, as an ISO 8601 interval
+	// ("2026-12-01T10:00:00.000000000Z/2026-12-01T10:00:00.999000000Z");
+	// it is left out when a record has no time. A reader counting records
+	// by time and severity (the console's volume chart) reads these two
+	// instead of decompressing the body. See Tally.
+	HeaderSeverities = "Loglet-Severities"
+	HeaderTimes      = "Loglet-Times"
 	// HeaderEncoding says how the body is compressed; HeaderType what it
 	// holds once decompressed.
 	HeaderEncoding = "Content-Encoding"

@@ -97,14 +97,7 @@ func openNATS(ctx context.Context, hubURL string) (*natsHub, error) {
 // hub stored their records (without follow), or as records come (with).
 func (r *natsHub) Tail(ctx context.Context, f Filter, o Options, emit func(Record) error) error {
 	f.prepare()
-	var streams []*natsStream
-	for _, st := range r.streams {
-		// A route's records are in its own stream, and in the URL's stream
-		// (written with streams=one, or before streams per route).
-		if f.Route == "" || st.name == r.base || st.name == layout.StreamFor(r.base, f.Route, true) {
-			streams = append(streams, st)
-		}
-	}
+	streams := r.streamsOf(f.Route)
 	if len(streams) == 1 {
 		return streams[0].tail(ctx, f, o, emit)
 	}
@@ -152,6 +145,20 @@ func (r *natsHub) Tail(ctx context.Context, f Filter, o Options, emit func(Recor
 		tails[i] = func(ctx context.Context, emit func(Record) error) error { return st.tail(ctx, f, o, emit) }
 	}
 	return merge(ctx, tails, !o.Follow, emit)
+}
+
+// streamsOf are the streams that may hold a route's records ("": every
+// route's).
+func (r *natsHub) streamsOf(route string) []*natsStream {
+	var streams []*natsStream
+	for _, st := range r.streams {
+		// A route's records are in its own stream, and in the URL's stream
+		// (written with streams=one, or before streams per route).
+		if route == "" || st.name == r.base || st.name == layout.StreamFor(r.base, route, true) {
+			streams = append(streams, st)
+		}
+	}
+	return streams
 }
 
 // Context finds the source's package in the URL's stream, then in the
