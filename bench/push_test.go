@@ -21,6 +21,11 @@ import (
 	"time"
 
 	lj "github.com/elastic/go-lumber/client/v2"
+	collogspb "go.opentelemetry.io/proto/otlp/collector/logs/v1"
+	commonpb "go.opentelemetry.io/proto/otlp/common/v1"
+	logspb "go.opentelemetry.io/proto/otlp/logs/v1"
+	resourcepb "go.opentelemetry.io/proto/otlp/resource/v1"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/loglet/loglet/internal/freeport"
 	"github.com/loglet/loglet/internal/poll"
@@ -42,7 +47,50 @@ var pushProtocols = []struct {
 }{
 	{"syslog-tcp", func(addr string) string { return `{"name":"p","syslog":{"listen":"tcp://` + addr + `"}}` }, dialSyslog},
 	{"lumberjack", func(addr string) string { return `{"name":"p","lumberjack":{"listen":"` + addr + `"}}` }, dialLumberjack},
+	{"otlp-http", func(addr string) string { return `{"name":"p","http":{"listen":"` + addr + `"}}` }, dialOTLP},
 }
+
+// otlpSender posts OTLP/HTTP protobuf export requests, as the SDKs'
+// otlploghttp exporters do (one resource, one scope, a batch of records).
+type otlpSender struct{ url string }
+
+func dialOTLP(b *testing.B, addr string) pushSender { return &otlpSender{url: "http://" + addr + "/v1/logs"} }
+
+func (s *otlpSender) send(msgs []string) error {
+	str := func(v string) *commonpb.AnyValue { return &commonpb.AnyValue{Value: &commonpb.AnyValue_StringValue{StringValue: v}} }
+	recs := make([]*logspb.LogRecord, len(msgs))
+	now := uint64(time.Now().UnixNano())
+	for i, m := range msgs {
+		recs[i] = &logspb.LogRecord{TimeUnixNano: now, SeverityNumber: logspb.SeverityNumber_SEVERITY_NUMBER_INFO, SeverityText: "INFO", Body: str(m),
+			Attributes: []*commonpb.KeyValue{{Key: "http.route", Value: str("/checkout")}},
+			TraceId:    []byte("0123456789abcdef"), SpanId: []byte("01234567")}
+	}
+	req := &collogspb.ExportLogsServiceRequest{ResourceLogs: []*logspb.ResourceLogs{{
+		Resource:  &resourcepb.Resource{Attributes: []*commonpb.KeyValue{{Key: "service.name", Value: str("checkout")}}},
+		ScopeLogs: []*logspb.ScopeLogs{{Scope: &commonpb.InstrumentationScope{Name: "shop/checkout"}, LogRecords: recs}},
+	}}}
+	body, err := proto.Marshal(req)
+	if err != nil {
+		return err
+	}
+	for {
+		resp, err := http.Post(s.url, "application/x-protobuf", bytes.NewReader(body))
+		if err != nil {
+			return err
+		}
+		resp.Body.Close()
+		switch {
+		case resp.StatusCode == http.StatusOK:
+			return nil
+		case resp.StatusCode == http.StatusTooManyRequests:
+			time.Sleep(10 * time.Millisecond) // the exporter's back-off
+		default:
+			return fmt.Errorf("status %d", resp.StatusCode)
+		}
+	}
+}
+
+func (s *otlpSender) close() {}
 
 type syslogSender struct {
 	c net.Conn
