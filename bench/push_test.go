@@ -54,10 +54,14 @@ var pushProtocols = []struct {
 // otlploghttp exporters do (one resource, one scope, a batch of records).
 type otlpSender struct{ url string }
 
-func dialOTLP(b *testing.B, addr string) pushSender { return &otlpSender{url: "http://" + addr + "/v1/logs"} }
+func dialOTLP(b *testing.B, addr string) pushSender {
+	return &otlpSender{url: "http://" + addr + "/v1/logs"}
+}
 
 func (s *otlpSender) send(msgs []string) error {
-	str := func(v string) *commonpb.AnyValue { return &commonpb.AnyValue{Value: &commonpb.AnyValue_StringValue{StringValue: v}} }
+	str := func(v string) *commonpb.AnyValue {
+		return &commonpb.AnyValue{Value: &commonpb.AnyValue_StringValue{StringValue: v}}
+	}
 	recs := make([]*logspb.LogRecord, len(msgs))
 	now := uint64(time.Now().UnixNano())
 	for i, m := range msgs {
