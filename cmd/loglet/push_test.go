@@ -190,7 +190,7 @@ func TestPushLumberjackKill9(t *testing.T) {
 	a.cmd.Process.Signal(syscall.SIGKILL)
 	<-a.done
 	killedAt := acked.Load()
-	a = startAgentWithEnv(t, env)
+	startAgentWithEnv(t, env) // on the same port: the sender reconnects
 	if err := <-sent; err != nil {
 		t.Fatal(err)
 	}
