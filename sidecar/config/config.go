@@ -196,7 +196,7 @@ func Load(fs *pflag.FlagSet, environ []string) (Agent, error) {
 	if err := readLinks(r, &c); err != nil {
 		return Agent{}, err
 	}
-	if err := checkListeners(c.Inputs); err != nil {
+	if err := checkListeners(c.Inputs, c.Pipeline.Once); err != nil {
 		return Agent{}, err
 	}
 	if c.Mode == "local" && !slices.ContainsFunc(c.Inputs, readsSomething) {

@@ -266,13 +266,17 @@ func loopback(addr string) bool {
 	return err == nil && ip.IsLoopback()
 }
 
-// checkListeners refuses two inputs that listen on one address.
-func checkListeners(inputs []Input) error {
+// checkListeners refuses two inputs that listen on one address, and an
+// input that listens in an agent that exits once its files are read.
+func checkListeners(inputs []Input, once bool) error {
 	seen := map[string]string{}
 	for _, in := range inputs {
 		kind, l := in.Push()
 		if kind == "" {
 			continue
+		}
+		if once {
+			return fmt.Errorf("input %s: %s: once reads files to their end and exits, and an input that listens has no end; leave once out, or give %s an agent of its own", in.Name, kind, in.Name)
 		}
 		key := l.Network + " " + l.Address
 		if other, ok := seen[key]; ok && !strings.HasSuffix(l.Address, ":0") {

@@ -54,6 +54,9 @@ func TestPushInputs(t *testing.T) {
 			t.Errorf("%s: %v, want an error with %q", tt.doc, err, tt.want)
 		}
 	}
+	if _, err := load(t, map[string]string{"LOGLET_CONFIG": `{"once":true,"inputs":[{"name":"s","syslog":{}}]}`}); err == nil || !strings.Contains(err.Error(), "an input that listens has no end") {
+		t.Errorf("once with an input that listens: %v", err)
+	}
 	// A token makes a listener on every address acceptable.
 	if _, err := load(t, map[string]string{"LOGLET_CONFIG": `{"inputs":[{"name":"h","http":{"listen":"0.0.0.0:4318","token-file":"/t"}}]}`}); err != nil {
 		t.Errorf("http on 0.0.0.0 with a token: %v", err)
