@@ -21,6 +21,8 @@ func logsCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "logs",
 		Short: "Read records from a hub: tail, or the context around one record",
+		// A reader has nothing to drain: Ctrl-C just stops it.
+		Annotations: map[string]string{signalAnnotation: signalStop},
 	}
 	cmd.PersistentFlags().StringVar(&hubURL, "hub", "nats://127.0.0.1:4222/LOGLET", "the hub to read (nats://host:4222/STREAM)")
 	cmd.PersistentFlags().StringVarP(&output, "output", "o", "text", "text (time, severity, namespace/pod/container, body), json (one record per line) or raw (the body)")

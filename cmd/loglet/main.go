@@ -34,7 +34,7 @@ func main() {
 		// PersistentPreRun (loglet exec forwards signals instead).
 		PersistentPreRun: func(cmd *cobra.Command, _ []string) {
 			var ctx context.Context
-			ctx, stop = withSignals(cmd.Context())
+			ctx, stop = withSignals(cmd.Context(), quietSignal(cmd))
 			cmd.SetContext(ctx)
 		},
 	}
@@ -49,17 +49,36 @@ func main() {
 	}
 }
 
+// signalAnnotation on a command (or a parent) set to signalStop says the
+// first signal only stops it: it has nothing to drain, and says nothing.
+const (
+	signalAnnotation = "loglet/signal"
+	signalStop       = "stop"
+)
+
+// quietSignal reports whether cmd or a parent is annotated signalStop.
+func quietSignal(cmd *cobra.Command) bool {
+	for c := cmd; c != nil; c = c.Parent() {
+		if c.Annotations[signalAnnotation] == signalStop {
+			return true
+		}
+	}
+	return false
+}
+
 // withSignals cancels the context on the first SIGTERM or SIGINT (drain)
 // and exits at once on the second; checkpoints are written atomically, so
-// they stay intact either way.
-func withSignals(parent context.Context) (context.Context, func()) {
+// they stay intact either way. quiet: the first signal is not announced.
+func withSignals(parent context.Context, quiet bool) (context.Context, func()) {
 	ctx, cancel := context.WithCancel(parent)
 	sigs := make(chan os.Signal, 2)
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
 	go func() {
 		select {
 		case s := <-sigs:
-			slog.Info("signal: draining; send again to exit at once", "signal", s.String())
+			if !quiet {
+				slog.Info("signal: draining; send again to exit at once", "signal", s.String())
+			}
 			cancel()
 		case <-ctx.Done():
 			return

@@ -130,6 +130,11 @@ type Agent struct {
 	published atomic.Pointer[ledger]
 	ckWake    chan struct{}
 
+	// done counts what the hub took, for the summary --once ends with.
+	done struct {
+		records, bytes, rejected, files atomic.Int64
+	}
+
 	// stateCorrupt: a checkpoint was moved aside at start (set before the
 	// first scan), so no file gets --start-at end.
 	stateCorrupt bool
@@ -391,6 +396,12 @@ func (a *Agent) Run(ctx context.Context) error {
 	<-ckDone
 	if drain.Err() != nil {
 		return fmt.Errorf("drain did not finish within %s: packages not acknowledged by the hub will be sent again on the next start", a.cfg.DrainTimeout)
+	}
+	if a.cfg.Once {
+		// What a backfill did, said once: the metrics are gone with the
+		// process.
+		a.log.Info("once: every matched file read to its end and delivered", "files", a.done.files.Load(),
+			"records", a.done.records.Load(), "bytes", a.done.bytes.Load(), "rejected_packages", a.done.rejected.Load())
 	}
 	return nil
 }
@@ -857,6 +868,7 @@ func (a *Agent) run(ctx, drain context.Context, fd *os.File, cp checkpoint.Check
 	if reopened {
 		level = slog.LevelDebug // a file closed for being inactive grew again
 	}
+	a.done.files.Add(1)
 	a.log.Log(ctx, level, "reading", "path", cp.Path, "source_id", cp.SourceID, "offset", cp.Offset, "next_package_id", cp.NextPackageID)
 	a.wg.Add(1)
 	go func() {

@@ -148,6 +148,8 @@ func (a *Agent) acked(pkgs []*record.Package) {
 			a.metrics.PackagesSent.Inc()
 			a.metrics.RecordsSent.Add(float64(p.Len()))
 			a.metrics.BytesSent.Add(float64(len(p.Data)))
+			a.done.records.Add(int64(p.Len()))
+			a.done.bytes.Add(int64(len(p.Data)))
 		}
 		a.budget.release(int64(cap(p.Data)))
 		a.pool.Put(p)
@@ -170,6 +172,7 @@ func (a *Agent) reject(p *record.Package, why error) error {
 		return fmt.Errorf("keep rejected package: %w", err)
 	}
 	a.metrics.PackagesRejected.Inc()
+	a.done.rejected.Add(1)
 	a.log.Error("hub rejected a package; kept it on disk", "file", base+".ndjson", "records", p.Len(), "reason", why)
 	return nil
 }

@@ -1,0 +1,66 @@
+package main
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/loglet/loglet/internal/freeport"
+	"github.com/loglet/loglet/internal/poll"
+	"github.com/loglet/loglet/internal/shiptest"
+)
+
+// TestOnceSaysWhatItDelivered: a backfill with --once ends with one line
+// saying how many files, records and bytes the hub took (issue 25).
+func TestOnceSaysWhatItDelivered(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "a.log"), []byte("one\ntwo\nthree\n"), 0o644)
+	os.WriteFile(filepath.Join(dir, "b.log"), []byte("four\nfive\n"), 0o644)
+	a := startAgent(t, "--path", dir+"/*.log", "--state-dir", filepath.Join(dir, "state"), "--sink", "file://"+filepath.Join(dir, "out.ndjson"), "--once")
+	if code := a.wait(t, 30*time.Second); code != 0 {
+		t.Fatalf("exit %d", code)
+	}
+	for _, line := range strings.Split(a.stderr.String(), "\n") {
+		var l struct {
+			Msg                   string
+			Files, Records, Bytes int
+			RejectedPackages      int `json:"rejected_packages"`
+		}
+		if json.Unmarshal([]byte(line), &l) != nil || !strings.HasPrefix(l.Msg, "once:") {
+			continue
+		}
+		if l.Files != 2 || l.Records != 5 || l.Bytes != 24 || l.RejectedPackages != 0 {
+			t.Errorf("summary %s, want 2 files, 5 records, 24 bytes, 0 rejected", line)
+		}
+		return
+	}
+	t.Errorf("no summary line in:\n%s", a.stderr.String())
+}
+
+// TestLogsStopsQuietly: Ctrl-C on `loglet logs tail -f` ends it with exit
+// 0 and no word of draining, which means nothing to a reader (issue 25).
+func TestLogsStopsQuietly(t *testing.T) {
+	hubAddr := freeport.Addr(t)
+	start(t, nil, "hub", "--listen", hubAddr, "--data-dir", t.TempDir())
+	hubURL := "nats://" + hubAddr + "/LOGLET"
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "app.log"), []byte("hello from the hub\n"), 0o644)
+	shiptest.Ship(t, hubURL, dir, 1<<20, nil)
+
+	out := &syncBuffer{}
+	cmd := commandWithEnv(nil, loglet, "logs", "tail", "-f", "--hub", hubURL)
+	cmd.Stdout = out
+	tail := startCommand(t, cmd, "logs tail")
+	poll.Until(t, 20*time.Second, "logs tail -f to print the hub's record", func() bool { return strings.Contains(out.String(), "hello from the hub") })
+	tail.cmd.Process.Signal(syscall.SIGINT)
+	if code := tail.wait(t, 10*time.Second); code != 0 {
+		t.Errorf("exit %d after Ctrl-C, want 0; stderr:\n%s", code, tail.stderr.String())
+	}
+	if s := tail.stderr.String(); strings.Contains(s, "draining") {
+		t.Errorf("Ctrl-C printed %q", s)
+	}
+}
