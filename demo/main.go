@@ -5,9 +5,12 @@
 // container runtime writes it, stack traces included), two agents shipping
 // them to the hub as they would in a pod (pod identity from the environment),
 // and `loglet logs tail -f` showing records as they arrive. Then it asks
-// `loglet logs context` for the lines around a stack trace, and prints
-// throughput and delivery latency (line written → readable at the hub). It
-// stops by itself, or on Ctrl-C, and leaves nothing running.
+// `loglet logs context` for the lines around a stack trace, prints
+// throughput and delivery latency (line written → readable at the hub), and
+// shows what the webhook would do to a sample Deployment (`loglet inject
+// --diff`). Every command is printed as it runs, with $DEMO for its
+// temporary folder, so it can be pasted while the demo runs. It stops by
+// itself, or on Ctrl-C, and leaves nothing running.
 package main
 
 import (
@@ -46,6 +49,28 @@ func main() {
 type procs struct {
 	mu   sync.Mutex
 	list []*exec.Cmd
+}
+
+// show prints cmd as a shell line: its LOGLET_* variables first, the
+// binary as loglet, the demo's folder as $DEMO.
+func show(cmd *exec.Cmd, dir string) {
+	var words []string
+	for _, e := range cmd.Env {
+		if strings.HasPrefix(e, "LOGLET_") {
+			words = append(words, e)
+		}
+	}
+	words = append(words, "loglet")
+	for _, a := range cmd.Args[1:] {
+		if dir != "" {
+			a = strings.ReplaceAll(a, dir, "$DEMO")
+		}
+		if strings.ContainsAny(a, " \\^*{}$") && !strings.HasPrefix(a, "$DEMO") {
+			a = "'" + a + "'"
+		}
+		words = append(words, a)
+	}
+	fmt.Println("$ " + strings.Join(words, " "))
 }
 
 func (p *procs) start(cmd *exec.Cmd) error {
@@ -109,7 +134,8 @@ func run(ctx context.Context, bin string, duration time.Duration) (err error) {
 	if err != nil {
 		return fmt.Errorf("hub did not start: %w", err)
 	}
-	fmt.Print("$ loglet hub\n" + line)
+	show(hub, dir)
+	fmt.Print(line)
 	sinkURL := strings.TrimSpace(line[strings.LastIndex(line, " "):])
 
 	// The agents, one per container of the pod.
@@ -126,6 +152,7 @@ func run(ctx context.Context, bin string, duration time.Duration) (err error) {
 			"--state-dir", filepath.Join(dir, "state-"+c.name), "--batch-wait", "100ms", "--scan-interval", "100ms", "--log-level", "warn"}, c.args...)...)
 		agent.Env = append(os.Environ(), "LOGLET_POD_NAMESPACE=demo", "LOGLET_POD_NAME=shop-7d9c5", "LOGLET_CONTAINER_NAME="+c.name)
 		agent.Stderr = os.Stderr
+		show(agent, dir)
 		if err := ps.start(agent); err != nil {
 			return err
 		}
@@ -141,7 +168,8 @@ func run(ctx context.Context, bin string, duration time.Duration) (err error) {
 	if err := ps.start(tail); err != nil {
 		return err
 	}
-	fmt.Println("$ loglet logs tail -f   (every 200th record shown)")
+	show(tail, dir)
+	fmt.Println("  (every 200th record shown)")
 	var mu sync.Mutex
 	var latencies []time.Duration
 	var received int
@@ -211,7 +239,7 @@ func run(ctx context.Context, bin string, duration time.Duration) (err error) {
 	if received < written {
 		return fmt.Errorf("%d records were not delivered", written-received)
 	}
-	return nil
+	return showInject(ctx, bin, dir)
 }
 
 // writtenAt is when the workload wrote a line: the CRI time of a container
@@ -241,8 +269,48 @@ func showContext(ctx context.Context, bin, hubURL string) error {
 		return fmt.Errorf("no stack trace at the hub: %q", first)
 	}
 	ids := []string{fmt.Sprint(rec.Attributes["loglet.source_id"]), fmt.Sprint(rec.Attributes["loglet.package_id"]), fmt.Sprint(rec.Attributes["loglet.offset"])}
-	fmt.Printf("\n$ loglet logs context %s --before 2 --after 2\n", strings.Join(ids, " "))
 	cmd := exec.CommandContext(ctx, bin, append(append([]string{"logs", "context"}, ids...), "--before", "2", "--after", "2", "--hub", hubURL)...)
+	fmt.Println()
+	show(cmd, "")
+	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
+	return cmd.Run()
+}
+
+// sampleDeployment is a Deployment that opts in: its log files, its
+// stdout, and an OTLP input for its SDK.
+const sampleDeployment = `apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: shop
+  namespace: demo
+spec:
+  selector:
+    matchLabels: {app: shop}
+  template:
+    metadata:
+      labels: {app: shop}
+      annotations:
+        loglet.io/inject: "true"
+        loglet.io/paths: /var/log/shop/*.log
+        loglet.io/format: json
+        loglet.io/inputs: otlp
+    spec:
+      containers:
+      - name: shop
+        image: registry.example/shop:1.4.2
+        command: ["/shop", "--port=8080"]
+`
+
+// showInject prints what the webhook would add to a sample Deployment.
+func showInject(ctx context.Context, bin, dir string) error {
+	path := filepath.Join(dir, "shop.yaml")
+	if err := os.WriteFile(path, []byte(sampleDeployment), 0o644); err != nil {
+		return err
+	}
+	fmt.Printf("\n$ cat $DEMO/shop.yaml\n%s", sampleDeployment)
+	cmd := exec.CommandContext(ctx, bin, "inject", "-f", path, "--diff")
+	fmt.Println()
+	show(cmd, dir)
 	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
 	return cmd.Run()
 }

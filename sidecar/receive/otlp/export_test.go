@@ -2,6 +2,7 @@ package otlp
 
 import (
 	collogspb "go.opentelemetry.io/proto/otlp/collector/logs/v1"
+	logspb "go.opentelemetry.io/proto/otlp/logs/v1"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -12,7 +13,7 @@ func DecodeFull(body []byte) ([]Batch, error) {
 	if err := proto.Unmarshal(body, req); err != nil {
 		return nil, err
 	}
-	return convert(req, false)
+	return convert(&logspb.LogsData{ResourceLogs: req.ResourceLogs}, false)
 }
 
 // DecodeProtobuf decodes without a bound on the records.
