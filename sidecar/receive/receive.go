@@ -6,7 +6,13 @@
 package receive
 
 import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/loglet/loglet/sidecar/inbox"
 	"github.com/loglet/loglet/sidecar/record"
@@ -41,4 +47,65 @@ func (s *Stats) Count(recs []inbox.Record) {
 	}
 	s.Records.Add(int64(len(recs)))
 	s.Bytes.Add(n)
+}
+
+// ServeConns accepts connections on ln until ctx ends and serves each with
+// handle in a goroutine of its own, at most maxConns at once: further ones
+// wait in the listen backlog, so a flood of connections costs no memory.
+// When ctx ends it stops accepting and sets a read deadline in the past on
+// every open connection, so that each handler stores what it has read and
+// returns; ServeConns returns once they all have. A handler closes nothing:
+// the connection is closed after it returns.
+func ServeConns(ctx context.Context, ln net.Listener, maxConns int, stats *Stats, handle func(net.Conn)) error {
+	stop := context.AfterFunc(ctx, func() { ln.Close() })
+	defer stop()
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	var mu sync.Mutex
+	conns := map[net.Conn]bool{}
+	defer func() {
+		mu.Lock()
+		for c := range conns {
+			c.SetReadDeadline(time.Now())
+		}
+		mu.Unlock()
+	}()
+	slots := make(chan struct{}, maxConns)
+	for {
+		select {
+		case slots <- struct{}{}:
+		case <-ctx.Done():
+			return nil
+		}
+		c, err := ln.Accept()
+		if err != nil {
+			<-slots
+			if ctx.Err() != nil {
+				return nil
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				continue
+			}
+			return fmt.Errorf("accept: %w", err)
+		}
+		mu.Lock()
+		conns[c] = true
+		mu.Unlock()
+		if ctx.Err() != nil {
+			c.SetReadDeadline(time.Now())
+		}
+		stats.Conns.Add(1)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-slots }()
+			defer stats.Conns.Add(-1)
+			defer c.Close()
+			handle(c)
+			mu.Lock()
+			delete(conns, c)
+			mu.Unlock()
+		}()
+	}
 }

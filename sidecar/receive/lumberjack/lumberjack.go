@@ -34,7 +34,6 @@ import (
 	"log/slog"
 	"net"
 	"strings"
-	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -115,61 +114,17 @@ func Serve(ctx context.Context, ln net.Listener, opt Options) error {
 	if opt.TLS != nil {
 		ln = tls.NewListener(ln, opt.TLS)
 	}
-	stop := context.AfterFunc(ctx, func() { ln.Close() })
-	defer stop()
-	var wg sync.WaitGroup
-	defer wg.Wait()
-	var mu sync.Mutex
-	conns := map[net.Conn]bool{}
-	defer func() {
-		mu.Lock()
-		for c := range conns {
-			c.SetReadDeadline(time.Now())
+	err := receive.ServeConns(ctx, ln, opt.MaxConns, opt.Stats, func(c net.Conn) {
+		cn := &conn{opt: opt, c: c, r: bufio.NewReaderSize(c, 64<<10)}
+		if err := cn.run(ctx); err != nil && ctx.Err() == nil {
+			opt.Stats.Rejected.Add(1)
+			opt.Log.Warn("lumberjack connection closed", "remote", c.RemoteAddr().String(), "err", err)
 		}
-		mu.Unlock()
-	}()
-	slots := make(chan struct{}, opt.MaxConns)
-	for {
-		select {
-		case slots <- struct{}{}:
-		case <-ctx.Done():
-			return nil
-		}
-		c, err := ln.Accept()
-		if err != nil {
-			<-slots
-			if ctx.Err() != nil {
-				return nil
-			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				continue
-			}
-			return fmt.Errorf("lumberjack: accept: %w", err)
-		}
-		mu.Lock()
-		conns[c] = true
-		mu.Unlock()
-		if ctx.Err() != nil {
-			c.SetReadDeadline(time.Now())
-		}
-		opt.Stats.Conns.Add(1)
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			defer func() { <-slots }()
-			defer opt.Stats.Conns.Add(-1)
-			defer c.Close()
-			cn := &conn{opt: opt, c: c, r: bufio.NewReaderSize(c, 64<<10)}
-			if err := cn.run(ctx); err != nil && ctx.Err() == nil {
-				opt.Stats.Rejected.Add(1)
-				opt.Log.Warn("lumberjack connection closed", "remote", c.RemoteAddr().String(), "err", err)
-			}
-			mu.Lock()
-			delete(conns, c)
-			mu.Unlock()
-		}()
+	})
+	if err != nil {
+		return fmt.Errorf("lumberjack: %w", err)
 	}
+	return nil
 }
 
 type conn struct {

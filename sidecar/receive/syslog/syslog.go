@@ -28,7 +28,6 @@ import (
 	"log/slog"
 	"net"
 	"strconv"
-	"sync"
 	"time"
 
 	"github.com/loglet/loglet/sidecar/inbox"
@@ -86,62 +85,16 @@ func (o *Options) defaults() {
 // returns nil.
 func ServeStream(ctx context.Context, ln net.Listener, opt Options) error {
 	opt.defaults()
-	var wg sync.WaitGroup
-	defer wg.Wait()
-	stop := context.AfterFunc(ctx, func() { ln.Close() })
-	defer stop()
-	slots := make(chan struct{}, opt.MaxConns)
-	var mu sync.Mutex
-	conns := map[net.Conn]bool{}
-	// Open connections are closed at the end: a reader blocked in Read
-	// returns, stores what it has, and ends.
-	defer func() {
-		mu.Lock()
-		for c := range conns {
-			c.SetReadDeadline(time.Now())
+	err := receive.ServeConns(ctx, ln, opt.MaxConns, opt.Stats, func(c net.Conn) {
+		r := &streamReader{opt: opt, r: bufio.NewReaderSize(c, 64<<10)}
+		if err := r.run(ctx); err != nil && ctx.Err() == nil {
+			opt.Log.Warn("syslog connection closed", "remote", c.RemoteAddr().String(), "err", err)
 		}
-		mu.Unlock()
-	}()
-	for {
-		select {
-		case slots <- struct{}{}:
-		case <-ctx.Done():
-			return nil
-		}
-		c, err := ln.Accept()
-		if err != nil {
-			<-slots
-			if ctx.Err() != nil {
-				return nil
-			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				continue
-			}
-			return fmt.Errorf("syslog: accept: %w", err)
-		}
-		mu.Lock()
-		conns[c] = true
-		mu.Unlock()
-		if ctx.Err() != nil {
-			c.SetReadDeadline(time.Now())
-		}
-		opt.Stats.Conns.Add(1)
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			defer func() { <-slots }()
-			defer opt.Stats.Conns.Add(-1)
-			defer c.Close()
-			r := &streamReader{opt: opt, r: bufio.NewReaderSize(c, 64<<10)}
-			if err := r.run(ctx); err != nil && ctx.Err() == nil {
-				opt.Log.Warn("syslog connection closed", "remote", c.RemoteAddr().String(), "err", err)
-			}
-			mu.Lock()
-			delete(conns, c)
-			mu.Unlock()
-		}()
+	})
+	if err != nil {
+		return fmt.Errorf("syslog: %w", err)
 	}
+	return nil
 }
 
 // streamReader frames one connection's messages and stores them in
