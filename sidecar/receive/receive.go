@@ -109,3 +109,35 @@ func ServeConns(ctx context.Context, ln net.Listener, maxConns int, stats *Stats
 		}()
 	}
 }
+
+// RetryFull is how long a sender that can be held back waits before its
+// records are offered to a full inbox again.
+const RetryFull = 100 * time.Millisecond
+
+// Store appends recs to app and counts them, waiting while the inbox is
+// full: each refusal is counted, and waiting (between tries, every
+// RetryFull) is what holds the sender back. It returns ctx's error if ctx
+// ends first, with recs not stored.
+func Store(ctx context.Context, app Appender, stats *Stats, recs []inbox.Record, waiting func() error) error {
+	for {
+		err := app.Append(nil, recs)
+		if err == nil {
+			stats.Count(recs)
+			return nil
+		}
+		if !errors.Is(err, inbox.ErrFull) {
+			return err
+		}
+		stats.Refused.Add(1)
+		select {
+		case <-time.After(RetryFull):
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		if waiting != nil {
+			if err := waiting(); err != nil {
+				return err
+			}
+		}
+	}
+}

@@ -76,10 +76,6 @@ const (
 // inbox full) hears that it should go on waiting.
 const keepalive = 5 * time.Second
 
-// retryFull is how long a window waits before it is offered to a full
-// inbox again.
-const retryFull = 100 * time.Millisecond
-
 // Errors of the protocol, named for what the sender did.
 var (
 	errVersion = errors.New("lumberjack: not protocol version 2 (set the sender's logstash output to a Beats version that speaks v2)")
@@ -270,29 +266,15 @@ func (cn *conn) readCompressed(r io.Reader, n int) error {
 // the sender so every keepalive.
 func (cn *conn) store(ctx context.Context) error {
 	next := time.Now().Add(keepalive)
-	for {
-		err := cn.opt.Appender.Append(nil, cn.events)
-		if err == nil {
-			cn.opt.Stats.Count(cn.events)
+	// Not stored when ctx ends: not acknowledged, so the sender sends the
+	// window again.
+	return receive.Store(ctx, cn.opt.Appender, cn.opt.Stats, cn.events, func() error {
+		if time.Now().Before(next) {
 			return nil
 		}
-		if !errors.Is(err, inbox.ErrFull) {
-			return err
-		}
-		cn.opt.Stats.Refused.Add(1)
-		select {
-		case <-time.After(retryFull):
-		case <-ctx.Done():
-			// Not acknowledged: the sender sends the window again.
-			return ctx.Err()
-		}
-		if time.Now().After(next) {
-			if err := cn.ack(0); err != nil {
-				return err
-			}
-			next = time.Now().Add(keepalive)
-		}
-	}
+		next = time.Now().Add(keepalive)
+		return cn.ack(0)
+	})
 }
 
 func (cn *conn) ack(seq uint32) error {

@@ -61,10 +61,6 @@ const (
 	batchMaxBytes   = 1 << 20
 )
 
-// retryFull is how long a connection waits before offering a batch to a
-// full inbox again.
-const retryFull = 100 * time.Millisecond
-
 func (o *Options) defaults() {
 	if o.MaxMessageBytes <= 0 {
 		o.MaxMessageBytes = DefaultMaxMessageBytes
@@ -138,26 +134,16 @@ func (s *streamReader) run(ctx context.Context) error {
 // flush stores the batch, waiting while the inbox is full: the socket is
 // not read meanwhile, so the sender is held back.
 func (s *streamReader) flush(ctx context.Context) error {
-	for {
-		err := s.opt.Appender.Append(nil, s.batch)
-		if err == nil {
-			s.opt.Stats.Count(s.batch)
-			s.batch, s.bytes = s.batch[:0], 0
-			return nil
-		}
-		if !errors.Is(err, inbox.ErrFull) {
-			return err
-		}
-		s.opt.Stats.Refused.Add(1)
-		select {
-		case <-time.After(retryFull):
-		case <-ctx.Done():
+	if err := receive.Store(ctx, s.opt.Appender, s.opt.Stats, s.batch, nil); err != nil {
+		if ctx.Err() != nil {
 			// Shutting down with a full inbox: what was read and not
 			// stored is lost, as what the socket buffers hold is.
 			s.opt.Stats.Dropped.Add(int64(len(s.batch)))
-			return ctx.Err()
 		}
+		return err
 	}
+	s.batch, s.bytes = s.batch[:0], 0
+	return nil
 }
 
 // frame reads the next message (a copy); nil for a blank line.
