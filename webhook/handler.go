@@ -32,13 +32,23 @@ type Handler struct {
 // NewHandler returns the pod handler; its metrics go to reg.
 func NewHandler(cfg Config, namespaces NamespaceLabels, reg prometheus.Registerer) *Handler {
 	f := promauto.With(reg)
-	return &Handler{
+	h := &Handler{
 		cfg: cfg, namespaces: namespaces,
 		admissions: f.NewCounterVec(prometheus.CounterOpts{Name: "loglet_webhook_admissions_total", Help: "Pod admissions by result."}, []string{"result"}),
 		latency: f.NewHistogram(prometheus.HistogramOpts{Name: "loglet_webhook_admission_seconds", Help: "Time to answer a pod admission.",
 			Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .1}}),
 	}
+	// Every result at 0 from the start: a rate() or an alert on denials
+	// sees a series before the first one happens.
+	for _, r := range admissionResults {
+		h.admissions.WithLabelValues(r)
+	}
+	return h
 }
+
+// admissionResults are the values of loglet_webhook_admissions_total's
+// result label.
+var admissionResults = []string{"injected", "skipped", "denied", "error"}
 
 // Handle answers one admission.
 func (h *Handler) Handle(ctx context.Context, req admission.Request) admission.Response {

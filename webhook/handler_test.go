@@ -168,3 +168,27 @@ func BenchmarkAdmission(b *testing.B) {
 		b.ReportMetric(float64(len(all))/time.Since(start).Seconds(), "admissions/s")
 	})
 }
+
+// TestAdmissionsCountedFromZero: every result of
+// loglet_webhook_admissions_total is a series before the first admission,
+// so rates and alerts on it work from the start (issue 25).
+func TestAdmissionsCountedFromZero(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	NewHandler(DefaultConfig(), nil, reg)
+	families, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]float64{}
+	for _, f := range families {
+		if f.GetName() != "loglet_webhook_admissions_total" {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			got[m.GetLabel()[0].GetValue()] = m.GetCounter().GetValue()
+		}
+	}
+	if len(got) != 4 || got["injected"] != 0 || got["skipped"] != 0 || got["denied"] != 0 || got["error"] != 0 {
+		t.Errorf("series before any admission: %v, want injected, skipped, denied and error at 0", got)
+	}
+}

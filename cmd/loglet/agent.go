@@ -98,6 +98,9 @@ inputs, each with its own files, format and route (docs/configuration.md).`,
 					prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "loglet_stdout_gaps_total",
 						Help: "pods/log resumes whose first line came after a gap long enough to hold a rotated file the API no longer serves (stdout: api)."}, wired.StdoutGaps))
 			}
+			if err := metrics.RegisterBuildInfo(agent.Metrics().Registry, version); err != nil {
+				return err
+			}
 			if len(wired.Processors) > 0 {
 				agent.Metrics().ServeProcessors(wired.Processors)
 			}

@@ -2,9 +2,12 @@ package main
 
 import (
 	"encoding/json"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"syscall"
 	"testing"
@@ -79,5 +82,22 @@ func TestSlimLinksNoGRPC(t *testing.T) {
 		if strings.HasPrefix(pkg, "google.golang.org/grpc") || pkg == "html/template" {
 			t.Errorf("the slim build links %s; find who imports it with go list -deps -tags slim -f '{{.ImportPath}}: {{.Imports}}' ./cmd/loglet", pkg)
 		}
+	}
+}
+
+// TestBuildInfo: the agent's metrics say which version runs (issue 25).
+func TestBuildInfo(t *testing.T) {
+	dir := t.TempDir()
+	a := startAgent(t, "--path", dir+"/*.log", "--state-dir", filepath.Join(dir, "state"), "--sink", "null://", "--metrics-addr", "127.0.0.1:0")
+	addr := a.metricsAddr(t)
+	resp, err := http.Get("http://" + addr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	want := `loglet_build_info{goversion="` + runtime.Version() + `",version="dev"} 1`
+	if !strings.Contains(string(body), want) {
+		t.Errorf("/metrics has no %s", want)
 	}
 }

@@ -3,11 +3,16 @@
 package main
 
 import (
+	"log/slog"
+	"os"
+
 	"github.com/go-logr/logr"
 	"github.com/spf13/cobra"
-	"os"
+	"k8s.io/klog/v2"
 	ctrl "sigs.k8s.io/controller-runtime"
+	crmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 
+	"github.com/loglet/loglet/sidecar/metrics"
 	"github.com/loglet/loglet/webhook"
 )
 
@@ -31,6 +36,14 @@ the in-cluster service account (or --kubeconfig / $KUBECONFIG).`,
 			}
 			log := newLogger("auto", "info")
 			ctrl.SetLogger(logr.FromSlogHandler(log.Handler()))
+			// client-go's (leader election, informers) and the standard
+			// library's messages (the HTTPS server's handshake errors), and
+			// the signal's, in the same JSON lines, not klog's or log's text.
+			slog.SetDefault(log)
+			klog.SetSlogLogger(log)
+			if err := metrics.RegisterBuildInfo(crmetrics.Registry, version); err != nil {
+				return err
+			}
 			log.Info("webhook starting", "version", version, "port", opts.Port, "image", opts.Config.Image, "sink", opts.Config.Sink)
 			return webhook.Serve(cmd.Context(), restCfg, opts)
 		},

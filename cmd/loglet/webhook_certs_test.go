@@ -7,6 +7,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
+	"encoding/json"
 	"fmt"
 	"net"
 	"net/http"
@@ -130,6 +131,13 @@ func TestWebhookSelfCertificates(t *testing.T) {
 	a.cmd.Process.Signal(syscall.SIGTERM)
 	if code := a.wait(t, 30*time.Second); code != 0 {
 		t.Fatalf("replica A exited %d on SIGTERM", code)
+	}
+	// Leader election is client-go's, which logs through klog: its lines
+	// come as the webhook's own JSON, not klog text (issue 25).
+	for _, line := range strings.Split(strings.TrimSpace(a.stderr.String()), "\n") {
+		if !json.Valid([]byte(line)) {
+			t.Errorf("replica A logged a line that is not JSON: %q", line)
+		}
 	}
 	poll.Until(t, 30*time.Second, "replica B to take the Lease", func() bool {
 		l, err := admin.CoordinationV1().Leases(ns).Get(ctx, "loglet-webhook-certs", metav1.GetOptions{})
