@@ -8,6 +8,7 @@ import (
 	"crypto/rand"
 	"fmt"
 	"os"
+	"slices"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
@@ -50,6 +51,9 @@ type Options struct {
 type Hub struct {
 	ns     *server.Server
 	stream string
+	// self is the credential of the hub's own in-process clients (none
+	// when clients need none).
+	self []nats.Option
 }
 
 // Start starts the server, waits until it takes connections, and creates
@@ -112,8 +116,8 @@ func Start(ctx context.Context, o Options) (*Hub, error) {
 		ns.Shutdown()
 		return nil, fmt.Errorf("hub: server on %s did not start within 10s (is the port in use?)", o.Listen)
 	}
-	h := &Hub{ns: ns, stream: o.Stream}
-	nc, err := nats.Connect("", append(self, nats.InProcessServer(ns))...)
+	h := &Hub{ns: ns, stream: o.Stream, self: self}
+	nc, err := nats.Connect("", h.Local()...)
 	if err != nil {
 		h.Shutdown()
 		return nil, fmt.Errorf("hub: %w", err)
@@ -164,6 +168,13 @@ func createStream(ctx context.Context, js jetstream.JetStream, cfg jetstream.Str
 		}
 		wait = min(2*wait, 2*time.Second)
 	}
+}
+
+// Local is how a reader in this process (the console) connects: in
+// process, not through the network, so it needs neither the clients' TLS
+// nor their credentials; it shows the hub's own user.
+func (h *Hub) Local() []nats.Option {
+	return append(slices.Clone(h.self), nats.InProcessServer(h.ns))
 }
 
 // ServerURL is the client URL (nats://host:port).

@@ -3,11 +3,9 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
-	"net/url"
 	"os"
 	"strings"
 	"time"
@@ -65,9 +63,6 @@ members in their sink: nats://hub-0:4222,hub-1:4222,hub-2:4222/LOGLET.`,
 				if consoleAddr, err = console.Addr(consoleAddr, token != ""); err != nil {
 					return err
 				}
-				if err := consoleReads(o); err != nil {
-					return err
-				}
 			} else if consoleToken != "" {
 				return fmt.Errorf("console-token-file %s given without --console ADDR", consoleToken)
 			}
@@ -81,7 +76,7 @@ members in their sink: nats://hub-0:4222,hub-1:4222,hub-2:4222/LOGLET.`,
 				<-cmd.Context().Done()
 				return nil
 			}
-			return serveConsole(cmd, h, o, consoleAddr, token)
+			return serveConsole(cmd, h, consoleAddr, token)
 		},
 	}
 	f := cmd.Flags()
@@ -124,35 +119,17 @@ func readToken(path string) (string, error) {
 	return token, nil
 }
 
-// consoleReads checks that the console can read the hub: it connects as
-// a client, over the network, with the clients' user and password.
-func consoleReads(o hub.Options) error {
-	switch {
-	case o.Auth.User == "" && o.Auth.NkeysFile != "":
-		return errors.New("console: the hub takes nkeys only, which the console cannot show; add --user and --password-file")
-	case o.TLS.CertFile != "":
-		// With TLS it would need the hub's CA, which the hub is not given.
-		return errors.New("console: the hub serves its clients over TLS (--tls-cert), which the console cannot read yet; run the console on a hub without --tls-cert, or read with loglet logs")
+// serveConsole serves the console on addr, reading the hub in process
+// (whatever TLS or credentials its clients need), until the command's
+// context ends.
+func serveConsole(cmd *cobra.Command, h *hub.Hub, addr, token string) error {
+	// The URL names the stream; the connection is in process, so a TLS
+	// hub's tls:// scheme does not apply to it.
+	hubURL := h.SinkURL()
+	if rest, ok := strings.CutPrefix(hubURL, "tls://"); ok {
+		hubURL = "nats://" + rest
 	}
-	return nil
-}
-
-// serveConsole serves the console on addr, reading the hub as loglet logs
-// does (through its client URL, with the clients' user and password when
-// it has them), until the command's context ends.
-func serveConsole(cmd *cobra.Command, h *hub.Hub, o hub.Options, addr, token string) error {
-	hubURL, err := url.Parse(h.SinkURL())
-	if err != nil {
-		return fmt.Errorf("console: %w", err)
-	}
-	if o.Auth.User != "" {
-		pw, err := os.ReadFile(o.Auth.PasswordFile)
-		if err != nil {
-			return fmt.Errorf("console: the clients' password: %w", err)
-		}
-		hubURL.User = url.UserPassword(o.Auth.User, strings.TrimSpace(string(pw)))
-	}
-	r, err := query.Open(cmd.Context(), hubURL.String())
+	r, err := query.Open(cmd.Context(), hubURL, h.Local()...)
 	if err != nil {
 		return fmt.Errorf("console: %w", err)
 	}

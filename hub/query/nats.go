@@ -33,7 +33,7 @@ type natsStream struct {
 	name   string
 }
 
-func openNATS(ctx context.Context, hubURL string) (*natsHub, error) {
+func openNATS(ctx context.Context, hubURL string, extra []nats.Option) (*natsHub, error) {
 	u, err := url.Parse(hubURL)
 	if err != nil || u.Scheme != "nats" || u.Host == "" {
 		return nil, fmt.Errorf("hub %q: want nats://host:4222/STREAM or kafka://broker:9092/topic", hubURL)
@@ -43,7 +43,7 @@ func openNATS(ctx context.Context, hubURL string) (*natsHub, error) {
 		name = layout.DefaultStream
 	}
 	servers, auth := layout.Servers(u)
-	nc, err := nats.Connect(servers, append(auth, nats.Name("loglet-logs"), nats.Timeout(5*time.Second))...)
+	nc, err := nats.Connect(servers, slices.Concat(auth, []nats.Option{nats.Name("loglet-logs"), nats.Timeout(5 * time.Second)}, extra)...)
 	if err != nil {
 		return nil, fmt.Errorf("hub %s is unreachable: %w (is `loglet hub` running there?)", u.Redacted(), err)
 	}

@@ -17,6 +17,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/nats-io/nats.go"
+
 	"github.com/loglet/loglet/hub/layout"
 )
 
@@ -207,12 +209,14 @@ type Hub interface {
 	Close()
 }
 
-// Open connects to a hub: nats://host:4222[/STREAM] or kafka://b1,b2/topic.
-func Open(ctx context.Context, hubURL string) (Hub, error) {
+// Open connects to a hub: nats://host:4222[/STREAM] or kafka://b1,b2/topic;
+// natsOptions are added to a NATS connection's (a reader in the hub's
+// process connects in process: hub.Hub.Local).
+func Open(ctx context.Context, hubURL string, natsOptions ...nats.Option) (Hub, error) {
 	if rest, ok := strings.CutPrefix(hubURL, "kafka://"); ok {
 		return openKafka(ctx, rest)
 	}
-	return openNATS(ctx, hubURL)
+	return openNATS(ctx, hubURL, natsOptions)
 }
 
 // records decodes a message body (given its Content-Encoding) and hands
