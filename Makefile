@@ -42,6 +42,7 @@ FUZZ_TARGETS := \
 	hub/query:FuzzParseTime \
 	hub/layout:FuzzParseTally \
 	sidecar/decode:FuzzDecode \
+	sidecar/sink:FuzzOTLPValue \
 	sidecar/receive/otlp:FuzzDecodeProtobuf sidecar/receive/otlp:FuzzDecodeJSON sidecar/receive/ingest:FuzzDecodeRecords \
 	webhook:FuzzAdmissionLoads \
 	hub:FuzzParseNkeys \
