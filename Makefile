@@ -22,7 +22,7 @@ FUZZ_TARGETS := \
 	sidecar/podlog:FuzzResend \
 	sidecar/podlog:FuzzResumeMark \
 	sidecar/node:FuzzParsePath \
-	sidecar/pod:FuzzParseLabels \
+	sidecar/pod:FuzzParseLabels sidecar/pod:FuzzResourceEnv \
 	sidecar/checkpoint:FuzzLoad \
 	sidecar/pipeline:FuzzModel \
 	sidecar/memlimit:FuzzParseLimit \
