@@ -99,16 +99,19 @@ func workloadEnv(pod *corev1.Pod) []corev1.EnvVar {
 		created = time.Now() // at admission: being created now
 	}
 	workload := logpod.Workload(pod.OwnerReferences, pod.Labels, created)
-	name := pod.Name
-	if pod.GenerateName != "" {
-		name = "" // generated (empty at admission): no service's name
-	}
 	var env []corev1.EnvVar
 	if len(workload) > 0 {
 		env = append(env, corev1.EnvVar{Name: logpod.ResourceEnv, Value: logpod.FormatResourceEnv(workload)})
 	}
-	if service := logpod.ServiceName(pod.Annotations, pod.Labels, workload, name); service != "" {
+	switch service := logpod.ServiceName(pod.Annotations, pod.Labels, workload, ""); {
+	case service != "":
 		env = append(env, corev1.EnvVar{Name: logpod.ServiceNameEnv, Value: service})
+	case pod.Name != "" && pod.GenerateName == "":
+		// The pod's given name: from the downward API, so two pods of
+		// one spec get the same sidecar (a generated name, empty at
+		// admission, is no service's).
+		env = append(env, corev1.EnvVar{Name: logpod.ServiceNameEnv,
+			ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: "metadata.name"}}})
 	}
 	return env
 }
