@@ -22,7 +22,7 @@ FUZZ_TARGETS := \
 	sidecar/podlog:FuzzResend \
 	sidecar/podlog:FuzzResumeMark \
 	sidecar/node:FuzzParsePath \
-	sidecar/pod:FuzzParseLabels \
+	sidecar/pod:FuzzParseLabels sidecar/pod:FuzzResourceEnv \
 	sidecar/checkpoint:FuzzLoad \
 	sidecar/pipeline:FuzzModel \
 	sidecar/memlimit:FuzzParseLimit \
@@ -42,6 +42,7 @@ FUZZ_TARGETS := \
 	hub/query:FuzzParseTime \
 	hub/layout:FuzzParseTally \
 	sidecar/decode:FuzzDecode \
+	sidecar/sink:FuzzOTLPValue \
 	sidecar/receive/otlp:FuzzDecodeProtobuf sidecar/receive/otlp:FuzzDecodeJSON sidecar/receive/ingest:FuzzDecodeRecords \
 	webhook:FuzzAdmissionLoads \
 	hub:FuzzParseNkeys \

@@ -4,11 +4,14 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/utils/ptr"
+
+	logpod "github.com/loglet/loglet/sidecar/pod"
 )
 
 // sidecar builds the loglet container: the agent with the configuration
@@ -40,6 +43,7 @@ func sidecar(pod *corev1.Pod, req Request, cfg Config, globs []string, dataVol, 
 	} {
 		env = append(env, corev1.EnvVar{Name: f.name, ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: f.path}}})
 	}
+	env = append(env, workloadEnv(pod)...)
 	if _, limited := res.Limits[corev1.ResourceMemory]; limited {
 		if _, set := doc.Settings["memory-limit"]; !set {
 			// The agent splits its limit between the buffer and GOMEMLIMIT.
@@ -79,6 +83,37 @@ func sidecar(pod *corev1.Pod, req Request, cfg Config, globs []string, dataVol, 
 		c.StartupProbe = start
 	}
 	return c, warnings, nil
+}
+
+// workloadEnv hands the sidecar what only admission sees of the pod and
+// the downward API cannot give: its workload (the owner attributes of the
+// OpenTelemetry semantic conventions, from its ownerReferences; a pod a
+// ReplicaSet creates has them at admission) and the service.name derived
+// from it, in the OpenTelemetry SDKs' own variables, as the OpenTelemetry
+// operator does (logpod.Workload, logpod.ServiceName). The sidecar asks
+// the API for none of it. With no service.name here (a bare pod whose
+// name is generated), the sidecar uses each record's container name.
+func workloadEnv(pod *corev1.Pod) []corev1.EnvVar {
+	created := pod.CreationTimestamp.Time
+	if created.IsZero() {
+		created = time.Now() // at admission: being created now
+	}
+	workload := logpod.Workload(pod.OwnerReferences, pod.Labels, created)
+	var env []corev1.EnvVar
+	if len(workload) > 0 {
+		env = append(env, corev1.EnvVar{Name: logpod.ResourceEnv, Value: logpod.FormatResourceEnv(workload)})
+	}
+	switch service := logpod.ServiceName(pod.Annotations, pod.Labels, workload, ""); {
+	case service != "":
+		env = append(env, corev1.EnvVar{Name: logpod.ServiceNameEnv, Value: service})
+	case pod.Name != "" && pod.GenerateName == "":
+		// The pod's given name: from the downward API, so two pods of
+		// one spec get the same sidecar (a generated name, empty at
+		// admission, is no service's).
+		env = append(env, corev1.EnvVar{Name: logpod.ServiceNameEnv,
+			ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: "metadata.name"}}})
+	}
+	return env
 }
 
 // escapeForYAML writes the characters JSON leaves raw but a YAML stream

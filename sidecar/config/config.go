@@ -22,6 +22,7 @@ import (
 	"github.com/loglet/loglet/internal/settings"
 	"github.com/loglet/loglet/sidecar/node"
 	"github.com/loglet/loglet/sidecar/pipeline"
+	"github.com/loglet/loglet/sidecar/pod"
 	"github.com/loglet/loglet/sidecar/process"
 	"github.com/loglet/loglet/sidecar/record"
 	"github.com/loglet/loglet/sidecar/source"
@@ -104,6 +105,37 @@ var identity = []struct{ key, attr string }{
 	{"node-name", "k8s.node.name"},
 }
 
+// workloadResource adds to res what OTEL_RESOURCE_ATTRIBUTES and
+// OTEL_SERVICE_NAME say: the webhook hands a sidecar its pod's workload
+// (k8s.deployment.name, …) and service.name in them, as the OpenTelemetry
+// operator does for the containers it instruments (pod.Workload,
+// pod.ServiceName). The pod's identity in res wins over them;
+// OTEL_SERVICE_NAME over a service.name in OTEL_RESOURCE_ATTRIBUTES, as
+// the specification says.
+func workloadResource(res []record.KeyValue, environ []string) ([]record.KeyValue, error) {
+	var attrs, service string
+	for _, kv := range environ {
+		if v, ok := strings.CutPrefix(kv, pod.ResourceEnv+"="); ok {
+			attrs = v
+		} else if v, ok := strings.CutPrefix(kv, pod.ServiceNameEnv+"="); ok {
+			service = v
+		}
+	}
+	extra, err := pod.ParseResourceEnv(attrs)
+	if err != nil {
+		return nil, err
+	}
+	if service != "" {
+		extra = pod.Set(extra, "service.name", service)
+	}
+	for _, kv := range extra {
+		if pod.Get(res, kv.Key) == "" {
+			res = append(res, kv)
+		}
+	}
+	return res, nil
+}
+
 // DockerContainers is where the kubelet's /var/log/pods links lead on
 // nodes whose runtime is Docker (json-file logs).
 const DockerContainers = "/var/lib/docker/containers"
@@ -155,6 +187,13 @@ func Load(fs *pflag.FlagSet, environ []string) (Agent, error) {
 	for _, id := range identity {
 		if v := r.Str(id.key); v != "" {
 			c.Pipeline.Resource = append(c.Pipeline.Resource, record.KeyValue{Key: id.attr, Value: v})
+		}
+	}
+	if c.Mode != "node" {
+		// A node agent's own variables describe the DaemonSet, not the
+		// pods whose records it reads (those come from its informer).
+		if c.Pipeline.Resource, err = workloadResource(c.Pipeline.Resource, environ); err != nil {
+			return Agent{}, err
 		}
 	}
 	switch v := r.Str("checkpoint-interval"); {

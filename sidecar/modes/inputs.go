@@ -2,10 +2,12 @@ package modes
 
 import (
 	"slices"
+	"strings"
 
 	"github.com/loglet/loglet/sidecar/config"
 	"github.com/loglet/loglet/sidecar/inbox"
 	"github.com/loglet/loglet/sidecar/parse"
+	"github.com/loglet/loglet/sidecar/pod"
 	"github.com/loglet/loglet/sidecar/record"
 	"github.com/loglet/loglet/sidecar/source"
 )
@@ -113,7 +115,10 @@ func modeInput(c config.Agent) (config.Input, error) {
 
 // inboxChoice is the choice for a segment of an input's inbox: read whole,
 // its records carrying the resource their sender gave beside the agent's
-// (the agent's wins where both name a key: it knows where it runs).
+// (the agent's wins where both name a key: it knows where it runs). But
+// service.name is the sender's: the agent's is only derived from the pod
+// (pod.ServiceName), a default for records that do not say; an SDK's
+// unknown_service… default says nothing, and gives way to the agent's.
 func inboxChoice(c source.Choice, path string) source.Choice {
 	c.Inbox = true
 	res, err := inbox.Resource(path)
@@ -124,8 +129,11 @@ func inboxChoice(c source.Choice, path string) source.Choice {
 	}
 	c.Resource = slices.Clone(c.Resource)
 	for _, kv := range res {
-		if !slices.ContainsFunc(c.Resource, func(have record.KeyValue) bool { return have.Key == kv.Key }) {
+		switch {
+		case !slices.ContainsFunc(c.Resource, func(have record.KeyValue) bool { return have.Key == kv.Key }):
 			c.Resource = append(c.Resource, kv)
+		case kv.Key == "service.name" && !strings.HasPrefix(kv.Value, "unknown_service"):
+			c.Resource = pod.Set(c.Resource, kv.Key, kv.Value)
 		}
 	}
 	return c

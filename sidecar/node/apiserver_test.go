@@ -140,7 +140,7 @@ func TestChooseWithTheAPI(t *testing.T) {
 	if first := d.Choose(path("shop", "elsewhere")); !first.Later {
 		t.Errorf("pod unknown to the informer, asked first: %+v, want held", first)
 	}
-	if other := d.Choose(path("shop", "elsewhere")); other.Later || other.Skip || len(other.Resource) != 6 {
+	if other := d.Choose(path("shop", "elsewhere")); other.Later || other.Skip || len(other.Resource) != 7 {
 		t.Errorf("pod unknown to the informer, asked again: %+v, want read with the path's identity only", other)
 	}
 
@@ -152,7 +152,7 @@ func TestChooseWithTheAPI(t *testing.T) {
 		_, live, _ := pods.store.GetByKey("team/api")
 		return !live
 	})
-	if api := d.Choose(path("team", "api")); api.Later || len(api.Resource) == 6 {
+	if api := d.Choose(path("team", "api")); api.Later || len(api.Resource) == 7 {
 		t.Errorf("deleted pod: %+v, want its metadata still", api)
 	}
 }

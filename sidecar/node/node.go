@@ -108,17 +108,37 @@ func (d *Dir) Choose(path string) source.Choice {
 		log.Info("not reading", "path", path, "why", why)
 		return source.Choice{Skip: true}
 	}
-	res := append(slices.Clone(d.Base),
-		record.KeyValue{Key: "k8s.namespace.name", Value: src.Namespace},
-		record.KeyValue{Key: "k8s.pod.name", Value: src.Pod},
-		record.KeyValue{Key: "k8s.pod.uid", Value: src.UID},
-		record.KeyValue{Key: "k8s.container.name", Value: src.Container},
-		record.KeyValue{Key: "k8s.container.restart_count", Value: strconv.Itoa(src.Restart)},
-	)
+	// The path's pod and container replace what the agent-wide identity
+	// flags say (the DaemonSet's own pod): one of each, the source's.
+	res := slices.Clone(d.Base)
+	for _, kv := range []record.KeyValue{
+		{Key: "k8s.namespace.name", Value: src.Namespace},
+		{Key: "k8s.pod.name", Value: src.Pod},
+		{Key: "k8s.pod.uid", Value: src.UID},
+		{Key: "k8s.container.name", Value: src.Container},
+		{Key: "k8s.container.restart_count", Value: strconv.Itoa(src.Restart)},
+	} {
+		res = pod.Set(res, kv.Key, kv.Value)
+	}
 	c := source.Choice{Parse: d.spec(d.agentParse()), Resource: res}
 	if meta == nil {
+		// Whether the path's pod name was generated, only the API tells:
+		// service.name is the container's (pod.ServiceName's last choice).
+		c.Resource = pod.Set(c.Resource, "service.name", src.Container)
 		return c
 	}
+	// The workload and service.name from the pod, as the webhook derives
+	// them for a sidecar at admission; a name the API server generated
+	// (generateName) is no service's name, as it is absent at admission.
+	workload := pod.Workload(meta.OwnerReferences, meta.Labels, meta.CreationTimestamp.Time)
+	for _, kv := range workload {
+		c.Resource = pod.Set(c.Resource, kv.Key, kv.Value)
+	}
+	given := meta.Name
+	if meta.GenerateName != "" {
+		given = ""
+	}
+	c.Resource = pod.Set(c.Resource, "service.name", cmp.Or(pod.ServiceName(meta.Annotations, meta.Labels, workload, given), src.Container))
 	if k := container(meta, src.Container); k != nil {
 		name, tag := pod.SplitImage(k.Image)
 		c.Resource = append(c.Resource, record.KeyValue{Key: "container.image.name", Value: name})

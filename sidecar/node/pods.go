@@ -79,9 +79,13 @@ func trim(obj any) (any, error) {
 		return obj, nil // a deletion marker
 	}
 	t := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{
-		Name: pod.Name, Namespace: pod.Namespace, UID: pod.UID, ResourceVersion: pod.ResourceVersion,
-		Labels: pod.Labels, Annotations: pod.Annotations,
+		Name: pod.Name, GenerateName: pod.GenerateName, Namespace: pod.Namespace, UID: pod.UID, ResourceVersion: pod.ResourceVersion,
+		CreationTimestamp: pod.CreationTimestamp, Labels: pod.Labels, Annotations: pod.Annotations,
 	}}
+	// The owners, for the workload attributes (pod.Workload).
+	for _, o := range pod.OwnerReferences {
+		t.OwnerReferences = append(t.OwnerReferences, metav1.OwnerReference{APIVersion: o.APIVersion, Kind: o.Kind, Name: o.Name})
+	}
 	for _, list := range [][]corev1.Container{pod.Spec.InitContainers, pod.Spec.Containers} {
 		for _, c := range list {
 			k := corev1.Container{Name: c.Name, Image: c.Image}

@@ -74,13 +74,20 @@ func (l *Layout) Select(path string) source.Choice {
 	}
 	res := slices.Clone(l.Base)
 	if container != "" {
-		res = append(res, record.KeyValue{Key: "k8s.container.name", Value: container})
+		// The path's container replaces an agent-wide one
+		// (--container-name): one k8s.container.name, the right one.
+		res = Set(res, "k8s.container.name", container)
 		if img, ok := l.Images[container]; ok {
 			name, tag := SplitImage(img)
-			res = append(res, record.KeyValue{Key: "container.image.name", Value: name})
+			res = Set(res, "container.image.name", name)
 			if tag != "" {
-				res = append(res, record.KeyValue{Key: "container.image.tag", Value: tag})
+				res = Set(res, "container.image.tag", tag)
 			}
+		}
+		if !has(res, "service.name") {
+			// The webhook derived none from the pod (ServiceName): the
+			// container's name, the OpenTelemetry operator's last choice.
+			res = append(res, record.KeyValue{Key: "service.name", Value: container})
 		}
 	}
 	return source.Choice{Parse: spec, Resource: res}

@@ -3,6 +3,7 @@ package pod
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 
 	"github.com/loglet/loglet/sidecar/parse"
@@ -36,9 +37,9 @@ func TestSelect(t *testing.T) {
 		container string
 		attrs     int
 	}{
-		{"/var/loglet/c/app/0/access.log", files, "app", 4},
-		{"/var/loglet/stdout/app/stdout.log", stdout, "app", 4},
-		{"/var/loglet/stdout/sidecar-less/stdout.log", stdout, "sidecar-less", 2},
+		{"/var/loglet/c/app/0/access.log", files, "app", 5},
+		{"/var/loglet/stdout/app/stdout.log", stdout, "app", 5},
+		{"/var/loglet/stdout/sidecar-less/stdout.log", stdout, "sidecar-less", 3},
 		{"/elsewhere/x.log", files, "", 1},
 	}
 	for _, tc := range tests {
@@ -66,5 +67,42 @@ func TestLostBytes(t *testing.T) {
 	}
 	if got := l.LostBytes(); got != 150 {
 		t.Fatalf("LostBytes = %v, want 150", got)
+	}
+}
+
+// TestSelectOneContainerName: an agent-wide k8s.container.name
+// (--container-name) gives way to the container a source's path names:
+// the resource names one container, not two; and a source of no
+// container keeps it. service.name, when the webhook derived none, is the
+// container's name (the OpenTelemetry operator's last choice).
+func TestSelectOneContainerName(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		base []record.KeyValue
+		path string
+		want []record.KeyValue
+	}{
+		{"container-name given", []record.KeyValue{{Key: "k8s.pod.name", Value: "web-1"}, {Key: "k8s.container.name", Value: "loglet"}},
+			"/var/loglet/c/app/0/access.log",
+			[]record.KeyValue{{Key: "k8s.pod.name", Value: "web-1"}, {Key: "k8s.container.name", Value: "app"},
+				{Key: "container.image.name", Value: "web"}, {Key: "container.image.tag", Value: "1"}, {Key: "service.name", Value: "app"}}},
+		{"derived service.name kept", []record.KeyValue{{Key: "service.name", Value: "checkout"}, {Key: "k8s.container.name", Value: "loglet"}},
+			"/var/loglet/stdout/app/stdout.log",
+			[]record.KeyValue{{Key: "service.name", Value: "checkout"}, {Key: "k8s.container.name", Value: "app"},
+				{Key: "container.image.name", Value: "web"}, {Key: "container.image.tag", Value: "1"}}},
+		{"no container", []record.KeyValue{{Key: "k8s.container.name", Value: "loglet"}},
+			"/var/loglet/state/inbox/otlp/1.seg",
+			[]record.KeyValue{{Key: "k8s.container.name", Value: "loglet"}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			l := Layout{Root: "/var/loglet", Base: tc.base, Images: map[string]string{"app": "web:1"}}
+			before := slices.Clone(tc.base)
+			if got := l.Select(tc.path).Resource; !slices.Equal(got, tc.want) {
+				t.Errorf("resource %v, want %v", got, tc.want)
+			}
+			if !slices.Equal(l.Base, before) {
+				t.Errorf("Select changed the base to %v", l.Base)
+			}
+		})
 	}
 }

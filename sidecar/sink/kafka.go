@@ -29,6 +29,9 @@ type Kafka struct {
 	dials  *dialWatch
 	buf    []byte
 	recs   []*kgo.Record
+	// deliveryTimeout bounds one attempt at a package once its broker is
+	// connected (see produceSync).
+	deliveryTimeout time.Duration
 }
 
 // kafkaDialTimeout bounds one connection attempt to a broker (TCP and
@@ -73,15 +76,10 @@ func OpenKafka(_ context.Context, rest string, opts Options) (*Kafka, error) {
 		kgo.RequiredAcks(kgo.AllISRAcks()),
 		kgo.ProducerBatchCompression(codec),
 		kgo.ProduceRequestTimeout(opts.Timeout),
-		// A broker that cannot be reached fails the attempt at once (see
-		// produce); this bounds the rest: a broker that is connected but
-		// does not answer. It is long on purpose: acks=all waits for every
-		// replica in sync, which under load with big batches takes
-		// seconds, and an attempt cut short is sent again whole and takes
-		// as long again, so a timeout below the slowest healthy answer
-		// would not flap, it would never deliver. Elapsed time cannot tell
-		// slow from dead; a failed connection can.
-		kgo.RecordDeliveryTimeout(2*opts.Timeout),
+		// No RecordDeliveryTimeout: franz-go measures it from each
+		// record's timestamp, which is the log's own time (an hour-old
+		// backlog would time out at once); produceSync bounds delivery
+		// with its context instead.
 		// Without this, franz-go never fails a record already sent to a
 		// broker that went away (it cannot know whether the broker stored
 		// it), neither at the delivery timeout nor when the drain's
@@ -94,7 +92,7 @@ func OpenKafka(_ context.Context, rest string, opts Options) (*Kafka, error) {
 	if err != nil {
 		return nil, fmt.Errorf("sink kafka://%s: %w", rest, err)
 	}
-	return &Kafka{client: client, topic: topic, addr: "kafka://" + hosts + "/" + topic, dials: dials}, nil
+	return &Kafka{client: client, topic: topic, addr: "kafka://" + hosts + "/" + topic, dials: dials, deliveryTimeout: 2 * opts.Timeout}, nil
 }
 
 // Addr names the brokers and the topic.
@@ -172,18 +170,43 @@ func (s *Kafka) produce(ctx context.Context, p *record.Package) error {
 	s.recs = s.recs[:0]
 	key := []byte(p.Origin.SourceID)
 	pid := []byte(strconv.FormatUint(p.ID, 10))
-	for lines := s.buf; len(lines) > 0; {
+	span := 0
+	for n, lines := 0, s.buf; len(lines) > 0; n++ {
+		for span+1 < len(p.Spans) && p.Spans[span+1].First <= n {
+			span++
+		}
+		// The record's timestamp is its event time, or the time it was
+		// read: the times a consumer seeks by (ListOffsets) and retention
+		// counts from are then the logs' own, also for a backlog sent
+		// late, rather than when it was produced.
+		ts := p.Spans[span].Time
+		if e := p.Records[n]; e.Time > 0 {
+			ts = time.Unix(0, e.Time)
+		}
 		// Every record ends in a newline and none holds one unescaped.
 		i := bytes.IndexByte(lines, '\n')
 		s.recs = append(s.recs, &kgo.Record{
-			Topic:   p.Origin.Route, // empty: the sink's topic
-			Key:     key,
-			Value:   lines[:i],
-			Headers: []kgo.RecordHeader{{Key: "loglet.package_id", Value: pid}},
+			Topic:     p.Origin.Route, // empty: the sink's topic
+			Key:       key,
+			Value:     lines[:i],
+			Timestamp: ts,
+			Headers:   []kgo.RecordHeader{{Key: "loglet.package_id", Value: pid}},
 		})
 		lines = lines[i+1:]
 	}
-	if err := s.produceSync(ctx); err != nil {
+	err := s.produceSync(ctx)
+	if errors.Is(err, kerr.InvalidTimestamp) {
+		// The topic refuses times that far from now (Kafka 4's
+		// log.message.timestamp.after.max.ms is an hour; before.max.ms
+		// may be set): a backlog or a clock that is off. The records go
+		// with the time they are produced at, rather than never; their
+		// value keeps their own time.
+		for _, r := range s.recs {
+			*r = kgo.Record{Topic: p.Origin.Route, Key: r.Key, Value: r.Value, Headers: r.Headers}
+		}
+		err = s.produceSync(ctx)
+	}
+	if err != nil {
 		if errors.Is(err, kerr.MessageTooLarge) || errors.Is(err, kerr.RecordListTooLarge) {
 			return &RejectedError{Reason: fmt.Sprintf("kafka topic %s: %v", cmp.Or(p.Origin.Route, s.topic), err)}
 		}
@@ -201,15 +224,26 @@ func (s *Kafka) produce(ctx context.Context, p *record.Package) error {
 // timeout. The agent retries the package; records the broker did store
 // arrive twice, which at-least-once allows, and in order, since a package
 // is retried from its first record and packages are produced one at a
-// time. A slow broker that stays connected is waited for.
+// time. A slow broker that stays connected is waited for, up to the
+// attempt's deadline.
 //
 // Any broker's failed dial counts, not only the leader's these records go
 // to: franz-go does not say which broker a record waits on. In a cluster
 // with a broker gone whose partitions already moved, that costs one
 // attempt, retried at once on the new leader.
+//
+// The attempt's deadline bounds the rest: a broker that is connected but
+// does not answer. It is long on purpose: acks=all waits for every
+// replica in sync, which under load with big batches takes seconds, and an
+// attempt cut short is sent again whole and takes as long again, so a
+// timeout below the slowest healthy answer would not flap, it would never
+// deliver. Elapsed time cannot tell slow from dead; a failed connection
+// can.
 func (s *Kafka) produceSync(ctx context.Context) error {
-	pctx, cancel := context.WithCancelCause(ctx)
+	cctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
+	pctx, stopTimer := context.WithTimeoutCause(cctx, s.deliveryTimeout, kgo.ErrRecordTimeout)
+	defer stopTimer()
 	stop := s.dials.watch(cancel)
 	defer stop()
 	err := s.client.ProduceSync(pctx, s.recs...).FirstErr()
