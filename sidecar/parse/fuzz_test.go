@@ -417,6 +417,8 @@ func FuzzSyslog(f *testing.F) {
 		"<34>1 2003-10-11T22:14:15.003Z mymachine.example.com su - ID47 - 'su root' failed",
 		"<15>1 - - - - - -",
 		"<34>Oct 11 22:14:15 mymachine su[123]: 'su root' failed for lonvick on /dev/pts/8",
+		"<163>Dec  2 10:00:01 vm shop[4711] payment declined",
+		"<13>Dec  2 10:00:01 vm shop[4711]",
 		"Dec  1 10:00:01 host app[42]: msg",
 		"Feb 29 10:00:01.123 host app: leap",
 		"2026-12-01T10:00:01.123456+00:00 host app[42]: msg",

@@ -341,13 +341,19 @@ func (sp *syslogParser) tag(f *fields, b []byte, i int) {
 	}
 	ae := i
 	ps, pe := -1, -1
+	// RFC 3164 (4.1.3) ends the TAG at the first character that is not
+	// alphanumeric, so "app[42] msg" has one without a colon: that is what
+	// rsyslog's omfwd sends by default. A bracketed pid makes it a TAG;
+	// without one a first word is not taken for one.
+	bare := false
 	if i < len(b) && b[i] == '[' && i > s {
-		if j := bytes.IndexByte(b[i:], ']'); j > 1 && i+j+1 < len(b) && b[i+j+1] == ':' {
+		if j := bytes.IndexByte(b[i:], ']'); j > 1 && i+j+1 < len(b) && (b[i+j+1] == ':' || b[i+j+1] == ' ') {
 			ps, pe = i+1, i+j
 			i += j + 1
+			bare = b[i] == ' '
 		}
 	}
-	if i == s || i >= len(b) || b[i] != ':' {
+	if i == s || i >= len(b) || (b[i] != ':' && !bare) {
 		f.body = f.sub(s, len(b)) // no TAG: the content is all MSG
 		return
 	}
@@ -355,7 +361,9 @@ func (sp *syslogParser) tag(f *fields, b []byte, i int) {
 	if ps >= 0 {
 		f.add(record.StringRef(sp.procID), f.sub(ps, pe), false)
 	}
-	i++ // the colon
+	if !bare {
+		i++ // the colon
+	}
 	if i < len(b) && b[i] == ' ' {
 		i++
 	}

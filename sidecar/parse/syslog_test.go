@@ -75,6 +75,19 @@ func TestSyslog(t *testing.T) {
 			{Body: "Use the BFG!", Severity: "INFO", Time: yearlessWant(t, "Feb  5 17:32:18"),
 				Attrs: map[string]string{"facility": "user", "priority": "13", "hostname": "10.0.0.99", "appname": "myapp"}},
 		}},
+		// rsyslog's omfwd forwards an RFC 5424 message in its default
+		// RSYSLOG_TraditionalForwardFormat with the TAG "app[pid]" and no
+		// colon; a word before a space is not a TAG without a pid.
+		{"rfc 3164 tag without a colon", "<163>Dec  2 10:00:01 vm shop[4711] payment declined\n" +
+			"<13>Dec  2 10:00:02 vm shop payment declined\n" +
+			"<13>Dec  2 10:00:03 vm shop[] empty pid\n", cfg, []rec{
+			{Body: "payment declined", Severity: "ERROR", Time: yearlessWant(t, "Dec  2 10:00:01"),
+				Attrs: map[string]string{"facility": "local4", "priority": "163", "hostname": "vm", "appname": "shop", "proc_id": "4711"}},
+			{Body: "shop payment declined", Severity: "INFO", Time: yearlessWant(t, "Dec  2 10:00:02"),
+				Attrs: map[string]string{"facility": "user", "priority": "13", "hostname": "vm"}},
+			{Body: "shop[] empty pid", Severity: "INFO", Time: yearlessWant(t, "Dec  2 10:00:03"),
+				Attrs: map[string]string{"facility": "user", "priority": "13", "hostname": "vm"}},
+		}},
 		// /var/log/syslog as rsyslog writes it (RSYSLOG_TraditionalFileFormat
 		// and RSYSLOG_FileFormat): no PRI, so the severity is the body's
 		// level word, if any.
