@@ -11,7 +11,7 @@
 set -euo pipefail
 
 BEATS_VERSION=7.17.29
-CACHE=${LOGLET_CACHE:-${XDG_CACHE_HOME:-${HOME:-/root}/.cache}/loglet}/filebeat-$BEATS_VERSION
+CACHE=${INTEROP_CACHE:-${XDG_CACHE_HOME:-${HOME:-/root}/.cache}/loglet}/filebeat-$BEATS_VERSION
 BIN=$CACHE/filebeat
 
 if [ -x "$BIN" ]; then

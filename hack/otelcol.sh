@@ -12,7 +12,7 @@ OCB_VERSION=0.165.0
 HERE=$(cd "$(dirname "$0")" && pwd)
 CONFIG=$HERE/otelcol-builder.yaml
 sum=$(sha256sum "$CONFIG" | cut -c1-12)
-CACHE=${LOGLET_CACHE:-${XDG_CACHE_HOME:-${HOME:-/root}/.cache}/loglet}/otelcol-$OCB_VERSION-$sum
+CACHE=${INTEROP_CACHE:-${XDG_CACHE_HOME:-${HOME:-/root}/.cache}/loglet}/otelcol-$OCB_VERSION-$sum
 BIN=$CACHE/otelcol
 
 if [ -x "$BIN" ]; then

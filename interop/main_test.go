@@ -88,10 +88,12 @@ type process struct {
 	done   chan struct{}
 }
 
+// startProcess starts bin with env as its whole environment (nil: the
+// test's own).
 func startProcess(t *testing.T, name string, env []string, bin string, args ...string) *process {
 	t.Helper()
 	p := &process{name: name, cmd: exec.Command(bin, args...), output: &syncBuffer{}, done: make(chan struct{})}
-	p.cmd.Env = append(os.Environ(), env...)
+	p.cmd.Env = env
 	p.cmd.Stdout = p.output
 	p.cmd.Stderr = p.output
 	if err := p.cmd.Start(); err != nil {
@@ -124,10 +126,17 @@ func lastLines(s string, n int) string {
 
 // startAgent runs loglet agent with cfg, the configuration document as
 // JSON (LOGLET_CONFIG), logging JSON so the test can read where its inputs
-// listen.
+// listen. The agent refuses LOGLET_ variables it does not know and the
+// document says everything, so none is inherited from the caller.
 func startAgent(t *testing.T, cfg string) *process {
 	t.Helper()
-	return startProcess(t, "loglet agent", []string{"LOGLET_CONFIG=" + cfg}, loglet, "agent", "--log-format", "json")
+	env := []string{"LOGLET_CONFIG=" + cfg}
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "LOGLET_") {
+			env = append(env, kv)
+		}
+	}
+	return startProcess(t, "loglet agent", env, loglet, "agent", "--log-format", "json")
 }
 
 // listening returns the address each of the agent's n inputs listens on,
@@ -136,6 +145,11 @@ func (p *process) listening(t *testing.T, n int) map[string]string {
 	t.Helper()
 	addrs := map[string]string{}
 	poll.Until(t, 15*time.Second, "the agent to log where its inputs listen", func() bool {
+		select {
+		case <-p.done:
+			t.Fatalf("the agent exited before it listened: %v\n%s", p.cmd.ProcessState, lastLines(p.output.String(), 10))
+		default:
+		}
 		for _, line := range strings.Split(p.output.String(), "\n") {
 			var l struct{ Msg, Input, Addr string }
 			if json.Unmarshal([]byte(line), &l) == nil && l.Msg == "listening" {

@@ -87,7 +87,6 @@ service:
 	poll.Until(t, 60*time.Second, "every line on both inputs", func() bool { recs = readSink(t, out); return len(recs) >= 2*total })
 	type key struct{ input, body string }
 	got := map[key]int{}
-	t.Logf("DEBUG %+v\n%+v", recs[0], recs[len(recs)-1])
 	bad := 0
 	for _, r := range recs {
 		input, _ := r.Attributes["loglet.input"].(string)

@@ -115,7 +115,13 @@ ruleset(name="forward") {
 	for _, tt := range tests {
 		rs := got[key{tt.input, tt.body}]
 		if len(rs) != 1 {
-			t.Errorf("%s: %d records %q, want 1; all: %+v", tt.input, len(rs), tt.body, recs)
+			var on []record
+			for _, r := range recs {
+				if r.Attributes["loglet.input"] == tt.input {
+					on = append(on, r)
+				}
+			}
+			t.Errorf("%s: %d records %q, want 1; the input's records: %+v", tt.input, len(rs), tt.body, on)
 			continue
 		}
 		r := rs[0]
