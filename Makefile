@@ -113,6 +113,17 @@ images: build
 e2e:
 	cd e2e && KUBEBUILDER_ASSETS=$$(../hack/control-plane.sh full) $(GO) test -count=1 -timeout 30m
 
+## interop: the push inputs against real clients that take minutes to build:
+## rsyslog forwarding over TCP and UDP, Filebeat's logstash output through a
+## kill -9 of the agent, the OpenTelemetry Collector's otlp_http exporter
+## (interop/, -tags interop; make test does not run it). hack/rsyslog.sh
+## installs rsyslog; hack/filebeat.sh and hack/otelcol.sh build the others
+## once into ~/.cache/loglet (README.md says how long, cold and warm)
+.PHONY: interop
+interop:
+	RSYSLOGD=$$(hack/rsyslog.sh) && FILEBEAT=$$(hack/filebeat.sh) && OTELCOL=$$(hack/otelcol.sh) && \
+		RSYSLOGD=$$RSYSLOGD FILEBEAT=$$FILEBEAT OTELCOL=$$OTELCOL $(GO) test -tags interop -count=1 -timeout 20m -v ./interop/
+
 ## manifests: manifests/*.yaml rendered from charts/loglet (a test fails when they are stale)
 manifests:
 	$(GO) run ./hack/chart manifests
