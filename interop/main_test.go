@@ -11,7 +11,6 @@
 package interop
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/json"
 	"fmt"
@@ -24,6 +23,7 @@ import (
 	"time"
 
 	"github.com/loglet/loglet/internal/poll"
+	"github.com/loglet/loglet/sidecar/sink/sinktest"
 )
 
 // loglet is the agent binary TestMain builds, as a user runs it.
@@ -162,38 +162,16 @@ func (p *process) listening(t *testing.T, n int) map[string]string {
 }
 
 // record is a record as the file sink writes it.
-type record struct {
-	Time       string         `json:"time"`
-	Body       string         `json:"body"`
-	Severity   string         `json:"severity"`
-	Attributes map[string]any `json:"attributes"`
-	Resource   map[string]any `json:"resource"`
-}
+type record = sinktest.Full
 
 // readSink reads the file sink, skipping a line a kill -9 tore.
 func readSink(t *testing.T, path string) []record {
 	t.Helper()
-	f, err := os.Open(path)
-	if os.IsNotExist(err) {
-		return nil
-	}
+	recs, _, err := sinktest.ReadFileAs[record](path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer f.Close()
-	var out []record
-	sc := bufio.NewScanner(f)
-	sc.Buffer(nil, 1<<20)
-	for sc.Scan() {
-		var r record
-		if json.Unmarshal(sc.Bytes(), &r) == nil {
-			out = append(out, r)
-		}
-	}
-	if err := sc.Err(); err != nil {
-		t.Fatalf("read %s: %v", path, err)
-	}
-	return out
+	return recs
 }
 
 // writeFile writes a configuration file of a client.

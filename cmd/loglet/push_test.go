@@ -1,10 +1,8 @@
 package main
 
 import (
-	"bufio"
 	"encoding/json"
 	"fmt"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -17,38 +15,20 @@ import (
 
 	"github.com/loglet/loglet/internal/freeport"
 	"github.com/loglet/loglet/internal/poll"
+	"github.com/loglet/loglet/sidecar/sink/sinktest"
 )
 
 // pushed is a record as the file sink writes it, with every attribute.
-type pushed struct {
-	Time       string         `json:"time"`
-	Body       string         `json:"body"`
-	Severity   string         `json:"severity"`
-	Attributes map[string]any `json:"attributes"`
-	Resource   map[string]any `json:"resource"`
-}
+type pushed = sinktest.Full
 
 // readPushed reads the file sink, skipping a line a kill -9 tore.
 func readPushed(t *testing.T, path string) []pushed {
 	t.Helper()
-	f, err := os.Open(path)
-	if os.IsNotExist(err) {
-		return nil
-	}
+	recs, _, err := sinktest.ReadFileAs[pushed](path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer f.Close()
-	var out []pushed
-	sc := bufio.NewScanner(f)
-	sc.Buffer(nil, 1<<20)
-	for sc.Scan() {
-		var r pushed
-		if json.Unmarshal(sc.Bytes(), &r) == nil {
-			out = append(out, r)
-		}
-	}
-	return out
+	return recs
 }
 
 // listening returns the address each input listens on, from the agent's

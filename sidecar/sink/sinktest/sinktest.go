@@ -26,16 +26,29 @@ type Record struct {
 	Resource map[string]string `json:"resource"`
 }
 
+// Full is a delivered record with every attribute and resource value, as
+// JSON gives them (numbers as float64, maps, lists).
+type Full struct {
+	Time       string         `json:"time"`
+	Body       string         `json:"body"`
+	Severity   string         `json:"severity"`
+	Attributes map[string]any `json:"attributes"`
+	Resource   map[string]any `json:"resource"`
+}
+
 // Parse reads NDJSON records. Lines that are not JSON (a record torn by
 // kill -9) are counted in torn, not returned.
-func Parse(r io.Reader) (recs []Record, torn int, err error) {
+func Parse(r io.Reader) (recs []Record, torn int, err error) { return ParseAs[Record](r) }
+
+// ParseAs is Parse into records of type R (Record, Full).
+func ParseAs[R any](r io.Reader) (recs []R, torn int, err error) {
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 1<<20), 64<<20)
 	for sc.Scan() {
 		if len(sc.Bytes()) == 0 {
 			continue
 		}
-		var rec Record
+		var rec R
 		if json.Unmarshal(sc.Bytes(), &rec) != nil {
 			torn++
 			continue
@@ -49,7 +62,10 @@ func Parse(r io.Reader) (recs []Record, torn int, err error) {
 // The file may be one a sink is appending to: a last line without its
 // newline is still being written (a reader can see part of a write), so
 // it is left out rather than counted as torn.
-func ReadFile(path string) ([]Record, int, error) {
+func ReadFile(path string) ([]Record, int, error) { return ReadFileAs[Record](path) }
+
+// ReadFileAs is ReadFile into records of type R (Record, Full).
+func ReadFileAs[R any](path string) ([]R, int, error) {
 	data, err := os.ReadFile(path)
 	if os.IsNotExist(err) {
 		return nil, 0, nil
@@ -57,5 +73,5 @@ func ReadFile(path string) ([]Record, int, error) {
 	if err != nil {
 		return nil, 0, err
 	}
-	return Parse(bytes.NewReader(data[:bytes.LastIndexByte(data, '\n')+1]))
+	return ParseAs[R](bytes.NewReader(data[:bytes.LastIndexByte(data, '\n')+1]))
 }
