@@ -15,6 +15,8 @@ import (
 	"strconv"
 	"testing"
 	"time"
+
+	"github.com/loglet/loglet/internal/logletbin"
 )
 
 // inputBytes is the size of each generated input (BENCH_BYTES
@@ -131,11 +133,9 @@ func (c *countingWriter) Write(p []byte) (int, error) {
 }
 
 func buildAgent(b *testing.B, dir string) string {
-	bin := filepath.Join(dir, "loglet")
-	cmd := exec.Command("go", "build", "-trimpath", "-tags", "slim", "-o", bin, "../cmd/loglet")
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		b.Fatalf("build: %v\n%s", err, out)
+	bin, err := logletbin.Build(dir, "loglet", "slim")
+	if err != nil {
+		b.Fatal(err)
 	}
 	return bin
 }

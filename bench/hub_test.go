@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/loglet/loglet/hub/query"
+	"github.com/loglet/loglet/internal/logletbin"
 )
 
 // startHub runs `loglet hub` on a free port, with args added, and returns
@@ -43,11 +44,9 @@ func startHub(b *testing.B, bin string, args ...string) (sinkURL string, pid int
 }
 
 func buildFull(b *testing.B, dir string) string {
-	bin := filepath.Join(dir, "loglet-full")
-	cmd := exec.Command("go", "build", "-trimpath", "-o", bin, "../cmd/loglet")
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		b.Fatalf("build: %v\n%s", err, out)
+	bin, err := logletbin.Build(dir, "loglet-full", "")
+	if err != nil {
+		b.Fatal(err)
 	}
 	return bin
 }

@@ -9,12 +9,12 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/loglet/loglet/internal/logletbin"
 	"github.com/loglet/loglet/internal/poll"
 	"github.com/loglet/loglet/sidecar/sink/sinktest"
 )
@@ -30,11 +30,8 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	loglet = filepath.Join(dir, "loglet")
-	build := exec.Command("go", "build", "-o", loglet, ".")
-	build.Stderr = os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "build loglet:", err)
+	if loglet, err = logletbin.Build(dir, "loglet", ""); err != nil {
+		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
 	code := m.Run()

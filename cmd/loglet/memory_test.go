@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -20,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/loglet/loglet/internal/logletbin"
 	"github.com/loglet/loglet/internal/poll"
 	"github.com/loglet/loglet/internal/procstat"
 )
@@ -377,11 +377,9 @@ func (c *memCgroup) describe(t *testing.T) string {
 // full build's, and its resident pages count against the limit too.
 func buildSlim(t *testing.T) string {
 	t.Helper()
-	bin := filepath.Join(t.TempDir(), "loglet-slim")
-	cmd := exec.Command("go", "build", "-trimpath", "-tags", "slim", "-ldflags", "-s -w", "-o", bin, ".")
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("build the slim loglet: %v\n%s", err, out)
+	bin, err := logletbin.Build(t.TempDir(), "loglet-slim", "slim")
+	if err != nil {
+		t.Fatal(err)
 	}
 	return bin
 }

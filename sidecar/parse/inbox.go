@@ -89,21 +89,13 @@ func unwrapInbox(p *record.Package, e record.Entry) (w wrapped, text record.Ref,
 // string as its text, anything else as the JSON it is.
 func addInboxAttrs(p *record.Package, obj record.Ref) {
 	b := p.Bytes(obj)
+	f := fields{p: p, orig: obj} // for its unescaping into Extra
 	_ = scanObject(b, func(m member) {
-		key := inboxString(p, obj, b, m.keyStart, m.keyEnd, m.keyEscaped)
+		key := f.unescaped(b, m.keyStart, m.keyEnd, m.keyEscaped)
 		if m.valString {
-			p.Attrs = append(p.Attrs, record.Attr{Key: key, Value: inboxString(p, obj, b, m.valStart+1, m.valEnd-1, m.valEscaped)})
+			p.Attrs = append(p.Attrs, record.Attr{Key: key, Value: f.unescaped(b, m.valStart+1, m.valEnd-1, m.valEscaped)})
 			return
 		}
 		p.Attrs = append(p.Attrs, record.Attr{Key: key, Value: obj.Sub(m.valStart, m.valEnd), Raw: true})
 	})
-}
-
-func inboxString(p *record.Package, obj record.Ref, b []byte, i, j int, escaped bool) record.Ref {
-	if !escaped {
-		return obj.Sub(i, j)
-	}
-	start := len(p.Extra)
-	p.Extra = unescape(p.Extra, b[i:j])
-	return record.ExtraRef(start, len(p.Extra))
 }

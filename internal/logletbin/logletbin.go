@@ -1,0 +1,23 @@
+// Package logletbin builds the loglet binary for the tests and benchmarks
+// that run it as a user does: a process, its flags, its signals.
+package logletbin
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+)
+
+// Build builds cmd/loglet as make build does (no cgo, trimmed paths,
+// stripped) into dir/name and returns its path; tags "slim" builds the
+// sidecar's command set, "" the full one.
+func Build(dir, name, tags string) (string, error) {
+	bin := filepath.Join(dir, name)
+	cmd := exec.Command("go", "build", "-trimpath", "-tags", tags, "-ldflags", "-s -w", "-o", bin, "github.com/loglet/loglet/cmd/loglet")
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("build loglet (tags %q): %w\n%s", tags, err, out)
+	}
+	return bin, nil
+}
