@@ -50,13 +50,14 @@ func (s *Stats) Count(recs []inbox.Record) {
 }
 
 // ServeConns accepts connections on ln until ctx ends and serves each with
-// handle in a goroutine of its own, at most maxConns at once: further ones
-// wait in the listen backlog, so a flood of connections costs no memory.
-// When ctx ends it stops accepting and sets a read deadline in the past on
-// every open connection, so that each handler stores what it has read and
-// returns; ServeConns returns once they all have. A handler closes nothing:
-// the connection is closed after it returns.
+// handle in a goroutine of its own, at most maxConns at once
+// (LimitListener). When ctx ends it stops accepting and sets a read
+// deadline in the past on every open connection, so that each handler
+// stores what it has read and returns; ServeConns returns once they all
+// have. A handler closes nothing: the connection is closed after it
+// returns.
 func ServeConns(ctx context.Context, ln net.Listener, maxConns int, stats *Stats, handle func(net.Conn)) error {
+	ln = LimitListener(ln, maxConns, stats)
 	stop := context.AfterFunc(ctx, func() { ln.Close() })
 	defer stop()
 	var wg sync.WaitGroup
@@ -70,16 +71,9 @@ func ServeConns(ctx context.Context, ln net.Listener, maxConns int, stats *Stats
 		}
 		mu.Unlock()
 	}()
-	slots := make(chan struct{}, maxConns)
 	for {
-		select {
-		case slots <- struct{}{}:
-		case <-ctx.Done():
-			return nil
-		}
 		c, err := ln.Accept()
 		if err != nil {
-			<-slots
 			if ctx.Err() != nil {
 				return nil
 			}
@@ -95,12 +89,9 @@ func ServeConns(ctx context.Context, ln net.Listener, maxConns int, stats *Stats
 		if ctx.Err() != nil {
 			c.SetReadDeadline(time.Now())
 		}
-		stats.Conns.Add(1)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			defer func() { <-slots }()
-			defer stats.Conns.Add(-1)
 			defer c.Close()
 			handle(c)
 			mu.Lock()

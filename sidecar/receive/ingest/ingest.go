@@ -138,7 +138,7 @@ func Serve(ctx context.Context, ln net.Listener, opt Options) error {
 	opt.IdleTimeout = cmpDefault(opt.IdleTimeout, DefaultIdleTimeout)
 
 	s := &server{opt: opt, decoding: make(chan struct{}, decodeSlots)}
-	var l net.Listener = newLimitListener(ln, opt.MaxConns, opt.Stats)
+	l := receive.LimitListener(ln, opt.MaxConns, opt.Stats)
 	if opt.TLS != nil {
 		cfg := opt.TLS.Clone()
 		// HTTP/1.1 only: one request at a time on a connection, so

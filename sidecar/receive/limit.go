@@ -1,25 +1,24 @@
-package ingest
+package receive
 
 import (
 	"net"
 	"sync"
-
-	"github.com/loglet/loglet/sidecar/receive"
 )
 
-// limitListener serves at most n connections at once: Accept waits for
-// one to close before it takes the next from the kernel's backlog, so a
-// sender beyond the limit waits rather than being refused.
+// LimitListener lets at most n connections be open at once: Accept waits
+// for one to close before it takes the next from the kernel's backlog, so
+// a sender beyond the limit waits rather than being refused, and a flood
+// of connections costs no memory. Open connections count in stats.Conns.
+func LimitListener(ln net.Listener, n int, stats *Stats) net.Listener {
+	return &limitListener{Listener: ln, slots: make(chan struct{}, n), stats: stats, done: make(chan struct{})}
+}
+
 type limitListener struct {
 	net.Listener
 	slots chan struct{}
-	stats *receive.Stats
+	stats *Stats
 	done  chan struct{}
 	close sync.Once
-}
-
-func newLimitListener(ln net.Listener, n int, stats *receive.Stats) *limitListener {
-	return &limitListener{Listener: ln, slots: make(chan struct{}, n), stats: stats, done: make(chan struct{})}
 }
 
 func (l *limitListener) Accept() (net.Conn, error) {
