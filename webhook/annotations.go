@@ -9,7 +9,6 @@ package webhook
 import (
 	"fmt"
 	"maps"
-	"path/filepath"
 	"slices"
 	"sort"
 	"strings"
@@ -18,6 +17,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 
 	"github.com/loglet/loglet/internal/settings"
+	"github.com/loglet/loglet/logconfig"
 )
 
 // Prefix starts every loglet annotation.
@@ -94,10 +94,6 @@ type InvalidError struct {
 func (e *InvalidError) Error() string {
 	return fmt.Sprintf("annotation %s=%q: %s; for example %s: %q", e.Annotation, e.Value, e.Problem, e.Annotation, e.Example)
 }
-
-// forbidden are folders a log path may not reach into: the node's and
-// the pod's secrets and system views.
-var forbidden = []string{"/proc", "/sys", "/dev", "/etc", "/var/run/secrets"}
 
 // ReadRequest checks the loglet annotations of a pod that opted in. Unknown
 // loglet.io/ annotations come back as warnings.
@@ -210,27 +206,11 @@ func readPath(item string, pod *corev1.Pod, containers map[string]bool) (LogPath
 		}
 		p.Container = pod.Spec.Containers[0].Name
 	}
-	switch {
-	case !strings.HasPrefix(glob, "/"):
-		return p, fmt.Errorf("%q is not an absolute path", glob)
-	case strings.Contains(glob, ".."):
-		return p, fmt.Errorf("%q contains \"..\" (a parent folder)", glob)
+	dir, pattern, err := logconfig.CheckPath(glob)
+	if err != nil {
+		return p, err
 	}
-	p.Dir, p.Pattern = filepath.Dir(glob), filepath.Base(glob)
-	if p.Dir == "/" || glob == "/" {
-		return p, fmt.Errorf("%q would mount the log volume over /", glob)
-	}
-	if strings.ContainsAny(p.Dir, "*?[") {
-		return p, fmt.Errorf("the folder of %q holds a wildcard; the folder must be plain, only the file name may be a glob", glob)
-	}
-	for _, f := range forbidden {
-		if p.Dir == f || strings.HasPrefix(p.Dir, f+"/") {
-			return p, fmt.Errorf("%q is under %s, which log paths may not reach", glob, f)
-		}
-	}
-	if _, err := filepath.Match(p.Pattern, ""); err != nil {
-		return p, fmt.Errorf("%q: bad glob %q", glob, p.Pattern)
-	}
+	p.Dir, p.Pattern = dir, pattern
 	return p, nil
 }
 

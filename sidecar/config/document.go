@@ -170,6 +170,35 @@ func (d Document) MarshalJSON() ([]byte, error) {
 	return json.Marshal(m)
 }
 
+// InputOptions are the agent-wide settings inputs are read with; the
+// zero value takes the flags' defaults.
+type InputOptions struct {
+	MaxLineBytes int64
+	// Salt is redact-salt, for the processors' hashes.
+	Salt string
+}
+
+// LoadInputs reads a list of inputs as Load reads the document's, each
+// setting an input leaves out taking its flag's default: the webhook
+// checks LogConfigs with it and an agent loads what LogConfigs render
+// for its pod. The inputs' processors are parsed, not compiled.
+func LoadInputs(list any, o InputOptions) ([]Input, error) {
+	fs := pflag.NewFlagSet("inputs", pflag.ContinueOnError)
+	AgentFlags(fs)
+	if o.MaxLineBytes == 0 {
+		v, err := fs.GetString("max-line-bytes")
+		if err != nil {
+			return nil, err
+		}
+		n, err := settings.ParseBytes(v)
+		if err != nil {
+			return nil, err
+		}
+		o.MaxLineBytes = n
+	}
+	return readInputs(fs, list, o.MaxLineBytes, process.Options{Salt: o.Salt})
+}
+
 // readInputs reads the document's inputs list, each with its keys checked
 // (a typo gets the nearest key) and its settings typed as the flags are.
 func readInputs(fs *pflag.FlagSet, list any, maxLineBytes int64, popt process.Options) ([]Input, error) {
