@@ -83,6 +83,13 @@ type Sidecar struct {
 	Images map[string]string
 	// ExitWhenDone drains and exits once every container ended.
 	ExitWhenDone bool
+	// LogConfigFile is the rendered LogConfigs of the namespace
+	// (logconfig.File), reloaded as it changes; empty: none.
+	LogConfigFile string
+	// Mounts are each container's folders shared with the sidecar:
+	// container → folder in the container → folder on the volume
+	// (logconfig.Mounts).
+	Mounts map[string]map[string]string
 }
 
 // Node is the node mode's settings.
@@ -274,9 +281,15 @@ func compileProcessors(doc map[string]any, c *Agent, popt process.Options) error
 // out, with its containers' stdout read with the first input's parsing.
 func readSidecar(r *settings.Reader, c *Agent) error {
 	c.Sidecar = Sidecar{
-		Volume:       r.Str("pod-volume"),
-		Stdout:       r.OneOf("stdout", "auto", "wrap", "api", "off"),
-		ExitWhenDone: r.Bool("exit-when-done"),
+		Volume:        r.Str("pod-volume"),
+		Stdout:        r.OneOf("stdout", "auto", "wrap", "api", "off"),
+		ExitWhenDone:  r.Bool("exit-when-done"),
+		LogConfigFile: r.Str("logconfig-file"),
+	}
+	if mounts := r.Str("container-mounts"); mounts != "" {
+		if err := json.Unmarshal([]byte(mounts), &c.Sidecar.Mounts); err != nil {
+			r.Fail("container-mounts", mounts, `a JSON object like {"app":{"/var/log/app":"c/app/0"}}`)
+		}
 	}
 	if images := r.Str("container-images"); images != "" {
 		if err := json.Unmarshal([]byte(images), &c.Sidecar.Images); err != nil {
@@ -293,7 +306,7 @@ func readSidecar(r *settings.Reader, c *Agent) error {
 		return fmt.Errorf("stdout: %s needs container-images, the containers to capture (the webhook sets it); or set stdout: off", s)
 	case (s == "api" || s == "auto") && (c.Identity.Namespace == "" || c.Identity.Pod == ""):
 		return fmt.Errorf("stdout: %s needs pod-namespace and pod-name (the webhook sets them from the downward API)", s)
-	case s == "off" && !slices.ContainsFunc(c.Inputs, readsSomething):
+	case s == "off" && !slices.ContainsFunc(c.Inputs, readsSomething) && c.Sidecar.LogConfigFile == "":
 		return errors.New("path: no files to read and stdout: off; the sidecar has nothing to do (the webhook sets LOGLET_PATH from loglet.io/paths)")
 	}
 	return nil

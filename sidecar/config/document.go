@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strings"
 
 	"github.com/spf13/pflag"
 
@@ -199,6 +200,15 @@ func LoadInputs(list any, o InputOptions) ([]Input, error) {
 	return readInputs(fs, list, o.MaxLineBytes, process.Options{Salt: o.Salt})
 }
 
+// ValidInputName tells whether name can name an input: 1 to 64 letters,
+// digits, - or _ (like a route); or a LogConfig's input as the agent
+// names it, <config>/<input> or cluster/<config>/<input>
+// (logconfig.Entry.InputName).
+func ValidInputName(name string) bool {
+	parts := strings.Split(name, "/")
+	return len(parts) <= 3 && !slices.ContainsFunc(parts, func(p string) bool { return !record.ValidRoute(p) })
+}
+
 // readInputs reads the document's inputs list, each with its keys checked
 // (a typo gets the nearest key) and its settings typed as the flags are.
 func readInputs(fs *pflag.FlagSet, list any, maxLineBytes int64, popt process.Options) ([]Input, error) {
@@ -232,8 +242,10 @@ func readInputs(fs *pflag.FlagSet, list any, maxLineBytes int64, popt process.Op
 		switch {
 		case name == "":
 			return nil, fmt.Errorf("%s: name: missing; every input has a unique name, like app", where)
-		case !record.ValidRoute(name):
+		case !ValidInputName(name):
 			return nil, fmt.Errorf("%s: name: invalid value %q: want 1 to 64 letters, digits, - or _, like app", where, name)
+		case kind != "" && strings.Contains(name, "/"):
+			return nil, fmt.Errorf("%s: name: %q: a listening input's name has no / (names with / are LogConfigs' inputs, which read files)", where, name)
 		case seen[name]:
 			return nil, fmt.Errorf("%s: name: %q names two inputs; give each its own", where, name)
 		}

@@ -34,6 +34,8 @@ func AgentFlags(fs *pflag.FlagSet) {
 	fs.String("api-ca-file", "/var/run/secrets/kubernetes.io/serviceaccount/ca.crt", "sidecar: CA bundle for --api-server; empty: the system's")
 	fs.String("pod-volume", "/var/loglet", "sidecar: where the shared log volume is mounted")
 	fs.String("container-images", "", "sidecar: JSON map of container name to image (the webhook sets it)")
+	fs.String("logconfig-file", "", "sidecar: the LogConfigs rendered for the pod's namespace (the ConfigMap the webhook mounts); the agent reloads their inputs when the kubelet updates it; empty: none")
+	fs.String("container-mounts", "", "sidecar: JSON map of container to its folders shared with the sidecar, each to its folder on the volume ({\"app\":{\"/var/log/app\":\"c/app/0\"}}; the webhook sets it)")
 	fs.Bool("exit-when-done", false, "sidecar as a plain container: drain and exit 0 once every container has ended (seen in loglet exec's markers, or the pod status with stdout: api), so Jobs complete")
 	fs.StringSlice("path", nil, "glob of files to read, absolute (** matches any folders); repeat the flag or separate with commas")
 	fs.StringSlice("exclude", nil, "glob of files to leave out; without a slash it matches the file name (*.gz)")
