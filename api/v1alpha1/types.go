@@ -98,9 +98,10 @@ type Input struct {
 	// added later in a folder already shared are read without a restart.
 	// +optional
 	// +kubebuilder:validation:MaxItems=32
+	// +kubebuilder:validation:items:MaxLength=1024
 	// +kubebuilder:validation:items:XValidation:rule="self.startsWith('/')",message="files: a path as the container sees it, absolute, like /var/log/app/*.log"
 	// +kubebuilder:validation:items:XValidation:rule="!self.contains('..')",message="files: a path may not hold .. (a parent folder)"
-	// +kubebuilder:validation:items:XValidation:rule="!['/proc', '/sys', '/dev', '/etc', '/var/run/secrets'].exists(f, self.startsWith(f + '/'))",message="files: /proc, /sys, /dev, /etc and /var/run/secrets are never read"
+	// +kubebuilder:validation:items:XValidation:rule="!self.matches('^/(proc|sys|dev|etc|var/run/secrets)/')",message="files: /proc, /sys, /dev, /etc and /var/run/secrets are never read"
 	Files []string `json:"files,omitempty"`
 	// Stdout reads the selected containers' stdout and stderr with this
 	// input's parsing.
@@ -142,9 +143,6 @@ type Input struct {
 	Route string `json:"route,omitempty"`
 	// Processors run on the input's records (docs/configuration.md).
 	// +optional
-	// +kubebuilder:validation:Schemaless
-	// +kubebuilder:pruning:PreserveUnknownFields
-	// +kubebuilder:validation:Type=array
 	Processors []runtime.RawExtension `json:"processors,omitempty"`
 }
 
