@@ -2,9 +2,6 @@ package logconfigctl_test
 
 import (
 	"context"
-	"os"
-	"path/filepath"
-	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -14,7 +11,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	eventsv1 "k8s.io/api/events/v1"
 	policyv1 "k8s.io/api/policy/v1"
-	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -25,10 +21,8 @@ import (
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/config"
-	"sigs.k8s.io/controller-runtime/pkg/envtest"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
-	"sigs.k8s.io/yaml"
 
 	"github.com/loglet/loglet/api/v1alpha1"
 	"github.com/loglet/loglet/internal/kubetest"
@@ -36,70 +30,10 @@ import (
 	"github.com/loglet/loglet/logconfig"
 	"github.com/loglet/loglet/webhook"
 	"github.com/loglet/loglet/webhook/logconfigctl"
+	"github.com/loglet/loglet/webhook/logconfigctl/logconfigtest"
 )
 
 const wait = 20 * time.Second
-
-// withCRDs installs the chart's CRDs (charts/loglet/crds) into envtest.
-//
-// The generated CRDs on main are refused by kube-apiserver: they give
-// spec.inputs[].processors (Schemaless, Type=array) no items ("items:
-// Required value: must be specified"), and the CEL rules on files have
-// no maxLength to bound their cost ("estimated rule cost exceeds budget").
-// Until api/v1alpha1 is fixed (reported), such an array gets items of
-// any object, which is what the field means, and such a string a
-// maxLength of 1024.
-func withCRDs(t *testing.T) kubetest.Option {
-	_, file, _, _ := runtime.Caller(0)
-	dir := filepath.Join(filepath.Dir(file), "..", "..", "charts", "loglet", "crds")
-	files, err := filepath.Glob(filepath.Join(dir, "*.yaml"))
-	if err != nil || len(files) == 0 {
-		t.Fatalf("no CRDs in %s: %v", dir, err)
-	}
-	var crds []*apiextensionsv1.CustomResourceDefinition
-	for _, f := range files {
-		b, err := os.ReadFile(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		crd := &apiextensionsv1.CustomResourceDefinition{}
-		if err := yaml.UnmarshalStrict(b, crd); err != nil {
-			t.Fatalf("%s: %v", f, err)
-		}
-		for _, v := range crd.Spec.Versions {
-			if v.Schema != nil && fixItems(v.Schema.OpenAPIV3Schema) {
-				t.Logf("%s: fixed items of an array (processors) or maxLength of a string with CEL rules (files) so kube-apiserver takes it; fix the CRD's generation", filepath.Base(f))
-			}
-		}
-		crds = append(crds, crd)
-	}
-	return func(env *envtest.Environment) { env.CRDs = crds }
-}
-
-func fixItems(s *apiextensionsv1.JSONSchemaProps) bool {
-	if s == nil {
-		return false
-	}
-	fixed := false
-	if s.Type == "array" && s.Items == nil {
-		s.Items = &apiextensionsv1.JSONSchemaPropsOrArray{Schema: &apiextensionsv1.JSONSchemaProps{Type: "object", XPreserveUnknownFields: ptrTo(true)}}
-		fixed = true
-	}
-	if s.Type == "string" && len(s.XValidations) > 0 && s.MaxLength == nil {
-		s.MaxLength = ptrTo(int64(1024))
-		fixed = true
-	}
-	for k, p := range s.Properties {
-		if fixItems(&p) {
-			s.Properties[k] = p
-			fixed = true
-		}
-	}
-	if s.Items != nil && fixItems(s.Items.Schema) {
-		fixed = true
-	}
-	return fixed
-}
 
 func scheme(t *testing.T) *kruntime.Scheme {
 	s := kruntime.NewScheme()
@@ -310,7 +244,7 @@ func eventsOf(t *testing.T, cl client.Client, ns, pod string) map[string][]strin
 // the chart's CRDs: what each namespace's ConfigMap renders, the configs'
 // status, and the pods that opted in without a sidecar.
 func TestController(t *testing.T) {
-	_, restCfg := kubetest.Start(t, withCRDs(t))
+	_, restCfg := kubetest.Start(t, logconfigtest.CRDs(t))
 	cl, reg := startController(t, restCfg, logconfigctl.ReinjectOff)
 	ctx := context.Background()
 	namespace(t, cl, "loglet-system", nil)
@@ -541,7 +475,7 @@ func TestController(t *testing.T) {
 // a PodDisruptionBudget that forbids it keeps the pod until it allows
 // it; a pod without an owner is never evicted.
 func TestReinjectEvict(t *testing.T) {
-	_, restCfg := kubetest.Start(t, withCRDs(t))
+	_, restCfg := kubetest.Start(t, logconfigtest.CRDs(t))
 	cl, _ := startController(t, restCfg, logconfigctl.ReinjectEvict)
 	ctx := context.Background()
 	namespace(t, cl, "loglet-system", nil)
