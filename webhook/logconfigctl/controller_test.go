@@ -415,6 +415,20 @@ func TestController(t *testing.T) {
 			_, cm := rendered(t, cl, "shop")
 			return cm != nil && strings.Contains(cm.Data[logconfig.ConfigMapKey], `"name":"access"`)
 		})
+		// bad fixed: accepted and rendered from its new generation on.
+		var bad v1alpha1.LogConfig
+		if err := cl.Get(ctx, client.ObjectKey{Namespace: "shop", Name: "bad"}, &bad); err != nil {
+			t.Fatal(err)
+		}
+		bad.Spec.Inputs[0].Format = "json"
+		if err := cl.Update(ctx, &bad); err != nil {
+			t.Fatal(err)
+		}
+		poll.Until(t, wait, "bad, fixed, to be Accepted and rendered", func() bool {
+			a := logConfigStatus(t, cl, "shop", "bad")
+			names, _ := rendered(t, cl, "shop")
+			return a.status == "True" && a.observed == 2 && slices.Equal(names, []string{"LogConfig/audit", "LogConfig/bad", "LogConfig/web"})
+		})
 		_, after := rendered(t, cl, "team")
 		if after.ResourceVersion != before.ResourceVersion {
 			t.Errorf("team's ConfigMap was written (resourceVersion %s → %s) though what applies there did not change", before.ResourceVersion, after.ResourceVersion)
@@ -428,9 +442,7 @@ func TestController(t *testing.T) {
 		}
 		var want []logconfig.Entry
 		for i := range lcs.Items {
-			if lcs.Items[i].Name != "bad" {
-				want = append(want, logconfig.FromLogConfig(&lcs.Items[i]))
-			}
+			want = append(want, logconfig.FromLogConfig(&lcs.Items[i]))
 		}
 		logconfig.Sort(want)
 		b, err := logconfigctl.Render(want)
