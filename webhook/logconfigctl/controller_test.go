@@ -57,11 +57,18 @@ func webhookConfig() webhook.Config {
 
 // startController runs the controller as `loglet webhook` does: in a
 // manager with the controller's cache settings, under its Lease in the
-// webhook's namespace; it stops when the test ends.
+// webhook's namespace; it stops when the test ends. It returns a client
+// of restCfg and the controller's metrics.
 func startController(t *testing.T, restCfg *rest.Config, reinject string) (client.Client, *prometheus.Registry) {
 	t.Helper()
+	return startControllerAs(t, restCfg, restCfg, reinject)
+}
+
+// startControllerAs runs the controller with the API access of as.
+func startControllerAs(t *testing.T, restCfg, as *rest.Config, reinject string) (client.Client, *prometheus.Registry) {
+	t.Helper()
 	cfg := webhookConfig()
-	mgr, err := manager.New(restCfg, manager.Options{
+	mgr, err := manager.New(as, manager.Options{
 		Scheme:                        scheme(t),
 		Metrics:                       metricsserver.Options{BindAddress: "0"},
 		HealthProbeBindAddress:        "0",
