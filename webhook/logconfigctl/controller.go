@@ -48,10 +48,13 @@ const (
 	ReinjectEvict = "evict"
 )
 
-// The reasons of the controller's Events on pods.
+// The reasons of the controller's Events.
 const (
 	ReasonNotInjected = "NotInjected"
 	ReasonEvicted     = "Evicted"
+	// ReasonConfigMapConflict is on a LogConfig whose namespace holds a
+	// ConfigMap of the rendered one's name that loglet did not make.
+	ReasonConfigMapConflict = "ConfigMapConflict"
 )
 
 // Options configure the controller.
@@ -264,14 +267,23 @@ func (c *controller) reconcileNamespace(ctx context.Context, req reconcile.Reque
 	if ns.DeletionTimestamp == nil {
 		entries = configs.Entries(c.decide, name, ns.Labels)
 	}
+	// A ConfigMap that cannot be written does not hold up the status and
+	// the pods' report: its error is returned at the end.
+	var errs []error
 	if err := c.syncConfigMap(ctx, name, entries); err != nil {
-		return reconcile.Result{}, err
+		var foreign *foreignConfigMapError
+		if errors.As(err, &foreign) {
+			// Said where its owner looks: on the namespace's LogConfigs.
+			for i := range lcs.Items {
+				c.recorder.Eventf(&lcs.Items[i], nil, corev1.EventTypeWarning, ReasonConfigMapConflict, "Render", "%s", err.Error())
+			}
+		}
+		errs = append(errs, err)
 	}
 	var pods corev1.PodList
 	if err := c.client.List(ctx, &pods, client.InNamespace(name)); err != nil {
-		return reconcile.Result{}, err
+		return reconcile.Result{}, errors.Join(append(errs, err)...)
 	}
-	var errs []error
 	never := NeverInjected(c.decide, name, ns.Labels)
 	for i := range lcs.Items {
 		lc := &lcs.Items[i]
@@ -410,7 +422,7 @@ func (c *controller) syncConfigMap(ctx context.Context, namespace string, entrie
 		if apierrors.IsAlreadyExists(err) {
 			// The cache sees only ConfigMaps with the label: this one was
 			// made by someone else.
-			return fmt.Errorf("ConfigMap %s exists without the label %s=%s: loglet does not overwrite it; delete it so the LogConfigs can be rendered there", key, ManagedByLabel, ManagedBy)
+			return &foreignConfigMapError{key}
 		}
 		if err != nil {
 			return fmt.Errorf("create ConfigMap %s: %w", key, err)
@@ -426,6 +438,15 @@ func (c *controller) syncConfigMap(ctx context.Context, namespace string, entrie
 		return fmt.Errorf("update ConfigMap %s: %w", key, err)
 	}
 	return nil
+}
+
+// foreignConfigMapError: the ConfigMap's name is taken by one loglet did
+// not make.
+type foreignConfigMapError struct{ key client.ObjectKey }
+
+func (e *foreignConfigMapError) Error() string {
+	return fmt.Sprintf("ConfigMap %s exists without the label %s=%s: loglet does not overwrite it, and the sidecars of the namespace get no LogConfig changes; delete it (or rename it) so the LogConfigs can be rendered there",
+		e.key, ManagedByLabel, ManagedBy)
 }
 
 // uninjected reports the namespace's pods that opted in and run without

@@ -442,6 +442,55 @@ func TestController(t *testing.T) {
 		}
 	})
 
+	t.Run("a hand edit is put back", func(t *testing.T) {
+		_, cm := rendered(t, cl, "team")
+		want := cm.Data[logconfig.ConfigMapKey]
+		cm.Data[logconfig.ConfigMapKey] = `{"version":1,"configs":[]}`
+		if err := cl.Update(ctx, cm); err != nil {
+			t.Fatal(err)
+		}
+		poll.Until(t, wait, "team's ConfigMap to be rendered again", func() bool {
+			_, cm := rendered(t, cl, "team")
+			return cm != nil && cm.Data[logconfig.ConfigMapKey] == want
+		})
+	})
+
+	t.Run("a ConfigMap of the name loglet did not make is left alone", func(t *testing.T) {
+		theirs := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: "other", Name: logconfig.ConfigMapName}, Data: map[string]string{"mine": "yes"}}
+		if err := cl.Create(ctx, theirs); err != nil {
+			t.Fatal(err)
+		}
+		lc := &v1alpha1.LogConfig{ObjectMeta: metav1.ObjectMeta{Namespace: "other", Name: "x"}, Spec: v1alpha1.LogConfigSpec{Inputs: []v1alpha1.Input{input("app", "/var/log/app/*.log")}}}
+		if err := cl.Create(ctx, lc); err != nil {
+			t.Fatal(err)
+		}
+		var notes []string
+		poll.Until(t, wait, "a ConfigMapConflict Event on LogConfig other/x", func() bool {
+			var list eventsv1.EventList
+			if err := cl.List(ctx, &list, client.InNamespace("other")); err != nil {
+				t.Fatal(err)
+			}
+			notes = nil
+			for _, e := range list.Items {
+				if e.Regarding.Kind == "LogConfig" && e.Regarding.Name == "x" && e.Reason == logconfigctl.ReasonConfigMapConflict {
+					notes = append(notes, e.Note)
+				}
+			}
+			return len(notes) > 0
+		})
+		// Its status is written all the same.
+		poll.Until(t, wait, "LogConfig other/x to be Accepted", func() bool { return logConfigStatus(t, cl, "other", "x").status == "True" })
+		if !strings.Contains(notes[0], "delete it") {
+			t.Errorf("Event %q; want it to say how to fix it", notes[0])
+		}
+		if err := cl.Get(ctx, client.ObjectKeyFromObject(theirs), theirs); err != nil || theirs.Data["mine"] != "yes" || len(theirs.Data) != 1 {
+			t.Errorf("their ConfigMap: %v, %v", err, theirs.Data)
+		}
+		if err := cl.Delete(ctx, lc); err != nil {
+			t.Fatal(err)
+		}
+	})
+
 	t.Run("rendered bytes are the ones Render gives", func(t *testing.T) {
 		var lcs v1alpha1.LogConfigList
 		if err := cl.List(ctx, &lcs, client.InNamespace("shop")); err != nil {
