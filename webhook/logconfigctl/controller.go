@@ -68,6 +68,10 @@ type Options struct {
 	// EvictionRetry is how long a pod whose eviction a
 	// PodDisruptionBudget refused waits for the next try (default 1m).
 	EvictionRetry time.Duration
+	// EvictionInterval is the least time between two evictions of pods of
+	// the same owner (default 1m): a workload none of whose pods has the
+	// sidecar, and no PodDisruptionBudget, is not evicted all at once.
+	EvictionInterval time.Duration
 }
 
 // Served reports whether the API server serves LogConfig and
@@ -99,6 +103,7 @@ type controller struct {
 	decide   Decider
 	evict    bool
 	retry    time.Duration
+	interval time.Duration
 	log      logr.Logger
 	gauge    prometheus.Gauge
 
@@ -112,6 +117,8 @@ type controller struct {
 	// reported holds, by namespace, the uninjected pods that got their
 	// Event; the gauge is the sum of their counts.
 	reported map[string]map[types.UID]bool
+	// evicted holds when a pod of each owner (by UID) was last evicted.
+	evicted map[types.UID]time.Time
 }
 
 // verdict is a config's check for one generation.
@@ -175,6 +182,8 @@ func Setup(mgr manager.Manager, o Options) error {
 		decide:   o.Decide,
 		evict:    o.Reinject == ReinjectEvict,
 		retry:    o.EvictionRetry,
+		interval: o.EvictionInterval,
+		evicted:  map[types.UID]time.Time{},
 		log:      mgr.GetLogger().WithName("logconfig"),
 		reported: map[string]map[types.UID]bool{},
 		gauge: prometheus.NewGauge(prometheus.GaugeOpts{
@@ -184,6 +193,9 @@ func Setup(mgr manager.Manager, o Options) error {
 	}
 	if c.retry <= 0 {
 		c.retry = time.Minute
+	}
+	if c.interval <= 0 {
+		c.interval = time.Minute
 	}
 	if o.Registry != nil {
 		if err := o.Registry.Register(c.gauge); err != nil {
@@ -474,21 +486,53 @@ func (c *controller) uninjected(ctx context.Context, namespace string, nsLabels 
 		if !c.evict || owner == nil {
 			continue
 		}
-		retry, err := c.evictPod(ctx, pod, owner)
-		if err != nil {
-			errs = append(errs, err)
+		after := c.sinceEviction(owner.UID)
+		if after == 0 {
+			evicted, retry, err := c.evictPod(ctx, pod, owner)
+			if err != nil {
+				errs = append(errs, err)
+			}
+			if evicted {
+				c.markEvicted(owner.UID)
+				after = c.interval
+			} else if retry {
+				after = c.retry
+			}
 		}
-		if retry && (res.RequeueAfter == 0 || c.retry < res.RequeueAfter) {
-			res.RequeueAfter = c.retry
+		if after > 0 && (res.RequeueAfter == 0 || after < res.RequeueAfter) {
+			res.RequeueAfter = after
 		}
 	}
 	c.setReported(namespace, now)
 	return res, errors.Join(errs...)
 }
 
+// sinceEviction is how long a pod of owner must wait for its eviction:
+// 0 when none of owner's pods was evicted within the interval.
+func (c *controller) sinceEviction(owner types.UID) time.Duration {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	now := time.Now()
+	for uid, at := range c.evicted {
+		if now.Sub(at) >= c.interval {
+			delete(c.evicted, uid)
+		}
+	}
+	if at, ok := c.evicted[owner]; ok {
+		return c.interval - now.Sub(at)
+	}
+	return 0
+}
+
+func (c *controller) markEvicted(owner types.UID) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.evicted[owner] = time.Now()
+}
+
 // evictPod evicts pod through the Eviction API, which keeps its
 // PodDisruptionBudgets: a refusal (429) is tried again later (retry).
-func (c *controller) evictPod(ctx context.Context, pod *corev1.Pod, owner *metav1.OwnerReference) (retry bool, err error) {
+func (c *controller) evictPod(ctx context.Context, pod *corev1.Pod, owner *metav1.OwnerReference) (evicted, retry bool, err error) {
 	ev := &policyv1.Eviction{ObjectMeta: metav1.ObjectMeta{Name: pod.Name, Namespace: pod.Namespace},
 		DeleteOptions: &metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: &pod.UID}}}
 	err = c.client.SubResource("eviction").Create(ctx, pod, ev)
@@ -497,14 +541,14 @@ func (c *controller) evictPod(ctx context.Context, pod *corev1.Pod, owner *metav
 		c.log.Info("evicted a pod without the loglet sidecar", "pod", client.ObjectKeyFromObject(pod), "owner", owner.Kind+"/"+owner.Name)
 		c.recorder.Eventf(pod, nil, corev1.EventTypeNormal, ReasonEvicted, "Evict",
 			"evicted (reinject: evict) so that its %s %s creates it again with the loglet sidecar", owner.Kind, owner.Name)
-		return false, nil
+		return true, false, nil
 	case apierrors.IsTooManyRequests(err):
 		c.log.Info("eviction refused for now (a PodDisruptionBudget), trying again later", "pod", client.ObjectKeyFromObject(pod), "in", c.retry, "reason", err.Error())
-		return true, nil
+		return false, true, nil
 	case apierrors.IsNotFound(err), apierrors.IsConflict(err):
-		return false, nil // gone, or another pod of the same name
+		return false, false, nil // gone, or another pod of the same name
 	default:
-		return false, fmt.Errorf("evict pod %s: %w", client.ObjectKeyFromObject(pod), err)
+		return false, false, fmt.Errorf("evict pod %s: %w", client.ObjectKeyFromObject(pod), err)
 	}
 }
 
@@ -519,7 +563,7 @@ func notInjectedMessage(why string, owner *metav1.OwnerReference, evict bool) st
 	case owner == nil:
 		return msg + "Delete it and create it again (it has no owner that would)."
 	case evict:
-		return msg + fmt.Sprintf("loglet evicts it (reinject: evict, as its PodDisruptionBudgets allow) so that its %s %s creates it again with the sidecar.", owner.Kind, owner.Name)
+		return msg + fmt.Sprintf("loglet evicts it (reinject: evict, as its PodDisruptionBudgets allow, one pod of an owner a minute at most) so that its %s %s creates it again with the sidecar.", owner.Kind, owner.Name)
 	default:
 		return msg + fmt.Sprintf("Create it again: kubectl rollout restart of its workload (its owner is %s %s), or delete the pod; "+
 			"or run the webhook with --reinject evict (chart value reinject: evict) to have loglet evict such pods.", owner.Kind, owner.Name)

@@ -2,6 +2,8 @@ package logconfigctl_test
 
 import (
 	"context"
+	"fmt"
+	"hash/fnv"
 	"slices"
 	"strings"
 	"testing"
@@ -88,7 +90,7 @@ func startControllerAs(t *testing.T, restCfg, as *rest.Config, reinject string) 
 		d := webhook.Decide(pod, ns, labels, cfg)
 		return d.Inject, d.Reason
 	}
-	if err := logconfigctl.Setup(mgr, logconfigctl.Options{Decide: decide, Reinject: reinject, Registry: reg, EvictionRetry: 200 * time.Millisecond}); err != nil {
+	if err := logconfigctl.Setup(mgr, logconfigctl.Options{Decide: decide, Reinject: reinject, Registry: reg, EvictionRetry: 200 * time.Millisecond, EvictionInterval: time.Hour}); err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -119,6 +121,7 @@ type podSpec struct {
 	labels      map[string]string
 	annotations map[string]string
 	owner       bool
+	rs          string // the owner's name (default <name>-rs)
 	phase       corev1.PodPhase
 }
 
@@ -132,8 +135,14 @@ func createPod(t *testing.T, cl client.Client, p podSpec) *corev1.Pod {
 		Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "ghcr.io/example/web:1"}}},
 	}
 	if p.owner {
-		pod.OwnerReferences = []metav1.OwnerReference{{APIVersion: "apps/v1", Kind: "ReplicaSet", Name: p.name + "-rs",
-			UID: types.UID("00000000-0000-0000-0000-" + strings.Repeat("0", 12)), Controller: ptrTo(true)}}
+		rs := p.rs
+		if rs == "" {
+			rs = p.name + "-rs"
+		}
+		h := fnv.New64a()
+		h.Write([]byte(rs))
+		pod.OwnerReferences = []metav1.OwnerReference{{APIVersion: "apps/v1", Kind: "ReplicaSet", Name: rs,
+			UID: types.UID(fmt.Sprintf("00000000-0000-0000-0000-%012x", h.Sum64()&0xffffffffffff)), Controller: ptrTo(true)}}
 	}
 	if err := cl.Create(ctx, pod); err != nil {
 		t.Fatalf("create pod %s/%s: %v", p.ns, p.name, err)
@@ -567,7 +576,10 @@ func TestReinjectEvict(t *testing.T) {
 	setBudget(0)
 	createPod(t, cl, podSpec{ns: "shop", name: "db", labels: map[string]string{"app": "db"}, annotations: optIn, owner: true, phase: corev1.PodRunning})
 	createPod(t, cl, podSpec{ns: "shop", name: "bare", annotations: optIn, phase: corev1.PodRunning})
-	createPod(t, cl, podSpec{ns: "shop", name: "web", annotations: optIn, owner: true, phase: corev1.PodRunning})
+	// Two pods of one owner: one is evicted, the other waits the
+	// interval between evictions of an owner's pods (an hour here).
+	createPod(t, cl, podSpec{ns: "shop", name: "web-a", rs: "web-rs", annotations: optIn, owner: true, phase: corev1.PodRunning})
+	createPod(t, cl, podSpec{ns: "shop", name: "web-b", rs: "web-rs", annotations: optIn, owner: true, phase: corev1.PodRunning})
 
 	exists := func(name string) bool {
 		err := cl.Get(ctx, client.ObjectKey{Namespace: "shop", Name: name}, &corev1.Pod{})
@@ -576,9 +588,18 @@ func TestReinjectEvict(t *testing.T) {
 		}
 		return err == nil
 	}
-	poll.Until(t, wait, "the owned pod web to be evicted", func() bool { return !exists("web") })
-	if ev := eventsOf(t, cl, "shop", "web")[logconfigctl.ReasonEvicted]; len(ev) == 0 || !strings.Contains(ev[0], "ReplicaSet web-rs") {
-		t.Errorf("web: Evicted Events %q; want one naming its owner", ev)
+	var gone, kept string
+	poll.Until(t, wait, "a pod of web-rs to be evicted", func() bool {
+		switch a, b := exists("web-a"), exists("web-b"); {
+		case !a:
+			gone, kept = "web-a", "web-b"
+		case !b:
+			gone, kept = "web-b", "web-a"
+		}
+		return gone != ""
+	})
+	if ev := eventsOf(t, cl, "shop", gone)[logconfigctl.ReasonEvicted]; len(ev) == 0 || !strings.Contains(ev[0], "ReplicaSet web-rs") {
+		t.Errorf("%s: Evicted Events %q; want one naming its owner", gone, ev)
 	}
 	// The same passes tried db (refused by its budget) and left bare.
 	poll.Until(t, wait, "an Event on bare saying it is not evicted", func() bool {
@@ -594,6 +615,11 @@ func TestReinjectEvict(t *testing.T) {
 	// tried again and goes through; bare stays.
 	setBudget(1)
 	poll.Until(t, wait, "db to be evicted once its budget allows", func() bool { return !exists("db") })
+	// Passes ran every 200 ms meanwhile (db's retries): the other pod of
+	// web-rs is still waiting for its turn.
+	if !exists(kept) {
+		t.Errorf("both pods of web-rs were evicted at once")
+	}
 	if !exists("bare") {
 		t.Errorf("the pod without an owner was evicted")
 	}
