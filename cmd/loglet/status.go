@@ -182,14 +182,14 @@ func gatherStatus(ctx context.Context, cl client.Client, namespace string, cfg w
 	}
 	configs := logconfigctl.NewConfigs(lcs.Items, clcs.Items)
 	labels := map[string]map[string]string{}
-	entries := map[string][]logconfig.Entry{}
+	sels := map[string][]logconfigctl.Selector{}
 	for _, ns := range nss {
 		labels[ns.Name] = ns.Labels
-		entries[ns.Name] = configs.Entries(decide, ns.Name, ns.Labels)
+		sels[ns.Name] = logconfigctl.NewSelectors(configs.Entries(decide, ns.Name, ns.Labels))
 	}
 	for i := range pods.Items {
 		p := &pods.Items[i]
-		why := logconfigctl.Uninjected(p, labels[p.Namespace], entries[p.Namespace], decide)
+		why := logconfigctl.Uninjected(p, labels[p.Namespace], sels[p.Namespace], decide)
 		if why == "" {
 			continue
 		}

@@ -305,9 +305,9 @@ func (c *controller) reconcileNamespace(ctx context.Context, req reconcile.Reque
 		if never {
 			note = "; namespace " + name + " is never injected, so it applies to no pod"
 		} else if invalid == nil {
-			e := logconfig.FromLogConfig(lc)
+			sel := NewSelector(logconfig.FromLogConfig(lc))
 			for j := range pods.Items {
-				if Matched(e, &pods.Items[j]) {
+				if sel.Matched(&pods.Items[j]) {
 					matched++
 				}
 			}
@@ -359,13 +359,13 @@ func (c *controller) reconcileCluster(ctx context.Context, _ reconcile.Request) 
 		invalid := configs.Invalid[Key(logconfig.KindClusterLogConfig, "", clc.Name)]
 		var matched int32
 		if invalid == nil {
-			e := logconfig.FromClusterLogConfig(clc)
+			sel := NewSelector(logconfig.FromClusterLogConfig(clc))
 			for _, ns := range nss.Items {
 				if ok, err := logconfig.SelectsNamespace(clc, ns.Labels); !ok || err != nil || NeverInjected(c.decide, ns.Name, ns.Labels) {
 					continue
 				}
 				for _, p := range byNamespace[ns.Name] {
-					if Matched(e, p) {
+					if sel.Matched(p) {
 						matched++
 					}
 				}
@@ -471,9 +471,10 @@ func (c *controller) uninjected(ctx context.Context, namespace string, nsLabels 
 	now := map[types.UID]bool{}
 	var res reconcile.Result
 	var errs []error
+	sels := NewSelectors(entries)
 	for i := range pods {
 		pod := &pods[i]
-		why := Uninjected(pod, nsLabels, entries, c.decide)
+		why := Uninjected(pod, nsLabels, sels, c.decide)
 		if why == "" {
 			continue
 		}

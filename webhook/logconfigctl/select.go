@@ -14,10 +14,13 @@ package logconfigctl
 
 import (
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 
 	"github.com/loglet/loglet/api/v1alpha1"
 	"github.com/loglet/loglet/logconfig"
@@ -129,22 +132,51 @@ func (c Configs) Entries(decide Decider, namespace string, nsLabels map[string]s
 	return out
 }
 
-// Applies reports whether e collects from pod: its selector selects the
-// pod and its container filter leaves at least one of the pod's
-// containers.
-func Applies(e logconfig.Entry, pod *corev1.Pod) bool {
-	if ok, err := e.Selects(pod.Labels); !ok || err != nil {
-		return false
-	}
-	return len(e.ContainersOf(containerNames(pod))) > 0
+// Selector is a config's entry with its pod selector parsed once, for
+// the many pods of a pass.
+type Selector struct {
+	Entry logconfig.Entry
+	// sel is nil when the selector does not parse: it selects nothing.
+	sel labels.Selector
 }
 
-func containerNames(pod *corev1.Pod) []string {
-	names := make([]string, 0, len(pod.Spec.Containers))
-	for _, c := range pod.Spec.Containers {
-		names = append(names, c.Name)
+// NewSelector parses e's pod selector.
+func NewSelector(e logconfig.Entry) Selector {
+	s := Selector{Entry: e, sel: labels.Everything()}
+	if e.Selector != nil {
+		var err error
+		if s.sel, err = metav1.LabelSelectorAsSelector(e.Selector); err != nil {
+			s.sel = nil
+		}
 	}
-	return names
+	return s
+}
+
+// NewSelectors parses each entry's pod selector, in order.
+func NewSelectors(entries []logconfig.Entry) []Selector {
+	out := make([]Selector, len(entries))
+	for i, e := range entries {
+		out[i] = NewSelector(e)
+	}
+	return out
+}
+
+// Applies reports whether the config collects from pod: its selector
+// selects the pod and its container filter leaves at least one of the
+// pod's containers (logconfig.Entry.ContainersOf).
+func (s Selector) Applies(pod *corev1.Pod) bool {
+	if s.sel == nil || !s.sel.Matches(labels.Set(pod.Labels)) {
+		return false
+	}
+	if len(s.Entry.Containers) == 0 {
+		return len(pod.Spec.Containers) > 0
+	}
+	for _, c := range pod.Spec.Containers {
+		if slices.Contains(s.Entry.Containers, c.Name) {
+			return true
+		}
+	}
+	return false
 }
 
 // Running reports whether pod has not ended (neither Succeeded nor
@@ -153,21 +185,21 @@ func Running(pod *corev1.Pod) bool {
 	return pod.Status.Phase != corev1.PodSucceeded && pod.Status.Phase != corev1.PodFailed
 }
 
-// Matched reports whether a config counts pod in its matchedPods: the pod
+// Matched reports whether the config counts pod in its matchedPods: the pod
 // runs, has not opted out (loglet.io/inject: "false" always wins), and
 // the config applies to it.
-func Matched(e logconfig.Entry, pod *corev1.Pod) bool {
-	return Running(pod) && pod.Annotations[AnnotationInject] != "false" && Applies(e, pod)
+func (s Selector) Matched(pod *corev1.Pod) bool {
+	return Running(pod) && pod.Annotations[AnnotationInject] != "false" && s.Applies(pod)
 }
 
 // Uninjected says why pod should run with the loglet sidecar and does
 // not ("" when it should not, or has it): it opted in (Decide: its
-// annotation, its namespace's label) or a config of entries (those of
+// annotation, its namespace's label) or a config of sels (those of
 // its namespace) applies to it, it does not opt out, the webhook could
 // inject it, and it has no loglet.io/status: injected. Pods that ended or
 // are being deleted, and static pods (their mirror in the API cannot be
 // changed), are left out.
-func Uninjected(pod *corev1.Pod, nsLabels map[string]string, entries []logconfig.Entry, decide Decider) string {
+func Uninjected(pod *corev1.Pod, nsLabels map[string]string, sels []Selector, decide Decider) string {
 	if !Running(pod) || pod.DeletionTimestamp != nil || pod.Annotations[AnnotationStatus] == "injected" {
 		return ""
 	}
@@ -181,9 +213,9 @@ func Uninjected(pod *corev1.Pod, nsLabels map[string]string, entries []logconfig
 		return ""
 	}
 	var by []string
-	for _, e := range entries {
-		if Applies(e, pod) {
-			by = append(by, e.Kind+" "+e.Name)
+	for _, s := range sels {
+		if s.Applies(pod) {
+			by = append(by, s.Entry.Kind+" "+s.Entry.Name)
 		}
 	}
 	if len(by) == 0 {
@@ -192,12 +224,13 @@ func Uninjected(pod *corev1.Pod, nsLabels map[string]string, entries []logconfig
 	// Would the webhook inject it at all, selected? Not a pod with a
 	// container named like the sidecar (nor one in a namespace it never
 	// injects, which has no entries).
-	probe := pod.DeepCopy()
+	probe := *pod // shallow: only the annotations change
+	probe.Annotations = maps.Clone(pod.Annotations)
 	if probe.Annotations == nil {
 		probe.Annotations = map[string]string{}
 	}
 	probe.Annotations[AnnotationInject] = "true"
-	if ok, _ := decide(probe, pod.Namespace, nsLabels); !ok {
+	if ok, _ := decide(&probe, pod.Namespace, nsLabels); !ok {
 		return ""
 	}
 	return "selected by " + strings.Join(by, ", ")

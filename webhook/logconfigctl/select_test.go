@@ -36,6 +36,8 @@ func TestUninjected(t *testing.T) {
 	web := logconfig.Entry{Kind: logconfig.KindLogConfig, Name: "web",
 		Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "web"}}, Inputs: []v1alpha1.Input{{Name: "app", Files: []string{"/var/log/a/*.log"}}}}
 	audit := logconfig.Entry{Kind: logconfig.KindLogConfig, Name: "audit", Containers: []string{"auditor"}, Inputs: web.Inputs}
+	badsel := logconfig.Entry{Kind: logconfig.KindLogConfig, Name: "badsel", Inputs: web.Inputs,
+		Selector: &metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{{Key: "app", Operator: "Maybe"}}}}
 	cluster := logconfig.Entry{Kind: logconfig.KindClusterLogConfig, Name: "all", Inputs: web.Inputs}
 	now := metav1.NewTime(time.Now())
 	tests := []struct {
@@ -60,6 +62,7 @@ func TestUninjected(t *testing.T) {
 		{name: "namespace label", nsLabels: map[string]string{webhook.NamespaceLabel: "enabled"}, want: "the namespace opted in"},
 		{name: "not selected", labels: map[string]string{"app": "db"}, entries: []logconfig.Entry{web}},
 		{name: "container filter leaves none", entries: []logconfig.Entry{audit}},
+		{name: "selector does not parse", labels: map[string]string{"app": "web"}, entries: []logconfig.Entry{badsel}, matched: true},
 		{name: "ended", labels: map[string]string{"app": "web"}, phase: corev1.PodSucceeded, entries: []logconfig.Entry{web}},
 		{name: "failed", ann: map[string]string{webhook.AnnotationInject: "true"}, phase: corev1.PodFailed},
 		{name: "pending counts", labels: map[string]string{"app": "web"}, phase: corev1.PodPending, entries: []logconfig.Entry{web}, want: "LogConfig web", matched: true},
@@ -86,11 +89,11 @@ func TestUninjected(t *testing.T) {
 			if tc.deleted {
 				pod.DeletionTimestamp = &now
 			}
-			got := logconfigctl.Uninjected(pod, tc.nsLabels, tc.entries, decider())
+			got := logconfigctl.Uninjected(pod, tc.nsLabels, logconfigctl.NewSelectors(tc.entries), decider())
 			if (got == "") != (tc.want == "") || !strings.Contains(got, tc.want) {
 				t.Errorf("Uninjected = %q; want %q", got, tc.want)
 			}
-			if m := logconfigctl.Matched(web, pod); m != tc.matched {
+			if m := logconfigctl.NewSelector(web).Matched(pod); m != tc.matched {
 				t.Errorf("Matched by web = %v; want %v", m, tc.matched)
 			}
 		})
