@@ -18,9 +18,11 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/rest"
+	"k8s.io/client-go/util/workqueue"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
@@ -72,6 +74,10 @@ type Options struct {
 	// the same owner (default 1m): a workload none of whose pods has the
 	// sidecar, and no PodDisruptionBudget, is not evicted all at once.
 	EvictionInterval time.Duration
+	// CountDelay is how long the ClusterLogConfigs' pod counts wait after
+	// a pod or namespace changed (default 5s): their pass reads every
+	// pod of the cluster, so the changes of that time make one pass.
+	CountDelay time.Duration
 }
 
 // Served reports whether the API server serves LogConfig and
@@ -217,11 +223,18 @@ func Setup(mgr manager.Manager, o Options) error {
 		}
 		return out
 	})
-	// One key for the ClusterLogConfigs' status: a pod's change enqueues
-	// it once, however many there are, and one pass counts them all.
+	// One key for the ClusterLogConfigs' status: a change enqueues it
+	// once, however many there are, and one pass counts them all; pods
+	// and namespaces after CountDelay, their own changes at once.
+	clusterKey := reconcile.Request{NamespacedName: types.NamespacedName{Name: "clusterlogconfigs"}}
 	cluster := handler.EnqueueRequestsFromMapFunc(func(context.Context, client.Object) []reconcile.Request {
-		return []reconcile.Request{{NamespacedName: types.NamespacedName{Name: "clusterlogconfigs"}}}
+		return []reconcile.Request{clusterKey}
 	})
+	delay := o.CountDelay
+	if delay <= 0 {
+		delay = 5 * time.Second
+	}
+	clusterLater := later(clusterKey, delay)
 	err := ctrl.NewControllerManagedBy(mgr).
 		Named("logconfig-namespace").
 		Watches(&corev1.Namespace{}, handler.EnqueueRequestsFromMapFunc(func(_ context.Context, o client.Object) []reconcile.Request {
@@ -238,13 +251,25 @@ func Setup(mgr manager.Manager, o Options) error {
 	err = ctrl.NewControllerManagedBy(mgr).
 		Named("clusterlogconfig-status").
 		Watches(&v1alpha1.ClusterLogConfig{}, cluster).
-		Watches(&corev1.Namespace{}, cluster).
-		Watches(&corev1.Pod{}, cluster, builder.WithPredicates(podChanges())).
+		Watches(&corev1.Namespace{}, clusterLater).
+		Watches(&corev1.Pod{}, clusterLater, builder.WithPredicates(podChanges())).
 		Complete(reconcile.Func(c.reconcileCluster))
 	if err != nil {
 		return fmt.Errorf("clusterlogconfig status controller: %w", err)
 	}
 	return nil
+}
+
+// later enqueues key d after any event (the queue keeps the earliest
+// time of a key already waiting, so a burst makes one pass).
+func later(key reconcile.Request, d time.Duration) handler.EventHandler {
+	type queue = workqueue.TypedRateLimitingInterface[reconcile.Request]
+	return handler.Funcs{
+		CreateFunc:  func(_ context.Context, _ event.CreateEvent, q queue) { q.AddAfter(key, d) },
+		UpdateFunc:  func(_ context.Context, _ event.UpdateEvent, q queue) { q.AddAfter(key, d) },
+		DeleteFunc:  func(_ context.Context, _ event.DeleteEvent, q queue) { q.AddAfter(key, d) },
+		GenericFunc: func(_ context.Context, _ event.GenericEvent, q queue) { q.AddAfter(key, d) },
+	}
 }
 
 // reconcileNamespace renders the namespace's ConfigMap, sets its

@@ -90,7 +90,7 @@ func startControllerAs(t *testing.T, restCfg, as *rest.Config, reinject string) 
 		d := webhook.Decide(pod, ns, labels, cfg)
 		return d.Inject, d.Reason
 	}
-	if err := logconfigctl.Setup(mgr, logconfigctl.Options{Decide: decide, Reinject: reinject, Registry: reg, EvictionRetry: 200 * time.Millisecond, EvictionInterval: time.Hour}); err != nil {
+	if err := logconfigctl.Setup(mgr, logconfigctl.Options{Decide: decide, Reinject: reinject, Registry: reg, EvictionRetry: 200 * time.Millisecond, EvictionInterval: time.Hour, CountDelay: 100 * time.Millisecond}); err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
