@@ -101,8 +101,10 @@ func Served(cfg *rest.Config) (bool, error) {
 	return kinds[logconfig.KindLogConfig] && kinds[logconfig.KindClusterLogConfig], nil
 }
 
-// controller holds what both reconcilers share; the state it keeps is the
-// pods it already told about, so each gets one Event, not one per pass.
+// controller holds what both reconcilers share. The state it keeps only
+// saves work and noise: the verdicts on configs, the pods it already told
+// about (one Event each, not one per pass) and when it last evicted a pod
+// of each owner; a new leader starts without it.
 type controller struct {
 	client   client.Client
 	recorder recorder.EventRecorder
