@@ -87,10 +87,12 @@ func Serve(ctx context.Context, restCfg *rest.Config, o ServerOptions) error {
 		serverOpts.TLSOpts = []func(*tls.Config){func(c *tls.Config) { c.GetCertificate = rotator.GetCertificate }}
 	}
 	mgr, err := manager.New(restCfg, manager.Options{
-		Scheme:                        scheme,
-		WebhookServer:                 crwebhook.NewServer(serverOpts),
-		Metrics:                       metricsserver.Options{BindAddress: o.MetricsAddr},
-		HealthProbeBindAddress:        o.HealthAddr,
+		Scheme:                 scheme,
+		WebhookServer:          crwebhook.NewServer(serverOpts),
+		Metrics:                metricsserver.Options{BindAddress: o.MetricsAddr},
+		HealthProbeBindAddress: o.HealthAddr,
+
+		// The LogConfig controller's: its cache, and its own Lease.
 		Cache:                         logconfigctl.CacheOptions(),
 		LeaderElection:                logConfigs,
 		LeaderElectionID:              logconfigctl.LeaseName,
