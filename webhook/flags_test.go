@@ -26,6 +26,12 @@ func TestServerFlags(t *testing.T) {
 	if o.CertMode != "self" || o.CertLifetime != 90*24*time.Hour || o.CertSecret == "" || o.WebhookConfig != "loglet" {
 		t.Errorf("defaults: mode %q, lifetime %v, secret %q, config %q; want self, 90 days, a Secret, loglet", o.CertMode, o.CertLifetime, o.CertSecret, o.WebhookConfig)
 	}
+	if o.Reinject != "off" {
+		t.Errorf("reinject defaults to %q; want off (evicting is asked for)", o.Reinject)
+	}
+	if o, err := load("--reinject", "evict"); err != nil || o.Reinject != "evict" {
+		t.Errorf("--reinject evict: %q, %v", o.Reinject, err)
+	}
 	if o, err := load("--cert-lifetime", "36h", "--cert-mode", "files", "--hub-secret", "hub"); err != nil || o.CertLifetime != 36*time.Hour || o.CertMode != "files" || o.Config.HubSecret != "hub" {
 		t.Errorf("set: %+v, %v", o, err)
 	}
@@ -37,6 +43,7 @@ func TestServerFlags(t *testing.T) {
 		{[]string{"--cert-lifetime", "ninety days"}, []string{"cert-lifetime", "90d"}},
 		{[]string{"--cert-lifetime", "0d"}, []string{"cert-lifetime", "a second or more"}},
 		{[]string{"--port", "99999"}, []string{"port", "9443"}},
+		{[]string{"--reinject", "delete"}, []string{"reinject", "off, evict"}},
 	} {
 		_, err := load(tc.args...)
 		for _, w := range tc.want {

@@ -25,7 +25,9 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 
+	"github.com/loglet/loglet/api/v1alpha1"
 	"github.com/loglet/loglet/webhook/certs"
+	"github.com/loglet/loglet/webhook/logconfigctl"
 )
 
 // ServerOptions configure `loglet webhook`.
@@ -48,6 +50,9 @@ type ServerOptions struct {
 	CertHosts     []string
 	MetricsAddr   string
 	HealthAddr    string
+	// Reinject is what the LogConfig controller does with pods that opted
+	// in and run without the sidecar: off (report) or evict.
+	Reinject string
 }
 
 // Serve runs the webhook server until ctx ends.
@@ -60,6 +65,18 @@ func Serve(ctx context.Context, restCfg *rest.Config, o ServerOptions) error {
 	scheme := runtime.NewScheme()
 	if err := clientgoscheme.AddToScheme(scheme); err != nil {
 		return err
+	}
+	if err := v1alpha1.AddToScheme(scheme); err != nil {
+		return err
+	}
+	// The LogConfig controller runs where the chart installed the CRDs,
+	// on the replica holding its own Lease (the webhook runs on all).
+	logConfigs, err := logconfigctl.Served(restCfg)
+	if err != nil {
+		return fmt.Errorf("webhook: %w", err)
+	}
+	if logConfigs && o.Config.Namespace == "" {
+		return fmt.Errorf("webhook: the LogConfig controller's Lease needs the webhook's namespace: set --namespace or $POD_NAMESPACE")
 	}
 	serverOpts := crwebhook.Options{Port: o.Port, CertDir: o.CertDir}
 	var rotator *certs.Rotator
@@ -74,6 +91,13 @@ func Serve(ctx context.Context, restCfg *rest.Config, o ServerOptions) error {
 		WebhookServer:          crwebhook.NewServer(serverOpts),
 		Metrics:                metricsserver.Options{BindAddress: o.MetricsAddr},
 		HealthProbeBindAddress: o.HealthAddr,
+
+		// The LogConfig controller's: its cache, and its own Lease.
+		Cache:                         logconfigctl.CacheOptions(),
+		LeaderElection:                logConfigs,
+		LeaderElectionID:              logconfigctl.LeaseName,
+		LeaderElectionNamespace:       o.Config.Namespace,
+		LeaderElectionReleaseOnCancel: true,
 	})
 	if err != nil {
 		return fmt.Errorf("webhook: %w", err)
@@ -89,6 +113,17 @@ func Serve(ctx context.Context, restCfg *rest.Config, o ServerOptions) error {
 	}
 	if err := mgr.AddReadyzCheck("webhook", srv.StartedChecker()); err != nil {
 		return err
+	}
+	if logConfigs {
+		decide := func(pod *corev1.Pod, ns string, labels map[string]string) (bool, string) {
+			d := Decide(pod, ns, labels, o.Config)
+			return d.Inject, d.Reason
+		}
+		if err := logconfigctl.Setup(mgr, logconfigctl.Options{Decide: decide, Reinject: o.Reinject, Registry: crmetrics.Registry}); err != nil {
+			return err
+		}
+	} else {
+		ctrllog.Log.WithName("logconfig").Info("the API server does not serve loglet.io/v1alpha1 LogConfigs (CRDs not installed): the LogConfig controller does not run")
 	}
 	if rotator != nil {
 		if err := mgr.Add(rotator); err != nil {
