@@ -8,7 +8,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	"github.com/loglet/loglet/api/v1alpha1"
 	"github.com/loglet/loglet/internal/kubetest"
@@ -19,10 +18,7 @@ import (
 // CEL rules take a valid config and refuse the mistakes they are there
 // for, with their messages.
 func TestCRDsInstall(t *testing.T) {
-	_, cfg := kubetest.Start(t, func(env *envtest.Environment) {
-		env.CRDDirectoryPaths = []string{"../../charts/loglet/crds"}
-		env.ErrorIfCRDPathMissing = true
-	})
+	_, cfg := kubetest.Start(t, kubetest.CRDs())
 	scheme := runtime.NewScheme()
 	if err := v1alpha1.AddToScheme(scheme); err != nil {
 		t.Fatal(err)

@@ -23,14 +23,13 @@ import (
 	"github.com/loglet/loglet/internal/kubetest"
 	"github.com/loglet/loglet/logconfig"
 	"github.com/loglet/loglet/webhook"
-	"github.com/loglet/loglet/webhook/logconfigctl/logconfigtest"
 )
 
 // TestStatusCommand runs `loglet status` against a real kube-apiserver
 // with the chart's CRDs, LogConfigs whose status the controller would
 // have written, and pods of which some opted in without a sidecar.
 func TestStatusCommand(t *testing.T) {
-	env, restCfg := kubetest.Start(t, logconfigtest.CRDs(t))
+	env, restCfg := kubetest.Start(t, kubetest.CRDs())
 	scheme := kruntime.NewScheme()
 	if err := clientgoscheme.AddToScheme(scheme); err != nil {
 		t.Fatal(err)

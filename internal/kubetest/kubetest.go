@@ -6,6 +6,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"runtime"
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
@@ -29,6 +30,17 @@ type Option func(*envtest.Environment)
 func Webhooks(hooks ...*admissionregv1.MutatingWebhookConfiguration) Option {
 	return func(env *envtest.Environment) {
 		env.WebhookInstallOptions.MutatingWebhooks = append(env.WebhookInstallOptions.MutatingWebhooks, hooks...)
+	}
+}
+
+// CRDs installs the chart's CustomResourceDefinitions (charts/loglet/crds:
+// LogConfig and ClusterLogConfig) before the tests start.
+func CRDs() Option {
+	_, file, _, _ := runtime.Caller(0)
+	dir := filepath.Join(filepath.Dir(file), "..", "..", "charts", "loglet", "crds")
+	return func(env *envtest.Environment) {
+		env.CRDDirectoryPaths = append(env.CRDDirectoryPaths, dir)
+		env.ErrorIfCRDPathMissing = true
 	}
 }
 

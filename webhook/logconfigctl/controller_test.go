@@ -32,7 +32,6 @@ import (
 	"github.com/loglet/loglet/logconfig"
 	"github.com/loglet/loglet/webhook"
 	"github.com/loglet/loglet/webhook/logconfigctl"
-	"github.com/loglet/loglet/webhook/logconfigctl/logconfigtest"
 )
 
 const wait = 20 * time.Second
@@ -260,7 +259,7 @@ func eventsOf(t *testing.T, cl client.Client, ns, pod string) map[string][]strin
 // the chart's CRDs: what each namespace's ConfigMap renders, the configs'
 // status, and the pods that opted in without a sidecar.
 func TestController(t *testing.T) {
-	_, restCfg := kubetest.Start(t, logconfigtest.CRDs(t))
+	_, restCfg := kubetest.Start(t, kubetest.CRDs())
 	cl, reg := startController(t, restCfg, logconfigctl.ReinjectOff)
 	ctx := context.Background()
 	namespace(t, cl, "loglet-system", nil)
@@ -552,7 +551,7 @@ func TestController(t *testing.T) {
 // a PodDisruptionBudget that forbids it keeps the pod until it allows
 // it; a pod without an owner is never evicted.
 func TestReinjectEvict(t *testing.T) {
-	_, restCfg := kubetest.Start(t, logconfigtest.CRDs(t))
+	_, restCfg := kubetest.Start(t, kubetest.CRDs())
 	cl, _ := startController(t, restCfg, logconfigctl.ReinjectEvict)
 	ctx := context.Background()
 	namespace(t, cl, "loglet-system", nil)

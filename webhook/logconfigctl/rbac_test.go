@@ -19,7 +19,6 @@ import (
 	"github.com/loglet/loglet/internal/kubetest"
 	"github.com/loglet/loglet/internal/poll"
 	"github.com/loglet/loglet/webhook/logconfigctl"
-	"github.com/loglet/loglet/webhook/logconfigctl/logconfigtest"
 )
 
 // TestLeastPrivilege runs the controller (reinject evict) as a
@@ -27,7 +26,7 @@ import (
 // updates and deletes a ConfigMap, writes status, records Events, evicts
 // and holds its Lease — and cannot read a ConfigMap of another name.
 func TestLeastPrivilege(t *testing.T) {
-	_, restCfg := kubetest.Start(t, logconfigtest.CRDs(t))
+	_, restCfg := kubetest.Start(t, kubetest.CRDs())
 	cs := kubernetes.NewForConfigOrDie(restCfg)
 	ctx := context.Background()
 	const ns, sa = "loglet-system", "loglet-webhook"

@@ -15,14 +15,13 @@ import (
 	"github.com/loglet/loglet/internal/poll"
 	"github.com/loglet/loglet/webhook"
 	"github.com/loglet/loglet/webhook/logconfigctl"
-	"github.com/loglet/loglet/webhook/logconfigctl/logconfigtest"
 )
 
 // TestServe runs webhook.Serve, as `loglet webhook` does, against a
 // kube-apiserver with the CRDs: it takes the controller's Lease in its
 // namespace and renders a LogConfig, while pods are still injected.
 func TestServe(t *testing.T) {
-	env, restCfg := kubetest.Start(t, logconfigtest.CRDs(t), kubetest.Webhooks(webhook.Registration("loglet", admissionregv1.Fail)))
+	env, restCfg := kubetest.Start(t, kubetest.CRDs(), kubetest.Webhooks(webhook.Registration("loglet", admissionregv1.Fail)))
 	cl, err := client.New(restCfg, client.Options{Scheme: scheme(t)})
 	if err != nil {
 		t.Fatal(err)
