@@ -101,6 +101,9 @@ inputs, each with its own files, format and route (docs/configuration.md).`,
 			if err := metrics.RegisterBuildInfo(agent.Metrics().Registry, version); err != nil {
 				return err
 			}
+			if wired.LogConfigs != nil {
+				agent.Metrics().Registry.MustRegister(wired.LogConfigs.Collector())
+			}
 			if len(wired.Processors) > 0 {
 				agent.Metrics().ServeProcessors(wired.Processors)
 			}
@@ -148,6 +151,16 @@ inputs, each with its own files, format and route (docs/configuration.md).`,
 					log.Error("an input stopped listening", "err", err)
 				}
 			}()
+			// LogConfig changes are applied while the pipeline runs; its
+			// drain reads what was selected last.
+			reloaded := make(chan struct{})
+			go func() {
+				defer close(reloaded)
+				if wired.LogConfigs != nil {
+					wired.LogConfigs.Run(ctx, agent.Reselect, log)
+				}
+			}()
+			defer func() { <-reloaded }()
 			go func() {
 				defer stop()
 				defer func() { stopListening(); <-pushed }()

@@ -42,6 +42,10 @@ type Agent struct {
 	// Processors are the document's own: they run on every input's
 	// records after the input's processors.
 	Processors []process.Config
+	// ProcessOptions are what the processors were compiled with (the
+	// redact salt): inputs loaded later, from LogConfigs, are compiled
+	// with the same, so their hashes match the other inputs'.
+	ProcessOptions process.Options
 	// MemoryLimit is memory-limit as given (memlimit.ParseLimit reads it);
 	// BufferExplicit: max-buffer-bytes was set, so the limit must not
 	// shrink it.
@@ -178,6 +182,7 @@ func Load(fs *pflag.FlagSet, environ []string) (Agent, error) {
 	}
 	maxLine := r.Bytes("max-line-bytes", 16, 64<<20)
 	popt := process.Options{Salt: r.Str("redact-salt")}
+	c.ProcessOptions = popt
 	c.Pipeline = pipeline.Config{
 		BatchBytes:     int(r.Bytes("batch-bytes", 1, 64<<20)),
 		BatchWait:      r.Duration("batch-wait"),

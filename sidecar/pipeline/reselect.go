@@ -168,7 +168,9 @@ func (a *Agent) releaseRetired(drain context.Context, f *source.File, r *reader)
 		// The drain deadline passed: the source is read again from its
 		// checkpoint on the next start.
 		a.log.Warn("a finished file's release was not delivered", "path", r.path, "err", err)
+		return
 	}
+	a.log.Info("released a finished file", "path", r.path, "source_id", p.Origin.SourceID, "offset", p.EndOffset)
 }
 
 // released is told that the hub acknowledged a source's release: if a
