@@ -308,3 +308,93 @@ func TestLogConfigReloadWithoutRestart(t *testing.T) {
 	t.Logf("old input: %d lines once each; new input: %d lines, %d sent again after the kill (not checkpointed then); swap took effect in %s",
 		oldBefore, eventsWritten, dups, took)
 }
+
+// TestLogConfigStdoutInput: a LogConfig input with stdout: true, added
+// while the sidecar runs, reads the container's stdout copies (CRI lines,
+// as loglet exec writes them with stdout: wrap) with its own format from
+// the swap on; before, they were read as the pod's own stdout (raw). Each
+// line arrives once.
+func TestLogConfigStdoutInput(t *testing.T) {
+	vol, dir := t.TempDir(), t.TempDir()
+	out := filepath.Join(dir, "out.ndjson")
+	stdout := filepath.Join(vol, "stdout", "app")
+	for _, d := range []string{filepath.Join(vol, "podinfo"), stdout} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(vol, "podinfo", "labels"), []byte("app=\"web\"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cm := &configMapVolume{dir: filepath.Join(dir, "logconfig")}
+	if err := os.Mkdir(cm.dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	// The mount is there, the ConfigMap not yet (optional): the file
+	// appears later.
+	env := []string{
+		"LOGLET_LOGCONFIG_FILE=" + filepath.Join(cm.dir, logconfig.ConfigMapKey),
+		`LOGLET_CONTAINER_IMAGES={"app":"ghcr.io/example/web:1.4.2"}`,
+		"LOGLET_STDOUT=wrap",
+		"LOGLET_POD_VOLUME=" + vol,
+		"LOGLET_POD_NAME=web-1",
+		"LOGLET_POD_NAMESPACE=shop",
+		"LOGLET_STATE_DIR=" + filepath.Join(vol, "state"),
+		"LOGLET_SINK=file://" + out,
+		"LOGLET_BATCH_WAIT=50ms",
+		"LOGLET_SCAN_INTERVAL=50ms",
+	}
+	a := startAgentWithEnv(t, env, "--mode=sidecar")
+	cri := startWriter(filepath.Join(stdout, "stdout.log"), `2026-12-02T06:00:00.000000000Z stdout F {"level":"error","msg":"line %06d"}`, 0)
+	count := func() map[string][]sinktest.Full {
+		recs, _, err := sinktest.ReadFileAs[sinktest.Full](out)
+		if err != nil && !os.IsNotExist(err) {
+			t.Fatal(err)
+		}
+		by := map[string][]sinktest.Full{}
+		for _, r := range recs {
+			by[r.Body] = append(by[r.Body], r)
+		}
+		return by
+	}
+	poll.Until(t, 10*time.Second, "stdout read as raw lines", func() bool {
+		return len(count()[`{"level":"error","msg":"line 000100"}`]) > 0
+	})
+	cm.write(t, logconfig.ConfigMapKey, rendered(t, map[string]any{"name": "stdout", "stdout": true, "format": "json"}))
+	swapped := time.Now()
+	poll.Until(t, 10*time.Second, "stdout parsed by the LogConfig input", func() bool {
+		for _, rs := range count() {
+			if rs[0].Attributes["loglet.input"] == "web/stdout" {
+				return true
+			}
+		}
+		return false
+	})
+	t.Logf("the stdout input took effect %s after the ConfigMap appeared", time.Since(swapped))
+	written := cri.halt(t)
+	poll.Until(t, 10*time.Second, "every stdout line", func() bool {
+		return len(count()[fmt.Sprintf("line %06d", written-1)]) > 0
+	})
+	a.cmd.Process.Signal(syscall.SIGTERM)
+	if code := a.wait(t, 30*time.Second); code != 0 {
+		t.Fatalf("agent exited %d after SIGTERM", code)
+	}
+	by := count()
+	parsed := 0
+	for i := range written {
+		raw, asJSON := by[fmt.Sprintf(`{"level":"error","msg":"line %06d"}`, i)], by[fmt.Sprintf("line %06d", i)]
+		if len(raw)+len(asJSON) != 1 {
+			t.Fatalf("line %d arrived %d times raw and %d times parsed; want once", i, len(raw), len(asJSON))
+		}
+		if len(asJSON) == 1 {
+			parsed++
+			if r := asJSON[0]; r.Severity != "ERROR" || r.Attributes["loglet.input"] != "web/stdout" || r.Attributes["log.iostream"] != "stdout" ||
+				r.Resource["k8s.container.name"] != "app" {
+				t.Fatalf("line %d: %+v; want severity ERROR, input web/stdout, stream stdout, container app", i, r)
+			}
+		} else if parsed > 0 {
+			t.Fatalf("line %d arrived raw after line(s) parsed by the new input: the inputs mixed", i)
+		}
+	}
+	t.Logf("%d stdout lines, %d parsed by the LogConfig input", written, parsed)
+}
