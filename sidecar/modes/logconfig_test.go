@@ -153,7 +153,7 @@ func TestLogConfigStartsWithWebhookInputs(t *testing.T) {
 	rendered, err := json.Marshal(map[string]any{"version": 1, "configs": []any{
 		map[string]any{"kind": "LogConfig", "name": "web", "selector": map[string]any{"matchLabels": map[string]string{"app": "web"}},
 			"containers": []string{"app"},
-			"inputs": []any{map[string]any{"name": "access", "files": []string{"/var/log/app/*.log", "/var/log/other/*.log"}}}},
+			"inputs":     []any{map[string]any{"name": "access", "files": []string{"/var/log/app/*.log", "/var/log/other/*.log"}}}},
 		map[string]any{"kind": "LogConfig", "name": "db", "selector": map[string]any{"matchLabels": map[string]string{"app": "db"}},
 			"inputs": []any{map[string]any{"name": "slow", "files": []string{"/var/log/app/slow.log"}}}},
 	}})
