@@ -156,7 +156,8 @@ inputs, each with its own files, format and route (docs/configuration.md).`,
 			reloaded := make(chan struct{})
 			go func() {
 				defer close(reloaded)
-				if wired.LogConfigs != nil {
+				// --once reads what the file said at start.
+				if wired.LogConfigs != nil && !cfg.Pipeline.Once {
 					wired.LogConfigs.Run(ctx, agent.Reselect, log)
 				}
 			}()

@@ -166,8 +166,10 @@ type Agent struct {
 	reading map[*source.File]*reader
 	// retiring are the sources a Reselect finished whose release the hub
 	// has not acknowledged yet: once it has, a scan may open their files
-	// again under the new selection.
-	retiring map[string]bool
+	// again under the new selection. rechoose are those a Reselect
+	// finished that were not opened again since: the resource and route
+	// their checkpoints fixed give way to the new choice's.
+	retiring, rechoose map[string]bool
 	// reselects takes Reselect's selections to Run's loop, which owns the
 	// matcher, the opener and the scan state; rescanWake asks it to scan.
 	reselects  chan reselection
@@ -212,6 +214,7 @@ func New(cfg Config, sk sink.Sink, store *checkpoint.Store, log *slog.Logger) (*
 		skip:       map[string]bool{},
 		reading:    map[*source.File]*reader{},
 		retiring:   map[string]bool{},
+		rechoose:   map[string]bool{},
 		reselects:  make(chan reselection),
 		rescanWake: make(chan struct{}, 1),
 	}
@@ -870,6 +873,12 @@ func (a *Agent) choose(path string) source.Choice {
 }
 
 func (a *Agent) run(ctx, drain context.Context, fd *os.File, cp checkpoint.Checkpoint, info source.FileInfo, matched bool, choice source.Choice) *source.File {
+	if a.rechosen(cp.SourceID) {
+		// Released by a Reselect that changed how it is read: its records
+		// carry what the new choice says from here on.
+		cp.Resource, cp.Route = choice.Resource, choice.Route
+		a.ledger.rechoose(cp.SourceID, choice.Resource, choice.Route)
+	}
 	reopened := a.ledger.claim(cp)
 	picked := choice // as Select gave it, for Reselect to compare
 	if cp.Resource != nil {

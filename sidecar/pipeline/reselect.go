@@ -98,6 +98,7 @@ func (a *Agent) reselect(r reselection) {
 		}
 		a.mu.Lock()
 		a.retiring[f.Origin().SourceID] = true
+		a.rechoose[f.Origin().SourceID] = true
 		a.mu.Unlock()
 		rd.retired.Store(true)
 		rd.cancel()
@@ -186,4 +187,14 @@ func (a *Agent) released(sourceID string) {
 		default:
 		}
 	}
+}
+
+// rechosen reports (once) whether a Reselect finished the source since it
+// was last opened.
+func (a *Agent) rechosen(sourceID string) bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	ok := a.rechoose[sourceID]
+	delete(a.rechoose, sourceID)
+	return ok
 }

@@ -1,15 +1,19 @@
 package pipeline
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/loglet/loglet/internal/poll"
+	"github.com/loglet/loglet/sidecar/record"
+	"github.com/loglet/loglet/sidecar/sink"
 	"github.com/loglet/loglet/sidecar/sink/sinktest"
 	"github.com/loglet/loglet/sidecar/source"
 )
@@ -18,7 +22,42 @@ import (
 // it: every file it reads then is read to its end and delivered.
 func runReselectable(t *testing.T, cfg Config, out string) (*Agent, func()) {
 	t.Helper()
-	a, sk := newAgent(t, cfg, t.TempDir(), "file://"+out)
+	a, _, stop := runRouted(t, cfg, out)
+	return a, stop
+}
+
+// routeSink delivers to a file sink and keeps the route each record went
+// to, which the file does not hold.
+type routeSink struct {
+	sink.Sink
+	mu     sync.Mutex
+	routes map[string]string // by body
+}
+
+func (s *routeSink) Write(ctx context.Context, pkgs []*record.Package) (int, error) {
+	s.mu.Lock()
+	for _, p := range pkgs {
+		recs, _, _ := sinktest.Parse(bytes.NewReader(p.AppendNDJSON(nil)))
+		for _, r := range recs {
+			s.routes[r.Body] = p.Origin.Route
+		}
+	}
+	s.mu.Unlock()
+	return s.Sink.Write(ctx, pkgs)
+}
+
+func (s *routeSink) route(body string) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.routes[body]
+}
+
+// runRouted is runReselectable with the routes delivered.
+func runRouted(t *testing.T, cfg Config, out string) (*Agent, *routeSink, func()) {
+	t.Helper()
+	a, inner := newAgent(t, cfg, t.TempDir(), "file://"+out)
+	sk := &routeSink{Sink: inner, routes: map[string]string{}}
+	a.sink = sk
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- a.Run(ctx); sk.Close() }()
@@ -35,7 +74,7 @@ func runReselectable(t *testing.T, cfg Config, out string) (*Agent, func()) {
 	}
 	t.Cleanup(stop)
 	poll.Until(t, 10*time.Second, "agent ready", a.Ready)
-	return a, stop
+	return a, sk, stop
 }
 
 // byInput selects each file by its name: names["old.log"] is its input.
@@ -43,7 +82,10 @@ func runReselectable(t *testing.T, cfg Config, out string) (*Agent, func()) {
 // mode's own files (a sidecar's stdout copies): what the agent reads is
 // up to its paths.
 func byInput(names map[string]string) func(string) source.Choice {
-	return func(path string) source.Choice { return source.Choice{Input: names[filepath.Base(path)]} }
+	return func(path string) source.Choice {
+		in := names[filepath.Base(path)]
+		return source.Choice{Input: in, Route: in + "-route", Resource: []record.KeyValue{{Key: "input", Value: in}}}
+	}
 }
 
 func appendNumbered(t *testing.T, path, prefix string, from, to int) {
@@ -168,14 +210,14 @@ func TestReselectSwapsInputs(t *testing.T) {
 // TestReselectChangesInput: a file the new selection reads under another
 // input (same path) is finished under the old one and resumed from its
 // checkpoint under the new one: every line once, the old input's lines
-// first, the new one's after, never mixed.
+// first, the new one's after, never mixed, each to its input's route.
 func TestReselectChangesInput(t *testing.T) {
 	dir, out := t.TempDir(), filepath.Join(t.TempDir(), "out.ndjson")
 	app := filepath.Join(dir, "app.log")
 	appendNumbered(t, app, "line", 0, 100)
 	cfg := testConfig(app)
 	cfg.Select = byInput(map[string]string{"app.log": "a"})
-	a, stop := runReselectable(t, cfg, out)
+	a, routes, stop := runRouted(t, cfg, out)
 	poll.Until(t, 10*time.Second, "first lines delivered", func() bool {
 		n, _ := delivered(t, out)
 		return n["line 00099"] > 0
@@ -202,6 +244,9 @@ func TestReselectChangesInput(t *testing.T) {
 		body := fmt.Sprintf("line %05d", i)
 		if n[body] != 1 {
 			t.Fatalf("%q delivered %d times, want once", body, n[body])
+		}
+		if r := routes.route(body); r != input[body]+"-route" {
+			t.Fatalf("%q of input %q went to route %q, want %s-route", body, input[body], r, input[body])
 		}
 		switch in := input[body]; {
 		case in == "b":
