@@ -101,8 +101,8 @@ inputs, each with its own files, format and route (docs/configuration.md).`,
 			if err := metrics.RegisterBuildInfo(agent.Metrics().Registry, version); err != nil {
 				return err
 			}
-			if wired.LogConfigs != nil {
-				agent.Metrics().Registry.MustRegister(wired.LogConfigs.Collector())
+			if wired.Reload != nil {
+				agent.Metrics().Registry.MustRegister(wired.Reload.Collector())
 			}
 			if len(wired.Processors) > 0 {
 				agent.Metrics().ServeProcessors(wired.Processors)
@@ -157,8 +157,8 @@ inputs, each with its own files, format and route (docs/configuration.md).`,
 			go func() {
 				defer close(reloaded)
 				// --once reads what the file said at start.
-				if wired.LogConfigs != nil && !cfg.Pipeline.Once {
-					wired.LogConfigs.Run(ctx, agent.Reselect, log)
+				if wired.Reload != nil && !cfg.Pipeline.Once {
+					wired.Reload.Run(ctx, agent.Reselect, log)
 				}
 			}()
 			defer func() { <-reloaded }()

@@ -198,8 +198,8 @@ func TestLogConfigReloadWithoutRestart(t *testing.T) {
 		n, _ := count()
 		return n["new 000000"] > 0
 	})
-	took := time.Since(swapped)
-	t.Logf("the new input's first record arrived %s after the ConfigMap swap", took)
+	took := firstObserved(t, out, "new ").Sub(swapped)
+	t.Logf("the new input took effect in %s: the swap to its first record's observed_time (seen by the test %s after)", took, time.Since(swapped))
 	// The old file's source is released once read to its end: lines
 	// written to it from then on are not the agent's to read.
 	poll.Until(t, 10*time.Second, "the old input's file released", func() bool {
@@ -370,7 +370,8 @@ func TestLogConfigStdoutInput(t *testing.T) {
 		}
 		return false
 	})
-	t.Logf("the stdout input took effect %s after the ConfigMap appeared", time.Since(swapped))
+	t.Logf("the stdout input took effect in %s: the ConfigMap's appearance to its first record's observed_time (seen by the test %s after)",
+		firstObserved(t, out, "line ").Sub(swapped), time.Since(swapped))
 	written := cri.halt(t)
 	poll.Until(t, 10*time.Second, "every stdout line", func() bool {
 		return len(count()[fmt.Sprintf("line %06d", written-1)]) > 0
@@ -397,4 +398,31 @@ func TestLogConfigStdoutInput(t *testing.T) {
 		}
 	}
 	t.Logf("%d stdout lines, %d parsed by the LogConfig input", written, parsed)
+}
+
+// firstObserved is the earliest observed_time of the delivered records
+// whose body starts with prefix: when the agent read the first of them.
+func firstObserved(t *testing.T, out, prefix string) time.Time {
+	t.Helper()
+	recs, _, err := sinktest.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var first time.Time
+	for _, r := range recs {
+		if !strings.HasPrefix(r.Body, prefix) {
+			continue
+		}
+		at, err := time.Parse(time.RFC3339Nano, r.Observed)
+		if err != nil {
+			t.Fatalf("observed_time %q: %v", r.Observed, err)
+		}
+		if first.IsZero() || at.Before(first) {
+			first = at
+		}
+	}
+	if first.IsZero() {
+		t.Fatalf("no record starts with %q", prefix)
+	}
+	return first
 }

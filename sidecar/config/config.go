@@ -104,6 +104,9 @@ type Node struct {
 	ForgetAfter  time.Duration
 	RouteLabel   string
 	Select       node.Selector
+	// LogConfigs applies the LogConfigs and ClusterLogConfigs that select
+	// the node's pods (their stdout inputs), watched through the API.
+	LogConfigs bool
 }
 
 // identity maps the identity settings to resource attributes (semantic
@@ -326,6 +329,7 @@ func readNode(r *settings.Reader, c *Agent) error {
 		MetadataWait: r.Duration("metadata-wait"),
 		ForgetAfter:  r.Duration("forget-after"),
 		RouteLabel:   r.Str("route-label"),
+		LogConfigs:   r.Bool("logconfigs"),
 	}
 	if !filepath.IsAbs(n.PodsDir) {
 		r.Fail("pods-dir", n.PodsDir, "an absolute folder like /var/log/pods")
@@ -340,6 +344,9 @@ func readNode(r *settings.Reader, c *Agent) error {
 	n.Select = sel
 	if err := r.Err(); err != nil {
 		return err
+	}
+	if n.LogConfigs && !n.PodMetadata {
+		return errors.New("logconfigs: needs pod-metadata, the pods' labels that LogConfigs select by; or --logconfigs=false")
 	}
 	if n.PodMetadata && c.Identity.Node == "" {
 		return errors.New("mode node needs node-name to ask the API for this node's pods (the DaemonSet sets LOGLET_NODE_NAME from spec.nodeName), or --pod-metadata=false")

@@ -110,7 +110,9 @@ func (in *inputs) choose(mode func(path string) source.Choice, base source.Choic
 				}
 			}
 		}
-		if f := in.mode; f >= 0 {
+		// The mode may have named the input itself (node mode: a
+		// LogConfig's stdout input selecting the pod).
+		if f := in.mode; f >= 0 && c.Input == "" {
 			c.Input, c.Process = in.list[f].Name, in.list[f].Process
 			if c.Route == "" {
 				c.Route = in.list[f].Route

@@ -100,25 +100,25 @@ func TestLogConfigRefusedKeepsInputs(t *testing.T) {
 			if err := os.WriteFile(file, []byte(tc.data), 0o644); err != nil {
 				t.Fatal(err)
 			}
-			a.LogConfigs.check(context.Background(), r.apply, log)
+			a.Reload.(*LogConfigs).check(context.Background(), r.apply, log)
 			if r.last != nil {
 				t.Fatalf("a refused file was applied: %v", r.last.Paths)
 			}
-			if n := invalidReloads(t, a.LogConfigs); n != 1 {
+			if n := invalidReloads(t, a.Reload.(*LogConfigs)); n != 1 {
 				t.Errorf("invalid reloads %v, want 1", n)
 			}
 			if l := logs.String(); !strings.Contains(l, "LogConfig file refused") || !strings.Contains(l, file) || !strings.Contains(l, tc.want) {
 				t.Errorf("log %q: want the refusal naming %s and %q", l, file, tc.want)
 			}
 			// Read again unchanged: not reported twice.
-			a.LogConfigs.check(context.Background(), r.apply, log)
-			if n := invalidReloads(t, a.LogConfigs); n != 1 {
+			a.Reload.(*LogConfigs).check(context.Background(), r.apply, log)
+			if n := invalidReloads(t, a.Reload.(*LogConfigs)); n != 1 {
 				t.Errorf("invalid reloads %v after reading the same file again, want 1", n)
 			}
 			if err := os.WriteFile(file, doc(t, map[string]any{"name": "audit", "files": []string{"/var/log/app/*.audit"}}), 0o644); err != nil {
 				t.Fatal(err)
 			}
-			a.LogConfigs.check(context.Background(), r.apply, log)
+			a.Reload.(*LogConfigs).check(context.Background(), r.apply, log)
 			if r.last == nil || strings.Join(r.last.Paths, " ") != vol+"/c/app/0/*.audit" {
 				t.Fatalf("the good file after the refused one: %+v", r.last)
 			}
@@ -146,7 +146,7 @@ func TestLogConfigStartsWithWebhookInputs(t *testing.T) {
 	var logs bytes.Buffer
 	log := slog.New(slog.NewTextHandler(&logs, nil))
 	r := &recorder{}
-	a.LogConfigs.check(context.Background(), r.apply, log)
+	a.Reload.(*LogConfigs).check(context.Background(), r.apply, log)
 	if r.last != nil {
 		t.Fatal("applied a file that does not exist")
 	}
@@ -164,7 +164,7 @@ func TestLogConfigStartsWithWebhookInputs(t *testing.T) {
 		t.Fatal(err)
 	}
 	for range 2 {
-		a.LogConfigs.check(context.Background(), r.apply, log)
+		a.Reload.(*LogConfigs).check(context.Background(), r.apply, log)
 	}
 	if r.last == nil || strings.Join(r.last.Paths, " ") != vol+"/c/app/0/*.log" {
 		t.Fatalf("selection %+v; want web's access input only (db selects other pods)", r.last)
@@ -176,7 +176,7 @@ func TestLogConfigStartsWithWebhookInputs(t *testing.T) {
 	if err := os.Remove(file); err != nil {
 		t.Fatal(err)
 	}
-	a.LogConfigs.check(context.Background(), r.apply, log)
+	a.Reload.(*LogConfigs).check(context.Background(), r.apply, log)
 	if len(r.last.Paths) != 0 {
 		t.Errorf("paths %q after the file went, want none", r.last.Paths)
 	}
@@ -216,7 +216,7 @@ func TestLogConfigUnchangedInputsKeepTheirParsing(t *testing.T) {
 			if err := os.WriteFile(file, docFor(t, []string{"app"}, access, map[string]any{"name": "out", "stdout": true, "format": "json"}), 0o644); err != nil {
 				t.Fatal(err)
 			}
-			a.LogConfigs.check(context.Background(), r.apply, log)
+			a.Reload.(*LogConfigs).check(context.Background(), r.apply, log)
 			if r.last == nil {
 				t.Fatal("not applied")
 			}
@@ -259,14 +259,14 @@ func FuzzLogConfigLoad(f *testing.F) {
 		f.Fatal(err)
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		loaded, err := a.LogConfigs.load(data)
+		loaded, err := a.Reload.(*LogConfigs).load(data)
 		if err != nil {
 			if !strings.Contains(err.Error(), "none.json") && !strings.Contains(err.Error(), "logconfigs.json") {
 				t.Fatalf("error %q names neither the file nor its key", err)
 			}
 			return
 		}
-		s := a.LogConfigs.side.selection(loaded)
+		s := a.Reload.(*LogConfigs).side.selection(loaded)
 		for _, p := range s.Paths {
 			if !filepath.IsAbs(p) || !strings.HasPrefix(p, vol+"/") {
 				t.Fatalf("path %q is not on the volume", p)

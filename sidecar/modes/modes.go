@@ -7,12 +7,19 @@ package modes
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"maps"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/serializer"
 	"k8s.io/client-go/rest"
+
+	"github.com/loglet/loglet/api/v1alpha1"
 
 	"github.com/loglet/loglet/sidecar/config"
 	"github.com/loglet/loglet/sidecar/decode"
@@ -52,9 +59,17 @@ type Agent struct {
 	// Push, when set, runs the inputs that listen; the pipeline reads
 	// their inboxes.
 	Push *Push
-	// LogConfigs, when set (a sidecar with logconfig-file), applies the
-	// changes of the pod's LogConfigs while the agent runs.
-	LogConfigs *LogConfigs
+	// Reload, when set, applies LogConfigs' changes while the agent runs:
+	// a sidecar's logconfig-file (LogConfigs), a node agent's informer.
+	Reload Reloader
+}
+
+// Reloader changes what the agent reads while it runs: Run calls apply
+// (pipeline.Agent.Reselect) with each new selection until ctx ends.
+type Reloader interface {
+	Run(ctx context.Context, apply func(context.Context, pipeline.Selection) error, log *slog.Logger)
+	// Collector counts the reloads, to be registered.
+	Collector() prometheus.Collector
 }
 
 // Wire builds the agent c describes. It reaches nothing yet: clients
@@ -128,8 +143,9 @@ func wireSidecar(a *Agent, c config.Agent, in *inputs) error {
 		}
 		return nil
 	}
-	a.LogConfigs = newLogConfigs(c, side)
-	sel := side.selection(a.LogConfigs.start(fromWebhook))
+	lc := newLogConfigs(c, side)
+	a.Reload = lc
+	sel := side.selection(lc.start(fromWebhook))
 	a.Pipeline.Paths, a.Pipeline.Exclude, a.Pipeline.Select = sel.Paths, sel.Exclude, sel.Select
 	// Inputs may all come from LogConfigs rendered later.
 	a.Pipeline.PathsLater = true
@@ -258,14 +274,39 @@ func wireNode(a *Agent, c config.Agent, in *inputs) error {
 			return err
 		}
 		d.Pods, d.Wait = node.NewPods(client, c.Identity.Node, c.Node.ForgetAfter), c.Node.MetadataWait
+		var lcs *node.LogConfigs
+		if c.Node.LogConfigs {
+			rc, err := restConfig(c.API)
+			if err != nil {
+				return err
+			}
+			lcClient, err := logletClient(rc)
+			if err != nil {
+				return err
+			}
+			lcs = node.NewLogConfigs(lcClient, client)
+		}
 		a.Capture = func(ctx context.Context) error {
+			var wg sync.WaitGroup
+			if lcs != nil {
+				wg.Go(func() { lcs.Run(ctx) })
+			}
 			d.Pods.Run(ctx)
+			wg.Wait()
 			return ctx.Err()
 		}
 		a.Synced = d.Pods.Synced
+		if lcs != nil {
+			n := newNodeLogConfigs(lcs, c, pc.Container)
+			d.Inputs = n.choose
+			a.Reload = n
+		}
 	}
 	a.Pipeline.Paths = append(a.Pipeline.Paths, d.Glob())
 	a.Pipeline.Select = in.choose(d.Choose, source.Choice{})
+	if n, ok := a.Reload.(*nodeLogConfigs); ok {
+		n.selection = pipeline.Selection{Paths: a.Pipeline.Paths, Exclude: a.Pipeline.Exclude, Select: a.Pipeline.Select}
+	}
 	return nil
 }
 
@@ -273,17 +314,45 @@ func wireNode(a *Agent, c config.Agent, in *inputs) error {
 // pod, with its service account (the default); elsewhere, with the server,
 // token and CA files given.
 func apiClient(api config.API) (rest.Interface, error) {
+	rc, err := restConfig(api)
+	if err != nil {
+		return nil, err
+	}
+	client, err := podlog.NewClient(rc)
+	if err != nil && api.Server != "" {
+		return nil, fmt.Errorf("api-server %s: %w", api.Server, err)
+	}
+	return client, err
+}
+
+// restConfig is the API's address and credentials.
+func restConfig(api config.API) (*rest.Config, error) {
 	if api.Server == "" {
 		rc, err := rest.InClusterConfig()
 		if err != nil {
 			return nil, fmt.Errorf("the Kubernetes API (stdout: api, mode node) outside a pod needs --api-server and --api-token-file: %w", err)
 		}
-		return podlog.NewClient(rc)
+		return rc, nil
 	}
-	client, err := podlog.NewClient(&rest.Config{Host: api.Server, BearerTokenFile: api.TokenFile,
-		TLSClientConfig: rest.TLSClientConfig{CAFile: api.CAFile}})
+	return &rest.Config{Host: api.Server, BearerTokenFile: api.TokenFile, TLSClientConfig: rest.TLSClientConfig{CAFile: api.CAFile}}, nil
+}
+
+// logletClient reaches the loglet.io/v1alpha1 API (LogConfigs) with rc.
+func logletClient(rc *rest.Config) (rest.Interface, error) {
+	scheme := runtime.NewScheme()
+	if err := v1alpha1.AddToScheme(scheme); err != nil {
+		return nil, err
+	}
+	c := rest.CopyConfig(rc)
+	c.GroupVersion = &v1alpha1.GroupVersion
+	c.APIPath = "/apis"
+	c.NegotiatedSerializer = serializer.NewCodecFactory(scheme).WithoutConversion()
+	if c.UserAgent == "" {
+		c.UserAgent = "loglet"
+	}
+	client, err := rest.RESTClientFor(c)
 	if err != nil {
-		return nil, fmt.Errorf("api-server %s: %w", api.Server, err)
+		return nil, fmt.Errorf("loglet.io API client: %w", err)
 	}
 	return client, nil
 }
