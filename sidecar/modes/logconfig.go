@@ -256,7 +256,10 @@ func (l *LogConfigs) Run(ctx context.Context, apply func(context.Context, pipeli
 	default:
 		log.Info("no LogConfig file yet: the inputs the webhook wrote are read until it appears", "file", l.file)
 	}
-	var events <-chan fsnotify.Event
+	var (
+		events <-chan fsnotify.Event
+		errs   <-chan error
+	)
 	if w, err := fsnotify.NewWatcher(); err != nil {
 		log.Warn("file events unavailable: the LogConfig file is polled", "file", l.file, "interval", logConfigPoll, "err", err)
 	} else {
@@ -264,7 +267,7 @@ func (l *LogConfigs) Run(ctx context.Context, apply func(context.Context, pipeli
 		if err := w.Add(filepath.Dir(l.file)); err != nil {
 			log.Warn("cannot watch the LogConfig folder: the file is polled", "folder", filepath.Dir(l.file), "interval", logConfigPoll, "err", err)
 		}
-		events = w.Events
+		events, errs = w.Events, w.Errors
 	}
 	tick := time.NewTicker(logConfigPoll)
 	defer tick.Stop()
@@ -273,6 +276,7 @@ func (l *LogConfigs) Run(ctx context.Context, apply func(context.Context, pipeli
 		case <-ctx.Done():
 			return
 		case <-events:
+		case <-errs: // events were lost (the queue overflowed): look
 		case <-tick.C:
 		}
 		l.check(ctx, apply, log)

@@ -14,7 +14,6 @@ import (
 	"github.com/loglet/loglet/api/v1alpha1"
 	"github.com/loglet/loglet/logconfig"
 	"github.com/loglet/loglet/sidecar/config"
-	"github.com/loglet/loglet/sidecar/node"
 	"github.com/loglet/loglet/sidecar/parse"
 	"github.com/loglet/loglet/sidecar/pipeline"
 	"github.com/loglet/loglet/sidecar/process"
@@ -27,7 +26,7 @@ import (
 // container parses, processes and routes them, and names them. Inputs'
 // files are not read in node mode: a node agent reads container logs.
 type nodeLogConfigs struct {
-	watch *node.LogConfigs
+	watch logConfigSource
 	// container is the node's container log format (auto, cri, docker).
 	container  string
 	opts       config.InputOptions
@@ -48,6 +47,15 @@ type nodeLogConfigs struct {
 	log      *slog.Logger
 }
 
+// logConfigSource is what node mode reads of the API's objects
+// (node.LogConfigs).
+type logConfigSource interface {
+	In(namespace string) []*v1alpha1.LogConfig
+	Cluster() []*v1alpha1.ClusterLogConfig
+	NamespaceLabels(namespace string) (map[string]string, bool)
+	Changed() <-chan struct{}
+}
+
 // nodeInput is an input compiled for the node's container logs.
 type nodeInput struct {
 	name    string
@@ -56,7 +64,7 @@ type nodeInput struct {
 	route   string
 }
 
-func newNodeLogConfigs(w *node.LogConfigs, c config.Agent, container string) *nodeLogConfigs {
+func newNodeLogConfigs(w logConfigSource, c config.Agent, container string) *nodeLogConfigs {
 	n := &nodeLogConfigs{
 		watch: w, container: container,
 		opts:       config.InputOptions{MaxLineBytes: int64(c.Pipeline.MaxLineBytes), Salt: c.ProcessOptions.Salt},
