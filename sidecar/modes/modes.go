@@ -297,6 +297,9 @@ func wireNode(a *Agent, c config.Agent, in *inputs) error {
 		}
 		a.Synced = d.Pods.Synced
 		if lcs != nil {
+			// Ready once the configs are listed too: files found before
+			// are read under them from then on (finished and resumed).
+			a.Synced = func() bool { return d.Pods.Synced() && lcs.Synced() }
 			n := newNodeLogConfigs(lcs, c, pc.Container)
 			d.Inputs = n.choose
 			a.Reload = n
