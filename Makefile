@@ -19,6 +19,7 @@ FUZZ_TARGETS := \
 	sidecar/source:FuzzSplitWide \
 	sidecar/source:FuzzOpen \
 	sidecar/config:FuzzLoad \
+	sidecar/modes:FuzzLogConfigLoad \
 	sidecar/podlog:FuzzResend \
 	sidecar/podlog:FuzzResumeMark \
 	sidecar/node:FuzzParsePath \

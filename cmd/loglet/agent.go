@@ -101,6 +101,9 @@ inputs, each with its own files, format and route (docs/configuration.md).`,
 			if err := metrics.RegisterBuildInfo(agent.Metrics().Registry, version); err != nil {
 				return err
 			}
+			if wired.Reload != nil {
+				agent.Metrics().Registry.MustRegister(wired.Reload.Collector())
+			}
 			if len(wired.Processors) > 0 {
 				agent.Metrics().ServeProcessors(wired.Processors)
 			}
@@ -148,6 +151,17 @@ inputs, each with its own files, format and route (docs/configuration.md).`,
 					log.Error("an input stopped listening", "err", err)
 				}
 			}()
+			// LogConfig changes are applied while the pipeline runs; its
+			// drain reads what was selected last.
+			reloaded := make(chan struct{})
+			go func() {
+				defer close(reloaded)
+				// --once reads what the file said at start.
+				if wired.Reload != nil && !cfg.Pipeline.Once {
+					wired.Reload.Run(ctx, agent.Reselect, log)
+				}
+			}()
+			defer func() { <-reloaded }()
 			go func() {
 				defer stop()
 				defer func() { stopListening(); <-pushed }()

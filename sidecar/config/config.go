@@ -42,6 +42,10 @@ type Agent struct {
 	// Processors are the document's own: they run on every input's
 	// records after the input's processors.
 	Processors []process.Config
+	// ProcessOptions are what the processors were compiled with (the
+	// redact salt): inputs loaded later, from LogConfigs, are compiled
+	// with the same, so their hashes match the other inputs'.
+	ProcessOptions process.Options
 	// MemoryLimit is memory-limit as given (memlimit.ParseLimit reads it);
 	// BufferExplicit: max-buffer-bytes was set, so the limit must not
 	// shrink it.
@@ -100,6 +104,9 @@ type Node struct {
 	ForgetAfter  time.Duration
 	RouteLabel   string
 	Select       node.Selector
+	// LogConfigs applies the LogConfigs and ClusterLogConfigs that select
+	// the node's pods (their stdout inputs), watched through the API.
+	LogConfigs bool
 }
 
 // identity maps the identity settings to resource attributes (semantic
@@ -178,6 +185,7 @@ func Load(fs *pflag.FlagSet, environ []string) (Agent, error) {
 	}
 	maxLine := r.Bytes("max-line-bytes", 16, 64<<20)
 	popt := process.Options{Salt: r.Str("redact-salt")}
+	c.ProcessOptions = popt
 	c.Pipeline = pipeline.Config{
 		BatchBytes:     int(r.Bytes("batch-bytes", 1, 64<<20)),
 		BatchWait:      r.Duration("batch-wait"),
@@ -321,6 +329,7 @@ func readNode(r *settings.Reader, c *Agent) error {
 		MetadataWait: r.Duration("metadata-wait"),
 		ForgetAfter:  r.Duration("forget-after"),
 		RouteLabel:   r.Str("route-label"),
+		LogConfigs:   r.Bool("logconfigs"),
 	}
 	if !filepath.IsAbs(n.PodsDir) {
 		r.Fail("pods-dir", n.PodsDir, "an absolute folder like /var/log/pods")
@@ -335,6 +344,9 @@ func readNode(r *settings.Reader, c *Agent) error {
 	n.Select = sel
 	if err := r.Err(); err != nil {
 		return err
+	}
+	if n.LogConfigs && !n.PodMetadata {
+		return errors.New("logconfigs: needs pod-metadata, the pods' labels that LogConfigs select by; or --logconfigs=false")
 	}
 	if n.PodMetadata && c.Identity.Node == "" {
 		return errors.New("mode node needs node-name to ask the API for this node's pods (the DaemonSet sets LOGLET_NODE_NAME from spec.nodeName), or --pod-metadata=false")

@@ -27,6 +27,7 @@ func AgentFlags(fs *pflag.FlagSet) {
 	fs.StringSlice("include-env", nil, "mode node: read only containers with one of these environment variables (KEY=VALUE or KEY)")
 	fs.StringSlice("exclude-env", nil, "mode node: leave out containers with one of these environment variables (KEY=VALUE or KEY)")
 	fs.String("forget-after", "1h", "mode node: how long a deleted pod's metadata is kept for its logs, which the kubelet keeps for a while")
+	fs.Bool("logconfigs", false, "mode node: apply the LogConfigs and ClusterLogConfigs (loglet.io/v1alpha1) that select the node's pods: their stdout inputs' format, multiline, route and processors on the pods' container logs (needs pod-metadata, and list and watch on logconfigs, clusterlogconfigs and namespaces)")
 	fs.String("route-label", "", "mode node: route each pod's records by the value of this pod label (e.g. log_type); pods without it use --route")
 	fs.String("stdout", "off", "sidecar: how the containers' stdout is captured: wrap (the copies loglet exec writes), api (pods/log from the Kubernetes API; auto is the same here), off")
 	fs.String("api-server", "", "sidecar, stdout: api: Kubernetes API URL; empty: the pod's own (service account, in-cluster)")

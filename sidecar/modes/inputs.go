@@ -17,11 +17,26 @@ import (
 type inputs struct {
 	list  []config.Input
 	match []*source.Matcher
+	// mode is the index of the input the mode's own files belong to (-1:
+	// none): the first that reads files, unless a sidecar says otherwise.
+	mode int
+	// stdoutOf, when set, tells the container whose stdout copy a path
+	// is; stdout gives the containers whose copies an input reads with
+	// its own parsing (LogConfig inputs with stdout: true).
+	stdoutOf func(path string) (container string, ok bool)
+	stdout   map[string]stdoutClaim
+}
+
+// stdoutClaim is the input reading a container's stdout copies, and its
+// parsing of them (in the capture's container format).
+type stdoutClaim struct {
+	input int
+	parse *parse.Spec
 }
 
 // newInputs matches the inputs' globs; Load checked them.
 func newInputs(list []config.Input) *inputs {
-	in := &inputs{list: list}
+	in := &inputs{list: list, mode: firstFiles(list)}
 	for _, c := range list {
 		m, _ := source.NewMatcher(c.Files, c.Exclude)
 		in.match = append(in.match, m)
@@ -83,7 +98,21 @@ func (in *inputs) choose(mode func(path string) source.Choice, base source.Choic
 		if mode == nil || slices.ContainsFunc(in.match, func(m *source.Matcher) bool { return m.Excludes(path) }) {
 			return source.Choice{Skip: true}
 		}
-		if f := firstFiles(in.list); f >= 0 {
+		if in.stdoutOf != nil {
+			if ctr, ok := in.stdoutOf(path); ok {
+				if claim, ok := in.stdout[ctr]; ok {
+					i := in.list[claim.input]
+					c.Parse, c.Input, c.Process = claim.parse, i.Name, i.Process
+					if i.Route != "" {
+						c.Route = i.Route
+					}
+					return c
+				}
+			}
+		}
+		// The mode may have named the input itself (node mode: a
+		// LogConfig's stdout input selecting the pod).
+		if f := in.mode; f >= 0 && c.Input == "" {
 			c.Input, c.Process = in.list[f].Name, in.list[f].Process
 			if c.Route == "" {
 				c.Route = in.list[f].Route

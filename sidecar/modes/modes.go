@@ -7,11 +7,19 @@ package modes
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"maps"
 	"slices"
+	"strings"
+	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/serializer"
 	"k8s.io/client-go/rest"
+
+	"github.com/loglet/loglet/api/v1alpha1"
 
 	"github.com/loglet/loglet/sidecar/config"
 	"github.com/loglet/loglet/sidecar/decode"
@@ -51,6 +59,17 @@ type Agent struct {
 	// Push, when set, runs the inputs that listen; the pipeline reads
 	// their inboxes.
 	Push *Push
+	// Reload, when set, applies LogConfigs' changes while the agent runs:
+	// a sidecar's logconfig-file (LogConfigs), a node agent's informer.
+	Reload Reloader
+}
+
+// Reloader changes what the agent reads while it runs: Run calls apply
+// (pipeline.Agent.Reselect) with each new selection until ctx ends.
+type Reloader interface {
+	Run(ctx context.Context, apply func(context.Context, pipeline.Selection) error, log *slog.Logger)
+	// Collector counts the reloads, to be registered.
+	Collector() prometheus.Collector
 }
 
 // Wire builds the agent c describes. It reaches nothing yet: clients
@@ -81,9 +100,24 @@ func Wire(c config.Agent) (*Agent, error) {
 // wireSidecar reads the pod as the webhook laid it out: the inputs' files
 // on the shared volume, and the containers' stdout — the copies loglet
 // exec writes (wrap) or the spool of their pods/log streams (api) — with
-// the first input's parsing; each source with its container.
+// the first input's parsing; each source with its container. With a
+// LogConfig file, the inputs from LogConfigs come from it (see
+// LogConfigs), and one that reads stdout reads its containers' copies
+// with its own parsing instead.
 func wireSidecar(a *Agent, c config.Agent, in *inputs) error {
-	first, err := modeInput(c)
+	base, fromWebhook := c.Inputs, []config.Input(nil)
+	if c.Sidecar.LogConfigFile != "" {
+		// The LogConfigs' inputs come after the pod's own (the webhook
+		// writes them so): the mode's files belong to the first of the
+		// pod's own, whatever the LogConfigs become.
+		base = slices.DeleteFunc(slices.Clone(c.Inputs), isLogConfigInput)
+		for _, i := range c.Inputs {
+			if isLogConfigInput(i) {
+				fromWebhook = append(fromWebhook, i)
+			}
+		}
+	}
+	first, err := modeInput(config.Agent{Inputs: base, Pipeline: c.Pipeline})
 	if err != nil {
 		return err
 	}
@@ -94,37 +128,56 @@ func wireSidecar(a *Agent, c config.Agent, in *inputs) error {
 	}
 	a.Pipeline.Resource = append(a.Pipeline.Resource, labels...)
 	l.Base = a.Pipeline.Resource
-	a.Pipeline.Select = in.choose(l.Select, source.Choice{})
+	side := &sidecarReads{layout: l, capture: c.Sidecar.Stdout, base: base, mode: firstFiles(base)}
+	if side.capture == "auto" {
+		side.capture = "api"
+	}
 	a.ExitWhenDone = c.Sidecar.ExitWhenDone
-	stdout := c.Sidecar.Stdout
-	if stdout == "off" {
+	if err := wireStdout(a, c, side, first); err != nil {
+		return err
+	}
+	if c.Sidecar.LogConfigFile == "" {
+		a.Pipeline.Select = in.choose(l.Select, source.Choice{})
+		if side.capture != "off" {
+			a.Pipeline.Paths = append(a.Pipeline.Paths, l.StdoutGlob())
+		}
+		return nil
+	}
+	lc := newLogConfigs(c, side)
+	a.Reload = lc
+	sel := side.selection(lc.start(fromWebhook))
+	a.Pipeline.Paths, a.Pipeline.Exclude, a.Pipeline.Select = sel.Paths, sel.Exclude, sel.Select
+	// Inputs may all come from LogConfigs rendered later.
+	a.Pipeline.PathsLater = true
+	return nil
+}
+
+// isLogConfigInput tells an input from LogConfigs (logconfig.Entry
+// InputName: <config>/<input>) from the pod's own.
+func isLogConfigInput(in config.Input) bool { return strings.Contains(in.Name, "/") }
+
+// wireStdout compiles the mode input's parsing of the containers' stdout
+// copies and sets up their capture: loglet exec's exit markers (wrap) or
+// the pods/log streams (api).
+func wireStdout(a *Agent, c config.Agent, side *sidecarReads, first config.Input) error {
+	l := side.layout
+	if side.capture == "off" {
 		return nil
 	}
 	containers := slices.Sorted(maps.Keys(l.Images))
-	a.Pipeline.Paths = append(a.Pipeline.Paths, l.StdoutGlob())
-	pc := first.ParseConfig
-	// A runtime writes stdout as UTF-8 lines: the app's text inside may be
-	// in a legacy encoding, never in UTF-16 (that is for the input's files).
-	if enc, err := decode.Lookup(pc.Encoding); err == nil {
-		if wide, _ := enc.Wide(); wide {
-			pc.Encoding = ""
-		}
+	spec, err := parse.Compile(side.stdoutConfig(first.ParseConfig))
+	if err != nil {
+		return err
 	}
-	if stdout == "wrap" {
-		pc.Container = "cri"
-		if l.Stdout, err = parse.Compile(pc); err != nil {
-			return err
-		}
+	if side.capture == "wrap" {
+		l.Stdout = spec
 		a.LostBytes = l.LostBytes
 		if a.ExitWhenDone {
 			a.Capture = func(ctx context.Context) error { return l.WaitForExit(ctx, containers, 100*time.Millisecond) }
 		}
 		return nil
 	}
-	pc.Container = "timestamps"
-	if l.API, err = parse.Compile(pc); err != nil {
-		return err
-	}
+	l.API = spec
 	client, err := apiClient(c.API)
 	if err != nil {
 		return err
@@ -139,6 +192,65 @@ func wireSidecar(a *Agent, c config.Agent, in *inputs) error {
 	a.Capture = streams.Run
 	a.StdoutStalls, a.StdoutGaps = streams.Stalls, streams.Gaps
 	return nil
+}
+
+// sidecarReads is how a sidecar reads its pod: the layout, how the
+// containers' stdout is captured, and the pod's own inputs, which come
+// before those of its LogConfigs.
+type sidecarReads struct {
+	layout *pod.Layout
+	// capture is wrap, api or off.
+	capture string
+	base    []config.Input
+	// mode is the index in base of the input the mode's files belong to
+	// (-1: none).
+	mode int
+}
+
+// stdoutConfig is an input's parsing for the containers' stdout copies:
+// in the capture's container format, and UTF-8 lines — the app's text
+// inside may be in a legacy encoding, never in UTF-16 (that is for the
+// input's files).
+func (s *sidecarReads) stdoutConfig(pc parse.Config) parse.Config {
+	if enc, err := decode.Lookup(pc.Encoding); err == nil {
+		if wide, _ := enc.Wide(); wide {
+			pc.Encoding = ""
+		}
+	}
+	pc.Container = "timestamps"
+	if s.capture == "wrap" {
+		pc.Container = "cri"
+	}
+	return pc
+}
+
+// selection is what the sidecar reads with these LogConfig inputs: the
+// pod's inputs first, then the LogConfigs' in order (a file two match is
+// read by the first); a container's stdout copies by the first
+// LogConfig input that reads its stdout, else as the mode's.
+func (s *sidecarReads) selection(lc []lcInput) pipeline.Selection {
+	list := slices.Clone(s.base)
+	for _, c := range lc {
+		list = append(list, c.in)
+	}
+	in := newInputs(list)
+	in.mode = s.mode
+	in.stdoutOf = s.layout.StdoutContainer
+	for i, c := range lc {
+		for _, ctr := range c.stdout {
+			if _, taken := in.stdout[ctr]; !taken && c.spec != nil {
+				if in.stdout == nil {
+					in.stdout = map[string]stdoutClaim{}
+				}
+				in.stdout[ctr] = stdoutClaim{input: len(s.base) + i, parse: c.spec}
+			}
+		}
+	}
+	paths := in.paths()
+	if s.capture != "off" {
+		paths = append(paths, s.layout.StdoutGlob())
+	}
+	return pipeline.Selection{Paths: paths, Exclude: in.exclude(), Select: in.choose(s.layout.Select, source.Choice{})}
 }
 
 // wireNode reads every container log of the node, in CRI or Docker format
@@ -162,14 +274,42 @@ func wireNode(a *Agent, c config.Agent, in *inputs) error {
 			return err
 		}
 		d.Pods, d.Wait = node.NewPods(client, c.Identity.Node, c.Node.ForgetAfter), c.Node.MetadataWait
+		var lcs *node.LogConfigs
+		if c.Node.LogConfigs {
+			rc, err := restConfig(c.API)
+			if err != nil {
+				return err
+			}
+			lcClient, err := logletClient(rc)
+			if err != nil {
+				return err
+			}
+			lcs = node.NewLogConfigs(lcClient, client)
+		}
 		a.Capture = func(ctx context.Context) error {
+			var wg sync.WaitGroup
+			if lcs != nil {
+				wg.Go(func() { lcs.Run(ctx) })
+			}
 			d.Pods.Run(ctx)
+			wg.Wait()
 			return ctx.Err()
 		}
 		a.Synced = d.Pods.Synced
+		if lcs != nil {
+			// Ready once the configs are listed too: files found before
+			// are read under them from then on (finished and resumed).
+			a.Synced = func() bool { return d.Pods.Synced() && lcs.Synced() }
+			n := newNodeLogConfigs(lcs, c, pc.Container)
+			d.Inputs = n.choose
+			a.Reload = n
+		}
 	}
 	a.Pipeline.Paths = append(a.Pipeline.Paths, d.Glob())
 	a.Pipeline.Select = in.choose(d.Choose, source.Choice{})
+	if n, ok := a.Reload.(*nodeLogConfigs); ok {
+		n.selection = pipeline.Selection{Paths: a.Pipeline.Paths, Exclude: a.Pipeline.Exclude, Select: a.Pipeline.Select}
+	}
 	return nil
 }
 
@@ -177,17 +317,45 @@ func wireNode(a *Agent, c config.Agent, in *inputs) error {
 // pod, with its service account (the default); elsewhere, with the server,
 // token and CA files given.
 func apiClient(api config.API) (rest.Interface, error) {
+	rc, err := restConfig(api)
+	if err != nil {
+		return nil, err
+	}
+	client, err := podlog.NewClient(rc)
+	if err != nil && api.Server != "" {
+		return nil, fmt.Errorf("api-server %s: %w", api.Server, err)
+	}
+	return client, err
+}
+
+// restConfig is the API's address and credentials.
+func restConfig(api config.API) (*rest.Config, error) {
 	if api.Server == "" {
 		rc, err := rest.InClusterConfig()
 		if err != nil {
 			return nil, fmt.Errorf("the Kubernetes API (stdout: api, mode node) outside a pod needs --api-server and --api-token-file: %w", err)
 		}
-		return podlog.NewClient(rc)
+		return rc, nil
 	}
-	client, err := podlog.NewClient(&rest.Config{Host: api.Server, BearerTokenFile: api.TokenFile,
-		TLSClientConfig: rest.TLSClientConfig{CAFile: api.CAFile}})
+	return &rest.Config{Host: api.Server, BearerTokenFile: api.TokenFile, TLSClientConfig: rest.TLSClientConfig{CAFile: api.CAFile}}, nil
+}
+
+// logletClient reaches the loglet.io/v1alpha1 API (LogConfigs) with rc.
+func logletClient(rc *rest.Config) (rest.Interface, error) {
+	scheme := runtime.NewScheme()
+	if err := v1alpha1.AddToScheme(scheme); err != nil {
+		return nil, err
+	}
+	c := rest.CopyConfig(rc)
+	c.GroupVersion = &v1alpha1.GroupVersion
+	c.APIPath = "/apis"
+	c.NegotiatedSerializer = serializer.NewCodecFactory(scheme).WithoutConversion()
+	if c.UserAgent == "" {
+		c.UserAgent = "loglet"
+	}
+	client, err := rest.RESTClientFor(c)
 	if err != nil {
-		return nil, fmt.Errorf("api-server %s: %w", api.Server, err)
+		return nil, fmt.Errorf("loglet.io API client: %w", err)
 	}
 	return client, nil
 }

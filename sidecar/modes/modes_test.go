@@ -12,7 +12,7 @@ import (
 	"github.com/loglet/loglet/sidecar/record"
 )
 
-func load(t *testing.T, env []string, args ...string) config.Agent {
+func load(t testing.TB, env []string, args ...string) config.Agent {
 	t.Helper()
 	fs := pflag.NewFlagSet("agent", pflag.ContinueOnError)
 	config.AgentFlags(fs)

@@ -79,6 +79,10 @@ type Dir struct {
 	Wait time.Duration
 	// Log reports sources left out; nil: slog's default.
 	Log *slog.Logger
+	// Inputs, when set, may change how a container's log is read, given
+	// its pod (LogConfigs' stdout inputs that select it): c is the choice
+	// made without them.
+	Inputs func(meta *corev1.Pod, container string, c source.Choice) source.Choice
 
 	mu    sync.Mutex
 	specs map[multilineKey]*parse.Spec
@@ -168,6 +172,9 @@ func (d *Dir) Choose(path string) source.Choice {
 			annotationFormat, meta.Annotations[annotationFormat], annotationMultilineStart, meta.Annotations[annotationMultilineStart],
 			annotationMultiline, meta.Annotations[annotationMultiline])
 		c.Parse = d.spec(d.agentParse())
+	}
+	if d.Inputs != nil {
+		c = d.Inputs(meta, src.Container, c)
 	}
 	return c
 }

@@ -79,6 +79,10 @@ type Config struct {
 	// more lines (multiline, container logs' partial lines): the read
 	// buffers leave room for the lines that wait.
 	Waits bool
+	// PathsLater lets the agent start with no paths: a Reselect gives
+	// them (a sidecar whose only inputs come from LogConfigs, which may
+	// not be rendered yet).
+	PathsLater bool
 }
 
 // queueDepth is how many packages may wait for the sink beyond the one it
@@ -157,14 +161,27 @@ type Agent struct {
 	slotFreed chan struct{}
 	// events tells whether file events work (else every file is polled).
 	events bool
-	wg     sync.WaitGroup
-	ready  atomic.Bool
+	// reading holds what run knows of each File it started: the choice it
+	// was opened with, and how to finish it when a Reselect changes it.
+	reading map[*source.File]*reader
+	// retiring are the sources a Reselect finished whose release the hub
+	// has not acknowledged yet: once it has, a scan may open their files
+	// again under the new selection. rechoose are those a Reselect
+	// finished that were not opened again since: the resource and route
+	// their checkpoints fixed give way to the new choice's.
+	retiring, rechoose map[string]bool
+	// reselects takes Reselect's selections to Run's loop, which owns the
+	// matcher, the opener and the scan state; rescanWake asks it to scan.
+	reselects  chan reselection
+	rescanWake chan struct{}
+	wg         sync.WaitGroup
+	ready      atomic.Bool
 }
 
 // New validates cfg and returns an agent delivering to sk and checkpointing
 // into store.
 func New(cfg Config, sk sink.Sink, store *checkpoint.Store, log *slog.Logger) (*Agent, error) {
-	if len(cfg.Paths) == 0 {
+	if len(cfg.Paths) == 0 && !cfg.PathsLater {
 		return nil, errors.New("no paths to read: give at least one --path glob, e.g. --path '/var/log/app/*.log'")
 	}
 	m, err := source.NewMatcher(cfg.Paths, cfg.Exclude)
@@ -187,14 +204,19 @@ func New(cfg Config, sk sink.Sink, store *checkpoint.Store, log *slog.Logger) (*
 			Parse:        cfg.Parse,
 			Log:          log,
 		},
-		budget:    newBudget(cfg.MaxBufferBytes),
-		queue:     make(chan *record.Package, queueDepth),
-		ckWake:    make(chan struct{}, 1),
-		slotFreed: make(chan struct{}, 1),
-		live:      map[fileKey]*source.File{},
-		byPath:    map[string]*source.File{},
-		warned:    map[string]bool{},
-		skip:      map[string]bool{},
+		budget:     newBudget(cfg.MaxBufferBytes),
+		queue:      make(chan *record.Package, queueDepth),
+		ckWake:     make(chan struct{}, 1),
+		slotFreed:  make(chan struct{}, 1),
+		live:       map[fileKey]*source.File{},
+		byPath:     map[string]*source.File{},
+		warned:     map[string]bool{},
+		skip:       map[string]bool{},
+		reading:    map[*source.File]*reader{},
+		retiring:   map[string]bool{},
+		rechoose:   map[string]bool{},
+		reselects:  make(chan reselection),
+		rescanWake: make(chan struct{}, 1),
 	}
 	if a.cfg.MaxOpenFiles <= 0 {
 		a.cfg.MaxOpenFiles = DefaultMaxOpenFiles
@@ -333,6 +355,8 @@ func (a *Agent) Run(ctx context.Context) error {
 		pause.Stop()
 		defer pause.Stop()
 		paused := false
+		// reselected is closed once a Reselect's scan is done.
+		var reselected chan struct{}
 		for n, ticks := 1, 0; ctx.Err() == nil; {
 			rescan := false
 			evs, resume := events, (<-chan time.Time)(nil)
@@ -377,12 +401,21 @@ func (a *Agent) Run(ctx context.Context) error {
 				rescan = true
 			case <-a.slotFreed:
 				a.startWaiting(ctx, drain)
+			case r := <-a.reselects:
+				a.reselect(r)
+				reselected, rescan = r.done, true
+			case <-a.rescanWake:
+				rescan = true
 			}
 			if rescan && ctx.Err() == nil {
 				seen := a.scan(ctx, drain, false, watcher, watched)
-				if n++; n%sweepEvery == 0 || a.ledger.closedGone(seen) {
+				if n++; n%sweepEvery == 0 || a.ledger.closedGone(seen) || reselected != nil {
 					a.sweep(ctx, drain, seen)
 				}
+			}
+			if reselected != nil {
+				close(reselected)
+				reselected = nil
 			}
 		}
 		// Files that appeared since the last scan are read too: the drain
@@ -840,7 +873,14 @@ func (a *Agent) choose(path string) source.Choice {
 }
 
 func (a *Agent) run(ctx, drain context.Context, fd *os.File, cp checkpoint.Checkpoint, info source.FileInfo, matched bool, choice source.Choice) *source.File {
+	if a.rechosen(cp.SourceID) {
+		// Released by a Reselect that changed how it is read: its records
+		// carry what the new choice says from here on.
+		cp.Resource, cp.Route = choice.Resource, choice.Route
+		a.ledger.rechoose(cp.SourceID, choice.Resource, choice.Route)
+	}
 	reopened := a.ledger.claim(cp)
+	picked := choice // as Select gave it, for Reselect to compare
 	if cp.Resource != nil {
 		choice.Resource, choice.Route = cp.Resource, cp.Route
 	}
@@ -853,7 +893,10 @@ func (a *Agent) run(ctx, drain context.Context, fd *os.File, cp checkpoint.Check
 	origin := newOrigin(cp.SourceID, cp.Path, choice.Input, choice.Resource)
 	origin.Route = choice.Route
 	st := source.State{Identity: cp.Identity, Offset: cp.Offset, NextPackageID: cp.NextPackageID}
-	f := source.NewFile(scfg, fd, cp.Path, origin, st, a.emit, a.pool, &a.stats)
+	r := &reader{path: cp.Path, choice: picked, last: lastEmitted{id: cp.NextPackageID, identity: cp.Identity, endOffset: cp.Offset}}
+	fctx, cancel := context.WithCancel(ctx)
+	r.cancel = cancel
+	f := source.NewFile(scfg, fd, cp.Path, origin, st, r.emitter(a.emit), a.pool, &a.stats)
 	if a.cfg.Once {
 		f.SetOnce()
 	}
@@ -863,6 +906,7 @@ func (a *Agent) run(ctx, drain context.Context, fd *os.File, cp checkpoint.Check
 	key := fileKey{info.Dev, info.Inode}
 	a.mu.Lock()
 	a.live[key] = f
+	a.reading[f] = r
 	a.mu.Unlock()
 	level := slog.LevelInfo
 	if reopened {
@@ -873,8 +917,14 @@ func (a *Agent) run(ctx, drain context.Context, fd *os.File, cp checkpoint.Check
 	a.wg.Add(1)
 	go func() {
 		defer a.wg.Done()
-		err := f.Run(ctx, drain)
+		defer cancel()
+		err := f.Run(fctx, drain)
+		// Finished by a Reselect: the source is released (after it left
+		// the live files, so that the scan its release wakes opens the
+		// file again if the new selection reads it).
+		retired := err == nil && r.retired.Load() && ctx.Err() == nil
 		switch {
+		case retired:
 		case errors.Is(err, source.ErrInactive):
 			info := f.Info()
 			a.ledger.closeInactive(cp.SourceID, info.Size, info.ModTime)
@@ -885,9 +935,13 @@ func (a *Agent) run(ctx, drain context.Context, fd *os.File, cp checkpoint.Check
 		if a.live[key] == f {
 			delete(a.live, key)
 		}
+		delete(a.reading, f)
 		a.open--
 		waiting := len(a.waiting) > 0
 		a.mu.Unlock()
+		if retired {
+			a.releaseRetired(drain, f, r)
+		}
 		if waiting {
 			a.freed()
 		}
@@ -916,6 +970,15 @@ func (a *Agent) sweep(ctx, drain context.Context, seen map[fileKey]bool) {
 		if err != nil || info.Size <= cp.Offset {
 			fd.Close()
 			continue // read to its end already; kept until it is gone
+		}
+		if !a.match.Match(cp.Path) {
+			// Its input was removed (a Reselect, or another configuration
+			// since the last start): what it read is kept, what was
+			// written since is not read unless an input takes the path
+			// again, which then resumes from the checkpoint.
+			fd.Close()
+			a.log.Debug("not finishing a file no input reads now", "path", cp.Path, "source_id", cp.SourceID, "offset", cp.Offset)
+			continue
 		}
 		choice := a.choose(cp.Path)
 		if choice.Later || choice.Skip {

@@ -144,6 +144,9 @@ func (a *Agent) acked(pkgs []*record.Package) {
 	now := time.Now()
 	for _, p := range pkgs {
 		a.ledger.ack(p, now)
+		if p.End {
+			a.released(p.Origin.SourceID)
+		}
 		if p.Len() > 0 {
 			a.metrics.PackagesSent.Inc()
 			a.metrics.RecordsSent.Add(float64(p.Len()))

@@ -142,6 +142,16 @@ func (l *ledger) claim(cp checkpoint.Checkpoint) (reopened bool) {
 	return reopened
 }
 
+// rechoose replaces what a source's records carry and where they go (a
+// Reselect changed how it is read); the checkpoint is written with them.
+func (l *ledger) rechoose(id string, resource []record.KeyValue, route string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if e, ok := l.entries[id]; ok {
+		e.cp.Resource, e.cp.Route, e.dirty = resource, route, true
+	}
+}
+
 // supersede says that the file of this device and inode is a new source:
 // checkpoints of the inode that were closed for being inactive describe
 // content it no longer holds (rewritten, or the inode reused), so they are

@@ -144,3 +144,17 @@ func (l *Layout) LostBytes() float64 {
 	}
 	return total
 }
+
+// StdoutContainer tells whether path is one of a container's stdout
+// copies (stdout/<container>/<file> below the volume), and whose.
+func (l *Layout) StdoutContainer(path string) (string, bool) {
+	rel, err := filepath.Rel(l.Root, path)
+	if err != nil {
+		return "", false
+	}
+	parts := strings.Split(filepath.ToSlash(rel), "/")
+	if len(parts) != 3 || parts[0] != "stdout" || parts[1] == "" {
+		return "", false
+	}
+	return parts[1], true
+}
