@@ -16,7 +16,6 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/kubernetes"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	"github.com/loglet/loglet/api/v1alpha1"
 	"github.com/loglet/loglet/internal/freeport"
@@ -41,10 +40,7 @@ var nodeLogConfigRules = []rbacv1.PolicyRule{
 // input says (JSON), carry its name and go to its route, without a
 // restart; the other container is untouched. Each line arrives once.
 func TestNodeModeAppliesClusterLogConfig(t *testing.T) {
-	_, restCfg := kubetest.Start(t)
-	if _, err := envtest.InstallCRDs(restCfg, envtest.CRDInstallOptions{Paths: []string{filepath.Join("..", "..", "charts", "loglet", "crds")}, ErrorIfPathMissing: true}); err != nil {
-		t.Fatal(err)
-	}
+	_, restCfg := kubetest.Start(t, kubetest.CRDs())
 	ctx := context.Background()
 	admin := kubernetes.NewForConfigOrDie(restCfg)
 	if _, err := admin.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "shop", Labels: map[string]string{"team": "a"}}}, metav1.CreateOptions{}); err != nil {
