@@ -74,8 +74,8 @@ nats://{{ include "loglet.hubName" . }}.{{ .Release.Namespace }}.svc:4222/{{ .Va
 {{- end -}}
 {{- end -}}
 
-{{/* The Lease electing the webhook replica that runs the LogConfig controller. */}}
-{{- define "loglet.logconfigLease" -}}{{ include "loglet.fullname" . }}-logconfig{{- end -}}
+{{/* The Lease electing the webhook replica that runs the LogConfig controller: a fixed name in the webhook's code. */}}
+{{- define "loglet.logconfigLease" -}}loglet-logconfig{{- end -}}
 
 {{/* logConfig.reinject as the webhook's --reinject takes it: an unquoted off in a values file is false. */}}
 {{- define "loglet.reinject" -}}
