@@ -52,6 +52,9 @@ func TestLogConfigWebhookConfiguration(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			if !strings.Contains(r.Notes, "kubectl get logconfigs") {
+				t.Errorf("NOTES.txt does not tell about LogConfigs:\n%s", r.Notes)
+			}
 			objs := objects(t, r.Manifests)
 			vwc := find[admissionregv1.ValidatingWebhookConfiguration](t, objs, "ValidatingWebhookConfiguration", "loglet")
 			mwc := find[admissionregv1.MutatingWebhookConfiguration](t, objs, "MutatingWebhookConfiguration", "loglet")
