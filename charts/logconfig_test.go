@@ -179,8 +179,9 @@ func TestLogConfigRBAC(t *testing.T) {
 	controller := []access{
 		{"patch", "loglet.io", "logconfigs", "status", "shop", "checkout"}, {"update", "loglet.io", "clusterlogconfigs", "status", "", "platform"},
 		{"create", "", "configmaps", "", "shop", ""}, {"update", "", "configmaps", "", "shop", "loglet-logconfig"},
-		{"delete", "", "configmaps", "", "shop", "loglet-logconfig"}, {"list", "", "configmaps", "", "", ""},
-		{"create", "", "events", "", "shop", ""}, {"create", "events.k8s.io", "events", "", "shop", ""},
+		{"delete", "", "configmaps", "", "shop", "loglet-logconfig"}, {"list", "", "configmaps", "", "", "loglet-logconfig"},
+		{"watch", "", "configmaps", "", "", "loglet-logconfig"},
+		{"create", "events.k8s.io", "events", "", "shop", ""}, {"create", "", "events", "", ReleaseNamespace, ""},
 		{"create", "coordination.k8s.io", "leases", "", ReleaseNamespace, ""}, {"update", "coordination.k8s.io", "leases", "", ReleaseNamespace, "loglet-logconfig"},
 	}
 	// The node agents read pods too, for their own reasons.
@@ -190,6 +191,8 @@ func TestLogConfigRBAC(t *testing.T) {
 		{"update", "loglet.io", "logconfigs", "", "shop", "checkout"}, {"delete", "loglet.io", "clusterlogconfigs", "", "", "platform"},
 		{"delete", "", "pods", "", "shop", "web-1"}, {"get", "", "secrets", "", "shop", "hub"},
 		{"update", "coordination.k8s.io", "leases", "", ReleaseNamespace, "someone-else"}, {"update", "coordination.k8s.io", "leases", "", "shop", "loglet-logconfig"},
+		{"list", "", "configmaps", "", "", ""}, {"get", "", "configmaps", "", "shop", "app-settings"}, {"update", "", "configmaps", "", "shop", "app-settings"},
+		{"delete", "", "configmaps", "", "shop", "app-settings"}, {"create", "", "events", "", "shop", ""},
 	}
 	for _, tc := range []struct {
 		name      string
