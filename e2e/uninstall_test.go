@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"os"
 	"os/exec"
@@ -14,6 +15,7 @@ import (
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/dynamic"
@@ -121,9 +123,18 @@ func TestUninstallLeavesNothing(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Kept with each CRD: the APIService the API server registers for its
+	// group and versions.
 	keptCRDs := map[string]bool{}
 	for _, crd := range crds {
 		keptCRDs["customresourcedefinitions/"+crd.GetName()] = true
+		group, _, _ := unstructured.NestedString(crd.Object, "spec", "group")
+		versions, _, _ := unstructured.NestedSlice(crd.Object, "spec", "versions")
+		for _, v := range versions {
+			if m, ok := v.(map[string]any); ok {
+				keptCRDs[fmt.Sprintf("apiservices/%v.%s", m["name"], group)] = true
+			}
+		}
 	}
 	var left []string
 	defer func() {
