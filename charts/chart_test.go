@@ -39,6 +39,8 @@ var valueSets = map[string][]string{
 		"hub.console.ingress.tls[0].secretName=tls"},
 	"console secret": {"hub.replicas=1", "hub.console.tokenSecret=mine"},
 	"sidecar rbac":   {"rbac.sidecarNamespaces={" + ReleaseNamespace + "}"},
+	"evict":          {"logConfig.reinject=evict"},
+	"no controller":  {"webhook.certMode=files", "logConfig.controller.enabled=false"},
 }
 
 func TestLint(t *testing.T) {
@@ -65,6 +67,8 @@ func TestSchemaRejectsBadValues(t *testing.T) {
 		{"hub.persistence.sise=1Gi", []string{"/hub/persistence", "'sise' not allowed"}},
 		{"hub.install=false", []string{"hub.sink: give the URL of your hub", "hub.install=true"}},
 		{"nodeMode.enabled=yes", []string{"/nodeMode/enabled", "boolean"}},
+		{"logConfig.reinject=delete", []string{"/logConfig/reinject", "'off', 'evict'"}},
+		{"logConfig.controller.enable=false", []string{"/logConfig/controller", "'enable' not allowed"}},
 		{"sidecar.agentSettings.BATCH=1MiB", []string{"/sidecar/agentSettings", "BATCH"}},
 		{"nodeMode.processors[0].dorp.match=healthz", []string{"/nodeMode/processors/0", "dorp"}},
 		{"nodeMode.processors[0].redact.builtin[0]=credit-cards", []string{"/nodeMode/processors/0/redact/builtin/0", "credit-card"}},
@@ -251,7 +255,7 @@ func TestDryRunApply(t *testing.T) {
 				}
 			}
 			hubs := map[bool]int{true: 1}[name != "own hub"]
-			if kinds["Deployment"] != 1 || kinds["MutatingWebhookConfiguration"] != 1 || kinds["DaemonSet"] != map[bool]int{true: 1}[name == "node mode"] ||
+			if kinds["Deployment"] != 1 || kinds["MutatingWebhookConfiguration"] != 1 || kinds["ValidatingWebhookConfiguration"] != 1 || kinds["DaemonSet"] != map[bool]int{true: 1}[name == "node mode"] ||
 				kinds["StatefulSet"] != hubs {
 				t.Errorf("applied kinds %v", kinds)
 			}

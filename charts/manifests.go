@@ -36,6 +36,11 @@ func (m Manifest) Render() ([]byte, error) {
 	var b bytes.Buffer
 	fmt.Fprintf(&b, "# loglet, rendered from charts/loglet by `make manifests` (release %q, values %q).\n", ReleaseName, m.Set)
 	fmt.Fprintf(&b, "# Do not edit: change the chart. Install: kubectl create namespace %s && kubectl apply -f %s\n", ReleaseNamespace, filepath.Base(m.Path))
+	// The CRDs first, as helm install applies them. kubectl delete -f
+	// deletes them, and every LogConfig with them, where helm uninstall
+	// leaves them.
+	fmt.Fprintf(&b, "# The CustomResourceDefinitions come first (the chart's crds/): `kubectl delete -f %s` deletes them and every\n# LogConfig and ClusterLogConfig with them, where helm uninstall leaves them.\n", filepath.Base(m.Path))
+	b.WriteString(r.CRDs)
 	b.WriteString(r.Manifests)
 	return b.Bytes(), nil
 }

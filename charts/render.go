@@ -33,6 +33,10 @@ func Dir() string {
 
 // Rendered is what `helm install` would apply and print.
 type Rendered struct {
+	// CRDs are the chart's crds/ folder, which `helm install` applies
+	// before the templates (and `helm template` leaves out unless asked
+	// with --include-crds). Helm never upgrades nor deletes them.
+	CRDs string
 	// Manifests are the documents in Helm's install order.
 	Manifests string
 	// Notes is NOTES.txt, rendered.
@@ -75,6 +79,13 @@ func Render(dir, name, namespace string, set ...string) (Rendered, error) {
 		fmt.Fprintf(&b, "---\n# Source: %s\n%s\n", m.Name, m.Content)
 	}
 	out.Manifests = b.String()
+	b.Reset()
+	for _, crd := range ch.CRDObjects() {
+		// controller-gen starts each file with a document separator.
+		doc := strings.TrimPrefix(strings.TrimSpace(string(crd.File.Data)), "---\n")
+		fmt.Fprintf(&b, "---\n# Source: %s\n%s\n", crd.Filename, doc)
+	}
+	out.CRDs = b.String()
 	return out, nil
 }
 

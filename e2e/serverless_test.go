@@ -48,6 +48,8 @@ type serverless struct {
 	node *virtualnode.Provider
 	// webhookAddr is where the webhook configuration sends admissions.
 	webhookAddr string
+	// webhookArgs are further flags of loglet webhook.
+	webhookArgs []string
 	stopWebhook func()
 }
 
@@ -57,6 +59,22 @@ func startServerless(t *testing.T) *serverless { return startCluster(t, false) }
 // "classic-1" where the chart's DaemonSet runs loglet in node mode.
 func startCluster(t *testing.T, nodeMode bool) *serverless {
 	t.Helper()
+	return startClusterWith(t, clusterOptions{nodeMode: nodeMode})
+}
+
+// clusterOptions say what a scenario needs besides the virtual node.
+type clusterOptions struct {
+	// nodeMode adds the classic node "classic-1" where the chart's
+	// DaemonSet runs loglet in node mode.
+	nodeMode bool
+	// webhookArgs are further flags of loglet webhook.
+	webhookArgs []string
+}
+
+// startClusterWith is startCluster with options.
+func startClusterWith(t *testing.T, o clusterOptions) *serverless {
+	t.Helper()
+	nodeMode := o.nodeMode
 	c := cluster.Start(t)
 	u, err := url.Parse(c.Server)
 	if err != nil {
@@ -98,7 +116,12 @@ func startCluster(t *testing.T, nodeMode bool) *serverless {
 	if _, err := c.Client.AdmissionregistrationV1().MutatingWebhookConfigurations().Patch(ctx, charts.ReleaseName, types.StrategicMergePatchType, []byte(patch), metav1.PatchOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	s := &serverless{Cluster: c, hub: h, node: p, webhookAddr: addr}
+	// The LogConfig validation too (the CRDs are installed with the chart).
+	patch = fmt.Sprintf(`{"webhooks":[{"name":"logconfigs.loglet.io","clientConfig":{"service":null,"url":"https://%s/validate-loglet-io-v1alpha1-logconfig"}}]}`, addr)
+	if _, err := c.Client.AdmissionregistrationV1().ValidatingWebhookConfigurations().Patch(ctx, charts.ReleaseName, types.StrategicMergePatchType, []byte(patch), metav1.PatchOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	s := &serverless{Cluster: c, hub: h, node: p, webhookAddr: addr, webhookArgs: o.webhookArgs}
 	s.stopWebhook = s.startWebhook(t)
 	return s
 }
@@ -119,6 +142,7 @@ func (s *serverless) startWebhook(t *testing.T) (stop func()) {
 	_, sidecarPort, _ := net.SplitHostPort(freeport.Addr(t))
 	wh := exec.Command(loglet, "webhook", "--port", port, "--health-addr", health, "--metrics-addr", "127.0.0.1:0", "--sidecar-metrics-port", sidecarPort,
 		"--cert-hosts", "127.0.0.1", "--image", sidecarImage, "--image-pull-policy", "Never", "--sink", s.hub.SinkURL())
+	wh.Args = append(wh.Args, s.webhookArgs...)
 	wh.Env = append(os.Environ(), "KUBECONFIG="+kc, "POD_NAMESPACE="+charts.ReleaseNamespace, "POD_NAME=loglet-webhook-e2e")
 	logFile, err := os.OpenFile(filepath.Join(s.Dir, "loglet-webhook.log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
 	if err != nil {

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"os"
 	"os/exec"
@@ -14,6 +15,7 @@ import (
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/dynamic"
@@ -33,9 +35,11 @@ import (
 // `helm uninstall` does it (each object of the release deleted, dependents
 // in the background) and the controller-manager's garbage collector runs.
 // Nothing of loglet's stays: not the Secret with the CA key, not the
-// Lease, not the hub's volumes. (Helm's own Go package for uninstall could
-// not be linked here without changing e2e/go.mod; what it deletes is the
-// rendered release, as below.)
+// Lease, not the hub's volumes — but the CRDs, which Helm installs from
+// the chart's crds/ folder and never deletes (the chart's README says
+// so), stay. (Helm's own Go package for uninstall could not be linked
+// here without changing e2e/go.mod; what it deletes is the rendered
+// release, as below.)
 func TestUninstallLeavesNothing(t *testing.T) {
 	c := cluster.Start(t)
 	ctx := context.Background()
@@ -115,16 +119,38 @@ func TestUninstallLeavesNothing(t *testing.T) {
 		}
 	}
 
+	crds, err := charts.Objects(r.CRDs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Kept with each CRD: the APIService the API server registers for its
+	// group and versions.
+	keptCRDs := map[string]bool{}
+	for _, crd := range crds {
+		keptCRDs["customresourcedefinitions/"+crd.GetName()] = true
+		group, _, _ := unstructured.NestedString(crd.Object, "spec", "group")
+		versions, _, _ := unstructured.NestedSlice(crd.Object, "spec", "versions")
+		for _, v := range versions {
+			if m, ok := v.(map[string]any); ok {
+				keptCRDs[fmt.Sprintf("apiservices/%v.%s", m["name"], group)] = true
+			}
+		}
+	}
 	var left []string
 	defer func() {
 		if t.Failed() {
 			t.Logf("left in the cluster: %s", strings.Join(left, ", "))
 		}
 	}()
-	poll.Until(t, 90*time.Second, "nothing of loglet's left in the cluster", func() bool {
-		left = leftovers(t, c, ns)
+	poll.Until(t, 90*time.Second, "nothing of loglet's left in the cluster but its CRDs", func() bool {
+		left = slices.DeleteFunc(leftovers(t, c, ns), func(o string) bool { return keptCRDs[o] })
 		return len(left) == 0
 	})
+	for _, crd := range crds {
+		if err := cl.Get(ctx, client.ObjectKeyFromObject(crd), crd.DeepCopy()); err != nil {
+			t.Errorf("CRD %s after the uninstall: %v; want it kept, as helm uninstall keeps it", crd.GetName(), err)
+		}
+	}
 }
 
 // leftovers lists every object in namespace ns, and every cluster-wide

@@ -9,6 +9,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
 
 	"github.com/loglet/loglet/e2e/cluster"
 	"github.com/loglet/loglet/e2e/virtualnode"
@@ -207,4 +208,65 @@ func TestVirtualNodeWaitsForVolumes(t *testing.T) {
 	if err != nil || string(b) != "debug\n" {
 		t.Errorf("the container read %q (%v) from its ConfigMap volume, want %q", b, err, "debug\n")
 	}
+}
+
+// TestVirtualNodeConfigMapUpdates: an optional configMap volume whose
+// ConfigMap does not exist yet lets the pod start (empty), and the
+// container sees, through its read-only mount, the ConfigMap once it is
+// created and again once it changes — as the kubelet updates a mounted
+// ConfigMap, which the injected sidecar's rendered LogConfigs rely on.
+// An env var from a Secret (secretKeyRef) holds the Secret's value.
+func TestVirtualNodeConfigMapUpdates(t *testing.T) {
+	c := startShop(t)
+	ctx := context.Background()
+	sec := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "sink"}, StringData: map[string]string{"url": "nats://hub.example:4222/LOGLET"}}
+	if _, err := c.Client.CoreV1().Secrets("shop").Create(ctx, sec, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	// The app prints each new content of the file until it reads v2.
+	script := `echo "sink=$SINK"; last=; while :; do cur=$(cat /var/loglet-e2e/conf/greeting 2>/dev/null); ` +
+		`if [ "$cur" != "$last" ]; then echo "greeting=$cur"; last=$cur; fi; [ "$cur" = v2 ] && exit 0; sleep 0.1; done`
+	pod := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: "conf"},
+		Spec: corev1.PodSpec{
+			RestartPolicy: corev1.RestartPolicyNever,
+			Tolerations:   []corev1.Toleration{virtualnode.Toleration},
+			Volumes: []corev1.Volume{{Name: "conf", VolumeSource: corev1.VolumeSource{ConfigMap: &corev1.ConfigMapVolumeSource{
+				LocalObjectReference: corev1.LocalObjectReference{Name: "greeting"}, Optional: ptr.To(true)}}}},
+			Containers: []corev1.Container{{Name: "app", Image: "example.com/sh:1", Command: []string{"sh", "-c", script},
+				Env: []corev1.EnvVar{{Name: "SINK", ValueFrom: &corev1.EnvVarSource{SecretKeyRef: &corev1.SecretKeySelector{
+					LocalObjectReference: corev1.LocalObjectReference{Name: "sink"}, Key: "url"}}}},
+				VolumeMounts: []corev1.VolumeMount{{Name: "conf", MountPath: "/var/loglet-e2e/conf", ReadOnly: true}}}},
+		},
+	}
+	if _, err := c.Client.CoreV1().Pods("shop").Create(ctx, pod, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	logs := func() string {
+		b, _ := c.Client.CoreV1().Pods("shop").GetLogs("conf", &corev1.PodLogOptions{Container: "app"}).DoRaw(ctx)
+		return string(b)
+	}
+	poll.Until(t, 30*time.Second, "the pod to run without its optional ConfigMap", func() bool {
+		return strings.Contains(logs(), "sink=nats://hub.example:4222/LOGLET\n")
+	})
+	cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "greeting"}, Data: map[string]string{"greeting": "v1"}}
+	if _, err := c.Client.CoreV1().ConfigMaps("shop").Create(ctx, cm, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	poll.Until(t, 30*time.Second, "the container to see the ConfigMap created", func() bool { return strings.Contains(logs(), "greeting=v1\n") })
+	created := time.Since(start)
+	cm.Data["greeting"] = "v2"
+	if _, err := c.Client.CoreV1().ConfigMaps("shop").Update(ctx, cm, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	start = time.Now()
+	poll.Until(t, 30*time.Second, "the pod to see the update and succeed", func() bool {
+		p, err := c.Client.CoreV1().Pods("shop").Get(ctx, "conf", metav1.GetOptions{})
+		return err == nil && p.Status.Phase == corev1.PodSucceeded
+	})
+	if got, want := logs(), "sink=nats://hub.example:4222/LOGLET\ngreeting=v1\ngreeting=v2\n"; got != want {
+		t.Errorf("the container printed %q, want %q", got, want)
+	}
+	t.Logf("ConfigMap seen in the container %v after its creation, its update %v after", created.Round(10*time.Millisecond), time.Since(start).Round(10*time.Millisecond))
 }

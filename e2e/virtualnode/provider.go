@@ -43,7 +43,7 @@ type Provider struct {
 	// NodeIP is the pod and host IP reported.
 	NodeIP string
 	// Client makes service-account tokens and reads ConfigMaps for
-	// projected volumes.
+	// configMap and projected volumes.
 	Client kubernetes.Interface
 	// HostPaths maps a hostPath volume's path to a folder on the machine
 	// (the node's /var/log/pods to LogDir); other hostPaths get a folder of
@@ -54,6 +54,9 @@ type Provider struct {
 	// address on this machine as KUBERNETES_SERVICE_HOST and _PORT (the
 	// service's cluster IP the library sets leads nowhere here).
 	Env []string
+	// ConfigMapSync is how often configMap volumes are brought up to date
+	// with their ConfigMaps (default 1 s; a kubelet takes up to a minute).
+	ConfigMapSync time.Duration
 
 	mu       sync.Mutex
 	pods     map[string]*pod // namespace/name
@@ -142,6 +145,7 @@ func (p *Provider) run(pd *pod) {
 	if !p.mountVolumes(pd) {
 		return
 	}
+	go p.syncConfigMaps(pd)
 	// Native sidecars stop once the regular containers have ended, as the
 	// kubelet stops them (also on delete: after the containers exited).
 	mainsDone := make(chan struct{})

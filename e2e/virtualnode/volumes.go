@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	authv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -16,8 +17,10 @@ import (
 
 // prepareVolumes gives each of the pod's volumes a folder under dir:
 // empty for emptyDir, the files for downwardAPI and projected volumes (a
-// service-account token from the API, the cluster's CA, the namespace).
-// Other kinds stay empty folders.
+// service-account token from the API, the cluster's CA, the namespace),
+// a ConfigMap's keys laid out as the kubelet's AtomicWriter does for
+// configMap volumes (kept current by syncConfigMaps). Other kinds stay
+// empty folders.
 func (p *Provider) prepareVolumes(ctx context.Context, pod *corev1.Pod, dir string) (map[string]string, error) {
 	out := map[string]string{}
 	for _, v := range pod.Spec.Volumes {
@@ -40,6 +43,14 @@ func (p *Provider) prepareVolumes(ctx context.Context, pod *corev1.Pod, dir stri
 		out[v.Name] = d
 		files := map[string][]byte{}
 		switch {
+		case v.ConfigMap != nil:
+			payload, err := p.configMapPayload(ctx, pod.Namespace, v.ConfigMap)
+			if err != nil {
+				return nil, err
+			}
+			if _, err := writeAtomic(d, payload, time.Now()); err != nil {
+				return nil, err
+			}
 		case v.DownwardAPI != nil:
 			for _, it := range v.DownwardAPI.Items {
 				if it.FieldRef != nil {

@@ -38,6 +38,9 @@ type Options struct {
 	// WebhookConfig is the MutatingWebhookConfiguration whose webhooks get
 	// the CA bundle.
 	WebhookConfig string
+	// ValidatingWebhookConfig, when set, is the ValidatingWebhookConfiguration
+	// (LogConfig validation) whose webhooks get the same CA bundle.
+	ValidatingWebhookConfig string
 	// Identity names this replica in the Lease (the pod name).
 	Identity string
 	Policy   Policy
@@ -123,14 +126,22 @@ func (r *Rotator) Ready(*http.Request) error {
 func (r *Rotator) Start(ctx context.Context) error {
 	secrets := cache.NewListWatchFromClient(r.cs.CoreV1().RESTClient(), "secrets", r.opts.Namespace, fields.OneTermEqualSelector("metadata.name", r.opts.Secret))
 	configs := cache.NewListWatchFromClient(r.cs.AdmissionregistrationV1().RESTClient(), "mutatingwebhookconfigurations", "", fields.OneTermEqualSelector("metadata.name", r.opts.WebhookConfig))
-	for _, w := range []struct {
+	type watched struct {
 		lw  cache.ListerWatcher
 		obj runtime.Object
 		on  func(any)
-	}{
+	}
+	watches := []watched{
 		{secrets, &corev1.Secret{}, r.onSecret},
 		{configs, &admissionregv1.MutatingWebhookConfiguration{}, r.onConfig},
-	} {
+	}
+	if name := r.opts.ValidatingWebhookConfig; name != "" {
+		// Watched so that a bundle emptied by a re-applied manifest is
+		// published again at once, not at the next renewal.
+		lw := cache.NewListWatchFromClient(r.cs.AdmissionregistrationV1().RESTClient(), "validatingwebhookconfigurations", "", fields.OneTermEqualSelector("metadata.name", name))
+		watches = append(watches, watched{lw, &admissionregv1.ValidatingWebhookConfiguration{}, func(any) { r.poke() }})
+	}
+	for _, w := range watches {
 		_, inf := cache.NewInformerWithOptions(cache.InformerOptions{
 			ListerWatcher: w.lw,
 			ObjectType:    w.obj,
@@ -279,9 +290,16 @@ func (r *Rotator) reconcile(ctx context.Context) (time.Duration, error) {
 	if err := r.publish(ctx, data[keyBundle]); err != nil {
 		return 0, err
 	}
+	// The validating configuration only checks LogConfigs: failing to
+	// publish there is retried, but must not hold up the certificates'
+	// renewal, on which pod injection depends.
+	validating := r.publishValidating(ctx, data[keyBundle])
 	now := time.Now()
 	next, reason, wait, err := plan(data, r.opts.Policy, now, r.publishedSince(data[keyBundle]))
 	if err != nil || next == nil {
+		if err == nil && validating != nil {
+			return 0, validating
+		}
 		return wait, err
 	}
 	if s == nil {
@@ -303,7 +321,7 @@ func (r *Rotator) reconcile(ctx context.Context) (time.Duration, error) {
 		return 0, fmt.Errorf("write Secret %s/%s: %w", r.opts.Namespace, r.opts.Secret, err)
 	}
 	r.opts.Log.Info("certificates written", "secret", r.opts.Secret, "why", reason)
-	return 0, r.publish(ctx, next[keyBundle])
+	return 0, errors.Join(r.publish(ctx, next[keyBundle]), r.publishValidating(ctx, next[keyBundle]))
 }
 
 // publish makes bundle the caBundle of every webhook of the configuration.
@@ -316,6 +334,58 @@ func (r *Rotator) publish(ctx context.Context, bundle []byte) error {
 	if err != nil {
 		return fmt.Errorf("read MutatingWebhookConfiguration %s (install it with the chart, or set --webhook-config-name): %w", r.opts.WebhookConfig, err)
 	}
+	hooks := make([]admissionregv1.WebhookClientConfig, 0, len(c.Webhooks))
+	names := make([]string, 0, len(c.Webhooks))
+	for _, w := range c.Webhooks {
+		hooks, names = append(hooks, w.ClientConfig), append(names, w.Name)
+	}
+	body, n, err := bundlePatch(names, hooks, bundle)
+	if err != nil || n == 0 {
+		r.observe(c, time.Now())
+		return err
+	}
+	c, err = api.Patch(ctx, r.opts.WebhookConfig, types.StrategicMergePatchType, body, metav1.PatchOptions{FieldManager: "loglet-webhook"})
+	if err != nil {
+		return fmt.Errorf("publish the CA bundle in MutatingWebhookConfiguration %s: %w", r.opts.WebhookConfig, err)
+	}
+	r.observe(c, time.Now())
+	r.opts.Log.Info("CA bundle published", "webhookConfiguration", r.opts.WebhookConfig, "webhooks", n)
+	return nil
+}
+
+// publishValidating makes bundle the caBundle of every webhook of the
+// ValidatingWebhookConfiguration, when one is named. Readiness does not
+// wait for it: a replica trusted for pods serves them while the
+// LogConfig validation catches up.
+func (r *Rotator) publishValidating(ctx context.Context, bundle []byte) error {
+	name := r.opts.ValidatingWebhookConfig
+	if len(bundle) == 0 || name == "" {
+		return nil
+	}
+	api := r.cs.AdmissionregistrationV1().ValidatingWebhookConfigurations()
+	c, err := api.Get(ctx, name, metav1.GetOptions{})
+	if err != nil {
+		return fmt.Errorf("read ValidatingWebhookConfiguration %s (install it with the chart, or set --validating-webhook-config-name to the one validating LogConfigs): %w", name, err)
+	}
+	hooks := make([]admissionregv1.WebhookClientConfig, 0, len(c.Webhooks))
+	names := make([]string, 0, len(c.Webhooks))
+	for _, w := range c.Webhooks {
+		hooks, names = append(hooks, w.ClientConfig), append(names, w.Name)
+	}
+	body, n, err := bundlePatch(names, hooks, bundle)
+	if err != nil || n == 0 {
+		return err
+	}
+	if _, err := api.Patch(ctx, name, types.StrategicMergePatchType, body, metav1.PatchOptions{FieldManager: "loglet-webhook"}); err != nil {
+		return fmt.Errorf("publish the CA bundle in ValidatingWebhookConfiguration %s: %w", name, err)
+	}
+	r.opts.Log.Info("CA bundle published", "validatingWebhookConfiguration", name, "webhooks", n)
+	return nil
+}
+
+// bundlePatch is the strategic merge patch (webhooks merge by name) that
+// sets bundle in each webhook whose caBundle differs, and how many do.
+func bundlePatch(names []string, hooks []admissionregv1.WebhookClientConfig, bundle []byte) ([]byte, int, error) {
 	type clientConfig struct {
 		CABundle []byte `json:"caBundle"`
 	}
@@ -326,26 +396,19 @@ func (r *Rotator) publish(ctx context.Context, bundle []byte) error {
 	var patch struct {
 		Webhooks []hook `json:"webhooks"`
 	}
-	for _, w := range c.Webhooks {
-		if !bytes.Equal(w.ClientConfig.CABundle, bundle) {
-			patch.Webhooks = append(patch.Webhooks, hook{Name: w.Name, ClientConfig: clientConfig{CABundle: bundle}})
+	for i, h := range hooks {
+		if !bytes.Equal(h.CABundle, bundle) {
+			patch.Webhooks = append(patch.Webhooks, hook{Name: names[i], ClientConfig: clientConfig{CABundle: bundle}})
 		}
 	}
 	if len(patch.Webhooks) == 0 {
-		r.observe(c, time.Now())
-		return nil
+		return nil, 0, nil
 	}
 	body, err := json.Marshal(patch)
 	if err != nil {
-		return err
+		return nil, 0, fmt.Errorf("CA bundle patch: %w", err)
 	}
-	c, err = api.Patch(ctx, r.opts.WebhookConfig, types.StrategicMergePatchType, body, metav1.PatchOptions{FieldManager: "loglet-webhook"})
-	if err != nil {
-		return fmt.Errorf("publish the CA bundle in MutatingWebhookConfiguration %s: %w", r.opts.WebhookConfig, err)
-	}
-	r.observe(c, time.Now())
-	r.opts.Log.Info("CA bundle published", "webhookConfiguration", r.opts.WebhookConfig, "webhooks", len(patch.Webhooks))
-	return nil
+	return body, len(patch.Webhooks), nil
 }
 
 // NeedLeaderElection tells controller-runtime's manager to run the

@@ -73,3 +73,11 @@ nats://{{ include "loglet.hubName" . }}.{{ .Release.Namespace }}.svc:4222/{{ .Va
 {{ fail "hub.sink: give the URL of your hub (nats://host:4222/LOGLET, kafka://broker:9092/topic, ...), or set hub.install=true to install one" }}
 {{- end -}}
 {{- end -}}
+
+{{/* The Lease electing the webhook replica that runs the LogConfig controller: a fixed name in the webhook's code. */}}
+{{- define "loglet.logconfigLease" -}}loglet-logconfig{{- end -}}
+
+{{/* logConfig.reinject as the webhook's --reinject takes it: an unquoted off in a values file is false. */}}
+{{- define "loglet.reinject" -}}
+{{- if eq (toString .Values.logConfig.reinject) "evict" -}}evict{{- else -}}off{{- end -}}
+{{- end -}}
