@@ -154,8 +154,8 @@ func (r *Rotator) Start(ctx context.Context) error {
 		go inf.RunWithContext(ctx)
 	}
 
-	r.owner = r.findOwner(ctx)
-	r.ownLease(ctx)
+	r.owner = FindOwner(ctx, r.cs, r.opts.Namespace, r.opts.Identity, r.opts.Log)
+	OwnLease(ctx, r.cs, r.opts.Namespace, r.opts.Secret, r.owner, r.opts.Log)
 	elector, err := leaderelection.NewLeaderElector(leaderelection.LeaderElectionConfig{
 		Lock: &resourcelock.LeaseLock{
 			LeaseMeta:  metav1.ObjectMeta{Name: r.opts.Secret, Namespace: r.opts.Namespace},
@@ -415,28 +415,29 @@ func bundlePatch(names []string, hooks []admissionregv1.WebhookClientConfig, bun
 // Rotator on every replica: it holds its own election for the writing.
 func (r *Rotator) NeedLeaderElection() bool { return false }
 
-// findOwner follows this replica's pod to its ReplicaSet and that to its
-// Deployment. An owner reference to the Deployment rather than the
+// FindOwner follows the replica's pod (in namespace) to its ReplicaSet
+// and that to its Deployment: the owner of what the webhook leaves in the
+// cluster (the certificates' Secret, its Leases). An owner reference to the Deployment rather than the
 // ReplicaSet: a rollout replaces the ReplicaSet, and the CA must outlive it.
-func (r *Rotator) findOwner(ctx context.Context) *metav1.OwnerReference {
-	pod, err := r.cs.CoreV1().Pods(r.opts.Namespace).Get(ctx, r.opts.Identity, metav1.GetOptions{})
+func FindOwner(ctx context.Context, cs kubernetes.Interface, namespace, pod string, log logr.Logger) *metav1.OwnerReference {
+	p, err := cs.CoreV1().Pods(namespace).Get(ctx, pod, metav1.GetOptions{})
 	if err != nil {
-		r.opts.Log.Info("the certificates' Secret and Lease stay after the webhook is deleted: its pod is not readable", "pod", r.opts.Identity, "err", err.Error())
+		log.Info("what the webhook made stays after the webhook is deleted: its pod is not readable", "pod", pod, "err", err.Error())
 		return nil
 	}
-	rsRef := metav1.GetControllerOf(pod)
+	rsRef := metav1.GetControllerOf(p)
 	if rsRef == nil || rsRef.Kind != "ReplicaSet" {
-		r.opts.Log.Info("the certificates' Secret and Lease stay after the webhook is deleted: its pod is not run by a Deployment", "pod", pod.Name)
+		log.Info("what the webhook made stays after the webhook is deleted: its pod is not run by a Deployment", "pod", p.Name)
 		return nil
 	}
-	rs, err := r.cs.AppsV1().ReplicaSets(r.opts.Namespace).Get(ctx, rsRef.Name, metav1.GetOptions{})
+	rs, err := cs.AppsV1().ReplicaSets(namespace).Get(ctx, rsRef.Name, metav1.GetOptions{})
 	if err != nil {
-		r.opts.Log.Info("the certificates' Secret and Lease stay after the webhook is deleted: its ReplicaSet is not readable", "replicaSet", rsRef.Name, "err", err.Error())
+		log.Info("what the webhook made stays after the webhook is deleted: its ReplicaSet is not readable", "replicaSet", rsRef.Name, "err", err.Error())
 		return nil
 	}
 	dRef := metav1.GetControllerOf(rs)
 	if dRef == nil || dRef.Kind != "Deployment" {
-		r.opts.Log.Info("the certificates' Secret and Lease stay after the webhook is deleted: its ReplicaSet is not run by a Deployment", "replicaSet", rs.Name)
+		log.Info("what the webhook made stays after the webhook is deleted: its ReplicaSet is not run by a Deployment", "replicaSet", rs.Name)
 		return nil
 	}
 	return &metav1.OwnerReference{APIVersion: dRef.APIVersion, Kind: dRef.Kind, Name: dRef.Name, UID: dRef.UID}
@@ -444,35 +445,40 @@ func (r *Rotator) findOwner(ctx context.Context) *metav1.OwnerReference {
 
 // ownerRefs returns refs with the owner added, if it is not there.
 func (r *Rotator) ownerRefs(refs []metav1.OwnerReference) []metav1.OwnerReference {
-	if r.owner == nil {
+	return withOwner(refs, r.owner)
+}
+
+// withOwner returns refs with owner added, if it is not there.
+func withOwner(refs []metav1.OwnerReference, owner *metav1.OwnerReference) []metav1.OwnerReference {
+	if owner == nil {
 		return refs
 	}
 	for _, ref := range refs {
-		if ref.UID == r.owner.UID {
+		if ref.UID == owner.UID {
 			return refs
 		}
 	}
-	return append(refs, *r.owner)
+	return append(refs, *owner)
 }
 
-// ownLease creates the Lease with the owner reference before the election
-// does (client-go's lock creates it without one), or adds the reference
+// OwnLease creates the Lease name (in namespace) with the owner reference
+// before an election does (client-go's lock creates it without one), or adds the reference
 // to one made before. The election keeps what it reads, owner included.
 // A failure only leaves the Lease behind later; the election goes on.
-func (r *Rotator) ownLease(ctx context.Context) {
-	if r.owner == nil {
+func OwnLease(ctx context.Context, cs kubernetes.Interface, namespace, name string, owner *metav1.OwnerReference, log logr.Logger) {
+	if owner == nil {
 		return
 	}
-	leases := r.cs.CoordinationV1().Leases(r.opts.Namespace)
+	leases := cs.CoordinationV1().Leases(namespace)
 	for attempt := 0; attempt < 3; attempt++ {
-		l, err := leases.Get(ctx, r.opts.Secret, metav1.GetOptions{})
+		l, err := leases.Get(ctx, name, metav1.GetOptions{})
 		switch {
 		case apierrors.IsNotFound(err):
-			l = &coordinationv1.Lease{ObjectMeta: metav1.ObjectMeta{Name: r.opts.Secret, Namespace: r.opts.Namespace,
-				Labels: map[string]string{"app.kubernetes.io/managed-by": "loglet-webhook"}, OwnerReferences: r.ownerRefs(nil)}}
+			l = &coordinationv1.Lease{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: namespace,
+				Labels: map[string]string{"app.kubernetes.io/managed-by": "loglet-webhook"}, OwnerReferences: withOwner(nil, owner)}}
 			_, err = leases.Create(ctx, l, metav1.CreateOptions{})
 		case err == nil:
-			refs := r.ownerRefs(l.OwnerReferences)
+			refs := withOwner(l.OwnerReferences, owner)
 			if len(refs) == len(l.OwnerReferences) {
 				return
 			}
@@ -484,7 +490,7 @@ func (r *Rotator) ownLease(ctx context.Context) {
 		}
 		// Another replica created or changed it meanwhile: look again.
 		if !apierrors.IsAlreadyExists(err) && !apierrors.IsConflict(err) {
-			r.opts.Log.Info("the Lease stays after the webhook is deleted: no owner reference", "lease", r.opts.Secret, "err", err.Error())
+			log.Info("the Lease stays after the webhook is deleted: no owner reference", "lease", name, "err", err.Error())
 			return
 		}
 	}
