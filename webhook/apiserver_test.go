@@ -42,7 +42,7 @@ func TestThroughAPIServer(t *testing.T) {
 	}
 	wo := env.WebhookInstallOptions
 	srv := crwebhook.NewServer(crwebhook.Options{Host: wo.LocalServingHost, Port: wo.LocalServingPort, CertDir: wo.LocalServingCertDir})
-	srv.Register(Path, &admission.Webhook{Handler: NewHandler(DefaultConfig(), NamespaceLabelsFrom(cl), prometheus.NewRegistry())})
+	srv.Register(Path, &admission.Webhook{Handler: NewHandler(DefaultConfig(), NamespaceLabelsFrom(cl), nil, prometheus.NewRegistry())})
 	srv.Register("/other", &admission.Webhook{Handler: admission.HandlerFunc(touch)})
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel() // before env.Stop: the server watches the certificate files

@@ -12,6 +12,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promauto"
 	corev1 "k8s.io/api/core/v1"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
+
+	"github.com/loglet/loglet/logconfig"
 )
 
 // Path is where the API server sends pod admissions.
@@ -25,15 +27,18 @@ type NamespaceLabels func(ctx context.Context, name string) (map[string]string, 
 type Handler struct {
 	cfg        Config
 	namespaces NamespaceLabels
+	configs    LogConfigs
 	admissions *prometheus.CounterVec
 	latency    prometheus.Histogram
 }
 
-// NewHandler returns the pod handler; its metrics go to reg.
-func NewHandler(cfg Config, namespaces NamespaceLabels, reg prometheus.Registerer) *Handler {
+// NewHandler returns the pod handler: namespaces looks up the opt-in
+// label, configs (nil: none) the LogConfigs that may select a pod. Its
+// metrics go to reg.
+func NewHandler(cfg Config, namespaces NamespaceLabels, configs LogConfigs, reg prometheus.Registerer) *Handler {
 	f := promauto.With(reg)
 	h := &Handler{
-		cfg: cfg, namespaces: namespaces,
+		cfg: cfg, namespaces: namespaces, configs: configs,
 		admissions: f.NewCounterVec(prometheus.CounterOpts{Name: "loglet_webhook_admissions_total", Help: "Pod admissions by result."}, []string{"result"}),
 		latency: f.NewHistogram(prometheus.HistogramOpts{Name: "loglet_webhook_admission_seconds", Help: "Time to answer a pod admission.",
 			Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .1}}),
@@ -77,14 +82,33 @@ func (h *Handler) handle(ctx context.Context, req admission.Request) (admission.
 		ns = pod.Namespace
 	}
 	var labels map[string]string
-	if needsNamespace(pod) && h.namespaces != nil {
-		l, err := h.namespaces(ctx, ns)
-		if err != nil {
-			return admission.Errored(http.StatusInternalServerError, fmt.Errorf("namespace %s: %w", ns, err)), "error"
+	looked := false
+	lookup := func() (map[string]string, error) {
+		if !looked && h.namespaces != nil {
+			l, err := h.namespaces(ctx, ns)
+			if err != nil {
+				return nil, fmt.Errorf("namespace %s: %w", ns, err)
+			}
+			labels, looked = l, true
 		}
-		labels = l
+		return labels, nil
 	}
-	out, d, warnings, err := Inject(pod, ns, labels, h.cfg)
+	var configs []logconfig.Entry
+	if h.configs != nil && pod.Annotations[AnnotationInject] != "false" {
+		entries, clusters, err := h.configs(ctx, ns)
+		if err == nil {
+			configs, err = configsFor(entries, clusters, lookup)
+		}
+		if err != nil {
+			return admission.Errored(http.StatusInternalServerError, err), "error"
+		}
+	}
+	if needsNamespace(pod) {
+		if _, err := lookup(); err != nil {
+			return admission.Errored(http.StatusInternalServerError, err), "error"
+		}
+	}
+	out, d, warnings, err := InjectWith(pod, ns, labels, configs, h.cfg)
 	var invalid *InvalidError
 	var start *StartError
 	switch {

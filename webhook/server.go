@@ -25,6 +25,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 
+	"github.com/loglet/loglet/api/v1alpha1"
 	"github.com/loglet/loglet/webhook/certs"
 )
 
@@ -61,6 +62,9 @@ func Serve(ctx context.Context, restCfg *rest.Config, o ServerOptions) error {
 	if err := clientgoscheme.AddToScheme(scheme); err != nil {
 		return err
 	}
+	if err := v1alpha1.AddToScheme(scheme); err != nil {
+		return err
+	}
 	serverOpts := crwebhook.Options{Port: o.Port, CertDir: o.CertDir}
 	var rotator *certs.Rotator
 	if o.CertMode == "self" {
@@ -78,12 +82,21 @@ func Serve(ctx context.Context, restCfg *rest.Config, o ServerOptions) error {
 	if err != nil {
 		return fmt.Errorf("webhook: %w", err)
 	}
-	// Reads go straight to the API server: a cache would need list and
-	// watch on every namespace, more than the webhook's RBAC grants.
-	handler := NewHandler(o.Config, NamespaceLabelsFrom(mgr.GetAPIReader()), crmetrics.Registry)
+	// Namespaces are read straight from the API server: a cache would
+	// need list and watch on every namespace, more than the webhook's
+	// RBAC grants. LogConfigs come from the manager's informer cache, so
+	// an admission costs no call for them; asking for the informers now
+	// starts them with the manager, not at the first admission.
+	for _, obj := range []client.Object{&v1alpha1.LogConfig{}, &v1alpha1.ClusterLogConfig{}} {
+		if _, err := mgr.GetCache().GetInformer(ctx, obj); err != nil {
+			return fmt.Errorf("webhook: watch %T: %w", obj, err)
+		}
+	}
+	handler := NewHandler(o.Config, NamespaceLabelsFrom(mgr.GetAPIReader()), LogConfigsFrom(mgr.GetCache()), crmetrics.Registry)
 	// GetWebhookServer also adds the server to what the manager runs.
 	srv := mgr.GetWebhookServer()
 	srv.Register(Path, &admission.Webhook{Handler: handler})
+	srv.Register(ValidatePath, &admission.Webhook{Handler: Validator{}})
 	if err := mgr.AddHealthzCheck("ping", healthz.Ping); err != nil {
 		return err
 	}
