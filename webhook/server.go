@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/kubernetes"
@@ -87,12 +88,11 @@ func Serve(ctx context.Context, restCfg *rest.Config, o ServerOptions) error {
 	// RBAC grants. LogConfigs come from the manager's informer cache, so
 	// an admission costs no call for them; asking for the informers now
 	// starts them with the manager, not at the first admission.
-	for _, obj := range []client.Object{&v1alpha1.LogConfig{}, &v1alpha1.ClusterLogConfig{}} {
-		if _, err := mgr.GetCache().GetInformer(ctx, obj); err != nil {
-			return fmt.Errorf("webhook: watch %T: %w", obj, err)
-		}
+	configs, err := logConfigSource(ctx, mgr)
+	if err != nil {
+		return err
 	}
-	handler := NewHandler(o.Config, NamespaceLabelsFrom(mgr.GetAPIReader()), LogConfigsFrom(mgr.GetCache()), crmetrics.Registry)
+	handler := NewHandler(o.Config, NamespaceLabelsFrom(mgr.GetAPIReader()), configs, crmetrics.Registry)
 	// GetWebhookServer also adds the server to what the manager runs.
 	srv := mgr.GetWebhookServer()
 	srv.Register(Path, &admission.Webhook{Handler: handler})
@@ -112,6 +112,28 @@ func Serve(ctx context.Context, restCfg *rest.Config, o ServerOptions) error {
 		}
 	}
 	return mgr.Start(ctx)
+}
+
+// logConfigSource watches LogConfigs and ClusterLogConfigs through the
+// manager's cache. Where their CRDs are not installed (the chart's crds/
+// do it), the webhook still injects by annotation and namespace label,
+// and says so: it does not stop every pod of the cluster for want of an
+// optional feature.
+func logConfigSource(ctx context.Context, mgr manager.Manager) (LogConfigs, error) {
+	gvk := v1alpha1.GroupVersion.WithKind("LogConfig")
+	if _, err := mgr.GetRESTMapper().RESTMapping(gvk.GroupKind(), gvk.Version); err != nil {
+		if meta.IsNoMatchError(err) {
+			ctrllog.Log.WithName("logconfig").Error(err, "the LogConfig CRDs are not installed: pods are injected by their annotations and namespace labels only; install the chart's CRDs and restart the webhook")
+			return nil, nil
+		}
+		return nil, fmt.Errorf("webhook: LogConfigs: %w", err)
+	}
+	for _, obj := range []client.Object{&v1alpha1.LogConfig{}, &v1alpha1.ClusterLogConfig{}} {
+		if _, err := mgr.GetCache().GetInformer(ctx, obj); err != nil {
+			return nil, fmt.Errorf("webhook: watch %T: %w", obj, err)
+		}
+	}
+	return LogConfigsFrom(mgr.GetCache()), nil
 }
 
 // selfSigned sets up self mode: the names the API server calls the Service
