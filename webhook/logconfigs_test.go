@@ -1,9 +1,11 @@
 package webhook
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -13,6 +15,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
+	"sigs.k8s.io/yaml"
 
 	"github.com/loglet/loglet/api/v1alpha1"
 	"github.com/loglet/loglet/logconfig"
@@ -411,4 +414,52 @@ func TestValidatorMessages(t *testing.T) {
 			t.Errorf("a pod sent to the validator: allowed %v, %v; want an error", resp.Allowed, resp.Result)
 		}
 	})
+}
+
+// TestPreviewLogConfigs: `loglet inject`'s offline rules: a LogConfig
+// applies to the pods of its own namespace only; a Namespace in the
+// stream is known with its labels (the opt-in label, a ClusterLogConfig's
+// namespaceSelector); a ClusterLogConfig with a namespaceSelector is not
+// applied where the namespace is not in the stream, said once.
+func TestPreviewLogConfigs(t *testing.T) {
+	const podIn = "---\napiVersion: v1\nkind: Pod\nmetadata: {name: %s, namespace: %s, labels: {app: web}}\nspec: {containers: [{name: app, image: a, command: [/a]}]}\n"
+	podOf := func(name, ns string) string { return fmt.Sprintf(podIn, name, ns) }
+	const lc = "apiVersion: loglet.io/v1alpha1\nkind: LogConfig\nmetadata: {name: web, namespace: shop}\nspec:\n  selector: {matchLabels: {app: web}}\n  inputs: [{name: a, files: [/var/log/app/*.log]}]\n"
+	const clc = "apiVersion: loglet.io/v1alpha1\nkind: ClusterLogConfig\nmetadata: {name: team}\nspec:\n  namespaceSelector: {matchLabels: {team: a}}\n  inputs: [{name: a, files: [/var/log/app/*.log]}]\n"
+	const nsTeam = "---\napiVersion: v1\nkind: Namespace\nmetadata: {name: team-a, labels: {team: a}}\n"
+	const nsOptIn = "---\napiVersion: v1\nkind: Namespace\nmetadata: {name: opted, labels: {loglet.io/inject: enabled}}\n"
+	tests := []struct {
+		name     string
+		in       string
+		injected []string // pods injected, by name
+		warnings int
+	}{
+		{"a LogConfig applies in its namespace only", lc + podOf("in-shop", "shop") + podOf("in-other", "other"), []string{"in-shop"}, 0},
+		{"a Namespace's opt-in label", nsOptIn + podOf("opted-pod", "opted") + podOf("other-pod", "other"), []string{"opted-pod"}, 0},
+		{"a ClusterLogConfig and the Namespaces in the stream", clc + nsTeam + podOf("a1", "team-a") + podOf("b1", "team-b") + podOf("b2", "team-b"), []string{"a1"}, 1},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var out, warn bytes.Buffer
+			if err := (Preview{Config: DefaultConfig(), Warn: &warn}).Write(&out, Source{Name: "in.yaml", Data: []byte(tc.in)}); err != nil {
+				t.Fatal(err)
+			}
+			var injected []string
+			for _, doc := range strings.Split(out.String(), "\n---\n") {
+				if strings.Contains(doc, "loglet.io/status: injected") {
+					var p corev1.Pod
+					if err := yaml.Unmarshal([]byte(doc), &p); err != nil {
+						t.Fatal(err)
+					}
+					injected = append(injected, p.Name)
+				}
+			}
+			if !slices.Equal(injected, tc.injected) {
+				t.Errorf("injected %q, want %q", injected, tc.injected)
+			}
+			if n := strings.Count(warn.String(), "\n"); n != tc.warnings {
+				t.Errorf("%d warnings, want %d:\n%s", n, tc.warnings, warn.String())
+			}
+		})
+	}
 }
