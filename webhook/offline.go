@@ -103,7 +103,7 @@ func (o *offlineConfigs) add(obj *yaml.Node) error {
 			} `json:"metadata"`
 		}
 		if err := sigsyaml.Unmarshal(text, &ns); err != nil {
-			return fmt.Errorf("Namespace: %w", err)
+			return fmt.Errorf("kind Namespace: %w", err)
 		}
 		o.namespaces[ns.Metadata.Name] = ns.Metadata.Labels
 	case group != v1alpha1.GroupVersion.Group:
