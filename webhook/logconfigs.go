@@ -29,6 +29,10 @@ type LogConfigs func(ctx context.Context, namespace string) ([]logconfig.Entry, 
 // config is validated once per generation (the loader compiles regular
 // expressions; 100 configs at every admission would cost milliseconds).
 func LogConfigsFrom(r client.Reader) LogConfigs {
+	return logConfigsFrom(r, ValidateLogConfig, ValidateClusterLogConfig)
+}
+
+func logConfigsFrom(r client.Reader, validateLC func(v1alpha1.LogConfigSpec) error, validateCLC func(v1alpha1.ClusterLogConfigSpec) error) LogConfigs {
 	v := &validity{seen: map[types.UID]verdict{}}
 	return func(ctx context.Context, namespace string) ([]logconfig.Entry, []*v1alpha1.ClusterLogConfig, error) {
 		var lcs v1alpha1.LogConfigList
@@ -42,16 +46,16 @@ func LogConfigsFrom(r client.Reader) LogConfigs {
 		}
 		var entries []logconfig.Entry
 		var clusters []*v1alpha1.ClusterLogConfig
-		v.forget(len(lcs.Items) + len(clcs.Items))
+		v.forget()
 		for i := range lcs.Items {
 			lc := &lcs.Items[i]
-			if v.ok(lc.UID, lc.Generation, func() error { return ValidateLogConfig(lc.Spec) }) {
+			if v.ok(lc.UID, lc.Generation, func() error { return validateLC(lc.Spec) }) {
 				entries = append(entries, logconfig.FromLogConfig(lc))
 			}
 		}
 		for i := range clcs.Items {
 			c := &clcs.Items[i]
-			if v.ok(c.UID, c.Generation, func() error { return ValidateClusterLogConfig(c.Spec) }) {
+			if v.ok(c.UID, c.Generation, func() error { return validateCLC(c.Spec) }) {
 				clusters = append(clusters, c)
 			}
 		}
@@ -84,12 +88,20 @@ func (v *validity) ok(uid types.UID, gen int64, check func() error) bool {
 	return valid
 }
 
-// forget drops what it knows once it knows far more configs than exist
-// (deleted ones): the map stays the size of the cluster's configs.
-func (v *validity) forget(n int) {
+// maxVerdicts bounds what validity remembers. It keeps one verdict per
+// config (a new generation replaces the old), so it grows only with
+// configs deleted since: far more than a cluster's configs, and a few
+// hundred kilobytes.
+const maxVerdicts = 10000
+
+// forget drops every verdict once there are maxVerdicts: the next
+// admissions validate the configs of their namespaces again. Not sooner,
+// and not by one namespace's count: a namespace without configs must not
+// make the next admission elsewhere validate all of its own again.
+func (v *validity) forget() {
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	if len(v.seen) > 2*n+64 {
+	if len(v.seen) >= maxVerdicts {
 		clear(v.seen)
 	}
 }

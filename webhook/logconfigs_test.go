@@ -14,6 +14,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 	"sigs.k8s.io/yaml"
 
@@ -461,5 +462,31 @@ func TestPreviewLogConfigs(t *testing.T) {
 				t.Errorf("%d warnings, want %d:\n%s", n, tc.warnings, warn.String())
 			}
 		})
+	}
+}
+
+// TestLogConfigsFromValidatesOnce: each config's generation is validated
+// once, however the namespaces admitted interleave (a namespace without
+// LogConfigs once made it forget them all, and re-validate 100 configs
+// at the next admission in theirs).
+func TestLogConfigsFromValidatesOnce(t *testing.T) {
+	scheme := runtime.NewScheme()
+	if err := v1alpha1.AddToScheme(scheme); err != nil {
+		t.Fatal(err)
+	}
+	b := fake.NewClientBuilder().WithScheme(scheme)
+	for i := range 100 {
+		b = b.WithObjects(&v1alpha1.LogConfig{ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("lc-%03d", i), Namespace: "shop", UID: types.UID(fmt.Sprint(i)), Generation: 1},
+			Spec: v1alpha1.LogConfigSpec{Inputs: []v1alpha1.Input{filesInput("a", "json", "/var/log/app/*.log")}}})
+	}
+	checks := 0
+	src := logConfigsFrom(b.Build(), func(v1alpha1.LogConfigSpec) error { checks++; return nil }, ValidateClusterLogConfig)
+	for _, ns := range []string{"shop", "empty", "shop", "empty", "shop"} {
+		if _, _, err := src(t.Context(), ns); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if checks != 100 {
+		t.Errorf("%d validations for 100 configs admitted in turn with another namespace; want 100", checks)
 	}
 }
