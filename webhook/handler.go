@@ -19,6 +19,10 @@ import (
 // Path is where the API server sends pod admissions.
 const Path = "/mutate-v1-pod"
 
+// configsTimeout bounds reading the LogConfigs for one admission, well
+// within the registration's 5 s.
+const configsTimeout = 2 * time.Second
+
 // NamespaceLabels looks up a namespace's labels (the opt-in label).
 type NamespaceLabels func(ctx context.Context, name string) (map[string]string, error)
 
@@ -94,13 +98,23 @@ func (h *Handler) handle(ctx context.Context, req admission.Request) (admission.
 		return labels, nil
 	}
 	var configs []logconfig.Entry
+	var warned []string
 	if h.configs != nil && pod.Annotations[AnnotationInject] != "false" {
-		entries, clusters, err := h.configs(ctx, ns)
+		// Bounded: the cache waits for its first sync, which without RBAC
+		// to list LogConfigs never comes, and the API server's timeout
+		// would then fail the pod however it opted in.
+		cctx, cancel := context.WithTimeout(ctx, configsTimeout)
+		entries, clusters, err := h.configs(cctx, ns)
+		cancel()
 		if err == nil {
 			configs, err = configsFor(entries, clusters, lookup)
 		}
 		if err != nil {
-			return admission.Errored(http.StatusInternalServerError, err), "error"
+			// A pod its annotations opt in is injected as they say; one
+			// only a LogConfig would have opted in is left for the
+			// controller, which finds pods that opted in uninjected.
+			configs = nil
+			warned = append(warned, fmt.Sprintf("the LogConfigs could not be read (%v): the pod is injected by its annotations and namespace label only", err))
 		}
 	}
 	if needsNamespace(pod) {
@@ -109,6 +123,7 @@ func (h *Handler) handle(ctx context.Context, req admission.Request) (admission.
 		}
 	}
 	out, d, warnings, err := InjectWith(pod, ns, labels, configs, h.cfg)
+	warnings = append(warned, warnings...)
 	var invalid *InvalidError
 	var start *StartError
 	switch {

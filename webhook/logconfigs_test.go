@@ -490,3 +490,34 @@ func TestLogConfigsFromValidatesOnce(t *testing.T) {
 		t.Errorf("%d validations for 100 configs admitted in turn with another namespace; want 100", checks)
 	}
 }
+
+// TestHandlerLogConfigsUnreadable: when the LogConfigs cannot be read
+// (the cache not synced in time, no RBAC to list them), a pod its
+// annotations opt in is still injected, with a warning that says why
+// its LogConfigs are missing; the read does not hold the admission
+// past configsTimeout.
+func TestHandlerLogConfigsUnreadable(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		configs LogConfigs
+	}{
+		{"an error", func(context.Context, string) ([]logconfig.Entry, []*v1alpha1.ClusterLogConfig, error) {
+			return nil, nil, errors.New(`logconfigs.loglet.io is forbidden`)
+		}},
+		{"no answer", func(ctx context.Context, _ string) ([]logconfig.Entry, []*v1alpha1.ClusterLogConfig, error) {
+			<-ctx.Done() // as the cache's List waits for a sync that does not come
+			return nil, nil, ctx.Err()
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := NewHandler(DefaultConfig(), nil, tc.configs, prometheus.NewRegistry())
+			resp := h.Handle(t.Context(), review(t, podKind, webPod(map[string]string{AnnotationInject: "true", AnnotationPaths: "app:/var/log/app/*.log"}, true, "app")))
+			if !resp.Allowed || len(resp.Patches) == 0 {
+				t.Fatalf("allowed %v with %d patches (%v); want the pod injected by its annotations", resp.Allowed, len(resp.Patches), resp.Result)
+			}
+			if !slices.ContainsFunc(resp.Warnings, func(w string) bool { return strings.Contains(w, "LogConfigs could not be read") }) {
+				t.Errorf("warnings %q; want one saying the LogConfigs could not be read", resp.Warnings)
+			}
+		})
+	}
+}
