@@ -63,6 +63,9 @@ func loadInjected(pod *corev1.Pod, ns string) (config.Agent, error) {
 			if v == "" {
 				return config.Agent{}, fmt.Errorf("env %s: field %s the test cannot resolve", e.Name, e.ValueFrom.FieldRef.FieldPath)
 			}
+		case e.ValueFrom.SecretKeyRef != nil:
+			// What the kubelet reads from the Secret: its name and key.
+			v = "nats://" + e.ValueFrom.SecretKeyRef.Name + ":4222/" + e.ValueFrom.SecretKeyRef.Key
 		case e.ValueFrom.ResourceFieldRef != nil && e.ValueFrom.ResourceFieldRef.Resource == "limits.memory":
 			limit, ok := sc.Resources.Limits[corev1.ResourceMemory]
 			if !ok {
@@ -155,7 +158,7 @@ func admitConfigs() []Config {
 func admitHandlers(labels func(ns string) map[string]string) []*Handler {
 	var hs []*Handler
 	for _, cfg := range admitConfigs() {
-		hs = append(hs, NewHandler(cfg, func(_ context.Context, ns string) (map[string]string, error) { return labels(ns), nil }, prometheus.NewRegistry()))
+		hs = append(hs, NewHandler(cfg, func(_ context.Context, ns string) (map[string]string, error) { return labels(ns), nil }, nil, prometheus.NewRegistry()))
 	}
 	return hs
 }

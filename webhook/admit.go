@@ -24,6 +24,9 @@ func (e *StartError) Error() string { return e.Message }
 
 func (e *StartError) Unwrap() error { return e.Err }
 
+// placeholderSink stands for the URL of a LogConfig's sink Secret.
+const placeholderSink = "stdout://"
+
 // placeholderUID stands for the pod's uid, which the API server gives it
 // only after admission.
 const placeholderUID = "00000000-0000-4000-8000-000000000000"
@@ -87,6 +90,10 @@ func sidecarStart(pod *corev1.Pod, ns string, sc *corev1.Container) (args, envir
 		case from == nil:
 		case from.FieldRef != nil && fields[from.FieldRef.FieldPath] != "":
 			v = fields[from.FieldRef.FieldPath]
+		case from.SecretKeyRef != nil && e.Name == SinkEnv:
+			// A LogConfig's sink, read by the kubelet from its Secret; the
+			// loader takes any URL here, the sink is dialled at start.
+			v = placeholderSink
 		case from.ResourceFieldRef != nil && from.ResourceFieldRef.Resource == "limits.memory":
 			limit, ok := sc.Resources.Limits[corev1.ResourceMemory]
 			if !ok {
@@ -175,8 +182,7 @@ func explain(pod *corev1.Pod, req Request, args, environ []string, loadErr error
 	case culprit == AnnotationEncoding:
 		return &InvalidError{AnnotationEncoding, value, problem, "gbk"}
 	case culprit == AnnotationPaths && len(req.Paths) == 0 && req.Stdout == "off":
-		return &StartError{AnnotationPaths, fmt.Sprintf("annotation %s=off without %s leaves the loglet sidecar nothing to read: give %s (e.g. app:/var/log/app/*.log), or capture the containers' output with %s: auto",
-			AnnotationStdout, AnnotationPaths, AnnotationPaths, AnnotationStdout), loadErr}
+		return nothingToRead(loadErr)
 	case culprit == AnnotationPaths && len(req.Paths) == 0:
 		return &StartError{AnnotationPaths, fmt.Sprintf("the loglet sidecar needs %s (e.g. app:/var/log/app/*.log): %v", AnnotationPaths, loadErr), loadErr}
 	case culprit == AnnotationPaths:
@@ -185,8 +191,17 @@ func explain(pod *corev1.Pod, req Request, args, environ []string, loadErr error
 	return &StartError{"", "the loglet sidecar could not start with this pod's settings: " + loadErr.Error(), loadErr}
 }
 
+// nothingToRead denies a pod whose annotations give its sidecar nothing
+// to read. The agent would start (the LogConfigs mounted later may give
+// it inputs), but a pod that asked for loglet by annotation and reads
+// nothing is a mistake to say at once.
+func nothingToRead(err error) error {
+	return &StartError{AnnotationPaths, fmt.Sprintf("annotation %s=off without %s leaves the loglet sidecar nothing to read: give %s (e.g. app:/var/log/app/*.log), or capture the containers' output with %s: auto",
+		AnnotationStdout, AnnotationPaths, AnnotationPaths, AnnotationStdout), err}
+}
+
 // withInput is environ with the sidecar's document changed by undo, which
-// changes its one input.
+// changes its input named default (the annotations').
 func withInput(environ []string, undo func(map[string]any)) ([]string, error) {
 	out := make([]string, 0, len(environ))
 	for _, kv := range environ {
@@ -200,12 +215,14 @@ func withInput(environ []string, undo func(map[string]any)) ([]string, error) {
 			return nil, err
 		}
 		inputs, _ := doc["inputs"].([]any)
-		if len(inputs) != 1 {
-			return nil, errors.New("the sidecar's document has not one input")
+		var in map[string]any
+		for _, item := range inputs {
+			if m, ok := item.(map[string]any); ok && m["name"] == config.DefaultInput {
+				in = m
+			}
 		}
-		in, ok := inputs[0].(map[string]any)
-		if !ok {
-			return nil, errors.New("the sidecar's input is not an object")
+		if in == nil {
+			return nil, errors.New("the sidecar's document has no input " + config.DefaultInput)
 		}
 		undo(in)
 		b, err := json.Marshal(doc)

@@ -83,6 +83,13 @@ type Request struct {
 	// Inputs are the push inputs loglet.io/inputs asks for (PushInputs).
 	Inputs      []string
 	CPU, Memory *resource.Quantity
+
+	// LogConfigs are the LogConfigs and ClusterLogConfigs that select the
+	// pod, in order (logconfig.Sort): their inputs follow the pod's own.
+	LogConfigs []logconfig.Entry
+	// NoDefaultInput leaves out the input named default: the pod was
+	// opted in by LogConfigs only and its annotations ask for nothing.
+	NoDefaultInput bool
 }
 
 // InvalidError names the annotation that is wrong, the bad value and an

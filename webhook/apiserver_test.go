@@ -42,7 +42,7 @@ func TestThroughAPIServer(t *testing.T) {
 	}
 	wo := env.WebhookInstallOptions
 	srv := crwebhook.NewServer(crwebhook.Options{Host: wo.LocalServingHost, Port: wo.LocalServingPort, CertDir: wo.LocalServingCertDir})
-	srv.Register(Path, &admission.Webhook{Handler: NewHandler(DefaultConfig(), NamespaceLabelsFrom(cl), prometheus.NewRegistry())})
+	srv.Register(Path, &admission.Webhook{Handler: NewHandler(DefaultConfig(), NamespaceLabelsFrom(cl), nil, prometheus.NewRegistry())})
 	srv.Register("/other", &admission.Webhook{Handler: admission.HandlerFunc(touch)})
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel() // before env.Stop: the server watches the certificate files
@@ -92,10 +92,11 @@ func TestThroughAPIServer(t *testing.T) {
 			t.Errorf("two pods of the same spec were injected differently")
 		}
 		// Reinvoked after the other webhook changed the pod, ours left it
-		// be: one sidecar, and three volumes (logs, pod info, and the
-		// token that stdout: api — auto without a command — needs).
-		if p.Labels["example.com/touched"] != "true" || len(p.Spec.InitContainers) != 1 || len(p.Spec.Volumes) != 3 {
-			t.Errorf("after reinvocation: labels %v, %d init containers, %d volumes; want one sidecar and three volumes", p.Labels, len(p.Spec.InitContainers), len(p.Spec.Volumes))
+		// be: one sidecar, and four volumes (logs, pod info, the
+		// namespace's LogConfigs, and the token that stdout: api — auto
+		// without a command — needs).
+		if p.Labels["example.com/touched"] != "true" || len(p.Spec.InitContainers) != 1 || len(p.Spec.Volumes) != 4 {
+			t.Errorf("after reinvocation: labels %v, %d init containers, %d volumes; want one sidecar and four volumes", p.Labels, len(p.Spec.InitContainers), len(p.Spec.Volumes))
 		}
 	})
 	t.Run("namespace label opts in", func(t *testing.T) {

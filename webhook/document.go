@@ -11,14 +11,17 @@ import (
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/loglet/loglet/internal/settings"
+	"github.com/loglet/loglet/logconfig"
 	"github.com/loglet/loglet/sidecar/config"
 )
 
 // sidecarDocument is the configuration the sidecar of pod runs with: the
 // agent-wide settings the webhook decides, the cluster's agent settings
-// (Config.Agent) and one input, named default, with the pod's log files
-// (globs on the sidecar's volume) and the parsing its annotations ask for.
-func sidecarDocument(pod *corev1.Pod, req Request, cfg Config, globs []string) (config.Document, []string) {
+// (Config.Agent), one input, named default, with the pod's log files
+// (globs on the sidecar's volume) and the parsing its annotations ask for
+// (none when req.NoDefaultInput), the push inputs loglet.io/inputs names,
+// then the inputs of the LogConfigs that select the pod.
+func sidecarDocument(pod *corev1.Pod, req Request, cfg Config, globs []string, lc logConfigPart) (sidecarDoc, []string) {
 	images := map[string]string{}
 	for _, c := range pod.Spec.Containers {
 		images[c.Name] = c.Image
@@ -51,6 +54,19 @@ func sidecarDocument(pod *corev1.Pod, req Request, cfg Config, globs []string) (
 	for k, v := range cfg.Agent {
 		s[agentKey(k)] = v
 	}
+	// Where the agent finds its namespace's LogConfigs as the controller
+	// renders them, and how their files map onto its volume.
+	s["logconfig-file"] = logconfig.File
+	if len(lc.mounts) > 0 {
+		mounts, _ := json.Marshal(lc.mounts)
+		s[logconfig.MountsSetting] = string(mounts)
+	}
+	if lc.sink != nil {
+		// The Secret's URL comes in LOGLET_SINK (sidecar), which the
+		// agent reads before the document: the document names none, so
+		// no URL but the one used appears in the pod.
+		delete(s, "sink")
+	}
 	in := config.Input{
 		Name:      config.DefaultInput,
 		Files:     globs,
@@ -62,11 +78,41 @@ func sidecarDocument(pod *corev1.Pod, req Request, cfg Config, globs []string) (
 	if req.MultilineStart != "" || req.MultilinePreset != "" {
 		in.Multiline = &config.Multiline{Start: req.MultilineStart, Preset: req.MultilinePreset}
 	}
-	inputs := []config.Input{in}
+	var inputs []config.Input
+	if !req.NoDefaultInput {
+		inputs = append(inputs, in)
+	}
 	for _, name := range req.Inputs {
 		inputs = append(inputs, pushInput(name, cfg, len(req.Inputs)))
 	}
-	return config.Document{Settings: s, Inputs: inputs}, warnings
+	return sidecarDoc{Document: config.Document{Settings: s, Inputs: inputs}, more: lc.inputs}, warnings
+}
+
+// sidecarDoc is the sidecar's document: the pod's own inputs, then those
+// of its LogConfigs, which are entries of the document as written
+// (logconfig.Document) rather than config.Input: processors and all, as
+// the agent's loader reads them.
+type sidecarDoc struct {
+	config.Document
+	more []map[string]any
+}
+
+// MarshalJSON writes the document as the agent reads it.
+func (d sidecarDoc) MarshalJSON() ([]byte, error) {
+	b, err := json.Marshal(d.Document)
+	if err != nil || len(d.more) == 0 {
+		return b, err
+	}
+	var m map[string]any
+	if err := json.Unmarshal(b, &m); err != nil {
+		return nil, err
+	}
+	inputs, _ := m["inputs"].([]any)
+	for _, in := range d.more {
+		inputs = append(inputs, in)
+	}
+	m["inputs"] = inputs
+	return json.Marshal(m)
 }
 
 // PushInput is what loglet.io/inputs can name: an input of the sidecar
@@ -134,6 +180,8 @@ var webhookOwned = map[string]string{
 	"exit-when-done":   "for a sidecar that is a plain container (--native-sidecar)",
 	"sink":             "set --sink (the chart's sink)",
 	"metrics-addr":     "set --sidecar-metrics-port (the chart's sidecar.metricsPort); the probes use it",
+	"logconfig-file":   "every sidecar mounts its namespace's rendered LogConfigs at " + logconfig.File,
+	"container-mounts": "each pod's, from the folders the webhook shares with its sidecar",
 }
 
 // perPodAnnotation names the annotation of each input setting that has

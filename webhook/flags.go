@@ -47,6 +47,8 @@ func ServerFlags(fs *pflag.FlagSet) {
 	fs.StringSlice("cert-hosts", nil, "cert-mode self: further DNS names or IP addresses for the certificate")
 	fs.String("metrics-addr", ":8080", "serve Prometheus metrics here")
 	fs.String("health-addr", ":8081", "serve /healthz and /readyz here")
+	fs.Bool("logconfig-controller", true, "run the LogConfig controller (where the LogConfig CRDs are installed): render each namespace's LogConfigs into the ConfigMap its sidecars mount, keep their status, report pods without the sidecar")
+	fs.String("validating-webhook-config-name", "", "cert-mode self: the ValidatingWebhookConfiguration (validating LogConfigs) whose caBundle is kept current too; empty: none")
 	fs.String("reinject", "off", "pods that opted in but run without the sidecar (created while the webhook was down, or before a LogConfig selected them): off reports them (metric loglet_pods_uninjected, an Event each); evict also evicts those with an owner, through the Eviction API (PodDisruptionBudgets kept), so their owner creates them again injected")
 }
 
@@ -105,6 +107,9 @@ func LoadServerOptions(fs *pflag.FlagSet, environ []string) (ServerOptions, erro
 		MetricsAddr:   r.Str("metrics-addr"),
 		HealthAddr:    r.Str("health-addr"),
 		Reinject:      r.OneOf("reinject", "off", "evict"),
+
+		LogConfigController:     r.Bool("logconfig-controller"),
+		ValidatingWebhookConfig: r.Str("validating-webhook-config-name"),
 	}
 	o.Port = tcpPort(r, "port", "9443")
 	o.Config.MetricsPort = int32(tcpPort(r, "sidecar-metrics-port", "9745"))
@@ -174,7 +179,8 @@ func tcpPort(r *settings.Reader, key, example string) int {
 
 // serverOnly are the settings of `loglet webhook` that mean nothing to a
 // preview of the mutation: serving, certificates, metrics.
-var serverOnly = []string{"port", "cert-mode", "cert-dir", "cert-secret", "cert-lifetime", "webhook-config-name", "service-name", "cert-hosts", "metrics-addr", "health-addr", "reinject"}
+var serverOnly = []string{"port", "cert-mode", "cert-dir", "cert-secret", "cert-lifetime", "webhook-config-name", "service-name", "cert-hosts", "metrics-addr", "health-addr", "reinject",
+	"logconfig-controller", "validating-webhook-config-name"}
 
 // InjectFlags declares the settings of `loglet inject`: those of the
 // webhook, so its --config file works as it is, with the server's own

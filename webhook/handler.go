@@ -12,10 +12,16 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promauto"
 	corev1 "k8s.io/api/core/v1"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
+
+	"github.com/loglet/loglet/logconfig"
 )
 
 // Path is where the API server sends pod admissions.
 const Path = "/mutate-v1-pod"
+
+// configsTimeout bounds reading the LogConfigs for one admission, well
+// within the registration's 5 s.
+const configsTimeout = 2 * time.Second
 
 // NamespaceLabels looks up a namespace's labels (the opt-in label).
 type NamespaceLabels func(ctx context.Context, name string) (map[string]string, error)
@@ -25,15 +31,18 @@ type NamespaceLabels func(ctx context.Context, name string) (map[string]string, 
 type Handler struct {
 	cfg        Config
 	namespaces NamespaceLabels
+	configs    LogConfigs
 	admissions *prometheus.CounterVec
 	latency    prometheus.Histogram
 }
 
-// NewHandler returns the pod handler; its metrics go to reg.
-func NewHandler(cfg Config, namespaces NamespaceLabels, reg prometheus.Registerer) *Handler {
+// NewHandler returns the pod handler: namespaces looks up the opt-in
+// label, configs (nil: none) the LogConfigs that may select a pod. Its
+// metrics go to reg.
+func NewHandler(cfg Config, namespaces NamespaceLabels, configs LogConfigs, reg prometheus.Registerer) *Handler {
 	f := promauto.With(reg)
 	h := &Handler{
-		cfg: cfg, namespaces: namespaces,
+		cfg: cfg, namespaces: namespaces, configs: configs,
 		admissions: f.NewCounterVec(prometheus.CounterOpts{Name: "loglet_webhook_admissions_total", Help: "Pod admissions by result."}, []string{"result"}),
 		latency: f.NewHistogram(prometheus.HistogramOpts{Name: "loglet_webhook_admission_seconds", Help: "Time to answer a pod admission.",
 			Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .1}}),
@@ -77,14 +86,44 @@ func (h *Handler) handle(ctx context.Context, req admission.Request) (admission.
 		ns = pod.Namespace
 	}
 	var labels map[string]string
-	if needsNamespace(pod) && h.namespaces != nil {
-		l, err := h.namespaces(ctx, ns)
-		if err != nil {
-			return admission.Errored(http.StatusInternalServerError, fmt.Errorf("namespace %s: %w", ns, err)), "error"
+	looked := false
+	lookup := func() (map[string]string, error) {
+		if !looked && h.namespaces != nil {
+			l, err := h.namespaces(ctx, ns)
+			if err != nil {
+				return nil, fmt.Errorf("namespace %s: %w", ns, err)
+			}
+			labels, looked = l, true
 		}
-		labels = l
+		return labels, nil
 	}
-	out, d, warnings, err := Inject(pod, ns, labels, h.cfg)
+	var configs []logconfig.Entry
+	var warned []string
+	if h.configs != nil && pod.Annotations[AnnotationInject] != "false" {
+		// Bounded: the cache waits for its first sync, which without RBAC
+		// to list LogConfigs never comes, and the API server's timeout
+		// would then fail the pod however it opted in.
+		cctx, cancel := context.WithTimeout(ctx, configsTimeout)
+		entries, clusters, err := h.configs(cctx, ns)
+		cancel()
+		if err == nil {
+			configs, err = configsFor(entries, clusters, lookup)
+		}
+		if err != nil {
+			// A pod its annotations opt in is injected as they say; one
+			// only a LogConfig would have opted in is left for the
+			// controller, which finds pods that opted in uninjected.
+			configs = nil
+			warned = append(warned, fmt.Sprintf("the LogConfigs could not be read (%v): the pod is injected by its annotations and namespace label only", err))
+		}
+	}
+	if needsNamespace(pod) {
+		if _, err := lookup(); err != nil {
+			return admission.Errored(http.StatusInternalServerError, err), "error"
+		}
+	}
+	out, d, warnings, err := InjectWith(pod, ns, labels, configs, h.cfg)
+	warnings = append(warned, warnings...)
 	var invalid *InvalidError
 	var start *StartError
 	switch {

@@ -21,7 +21,7 @@ import (
 )
 
 func newTestHandler() *Handler {
-	return NewHandler(DefaultConfig(), nil, prometheus.NewRegistry())
+	return NewHandler(DefaultConfig(), nil, nil, prometheus.NewRegistry())
 }
 
 func review(t testing.TB, kind metav1.GroupVersionKind, obj any) admission.Request {
@@ -174,7 +174,7 @@ func BenchmarkAdmission(b *testing.B) {
 // so rates and alerts on it work from the start (issue 25).
 func TestAdmissionsCountedFromZero(t *testing.T) {
 	reg := prometheus.NewRegistry()
-	NewHandler(DefaultConfig(), nil, reg)
+	NewHandler(DefaultConfig(), nil, nil, reg)
 	families, err := reg.Gather()
 	if err != nil {
 		t.Fatal(err)

@@ -26,8 +26,9 @@ type Source struct {
 // (and pod template of a Deployment, StatefulSet, DaemonSet, ReplicaSet,
 // ReplicationController, Job or CronJob, also inside a List) mutated as
 // the webhook would, the preview a user runs before trusting the webhook.
-// Namespace labels are not known offline, so only pods that opt in by
-// annotation are injected.
+// LogConfigs and ClusterLogConfigs in any of the sources apply to the
+// pods of all of them (offline.go); namespace labels are known for the
+// Namespaces the sources hold.
 //
 // A document it does not change is written back byte for byte, comments,
 // unknown fields and all. In a document it changes, it applies to the
@@ -43,13 +44,19 @@ type Preview struct {
 	// instead of the manifests.
 	Diff bool
 
-	src string // the source being read, for warnings
+	src string          // the source being read, for warnings
+	lc  *offlineConfigs // the LogConfigs, ClusterLogConfigs and Namespaces of all sources
 }
 
 // Write previews srcs in order onto w. Between sources it puts the
 // "---" line a multi-document stream needs (unless the next one starts
 // with its own).
 func (p Preview) Write(w io.Writer, srcs ...Source) error {
+	lc, err := collectConfigs(srcs)
+	if err != nil {
+		return err
+	}
+	p.lc = lc
 	out := &lastByte{w: w}
 	for i, src := range srcs {
 		if i > 0 && !p.Diff && out.n > 0 {
@@ -293,7 +300,12 @@ func (p Preview) template(node *yaml.Node, isPod bool, what, ns string) (bool, e
 	if err != nil {
 		return false, fmt.Errorf("%s: %w", what, err)
 	}
-	out, d, warnings, err := Inject(&pod, ns, nil, p.Config)
+	configs, nsLabels, warnings, err := p.lc.forNamespace(ns)
+	if err != nil {
+		return false, fmt.Errorf("%s: %w", what, err)
+	}
+	out, d, more, err := InjectWith(&pod, ns, nsLabels, configs, p.Config)
+	warnings = append(warnings, more...)
 	for _, w := range warnings {
 		fmt.Fprintf(p.Warn, "warning: %s: %s: %s\n", p.src, what, w)
 	}

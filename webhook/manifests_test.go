@@ -173,6 +173,10 @@ func FuzzPreview(f *testing.F) {
 		"a: &x {b: 1}\nc: *x\n",
 		"--- \r\nkind: Pod\r\n...\r\n",
 		"- 1\n- 2\n",
+		// LogConfigs apply to the pods of the stream (offline.go).
+		"apiVersion: loglet.io/v1alpha1\nkind: LogConfig\nmetadata: {name: web, namespace: shop}\nspec:\n  selector: {matchLabels: {app: web}}\n  inputs: [{name: a, files: [/var/log/app/*.log], format: json}]\n---\nkind: Pod\nmetadata: {name: p, namespace: shop, labels: {app: web}}\nspec: {containers: [{name: app, image: a}]}\n",
+		"apiVersion: loglet.io/v1alpha1\nkind: ClusterLogConfig\nmetadata: {name: all}\nspec:\n  namespaceSelector: {matchLabels: {team: a}}\n  inputs: [{name: out, stdout: true}]\n---\napiVersion: v1\nkind: Namespace\nmetadata: {name: default, labels: {team: a}}\n---\nkind: Pod\nspec: {containers: [{name: app, image: a, command: [x]}]}\n",
+		"apiVersion: v1\nkind: List\nitems:\n- apiVersion: loglet.io/v1alpha1\n  kind: LogConfig\n  spec: {inputs: [{name: a, files: [/etc/x]}]}\n",
 	} {
 		f.Add(seed)
 	}

@@ -29,3 +29,26 @@ func Registration(name string, failure admissionregv1.FailurePolicyType) *admiss
 		}},
 	}
 }
+
+// ValidatingRegistration is the ValidatingWebhookConfiguration that sends
+// creations and updates of LogConfigs and ClusterLogConfigs to the
+// webhook's ValidatePath, which refuses those whose inputs would not
+// load.
+func ValidatingRegistration(name string, failure admissionregv1.FailurePolicyType) *admissionregv1.ValidatingWebhookConfiguration {
+	return &admissionregv1.ValidatingWebhookConfiguration{
+		ObjectMeta: metav1.ObjectMeta{Name: name},
+		Webhooks: []admissionregv1.ValidatingWebhook{{
+			Name:         "logconfigs.loglet.io",
+			ClientConfig: admissionregv1.WebhookClientConfig{Service: &admissionregv1.ServiceReference{Path: ptr.To(strings.TrimPrefix(ValidatePath, "/"))}},
+			Rules: []admissionregv1.RuleWithOperations{{
+				Operations: []admissionregv1.OperationType{admissionregv1.Create, admissionregv1.Update},
+				Rule: admissionregv1.Rule{APIGroups: []string{"loglet.io"}, APIVersions: []string{"v1alpha1"},
+					Resources: []string{"logconfigs", "clusterlogconfigs"}},
+			}},
+			FailurePolicy:           ptr.To(failure),
+			SideEffects:             ptr.To(admissionregv1.SideEffectClassNone),
+			AdmissionReviewVersions: []string{"v1"},
+			TimeoutSeconds:          ptr.To[int32](5),
+		}},
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/kubernetes"
@@ -53,6 +54,10 @@ type ServerOptions struct {
 	// Reinject is what the LogConfig controller does with pods that opted
 	// in and run without the sidecar: off (report) or evict.
 	Reinject string
+	// LogConfigController runs the controller where the CRDs are served.
+	LogConfigController bool
+	// ValidatingWebhookConfig (self mode) gets the CA bundle too.
+	ValidatingWebhookConfig string
 }
 
 // Serve runs the webhook server until ctx ends.
@@ -71,9 +76,11 @@ func Serve(ctx context.Context, restCfg *rest.Config, o ServerOptions) error {
 	}
 	// The LogConfig controller runs where the chart installed the CRDs,
 	// on the replica holding its own Lease (the webhook runs on all).
-	logConfigs, err := logconfigctl.Served(restCfg)
-	if err != nil {
-		return fmt.Errorf("webhook: %w", err)
+	logConfigs := false
+	if o.LogConfigController {
+		if logConfigs, err = logconfigctl.Served(restCfg); err != nil {
+			return fmt.Errorf("webhook: %w", err)
+		}
 	}
 	if logConfigs && o.Config.Namespace == "" {
 		return fmt.Errorf("webhook: the LogConfig controller's Lease needs the webhook's namespace: set --namespace or $POD_NAMESPACE")
@@ -102,12 +109,20 @@ func Serve(ctx context.Context, restCfg *rest.Config, o ServerOptions) error {
 	if err != nil {
 		return fmt.Errorf("webhook: %w", err)
 	}
-	// Reads go straight to the API server: a cache would need list and
-	// watch on every namespace, more than the webhook's RBAC grants.
-	handler := NewHandler(o.Config, NamespaceLabelsFrom(mgr.GetAPIReader()), crmetrics.Registry)
+	// Namespaces are read straight from the API server: a cache would
+	// need list and watch on every namespace, more than the webhook's
+	// RBAC grants. LogConfigs come from the manager's informer cache, so
+	// an admission costs no call for them; asking for the informers now
+	// starts them with the manager, not at the first admission.
+	configs, err := logConfigSource(ctx, mgr)
+	if err != nil {
+		return err
+	}
+	handler := NewHandler(o.Config, NamespaceLabelsFrom(mgr.GetAPIReader()), configs, crmetrics.Registry)
 	// GetWebhookServer also adds the server to what the manager runs.
 	srv := mgr.GetWebhookServer()
 	srv.Register(Path, &admission.Webhook{Handler: handler})
+	srv.Register(ValidatePath, &admission.Webhook{Handler: Validator{}})
 	if err := mgr.AddHealthzCheck("ping", healthz.Ping); err != nil {
 		return err
 	}
@@ -122,7 +137,15 @@ func Serve(ctx context.Context, restCfg *rest.Config, o ServerOptions) error {
 		if err := logconfigctl.Setup(mgr, logconfigctl.Options{Decide: decide, Reinject: o.Reinject, Registry: crmetrics.Registry}); err != nil {
 			return err
 		}
-	} else {
+		// The Lease is made before the election does, owned by the
+		// Deployment, so that deleting the webhook leaves none behind.
+		cs, err := kubernetes.NewForConfig(restCfg)
+		if err != nil {
+			return err
+		}
+		log := ctrllog.Log.WithName("logconfig")
+		certs.OwnLease(ctx, cs, o.Config.Namespace, logconfigctl.LeaseName, certs.FindOwner(ctx, cs, o.Config.Namespace, identity(), log), log)
+	} else if o.LogConfigController {
 		ctrllog.Log.WithName("logconfig").Info("the API server does not serve loglet.io/v1alpha1 LogConfigs (CRDs not installed): the LogConfig controller does not run")
 	}
 	if rotator != nil {
@@ -136,6 +159,28 @@ func Serve(ctx context.Context, restCfg *rest.Config, o ServerOptions) error {
 	return mgr.Start(ctx)
 }
 
+// logConfigSource watches LogConfigs and ClusterLogConfigs through the
+// manager's cache. Where their CRDs are not installed (the chart's crds/
+// do it), the webhook still injects by annotation and namespace label,
+// and says so: it does not stop every pod of the cluster for want of an
+// optional feature.
+func logConfigSource(ctx context.Context, mgr manager.Manager) (LogConfigs, error) {
+	gvk := v1alpha1.GroupVersion.WithKind("LogConfig")
+	if _, err := mgr.GetRESTMapper().RESTMapping(gvk.GroupKind(), gvk.Version); err != nil {
+		if meta.IsNoMatchError(err) {
+			ctrllog.Log.WithName("logconfig").Error(err, "the LogConfig CRDs are not installed: pods are injected by their annotations and namespace labels only; install the chart's CRDs and restart the webhook")
+			return nil, nil
+		}
+		return nil, fmt.Errorf("webhook: LogConfigs: %w", err)
+	}
+	for _, obj := range []client.Object{&v1alpha1.LogConfig{}, &v1alpha1.ClusterLogConfig{}} {
+		if _, err := mgr.GetCache().GetInformer(ctx, obj); err != nil {
+			return nil, fmt.Errorf("webhook: watch %T: %w", obj, err)
+		}
+	}
+	return LogConfigsFrom(mgr.GetCache()), nil
+}
+
 // selfSigned sets up self mode: the names the API server calls the Service
 // by, and this replica's identity for the Lease.
 func selfSigned(restCfg *rest.Config, o ServerOptions) (*certs.Rotator, error) {
@@ -146,19 +191,25 @@ func selfSigned(restCfg *rest.Config, o ServerOptions) (*certs.Rotator, error) {
 	ns := o.Config.Namespace
 	svc := o.ServiceName
 	hosts := append([]string{svc + "." + ns + ".svc", svc, svc + "." + ns, svc + "." + ns + ".svc.cluster.local"}, o.CertHosts...)
-	id := os.Getenv("POD_NAME")
-	if id == "" {
-		host, _ := os.Hostname()
-		id = host + "-" + strconv.Itoa(os.Getpid())
-	}
 	return certs.NewRotator(cs, certs.Options{
-		Namespace:     ns,
-		Secret:        o.CertSecret,
-		WebhookConfig: o.WebhookConfig,
-		Identity:      id,
-		Policy:        certs.Policy{Name: svc, Hosts: hosts, Lifetime: o.CertLifetime},
-		Log:           ctrllog.Log.WithName("certs"),
+		Namespace:               ns,
+		Secret:                  o.CertSecret,
+		WebhookConfig:           o.WebhookConfig,
+		ValidatingWebhookConfig: o.ValidatingWebhookConfig,
+		Identity:                identity(),
+		Policy:                  certs.Policy{Name: svc, Hosts: hosts, Lifetime: o.CertLifetime},
+		Log:                     ctrllog.Log.WithName("certs"),
 	})
+}
+
+// identity names this replica in Leases: its pod (POD_NAME, from the
+// downward API), else the host and process.
+func identity() string {
+	if id := os.Getenv("POD_NAME"); id != "" {
+		return id
+	}
+	host, _ := os.Hostname()
+	return host + "-" + strconv.Itoa(os.Getpid())
 }
 
 // NativeSidecars resolves --native-sidecar: always, never, or auto (the

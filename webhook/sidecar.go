@@ -11,6 +11,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/utils/ptr"
 
+	"github.com/loglet/loglet/logconfig"
 	logpod "github.com/loglet/loglet/sidecar/pod"
 )
 
@@ -24,9 +25,9 @@ import (
 // started with; `kubectl get pod -o yaml` shows it; it needs no extra
 // object, no RBAC for one and no clean-up; and the agent reads it before
 // any volume is mounted or readable.
-func sidecar(pod *corev1.Pod, req Request, cfg Config, globs []string, dataVol, infoVol string) (corev1.Container, []string, error) {
+func sidecar(pod *corev1.Pod, req Request, cfg Config, globs []string, dataVol, infoVol string, lc logConfigPart) (corev1.Container, []string, error) {
 	res, warnings := resources(req, cfg)
-	doc, more := sidecarDocument(pod, req, cfg, globs)
+	doc, more := sidecarDocument(pod, req, cfg, globs, lc)
 	warnings = append(more, warnings...)
 	// Indented, the document is a block of lines in the pod's YAML
 	// rather than one long quoted line.
@@ -35,6 +36,13 @@ func sidecar(pod *corev1.Pod, req Request, cfg Config, globs []string, dataVol, 
 		return corev1.Container{}, nil, fmt.Errorf("the sidecar's configuration document: %w", err)
 	}
 	env := []corev1.EnvVar{{Name: ConfigEnv, Value: escapeForYAML(docJSON)}}
+	if lc.sink != nil {
+		// Not optional: a pod whose LogConfig names a sink it cannot read
+		// must not ship elsewhere; the kubelet says what is missing.
+		env = append(env, corev1.EnvVar{Name: SinkEnv, ValueFrom: &corev1.EnvVarSource{SecretKeyRef: &corev1.SecretKeySelector{
+			LocalObjectReference: corev1.LocalObjectReference{Name: lc.sink.SecretName}, Key: lc.sink.Key, Optional: ptr.To(false),
+		}}})
+	}
 	for _, f := range []struct{ name, path string }{
 		{"LOGLET_POD_NAME", "metadata.name"},
 		{"LOGLET_POD_NAMESPACE", "metadata.namespace"},
@@ -71,6 +79,7 @@ func sidecar(pod *corev1.Pod, req Request, cfg Config, globs []string, dataVol, 
 		VolumeMounts: []corev1.VolumeMount{
 			{Name: dataVol, MountPath: sidecarRoot},
 			{Name: infoVol, MountPath: podinfoDir, ReadOnly: true},
+			{Name: lc.volume, MountPath: logconfig.MountDir, ReadOnly: true},
 		},
 		SecurityContext: hardened(),
 	}
@@ -137,6 +146,9 @@ func escapeForYAML(js []byte) string {
 
 // ConfigEnv holds the sidecar's configuration document (JSON).
 const ConfigEnv = "LOGLET_CONFIG"
+
+// SinkEnv holds the sink URL of a LogConfig's spec.sink, from its Secret.
+const SinkEnv = "LOGLET_SINK"
 
 // MemoryLimitEnv hands the sidecar its own memory limit (in bytes, from
 // the downward API), from which it plans its buffer and GOMEMLIMIT.

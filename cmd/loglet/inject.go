@@ -29,8 +29,16 @@ func injectCommand() *cobra.Command {
 StatefulSets, DaemonSets, ReplicaSets, ReplicationControllers, Jobs and
 CronJobs, also inside a List such as kubectl get -o yaml prints) as the loglet
 webhook would mutate them: the preview to run before trusting the webhook.
-Pods opt in with the loglet.io/inject: "true" annotation; namespace labels are
-not known offline.
+Pods opt in with the loglet.io/inject: "true" annotation, or when a LogConfig
+or ClusterLogConfig in the input selects them; a Namespace in the input opts
+its pods in with the label loglet.io/inject=enabled, as in the cluster.
+
+LogConfig and ClusterLogConfig documents (loglet.io/v1alpha1, also inside a
+List) apply to the pods of the whole input, whichever file holds them, and are
+printed as written. One the validating webhook would refuse exits non-zero
+with its message. A ClusterLogConfig with a namespaceSelector applies to the
+pods of a namespace only when the input holds that Namespace (its labels are
+not known offline otherwise; inject warns).
 
 -f takes files, folders (their .yaml, .yml and .json files; -R also those of
 their subfolders) and - for standard input, and may be repeated, as with

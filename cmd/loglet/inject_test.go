@@ -140,6 +140,14 @@ func TestInjectGolden(t *testing.T) {
 		{name: "folder-recursive", args: []string{"-R", "-f", "folder"}},
 		{name: "stdin", args: []string{"-f", "-"}, stdin: "deployment.yaml"},
 		{name: "typos", args: []string{"-f", "typos.yaml"}},
+		// LogConfigs in the same input (issue 21).
+		{name: "logconfig-selected", args: []string{"-f", "logconfig/selected.yaml"}},
+		{name: "logconfig-annotated", args: []string{"-f", "logconfig/annotated.yaml"}},
+		{name: "logconfig-two", args: []string{"-f", "logconfig/two.yaml"}},
+		{name: "logconfig-cluster", args: []string{"-f", "logconfig/cluster.yaml"}},
+		{name: "logconfig-nomatch", args: []string{"-f", "logconfig/nomatch.yaml"}},
+		// The LogConfig in one file applies to the Deployment in another.
+		{name: "logconfig-files", args: []string{"--diff", "-f", "deployment.yaml", "-f", "logconfig/two.yaml"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var out, errb bytes.Buffer
@@ -219,5 +227,48 @@ func TestInjectHelp(t *testing.T) {
 		if strings.Contains(help, server+" ") {
 			t.Errorf("inject --help lists the webhook server's %s", server)
 		}
+	}
+}
+
+// TestInjectLogConfigs: LogConfig documents pass through `loglet inject`
+// unchanged; a pod no LogConfig selects comes out byte for byte as it
+// went in; a LogConfig the validating webhook would refuse stops inject
+// with the webhook's message.
+func TestInjectLogConfigs(t *testing.T) {
+	dir := filepath.Join("testdata", "inject", "logconfig")
+	for _, file := range []string{"nomatch.yaml"} {
+		in, err := os.ReadFile(filepath.Join(dir, file))
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, err := exec.Command(loglet, "inject", "-f", filepath.Join(dir, file)).Output()
+		if err != nil {
+			t.Fatalf("loglet inject %s: %v", file, err)
+		}
+		if !bytes.Equal(out, in) {
+			t.Errorf("loglet inject changed %s, which no LogConfig applies to:\n%s", file, textdiff.First(string(in), string(out)))
+		}
+	}
+	// The LogConfig documents themselves come out as written.
+	in, err := os.ReadFile(filepath.Join(dir, "selected.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command(loglet, "inject", "-f", filepath.Join(dir, "selected.yaml")).Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, lcIn, _ := strings.Cut(string(in), "\n---\n")
+	_, lcOut, _ := strings.Cut(string(out), "\n---\n")
+	if lcIn == "" || lcOut != lcIn {
+		t.Errorf("the LogConfig document changed:\n%s", textdiff.First(lcIn, lcOut))
+	}
+
+	cmd := exec.Command(loglet, "inject", "-f", filepath.Join(dir, "invalid.yaml"))
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	const want = "invalid.yaml: document 1: LogConfig broken: spec.inputs: input app: format regex:(unclosed does not compile"
+	if err := cmd.Run(); err == nil || !strings.Contains(stderr.String(), want) {
+		t.Errorf("inject of an invalid LogConfig: %v, stderr %q; want a failure saying %q", err, stderr.String(), want)
 	}
 }
