@@ -108,7 +108,7 @@ func LoadServerOptions(fs *pflag.FlagSet, environ []string) (ServerOptions, erro
 		HealthAddr:    r.Str("health-addr"),
 		Reinject:      r.OneOf("reinject", "off", "evict"),
 
-		LogConfigController:     r.Bool("logconfig-controller"),
+		NoLogConfigController:   !r.Bool("logconfig-controller"),
 		ValidatingWebhookConfig: r.Str("validating-webhook-config-name"),
 	}
 	o.Port = tcpPort(r, "port", "9443")

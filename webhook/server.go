@@ -54,8 +54,9 @@ type ServerOptions struct {
 	// Reinject is what the LogConfig controller does with pods that opted
 	// in and run without the sidecar: off (report) or evict.
 	Reinject string
-	// LogConfigController runs the controller where the CRDs are served.
-	LogConfigController bool
+	// NoLogConfigController keeps the controller off where the CRDs are
+	// served (the chart's logConfig.controller.enabled: false).
+	NoLogConfigController bool
 	// ValidatingWebhookConfig (self mode) gets the CA bundle too.
 	ValidatingWebhookConfig string
 }
@@ -77,7 +78,7 @@ func Serve(ctx context.Context, restCfg *rest.Config, o ServerOptions) error {
 	// The LogConfig controller runs where the chart installed the CRDs,
 	// on the replica holding its own Lease (the webhook runs on all).
 	logConfigs := false
-	if o.LogConfigController {
+	if !o.NoLogConfigController {
 		if logConfigs, err = logconfigctl.Served(restCfg); err != nil {
 			return fmt.Errorf("webhook: %w", err)
 		}
@@ -145,7 +146,7 @@ func Serve(ctx context.Context, restCfg *rest.Config, o ServerOptions) error {
 		}
 		log := ctrllog.Log.WithName("logconfig")
 		certs.OwnLease(ctx, cs, o.Config.Namespace, logconfigctl.LeaseName, certs.FindOwner(ctx, cs, o.Config.Namespace, identity(), log), log)
-	} else if o.LogConfigController {
+	} else if !o.NoLogConfigController {
 		ctrllog.Log.WithName("logconfig").Info("the API server does not serve loglet.io/v1alpha1 LogConfigs (CRDs not installed): the LogConfig controller does not run")
 	}
 	if rotator != nil {

@@ -172,10 +172,12 @@ func TestWebhookSelfCertificates(t *testing.T) {
 		}
 		admin.CoreV1().Secrets("shop").Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "db"}}, metav1.CreateOptions{})
 		for what, err := range map[string]error{
-			"get a Secret in another namespace":  get(sa.CoreV1().Secrets("shop").Get(ctx, "db", metav1.GetOptions{})),
-			"list Secrets in another namespace":  get(sa.CoreV1().Secrets("shop").List(ctx, metav1.ListOptions{})),
-			"list Secrets in its own namespace":  get(sa.CoreV1().Secrets(ns).List(ctx, metav1.ListOptions{})),
-			"list pods":                          get(sa.CoreV1().Pods("").List(ctx, metav1.ListOptions{})),
+			"get a Secret in another namespace": get(sa.CoreV1().Secrets("shop").Get(ctx, "db", metav1.GetOptions{})),
+			"list Secrets in another namespace": get(sa.CoreV1().Secrets("shop").List(ctx, metav1.ListOptions{})),
+			"list Secrets in its own namespace": get(sa.CoreV1().Secrets(ns).List(ctx, metav1.ListOptions{})),
+			// The LogConfig controller reads pods; it never changes one.
+			"delete a pod":                       sa.CoreV1().Pods("shop").Delete(ctx, "web", metav1.DeleteOptions{}),
+			"read another ConfigMap":             get(sa.CoreV1().ConfigMaps("shop").Get(ctx, "app-config", metav1.GetOptions{})),
 			"patch another webhook registration": get(sa.AdmissionregistrationV1().MutatingWebhookConfigurations().Patch(ctx, "other", types.MergePatchType, []byte(`{}`), metav1.PatchOptions{})),
 		} {
 			if !apierrors.IsForbidden(err) {
