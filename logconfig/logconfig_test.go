@@ -39,6 +39,20 @@ func TestValidate(t *testing.T) {
 	}
 }
 
+func TestValidateSelectors(t *testing.T) {
+	bad := &metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{{Key: "app", Operator: "Like"}}}
+	in := []v1alpha1.Input{{Name: "app", Stdout: true}}
+	if err := Validate(v1alpha1.LogConfigSpec{Selector: bad, Inputs: in}); err == nil || !strings.HasPrefix(err.Error(), "spec.selector: ") {
+		t.Errorf("a selector with operator Like: %v; want spec.selector refused", err)
+	}
+	if err := ValidateCluster(v1alpha1.ClusterLogConfigSpec{NamespaceSelector: bad, LogConfigSpec: v1alpha1.LogConfigSpec{Inputs: in}}); err == nil || !strings.HasPrefix(err.Error(), "spec.namespaceSelector: ") {
+		t.Errorf("a namespace selector with operator Like: %v; want spec.namespaceSelector refused", err)
+	}
+	if err := ValidateCluster(v1alpha1.ClusterLogConfigSpec{LogConfigSpec: v1alpha1.LogConfigSpec{Inputs: []v1alpha1.Input{{Name: "app"}}}}); err == nil {
+		t.Error("a ClusterLogConfig whose input reads nothing was accepted")
+	}
+}
+
 func TestPodInputs(t *testing.T) {
 	entries := []Entry{
 		{Kind: KindClusterLogConfig, Name: "all", Inputs: []v1alpha1.Input{{Name: "out", Stdout: true}}},

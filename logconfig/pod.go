@@ -6,6 +6,8 @@ import (
 	"path"
 	"slices"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
 	"github.com/loglet/loglet/api/v1alpha1"
 	"github.com/loglet/loglet/sidecar/config"
 )
@@ -109,10 +111,18 @@ func Document(in v1alpha1.Input) (map[string]any, error) {
 	return m, nil
 }
 
-// Validate loads a config's inputs as a sidecar will: with the agent's
-// own loader, after checking each file as the pod annotation
-// loglet.io/paths is checked. The error names the input and key.
+// Validate is why a config cannot be applied, or nil: its selector does
+// not parse, or its inputs do not load as a sidecar will load them (with
+// the agent's own loader, after checking each file as the pod annotation
+// loglet.io/paths is checked). The error names the field, the input and
+// the key. The validating webhook, the controller's Accepted condition
+// and loglet inject all check with it.
 func Validate(s v1alpha1.LogConfigSpec) error {
+	if s.Selector != nil {
+		if _, err := metav1.LabelSelectorAsSelector(s.Selector); err != nil {
+			return fmt.Errorf("spec.selector: %w", err)
+		}
+	}
 	var list []any
 	for i, in := range s.Inputs {
 		where := fmt.Sprintf("spec.inputs[%d] (%s)", i, in.Name)
@@ -138,4 +148,15 @@ func Validate(s v1alpha1.LogConfigSpec) error {
 		return fmt.Errorf("spec.inputs: %w", err)
 	}
 	return nil
+}
+
+// ValidateCluster is Validate for a ClusterLogConfig, with its namespace
+// selector.
+func ValidateCluster(s v1alpha1.ClusterLogConfigSpec) error {
+	if s.NamespaceSelector != nil {
+		if _, err := metav1.LabelSelectorAsSelector(s.NamespaceSelector); err != nil {
+			return fmt.Errorf("spec.namespaceSelector: %w", err)
+		}
+	}
+	return Validate(s.LogConfigSpec)
 }

@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"sync"
 
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
@@ -29,7 +28,7 @@ type LogConfigs func(ctx context.Context, namespace string) ([]logconfig.Entry, 
 // config is validated once per generation (the loader compiles regular
 // expressions; 100 configs at every admission would cost milliseconds).
 func LogConfigsFrom(r client.Reader) LogConfigs {
-	return logConfigsFrom(r, ValidateLogConfig, ValidateClusterLogConfig)
+	return logConfigsFrom(r, logconfig.Validate, logconfig.ValidateCluster)
 }
 
 func logConfigsFrom(r client.Reader, validateLC func(v1alpha1.LogConfigSpec) error, validateCLC func(v1alpha1.ClusterLogConfigSpec) error) LogConfigs {
@@ -136,30 +135,6 @@ func configsFor(entries []logconfig.Entry, clusters []*v1alpha1.ClusterLogConfig
 // clusterlogconfigs of loglet.io/v1alpha1).
 const ValidatePath = "/validate-loglet-io-v1alpha1-logconfig"
 
-// ValidateLogConfig is what the validating webhook checks of a
-// LogConfig: its selector parses, and its inputs load as a sidecar will
-// load them (logconfig.Validate), with the messages a pod's annotations
-// get for the same mistakes.
-func ValidateLogConfig(s v1alpha1.LogConfigSpec) error {
-	if s.Selector != nil {
-		if _, err := metav1.LabelSelectorAsSelector(s.Selector); err != nil {
-			return fmt.Errorf("spec.selector: %w", err)
-		}
-	}
-	return logconfig.Validate(s)
-}
-
-// ValidateClusterLogConfig is ValidateLogConfig and the namespace
-// selector.
-func ValidateClusterLogConfig(s v1alpha1.ClusterLogConfigSpec) error {
-	if s.NamespaceSelector != nil {
-		if _, err := metav1.LabelSelectorAsSelector(s.NamespaceSelector); err != nil {
-			return fmt.Errorf("spec.namespaceSelector: %w", err)
-		}
-	}
-	return ValidateLogConfig(s.LogConfigSpec)
-}
-
 // Validator is the validating admission handler of LogConfigs and
 // ClusterLogConfigs: it refuses one whose inputs would not load.
 type Validator struct{}
@@ -178,12 +153,12 @@ func (Validator) Handle(_ context.Context, req admission.Request) admission.Resp
 	case logconfig.KindLogConfig:
 		var lc v1alpha1.LogConfig
 		if err = decodeObject(req.Object.Raw, &lc); err == nil {
-			err = ValidateLogConfig(lc.Spec)
+			err = logconfig.Validate(lc.Spec)
 		}
 	case logconfig.KindClusterLogConfig:
 		var c v1alpha1.ClusterLogConfig
 		if err = decodeObject(req.Object.Raw, &c); err == nil {
-			err = ValidateClusterLogConfig(c.Spec)
+			err = logconfig.ValidateCluster(c.Spec)
 		}
 	default:
 		return admission.Errored(http.StatusBadRequest, fmt.Errorf("loglet validates LogConfigs and ClusterLogConfigs, got %s: check the webhook configuration's rules", req.Kind.Kind))

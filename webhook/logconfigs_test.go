@@ -484,7 +484,7 @@ func TestLogConfigsFromValidatesOnce(t *testing.T) {
 			Spec: v1alpha1.LogConfigSpec{Inputs: []v1alpha1.Input{filesInput("a", "json", "/var/log/app/*.log")}}})
 	}
 	checks := 0
-	src := logConfigsFrom(b.Build(), func(v1alpha1.LogConfigSpec) error { checks++; return nil }, ValidateClusterLogConfig)
+	src := logConfigsFrom(b.Build(), func(v1alpha1.LogConfigSpec) error { checks++; return nil }, logconfig.ValidateCluster)
 	for _, ns := range []string{"shop", "empty", "shop", "empty", "shop"} {
 		if _, _, err := src(t.Context(), ns); err != nil {
 			t.Fatal(err)

@@ -112,7 +112,7 @@ func (o *offlineConfigs) add(obj *yaml.Node) error {
 		if err := decodeNode(obj, &lc); err != nil {
 			return err
 		}
-		if err := ValidateLogConfig(lc.Spec); err != nil {
+		if err := logconfig.Validate(lc.Spec); err != nil {
 			return fmt.Errorf("%s %s: %w", kind, lc.Name, err)
 		}
 		ns := lc.Namespace
@@ -125,7 +125,7 @@ func (o *offlineConfigs) add(obj *yaml.Node) error {
 		if err := decodeNode(obj, &c); err != nil {
 			return err
 		}
-		if err := ValidateClusterLogConfig(c.Spec); err != nil {
+		if err := logconfig.ValidateCluster(c.Spec); err != nil {
 			return fmt.Errorf("%s %s: %w", kind, c.Name, err)
 		}
 		o.clusters = append(o.clusters, &c)

@@ -21,7 +21,7 @@ func BenchmarkCheckLogConfig(b *testing.B) {
 		{Name: "out", Stdout: true, Format: "json"},
 	}}}
 	for b.Loop() {
-		if err := logconfigctl.CheckLogConfig(lc); err != nil {
+		if err := logconfig.Validate(lc.Spec); err != nil {
 			b.Fatal(err)
 		}
 	}

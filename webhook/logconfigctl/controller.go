@@ -136,7 +136,7 @@ type verdict struct {
 	err        error
 }
 
-// check is CheckLogConfig or CheckClusterLogConfig of obj, remembered.
+// check is logconfig.Validate or ValidateCluster of obj, remembered.
 func (c *controller) check(obj client.Object, run func() error) error {
 	if v, ok := c.checked.Load(obj.GetUID()); ok && v.(verdict).generation == obj.GetGeneration() {
 		return v.(verdict).err
@@ -151,13 +151,13 @@ func (c *controller) configs(lcs []v1alpha1.LogConfig, clcs []v1alpha1.ClusterLo
 	out := Configs{LogConfigs: lcs, ClusterLogConfigs: clcs, Invalid: map[string]error{}}
 	for i := range lcs {
 		lc := &lcs[i]
-		if err := c.check(lc, func() error { return CheckLogConfig(lc) }); err != nil {
+		if err := c.check(lc, func() error { return logconfig.Validate(lc.Spec) }); err != nil {
 			out.Invalid[Key(logconfig.KindLogConfig, lc.Namespace, lc.Name)] = err
 		}
 	}
 	for i := range clcs {
 		clc := &clcs[i]
-		if err := c.check(clc, func() error { return CheckClusterLogConfig(clc) }); err != nil {
+		if err := c.check(clc, func() error { return logconfig.ValidateCluster(clc.Spec) }); err != nil {
 			out.Invalid[Key(logconfig.KindClusterLogConfig, "", clc.Name)] = err
 		}
 	}

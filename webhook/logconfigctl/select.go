@@ -13,7 +13,6 @@
 package logconfigctl
 
 import (
-	"fmt"
 	"maps"
 	"slices"
 	"strings"
@@ -48,35 +47,9 @@ func NeverInjected(decide Decider, namespace string, nsLabels map[string]string)
 	return !ok
 }
 
-// CheckLogConfig is why lc cannot be applied, or nil: its selector does
-// not parse or its inputs do not load (logconfig.Validate).
-func CheckLogConfig(lc *v1alpha1.LogConfig) error {
-	return checkSpec(lc.Spec)
-}
-
-// CheckClusterLogConfig is CheckLogConfig for c, with its namespace
-// selector.
-func CheckClusterLogConfig(c *v1alpha1.ClusterLogConfig) error {
-	if c.Spec.NamespaceSelector != nil {
-		if _, err := metav1.LabelSelectorAsSelector(c.Spec.NamespaceSelector); err != nil {
-			return fmt.Errorf("spec.namespaceSelector: %w", err)
-		}
-	}
-	return checkSpec(c.Spec.LogConfigSpec)
-}
-
-func checkSpec(s v1alpha1.LogConfigSpec) error {
-	if s.Selector != nil {
-		if _, err := metav1.LabelSelectorAsSelector(s.Selector); err != nil {
-			return fmt.Errorf("spec.selector: %w", err)
-		}
-	}
-	return logconfig.Validate(s)
-}
-
 // Configs are the LogConfigs and ClusterLogConfigs of a cluster (or of a
-// namespace and the cluster) with the verdict of CheckLogConfig and
-// CheckClusterLogConfig on each, so a config is checked once per pass.
+// namespace and the cluster) with the verdict of logconfig.Validate and
+// logconfig.ValidateCluster on each, so a config is checked once per pass.
 type Configs struct {
 	LogConfigs        []v1alpha1.LogConfig
 	ClusterLogConfigs []v1alpha1.ClusterLogConfig
@@ -92,12 +65,12 @@ func Key(kind, namespace, name string) string { return kind + "/" + namespace + 
 func NewConfigs(lcs []v1alpha1.LogConfig, clcs []v1alpha1.ClusterLogConfig) Configs {
 	c := Configs{LogConfigs: lcs, ClusterLogConfigs: clcs, Invalid: map[string]error{}}
 	for i := range lcs {
-		if err := CheckLogConfig(&lcs[i]); err != nil {
+		if err := logconfig.Validate(lcs[i].Spec); err != nil {
 			c.Invalid[Key(logconfig.KindLogConfig, lcs[i].Namespace, lcs[i].Name)] = err
 		}
 	}
 	for i := range clcs {
-		if err := CheckClusterLogConfig(&clcs[i]); err != nil {
+		if err := logconfig.ValidateCluster(clcs[i].Spec); err != nil {
 			c.Invalid[Key(logconfig.KindClusterLogConfig, "", clcs[i].Name)] = err
 		}
 	}
