@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -14,11 +13,8 @@ import (
 	admissionregv1 "k8s.io/api/admissionregistration/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime"
-	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/envtest"
 	crwebhook "sigs.k8s.io/controller-runtime/pkg/webhook"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
@@ -34,26 +30,12 @@ import (
 // input, the handler reading LogConfigs from an informer cache as `loglet
 // webhook` does.
 func TestLogConfigsThroughAPIServer(t *testing.T) {
-	crds := func(env *envtest.Environment) {
-		env.CRDDirectoryPaths = []string{filepath.Join("..", "charts", "loglet", "crds")}
-		env.ErrorIfCRDPathMissing = true
-		env.WebhookInstallOptions.ValidatingWebhooks = append(env.WebhookInstallOptions.ValidatingWebhooks, ValidatingRegistration("loglet-logconfigs", admissionregv1.Fail))
-	}
-	env, restCfg := kubetest.Start(t, kubetest.Webhooks(Registration("loglet", admissionregv1.Fail)), crds)
-	scheme := runtime.NewScheme()
-	if err := clientgoscheme.AddToScheme(scheme); err != nil {
-		t.Fatal(err)
-	}
-	if err := v1alpha1.AddToScheme(scheme); err != nil {
-		t.Fatal(err)
-	}
-	cl, err := client.New(restCfg, client.Options{Scheme: scheme})
-	if err != nil {
-		t.Fatal(err)
-	}
+	env, restCfg := kubetest.Start(t, kubetest.CRDs(), kubetest.Webhooks(Registration("loglet", admissionregv1.Fail)),
+		kubetest.ValidatingWebhooks(ValidatingRegistration("loglet-logconfigs", admissionregv1.Fail)))
+	cl := kubetest.Client(t, restCfg)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel() // before env.Stop: the server watches the certificate files
-	informers, err := cache.New(restCfg, cache.Options{Scheme: scheme})
+	informers, err := cache.New(restCfg, cache.Options{Scheme: cl.Scheme()})
 	if err != nil {
 		t.Fatal(err)
 	}

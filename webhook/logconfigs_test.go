@@ -13,12 +13,12 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 	"sigs.k8s.io/yaml"
 
 	"github.com/loglet/loglet/api/v1alpha1"
+	"github.com/loglet/loglet/internal/kubetest"
 	"github.com/loglet/loglet/logconfig"
 )
 
@@ -320,10 +320,7 @@ func TestHandlerClusterLogConfigs(t *testing.T) {
 // validating webhook would accept (one created before the webhook, or
 // while it was down, never reaches a pod).
 func TestLogConfigsFromSkipsInvalid(t *testing.T) {
-	scheme := runtime.NewScheme()
-	if err := v1alpha1.AddToScheme(scheme); err != nil {
-		t.Fatal(err)
-	}
+	scheme := kubetest.Scheme(t)
 	good := &v1alpha1.LogConfig{ObjectMeta: metav1.ObjectMeta{Name: "good", Namespace: "shop", UID: "1"},
 		Spec: v1alpha1.LogConfigSpec{Inputs: []v1alpha1.Input{filesInput("a", "json", "/var/log/app/*.log")}}}
 	bad := &v1alpha1.LogConfig{ObjectMeta: metav1.ObjectMeta{Name: "bad", Namespace: "shop", UID: "2"},
@@ -474,10 +471,7 @@ func TestPreviewLogConfigs(t *testing.T) {
 // LogConfigs once made it forget them all, and re-validate 100 configs
 // at the next admission in theirs).
 func TestLogConfigsFromValidatesOnce(t *testing.T) {
-	scheme := runtime.NewScheme()
-	if err := v1alpha1.AddToScheme(scheme); err != nil {
-		t.Fatal(err)
-	}
+	scheme := kubetest.Scheme(t)
 	b := fake.NewClientBuilder().WithScheme(scheme)
 	for i := range 100 {
 		b = b.WithObjects(&v1alpha1.LogConfig{ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("lc-%03d", i), Namespace: "shop", UID: types.UID(fmt.Sprint(i)), Generation: 1},

@@ -19,14 +19,7 @@ import (
 // for, with their messages.
 func TestCRDsInstall(t *testing.T) {
 	_, cfg := kubetest.Start(t, kubetest.CRDs())
-	scheme := runtime.NewScheme()
-	if err := v1alpha1.AddToScheme(scheme); err != nil {
-		t.Fatal(err)
-	}
-	c, err := client.New(cfg, client.Options{Scheme: scheme})
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := kubetest.Client(t, cfg)
 	ctx := context.Background()
 	valid := v1alpha1.LogConfigSpec{Inputs: []v1alpha1.Input{{Name: "app", Files: []string{"/var/log/app/*.log"}, Format: "json",
 		Processors: []runtime.RawExtension{{Raw: []byte(`{"drop":{"match":"GET /healthz"}}`)}}}}}

@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -22,11 +21,9 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
-	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/envtest"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
 	"github.com/loglet/loglet/api/v1alpha1"
@@ -59,29 +56,15 @@ func (c countingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 //
 //	KUBEBUILDER_ASSETS=$(hack/control-plane.sh) go test ./cmd/loglet -run '^$' -bench AdmissionLogConfigs -benchtime 1x
 func BenchmarkAdmissionLogConfigs(b *testing.B) {
-	crds := func(env *envtest.Environment) {
-		env.CRDDirectoryPaths = []string{filepath.Join("..", "..", "charts", "loglet", "crds")}
-		env.ErrorIfCRDPathMissing = true
-	}
-	_, restCfg := kubetest.Start(b, crds)
-	scheme := runtime.NewScheme()
-	if err := clientgoscheme.AddToScheme(scheme); err != nil {
-		b.Fatal(err)
-	}
-	if err := v1alpha1.AddToScheme(scheme); err != nil {
-		b.Fatal(err)
-	}
-	admin, err := client.New(restCfg, client.Options{Scheme: scheme})
-	if err != nil {
-		b.Fatal(err)
-	}
+	_, restCfg := kubetest.Start(b, kubetest.CRDs())
+	admin := kubetest.Client(b, restCfg)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	// The webhook's clients, counted.
 	var calls atomic.Int64
 	whCfg := rest.CopyConfig(restCfg)
 	whCfg.Wrap(func(rt http.RoundTripper) http.RoundTripper { return countingTransport{rt, &calls} })
-	informers, err := cache.New(whCfg, cache.Options{Scheme: scheme})
+	informers, err := cache.New(whCfg, cache.Options{Scheme: admin.Scheme()})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -94,7 +77,7 @@ func BenchmarkAdmissionLogConfigs(b *testing.B) {
 	if !informers.WaitForCacheSync(ctx) {
 		b.Fatal("the informers did not sync")
 	}
-	reader, err := client.New(whCfg, client.Options{Scheme: scheme})
+	reader, err := client.New(whCfg, client.Options{Scheme: admin.Scheme()})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -13,9 +13,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/kubernetes"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/loglet/loglet/api/v1alpha1"
 	"github.com/loglet/loglet/internal/freeport"
@@ -84,29 +82,12 @@ func TestNodeModeAppliesClusterLogConfig(t *testing.T) {
 	}
 	app := startWriter(filepath.Join(dir, "app", "0.log"), `2026-12-02T06:00:00.000000000Z stdout F {"level":"warn","msg":"app %06d"}`, 0)
 	side := startWriter(filepath.Join(dir, "side", "0.log"), `2026-12-02T06:00:00.000000000Z stdout F {"level":"warn","msg":"side %06d"}`, 0)
-	records := func() map[string][]sinktest.Full {
-		recs, _, err := sinktest.ReadFileAs[sinktest.Full](out)
-		if err != nil && !os.IsNotExist(err) {
-			t.Fatal(err)
-		}
-		by := map[string][]sinktest.Full{}
-		for _, r := range recs {
-			by[r.Body] = append(by[r.Body], r)
-		}
-		return by
-	}
+	records := func() map[string][]sinktest.Full { return byBody(t, out) }
 	poll.Until(t, 10*time.Second, "app's lines read raw", func() bool {
 		return len(records()[`{"level":"warn","msg":"app 000100"}`]) > 0
 	})
 
-	scheme := runtime.NewScheme()
-	if err := v1alpha1.AddToScheme(scheme); err != nil {
-		t.Fatal(err)
-	}
-	kc, err := client.New(restCfg, client.Options{Scheme: scheme})
-	if err != nil {
-		t.Fatal(err)
-	}
+	kc := kubetest.Client(t, restCfg)
 	clc := &v1alpha1.ClusterLogConfig{ObjectMeta: metav1.ObjectMeta{Name: "web-json"}, Spec: v1alpha1.ClusterLogConfigSpec{
 		NamespaceSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"team": "a"}},
 		LogConfigSpec: v1alpha1.LogConfigSpec{

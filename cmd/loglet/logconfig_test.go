@@ -28,6 +28,44 @@ type configMapVolume struct {
 	n   int
 }
 
+// newConfigMapVolume is an empty mount of an optional ConfigMap.
+func newConfigMapVolume(t *testing.T, dir string) *configMapVolume {
+	t.Helper()
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return &configMapVolume{dir: dir}
+}
+
+// podVolume lays out a sidecar's volume as the webhook and the kubelet
+// do for a pod labelled app=web: the downward API's labels and these
+// folders.
+func podVolume(t *testing.T, vol string, dirs ...string) {
+	t.Helper()
+	for _, d := range append(dirs, "podinfo") {
+		if err := os.MkdirAll(filepath.Join(vol, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(vol, "podinfo", "labels"), []byte("app=\"web\"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// byBody reads the file sink's records so far, by body.
+func byBody(t *testing.T, out string) map[string][]sinktest.Full {
+	t.Helper()
+	recs, _, err := sinktest.ReadFileAs[sinktest.Full](out)
+	if err != nil && !os.IsNotExist(err) {
+		t.Fatal(err)
+	}
+	by := map[string][]sinktest.Full{}
+	for _, r := range recs {
+		by[r.Body] = append(by[r.Body], r)
+	}
+	return by
+}
+
 func (v *configMapVolume) write(t *testing.T, key string, data []byte) {
 	t.Helper()
 	v.n++
@@ -136,18 +174,8 @@ func (w *lineWriter) halt(t *testing.T) int64 {
 func TestLogConfigReloadWithoutRestart(t *testing.T) {
 	vol, dir := t.TempDir(), t.TempDir()
 	out := filepath.Join(dir, "out.ndjson")
-	for _, d := range []string{"podinfo", "c/app/0"} {
-		if err := os.MkdirAll(filepath.Join(vol, d), 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := os.WriteFile(filepath.Join(vol, "podinfo", "labels"), []byte("app=\"web\"\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	cm := &configMapVolume{dir: filepath.Join(dir, "logconfig")}
-	if err := os.Mkdir(cm.dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
+	podVolume(t, vol, "c/app/0")
+	cm := newConfigMapVolume(t, filepath.Join(dir, "logconfig"))
 	cm.write(t, logconfig.ConfigMapKey, rendered(t, map[string]any{"name": "access", "files": []string{"/var/log/app/*.log"}}))
 	logs := filepath.Join(vol, "c", "app", "0")
 	env := []string{
@@ -318,18 +346,8 @@ func TestLogConfigStdoutInput(t *testing.T) {
 	vol, dir := t.TempDir(), t.TempDir()
 	out := filepath.Join(dir, "out.ndjson")
 	stdout := filepath.Join(vol, "stdout", "app")
-	for _, d := range []string{filepath.Join(vol, "podinfo"), stdout} {
-		if err := os.MkdirAll(d, 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := os.WriteFile(filepath.Join(vol, "podinfo", "labels"), []byte("app=\"web\"\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	cm := &configMapVolume{dir: filepath.Join(dir, "logconfig")}
-	if err := os.Mkdir(cm.dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
+	podVolume(t, vol, "stdout/app")
+	cm := newConfigMapVolume(t, filepath.Join(dir, "logconfig"))
 	// The mount is there, the ConfigMap not yet (optional): the file
 	// appears later.
 	env := []string{
@@ -346,17 +364,7 @@ func TestLogConfigStdoutInput(t *testing.T) {
 	}
 	a := startAgentWithEnv(t, env, "--mode=sidecar")
 	cri := startWriter(filepath.Join(stdout, "stdout.log"), `2026-12-02T06:00:00.000000000Z stdout F {"level":"error","msg":"line %06d"}`, 0)
-	count := func() map[string][]sinktest.Full {
-		recs, _, err := sinktest.ReadFileAs[sinktest.Full](out)
-		if err != nil && !os.IsNotExist(err) {
-			t.Fatal(err)
-		}
-		by := map[string][]sinktest.Full{}
-		for _, r := range recs {
-			by[r.Body] = append(by[r.Body], r)
-		}
-		return by
-	}
+	count := func() map[string][]sinktest.Full { return byBody(t, out) }
 	poll.Until(t, 10*time.Second, "stdout read as raw lines", func() bool {
 		return len(count()[`{"level":"error","msg":"line 000100"}`]) > 0
 	})

@@ -177,13 +177,21 @@ func TestConfigMapVolume(t *testing.T) {
 				t.Fatal(err)
 			}
 			if tc.unchange {
-				// Several resyncs later (20 ms each), still the same folder.
-				deadline := time.Now().Add(200 * time.Millisecond)
-				for time.Now().Before(deadline) {
-					if now, _ := os.Readlink(filepath.Join(dir, dataDir)); now != before {
-						t.Fatalf("..data moved from %s to %s with nothing to change", before, now)
+				// Three resyncs after the change (each reads the
+				// ConfigMap once), still the same folder.
+				reads := func() int {
+					n := 0
+					for _, a := range cs.Actions() {
+						if a.GetVerb() == "get" && a.GetResource().Resource == "configmaps" {
+							n++
+						}
 					}
-					time.Sleep(10 * time.Millisecond)
+					return n
+				}
+				from := reads()
+				poll.Until(t, 5*time.Second, "three resyncs after the change", func() bool { return reads() >= from+3 })
+				if now, _ := os.Readlink(filepath.Join(dir, dataDir)); now != before {
+					t.Fatalf("..data moved from %s to %s with nothing to change", before, now)
 				}
 				check(tc.after)
 				return

@@ -6,7 +6,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
-	"runtime"
+	goruntime "runtime"
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
@@ -16,11 +16,16 @@ import (
 
 	"github.com/go-logr/logr"
 	admissionregv1 "k8s.io/api/admissionregistration/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/kubernetes"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
+
+	"github.com/loglet/loglet/api/v1alpha1"
 )
 
 // Option changes the environment before it starts.
@@ -33,10 +38,17 @@ func Webhooks(hooks ...*admissionregv1.MutatingWebhookConfiguration) Option {
 	}
 }
 
+// ValidatingWebhooks registers validating hooks, pointed like Webhooks'.
+func ValidatingWebhooks(hooks ...*admissionregv1.ValidatingWebhookConfiguration) Option {
+	return func(env *envtest.Environment) {
+		env.WebhookInstallOptions.ValidatingWebhooks = append(env.WebhookInstallOptions.ValidatingWebhooks, hooks...)
+	}
+}
+
 // CRDs installs the chart's CustomResourceDefinitions (charts/loglet/crds:
 // LogConfig and ClusterLogConfig) before the tests start.
 func CRDs() Option {
-	_, file, _, _ := runtime.Caller(0)
+	_, file, _, _ := goruntime.Caller(0)
 	dir := filepath.Join(filepath.Dir(file), "..", "..", "charts", "loglet", "crds")
 	return func(env *envtest.Environment) {
 		env.CRDDirectoryPaths = append(env.CRDDirectoryPaths, dir)
@@ -78,6 +90,30 @@ func Start(t testing.TB, opts ...Option) (*envtest.Environment, *rest.Config) {
 	}
 	t.Cleanup(func() { env.Stop() })
 	return env, cfg
+}
+
+// Scheme holds the built-in kinds and loglet's (LogConfig,
+// ClusterLogConfig).
+func Scheme(t testing.TB) *runtime.Scheme {
+	t.Helper()
+	s := runtime.NewScheme()
+	if err := clientgoscheme.AddToScheme(s); err != nil {
+		t.Fatal(err)
+	}
+	if err := v1alpha1.AddToScheme(s); err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// Client is a client of cfg's API server that knows Scheme's kinds.
+func Client(t testing.TB, cfg *rest.Config) client.Client {
+	t.Helper()
+	c, err := client.New(cfg, client.Options{Scheme: Scheme(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
 }
 
 // TokenFiles writes what a pod's service-account token mount holds (token,

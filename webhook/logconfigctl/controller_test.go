@@ -16,10 +16,8 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	kruntime "k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/intstr"
-	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/config"
@@ -35,17 +33,6 @@ import (
 )
 
 const wait = 20 * time.Second
-
-func scheme(t *testing.T) *kruntime.Scheme {
-	s := kruntime.NewScheme()
-	if err := clientgoscheme.AddToScheme(s); err != nil {
-		t.Fatal(err)
-	}
-	if err := v1alpha1.AddToScheme(s); err != nil {
-		t.Fatal(err)
-	}
-	return s
-}
 
 // webhookConfig is the webhook's configuration the tests run under: its
 // own namespace loglet-system and the excluded namespace quiet.
@@ -70,7 +57,7 @@ func startControllerAs(t *testing.T, restCfg, as *rest.Config, reinject string) 
 	t.Helper()
 	cfg := webhookConfig()
 	mgr, err := manager.New(as, manager.Options{
-		Scheme:                        scheme(t),
+		Scheme:                        kubetest.Scheme(t),
 		Metrics:                       metricsserver.Options{BindAddress: "0"},
 		HealthProbeBindAddress:        "0",
 		Cache:                         logconfigctl.CacheOptions(),
@@ -101,11 +88,7 @@ func startControllerAs(t *testing.T, restCfg, as *rest.Config, reinject string) 
 			t.Errorf("manager: %v", err)
 		}
 	})
-	cl, err := client.New(restCfg, client.Options{Scheme: scheme(t)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return cl, reg
+	return kubetest.Client(t, restCfg), reg
 }
 
 func namespace(t *testing.T, cl client.Client, name string, labels map[string]string) {

@@ -22,10 +22,7 @@ import (
 // namespace and renders a LogConfig, while pods are still injected.
 func TestServe(t *testing.T) {
 	env, restCfg := kubetest.Start(t, kubetest.CRDs(), kubetest.Webhooks(webhook.Registration("loglet", admissionregv1.Fail)))
-	cl, err := client.New(restCfg, client.Options{Scheme: scheme(t)})
-	if err != nil {
-		t.Fatal(err)
-	}
+	cl := kubetest.Client(t, restCfg)
 	ctx := context.Background()
 	namespace(t, cl, "loglet-system", nil)
 	namespace(t, cl, "shop", nil)
