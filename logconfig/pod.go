@@ -138,10 +138,6 @@ func Validate(s v1alpha1.LogConfigSpec) error {
 		if err != nil {
 			return fmt.Errorf("%s: %w", where, err)
 		}
-		if _, ok := m["files"]; !ok {
-			// A stdout-only input: the loader wants something to read.
-			m["files"] = []any{"/var/loglet/stdout/*/*.log"}
-		}
 		list = append(list, m)
 	}
 	if _, err := config.LoadInputs(list, config.InputOptions{}); err != nil {

@@ -80,11 +80,6 @@ const (
 	reloadInvalid = "invalid"
 )
 
-// stdoutPlaceholder is the files a stdout-only input is loaded with: the
-// loader wants something to read; the input then reads its containers'
-// stdout copies only.
-const stdoutPlaceholder = "/var/loglet/stdout/*/*.log"
-
 // logConfigPoll is how often the file is read when no event came: the
 // fallback for a volume without file events.
 const logConfigPoll = 5 * time.Second
@@ -169,9 +164,6 @@ func (l *LogConfigs) load(data []byte) ([]lcInput, error) {
 		if err != nil {
 			return nil, fmt.Errorf("%s: input %s: %w", l.file, pi.Name, err)
 		}
-		if len(pi.Input.Files) == 0 {
-			doc["files"] = []any{stdoutPlaceholder}
-		}
 		docs = append(docs, doc)
 		stdout = append(stdout, pi.Stdout)
 	}
@@ -191,9 +183,6 @@ func (l *LogConfigs) load(data []byte) ([]lcInput, error) {
 		if old := l.find(in.Name); old != nil && old.def == string(def) {
 			out[i] = *old
 			continue
-		}
-		if slices.Equal(in.Files, []string{stdoutPlaceholder}) {
-			in.Files = nil
 		}
 		if in.Process, err = process.Compile(in.Name, slices.Concat(in.Processors, l.processors), l.popt); err != nil {
 			return nil, fmt.Errorf("%s: input %s: %w", l.file, in.Name, err)

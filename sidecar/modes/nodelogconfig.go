@@ -165,7 +165,7 @@ func (n *nodeLogConfigs) compile(name string, in v1alpha1.Input) *nodeInput {
 		return nil
 	}
 	// Files are the sidecar's: a node agent reads container logs only.
-	doc["files"] = []any{stdoutPlaceholder}
+	delete(doc, "files")
 	key, err := json.Marshal(doc)
 	if err != nil {
 		return nil
