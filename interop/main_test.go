@@ -13,7 +13,6 @@ package interop
 import (
 	"bytes"
 	"encoding/json"
-	"fmt"
 	"os"
 	"os/exec"
 	"strings"
@@ -29,20 +28,7 @@ import (
 // loglet is the agent binary TestMain builds, as a user runs it.
 var loglet string
 
-func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "loglet-interop-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	if loglet, err = logletbin.Build(dir, "loglet", ""); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { os.Exit(logletbin.Main(m, &loglet)) }
 
 // client is the path of a client binary from its variable, make interop
 // sets it; a test without its client fails, it is not skipped.

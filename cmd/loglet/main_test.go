@@ -24,20 +24,7 @@ import (
 
 var loglet string
 
-func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "loglet-bin-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	if loglet, err = logletbin.Build(dir, "loglet", ""); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { os.Exit(logletbin.Main(m, &loglet)) }
 
 // agent is a running loglet agent process.
 type agent struct {

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"testing"
 )
 
 // Build builds cmd/loglet as make build does (no cgo, trimmed paths,
@@ -20,4 +21,21 @@ func Build(dir, name, tags string) (string, error) {
 		return "", fmt.Errorf("build loglet (tags %q): %w\n%s", tags, err, out)
 	}
 	return bin, nil
+}
+
+// Main is a TestMain's body for tests that run the full binary: it builds
+// it into a temporary folder, sets *bin to its path, runs the tests and
+// removes the folder; its result is the exit code.
+func Main(m *testing.M, bin *string) int {
+	dir, err := os.MkdirTemp("", "loglet-bin-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer os.RemoveAll(dir)
+	if *bin, err = Build(dir, "loglet", ""); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	return m.Run()
 }
