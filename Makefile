@@ -125,11 +125,12 @@ interop:
 	RSYSLOGD=$$(hack/rsyslog.sh) && FILEBEAT=$$(hack/filebeat.sh) && OTELCOL=$$(hack/otelcol.sh) && \
 		RSYSLOGD=$$RSYSLOGD FILEBEAT=$$FILEBEAT OTELCOL=$$OTELCOL $(GO) test -tags interop -count=1 -timeout 20m -v ./interop/
 
-## manifests: the LogConfig CRDs (charts/loglet/crds) and deep copies generated from api/v1alpha1 by
-## controller-gen, and manifests/*.yaml rendered from charts/loglet (a test fails when they are stale)
+## manifests: the LogConfig CRDs (charts/loglet/crds) and deep copies generated from api/v1alpha1 (and
+## sidecar/podapi) by controller-gen, and manifests/*.yaml rendered from charts/loglet (a test fails when they are stale)
 CONTROLLER_GEN = sigs.k8s.io/controller-tools/cmd/controller-gen@v0.23.0
 manifests:
 	$(GO) run $(CONTROLLER_GEN) object paths=./api/... crd:crdVersions=v1 output:crd:dir=./charts/loglet/crds
+	$(GO) run $(CONTROLLER_GEN) object paths=./sidecar/podapi/...
 	$(GO) run ./hack/chart manifests
 
 ## chart: lint the chart (helm lint, through Helm's Go module) and package it into $(BIN)/

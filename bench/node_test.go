@@ -25,7 +25,7 @@ import (
 	"github.com/loglet/loglet/internal/kubetest"
 	"github.com/loglet/loglet/internal/poll"
 	"github.com/loglet/loglet/sidecar/node"
-	"github.com/loglet/loglet/sidecar/podlog"
+	"github.com/loglet/loglet/sidecar/podapi"
 )
 
 // BenchmarkNode runs the slim agent in node mode over 500 pods of one
@@ -152,7 +152,7 @@ func informerHeap(b *testing.B, cfg *rest.Config, secrets string) float64 {
 	sa := rest.CopyConfig(cfg)
 	sa.TLSClientConfig = rest.TLSClientConfig{CAData: cfg.CAData}
 	sa.BearerTokenFile = filepath.Join(secrets, "token")
-	rc, err := podlog.NewClient(sa)
+	rc, err := podapi.NewClient(sa)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -27,6 +27,14 @@ if [ ${#missing[@]} -eq 0 ] && [ -x "$CACHE/etcd" ]; then
 	exit 0
 fi
 mkdir -p "$CACHE"
+# Runs at once (several worktrees, make test beside make e2e) build once:
+# the others wait here, then find the commands built.
+exec 9>"$CACHE/.lock"
+flock 9
+missing=()
+for c in "${commands[@]}"; do
+	[ -x "$CACHE/$c" ] || missing+=("$c")
+done
 log() { echo "control-plane: $*" >&2; }
 
 # etcd: Debian's etcd-server works with kube-apiserver 1.37 and installs in seconds.

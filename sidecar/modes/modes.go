@@ -27,6 +27,7 @@ import (
 	"github.com/loglet/loglet/sidecar/parse"
 	"github.com/loglet/loglet/sidecar/pipeline"
 	"github.com/loglet/loglet/sidecar/pod"
+	"github.com/loglet/loglet/sidecar/podapi"
 	"github.com/loglet/loglet/sidecar/podlog"
 	"github.com/loglet/loglet/sidecar/process"
 	"github.com/loglet/loglet/sidecar/source"
@@ -321,7 +322,7 @@ func apiClient(api config.API) (rest.Interface, error) {
 	if err != nil {
 		return nil, err
 	}
-	client, err := podlog.NewClient(rc)
+	client, err := podapi.NewClient(rc)
 	if err != nil && api.Server != "" {
 		return nil, fmt.Errorf("api-server %s: %w", api.Server, err)
 	}

@@ -7,8 +7,8 @@ import (
 	"slices"
 	"sync"
 
+	"github.com/loglet/loglet/sidecar/podapi"
 	"github.com/prometheus/client_golang/prometheus"
-	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 
 	"github.com/loglet/loglet/api/v1alpha1"
@@ -129,7 +129,7 @@ func (n *nodeLogConfigs) entries(namespace string) []logconfig.Entry {
 
 // choose is node.Dir.Inputs: the first stdout input of the configs
 // selecting the pod that applies to the container, if any, reads it.
-func (n *nodeLogConfigs) choose(pod *corev1.Pod, container string, c source.Choice) source.Choice {
+func (n *nodeLogConfigs) choose(pod *podapi.Pod, container string, c source.Choice) source.Choice {
 	var all []string
 	for _, k := range pod.Spec.Containers {
 		all = append(all, k.Name)

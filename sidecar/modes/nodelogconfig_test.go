@@ -3,7 +3,7 @@ package modes
 import (
 	"testing"
 
-	corev1 "k8s.io/api/core/v1"
+	"github.com/loglet/loglet/sidecar/podapi"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/loglet/loglet/api/v1alpha1"
@@ -95,8 +95,8 @@ func TestNodeLogConfigsChoose(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			c := load(t, nil, "--mode", "node", "--pod-metadata=false", "--pods-dir", "/var/log/pods")
 			n := newNodeLogConfigs(&tc.objs, c, "auto")
-			pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "web-1", Namespace: "shop", Labels: map[string]string{"app": "web"}},
-				Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "app"}, {Name: "side"}}}}
+			pod := &podapi.Pod{ObjectMeta: metav1.ObjectMeta{Name: "web-1", Namespace: "shop", Labels: map[string]string{"app": "web"}},
+				Spec: podapi.PodSpec{Containers: []podapi.Container{{Name: "app"}, {Name: "side"}}}}
 			base := source.Choice{Input: "", Route: "agent"}
 			got := n.choose(pod, "app", base)
 			if got.Input != tc.want {

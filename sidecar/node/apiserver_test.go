@@ -16,7 +16,7 @@ import (
 	"github.com/loglet/loglet/internal/kubetest"
 	"github.com/loglet/loglet/internal/poll"
 	"github.com/loglet/loglet/sidecar/parse"
-	"github.com/loglet/loglet/sidecar/podlog"
+	"github.com/loglet/loglet/sidecar/podapi"
 	"github.com/loglet/loglet/sidecar/record"
 )
 
@@ -66,7 +66,7 @@ func TestChooseWithTheAPI(t *testing.T) {
 
 	sa := rest.CopyConfig(cfg)
 	sa.Impersonate = rest.ImpersonationConfig{UserName: "system:serviceaccount:" + charts.ReleaseNamespace + ":loglet-node"}
-	rc, err := podlog.NewClient(sa)
+	rc, err := podapi.NewClient(sa)
 	if err != nil {
 		t.Fatal(err)
 	}

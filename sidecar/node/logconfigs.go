@@ -4,7 +4,7 @@ import (
 	"context"
 	"sync"
 
-	corev1 "k8s.io/api/core/v1"
+	"github.com/loglet/loglet/sidecar/podapi"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -44,7 +44,7 @@ func NewLogConfigs(client, core rest.Interface) *LogConfigs {
 	}{
 		{client, "logconfigs", &v1alpha1.LogConfig{}, &l.lcs, nil},
 		{client, "clusterlogconfigs", &v1alpha1.ClusterLogConfig{}, &l.clcs, nil},
-		{core, "namespaces", &corev1.Namespace{}, &l.nss, trimNamespace},
+		{core, "namespaces", &podapi.Namespace{}, &l.nss, trimNamespace},
 	} {
 		lw := cache.NewListWatchFromClient(w.client, w.resource, metav1.NamespaceAll, fields.Everything())
 		var ctrl cache.Controller
@@ -59,11 +59,11 @@ func NewLogConfigs(client, core rest.Interface) *LogConfigs {
 // trimNamespace keeps a namespace's name and labels, all a namespace
 // selector reads.
 func trimNamespace(obj any) (any, error) {
-	ns, ok := obj.(*corev1.Namespace)
+	ns, ok := obj.(*podapi.Namespace)
 	if !ok {
 		return obj, nil // a deletion marker
 	}
-	return &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns.Name, Labels: ns.Labels, ResourceVersion: ns.ResourceVersion}}, nil
+	return &podapi.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns.Name, Labels: ns.Labels, ResourceVersion: ns.ResourceVersion}}, nil
 }
 
 func (l *LogConfigs) notify() {
@@ -122,5 +122,5 @@ func (l *LogConfigs) NamespaceLabels(namespace string) (map[string]string, bool)
 	if !ok {
 		return nil, false
 	}
-	return o.(*corev1.Namespace).Labels, true
+	return o.(*podapi.Namespace).Labels, true
 }

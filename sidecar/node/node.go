@@ -18,7 +18,7 @@ import (
 	"sync"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
+	"github.com/loglet/loglet/sidecar/podapi"
 
 	"github.com/loglet/loglet/sidecar/parse"
 	"github.com/loglet/loglet/sidecar/pod"
@@ -82,7 +82,7 @@ type Dir struct {
 	// Inputs, when set, may change how a container's log is read, given
 	// its pod (LogConfigs' stdout inputs that select it): c is the choice
 	// made without them.
-	Inputs func(meta *corev1.Pod, container string, c source.Choice) source.Choice
+	Inputs func(meta *podapi.Pod, container string, c source.Choice) source.Choice
 
 	mu    sync.Mutex
 	specs map[multilineKey]*parse.Spec
@@ -100,7 +100,7 @@ func (d *Dir) Choose(path string) source.Choice {
 	if !ok {
 		return source.Choice{Parse: d.spec(d.agentParse()), Resource: d.Base}
 	}
-	var meta *corev1.Pod
+	var meta *podapi.Pod
 	if d.Pods != nil {
 		if meta, ok = d.Pods.Lookup(src.UID); !ok && d.hold(path) {
 			return source.Choice{Later: true}

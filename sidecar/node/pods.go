@@ -5,7 +5,7 @@ import (
 	"sync"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
+	"github.com/loglet/loglet/sidecar/podapi"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/types"
@@ -27,7 +27,7 @@ type Pods struct {
 }
 
 type deleted struct {
-	pod *corev1.Pod
+	pod *podapi.Pod
 	at  time.Time
 }
 
@@ -41,9 +41,9 @@ func NewPods(client rest.Interface, node string, keep time.Duration) *Pods {
 	var store cache.Store
 	store, p.ctrl = cache.NewInformerWithOptions(cache.InformerOptions{
 		ListerWatcher: lw,
-		ObjectType:    &corev1.Pod{},
+		ObjectType:    &podapi.Pod{},
 		Indexers: cache.Indexers{byUID: func(obj any) ([]string, error) {
-			return []string{string(obj.(*corev1.Pod).UID)}, nil
+			return []string{string(obj.(*podapi.Pod).UID)}, nil
 		}},
 		Transform: trim,
 		Handler:   cache.ResourceEventHandlerFuncs{DeleteFunc: p.onDelete},
@@ -56,7 +56,7 @@ func (p *Pods) onDelete(obj any) {
 	if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {
 		obj = d.Obj
 	}
-	pod, ok := obj.(*corev1.Pod)
+	pod, ok := obj.(*podapi.Pod)
 	if !ok {
 		return
 	}
@@ -74,11 +74,11 @@ func (p *Pods) onDelete(obj any) {
 // trim keeps what node mode reads of a pod (init containers among the
 // containers), so a node's worth of pods costs little memory.
 func trim(obj any) (any, error) {
-	pod, ok := obj.(*corev1.Pod)
+	pod, ok := obj.(*podapi.Pod)
 	if !ok {
 		return obj, nil // a deletion marker
 	}
-	t := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{
+	t := &podapi.Pod{ObjectMeta: metav1.ObjectMeta{
 		Name: pod.Name, GenerateName: pod.GenerateName, Namespace: pod.Namespace, UID: pod.UID, ResourceVersion: pod.ResourceVersion,
 		CreationTimestamp: pod.CreationTimestamp, Labels: pod.Labels, Annotations: pod.Annotations,
 	}}
@@ -86,12 +86,12 @@ func trim(obj any) (any, error) {
 	for _, o := range pod.OwnerReferences {
 		t.OwnerReferences = append(t.OwnerReferences, metav1.OwnerReference{APIVersion: o.APIVersion, Kind: o.Kind, Name: o.Name})
 	}
-	for _, list := range [][]corev1.Container{pod.Spec.InitContainers, pod.Spec.Containers} {
+	for _, list := range [][]podapi.Container{pod.Spec.InitContainers, pod.Spec.Containers} {
 		for _, c := range list {
-			k := corev1.Container{Name: c.Name, Image: c.Image}
+			k := podapi.Container{Name: c.Name, Image: c.Image}
 			for _, e := range c.Env {
 				if e.ValueFrom == nil {
-					k.Env = append(k.Env, corev1.EnvVar{Name: e.Name, Value: e.Value})
+					k.Env = append(k.Env, podapi.EnvVar{Name: e.Name, Value: e.Value})
 				}
 			}
 			t.Spec.Containers = append(t.Spec.Containers, k)
@@ -107,9 +107,9 @@ func (p *Pods) Run(ctx context.Context) { p.ctrl.RunWithContext(ctx) }
 func (p *Pods) Synced() bool { return p.ctrl.HasSynced() }
 
 // Lookup returns the pod with uid, also one deleted not long ago.
-func (p *Pods) Lookup(uid string) (*corev1.Pod, bool) {
+func (p *Pods) Lookup(uid string) (*podapi.Pod, bool) {
 	if objs, _ := p.store.ByIndex(byUID, uid); len(objs) > 0 {
-		return objs[0].(*corev1.Pod), true
+		return objs[0].(*podapi.Pod), true
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()

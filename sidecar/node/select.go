@@ -5,7 +5,7 @@ import (
 	"slices"
 	"strings"
 
-	corev1 "k8s.io/api/core/v1"
+	"github.com/loglet/loglet/sidecar/podapi"
 	"k8s.io/apimachinery/pkg/labels"
 )
 
@@ -52,7 +52,7 @@ func ParseSelector(includePods, excludePods string) (Selector, error) {
 // skip says whether the container's logs are left out, and why. pod is
 // nil when the API did not tell the pod: then only the namespace rules
 // apply, and the logs are read with what the path tells.
-func (s *Selector) skip(src Source, pod *corev1.Pod) string {
+func (s *Selector) skip(src Source, pod *podapi.Pod) string {
 	if len(s.IncludeNamespaces) > 0 && !slices.Contains(s.IncludeNamespaces, src.Namespace) {
 		return "namespace not included"
 	}
@@ -102,7 +102,7 @@ func anyMatch(rules []string, m map[string]string) bool {
 	return false
 }
 
-func container(pod *corev1.Pod, name string) *corev1.Container {
+func container(pod *podapi.Pod, name string) *podapi.Container {
 	for i := range pod.Spec.Containers {
 		if pod.Spec.Containers[i].Name == name {
 			return &pod.Spec.Containers[i]
@@ -113,7 +113,7 @@ func container(pod *corev1.Pod, name string) *corev1.Container {
 
 // containerEnv is a container's literal environment (values from
 // references are not known to the API).
-func containerEnv(pod *corev1.Pod, name string) map[string]string {
+func containerEnv(pod *podapi.Pod, name string) map[string]string {
 	env := map[string]string{}
 	if c := container(pod, name); c != nil {
 		for _, e := range c.Env {

@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
+	"github.com/loglet/loglet/sidecar/podapi"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/cache"
@@ -16,10 +16,10 @@ import (
 
 // informerPods is Pods holding pods as the informer stores them (through
 // trim), without an API server: TestChooseWithTheAPI runs the informer.
-func informerPods(t *testing.T, pods ...*corev1.Pod) *Pods {
+func informerPods(t *testing.T, pods ...*podapi.Pod) *Pods {
 	t.Helper()
 	p := &Pods{gone: map[types.UID]deleted{}, store: cache.NewIndexer(cache.MetaNamespaceKeyFunc, cache.Indexers{byUID: func(obj any) ([]string, error) {
-		return []string{string(obj.(*corev1.Pod).UID)}, nil
+		return []string{string(obj.(*podapi.Pod).UID)}, nil
 	}})}
 	for _, pod := range pods {
 		obj, _ := trim(pod)
@@ -39,10 +39,10 @@ func TestChooseWorkload(t *testing.T) {
 	ref := func(apiVersion, kind, name string) []metav1.OwnerReference {
 		return []metav1.OwnerReference{{APIVersion: apiVersion, Kind: kind, Name: name, UID: "owner-uid"}}
 	}
-	meta := func(name, generate, uid string, owners []metav1.OwnerReference, labels, annotations map[string]string) *corev1.Pod {
-		return &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: name, GenerateName: generate, Namespace: "shop", UID: types.UID(uid),
+	meta := func(name, generate, uid string, owners []metav1.OwnerReference, labels, annotations map[string]string) *podapi.Pod {
+		return &podapi.Pod{ObjectMeta: metav1.ObjectMeta{Name: name, GenerateName: generate, Namespace: "shop", UID: types.UID(uid),
 			CreationTimestamp: created, OwnerReferences: owners, Labels: labels, Annotations: annotations},
-			Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "web:1"}}}}
+			Spec: podapi.PodSpec{Containers: []podapi.Container{{Name: "app", Image: "web:1"}}}}
 	}
 	pods := informerPods(t,
 		meta("web-7d9f8c6b5-x2x4q", "web-7d9f8c6b5-", "u-web", ref("apps/v1", "ReplicaSet", "web-7d9f8c6b5"), map[string]string{"pod-template-hash": "7d9f8c6b5"}, nil),

@@ -14,6 +14,7 @@ import (
 
 	"github.com/loglet/loglet/internal/kubelettest"
 	"github.com/loglet/loglet/internal/poll"
+	"github.com/loglet/loglet/sidecar/podapi"
 	"github.com/loglet/loglet/sidecar/podlog"
 )
 
@@ -30,7 +31,7 @@ type streamer struct {
 // is checked for a stall after 50 ms (5 s in the agent).
 func stream(t *testing.T, c *kubelettest.Cluster, pod, dir string, containers ...string) *streamer {
 	t.Helper()
-	client, err := podlog.NewClient(c.Sidecar)
+	client, err := podapi.NewClient(c.Sidecar)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -27,10 +27,8 @@ import (
 	"time"
 
 	"github.com/cenkalti/backoff/v4"
-	corev1 "k8s.io/api/core/v1"
+	"github.com/loglet/loglet/sidecar/podapi"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/apimachinery/pkg/runtime/serializer"
 	"k8s.io/client-go/rest"
 
 	"github.com/loglet/loglet/sidecar/pod"
@@ -73,23 +71,6 @@ type Options struct {
 	// for one rotation only, whose file the stream had read.
 	RotationInterval time.Duration
 	Log              *slog.Logger
-}
-
-// NewClient returns a REST client for core/v1 at cfg (rest.InClusterConfig
-// in a pod). Only core/v1 is linked: the slim build stays small.
-func NewClient(cfg *rest.Config) (rest.Interface, error) {
-	scheme := runtime.NewScheme()
-	if err := corev1.AddToScheme(scheme); err != nil {
-		return nil, err
-	}
-	c := rest.CopyConfig(cfg)
-	c.GroupVersion = &corev1.SchemeGroupVersion
-	c.APIPath = "/api"
-	c.NegotiatedSerializer = serializer.NewCodecFactory(scheme).WithoutConversion()
-	if c.UserAgent == "" {
-		c.UserAgent = "loglet"
-	}
-	return rest.RESTClientFor(c)
 }
 
 // Streams copies the logs of a pod's containers into their spools.
@@ -272,8 +253,8 @@ func (s *stream) run(ctx, reqCtx context.Context) {
 
 // status returns the pod and the container's status (nil before the
 // kubelet reported it).
-func (s *stream) status(ctx context.Context) (*corev1.Pod, *corev1.ContainerStatus, error) {
-	var pod corev1.Pod
+func (s *stream) status(ctx context.Context) (*podapi.Pod, *podapi.ContainerStatus, error) {
+	var pod podapi.Pod
 	err := s.o.Client.Get().Namespace(s.o.Namespace).Resource("pods").Name(s.o.Pod).Do(ctx).Into(&pod)
 	if err != nil {
 		return nil, nil, err
@@ -287,7 +268,7 @@ func (s *stream) status(ctx context.Context) (*corev1.Pod, *corev1.ContainerStat
 }
 
 // startedAt is when the container's current instance started.
-func startedAt(cs *corev1.ContainerStatus) time.Time {
+func startedAt(cs *podapi.ContainerStatus) time.Time {
 	switch {
 	case cs.State.Running != nil:
 		return cs.State.Running.StartedAt.Time
@@ -297,14 +278,14 @@ func startedAt(cs *corev1.ContainerStatus) time.Time {
 	return time.Time{}
 }
 
-func started(cs *corev1.ContainerStatus) bool {
+func started(cs *podapi.ContainerStatus) bool {
 	return cs != nil && (cs.State.Running != nil || cs.State.Terminated != nil || cs.LastTerminationState.Terminated != nil)
 }
 
 // ended says the container will write nothing more: it exited, and the
 // pod's restart policy (or the pod's end) means it does not come back.
-func ended(pod *corev1.Pod, cs *corev1.ContainerStatus) bool {
-	if pod.Status.Phase == corev1.PodSucceeded || pod.Status.Phase == corev1.PodFailed {
+func ended(pod *podapi.Pod, cs *podapi.ContainerStatus) bool {
+	if pod.Status.Phase == podapi.PodSucceeded || pod.Status.Phase == podapi.PodFailed {
 		return true
 	}
 	t := cs.State.Terminated
@@ -313,9 +294,9 @@ func ended(pod *corev1.Pod, cs *corev1.ContainerStatus) bool {
 		return false
 	case pod.DeletionTimestamp != nil:
 		return true
-	case pod.Spec.RestartPolicy == corev1.RestartPolicyNever:
+	case pod.Spec.RestartPolicy == podapi.RestartPolicyNever:
 		return true
-	case pod.Spec.RestartPolicy == corev1.RestartPolicyOnFailure:
+	case pod.Spec.RestartPolicy == podapi.RestartPolicyOnFailure:
 		return t.ExitCode == 0
 	}
 	return false

@@ -18,6 +18,7 @@ import (
 	"k8s.io/client-go/rest"
 
 	"github.com/loglet/loglet/internal/poll"
+	"github.com/loglet/loglet/sidecar/podapi"
 )
 
 // stallingAPI serves one running container's pods/log over real HTTP the
@@ -78,7 +79,7 @@ func TestStalledFollowResumed(t *testing.T) {
 	api := &stallingAPI{}
 	srv := httptest.NewServer(api)
 	defer srv.Close()
-	client, err := NewClient(&rest.Config{Host: srv.URL})
+	client, err := podapi.NewClient(&rest.Config{Host: srv.URL})
 	if err != nil {
 		t.Fatal(err)
 	}
