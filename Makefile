@@ -83,8 +83,11 @@ test: export QEMU_REQUIRED = 1
 
 ## bench: micro benchmarks, the 1 GiB agent benchmark, the hub (ingest, and
 ## loglet logs on 10 M records), wake-ups (context switches, CPU, reads a
-## second at 1 MB/s, 100 KB/s and idle), and the
-## sidecar (stdout: api through kube-apiserver) and loglet exec memory (figures printed)
+## second at 1 MB/s, 100 KB/s and idle), the
+## sidecar (stdout: api through kube-apiserver), loglet exec memory, and the
+## sidecar's cost at 1 MB/s, 100 KB/s and idle to nats:// and http:// (RSS,
+## CPU, context switches against issue 24's targets; FLUENT_BIT=path/to/fluent-bit
+## adds Fluent Bit on the same load, bench/peers/README.md builds it) (figures printed)
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./sidecar/... ./hub/... ./webhook/
 	KUBEBUILDER_ASSETS=$$(hack/control-plane.sh) BENCH_DIR=$(BENCH_DIR) $(GO) test -run '^$$' -bench . -benchtime 1x -timeout 30m -v ./bench/

@@ -78,9 +78,13 @@ func mib(n int64) float64 { return float64(n) / (1 << 20) }
 
 // benchSeconds is how long the timed benchmarks write: BENCH_SECONDS
 // (default 20).
-func benchSeconds() int {
+func benchSeconds() int { return benchSecondsOr(20) }
+
+// benchSecondsOr is BENCH_SECONDS, or def when it is not set: for a
+// benchmark of many short runs, whose default must be shorter.
+func benchSecondsOr(def int) int {
 	if s, err := strconv.Atoi(os.Getenv("BENCH_SECONDS")); err == nil && s > 0 {
 		return s
 	}
-	return 20
+	return def
 }
