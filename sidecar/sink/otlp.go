@@ -33,17 +33,19 @@ func OpenOTLP(raw string, opts Options) (Sink, error) {
 	if u.Path == "" || u.Path == "/" {
 		u.Path = "/v1/logs"
 	}
-	p := newPoster(u.String(), "application/x-protobuf", func(p *record.Package, dst []byte) ([]byte, http.Header, error) {
-		rl, err := proto.Marshal(ResourceLogs(p))
-		if err != nil {
-			return dst, nil, err
-		}
-		// ExportLogsServiceRequest{resource_logs: [rl]}: field 1, bytes.
-		dst = protowire.AppendTag(dst, 1, protowire.BytesType)
-		return protowire.AppendBytes(dst, rl), nil, nil
-	}, opts)
+	p := newPoster(u.String(), "application/x-protobuf", encodeOTLP, opts)
 	p.scheme = "otlp+"
 	return p, nil
+}
+
+func encodeOTLP(p *record.Package, dst []byte) ([]byte, http.Header, error) {
+	rl, err := proto.Marshal(ResourceLogs(p))
+	if err != nil {
+		return dst, nil, err
+	}
+	// ExportLogsServiceRequest{resource_logs: [rl]}: field 1, bytes.
+	dst = protowire.AppendTag(dst, 1, protowire.BytesType)
+	return protowire.AppendBytes(dst, rl), nil, nil
 }
 
 // ResourceLogs converts a package to the OTLP log data model.
