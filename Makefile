@@ -43,7 +43,7 @@ FUZZ_TARGETS := \
 	hub/query:FuzzParseTime \
 	hub/layout:FuzzParseTally \
 	sidecar/decode:FuzzDecode \
-	sidecar/sink:FuzzOTLPValue \
+	sidecar/sink:FuzzOTLPValue sidecar/sink:FuzzOTLPRawValueReference \
 	sidecar/receive/otlp:FuzzDecodeProtobuf sidecar/receive/otlp:FuzzDecodeJSON sidecar/receive/otlp:FuzzDecodeJSONProtojson sidecar/receive/ingest:FuzzDecodeRecords \
 	webhook:FuzzAdmissionLoads \
 	hub:FuzzParseNkeys \

@@ -1,8 +1,6 @@
 package sink
 
 import (
-	"bytes"
-	"encoding/json"
 	"fmt"
 	"math"
 	"net/http"
@@ -10,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"unicode/utf8"
+	"unsafe"
 
 	"google.golang.org/protobuf/encoding/protowire"
 
@@ -255,7 +254,7 @@ func appendDouble(dst []byte, f float64) []byte {
 }
 
 // appendString appends the string field num; protobuf strings are UTF-8:
-// an invalid byte becomes U+FFFD, as validUTF8 has it.
+// an invalid byte becomes U+FFFD, as in encoding/json.
 func appendString(dst []byte, num protowire.Number, s string) []byte {
 	if !utf8.ValidString(s) {
 		return appendText(dst, num, []byte(s))
@@ -295,34 +294,54 @@ func appendText(dst []byte, num protowire.Number, b []byte) []byte {
 // matching JSON text.
 func appendRawValue(dst []byte, v []byte) []byte {
 	if len(v) > 0 && (v[0] == '{' || v[0] == '[') {
-		d := json.NewDecoder(bytes.NewReader(v))
-		d.UseNumber()
 		start := len(dst)
-		out, err := (&jsonValues{v: v, d: d}).next(dst, 1)
+		s := jsonScanner{v: v}
+		out, err := s.value(dst, 1)
 		if err == nil {
 			return out
 		}
 		// Not JSON after all (Raw promises it is): keep the text.
 		return appendText(dst[:start], fieldString, v)
 	}
-	s := string(v)
-	if n, err := strconv.ParseInt(s, 10, 64); err == nil {
-		return appendInt(dst, n)
-	}
-	if f, err := strconv.ParseFloat(s, 64); err == nil {
-		return appendDouble(dst, f)
-	}
-	switch s {
+	// Read in place: the string lives only while parsed (an error
+	// holding it is dropped).
+	t := unsafe.String(unsafe.SliceData(v), len(v))
+	switch t {
 	case "true", "false":
-		return appendBool(dst, fieldBool, s == "true")
+		return appendBool(dst, fieldBool, t == "true")
 	case "null":
 		return dst
 	}
-	var text string
-	if strings.HasPrefix(s, `"`) && json.Unmarshal(v, &text) == nil {
-		s = text
+	if n, ok := parseInt(t); ok {
+		return appendInt(dst, n)
 	}
-	return appendString(dst, fieldString, s)
+	if len(t) > 0 && t[0] != '"' {
+		if f, err := strconv.ParseFloat(t, 64); err == nil {
+			return appendDouble(dst, f)
+		}
+	}
+	if len(v) > 0 && v[0] == '"' {
+		// A JSON string: unquoted, if it is one and nothing more.
+		s := jsonScanner{v: v}
+		out, at := openField(dst, fieldString)
+		if out, err := s.str(out); err == nil {
+			if s.space(); s.i == len(v) {
+				return closeField(out, at)
+			}
+		}
+	}
+	return appendText(dst, fieldString, v)
+}
+
+// parseInt is strconv.ParseInt(t, 10, 64), without the error it
+// allocates for what is not an integer (a double, most often).
+func parseInt(t string) (int64, bool) {
+	digits := strings.TrimLeft(t, "+-")
+	if len(t)-len(digits) > 1 || digits == "" || strings.Trim(digits, "0123456789") != "" {
+		return 0, false
+	}
+	n, err := strconv.ParseInt(t, 10, 64)
+	return n, err == nil
 }
 
 // maxValueDepth is how deep nested JSON becomes kvlists and arrays. The
@@ -332,103 +351,3 @@ func appendRawValue(dst []byte, v []byte) []byte {
 // values go on as the JSON text of what lies below, so the request is
 // accepted and nothing is lost.
 const maxValueDepth = 32
-
-// jsonValues turns the JSON text v into OTLP values.
-type jsonValues struct {
-	v []byte
-	d *json.Decoder
-}
-
-// next appends the content of an AnyValue for the next value, at depth
-// (1: the attribute's own value).
-func (j *jsonValues) next(dst []byte, depth int) ([]byte, error) {
-	start := j.d.InputOffset()
-	tok, err := j.d.Token()
-	if err != nil {
-		return dst, err
-	}
-	switch t := tok.(type) {
-	case json.Delim:
-		if depth > maxValueDepth {
-			return j.rest(dst, start)
-		}
-		var list, kv, val int
-		if t == '{' {
-			dst, list = openField(dst, fieldKvlist)
-			for j.d.More() {
-				k, err := j.d.Token()
-				if err != nil {
-					return dst, err
-				}
-				key, _ := k.(string)
-				dst, kv = openField(dst, fieldValues)
-				if key != "" {
-					dst = appendString(dst, fieldKey, key)
-				}
-				dst, val = openField(dst, fieldValue)
-				if dst, err = j.next(dst, depth+1); err != nil {
-					return dst, err
-				}
-				dst = closeField(closeField(dst, val), kv)
-			}
-			_, err = j.d.Token() // }
-			return closeField(dst, list), err
-		}
-		dst, list = openField(dst, fieldArray)
-		for j.d.More() {
-			dst, val = openField(dst, fieldValues)
-			if dst, err = j.next(dst, depth+1); err != nil {
-				return dst, err
-			}
-			dst = closeField(dst, val)
-		}
-		_, err = j.d.Token() // ]
-		return closeField(dst, list), err
-	case json.Number:
-		if n, err := t.Int64(); err == nil {
-			return appendInt(dst, n), nil
-		}
-		if f, err := t.Float64(); err == nil {
-			return appendDouble(dst, f), nil
-		}
-		// Beyond a double (1e999): the number as written.
-		return appendString(dst, fieldString, t.String()), nil
-	case string:
-		return appendString(dst, fieldString, t), nil
-	case bool:
-		return appendBool(dst, fieldBool, t), nil
-	default: // nil: JSON null, the empty value
-		return dst, nil
-	}
-}
-
-// rest reads to the end of the object or array whose opening token was
-// just read, which began after input offset start, and appends its JSON
-// text as a string value.
-func (j *jsonValues) rest(dst []byte, start int64) ([]byte, error) {
-	for open := 1; open > 0; {
-		tok, err := j.d.Token()
-		if err != nil {
-			return dst, err
-		}
-		switch tok {
-		case json.Delim('{'), json.Delim('['):
-			open++
-		case json.Delim('}'), json.Delim(']'):
-			open--
-		}
-	}
-	// Between the previous token and this value lie at most a separator
-	// and spaces.
-	text := bytes.TrimLeft(j.v[start:j.d.InputOffset()], " \t\r\n,:")
-	return appendText(dst, fieldString, text), nil
-}
-
-// validUTF8 replaces each invalid byte by U+FFFD, as the JSON encoding
-// does: protobuf strings must be valid UTF-8.
-func validUTF8(b []byte) string {
-	if utf8.Valid(b) {
-		return string(b)
-	}
-	return string([]rune(string(b)))
-}

@@ -177,7 +177,29 @@ func randomJSON(rng *rand.Rand, depth int) string {
 	scalars := []string{`0`, `-0`, `42`, `-9223372036854775808`, `9223372036854775808`, `1.5`, `-2.5e-3`, `1e999`, `1e-999`,
 		`true`, `false`, `null`, `""`, `"s"`, `"tab\there \u00e9 \ud83d\ude00"`, "\"bad \xff\"", `"\ud800"`}
 	if depth == 0 && rng.IntN(10) == 0 {
-		return []string{`{"a":`, `[1,2`, `{"a" 1}`, `{]`, "not json", `{"a":1}}`}[rng.IntN(6)]
+		bad := []string{`{"a":`, `[1,2`, `{"a" 1}`, `{]`, "not json", `{"a":1}}`, `"a" "b"`, `"open`, `"x" `, `[1,]`, `{"a":01}`,
+			`["\ud83d\u0041"]`, `["\x"]`, "[\"tab\there\"]", `[tru]`, `-`, `1.`, `Infinity`, `0x10`}
+		return bad[rng.IntN(len(bad))]
 	}
 	return scalars[rng.IntN(len(scalars))]
+}
+
+// FuzzOTLPRawValueReference: for any text a Raw attribute holds (JSON or,
+// against the parsers' promise, not), the encoder writes the bytes the
+// generated types did (encoding/json's tokens read into them).
+func FuzzOTLPRawValueReference(f *testing.F) {
+	for _, s := range []string{`{"a":[1,2.5,"x",true,null,{}]}`, `[]`, `"s"`, `-0`, `1e999`, `12345678901234567890`, `+5`, `"a" "b"`,
+		`{"a":{"a":1},"a":2}`, strings.Repeat("[", 40) + strings.Repeat("]", 40), `{"\u00e9":"\ud800"}`, ` { "a" : [ ] } `, `["\ud83d\ude00\ud83d"]`,
+		`{"a":1}}`, `[1,]`, "[\"\xff\"]", `nan`, `0x1p3`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, v []byte) {
+		want, err := proto.Marshal(refRawValue(v))
+		if err != nil {
+			t.Fatalf("the reference cannot marshal %q: %v", v, err)
+		}
+		if got := appendRawValue(nil, v); !bytes.Equal(got, want) {
+			t.Fatalf("%q: %x, want %x", v, got, want)
+		}
+	})
 }

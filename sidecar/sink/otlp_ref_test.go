@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	commonpb "go.opentelemetry.io/proto/otlp/common/v1"
 	logspb "go.opentelemetry.io/proto/otlp/logs/v1"
@@ -215,4 +216,13 @@ func (j *refJSONValues) rest(start int64) (*commonpb.AnyValue, error) {
 	// and spaces.
 	text := bytes.TrimLeft(j.v[start:j.d.InputOffset()], " \t\r\n,:")
 	return &commonpb.AnyValue{Value: &commonpb.AnyValue_StringValue{StringValue: validUTF8(text)}}, nil
+}
+
+// validUTF8 replaces each invalid byte by U+FFFD, as the JSON encoding
+// does: protobuf strings must be valid UTF-8.
+func validUTF8(b []byte) string {
+	if utf8.Valid(b) {
+		return string(b)
+	}
+	return string([]rune(string(b)))
 }
