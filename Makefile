@@ -43,8 +43,8 @@ FUZZ_TARGETS := \
 	hub/query:FuzzParseTime \
 	hub/layout:FuzzParseTally \
 	sidecar/decode:FuzzDecode \
-	sidecar/sink:FuzzOTLPValue \
-	sidecar/receive/otlp:FuzzDecodeProtobuf sidecar/receive/otlp:FuzzDecodeJSON sidecar/receive/ingest:FuzzDecodeRecords \
+	sidecar/sink:FuzzOTLPValue sidecar/sink:FuzzOTLPRawValueReference \
+	sidecar/receive/otlp:FuzzDecodeProtobuf sidecar/receive/otlp:FuzzDecodeJSON sidecar/receive/otlp:FuzzDecodeJSONProtojson sidecar/receive/ingest:FuzzDecodeRecords \
 	webhook:FuzzAdmissionLoads \
 	hub:FuzzParseNkeys \
 	$(foreach t,FuzzCRI FuzzTimestamps FuzzDocker FuzzAuto FuzzJSON FuzzLogfmt FuzzNginx FuzzCSV FuzzMultiline FuzzStreams FuzzRegex FuzzScanObject FuzzRFC3339 FuzzChain FuzzSearch FuzzEncodingGBK FuzzEncodingUTF16 FuzzInvalidUTF8,sidecar/parse:$(t))

@@ -1,20 +1,16 @@
 package sink
 
 import (
-	"bytes"
-	"encoding/json"
 	"fmt"
+	"math"
 	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
 	"unicode/utf8"
+	"unsafe"
 
-	commonpb "go.opentelemetry.io/proto/otlp/common/v1"
-	logspb "go.opentelemetry.io/proto/otlp/logs/v1"
-	resourcepb "go.opentelemetry.io/proto/otlp/resource/v1"
 	"google.golang.org/protobuf/encoding/protowire"
-	"google.golang.org/protobuf/proto"
 
 	"github.com/loglet/loglet/sidecar/record"
 )
@@ -22,9 +18,7 @@ import (
 // OpenOTLP takes otlp+http://host:4318[/v1/logs] or otlp+https://… and
 // returns a sink posting each package as an OTLP/HTTP logs request
 // (protobuf, gzip): one ResourceLogs carrying the source's resource
-// attributes, one log record per record. Only the message types are linked,
-// not the gRPC service package: the request wrapper is one protobuf field,
-// written here.
+// attributes, one log record per record, written by encodeOTLP.
 func OpenOTLP(raw string, opts Options) (Sink, error) {
 	u, err := url.Parse(strings.TrimPrefix(raw, "otlp+"))
 	if err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
@@ -33,136 +27,321 @@ func OpenOTLP(raw string, opts Options) (Sink, error) {
 	if u.Path == "" || u.Path == "/" {
 		u.Path = "/v1/logs"
 	}
-	p := newPoster(u.String(), "application/x-protobuf", func(p *record.Package, dst []byte) ([]byte, http.Header, error) {
-		rl, err := proto.Marshal(ResourceLogs(p))
-		if err != nil {
-			return dst, nil, err
-		}
-		// ExportLogsServiceRequest{resource_logs: [rl]}: field 1, bytes.
-		dst = protowire.AppendTag(dst, 1, protowire.BytesType)
-		return protowire.AppendBytes(dst, rl), nil, nil
-	}, opts)
+	p := newPoster(u.String(), "application/x-protobuf", encodeOTLP, opts)
 	p.scheme = "otlp+"
 	return p, nil
 }
 
-// ResourceLogs converts a package to the OTLP log data model.
-func ResourceLogs(p *record.Package) *logspb.ResourceLogs {
-	res := &resourcepb.Resource{}
+// Field numbers of the OTLP messages the sink writes
+// (opentelemetry-proto's collector/logs/v1, logs/v1, resource/v1 and
+// common/v1). The request is written by hand with protowire rather than
+// built from the generated types and marshalled: those and the protobuf
+// runtime they need cost the agent 2 MB, and building them a message per
+// record, attribute and value cost the hot path most of its time.
+const (
+	fieldResourceLogs = 1 // ExportLogsServiceRequest.resource_logs
+	fieldResource     = 1 // ResourceLogs.resource
+	fieldScopeLogs    = 2 // ResourceLogs.scope_logs
+	fieldAttributes   = 1 // Resource.attributes
+	fieldScope        = 1 // ScopeLogs.scope
+	fieldLogRecords   = 2 // ScopeLogs.log_records
+	fieldScopeName    = 1 // InstrumentationScope.name
+
+	fieldTime           = 1  // LogRecord.time_unix_nano, fixed64
+	fieldSeverityNumber = 2  // LogRecord.severity_number, enum
+	fieldSeverityText   = 3  // LogRecord.severity_text
+	fieldBody           = 5  // LogRecord.body, AnyValue
+	fieldRecordAttrs    = 6  // LogRecord.attributes, KeyValue
+	fieldObservedTime   = 11 // LogRecord.observed_time_unix_nano, fixed64
+
+	fieldKey   = 1 // KeyValue.key
+	fieldValue = 2 // KeyValue.value, AnyValue
+
+	fieldString = 1 // AnyValue.string_value
+	fieldBool   = 2 // AnyValue.bool_value
+	fieldInt    = 3 // AnyValue.int_value
+	fieldDouble = 4 // AnyValue.double_value, fixed64
+	fieldArray  = 5 // AnyValue.array_value, ArrayValue
+	fieldKvlist = 6 // AnyValue.kvlist_value, KeyValueList
+
+	fieldValues = 1 // ArrayValue.values, KeyValueList.values
+)
+
+// encodeOTLP appends p to dst as an ExportLogsServiceRequest: one
+// ResourceLogs carrying the source's resource attributes, one ScopeLogs
+// (scope "loglet"), one LogRecord per record. It writes the bytes
+// proto.Marshal wrote from the generated types (fields in number order,
+// zero values left out, every oneof value written), so that what a
+// receiver sees did not change.
+func encodeOTLP(p *record.Package, dst []byte) ([]byte, http.Header, error) {
+	dst, request := openField(dst, fieldResourceLogs)
+	dst, resource := openField(dst, fieldResource)
 	for _, kv := range p.Origin.Resource {
-		res.Attributes = append(res.Attributes, resourceAttr(kv))
+		dst = appendResourceAttr(dst, kv)
 	}
-	recs := make([]*logspb.LogRecord, 0, p.Len())
+	dst = closeField(dst, resource)
+	dst, scopeLogs := openField(dst, fieldScopeLogs)
+	dst, scope := openField(dst, fieldScope)
+	dst = appendString(dst, fieldScopeName, "loglet")
+	dst = closeField(dst, scope)
 	span := 0
 	for i, e := range p.Records {
 		for span+1 < len(p.Spans) && p.Spans[span+1].First <= i {
 			span++
 		}
-		// A record without an event time sends Timestamp 0: the data
-		// model's "unknown", which tells a receiver to use the observed
-		// time, rather than passing the observed time off as the event's.
-		lr := &logspb.LogRecord{
-			TimeUnixNano:         uint64(max(e.Time, 0)),
-			ObservedTimeUnixNano: uint64(p.Spans[span].Time.UnixNano()),
-			Body:                 &commonpb.AnyValue{Value: &commonpb.AnyValue_StringValue{StringValue: validUTF8(p.Body(i))}},
-		}
-		if e.Severity != record.SeverityNone {
-			lr.SeverityText = e.Severity.String()
-			lr.SeverityNumber = logspb.SeverityNumber(4*int(e.Severity) - 3) // TRACE=1, DEBUG=5, … FATAL=21
-		}
-		if !p.Origin.HidePath {
-			lr.Attributes = append(lr.Attributes, str("log.file.path", p.Origin.Path))
-		}
-		lr.Attributes = append(lr.Attributes,
-			str("loglet.source_id", p.Origin.SourceID),
-			integer("loglet.package_id", int64(p.ID)),
-			integer("loglet.offset", int64(i)))
-		if p.Origin.Input != "" {
-			lr.Attributes = append(lr.Attributes, str("loglet.input", p.Origin.Input))
-		}
-		if e.Flags&record.FlagSplit != 0 {
-			lr.Attributes = append(lr.Attributes, integer("loglet.split.part", int64(e.Part)),
-				&commonpb.KeyValue{Key: "loglet.split.last", Value: &commonpb.AnyValue{Value: &commonpb.AnyValue_BoolValue{BoolValue: e.Flags&record.FlagLastPart != 0}}})
-		}
-		switch {
-		case e.Flags&record.FlagStdout != 0:
-			lr.Attributes = append(lr.Attributes, str("log.iostream", "stdout"))
-		case e.Flags&record.FlagStderr != 0:
-			lr.Attributes = append(lr.Attributes, str("log.iostream", "stderr"))
-		}
-		for _, a := range p.Attributes(i) {
-			key := validUTF8(p.Bytes(a.Key))
-			if a.Raw {
-				lr.Attributes = append(lr.Attributes, &commonpb.KeyValue{Key: key, Value: rawValue(p.Bytes(a.Value))})
-			} else {
-				lr.Attributes = append(lr.Attributes, str(key, validUTF8(p.Bytes(a.Value))))
-			}
-		}
-		recs = append(recs, lr)
+		dst = appendRecord(dst, p, i, e, uint64(p.Spans[span].Time.UnixNano()))
 	}
-	return &logspb.ResourceLogs{
-		Resource:  res,
-		ScopeLogs: []*logspb.ScopeLogs{{Scope: &commonpb.InstrumentationScope{Name: "loglet"}, LogRecords: recs}},
+	dst = closeField(dst, scopeLogs)
+	return closeField(dst, request), nil, nil
+}
+
+// appendRecord appends record i, e, as a LogRecord field.
+func appendRecord(dst []byte, p *record.Package, i int, e record.Entry, observed uint64) []byte {
+	dst, lr := openField(dst, fieldLogRecords)
+	// A record without an event time sends Timestamp 0: the data model's
+	// "unknown", which tells a receiver to use the observed time, rather
+	// than passing the observed time off as the event's.
+	if t := uint64(max(e.Time, 0)); t != 0 {
+		dst = protowire.AppendTag(dst, fieldTime, protowire.Fixed64Type)
+		dst = protowire.AppendFixed64(dst, t)
 	}
+	if e.Severity != record.SeverityNone {
+		// TRACE=1, DEBUG=5, … FATAL=21: the first number of each level.
+		dst = protowire.AppendTag(dst, fieldSeverityNumber, protowire.VarintType)
+		dst = protowire.AppendVarint(dst, uint64(4*int64(e.Severity)-3))
+		if t := e.Severity.String(); t != "" {
+			dst = appendString(dst, fieldSeverityText, t)
+		}
+	}
+	dst, body := openField(dst, fieldBody)
+	dst = appendText(dst, fieldString, p.Body(i))
+	dst = closeField(dst, body)
+
+	if !p.Origin.HidePath {
+		dst = appendStringAttr(dst, fieldRecordAttrs, "log.file.path", p.Origin.Path)
+	}
+	dst = appendStringAttr(dst, fieldRecordAttrs, "loglet.source_id", p.Origin.SourceID)
+	dst = appendIntAttr(dst, fieldRecordAttrs, "loglet.package_id", int64(p.ID))
+	dst = appendIntAttr(dst, fieldRecordAttrs, "loglet.offset", int64(i))
+	if p.Origin.Input != "" {
+		dst = appendStringAttr(dst, fieldRecordAttrs, "loglet.input", p.Origin.Input)
+	}
+	if e.Flags&record.FlagSplit != 0 {
+		dst = appendIntAttr(dst, fieldRecordAttrs, "loglet.split.part", int64(e.Part))
+		var kv [2]int
+		dst, kv = openAttr(dst, fieldRecordAttrs, "loglet.split.last")
+		dst = appendBool(dst, fieldBool, e.Flags&record.FlagLastPart != 0)
+		dst = closeAttr(dst, kv)
+	}
+	switch {
+	case e.Flags&record.FlagStdout != 0:
+		dst = appendStringAttr(dst, fieldRecordAttrs, "log.iostream", "stdout")
+	case e.Flags&record.FlagStderr != 0:
+		dst = appendStringAttr(dst, fieldRecordAttrs, "log.iostream", "stderr")
+	}
+	for _, a := range p.Attributes(i) {
+		var kv [2]int
+		dst, kv = openTextAttr(dst, p.Bytes(a.Key))
+		if a.Raw {
+			dst = appendRawValue(dst, p.Bytes(a.Value))
+		} else {
+			dst = appendText(dst, fieldString, p.Bytes(a.Value))
+		}
+		dst = closeAttr(dst, kv)
+	}
+	if observed != 0 {
+		dst = protowire.AppendTag(dst, fieldObservedTime, protowire.Fixed64Type)
+		dst = protowire.AppendFixed64(dst, observed)
+	}
+	return closeField(dst, lr)
 }
 
 // intResource tells the resource attributes the semantic conventions
 // type as int; the agent keeps every resource value as text.
 func intResource(key string) bool { return key == "k8s.container.restart_count" }
 
-// resourceAttr is kv as the semantic conventions type it; a value that
-// does not read as its type goes as the text it is, never dropped.
-func resourceAttr(kv record.KeyValue) *commonpb.KeyValue {
+// appendResourceAttr appends kv as a Resource attribute, typed as the
+// semantic conventions type it; a value that does not read as its type
+// goes as the text it is, never dropped.
+func appendResourceAttr(dst []byte, kv record.KeyValue) []byte {
 	if intResource(kv.Key) {
 		if n, err := strconv.ParseInt(kv.Value, 10, 64); err == nil {
-			return integer(kv.Key, n)
+			return appendIntAttr(dst, fieldAttributes, kv.Key, n)
 		}
 	}
-	return str(kv.Key, kv.Value)
+	return appendStringAttr(dst, fieldAttributes, kv.Key, kv.Value)
 }
 
-func str(k, v string) *commonpb.KeyValue {
-	return &commonpb.KeyValue{Key: k, Value: &commonpb.AnyValue{Value: &commonpb.AnyValue_StringValue{StringValue: v}}}
+// openField appends the tag of the length-delimited field num and one
+// byte for its length, and returns where its content starts, for
+// closeField. Most messages the sink nests (attributes, values) are
+// shorter than 128 bytes, whose length takes that one byte; a longer one
+// (a record, the request) is moved along by the bytes more its length
+// takes: one copy of it, cheaper than measuring it first.
+func openField(dst []byte, num protowire.Number) ([]byte, int) {
+	dst = protowire.AppendTag(dst, num, protowire.BytesType)
+	dst = append(dst, 0)
+	return dst, len(dst)
 }
 
-func integer(k string, v int64) *commonpb.KeyValue {
-	return &commonpb.KeyValue{Key: k, Value: &commonpb.AnyValue{Value: &commonpb.AnyValue_IntValue{IntValue: v}}}
+// closeField writes the length of the field openField opened at start,
+// now that its content is written.
+func closeField(dst []byte, start int) []byte {
+	n := len(dst) - start
+	if n < 0x80 {
+		dst[start-1] = byte(n)
+		return dst
+	}
+	w := protowire.SizeVarint(uint64(n))
+	dst = append(dst, make([]byte, w-1)...)
+	copy(dst[start+w-1:], dst[start:start+n])
+	protowire.AppendVarint(dst[:start-1], uint64(n))
+	return dst
 }
 
-// rawValue maps a JSON value from a log line to an OTLP value as the
-// Collector's JSON parsing does: numbers and booleans keep their type
-// (integers as int, other numbers as double), strings are unquoted, null
-// is the empty value, objects become kvlists (keys in the line's order,
-// duplicates kept) and arrays arrays. A backend then filters on
-// http.status or indexes tags[] instead of matching JSON text.
-func rawValue(v []byte) *commonpb.AnyValue {
+// openAttr opens a KeyValue field of key and its value, an AnyValue, for
+// the value to be appended and closeAttr to close both.
+func openAttr(dst []byte, num protowire.Number, key string) ([]byte, [2]int) {
+	dst, kv := openField(dst, num)
+	if key != "" {
+		dst = appendString(dst, fieldKey, key)
+	}
+	dst, v := openField(dst, fieldValue)
+	return dst, [2]int{kv, v}
+}
+
+// openTextAttr is openAttr for a key from a record's text.
+func openTextAttr(dst []byte, key []byte) ([]byte, [2]int) {
+	dst, kv := openField(dst, fieldRecordAttrs)
+	if len(key) > 0 {
+		dst = appendText(dst, fieldKey, key)
+	}
+	dst, v := openField(dst, fieldValue)
+	return dst, [2]int{kv, v}
+}
+
+func closeAttr(dst []byte, kv [2]int) []byte {
+	return closeField(closeField(dst, kv[1]), kv[0])
+}
+
+// appendStringAttr appends the KeyValue field num of a string value.
+func appendStringAttr(dst []byte, num protowire.Number, key, value string) []byte {
+	dst, kv := openAttr(dst, num, key)
+	dst = appendString(dst, fieldString, value)
+	return closeAttr(dst, kv)
+}
+
+// appendIntAttr appends the KeyValue field num of an int value.
+func appendIntAttr(dst []byte, num protowire.Number, key string, value int64) []byte {
+	dst, kv := openAttr(dst, num, key)
+	dst = appendInt(dst, value)
+	return closeAttr(dst, kv)
+}
+
+func appendInt(dst []byte, v int64) []byte {
+	dst = protowire.AppendTag(dst, fieldInt, protowire.VarintType)
+	return protowire.AppendVarint(dst, uint64(v))
+}
+
+func appendBool(dst []byte, num protowire.Number, v bool) []byte {
+	dst = protowire.AppendTag(dst, num, protowire.VarintType)
+	return protowire.AppendVarint(dst, protowire.EncodeBool(v))
+}
+
+func appendDouble(dst []byte, f float64) []byte {
+	dst = protowire.AppendTag(dst, fieldDouble, protowire.Fixed64Type)
+	return protowire.AppendFixed64(dst, math.Float64bits(f))
+}
+
+// appendString appends the string field num; protobuf strings are UTF-8:
+// an invalid byte becomes U+FFFD, as in encoding/json.
+func appendString(dst []byte, num protowire.Number, s string) []byte {
+	if !utf8.ValidString(s) {
+		return appendText(dst, num, []byte(s))
+	}
+	dst = protowire.AppendTag(dst, num, protowire.BytesType)
+	dst = protowire.AppendVarint(dst, uint64(len(s)))
+	return append(dst, s...)
+}
+
+// appendText is appendString for text from a record.
+func appendText(dst []byte, num protowire.Number, b []byte) []byte {
+	dst = protowire.AppendTag(dst, num, protowire.BytesType)
+	if utf8.Valid(b) {
+		return protowire.AppendBytes(dst, b)
+	}
+	n := 0
+	for i := 0; i < len(b); {
+		r, w := utf8.DecodeRune(b[i:])
+		n += utf8.RuneLen(r)
+		i += w
+	}
+	dst = protowire.AppendVarint(dst, uint64(n))
+	for i := 0; i < len(b); {
+		r, w := utf8.DecodeRune(b[i:])
+		dst = utf8.AppendRune(dst, r)
+		i += w
+	}
+	return dst
+}
+
+// appendRawValue appends the content of an AnyValue for the JSON value
+// v from a log line, mapped as the Collector's JSON parsing does: numbers
+// and booleans keep their type (integers as int, other numbers as
+// double), strings are unquoted, null is the empty value, objects become
+// kvlists (keys in the line's order, duplicates kept) and arrays arrays.
+// A backend then filters on http.status or indexes tags[] instead of
+// matching JSON text.
+func appendRawValue(dst []byte, v []byte) []byte {
 	if len(v) > 0 && (v[0] == '{' || v[0] == '[') {
-		d := json.NewDecoder(bytes.NewReader(v))
-		d.UseNumber()
-		if av, err := (&jsonValues{v: v, d: d}).next(1); err == nil {
-			return av
+		start := len(dst)
+		s := jsonScanner{v: v}
+		out, err := s.value(dst, 1)
+		if err == nil {
+			return out
 		}
 		// Not JSON after all (Raw promises it is): keep the text.
-		return &commonpb.AnyValue{Value: &commonpb.AnyValue_StringValue{StringValue: validUTF8(v)}}
+		return appendText(dst[:start], fieldString, v)
 	}
-	s := string(v)
-	if n, err := strconv.ParseInt(s, 10, 64); err == nil {
-		return &commonpb.AnyValue{Value: &commonpb.AnyValue_IntValue{IntValue: n}}
-	}
-	if f, err := strconv.ParseFloat(s, 64); err == nil {
-		return &commonpb.AnyValue{Value: &commonpb.AnyValue_DoubleValue{DoubleValue: f}}
-	}
-	switch s {
+	// Read in place: the string lives only while parsed (an error
+	// holding it is dropped).
+	t := unsafe.String(unsafe.SliceData(v), len(v))
+	switch t {
 	case "true", "false":
-		return &commonpb.AnyValue{Value: &commonpb.AnyValue_BoolValue{BoolValue: s == "true"}}
+		return appendBool(dst, fieldBool, t == "true")
 	case "null":
-		return &commonpb.AnyValue{}
+		return dst
 	}
-	var text string
-	if strings.HasPrefix(s, `"`) && json.Unmarshal(v, &text) == nil {
-		s = text
+	if n, ok := parseInt(t); ok {
+		return appendInt(dst, n)
 	}
-	return &commonpb.AnyValue{Value: &commonpb.AnyValue_StringValue{StringValue: validUTF8([]byte(s))}}
+	if len(t) > 0 && t[0] != '"' {
+		if f, err := strconv.ParseFloat(t, 64); err == nil {
+			return appendDouble(dst, f)
+		}
+	}
+	if len(v) > 0 && v[0] == '"' {
+		// A JSON string: unquoted, if it is one and nothing more.
+		s := jsonScanner{v: v}
+		out, at := openField(dst, fieldString)
+		if out, err := s.str(out); err == nil {
+			if s.space(); s.i == len(v) {
+				return closeField(out, at)
+			}
+		}
+	}
+	return appendText(dst, fieldString, v)
+}
+
+// parseInt is strconv.ParseInt(t, 10, 64), without the error it
+// allocates for what is not an integer (a double, most often).
+func parseInt(t string) (int64, bool) {
+	digits := strings.TrimLeft(t, "+-")
+	if len(t)-len(digits) > 1 || digits == "" || strings.Trim(digits, "0123456789") != "" {
+		return 0, false
+	}
+	n, err := strconv.ParseInt(t, 10, 64)
+	return n, err == nil
 }
 
 // maxValueDepth is how deep nested JSON becomes kvlists and arrays. The
@@ -172,97 +351,3 @@ func rawValue(v []byte) *commonpb.AnyValue {
 // values go on as the JSON text of what lies below, so the request is
 // accepted and nothing is lost.
 const maxValueDepth = 32
-
-// jsonValues turns the JSON text v into OTLP values.
-type jsonValues struct {
-	v []byte
-	d *json.Decoder
-}
-
-// next reads the next value, at depth (1: the attribute's own value).
-func (j *jsonValues) next(depth int) (*commonpb.AnyValue, error) {
-	start := j.d.InputOffset()
-	tok, err := j.d.Token()
-	if err != nil {
-		return nil, err
-	}
-	switch t := tok.(type) {
-	case json.Delim:
-		if depth > maxValueDepth {
-			return j.rest(start)
-		}
-		if t == '{' {
-			kvs := &commonpb.KeyValueList{Values: []*commonpb.KeyValue{}}
-			for j.d.More() {
-				k, err := j.d.Token()
-				if err != nil {
-					return nil, err
-				}
-				key, _ := k.(string)
-				v, err := j.next(depth + 1)
-				if err != nil {
-					return nil, err
-				}
-				kvs.Values = append(kvs.Values, &commonpb.KeyValue{Key: key, Value: v})
-			}
-			_, err = j.d.Token() // }
-			return &commonpb.AnyValue{Value: &commonpb.AnyValue_KvlistValue{KvlistValue: kvs}}, err
-		}
-		arr := &commonpb.ArrayValue{Values: []*commonpb.AnyValue{}}
-		for j.d.More() {
-			v, err := j.next(depth + 1)
-			if err != nil {
-				return nil, err
-			}
-			arr.Values = append(arr.Values, v)
-		}
-		_, err = j.d.Token() // ]
-		return &commonpb.AnyValue{Value: &commonpb.AnyValue_ArrayValue{ArrayValue: arr}}, err
-	case json.Number:
-		if n, err := t.Int64(); err == nil {
-			return &commonpb.AnyValue{Value: &commonpb.AnyValue_IntValue{IntValue: n}}, nil
-		}
-		if f, err := t.Float64(); err == nil {
-			return &commonpb.AnyValue{Value: &commonpb.AnyValue_DoubleValue{DoubleValue: f}}, nil
-		}
-		// Beyond a double (1e999): the number as written.
-		return &commonpb.AnyValue{Value: &commonpb.AnyValue_StringValue{StringValue: t.String()}}, nil
-	case string:
-		return &commonpb.AnyValue{Value: &commonpb.AnyValue_StringValue{StringValue: t}}, nil
-	case bool:
-		return &commonpb.AnyValue{Value: &commonpb.AnyValue_BoolValue{BoolValue: t}}, nil
-	default: // nil: JSON null
-		return &commonpb.AnyValue{}, nil
-	}
-}
-
-// rest reads to the end of the object or array whose opening token was
-// just read, which began after input offset start, and returns its JSON
-// text as a string value.
-func (j *jsonValues) rest(start int64) (*commonpb.AnyValue, error) {
-	for open := 1; open > 0; {
-		tok, err := j.d.Token()
-		if err != nil {
-			return nil, err
-		}
-		switch tok {
-		case json.Delim('{'), json.Delim('['):
-			open++
-		case json.Delim('}'), json.Delim(']'):
-			open--
-		}
-	}
-	// Between the previous token and this value lie at most a separator
-	// and spaces.
-	text := bytes.TrimLeft(j.v[start:j.d.InputOffset()], " \t\r\n,:")
-	return &commonpb.AnyValue{Value: &commonpb.AnyValue_StringValue{StringValue: validUTF8(text)}}, nil
-}
-
-// validUTF8 replaces each invalid byte by U+FFFD, as the JSON encoding
-// does: protobuf strings must be valid UTF-8.
-func validUTF8(b []byte) string {
-	if utf8.Valid(b) {
-		return string(b)
-	}
-	return string([]rune(string(b)))
-}

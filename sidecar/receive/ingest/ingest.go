@@ -23,10 +23,9 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
-	statuspb "google.golang.org/genproto/googleapis/rpc/status"
-	"google.golang.org/protobuf/encoding/protojson"
-	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/encoding/protowire"
 
 	"github.com/loglet/loglet/sidecar/inbox"
 	"github.com/loglet/loglet/sidecar/receive"
@@ -424,13 +423,12 @@ func (s *server) answerFailure(w http.ResponseWriter, r *http.Request, isOTLP bo
 		io.WriteString(w, f.msg+"\n")
 		return
 	}
-	st := &statuspb.Status{Code: grpcCode(f.code), Message: f.msg}
 	var b []byte
 	if mt == otlp.ContentTypeJSON {
-		b, _ = protojson.Marshal(st)
+		b = statusJSON(grpcCode(f.code), f.msg)
 	} else {
 		mt = otlp.ContentTypeProtobuf
-		b, _ = proto.Marshal(st)
+		b = statusProto(grpcCode(f.code), f.msg)
 	}
 	w.Header().Set("Content-Type", mt)
 	w.Header().Set("Content-Length", strconv.Itoa(len(b)))
@@ -450,4 +448,64 @@ func grpcCode(httpCode int) int32 {
 		return 14 // UNAVAILABLE
 	}
 	return 3 // INVALID_ARGUMENT
+}
+
+// statusProto is google.rpc.Status{code, message} in protobuf, as
+// proto.Marshal wrote it from genproto's type (which, with the protobuf
+// runtime, the agent no longer links): code field 1 (int32), message
+// field 2, each left out when zero. A message that is not UTF-8 (protobuf
+// refused it, answering nothing) has U+FFFD for its invalid bytes.
+func statusProto(code int32, msg string) []byte {
+	msg = strings.ToValidUTF8(msg, "\uFFFD")
+	var b []byte
+	if code != 0 {
+		b = protowire.AppendTag(b, 1, protowire.VarintType)
+		b = protowire.AppendVarint(b, uint64(int64(code)))
+	}
+	if msg != "" {
+		b = protowire.AppendTag(b, 2, protowire.BytesType)
+		b = protowire.AppendString(b, msg)
+	}
+	return b
+}
+
+// statusJSON is google.rpc.Status in OTLP/JSON, as protojson.Marshal
+// wrote it (less the spaces it puts in at random):
+// {"code":3,"message":"…"}, each member left out when zero, the string
+// escaped as protojson escapes one.
+func statusJSON(code int32, msg string) []byte {
+	msg = strings.ToValidUTF8(msg, "\uFFFD")
+	b := []byte{'{'}
+	if code != 0 {
+		b = append(b, `"code":`...)
+		b = strconv.AppendInt(b, int64(code), 10)
+	}
+	if msg != "" {
+		if code != 0 {
+			b = append(b, ',')
+		}
+		b = append(b, `"message":"`...)
+		for _, r := range msg {
+			switch {
+			case r == '"' || r == '\\':
+				b = append(b, '\\', byte(r))
+			case r >= ' ':
+				b = utf8.AppendRune(b, r)
+			case r == '\b':
+				b = append(b, `\b`...)
+			case r == '\f':
+				b = append(b, `\f`...)
+			case r == '\n':
+				b = append(b, `\n`...)
+			case r == '\r':
+				b = append(b, `\r`...)
+			case r == '\t':
+				b = append(b, `\t`...)
+			default:
+				b = fmt.Appendf(b, `\u%04x`, r)
+			}
+		}
+		b = append(b, '"')
+	}
+	return append(b, '}')
 }

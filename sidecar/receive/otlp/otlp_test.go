@@ -495,3 +495,56 @@ func TestDecodeMemory(t *testing.T) {
 		runtime.KeepAlive(batches)
 	}
 }
+
+// jsonSeeds are OTLP/JSON requests in the forms senders write and
+// protojson takes: both field name styles, numbers as strings and not,
+// enum names, base64 bytes, nulls, fields of tomorrow.
+var jsonSeeds = []string{
+	jsonRequest,
+	`{"resource_logs":[{"scope_logs":[{"log_records":[{"time_unix_nano":"7","body":{"string_value":"x"},"trace_id":"S/kvNXezTaajzpKdDg5HNg==","span_id":"APBnqgupArc="}]}]}]}`,
+	`{"resourceLogs":[{"resource":null,"scopeLogs":[{"scope":{"name":"s","attributes":[{"key":"a","value":{"intValue":1}}]},"logRecords":[
+	  {"severityNumber":"SEVERITY_NUMBER_WARN3","severityText":"w","body":{"bytesValue":"-_8"},"flags":"1","droppedAttributesCount":2},
+	  {"severityNumber":"SEVERITY_NUMBER_OF_TOMORROW","body":{"doubleValue":"-Infinity"},"observedTimeUnixNano":1e3},
+	  {"body":{"arrayValue":{"values":[{"intValue":"1.0e1"},{"boolValue":false},{"kvlistValue":{"values":[{"key":"k","value":null}]}},{}]}},"eventName":"e","attributes":null},
+	  {"body":null,"traceId":"","spanId":null,"timeUnixNano":null,"attributes":[{"key":"s","value":{"stringValueStrindex":3}},{"keyStrindex":1}]}
+	]}],"schemaUrl":"u"}]}`,
+	`{"resourceLogs":[{"scopeLogs":[{"logRecords":[{"body":{"stringValue":"a","intValue":"1"}}]}]}]}`,
+	`{"resourceLogs":[{"scopeLogs":[{"logRecords":[{"body":{"stringValue":"a","string_value":"b"}}]}]}]}`,
+	`{"resourceLogs":[{"scopeLogs":[{"logRecords":[{"body":{"stringValue":"\ud83d\ude00 \u00e9"},"timeUnixNano":"18446744073709551615"}]}]}]}`,
+	`{"resourceLogs":[{"resource":{"attributes":[{"key":"k","value":{"doubleValue":1e999}}]}}]}`,
+	`{"resourceLogs":[]} `,
+}
+
+// FuzzDecodeJSONProtojson: the JSON decoder reads what protojson read
+// into the generated types (the reference, DecodeProtojson), and refuses
+// what it refused.
+func FuzzDecodeJSONProtojson(f *testing.F) {
+	for _, s := range jsonSeeds {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		got, err := otlp.Decode(body, otlp.ContentTypeJSON)
+		if errors.Is(err, otlp.ErrTooManyRecords) {
+			return
+		}
+		want, wantErr := otlp.DecodeProtojson(body)
+		if (err != nil) != (wantErr != nil) {
+			t.Fatalf("%q: error %v, protojson's %v", body, err, wantErr)
+		}
+		if err == nil && !reflect.DeepEqual(got, want) {
+			t.Fatalf("%q:\n got %#v\nwant %#v", body, got, want)
+		}
+	})
+}
+
+// TestDecodeJSONAsProtojson: the seeds of FuzzDecodeJSONProtojson decode
+// as protojson decoded them, or are refused as it refused them.
+func TestDecodeJSONAsProtojson(t *testing.T) {
+	for _, s := range jsonSeeds {
+		got, err := otlp.Decode([]byte(s), otlp.ContentTypeJSON)
+		want, wantErr := otlp.DecodeProtojson([]byte(s))
+		if (err != nil) != (wantErr != nil) || !reflect.DeepEqual(got, want) {
+			t.Errorf("%.80s:\n got %#v, %v\nwant %#v, %v", s, got, err, want, wantErr)
+		}
+	}
+}
