@@ -45,12 +45,11 @@ func TestImages(t *testing.T) {
 		arches  []string
 		maxSize int64
 	}{
-		// DESIGN.md's goal for the sidecar image is 25 MB. The LogConfig
-		// reload (issue 21) added 0.18 MB of loglet's own code and took it
-		// to 25.0 MB; this guard stops further growth, on every
-		// architecture, until the slim build loses a dependency (issue 24:
-		// binary ≤ 20 MB).
-		{"loglet-slim", "slim", []string{"amd64", "arm64"}, 25.3e6},
+		// DESIGN.md's goal for the sidecar image is 25 MB, issue 24's 20
+		// MB. Without k8s.io/api (sidecar/podapi) and the generated OTLP
+		// types the amd64 image is 21.7 MB; this guard stops it growing
+		// back. What remains above 20 MB: docs/architecture.md.
+		{"loglet-slim", "slim", []string{"amd64", "arm64"}, 22.0e6},
 		{"loglet", "", []string{"amd64"}, 80e6},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
