@@ -67,11 +67,13 @@ build:
 ## lines of a copytruncated file in about one run in four (a known defect,
 ## reproduced with two busy loops beside it; see docs/architecture.md).
 ## hack/runtimes.sh installs the runtimes (JDK, Python, Ruby, Node.js) whose
-## stack traces the multiline presets are tested on.
+## stack traces the multiline presets are tested on; hack/promtool.sh installs
+## promtool (Debian's prometheus), which checks and unit-tests the chart's alerts.
 test:
 	$(GO) vet ./...
 	hack/runtimes.sh
-	KUBEBUILDER_ASSETS=$$(hack/control-plane.sh) TRACE_RUNTIMES=required $(GO) test -count=1 -timeout 15m $$($(GO) list ./... | grep -v '/cmd/loglet$$')
+	PROMTOOL=$$(hack/promtool.sh) && KUBEBUILDER_ASSETS=$$(hack/control-plane.sh) TRACE_RUNTIMES=required PROMTOOL=$$PROMTOOL PROMTOOL_REQUIRED=1 \
+		$(GO) test -count=1 -timeout 15m $$($(GO) list ./... | grep -v '/cmd/loglet$$')
 	CHROMIUM=$$(hack/chromium.sh) && CHROMIUM=$$CHROMIUM KUBEBUILDER_ASSETS=$$(hack/control-plane.sh) $(GO) test -count=1 -timeout 15m ./cmd/loglet
 	KUBEBUILDER_ASSETS=$$(hack/control-plane.sh) $(GO) test -race -count=1 -timeout 15m ./sidecar/... ./hub/...
 
@@ -157,6 +159,10 @@ chart:
 	$(GO) run ./hack/chart lint nodeMode.enabled=true webhook.certMode=files
 	$(GO) run ./hack/chart lint nodeMode.enabled=true 'nodeMode.hostFiles[0]=/var/log/*.log' nodeMode.push.syslog.enabled=true \
 		nodeMode.push.otlp.enabled=true nodeMode.push.otlp.tokenSecret.name=otlp-token nodeMode.push.service.enabled=true
+	$(GO) run ./hack/chart lint webhook.networkPolicy.enabled=true 'webhook.networkPolicy.from[0].ipBlock.cidr=10.0.0.0/24'
+	$(GO) run ./hack/chart lint nodeMode.enabled=true monitoring.webhook.enabled=true monitoring.node.enabled=true \
+		monitoring.sidecars.enabled=true monitoring.prometheusRule.enabled=true monitoring.grafanaDashboard.enabled=true \
+		monitoring.labels.release=kube-prometheus-stack
 	$(GO) run ./hack/chart package $(BIN)
 
 clean:

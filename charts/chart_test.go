@@ -41,6 +41,8 @@ var valueSets = map[string][]string{
 	"sidecar rbac":   {"rbac.sidecarNamespaces={" + ReleaseNamespace + "}"},
 	"evict":          {"logConfig.reinject=evict"},
 	"no controller":  {"webhook.certMode=files", "logConfig.controller.enabled=false"},
+	"network policy": {"webhook.networkPolicy.enabled=true", "webhook.networkPolicy.from[0].ipBlock.cidr=10.0.0.0/24",
+		"webhook.networkPolicy.metrics.namespaceSelector.matchLabels.kubernetes\\.io/metadata\\.name=monitoring"},
 }
 
 func TestLint(t *testing.T) {
@@ -72,6 +74,15 @@ func TestSchemaRejectsBadValues(t *testing.T) {
 		{"sidecar.agentSettings.BATCH=1MiB", []string{"/sidecar/agentSettings", "BATCH"}},
 		{"nodeMode.processors[0].dorp.match=healthz", []string{"/nodeMode/processors/0", "dorp"}},
 		{"nodeMode.processors[0].redact.builtin[0]=credit-cards", []string{"/nodeMode/processors/0/redact/builtin/0", "credit-card"}},
+		{"webhook.networkPolicy.enable=true", []string{"/webhook/networkPolicy", "'enable' not allowed"}},
+		{"webhook.networkPolicy.from[0].podSelector.matchLabel.app=prometheus", []string{"/webhook/networkPolicy/from/0/podSelector", "'matchLabel' not allowed"}},
+		{"webhook.networkPolicy.metrics.namespaceSelector.matchExpressions[0].key=team", []string{"/webhook/networkPolicy/metrics/namespaceSelector/matchExpressions/0", "operator"}},
+		{"monitoring.sidecar.enabled=true", []string{"/monitoring", "'sidecar' not allowed"}},
+		{"monitoring.webhook.enabled=yes", []string{"/monitoring/webhook/enabled", "boolean"}},
+		{"monitoring.prometheusRule.hubUnreachableFor=5 minutes", []string{"/monitoring/prometheusRule/hubUnreachableFor", "does not match"}},
+		{"monitoring.prometheusRule.lagBytes=16MiB", []string{"/monitoring/prometheusRule/lagBytes", "integer"}},
+		{"monitoring.interval=often", []string{"/monitoring/interval"}},
+		{"monitoring.grafanaDashboard.labelValue=not ok", []string{"/monitoring/grafanaDashboard/labelValue", "does not match"}},
 	} {
 		t.Run(tc.set, func(t *testing.T) {
 			_, err := Render(Dir(), ReleaseName, ReleaseNamespace, tc.set)
@@ -256,7 +267,7 @@ func TestDryRunApply(t *testing.T) {
 			}
 			hubs := map[bool]int{true: 1}[name != "own hub"]
 			if kinds["Deployment"] != 1 || kinds["MutatingWebhookConfiguration"] != 1 || kinds["ValidatingWebhookConfiguration"] != 1 || kinds["DaemonSet"] != map[bool]int{true: 1}[name == "node mode"] ||
-				kinds["StatefulSet"] != hubs {
+				kinds["StatefulSet"] != hubs || kinds["NetworkPolicy"] != map[bool]int{true: 1}[name == "network policy"] {
 				t.Errorf("applied kinds %v", kinds)
 			}
 		})

@@ -15,6 +15,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
+	"sigs.k8s.io/controller-runtime/pkg/certwatcher"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
@@ -87,12 +88,25 @@ func Serve(ctx context.Context, restCfg *rest.Config, o ServerOptions) error {
 		return fmt.Errorf("webhook: the LogConfig controller's Lease needs the webhook's namespace: set --namespace or $POD_NAMESPACE")
 	}
 	serverOpts := crwebhook.Options{Port: o.Port, CertDir: o.CertDir}
+	// The certificate served, from the rotator or from the files, is also
+	// what loglet_webhook_certificate_expiry_timestamp_seconds reads.
 	var rotator *certs.Rotator
+	var files *certwatcher.CertWatcher
+	var serving certs.Serving
 	if o.CertMode == "self" {
 		if rotator, err = selfSigned(restCfg, o); err != nil {
 			return err
 		}
-		serverOpts.TLSOpts = []func(*tls.Config){func(c *tls.Config) { c.GetCertificate = rotator.GetCertificate }}
+		serving = rotator.GetCertificate
+	} else {
+		if files, err = certs.WatchFiles(o.CertDir); err != nil {
+			return fmt.Errorf("webhook: %w", err)
+		}
+		serving = files.GetCertificate
+	}
+	serverOpts.TLSOpts = []func(*tls.Config){func(c *tls.Config) { c.GetCertificate = serving }}
+	if err := certs.RegisterExpiry(crmetrics.Registry, serving); err != nil {
+		return fmt.Errorf("webhook: %w", err)
 	}
 	mgr, err := manager.New(restCfg, manager.Options{
 		Scheme:                 scheme,
@@ -148,6 +162,12 @@ func Serve(ctx context.Context, restCfg *rest.Config, o ServerOptions) error {
 		certs.OwnLease(ctx, cs, o.Config.Namespace, logconfigctl.LeaseName, certs.FindOwner(ctx, cs, o.Config.Namespace, identity(), log), log)
 	} else if !o.NoLogConfigController {
 		ctrllog.Log.WithName("logconfig").Info("the API server does not serve loglet.io/v1alpha1 LogConfigs (CRDs not installed): the LogConfig controller does not run")
+	}
+	if files != nil {
+		// Reloads on every replica: the watcher needs no leader election.
+		if err := mgr.Add(files); err != nil {
+			return err
+		}
 	}
 	if rotator != nil {
 		if err := mgr.Add(rotator); err != nil {

@@ -81,3 +81,12 @@ nats://{{ include "loglet.hubName" . }}.{{ .Release.Namespace }}.svc:4222/{{ .Va
 {{- define "loglet.reinject" -}}
 {{- if eq (toString .Values.logConfig.reinject) "evict" -}}evict{{- else -}}off{{- end -}}
 {{- end -}}
+
+{{/* The labels of the PodMonitors and the PrometheusRule: the chart's, and monitoring.labels (a Prometheus's podMonitorSelector and ruleSelector pick by them). */}}
+{{- define "loglet.monitoringLabels" -}}
+{{ include "loglet.labels" . }}
+{{- with .Values.monitoring.labels }}
+{{ toYaml . }}
+{{- end }}
+{{- end -}}
+
