@@ -1,6 +1,9 @@
 package bench
 
 import (
+	"compress/gzip"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"strconv"
@@ -87,4 +90,17 @@ func benchSecondsOr(def int) int {
 		return s
 	}
 	return def
+}
+
+// requestBody is what an agent posted, gunzipped when it compressed it.
+func requestBody(r *http.Request) ([]byte, error) {
+	var body io.Reader = r.Body
+	if r.Header.Get("Content-Encoding") == "gzip" {
+		z, err := gzip.NewReader(r.Body)
+		if err != nil {
+			return nil, err
+		}
+		body = z
+	}
+	return io.ReadAll(body)
 }
