@@ -183,8 +183,11 @@ type Agent struct {
 	// reapWake asks Run's loop to look for rotated files to delete (a
 	// source was released); matchedAt is where the last scan found each
 	// matched file (Run's goroutine only).
+	// reapAgain: a file was too fresh to delete, reap looks again at the
+	// next tick (Run's goroutine only).
 	reapWake  chan struct{}
 	matchedAt map[fileKey]string
+	reapAgain bool
 	wg        sync.WaitGroup
 	ready     atomic.Bool
 }
@@ -385,6 +388,9 @@ func (a *Agent) Run(ctx context.Context) error {
 			case <-tick.C:
 				ticks++
 				rescan = !a.events || ticks%quietScans == 0
+				if a.reapAgain {
+					a.reap()
+				}
 			case <-resume:
 				paused = false
 			case ev := <-evs:

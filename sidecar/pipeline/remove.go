@@ -59,6 +59,7 @@ func (a *Agent) reap() {
 	if a.cfg.Volume == "" || a.cfg.Once {
 		return
 	}
+	a.reapAgain = false
 	for _, cp := range a.ledger.released() {
 		key := keyOf(cp.Identity)
 		a.mu.Lock()
@@ -84,6 +85,7 @@ func (a *Agent) reap() {
 		}
 		switch err := a.removeShipped(path, cp); {
 		case errors.Is(err, errNotShipped):
+			a.reapAgain = a.reapAgain || errors.Is(err, errFresh)
 			a.log.Debug("not removing a rotated file yet", "path", path, "source_id", cp.SourceID, "reason", err)
 		case err != nil:
 			a.warnOnce(path, "cannot remove a shipped rotated file; the pod's log volume keeps it", err)
@@ -145,6 +147,10 @@ func lstatKey(path string) (fileKey, fs.FileInfo, bool) {
 // acknowledged all of it, or it changed.
 var errNotShipped = errors.New("not acknowledged to its end")
 
+// errFresh says a shipped file was written within the close grace: reap
+// looks again at the next scan interval, as nothing else would wake it.
+var errFresh = fmt.Errorf("%w: written within the close grace", errNotShipped)
+
 // removeShipped deletes the file at path if it is still the file of cp,
 // acknowledged to its end, idle and beneath the volume through no link.
 func (a *Agent) removeShipped(path string, cp checkpoint.Checkpoint) error {
@@ -198,7 +204,7 @@ func (a *Agent) stillShipped(path string, key fileKey, cp checkpoint.Checkpoint)
 	case fi.Size() != cp.Offset:
 		return fmt.Errorf("%w: %d of %d bytes acknowledged", errNotShipped, cp.Offset, fi.Size())
 	case time.Since(fi.ModTime()) < a.scfg.CloseGrace:
-		return fmt.Errorf("%w: written %s ago", errNotShipped, time.Since(fi.ModTime()).Round(time.Millisecond))
+		return fmt.Errorf("%w (%s ago)", errFresh, time.Since(fi.ModTime()).Round(time.Millisecond))
 	}
 	return nil
 }

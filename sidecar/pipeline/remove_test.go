@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/loglet/loglet/internal/poll"
+	"github.com/loglet/loglet/sidecar/checkpoint"
 	"github.com/loglet/loglet/sidecar/source"
 )
 
@@ -272,4 +273,124 @@ func inodesIn(t *testing.T, dir string) map[uint64]bool {
 		out[fi.Sys().(*syscall.Stat_t).Ino] = true
 	}
 	return out
+}
+
+// TestRemoveShippedRefuses: removeShipped deletes a shipped rotated file,
+// and nothing the hub did not acknowledge to its end, nothing outside the
+// volume, nothing reached through a symlink (file or folder), and nothing
+// written within the close grace.
+func TestRemoveShippedRefuses(t *testing.T) {
+	content := strings.Repeat("a shipped line\n", 100)
+	tests := []struct {
+		name string
+		// setup makes the file and returns the path to delete and the
+		// path of the file itself (which must survive a refusal).
+		setup  func(t *testing.T, vol, outside string) (path, file string)
+		acked  int64 // bytes acknowledged less than the file's size
+		grace  time.Duration
+		change bool // the file's content changed after it was read
+		want   string
+	}{
+		{name: "shipped", want: ""},
+		{name: "not acknowledged to its end", acked: -15, want: "of 1500 bytes acknowledged"},
+		{name: "content changed", change: true, want: "content is not what was read"},
+		{name: "written within the close grace", grace: time.Hour, want: "written within the close grace"},
+		{name: "outside the volume", want: "outside the pod's log volume",
+			setup: func(t *testing.T, vol, outside string) (string, string) {
+				p := filepath.Join(outside, "app.log.1")
+				return p, p
+			}},
+		{name: "folder through a symlink", want: "reached through a symlink",
+			setup: func(t *testing.T, vol, outside string) (string, string) {
+				if err := os.Symlink(outside, filepath.Join(vol, "logs")); err != nil {
+					t.Fatal(err)
+				}
+				return filepath.Join(vol, "logs", "app.log.1"), filepath.Join(outside, "app.log.1")
+			}},
+		{name: "a link to the file", want: "a link is never followed",
+			setup: func(t *testing.T, vol, outside string) (string, string) {
+				link := filepath.Join(vol, "app.log.1")
+				if err := os.Symlink(filepath.Join(outside, "app.log.1"), link); err != nil {
+					t.Fatal(err)
+				}
+				return link, filepath.Join(outside, "app.log.1")
+			}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			vol, outside := t.TempDir(), t.TempDir()
+			path, file := filepath.Join(vol, "app.log.1"), filepath.Join(vol, "app.log.1")
+			if tt.setup != nil {
+				path, file = tt.setup(t, vol, outside)
+			}
+			if err := os.WriteFile(file, []byte(content), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			fd, err := os.Open(file)
+			if err != nil {
+				t.Fatal(err)
+			}
+			id, info, err := source.Identify(fd)
+			fd.Close()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tt.change {
+				if err := os.WriteFile(file, []byte(strings.Repeat("b", len(content))), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			cp := checkpoint.Checkpoint{SourceID: "0123456789abcdef", Path: filepath.Join(vol, "app.log"), Identity: id, Offset: info.Size + tt.acked}
+			a := &Agent{cfg: Config{Volume: vol}, scfg: source.Config{CloseGrace: tt.grace}}
+			err = a.removeShipped(path, cp)
+			_, statErr := os.Lstat(file)
+			switch {
+			case tt.want == "" && err != nil:
+				t.Fatalf("removeShipped: %v", err)
+			case tt.want == "" && !errors.Is(statErr, os.ErrNotExist):
+				t.Fatalf("the shipped file is still there: %v", statErr)
+			case tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want)):
+				t.Fatalf("removeShipped: %v, want an error saying %q", err, tt.want)
+			case tt.want != "" && statErr != nil:
+				t.Fatalf("refused (%v), but the file is gone: %v", err, statErr)
+			}
+			if _, err := os.Lstat(path); tt.want != "" && err != nil {
+				t.Errorf("refused, but %s is gone: %v", path, err)
+			}
+			if left, _ := filepath.Glob(filepath.Join(vol, removingPrefix+"*")); len(left) > 0 {
+				t.Errorf("left behind: %v", left)
+			}
+		})
+	}
+}
+
+// TestRemoveNeverTheLiveFile: with a rotated pattern that matches every
+// name, the file an app writes (where its glob found it) stays, however
+// long it is idle and acknowledged; a file renamed away (rotated) goes,
+// in the same pass that looks at the live one.
+func TestRemoveNeverTheLiveFile(t *testing.T) {
+	vol, out := t.TempDir(), filepath.Join(t.TempDir(), "out.ndjson")
+	live, rotated := filepath.Join(vol, "app.log"), filepath.Join(vol, "b.log")
+	appendN(t, live, "a", 0, 100)
+	appendN(t, rotated, "b", 0, 100)
+	cfg := testConfig(vol + "/*.log")
+	cfg.Volume, cfg.CloseInactive = vol, 100*time.Millisecond
+	cfg.Select = func(string) source.Choice { return source.Choice{Resource: cfg.Resource, Remove: []string{"*"}} }
+	a, _ := startLoggedAgent(t, cfg, "file://"+out)
+	poll.Until(t, 10*time.Second, "the lines delivered", func() bool { return len(readOut(t, out)) == 200 })
+	// Idle past close-inactive, acknowledged to their end, released.
+	poll.Until(t, 10*time.Second, "both files released", func() bool {
+		l := a.published.Load()
+		return l != nil && len(l.released()) == 2
+	})
+	if err := os.Rename(rotated, rotated+".1"); err != nil {
+		t.Fatal(err)
+	}
+	poll.Until(t, 10*time.Second, "the rotated file removed", func() bool {
+		_, err := os.Stat(rotated + ".1")
+		return errors.Is(err, os.ErrNotExist)
+	})
+	if _, err := os.Stat(live); err != nil {
+		t.Fatalf("the live file was removed: %v", err)
+	}
 }
