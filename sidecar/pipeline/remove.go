@@ -77,7 +77,13 @@ func (a *Agent) reap() {
 			continue
 		}
 		if !matched {
-			if path = findRotated(filepath.Dir(cp.Path), key, choice.Remove); path == "" {
+			// A crash between moving it aside and deleting it left it
+			// under the agent's own name.
+			path = filepath.Join(filepath.Dir(cp.Path), removingPrefix+cp.SourceID)
+			if k, _, ok := lstatKey(path); !ok || k != key {
+				path = findRotated(filepath.Dir(cp.Path), key, choice.Remove)
+			}
+			if path == "" {
 				continue // gone; the sweep forgets its checkpoint
 			}
 		} else if !rotatedName(filepath.Base(path), choice.Remove) {
@@ -174,6 +180,9 @@ func (a *Agent) removeShipped(path string, cp checkpoint.Checkpoint) error {
 	// deleted is the file checked, whatever the app renames meanwhile.
 	dir := filepath.Dir(path)
 	aside := filepath.Join(dir, removingPrefix+cp.SourceID)
+	if path == aside {
+		return os.Remove(aside) // checked above under the agent's own name
+	}
 	if err := unix.Renameat2(unix.AT_FDCWD, path, unix.AT_FDCWD, aside, unix.RENAME_NOREPLACE); err != nil {
 		return fmt.Errorf("rename %s to %s before deleting it: %w", path, aside, err)
 	}

@@ -394,3 +394,63 @@ func TestRemoveNeverTheLiveFile(t *testing.T) {
 		t.Fatalf("the live file was removed: %v", err)
 	}
 }
+
+// TestRemoveAfterRestart: a rotated file is deleted by the agent's next
+// life once the hub acknowledged it to its end: one rotated while the
+// agent was down with lines it never shipped is read first, one a crash
+// left under the agent's own name between moving it aside and deleting
+// it goes; a rotated file the agent never read stays.
+func TestRemoveAfterRestart(t *testing.T) {
+	vol, out := t.TempDir(), filepath.Join(t.TempDir(), "out.ndjson")
+	for _, name := range []string{"a", "b"} {
+		appendN(t, filepath.Join(vol, name+".log"), name, 0, 100)
+	}
+	cfg := testConfig(vol + "/*.log")
+	cfg.Volume = vol
+	cfg.Select = func(string) source.Choice { return source.Choice{Resource: cfg.Resource, Remove: removePatterns} }
+	state, stop := startAgent(t, cfg, "file://"+out)
+	poll.Until(t, 10*time.Second, "the lines delivered", func() bool { return len(readOut(t, out)) == 200 })
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	store, err := checkpoint.Open(state)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cps, err := store.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var bID string
+	for _, cp := range cps {
+		if filepath.Base(cp.Path) == "b.log" {
+			bID = cp.SourceID
+		}
+	}
+	// While the agent is down: a.log gets lines and rotates, b.log is
+	// left as a crash mid-removal leaves it, and c.log.1 appears (a
+	// rotated file no glob ever matched).
+	appendN(t, filepath.Join(vol, "a.log"), "a", 100, 150)
+	mustRename(t, filepath.Join(vol, "a.log"), filepath.Join(vol, "a.log.1"))
+	mustRename(t, filepath.Join(vol, "b.log"), filepath.Join(vol, removingPrefix+bID))
+	appendN(t, filepath.Join(vol, "c.log.1"), "c", 0, 100)
+
+	startAgentIn(t, cfg, state, "file://"+out)
+	poll.Until(t, 10*time.Second, "the shipped files removed", func() bool {
+		entries, _ := os.ReadDir(vol)
+		return len(entries) == 1 && entries[0].Name() == "c.log.1"
+	})
+	var bodies []string
+	for _, r := range readOut(t, out) {
+		bodies = append(bodies, r.Body)
+	}
+	wantExactly(t, bodies, "a", 0, 150)
+	wantExactly(t, bodies, "b", 0, 100)
+}
+
+func mustRename(t *testing.T, from, to string) {
+	t.Helper()
+	if err := os.Rename(from, to); err != nil {
+		t.Fatal(err)
+	}
+}
