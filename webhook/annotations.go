@@ -9,6 +9,7 @@ package webhook
 import (
 	"fmt"
 	"maps"
+	"path/filepath"
 	"slices"
 	"sort"
 	"strings"
@@ -35,6 +36,11 @@ const (
 	AnnotationRoute          = Prefix + "route"
 	AnnotationEncoding       = Prefix + "encoding"
 	AnnotationInputs         = Prefix + "inputs"
+	// AnnotationRemoveShipped (never or rotated) and
+	// AnnotationRotatedPattern are the pod's input's remove-shipped and
+	// rotated-pattern: its rotated files are deleted once shipped.
+	AnnotationRemoveShipped  = Prefix + "remove-shipped"
+	AnnotationRotatedPattern = Prefix + "rotated-pattern"
 	AnnotationSidecarCPU     = Prefix + "sidecar-cpu"
 	AnnotationSidecarMemory  = Prefix + "sidecar-memory"
 	AnnotationStatus         = Prefix + "status"
@@ -44,7 +50,7 @@ var known = map[string]bool{
 	AnnotationInject: true, AnnotationPaths: true, AnnotationStdout: true, AnnotationFormat: true,
 	AnnotationMultilineStart: true, AnnotationCSVFields: true, AnnotationRoute: true, AnnotationSidecarCPU: true,
 	AnnotationSidecarMemory: true, AnnotationStatus: true, AnnotationEncoding: true, AnnotationMultiline: true,
-	AnnotationInputs: true,
+	AnnotationInputs: true, AnnotationRemoveShipped: true, AnnotationRotatedPattern: true,
 }
 
 // knownAnnotations are the names of the pod contract, sorted.
@@ -80,6 +86,11 @@ type Request struct {
 	MultilinePreset string
 	Route           string
 	Encoding        string
+	// RemoveShipped and RotatedPattern are loglet.io/remove-shipped and
+	// loglet.io/rotated-pattern (empty: the agent's defaults, never and
+	// its patterns).
+	RemoveShipped  string
+	RotatedPattern []string
 	// Inputs are the push inputs loglet.io/inputs asks for (PushInputs).
 	Inputs      []string
 	CPU, Memory *resource.Quantity
@@ -110,7 +121,7 @@ func ReadRequest(pod *corev1.Pod) (Request, []string, error) {
 	var warnings []string
 	for _, k := range sortedKeys(a) {
 		if strings.HasPrefix(k, Prefix) && !known[k] {
-			warnings = append(warnings, fmt.Sprintf("unknown annotation %s is ignored (known: inject, paths, stdout, format, csv-fields, multiline, multiline-start, route, encoding, inputs, sidecar-cpu, sidecar-memory)", k))
+			warnings = append(warnings, fmt.Sprintf("unknown annotation %s is ignored (known: inject, paths, stdout, format, csv-fields, multiline, multiline-start, route, encoding, inputs, remove-shipped, rotated-pattern, sidecar-cpu, sidecar-memory)", k))
 		}
 	}
 	containers := map[string]bool{}
@@ -166,6 +177,34 @@ func ReadRequest(pod *corev1.Pod) (Request, []string, error) {
 	}
 	if v, ok := a[AnnotationEncoding]; ok {
 		r.Encoding = v
+	}
+	if v, ok := a[AnnotationRemoveShipped]; ok {
+		allowed := []string{"never", "rotated"}
+		if !slices.Contains(allowed, v) {
+			problem := "want never or rotated"
+			if near := settings.Suggest(v, allowed); near != "" {
+				problem += fmt.Sprintf(" (did you mean %q?)", near)
+			}
+			return r, warnings, &InvalidError{AnnotationRemoveShipped, v, problem, "rotated"}
+		}
+		r.RemoveShipped = v
+	}
+	if v, ok := a[AnnotationRotatedPattern]; ok {
+		// Judged here as the agent's loader judges them, to name the
+		// annotation (admit.go names those whose undoing it probes).
+		for _, item := range strings.Split(v, ",") {
+			if item = strings.TrimSpace(item); item == "" {
+				continue
+			}
+			if _, err := filepath.Match(item, ""); err != nil || strings.Contains(item, "/") {
+				return r, warnings, &InvalidError{AnnotationRotatedPattern, v,
+					fmt.Sprintf("%q: want globs on file names, without a slash, separated by commas", item), "app.log.*,app.log-*"}
+			}
+			r.RotatedPattern = append(r.RotatedPattern, item)
+		}
+		if r.RemoveShipped != "rotated" {
+			warnings = append(warnings, fmt.Sprintf("%s is read only with %s: rotated", AnnotationRotatedPattern, AnnotationRemoveShipped))
+		}
 	}
 	if v, ok := a[AnnotationInputs]; ok {
 		for _, item := range strings.Split(v, ",") {

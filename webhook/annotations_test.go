@@ -46,6 +46,10 @@ func TestInvalidAnnotations(t *testing.T) {
 		{AnnotationEncoding, "latin-42", "unknown; want utf-8, utf-16le"},
 		{AnnotationInputs, "syslog,otpl", `unknown input "otpl"; want lumberjack, otlp, syslog, syslog-udp (did you mean "otlp"?)`},
 		{AnnotationInputs, "otlp,otlp", "otlp is named twice"},
+		{AnnotationRemoveShipped, "rotatd", `want never or rotated (did you mean "rotated"?)`},
+		{AnnotationRemoveShipped, "all", "want never or rotated"},
+		{AnnotationRotatedPattern, "old/app.log.*", "globs on file names, without a slash"},
+		{AnnotationRotatedPattern, "app.log.[0-9", "globs on file names"},
 		{AnnotationSidecarCPU, "lots", "resource quantity"},
 		{AnnotationSidecarMemory, "-64Mi", "resource quantity"},
 	}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/spf13/pflag"
@@ -36,6 +37,11 @@ func sidecarDocument(pod *corev1.Pod, req Request, cfg Config, globs []string, l
 		"stdout":           req.Stdout,
 		"metrics-addr":     fmt.Sprintf(":%d", cfg.MetricsPort),
 		"container-images": string(imagesJSON),
+	}
+	if cfg.SizeLimit != nil && cfg.SizeLimit.Sign() > 0 {
+		// The downward API does not tell a volume's sizeLimit: the agent
+		// gauges the volume against it and warns before an eviction.
+		s["volume-size-limit"] = strconv.FormatInt(cfg.SizeLimit.Value(), 10)
 	}
 	if req.Stdout != "off" && !cfg.NativeSidecar {
 		// A plain container must end by itself once the others did, or a
@@ -74,6 +80,9 @@ func sidecarDocument(pod *corev1.Pod, req Request, cfg Config, globs []string, l
 		CSVFields: req.CSVFields,
 		Route:     req.Route,
 		Encoding:  req.Encoding,
+
+		RemoveShipped:  req.RemoveShipped,
+		RotatedPattern: req.RotatedPattern,
 	}
 	if req.MultilineStart != "" || req.MultilinePreset != "" {
 		in.Multiline = &config.Multiline{Start: req.MultilineStart, Preset: req.MultilinePreset}
@@ -167,21 +176,22 @@ func agentKey(env string) string {
 // webhookOwned are the agent settings the webhook sets for each sidecar,
 // with what to do instead: an agent setting cannot override them.
 var webhookOwned = map[string]string{
-	"config":           "each sidecar's document is made from its pod's annotations",
-	"mode":             "every sidecar runs in mode sidecar",
-	"pod-name":         "each pod's, from the downward API",
-	"pod-namespace":    "each pod's, from the downward API",
-	"pod-uid":          "each pod's, from the downward API",
-	"node-name":        "each pod's, from the downward API",
-	"container-name":   "the sidecar names each record's container itself",
-	"container-images": "each pod's, from its containers",
-	"pod-volume":       "it mounts the pod's log volume at " + sidecarRoot,
-	"state-dir":        "checkpoints live on the pod's volume at " + stateDir + ", where they survive restarts of the sidecar",
-	"exit-when-done":   "for a sidecar that is a plain container (--native-sidecar)",
-	"sink":             "set --sink (the chart's sink)",
-	"metrics-addr":     "set --sidecar-metrics-port (the chart's sidecar.metricsPort); the probes use it",
-	"logconfig-file":   "every sidecar mounts its namespace's rendered LogConfigs at " + logconfig.File,
-	"container-mounts": "each pod's, from the folders the webhook shares with its sidecar",
+	"config":            "each sidecar's document is made from its pod's annotations",
+	"mode":              "every sidecar runs in mode sidecar",
+	"pod-name":          "each pod's, from the downward API",
+	"pod-namespace":     "each pod's, from the downward API",
+	"pod-uid":           "each pod's, from the downward API",
+	"node-name":         "each pod's, from the downward API",
+	"container-name":    "the sidecar names each record's container itself",
+	"container-images":  "each pod's, from its containers",
+	"pod-volume":        "it mounts the pod's log volume at " + sidecarRoot,
+	"state-dir":         "checkpoints live on the pod's volume at " + stateDir + ", where they survive restarts of the sidecar",
+	"exit-when-done":    "for a sidecar that is a plain container (--native-sidecar)",
+	"sink":              "set --sink (the chart's sink)",
+	"metrics-addr":      "set --sidecar-metrics-port (the chart's sidecar.metricsPort); the probes use it",
+	"logconfig-file":    "every sidecar mounts its namespace's rendered LogConfigs at " + logconfig.File,
+	"container-mounts":  "each pod's, from the folders the webhook shares with its sidecar",
+	"volume-size-limit": "it is the pod log volume's sizeLimit: set --empty-dir-size-limit (the chart's sidecar.emptyDirSizeLimit)",
 }
 
 // perPodAnnotation names the annotation of each input setting that has
@@ -194,6 +204,8 @@ var perPodAnnotation = map[string]string{
 	"multiline-preset": AnnotationMultiline,
 	"route":            AnnotationRoute,
 	"encoding":         AnnotationEncoding,
+	"remove-shipped":   AnnotationRemoveShipped,
+	"rotated-pattern":  AnnotationRotatedPattern,
 	"stdout":           AnnotationStdout,
 }
 

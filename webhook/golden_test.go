@@ -59,6 +59,7 @@ func TestGolden(t *testing.T) {
 		{"api-no-automount.yaml", "api-no-automount.injected.yaml", nil, DefaultConfig(), true, 3},
 		{"push.yaml", "push.injected.yaml", nil, DefaultConfig(), true, 0},
 		{"owned.yaml", "owned.injected.yaml", nil, DefaultConfig(), true, 0},
+		{"remove-shipped.yaml", "remove-shipped.injected.yaml", nil, DefaultConfig(), true, 0},
 		{"injected.yaml", "", nil, DefaultConfig(), false, 0},
 		{"not-opted.yaml", "", nil, DefaultConfig(), false, 1},
 		{"ns-opt-in.yaml", "ns-opt-in.injected.yaml", map[string]string{NamespaceLabel: "enabled"}, DefaultConfig(), true, 1},

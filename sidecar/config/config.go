@@ -78,8 +78,10 @@ type API struct {
 
 // Sidecar is the sidecar mode's settings.
 type Sidecar struct {
-	// Volume is where the shared log volume is mounted.
-	Volume string
+	// Volume is where the shared log volume is mounted; VolumeLimit is
+	// its sizeLimit (0: not known).
+	Volume      string
+	VolumeLimit int64
 	// Stdout is how the containers' stdout is captured: wrap, api, auto
 	// (api) or off.
 	Stdout string
@@ -247,6 +249,13 @@ func Load(fs *pflag.FlagSet, environ []string) (Agent, error) {
 	if err != nil {
 		return Agent{}, err
 	}
+	if c.Mode != "sidecar" {
+		for _, in := range c.Inputs {
+			if in.RemoveShipped != "never" {
+				return Agent{}, fmt.Errorf("input %s: remove-shipped: %s: only in mode sidecar, where the agent deletes on the pod's own log volume; in mode %s leave removing rotated files to logrotate (remove-shipped: never)", in.Name, in.RemoveShipped, c.Mode)
+			}
+		}
+	}
 	if err := readLinks(r, &c); err != nil {
 		return Agent{}, err
 	}
@@ -293,6 +302,7 @@ func readSidecar(r *settings.Reader, c *Agent) error {
 		Stdout:        r.OneOf("stdout", "auto", "wrap", "api", "off"),
 		ExitWhenDone:  r.Bool("exit-when-done"),
 		LogConfigFile: r.Str("logconfig-file"),
+		VolumeLimit:   r.Bytes("volume-size-limit", 0, 1<<50),
 	}
 	if mounts := r.Str("container-mounts"); mounts != "" {
 		if err := json.Unmarshal([]byte(mounts), &c.Sidecar.Mounts); err != nil {

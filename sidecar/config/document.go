@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"maps"
+	"path/filepath"
 	"slices"
 	"strings"
 
@@ -63,6 +64,14 @@ type Input struct {
 	// Route is where the input's records go (Kafka topic, JetStream
 	// subject suffix); empty: the agent's.
 	Route string `json:"route,omitempty"`
+	// RemoveShipped says which of the input's files the agent deletes once
+	// the hub acknowledged every byte of them: never, or rotated (files
+	// renamed away from the name the glob found, whose names match
+	// rotated-pattern; mode sidecar, on the pod's log volume, only).
+	RemoveShipped string `json:"remove-shipped,omitempty"`
+	// RotatedPattern are globs on the base names of the input's rotated
+	// files (app.log.1, app.log.2.gz, app.log-20261201).
+	RotatedPattern []string `json:"rotated-pattern,omitempty"`
 	// Processors run on the input's records after parsing, before the
 	// document's own processors.
 	Processors []process.Config `json:"processors,omitempty"`
@@ -117,7 +126,8 @@ var legacyInputKeys = []string{"multiline-start", "multiline-timeout"}
 
 // documentKeys are an input's keys in the document.
 var documentKeys = []string{"name", "files", "exclude", "format", "container-format", "multiline", "multiline-start",
-	"multiline-timeout", "csv-fields", "time-key", "time-format", "encoding", "invalid-utf8", "route", "processors",
+	"multiline-timeout", "csv-fields", "time-key", "time-format", "encoding", "invalid-utf8", "route", "remove-shipped",
+	"rotated-pattern", "processors",
 	PushSyslog, PushHTTP, PushLumberjack}
 
 // flattenMultiline replaces doc's multiline block (a map, or a preset's
@@ -297,12 +307,14 @@ func readInput(r *settings.Reader, name string, maxLineBytes int64) (Input, erro
 			MaxBytes: r.Str("multiline-max-bytes"),
 			Timeout:  r.Str("multiline-timeout"),
 		},
-		CSVFields:   r.Columns("csv-fields"),
-		TimeKey:     r.Str("time-key"),
-		TimeFormat:  r.Str("time-format"),
-		Encoding:    r.Str("encoding"),
-		InvalidUTF8: r.OneOf("invalid-utf8", "keep", "replace"),
-		Route:       r.Str("route"),
+		CSVFields:      r.Columns("csv-fields"),
+		TimeKey:        r.Str("time-key"),
+		TimeFormat:     r.Str("time-format"),
+		Encoding:       r.Str("encoding"),
+		InvalidUTF8:    r.OneOf("invalid-utf8", "keep", "replace"),
+		Route:          r.Str("route"),
+		RemoveShipped:  r.OneOf("remove-shipped", "never", "rotated"),
+		RotatedPattern: r.List("rotated-pattern"),
 	}
 	in.ParseConfig = parse.Config{
 		Format:            in.Format,
@@ -323,6 +335,15 @@ func readInput(r *settings.Reader, name string, maxLineBytes int64) (Input, erro
 	}
 	if in.Route != "" && !record.ValidRoute(in.Route) {
 		r.Fail("route", in.Route, "1 to 64 letters, digits, - or _, like nginx_access_log")
+	}
+	for _, p := range in.RotatedPattern {
+		if _, err := filepath.Match(p, ""); err != nil || strings.Contains(p, "/") {
+			r.Fail("rotated-pattern", p, "globs on file names, without a slash, like *.[0-9]* or app.log-*")
+			break
+		}
+	}
+	if in.RemoveShipped == "rotated" && len(in.RotatedPattern) == 0 {
+		r.Fail("rotated-pattern", "", "at least one glob with remove-shipped: rotated, like *.[0-9]*")
 	}
 	if err := r.Err(); err != nil {
 		return Input{}, err

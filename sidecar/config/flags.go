@@ -42,6 +42,14 @@ func AgentFlags(fs *pflag.FlagSet) {
 	fs.StringSlice("exclude", nil, "glob of files to leave out; without a slash it matches the file name (*.gz)")
 	fs.Bool("follow-symlinks", false, "modes local and node: open matched files whose symlinks lead anywhere; default: only beneath the globs' folders and --link-roots (mode sidecar: only beneath the folder its own glob names, always)")
 	fs.StringSlice("link-roots", nil, "modes local and node: folders a matched file's symlinks may lead into besides the globs' folders (mode node adds /var/lib/docker/containers, where the kubelet's links of Docker's json-file logs lead)")
+	fs.String("remove-shipped", "never", "mode sidecar: delete the input's rotated files once the hub acknowledged every byte of them, so an emptyDir with a sizeLimit does not fill: never, or rotated (files renamed away from the name the glob found whose names match --rotated-pattern, after they were read to their end; never the file the app writes, never through a symlink, never outside the pod's log volume)")
+	// A number after a dot or a dash, as logrotate (app.log.1,
+	// app.log.2.gz; dateext: app.log-20261201), log4j and Python's
+	// handlers (app.log.2026-12-01) name rotated files. It matches live
+	// names like app-2026-12-01.log too: the file an app writes is never
+	// deleted anyway, only one renamed away from where its glob found it.
+	fs.StringSlice("rotated-pattern", []string{"*.[0-9]*", "*-[0-9]*"}, "globs on the base names of rotated files, for --remove-shipped rotated (the default covers app.log.1, app.log.2.gz, app.log.2026-12-01.gz, app.log-20261201)")
+	fs.String("volume-size-limit", "0", "sidecar: the pod log volume's sizeLimit (the webhook sets it from the emptyDir it injects): loglet_volume_limit_bytes, and a warning at 80 % of it; 0: not known")
 	fs.String("state-dir", "/var/lib/loglet", "writable folder for checkpoints and rejected packages")
 	fs.String("sink", "stdout://", "where records go: "+sink.Schemes)
 	fs.String("batch-bytes", "512KiB", "cut a package at this many bytes of records (512KiB, 1MiB, …)")
@@ -86,7 +94,7 @@ func AgentFlags(fs *pflag.FlagSet) {
 // input (path is files there).
 var inputKeys = []string{"path", "exclude", "format", "container-format", "multiline-start", "multiline-end",
 	"multiline-continue", "multiline-preset", "multiline-max-lines", "multiline-max-bytes", "multiline-timeout",
-	"csv-fields", "time-key", "time-format", "encoding", "invalid-utf8", "route"}
+	"csv-fields", "time-key", "time-format", "encoding", "invalid-utf8", "route", "remove-shipped", "rotated-pattern"}
 
 // InputSettings are the settings of one input (as flags): a program that
 // builds inputs (the webhook) sets them per input, never agent-wide.

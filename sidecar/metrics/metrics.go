@@ -44,6 +44,14 @@ type Agent struct {
 	CheckpointErrors prometheus.Counter
 	FilesRefused     *prometheus.CounterVec
 	StateCorrupt     prometheus.Counter
+	// FilesRemoved counts rotated files deleted once the hub acknowledged
+	// them to their end (remove-shipped: rotated); VolumeUsed and
+	// VolumeLimit are the pod log volume's use (as the kubelet counts an
+	// emptyDir: blocks of everything on it) and its sizeLimit (0: not
+	// known).
+	FilesRemoved prometheus.Counter
+	VolumeUsed   prometheus.Gauge
+	VolumeLimit  prometheus.Gauge
 
 	lastCheckpoint atomic.Int64
 }
@@ -70,6 +78,12 @@ func NewAgent(read func() Reading) *Agent {
 		CheckpointErrors: f.NewCounter(prometheus.CounterOpts{Name: "loglet_checkpoint_errors_total", Help: "Checkpoint writes that failed (retried)."}),
 		FilesRefused:     f.NewCounterVec(prometheus.CounterOpts{Name: "loglet_files_refused_total", Help: "Matched files not opened: a link leading outside the allowed folders, or not a regular file (reason)."}, []string{"reason"}),
 		StateCorrupt:     f.NewCounter(prometheus.CounterOpts{Name: "loglet_state_corrupt_total", Help: "Damaged checkpoints moved aside (<name>.corrupt); their sources were read again from the start."}),
+		FilesRemoved: f.NewCounter(prometheus.CounterOpts{Name: "loglet_files_removed_total",
+			Help: "Rotated files deleted after the hub acknowledged every byte of them (remove-shipped: rotated)."}),
+		VolumeUsed: f.NewGauge(prometheus.GaugeOpts{Name: "loglet_volume_used_bytes",
+			Help: "Bytes the pod log volume uses, as the kubelet counts an emptyDir (disk blocks of every file and folder on it); sampled every 10th scan interval."}),
+		VolumeLimit: f.NewGauge(prometheus.GaugeOpts{Name: "loglet_volume_limit_bytes",
+			Help: "The pod log volume's sizeLimit, past which the kubelet evicts the pod (volume-size-limit, set by the webhook); 0: not known."}),
 	}
 	m.SinkUp.Set(1)
 	m.lastCheckpoint.Store(time.Now().UnixNano())

@@ -87,6 +87,9 @@ func (in *inputs) choose(mode func(path string) source.Choice, base source.Choic
 				if r := in.list[i].Route; r != "" {
 					c.Route = r
 				}
+				if in.list[i].RemoveShipped == "rotated" {
+					c.Remove = in.list[i].RotatedPattern
+				}
 				if kind, _ := in.list[i].Push(); kind != "" {
 					c = inboxChoice(c, path)
 				}

@@ -122,6 +122,9 @@ func wireSidecar(a *Agent, c config.Agent, in *inputs) error {
 	if err != nil {
 		return err
 	}
+	// The volume is the pod's: its use is gauged, and rotated files an
+	// input asks to remove are deleted there and nowhere else.
+	a.Pipeline.Volume, a.Pipeline.VolumeLimit = c.Sidecar.Volume, c.Sidecar.VolumeLimit
 	l := &pod.Layout{Root: c.Sidecar.Volume, Files: first.Parse, Images: c.Sidecar.Images}
 	labels, err := l.LabelAttributes()
 	if err != nil {

@@ -83,6 +83,12 @@ type Config struct {
 	// them (a sidecar whose only inputs come from LogConfigs, which may
 	// not be rendered yet).
 	PathsLater bool
+	// Volume is the pod's log volume (mode sidecar): its use is gauged
+	// against VolumeLimit (0: not known), and it is the only folder the
+	// agent deletes files in (a source's Choice.Remove). Empty: no gauge,
+	// nothing deleted.
+	Volume      string
+	VolumeLimit int64
 }
 
 // queueDepth is how many packages may wait for the sink beyond the one it
@@ -174,8 +180,16 @@ type Agent struct {
 	// matcher, the opener and the scan state; rescanWake asks it to scan.
 	reselects  chan reselection
 	rescanWake chan struct{}
-	wg         sync.WaitGroup
-	ready      atomic.Bool
+	// reapWake asks Run's loop to look for rotated files to delete (a
+	// source was released); matchedAt is where the last scan found each
+	// matched file (Run's goroutine only).
+	// reapAgain: a file was too fresh to delete, reap looks again at the
+	// next tick (Run's goroutine only).
+	reapWake  chan struct{}
+	matchedAt map[fileKey]string
+	reapAgain bool
+	wg        sync.WaitGroup
+	ready     atomic.Bool
 }
 
 // New validates cfg and returns an agent delivering to sk and checkpointing
@@ -217,6 +231,7 @@ func New(cfg Config, sk sink.Sink, store *checkpoint.Store, log *slog.Logger) (*
 		rechoose:   map[string]bool{},
 		reselects:  make(chan reselection),
 		rescanWake: make(chan struct{}, 1),
+		reapWake:   make(chan struct{}, 1),
 	}
 	if a.cfg.MaxOpenFiles <= 0 {
 		a.cfg.MaxOpenFiles = DefaultMaxOpenFiles
@@ -329,6 +344,11 @@ func (a *Agent) Run(ctx context.Context) error {
 
 	a.sweep(ctx, drain, a.scan(ctx, drain, true, watcher, watched))
 	a.ready.Store(true)
+	if a.cfg.Volume != "" && !a.cfg.Once {
+		volDone := make(chan struct{})
+		defer func() { <-volDone }()
+		go func() { defer close(volDone); a.watchVolume(ctx) }()
+	}
 
 	if a.cfg.Once {
 		// Files beyond --max-open-files start as others finish.
@@ -368,6 +388,9 @@ func (a *Agent) Run(ctx context.Context) error {
 			case <-tick.C:
 				ticks++
 				rescan = !a.events || ticks%quietScans == 0
+				if a.reapAgain {
+					a.reap()
+				}
 			case <-resume:
 				paused = false
 			case ev := <-evs:
@@ -406,6 +429,8 @@ func (a *Agent) Run(ctx context.Context) error {
 				reselected, rescan = r.done, true
 			case <-a.rescanWake:
 				rescan = true
+			case <-a.reapWake:
+				a.reap()
 			}
 			if rescan && ctx.Err() == nil {
 				seen := a.scan(ctx, drain, false, watcher, watched)
@@ -518,6 +543,7 @@ func (a *Agent) scan(ctx, drain context.Context, first bool, w *fsnotify.Watcher
 		starts  []startReq
 		batched = map[fileKey]int{} // index in starts
 	)
+	matchedAt := make(map[fileKey]string, len(found))
 	for _, m := range found {
 		p, info := m.Path, m.Info
 		dirs[filepath.Dir(p)] = true
@@ -527,6 +553,7 @@ func (a *Agent) scan(ctx, drain context.Context, first bool, w *fsnotify.Watcher
 		}
 		key := fileKey{info.Dev, info.Inode}
 		seen[key] = true
+		matchedAt[key] = p
 		a.mu.Lock()
 		f := a.live[key]
 		a.mu.Unlock()
@@ -564,6 +591,7 @@ func (a *Agent) scan(ctx, drain context.Context, first bool, w *fsnotify.Watcher
 	}
 	a.byPath = byPath
 	a.skip = skipped
+	a.matchedAt = matchedAt
 	a.waiting = waiting
 	if len(a.refused) > 0 {
 		// Forget refusals of paths that no longer match, so links an app
@@ -945,6 +973,9 @@ func (a *Agent) run(ctx, drain context.Context, fd *os.File, cp checkpoint.Check
 		if waiting {
 			a.freed()
 		}
+		// Its release may have been acknowledged before it left the live
+		// files, where reap does not touch it.
+		a.wakeReap()
 	}()
 	return f
 }
@@ -992,6 +1023,7 @@ func (a *Agent) sweep(ctx, drain context.Context, seen map[fileKey]bool) {
 		a.run(ctx, drain, fd, cp, info, false, choice)
 	}
 	a.wakeCheckpoints()
+	a.reap() // rotated files released before a restart
 }
 
 func (a *Agent) warnOnce(path, msg string, err error) {

@@ -146,6 +146,7 @@ func (a *Agent) acked(pkgs []*record.Package) {
 		a.ledger.ack(p, now)
 		if p.End {
 			a.released(p.Origin.SourceID)
+			a.wakeReap()
 		}
 		if p.Len() > 0 {
 			a.metrics.PackagesSent.Inc()

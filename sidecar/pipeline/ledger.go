@@ -198,6 +198,21 @@ func (l *ledger) orphans(seen map[fileKey]bool) []checkpoint.Checkpoint {
 	return out
 }
 
+// released returns the checkpoints of the sources no File reads (read to
+// their end, or closed for being inactive, and acknowledged as such), for
+// reap to delete their rotated files.
+func (l *ledger) released() []checkpoint.Checkpoint {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var out []checkpoint.Checkpoint
+	for _, e := range l.entries {
+		if !e.live && !e.forget {
+			out = append(out, e.cp)
+		}
+	}
+	return out
+}
+
 // ack records that the hub acknowledged p (and so everything before it).
 func (l *ledger) ack(p *record.Package, now time.Time) {
 	l.mu.Lock()

@@ -30,4 +30,8 @@ type Choice struct {
 	// read from its start whatever --start-at says (it holds what senders
 	// were told is delivered), and its records do not carry its path.
 	Inbox bool
+	// Remove are the base-name globs of the source's rotated files that
+	// the agent deletes once the hub acknowledged them to their end
+	// (remove-shipped: rotated); nil: it deletes nothing.
+	Remove []string
 }
