@@ -12,6 +12,7 @@ import (
 
 	"google.golang.org/protobuf/encoding/protowire"
 
+	"github.com/loglet/loglet/internal/protofield"
 	"github.com/loglet/loglet/sidecar/record"
 )
 
@@ -74,16 +75,16 @@ const (
 // zero values left out, every oneof value written), so that what a
 // receiver sees did not change.
 func encodeOTLP(p *record.Package, dst []byte) ([]byte, http.Header, error) {
-	dst, request := openField(dst, fieldResourceLogs)
-	dst, resource := openField(dst, fieldResource)
+	dst, request := protofield.Open(dst, fieldResourceLogs)
+	dst, resource := protofield.Open(dst, fieldResource)
 	for _, kv := range p.Origin.Resource {
 		dst = appendResourceAttr(dst, kv)
 	}
-	dst = closeField(dst, resource)
-	dst, scopeLogs := openField(dst, fieldScopeLogs)
-	dst, scope := openField(dst, fieldScope)
+	dst = protofield.Close(dst, resource)
+	dst, scopeLogs := protofield.Open(dst, fieldScopeLogs)
+	dst, scope := protofield.Open(dst, fieldScope)
 	dst = appendString(dst, fieldScopeName, "loglet")
-	dst = closeField(dst, scope)
+	dst = protofield.Close(dst, scope)
 	span := 0
 	for i, e := range p.Records {
 		for span+1 < len(p.Spans) && p.Spans[span+1].First <= i {
@@ -91,13 +92,13 @@ func encodeOTLP(p *record.Package, dst []byte) ([]byte, http.Header, error) {
 		}
 		dst = appendRecord(dst, p, i, e, uint64(p.Spans[span].Time.UnixNano()))
 	}
-	dst = closeField(dst, scopeLogs)
-	return closeField(dst, request), nil, nil
+	dst = protofield.Close(dst, scopeLogs)
+	return protofield.Close(dst, request), nil, nil
 }
 
 // appendRecord appends record i, e, as a LogRecord field.
 func appendRecord(dst []byte, p *record.Package, i int, e record.Entry, observed uint64) []byte {
-	dst, lr := openField(dst, fieldLogRecords)
+	dst, lr := protofield.Open(dst, fieldLogRecords)
 	// A record without an event time sends Timestamp 0: the data model's
 	// "unknown", which tells a receiver to use the observed time, rather
 	// than passing the observed time off as the event's.
@@ -113,9 +114,9 @@ func appendRecord(dst []byte, p *record.Package, i int, e record.Entry, observed
 			dst = appendString(dst, fieldSeverityText, t)
 		}
 	}
-	dst, body := openField(dst, fieldBody)
+	dst, body := protofield.Open(dst, fieldBody)
 	dst = appendText(dst, fieldString, p.Body(i))
-	dst = closeField(dst, body)
+	dst = protofield.Close(dst, body)
 
 	if !p.Origin.HidePath {
 		dst = appendStringAttr(dst, fieldRecordAttrs, "log.file.path", p.Origin.Path)
@@ -153,7 +154,7 @@ func appendRecord(dst []byte, p *record.Package, i int, e record.Entry, observed
 		dst = protowire.AppendTag(dst, fieldObservedTime, protowire.Fixed64Type)
 		dst = protowire.AppendFixed64(dst, observed)
 	}
-	return closeField(dst, lr)
+	return protofield.Close(dst, lr)
 }
 
 // intResource tells the resource attributes the semantic conventions
@@ -172,56 +173,29 @@ func appendResourceAttr(dst []byte, kv record.KeyValue) []byte {
 	return appendStringAttr(dst, fieldAttributes, kv.Key, kv.Value)
 }
 
-// openField appends the tag of the length-delimited field num and one
-// byte for its length, and returns where its content starts, for
-// closeField. Most messages the sink nests (attributes, values) are
-// shorter than 128 bytes, whose length takes that one byte; a longer one
-// (a record, the request) is moved along by the bytes more its length
-// takes: one copy of it, cheaper than measuring it first.
-func openField(dst []byte, num protowire.Number) ([]byte, int) {
-	dst = protowire.AppendTag(dst, num, protowire.BytesType)
-	dst = append(dst, 0)
-	return dst, len(dst)
-}
-
-// closeField writes the length of the field openField opened at start,
-// now that its content is written.
-func closeField(dst []byte, start int) []byte {
-	n := len(dst) - start
-	if n < 0x80 {
-		dst[start-1] = byte(n)
-		return dst
-	}
-	w := protowire.SizeVarint(uint64(n))
-	dst = append(dst, make([]byte, w-1)...)
-	copy(dst[start+w-1:], dst[start:start+n])
-	protowire.AppendVarint(dst[:start-1], uint64(n))
-	return dst
-}
-
 // openAttr opens a KeyValue field of key and its value, an AnyValue, for
 // the value to be appended and closeAttr to close both.
 func openAttr(dst []byte, num protowire.Number, key string) ([]byte, [2]int) {
-	dst, kv := openField(dst, num)
+	dst, kv := protofield.Open(dst, num)
 	if key != "" {
 		dst = appendString(dst, fieldKey, key)
 	}
-	dst, v := openField(dst, fieldValue)
+	dst, v := protofield.Open(dst, fieldValue)
 	return dst, [2]int{kv, v}
 }
 
 // openTextAttr is openAttr for a key from a record's text.
 func openTextAttr(dst []byte, key []byte) ([]byte, [2]int) {
-	dst, kv := openField(dst, fieldRecordAttrs)
+	dst, kv := protofield.Open(dst, fieldRecordAttrs)
 	if len(key) > 0 {
 		dst = appendText(dst, fieldKey, key)
 	}
-	dst, v := openField(dst, fieldValue)
+	dst, v := protofield.Open(dst, fieldValue)
 	return dst, [2]int{kv, v}
 }
 
 func closeAttr(dst []byte, kv [2]int) []byte {
-	return closeField(closeField(dst, kv[1]), kv[0])
+	return protofield.Close(protofield.Close(dst, kv[1]), kv[0])
 }
 
 // appendStringAttr appends the KeyValue field num of a string value.
@@ -323,10 +297,10 @@ func appendRawValue(dst []byte, v []byte) []byte {
 	if len(v) > 0 && v[0] == '"' {
 		// A JSON string: unquoted, if it is one and nothing more.
 		s := jsonScanner{v: v}
-		out, at := openField(dst, fieldString)
+		out, at := protofield.Open(dst, fieldString)
 		if out, err := s.str(out); err == nil {
 			if s.space(); s.i == len(v) {
-				return closeField(out, at)
+				return protofield.Close(out, at)
 			}
 		}
 	}

@@ -6,6 +6,8 @@ import (
 	"unicode/utf16"
 	"unicode/utf8"
 	"unsafe"
+
+	"github.com/loglet/loglet/internal/protofield"
 )
 
 // jsonScanner reads the JSON text of a Raw attribute value (an object or
@@ -55,12 +57,12 @@ func (s *jsonScanner) value(dst []byte, depth int) ([]byte, error) {
 		}
 		return s.array(dst, depth)
 	case '"':
-		out, at := openField(dst, fieldString)
+		out, at := protofield.Open(dst, fieldString)
 		out, err := s.str(out)
 		if err != nil {
 			return out, err
 		}
-		return closeField(out, at), nil
+		return protofield.Close(out, at), nil
 	case 't':
 		return appendBool(dst, fieldBool, true), s.literal("true")
 	case 'f':
@@ -88,11 +90,11 @@ func (s *jsonScanner) value(dst []byte, depth int) ([]byte, error) {
 // duplicates kept.
 func (s *jsonScanner) object(dst []byte, depth int) ([]byte, error) {
 	s.i++ // {
-	dst, list := openField(dst, fieldKvlist)
+	dst, list := protofield.Open(dst, fieldKvlist)
 	s.space()
 	if s.i < len(s.v) && s.v[s.i] == '}' {
 		s.i++
-		return closeField(dst, list), nil
+		return protofield.Close(dst, list), nil
 	}
 	for {
 		s.space()
@@ -101,27 +103,27 @@ func (s *jsonScanner) object(dst []byte, depth int) ([]byte, error) {
 		}
 		var kv, key, val int
 		var err error
-		dst, kv = openField(dst, fieldValues)
+		dst, kv = protofield.Open(dst, fieldValues)
 		keyTag := len(dst)
-		dst, key = openField(dst, fieldKey)
+		dst, key = protofield.Open(dst, fieldKey)
 		if dst, err = s.str(dst); err != nil {
 			return dst, err
 		}
 		if len(dst) == key {
 			dst = dst[:keyTag] // an empty key is left out, as protobuf leaves out ""
 		} else {
-			dst = closeField(dst, key)
+			dst = protofield.Close(dst, key)
 		}
 		s.space()
 		if s.i >= len(s.v) || s.v[s.i] != ':' {
 			return dst, errJSON
 		}
 		s.i++
-		dst, val = openField(dst, fieldValue)
+		dst, val = protofield.Open(dst, fieldValue)
 		if dst, err = s.value(dst, depth+1); err != nil {
 			return dst, err
 		}
-		dst = closeField(closeField(dst, val), kv)
+		dst = protofield.Close(protofield.Close(dst, val), kv)
 		s.space()
 		if s.i >= len(s.v) {
 			return dst, errJSON
@@ -131,7 +133,7 @@ func (s *jsonScanner) object(dst []byte, depth int) ([]byte, error) {
 			s.i++
 		case '}':
 			s.i++
-			return closeField(dst, list), nil
+			return protofield.Close(dst, list), nil
 		default:
 			return dst, errJSON
 		}
@@ -141,20 +143,20 @@ func (s *jsonScanner) object(dst []byte, depth int) ([]byte, error) {
 // array appends the array of the array at s.i.
 func (s *jsonScanner) array(dst []byte, depth int) ([]byte, error) {
 	s.i++ // [
-	dst, list := openField(dst, fieldArray)
+	dst, list := protofield.Open(dst, fieldArray)
 	s.space()
 	if s.i < len(s.v) && s.v[s.i] == ']' {
 		s.i++
-		return closeField(dst, list), nil
+		return protofield.Close(dst, list), nil
 	}
 	for {
 		var val int
 		var err error
-		dst, val = openField(dst, fieldValues)
+		dst, val = protofield.Open(dst, fieldValues)
 		if dst, err = s.value(dst, depth+1); err != nil {
 			return dst, err
 		}
-		dst = closeField(dst, val)
+		dst = protofield.Close(dst, val)
 		s.space()
 		if s.i >= len(s.v) {
 			return dst, errJSON
@@ -164,7 +166,7 @@ func (s *jsonScanner) array(dst []byte, depth int) ([]byte, error) {
 			s.i++
 		case ']':
 			s.i++
-			return closeField(dst, list), nil
+			return protofield.Close(dst, list), nil
 		default:
 			return dst, errJSON
 		}

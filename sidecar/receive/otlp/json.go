@@ -12,6 +12,7 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"github.com/loglet/loglet/internal/protofield"
 	"google.golang.org/protobuf/encoding/protowire"
 )
 
@@ -270,13 +271,12 @@ func (t *transcoder) list(f *jsonField, level int) error {
 // it as the field (a message: at level+1).
 func (t *transcoder) value(f *jsonField, level int) error {
 	if f.kind == jsonMsg {
-		t.out = protowire.AppendTag(t.out, f.num, protowire.BytesType)
-		t.out = append(t.out, 0)
-		start := len(t.out)
+		var start int
+		t.out, start = protofield.Open(t.out, f.num)
 		if err := t.message(*f.msg, level+1); err != nil {
 			return err
 		}
-		t.out = closeField(t.out, start)
+		t.out = protofield.Close(t.out, start)
 		return nil
 	}
 	tok, err := t.d.Token()
@@ -597,19 +597,4 @@ func hex4(b []byte) (rune, bool) {
 	}
 	n, err := strconv.ParseUint(string(b[:4]), 16, 16)
 	return rune(n), err == nil
-}
-
-// closeField writes the length of a message written from start on, after
-// the byte left for it, moving the message along when it takes more.
-func closeField(dst []byte, start int) []byte {
-	n := len(dst) - start
-	if n < 0x80 {
-		dst[start-1] = byte(n)
-		return dst
-	}
-	w := protowire.SizeVarint(uint64(n))
-	dst = append(dst, make([]byte, w-1)...)
-	copy(dst[start+w-1:], dst[start:start+n])
-	protowire.AppendVarint(dst[:start-1], uint64(n))
-	return dst
 }
