@@ -285,23 +285,15 @@ func sampleMemory(pid int, stop <-chan struct{}) []memSample {
 // in. A thread that ended is not counted; Go's and Fluent Bit's threads
 // live as long as the process.
 func threadCPU(b *testing.B, pid int) time.Duration {
-	tasks, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
-	if err != nil {
-		b.Fatal(err)
-	}
 	var ns int64
-	for _, t := range tasks {
-		raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/schedstat", pid, t.Name()))
-		if err != nil {
-			continue // a thread that ended
-		}
+	eachThread(b, pid, "schedstat", func(task string, raw []byte) {
 		run, _, _ := strings.Cut(string(raw), " ")
 		n, err := strconv.ParseInt(run, 10, 64)
 		if err != nil {
-			b.Fatalf("/proc/%d/task/%s/schedstat: want the nanoseconds on CPU first, got %q", pid, t.Name(), raw)
+			b.Fatalf("/proc/%d/task/%s/schedstat: want the nanoseconds on CPU first, got %q", pid, task, raw)
 		}
 		ns += n
-	}
+	})
 	return time.Duration(ns)
 }
 

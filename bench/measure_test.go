@@ -2,6 +2,7 @@ package bench
 
 import (
 	"compress/gzip"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -103,4 +104,18 @@ func requestBody(r *http.Request) ([]byte, error) {
 		body = z
 	}
 	return io.ReadAll(body)
+}
+
+// eachThread calls fn with the file name of each thread of pid
+// (/proc/<pid>/task/*/<name>); a thread that ended meanwhile is skipped.
+func eachThread(b *testing.B, pid int, name string, fn func(task string, raw []byte)) {
+	tasks, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, t := range tasks {
+		if raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/%s", pid, t.Name(), name)); err == nil {
+			fn(t.Name(), raw)
+		}
+	}
 }

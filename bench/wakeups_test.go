@@ -96,22 +96,14 @@ func wakeups(b *testing.B, bin string, rate, secs int) (cs, cpuPct, readsPerSec,
 // switches is the context switches (voluntary and not) of every thread of
 // pid so far.
 func switches(b *testing.B, pid int) int64 {
-	tasks, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
-	if err != nil {
-		b.Fatal(err)
-	}
 	var n int64
-	for _, t := range tasks {
-		raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/status", pid, t.Name()))
-		if err != nil {
-			continue // a thread that ended
-		}
+	eachThread(b, pid, "status", func(_ string, raw []byte) {
 		for _, l := range strings.Split(string(raw), "\n") {
 			if k, v, ok := strings.Cut(l, ":"); ok && strings.HasSuffix(k, "ctxt_switches") {
 				c, _ := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
 				n += c
 			}
 		}
-	}
+	})
 	return n
 }

@@ -124,20 +124,28 @@ func (s *jsonScanner) object(dst []byte, depth int) ([]byte, error) {
 			return dst, err
 		}
 		dst = protofield.Close(protofield.Close(dst, val), kv)
-		s.space()
-		if s.i >= len(s.v) {
-			return dst, errJSON
-		}
-		switch s.v[s.i] {
-		case ',':
-			s.i++
-		case '}':
-			s.i++
-			return protofield.Close(dst, list), nil
-		default:
-			return dst, errJSON
+		if done, err := s.separator('}'); err != nil || done {
+			return protofield.Close(dst, list), err
 		}
 	}
+}
+
+// separator reads what follows a member of an object or an array that
+// ends with end: done after end, not after a comma.
+func (s *jsonScanner) separator(end byte) (done bool, err error) {
+	s.space()
+	if s.i >= len(s.v) {
+		return false, errJSON
+	}
+	switch s.v[s.i] {
+	case ',':
+		s.i++
+		return false, nil
+	case end:
+		s.i++
+		return true, nil
+	}
+	return false, errJSON
 }
 
 // array appends the array of the array at s.i.
@@ -157,18 +165,8 @@ func (s *jsonScanner) array(dst []byte, depth int) ([]byte, error) {
 			return dst, err
 		}
 		dst = protofield.Close(dst, val)
-		s.space()
-		if s.i >= len(s.v) {
-			return dst, errJSON
-		}
-		switch s.v[s.i] {
-		case ',':
-			s.i++
-		case ']':
-			s.i++
-			return protofield.Close(dst, list), nil
-		default:
-			return dst, errJSON
+		if done, err := s.separator(']'); err != nil || done {
+			return protofield.Close(dst, list), err
 		}
 	}
 }
