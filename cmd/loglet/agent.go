@@ -7,7 +7,7 @@ import (
 	"os"
 	"runtime/debug"
 
-	"github.com/prometheus/client_golang/prometheus"
+	"github.com/loglet/loglet/internal/promtext"
 	"github.com/spf13/cobra"
 	"k8s.io/klog/v2"
 
@@ -87,16 +87,15 @@ inputs, each with its own files, format and route (docs/configuration.md).`,
 				return err
 			}
 			if wired.LostBytes != nil {
-				agent.Metrics().Registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-					Name: "loglet_stdout_lost_bytes", Help: "Bytes of stdout that loglet exec could not copy (volume full or unwritable).",
-				}, wired.LostBytes))
+				agent.Metrics().Registry.MustRegister(promtext.NewGaugeFunc(
+					"loglet_stdout_lost_bytes", "Bytes of stdout that loglet exec could not copy (volume full or unwritable).", wired.LostBytes))
 			}
 			if wired.StdoutStalls != nil {
 				agent.Metrics().Registry.MustRegister(
-					prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "loglet_stdout_stalls_total",
-						Help: "pods/log follows that went silent at a log rotation and were resumed (stdout: api)."}, wired.StdoutStalls),
-					prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "loglet_stdout_gaps_total",
-						Help: "pods/log resumes whose first line came after a gap long enough to hold a rotated file the API no longer serves (stdout: api)."}, wired.StdoutGaps))
+					promtext.NewCounterFunc("loglet_stdout_stalls_total",
+						"pods/log follows that went silent at a log rotation and were resumed (stdout: api).", wired.StdoutStalls),
+					promtext.NewCounterFunc("loglet_stdout_gaps_total",
+						"pods/log resumes whose first line came after a gap long enough to hold a rotated file the API no longer serves (stdout: api).", wired.StdoutGaps))
 			}
 			if err := metrics.RegisterBuildInfo(agent.Metrics().Registry, version); err != nil {
 				return err

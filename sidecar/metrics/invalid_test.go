@@ -3,6 +3,7 @@ package metrics
 import (
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 )
 
@@ -15,21 +16,13 @@ func TestServeInvalidText(t *testing.T) {
 			{Input: "app", SourceID: "s3", Path: "/var/log/\xff.log", Records: 1},
 		}
 	})
-	families, err := m.Registry.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
 	var got []string
-	for _, f := range families {
-		if f.GetName() != "loglet_invalid_utf8_records_total" {
+	for _, f := range m.Registry.Gather() {
+		if f.Name != "loglet_invalid_utf8_records_total" {
 			continue
 		}
-		for _, s := range f.GetMetric() {
-			labels := map[string]string{}
-			for _, l := range s.GetLabel() {
-				labels[l.GetName()] = l.GetValue()
-			}
-			got = append(got, fmt.Sprintf("%s %s %s %v", labels["input"], labels["source_id"], labels["path"], s.GetCounter().GetValue()))
+		for _, s := range f.Samples {
+			got = append(got, fmt.Sprintf("%s %v", strings.Join(s.LabelValues, " "), s.Value))
 		}
 	}
 	slices.Sort(got)

@@ -1,5 +1,6 @@
 // Package metrics defines the agent's Prometheus metrics and serves them with
-// the health endpoints.
+// the health endpoints. They are kept by internal/promtext, not client_golang:
+// the slim build links no protobuf.
 package metrics
 
 import (
@@ -11,26 +12,22 @@ import (
 	"net"
 	"net/http"
 	"slices"
-	"strings"
 	"sync/atomic"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promauto"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/loglet/loglet/internal/promtext"
 )
 
 // Agent holds the agent's metrics.
 type Agent struct {
-	Registry *prometheus.Registry
+	Registry *promtext.Registry
 
-	RecordsSent      prometheus.Counter
-	BytesSent        prometheus.Counter
-	PackagesSent     prometheus.Counter
-	PackagesRetried  prometheus.Counter
-	PackagesRejected prometheus.Counter
-	SendErrors       prometheus.Counter
+	RecordsSent      *promtext.Counter
+	BytesSent        *promtext.Counter
+	PackagesSent     *promtext.Counter
+	PackagesRetried  *promtext.Counter
+	PackagesRejected *promtext.Counter
+	SendErrors       *promtext.Counter
 	// SinkUp is 1 while the hub acknowledges, 0 from a failed delivery
 	// attempt until the next acknowledged one. It starts at 1: an agent
 	// that has not tried yet has nothing to report, and a 0 before the
@@ -38,20 +35,20 @@ type Agent struct {
 	// for alerts, not readiness: a sidecar turning unready would take its
 	// pod out of its Services over the hub's problem, which the agent
 	// rides out (reading waits, nothing is lost).
-	SinkUp           prometheus.Gauge
-	OpenFiles        prometheus.Gauge
-	BufferedBytes    prometheus.Gauge
-	CheckpointErrors prometheus.Counter
-	FilesRefused     *prometheus.CounterVec
-	StateCorrupt     prometheus.Counter
+	SinkUp           *promtext.Gauge
+	OpenFiles        *promtext.Gauge
+	BufferedBytes    *promtext.Gauge
+	CheckpointErrors *promtext.Counter
+	FilesRefused     *promtext.CounterVec
+	StateCorrupt     *promtext.Counter
 	// FilesRemoved counts rotated files deleted once the hub acknowledged
 	// them to their end (remove-shipped: rotated); VolumeUsed and
 	// VolumeLimit are the pod log volume's use (as the kubelet counts an
 	// emptyDir: blocks of everything on it) and its sizeLimit (0: not
 	// known).
-	FilesRemoved prometheus.Counter
-	VolumeUsed   prometheus.Gauge
-	VolumeLimit  prometheus.Gauge
+	FilesRemoved *promtext.Counter
+	VolumeUsed   *promtext.Gauge
+	VolumeLimit  *promtext.Gauge
 
 	lastCheckpoint atomic.Int64
 }
@@ -60,44 +57,52 @@ type Agent struct {
 // themselves (lines, bytes read) are read through the funcs at scrape time,
 // so the read loop touches no Prometheus code.
 func NewAgent(read func() Reading) *Agent {
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	f := promauto.With(reg)
+	reg := promtext.NewRegistry()
+	if err := promtext.RegisterRuntime(reg); err != nil {
+		panic(err) // the names are fixed: an error is a bug
+	}
+	counter := func(name, help string) *promtext.Counter {
+		c := promtext.NewCounter(name, help)
+		reg.MustRegister(c)
+		return c
+	}
+	gauge := func(name, help string) *promtext.Gauge {
+		g := promtext.NewGauge(name, help)
+		reg.MustRegister(g)
+		return g
+	}
 	m := &Agent{
 		Registry:         reg,
-		RecordsSent:      f.NewCounter(prometheus.CounterOpts{Name: "loglet_records_sent_total", Help: "Records the hub acknowledged."}),
-		BytesSent:        f.NewCounter(prometheus.CounterOpts{Name: "loglet_bytes_sent_total", Help: "Bytes of lines (as read) the hub acknowledged."}),
-		PackagesSent:     f.NewCounter(prometheus.CounterOpts{Name: "loglet_packages_sent_total", Help: "Packages the hub acknowledged."}),
-		PackagesRetried:  f.NewCounter(prometheus.CounterOpts{Name: "loglet_packages_retried_total", Help: "Packages sent again after a failed attempt."}),
-		PackagesRejected: f.NewCounter(prometheus.CounterOpts{Name: "loglet_packages_rejected_total", Help: "Packages the hub refused for good; kept in <state-dir>/rejected."}),
-		SendErrors:       f.NewCounter(prometheus.CounterOpts{Name: "loglet_send_errors_total", Help: "Failed attempts to deliver to the hub."}),
-		SinkUp: f.NewGauge(prometheus.GaugeOpts{Name: "loglet_sink_up",
-			Help: "1 while the hub acknowledges deliveries; 0 from a failed attempt until the next acknowledged one (see loglet_send_errors_total and the agent's log for the cause)."}),
-		OpenFiles:        f.NewGauge(prometheus.GaugeOpts{Name: "loglet_open_files", Help: "Files being read."}),
-		BufferedBytes:    f.NewGauge(prometheus.GaugeOpts{Name: "loglet_buffered_bytes", Help: "Bytes of packages waiting for the hub's acknowledgement."}),
-		CheckpointErrors: f.NewCounter(prometheus.CounterOpts{Name: "loglet_checkpoint_errors_total", Help: "Checkpoint writes that failed (retried)."}),
-		FilesRefused:     f.NewCounterVec(prometheus.CounterOpts{Name: "loglet_files_refused_total", Help: "Matched files not opened: a link leading outside the allowed folders, or not a regular file (reason)."}, []string{"reason"}),
-		StateCorrupt:     f.NewCounter(prometheus.CounterOpts{Name: "loglet_state_corrupt_total", Help: "Damaged checkpoints moved aside (<name>.corrupt); their sources were read again from the start."}),
-		FilesRemoved: f.NewCounter(prometheus.CounterOpts{Name: "loglet_files_removed_total",
-			Help: "Rotated files deleted after the hub acknowledged every byte of them (remove-shipped: rotated)."}),
-		VolumeUsed: f.NewGauge(prometheus.GaugeOpts{Name: "loglet_volume_used_bytes",
-			Help: "Bytes the pod log volume uses, as the kubelet counts an emptyDir (disk blocks of every file and folder on it); sampled every 10th scan interval."}),
-		VolumeLimit: f.NewGauge(prometheus.GaugeOpts{Name: "loglet_volume_limit_bytes",
-			Help: "The pod log volume's sizeLimit, past which the kubelet evicts the pod (volume-size-limit, set by the webhook); 0: not known."}),
+		RecordsSent:      counter("loglet_records_sent_total", "Records the hub acknowledged."),
+		BytesSent:        counter("loglet_bytes_sent_total", "Bytes of lines (as read) the hub acknowledged."),
+		PackagesSent:     counter("loglet_packages_sent_total", "Packages the hub acknowledged."),
+		PackagesRetried:  counter("loglet_packages_retried_total", "Packages sent again after a failed attempt."),
+		PackagesRejected: counter("loglet_packages_rejected_total", "Packages the hub refused for good; kept in <state-dir>/rejected."),
+		SendErrors:       counter("loglet_send_errors_total", "Failed attempts to deliver to the hub."),
+		SinkUp:           gauge("loglet_sink_up", "1 while the hub acknowledges deliveries; 0 from a failed attempt until the next acknowledged one (see loglet_send_errors_total and the agent's log for the cause)."),
+		OpenFiles:        gauge("loglet_open_files", "Files being read."),
+		BufferedBytes:    gauge("loglet_buffered_bytes", "Bytes of packages waiting for the hub's acknowledgement."),
+		CheckpointErrors: counter("loglet_checkpoint_errors_total", "Checkpoint writes that failed (retried)."),
+		FilesRefused:     promtext.NewCounterVec("loglet_files_refused_total", "Matched files not opened: a link leading outside the allowed folders, or not a regular file (reason).", "reason"),
+		StateCorrupt:     counter("loglet_state_corrupt_total", "Damaged checkpoints moved aside (<name>.corrupt); their sources were read again from the start."),
+		FilesRemoved:     counter("loglet_files_removed_total", "Rotated files deleted after the hub acknowledged every byte of them (remove-shipped: rotated)."),
+		VolumeUsed:       gauge("loglet_volume_used_bytes", "Bytes the pod log volume uses, as the kubelet counts an emptyDir (disk blocks of every file and folder on it); sampled every 10th scan interval."),
+		VolumeLimit:      gauge("loglet_volume_limit_bytes", "The pod log volume's sizeLimit, past which the kubelet evicts the pod (volume-size-limit, set by the webhook); 0: not known."),
 	}
+	reg.MustRegister(m.FilesRefused)
 	m.SinkUp.Set(1)
 	m.lastCheckpoint.Store(time.Now().UnixNano())
-	f.NewGaugeFunc(prometheus.GaugeOpts{Name: "loglet_checkpoint_age_seconds", Help: "Seconds since checkpoints were last written."}, func() float64 {
+	reg.MustRegister(promtext.NewGaugeFunc("loglet_checkpoint_age_seconds", "Seconds since checkpoints were last written.", func() float64 {
 		return time.Since(time.Unix(0, m.lastCheckpoint.Load())).Seconds()
-	})
-	counter := func(name, help string, pick func() int64) {
-		f.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help}, func() float64 { return float64(pick()) })
+	}))
+	read1 := func(name, help string, pick func() int64) {
+		reg.MustRegister(promtext.NewCounterFunc(name, help, func() float64 { return float64(pick()) }))
 	}
-	counter("loglet_lines_read_total", "Lines read from sources.", func() int64 { return read().Lines })
-	counter("loglet_bytes_read_total", "Bytes read from sources.", func() int64 { return read().Bytes })
-	counter("loglet_lines_split_total", "Parts of lines longer than --max-line-bytes.", func() int64 { return read().Splits })
-	counter("loglet_truncations_total", "Files found truncated (copytruncate) and read again from 0.", func() int64 { return read().Truncations })
-	counter("loglet_reads_total", "Reads of sources that found new bytes: a file written 100 times a second is read a few times a second.", func() int64 { return read().Reads })
+	read1("loglet_lines_read_total", "Lines read from sources.", func() int64 { return read().Lines })
+	read1("loglet_bytes_read_total", "Bytes read from sources.", func() int64 { return read().Bytes })
+	read1("loglet_lines_split_total", "Parts of lines longer than --max-line-bytes.", func() int64 { return read().Splits })
+	read1("loglet_truncations_total", "Files found truncated (copytruncate) and read again from 0.", func() int64 { return read().Truncations })
+	read1("loglet_reads_total", "Reads of sources that found new bytes: a file written 100 times a second is read a few times a second.", func() int64 { return read().Reads })
 	return m
 }
 
@@ -121,48 +126,34 @@ const LaggingSources = 10
 // loglet_source_lag_bytes (the LaggingSources most lagging), computed from
 // lags at scrape time.
 func (m *Agent) ServeLag(lags func() []SourceLag) {
-	m.Registry.MustRegister(lagCollector(lags))
+	m.Registry.MustRegister(
+		promtext.NewFunc(promtext.Desc{Name: "loglet_lag_bytes", Help: "Bytes of all sources not yet acknowledged by the hub.", Type: promtext.TypeGauge},
+			func(emit promtext.Emit) {
+				var total int64
+				for _, l := range lags() {
+					total += l.Bytes
+				}
+				emit(float64(total))
+			}),
+		promtext.NewFunc(promtext.Desc{Name: "loglet_source_lag_bytes", Type: promtext.TypeGauge, Labels: []string{"source_id", "path"},
+			Help: fmt.Sprintf("Bytes of a source not yet acknowledged by the hub, for the %d most lagging sources.", LaggingSources)},
+			func(emit promtext.Emit) {
+				ls := lags()
+				slices.SortFunc(ls, func(a, b SourceLag) int { return cmp.Compare(b.Bytes, a.Bytes) })
+				for _, l := range ls[:min(len(ls), LaggingSources)] {
+					emit(float64(l.Bytes), l.SourceID, l.Path)
+				}
+			}))
 }
-
-var (
-	lagTotalDesc  = prometheus.NewDesc("loglet_lag_bytes", "Bytes of all sources not yet acknowledged by the hub.", nil, nil)
-	lagSourceDesc = prometheus.NewDesc("loglet_source_lag_bytes", fmt.Sprintf("Bytes of a source not yet acknowledged by the hub, for the %d most lagging sources.", LaggingSources), []string{"source_id", "path"}, nil)
-)
-
-type lagCollector func() []SourceLag
-
-func (c lagCollector) Describe(ch chan<- *prometheus.Desc) {
-	ch <- lagTotalDesc
-	ch <- lagSourceDesc
-}
-
-func (c lagCollector) Collect(ch chan<- prometheus.Metric) {
-	lags := c()
-	var total int64
-	for _, l := range lags {
-		total += l.Bytes
-	}
-	ch <- prometheus.MustNewConstMetric(lagTotalDesc, prometheus.GaugeValue, float64(total))
-	slices.SortFunc(lags, func(a, b SourceLag) int { return cmp.Compare(b.Bytes, a.Bytes) })
-	for _, l := range lags[:min(len(lags), LaggingSources)] {
-		// A file name is whatever bytes an app chose; a label value must
-		// be UTF-8, and an invalid one would fail the whole scrape.
-		ch <- prometheus.MustNewConstMetric(lagSourceDesc, prometheus.GaugeValue, float64(l.Bytes), LabelValue(l.SourceID), LabelValue(l.Path))
-	}
-}
-
-// LabelValue makes s a valid label value: invalid UTF-8 becomes U+FFFD, as
-// in records.
-func LabelValue(s string) string { return strings.ToValidUTF8(s, "\uFFFD") }
 
 // Checkpointed records that checkpoints were written now.
 func (m *Agent) Checkpointed() { m.lastCheckpoint.Store(time.Now().UnixNano()) }
 
 // Serve serves /metrics, /healthz and /readyz on addr until ctx ends.
 // ready tells whether the agent has started its sources.
-func Serve(ctx context.Context, addr string, reg *prometheus.Registry, ready func() bool, log *slog.Logger) (net.Addr, error) {
+func Serve(ctx context.Context, addr string, reg *promtext.Registry, ready func() bool, log *slog.Logger) (net.Addr, error) {
 	mux := http.NewServeMux()
-	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	mux.Handle("/metrics", reg)
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { w.Write([]byte("ok\n")) })
 	mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
 		if !ready() {

@@ -15,7 +15,7 @@ import (
 	"time"
 
 	"github.com/fsnotify/fsnotify"
-	"github.com/prometheus/client_golang/prometheus"
+	"github.com/loglet/loglet/internal/promtext"
 
 	"github.com/loglet/loglet/logconfig"
 	"github.com/loglet/loglet/sidecar/config"
@@ -61,7 +61,7 @@ type LogConfigs struct {
 	first   error
 	applied bool
 
-	reloads *prometheus.CounterVec
+	reloads *promtext.CounterVec
 }
 
 // lcInput is one LogConfig input as loaded, with what it was loaded from:
@@ -85,7 +85,7 @@ const (
 const logConfigPoll = 5 * time.Second
 
 // Collector is loglet_logconfig_reloads_total, to be registered.
-func (l *LogConfigs) Collector() prometheus.Collector { return l.reloads }
+func (l *LogConfigs) Collector() promtext.Collector { return l.reloads }
 
 // newLogConfigs reads the file at start. A file absent (the ConfigMap is
 // optional and may come later) or refused leaves the inputs the webhook
@@ -95,9 +95,9 @@ func newLogConfigs(c config.Agent, side *sidecarReads) *LogConfigs {
 		file: c.Sidecar.LogConfigFile, volume: c.Sidecar.Volume, mounts: c.Sidecar.Mounts,
 		opts:       config.InputOptions{MaxLineBytes: int64(c.Pipeline.MaxLineBytes), Salt: c.ProcessOptions.Salt},
 		processors: c.Processors, popt: c.ProcessOptions, side: side, said: map[string]bool{},
-		reloads: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "loglet_logconfig_reloads_total",
-			Help: "Reads of a changed LogConfig file (the mounted ConfigMap) by result: applied, or invalid (the running inputs kept; the agent's log says why)."},
-			[]string{"result"}),
+		reloads: promtext.NewCounterVec("loglet_logconfig_reloads_total",
+			"Reads of a changed LogConfig file (the mounted ConfigMap) by result: applied, or invalid (the running inputs kept; the agent's log says why).",
+			"result"),
 	}
 	for _, r := range []string{reloadApplied, reloadInvalid} {
 		l.reloads.WithLabelValues(r)

@@ -14,7 +14,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
+	"github.com/loglet/loglet/internal/promtext"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/serializer"
 	"k8s.io/client-go/rest"
@@ -70,7 +70,7 @@ type Agent struct {
 type Reloader interface {
 	Run(ctx context.Context, apply func(context.Context, pipeline.Selection) error, log *slog.Logger)
 	// Collector counts the reloads, to be registered.
-	Collector() prometheus.Collector
+	Collector() promtext.Collector
 }
 
 // Wire builds the agent c describes. It reaches nothing yet: clients

@@ -7,8 +7,8 @@ import (
 	"slices"
 	"sync"
 
+	"github.com/loglet/loglet/internal/promtext"
 	"github.com/loglet/loglet/sidecar/podapi"
-	"github.com/prometheus/client_golang/prometheus"
 	"k8s.io/apimachinery/pkg/api/meta"
 
 	"github.com/loglet/loglet/api/v1alpha1"
@@ -35,7 +35,7 @@ type nodeLogConfigs struct {
 	// selection is the agent's, given again after each change: Select
 	// then decides with the new objects.
 	selection pipeline.Selection
-	reloads   *prometheus.CounterVec
+	reloads   *promtext.CounterVec
 
 	mu sync.Mutex
 	// compiled holds each input's compiled parsing and processors by its
@@ -70,15 +70,15 @@ func newNodeLogConfigs(w logConfigSource, c config.Agent, container string) *nod
 		opts:       config.InputOptions{MaxLineBytes: int64(c.Pipeline.MaxLineBytes), Salt: c.ProcessOptions.Salt},
 		processors: c.Processors, popt: c.ProcessOptions,
 		compiled: map[string]*nodeInput{}, refused: map[string]bool{}, log: slog.Default(),
-		reloads: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "loglet_logconfig_reloads_total",
-			Help: "Changes of the LogConfigs applied (node mode: the objects the informer watches changed)."}, []string{"result"}),
+		reloads: promtext.NewCounterVec("loglet_logconfig_reloads_total",
+			"Changes of the LogConfigs applied (node mode: the objects the informer watches changed).", "result"),
 	}
 	n.reloads.WithLabelValues(reloadApplied)
 	return n
 }
 
 // Collector is loglet_logconfig_reloads_total.
-func (n *nodeLogConfigs) Collector() prometheus.Collector { return n.reloads }
+func (n *nodeLogConfigs) Collector() promtext.Collector { return n.reloads }
 
 // Run re-decides how the files being read are read after every change of
 // the objects, until ctx ends.

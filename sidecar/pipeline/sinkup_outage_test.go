@@ -165,17 +165,13 @@ func lineOf(tag string, i int) string {
 // and whether the agent has it.
 func metricValue(t *testing.T, a *Agent, name string) (float64, bool) {
 	t.Helper()
-	fams, err := a.Metrics().Registry.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, f := range fams {
-		if f.GetName() != name {
+	for _, f := range a.Metrics().Registry.Gather() {
+		if f.Name != name {
 			continue
 		}
 		var sum float64
-		for _, m := range f.Metric {
-			sum += m.GetCounter().GetValue() + m.GetGauge().GetValue()
+		for _, s := range f.Samples {
+			sum += s.Value
 		}
 		return sum, true
 	}
