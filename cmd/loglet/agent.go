@@ -7,15 +7,16 @@ import (
 	"os"
 	"runtime/debug"
 
-	"github.com/loglet/loglet/internal/promtext"
 	"github.com/spf13/cobra"
 	"k8s.io/klog/v2"
 
+	"github.com/loglet/loglet/internal/promtext"
 	"github.com/loglet/loglet/sidecar/checkpoint"
 	"github.com/loglet/loglet/sidecar/config"
 	"github.com/loglet/loglet/sidecar/memlimit"
 	"github.com/loglet/loglet/sidecar/metrics"
 	"github.com/loglet/loglet/sidecar/modes"
+	"github.com/loglet/loglet/sidecar/pageout"
 	"github.com/loglet/loglet/sidecar/pipeline"
 	"github.com/loglet/loglet/sidecar/sink"
 )
@@ -128,6 +129,9 @@ inputs, each with its own files, format and route (docs/configuration.md).`,
 				}
 				log.Info("serving metrics", "addr", addr.String())
 			}
+			if cfg.ReleaseStartupPages {
+				go releaseStartupPages(cmd.Context(), agent.Started(), log)
+			}
 			log.Info("agent starting", "version", version, "mode", cfg.Mode, "inputs", len(cfg.Inputs), "paths", wired.Pipeline.Paths, "sink", sink.Addr(sk), "state_dir", cfg.StateDir)
 			// The pipeline stops once the signal came and the capture of
 			// the containers' stdout drained, or, with exit-when-done,
@@ -195,4 +199,22 @@ func newLogger(format, level string) *slog.Logger {
 		return slog.New(slog.NewTextHandler(os.Stderr, opts))
 	}
 	return slog.New(slog.NewJSONHandler(os.Stderr, opts))
+}
+
+// releaseStartupPages pages out the executable once the agent has opened
+// its files (sidecar/pageout): what only the start ran leaves the pod's
+// resident memory.
+func releaseStartupPages(ctx context.Context, started <-chan struct{}, log *slog.Logger) {
+	select {
+	case <-ctx.Done():
+		return
+	case <-started:
+	}
+	before, after, err := pageout.Release()
+	if err != nil {
+		log.Info("startup pages kept (release-startup-pages)", "err", err)
+		return
+	}
+	mib := func(n int64) string { return fmt.Sprintf("%.1fMiB", float64(n)/(1<<20)) }
+	log.Info("startup pages released", "rss_before", mib(before), "rss_after", mib(after))
 }

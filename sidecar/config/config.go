@@ -51,9 +51,12 @@ type Agent struct {
 	// shrink it.
 	MemoryLimit    string
 	BufferExplicit bool
-	MetricsAddr    string
-	LogFormat      string
-	LogLevel       string
+	// ReleaseStartupPages pages the executable out once the agent started
+	// (sidecar/pageout).
+	ReleaseStartupPages bool
+	MetricsAddr         string
+	LogFormat           string
+	LogLevel            string
 	// Identity is the pod's (downward API): namespace, name, uid,
 	// container, node.
 	Identity Identity
@@ -173,14 +176,15 @@ func Load(fs *pflag.FlagSet, environ []string) (Agent, error) {
 		return Agent{}, fmt.Errorf("config document: version %v: this loglet reads version %d; upgrade loglet, or write the document for version %d", v, Version, Version)
 	}
 	c := Agent{
-		Mode:           r.OneOf("mode", "local", "sidecar", "node"),
-		StateDir:       r.Str("state-dir"),
-		Sink:           r.Str("sink"),
-		MemoryLimit:    r.Str("memory-limit"),
-		BufferExplicit: r.IsSet("max-buffer-bytes"),
-		MetricsAddr:    r.Str("metrics-addr"),
-		LogFormat:      r.OneOf("log-format", "auto", "json", "text"),
-		LogLevel:       r.OneOf("log-level", "debug", "info", "warn", "error"),
+		Mode:                r.OneOf("mode", "local", "sidecar", "node"),
+		StateDir:            r.Str("state-dir"),
+		Sink:                r.Str("sink"),
+		MemoryLimit:         r.Str("memory-limit"),
+		ReleaseStartupPages: r.Bool("release-startup-pages"),
+		BufferExplicit:      r.IsSet("max-buffer-bytes"),
+		MetricsAddr:         r.Str("metrics-addr"),
+		LogFormat:           r.OneOf("log-format", "auto", "json", "text"),
+		LogLevel:            r.OneOf("log-level", "debug", "info", "warn", "error"),
 		Identity: Identity{Namespace: r.Str("pod-namespace"), Pod: r.Str("pod-name"), UID: r.Str("pod-uid"),
 			Container: r.Str("container-name"), Node: r.Str("node-name")},
 		API: API{Server: r.Str("api-server"), TokenFile: r.Str("api-token-file"), CAFile: r.Str("api-ca-file")},

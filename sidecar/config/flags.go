@@ -62,6 +62,7 @@ func AgentFlags(fs *pflag.FlagSet) {
 	fs.String("max-open-files", "1024", "most files read at once; further files wait, and idle files close early for them")
 	fs.String("close-inactive", "5m", "close a file that has not grown for this long (it is opened again, by its identity, when it changes); 0: never")
 	fs.String("checkpoint-interval", "auto", "least time between two rounds of checkpoint writes; a crash re-sends at most what was acknowledged in it (auto: 100ms, 5s in mode node with its hundreds of sources)")
+	fs.Bool("release-startup-pages", true, "once the files are open, have the kernel reclaim the pages of loglet's own executable (madvise MADV_PAGEOUT): those only its start used, ~9 MiB of resident memory, are not read back in; false: leave them")
 	fs.String("metrics-addr", "", "serve /metrics, /healthz and /readyz here (e.g. :9090); empty: off")
 	fs.String("drain-timeout", "25s", "on SIGTERM, time to read to the end, deliver and checkpoint before exiting")
 	fs.Bool("once", false, "read every file to its current end, deliver, checkpoint and exit 0 (backfills, benchmarks)")

@@ -15,8 +15,8 @@ import (
 	"time"
 
 	"github.com/fsnotify/fsnotify"
-	"github.com/loglet/loglet/internal/promtext"
 
+	"github.com/loglet/loglet/internal/promtext"
 	"github.com/loglet/loglet/logconfig"
 	"github.com/loglet/loglet/sidecar/config"
 	"github.com/loglet/loglet/sidecar/parse"

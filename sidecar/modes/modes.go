@@ -14,13 +14,12 @@ import (
 	"sync"
 	"time"
 
-	"github.com/loglet/loglet/internal/promtext"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/serializer"
 	"k8s.io/client-go/rest"
 
 	"github.com/loglet/loglet/api/v1alpha1"
-
+	"github.com/loglet/loglet/internal/promtext"
 	"github.com/loglet/loglet/sidecar/config"
 	"github.com/loglet/loglet/sidecar/decode"
 	"github.com/loglet/loglet/sidecar/node"

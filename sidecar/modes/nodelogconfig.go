@@ -7,15 +7,15 @@ import (
 	"slices"
 	"sync"
 
-	"github.com/loglet/loglet/internal/promtext"
-	"github.com/loglet/loglet/sidecar/podapi"
 	"k8s.io/apimachinery/pkg/api/meta"
 
 	"github.com/loglet/loglet/api/v1alpha1"
+	"github.com/loglet/loglet/internal/promtext"
 	"github.com/loglet/loglet/logconfig"
 	"github.com/loglet/loglet/sidecar/config"
 	"github.com/loglet/loglet/sidecar/parse"
 	"github.com/loglet/loglet/sidecar/pipeline"
+	"github.com/loglet/loglet/sidecar/podapi"
 	"github.com/loglet/loglet/sidecar/process"
 	"github.com/loglet/loglet/sidecar/source"
 )

@@ -190,6 +190,7 @@ type Agent struct {
 	reapAgain bool
 	wg        sync.WaitGroup
 	ready     atomic.Bool
+	started   chan struct{} // closed with ready
 }
 
 // New validates cfg and returns an agent delivering to sk and checkpointing
@@ -208,7 +209,7 @@ func New(cfg Config, sk sink.Sink, store *checkpoint.Store, log *slog.Logger) (*
 	}
 	a := &Agent{
 		cfg: cfg, sink: sk, store: store, log: log, match: m, opener: opener,
-		refused: map[string]fileKey{},
+		refused: map[string]fileKey{}, started: make(chan struct{}),
 		scfg: source.Config{
 			BatchBytes:   cfg.BatchBytes,
 			BatchWait:    cfg.BatchWait,
@@ -296,6 +297,9 @@ func (a *Agent) Acknowledged(path string, dev, ino uint64) int64 {
 // Ready reports whether the first scan is done.
 func (a *Agent) Ready() bool { return a.ready.Load() }
 
+// Started is closed once Ready is true.
+func (a *Agent) Started() <-chan struct{} { return a.started }
+
 // Run reads and delivers until ctx ends, then drains: every file is read to
 // its current end, delivered and checkpointed within the drain timeout.
 // With Once it returns after one pass.
@@ -344,6 +348,7 @@ func (a *Agent) Run(ctx context.Context) error {
 
 	a.sweep(ctx, drain, a.scan(ctx, drain, true, watcher, watched))
 	a.ready.Store(true)
+	close(a.started)
 	if a.cfg.Volume != "" && !a.cfg.Once {
 		volDone := make(chan struct{})
 		defer func() { <-volDone }()
