@@ -2,6 +2,7 @@ package record
 
 import (
 	"encoding/binary"
+	"io"
 	"math/bits"
 	"strconv"
 	"time"
@@ -66,6 +67,31 @@ const TimeLayout = "2006-01-02T15:04:05.000000000Z07:00"
 // AppendNDJSON appends every record of p as one JSON object per line, in the
 // OpenTelemetry log data model of DESIGN.md.
 func (p *Package) AppendNDJSON(dst []byte) []byte {
+	dst, _ = p.appendNDJSON(dst, nil)
+	return dst
+}
+
+// ndjsonChunk is how many bytes WriteNDJSON encodes before writing them.
+const ndjsonChunk = 32 << 10
+
+// WriteNDJSON writes what AppendNDJSON appends to w, encoding it in chunks
+// of about 32 KiB in buf: a sink that compresses as it encodes holds no
+// copy of the whole package (the HTTP sink held 1.5 MB of NDJSON for each
+// 512 KiB package). It returns buf, emptied, for the next call.
+func (p *Package) WriteNDJSON(w io.Writer, buf []byte) ([]byte, error) {
+	buf, err := p.appendNDJSON(buf[:0], func(b []byte) error {
+		_, err := w.Write(b)
+		return err
+	})
+	if err == nil && len(buf) > 0 {
+		_, err = w.Write(buf)
+	}
+	return buf[:0], err
+}
+
+// appendNDJSON encodes p into dst; with flush, dst is handed to flush and
+// emptied each time it holds ndjsonChunk bytes.
+func (p *Package) appendNDJSON(dst []byte, flush func([]byte) error) ([]byte, error) {
 	var (
 		tbuf   [40]byte
 		ts     []byte
@@ -135,8 +161,14 @@ func (p *Package) AppendNDJSON(dst []byte) []byte {
 			}
 		}
 		dst = append(dst, o.suffix...)
+		if flush != nil && len(dst) >= ndjsonChunk {
+			if err := flush(dst); err != nil {
+				return dst[:0], err
+			}
+			dst = dst[:0]
+		}
 	}
-	return dst
+	return dst, nil
 }
 
 // timeCache formats event times, reusing the formatted second for the

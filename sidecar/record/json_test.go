@@ -1,7 +1,10 @@
 package record
 
 import (
+	"bytes"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -126,3 +129,39 @@ func BenchmarkAppendNDJSON(b *testing.B) {
 		buf = p.AppendNDJSON(buf[:0])
 	}
 }
+
+// TestWriteNDJSON: written in chunks, a package's NDJSON is byte for byte
+// what AppendNDJSON gives, whatever its size against the chunk; a writer's
+// error stops the encoding and is returned.
+func TestWriteNDJSON(t *testing.T) {
+	line := strings.Repeat("x", 190)
+	for _, records := range []int{0, 1, 150, 1000, 5000} {
+		p := &Package{Origin: NewOrigin("0123456789abcdef", "/var/log/app.log", nil), ID: 3,
+			Spans: []Span{{Time: time.Date(2026, 12, 2, 0, 0, 0, 0, time.UTC)}}}
+		for i := range records {
+			start := len(p.Data)
+			p.Data = fmt.Appendf(p.Data, "%06d %s", i, line)
+			p.Records = append(p.Records, Entry{Start: uint32(start), End: uint32(len(p.Data))})
+		}
+		var w bytes.Buffer
+		buf, err := p.WriteNDJSON(&w, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := p.AppendNDJSON(nil); !bytes.Equal(w.Bytes(), want) {
+			t.Errorf("%d records: written %d bytes differ from the %d appended", records, w.Len(), len(want))
+		}
+		if len(buf) != 0 || cap(buf) > 2*ndjsonChunk {
+			t.Errorf("%d records: buffer returned with %d bytes, capacity %d: it should be emptied and about a chunk", records, len(buf), cap(buf))
+		}
+	}
+	p := &Package{Origin: NewOrigin("s", "/a.log", nil), Data: []byte(strings.Repeat("y", 100<<10)), Records: []Entry{{End: 100 << 10}, {End: 100 << 10}}}
+	wantErr := errors.New("disk full")
+	if _, err := p.WriteNDJSON(failWriter{wantErr}, nil); !errors.Is(err, wantErr) {
+		t.Errorf("a failing writer: %v, want %v", err, wantErr)
+	}
+}
+
+type failWriter struct{ err error }
+
+func (f failWriter) Write([]byte) (int, error) { return 0, f.err }

@@ -27,12 +27,16 @@ type poster struct {
 	// scheme is what Addr puts before shown's "http": "otlp+" for OTLP.
 	scheme      string
 	contentType string
-	// encode appends p's request body to dst, with headers of its own.
+	// encode appends p's request body to dst, with headers of its own;
+	// or stream writes it to w, the compressor, as it encodes it (in buf)
+	// and returns buf for the next package.
 	encode func(p *record.Package, dst []byte) ([]byte, http.Header, error)
+	stream func(p *record.Package, w io.Writer, buf []byte) ([]byte, http.Header, error)
 	client *http.Client
 	raw    []byte
-	body   bytes.Buffer
-	gz     *gzip.Writer
+	// body is the compressed request body.
+	body bytes.Buffer
+	gz   *gzip.Writer
 }
 
 func newPoster(url, contentType string, encode func(*record.Package, []byte) ([]byte, http.Header, error), opts Options) *poster {
@@ -53,12 +57,11 @@ func (s *poster) Write(ctx context.Context, pkgs []*record.Package) (int, error)
 		if p.Len() == 0 {
 			continue
 		}
-		var h http.Header
-		var err error
-		if s.raw, h, err = s.encode(p, s.raw[:0]); err != nil {
+		h, err := s.compress(p)
+		if err != nil {
 			return i, &RejectedError{Reason: fmt.Sprintf("encoding package %d: %v", p.ID, err)}
 		}
-		if err := s.post(ctx, s.raw, h); err != nil {
+		if err := s.post(ctx, h); err != nil {
 			return i, err
 		}
 	}
@@ -80,15 +83,25 @@ type RetryAfterError struct {
 func (e *RetryAfterError) Error() string { return e.Err.Error() }
 func (e *RetryAfterError) Unwrap() error { return e.Err }
 
-func (s *poster) post(ctx context.Context, payload []byte, header http.Header) error {
+// compress encodes p into body, gzip-compressed, and returns the headers
+// of its request.
+func (s *poster) compress(p *record.Package) (http.Header, error) {
 	s.body.Reset()
 	s.gz.Reset(&s.body)
-	if _, err := s.gz.Write(payload); err != nil {
-		return err
+	var h http.Header
+	var err error
+	if s.stream != nil {
+		s.raw, h, err = s.stream(p, s.gz, s.raw)
+	} else if s.raw, h, err = s.encode(p, s.raw[:0]); err == nil {
+		_, err = s.gz.Write(s.raw)
 	}
-	if err := s.gz.Close(); err != nil {
-		return err
+	if err != nil {
+		return nil, err
 	}
+	return h, s.gz.Close()
+}
+
+func (s *poster) post(ctx context.Context, header http.Header) error {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.url, bytes.NewReader(s.body.Bytes()))
 	if err != nil {
 		return err
@@ -133,10 +146,14 @@ func retryAfter(v string) (time.Duration, bool) {
 	return 0, false
 }
 
-// NewHTTP returns a sink posting each package as gzip-compressed NDJSON.
+// NewHTTP returns a sink posting each package as gzip-compressed NDJSON,
+// compressed as it is encoded.
 func NewHTTP(url string, opts Options) Sink {
-	return newPoster(url, "application/x-ndjson", func(p *record.Package, dst []byte) ([]byte, http.Header, error) {
+	s := newPoster(url, "application/x-ndjson", nil, opts)
+	s.stream = func(p *record.Package, w io.Writer, buf []byte) ([]byte, http.Header, error) {
 		h := http.Header{"Loglet-Source-Id": {p.Origin.SourceID}, "Loglet-Package-Id": {strconv.FormatUint(p.ID, 10)}}
-		return p.AppendNDJSON(dst), h, nil
-	}, opts)
+		buf, err := p.WriteNDJSON(w, buf)
+		return buf, h, err
+	}
+	return s
 }
