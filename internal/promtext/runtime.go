@@ -14,31 +14,20 @@ import (
 // dashboard made for either works on the agent.
 func RegisterRuntime(r *Registry) error {
 	gauge := func(name, help string, f func() float64) Collector { return NewGaugeFunc(name, help, f) }
+	// stat is a family read from /proc/self/stat; where there is none (not
+	// Linux), it has no sample.
+	stat := func(name, help string, typ Type, pick func(procStat) float64) Collector {
+		return NewFunc(Desc{Name: name, Help: help, Type: typ}, func(emit Emit) {
+			if s, ok := readStat(); ok {
+				emit(pick(s))
+			}
+		})
+	}
 	for _, c := range []Collector{
-		NewFunc(Desc{Name: "process_cpu_seconds_total", Help: "Total user and system CPU time spent in seconds.", Type: TypeCounter},
-			func(emit Emit) {
-				if s, ok := readStat(); ok {
-					emit(s.cpu)
-				}
-			}),
-		NewFunc(Desc{Name: "process_resident_memory_bytes", Help: "Resident memory size in bytes.", Type: TypeGauge},
-			func(emit Emit) {
-				if s, ok := readStat(); ok {
-					emit(s.rss)
-				}
-			}),
-		NewFunc(Desc{Name: "process_virtual_memory_bytes", Help: "Virtual memory size in bytes.", Type: TypeGauge},
-			func(emit Emit) {
-				if s, ok := readStat(); ok {
-					emit(s.vsize)
-				}
-			}),
-		NewFunc(Desc{Name: "process_start_time_seconds", Help: "Start time of the process since unix epoch in seconds.", Type: TypeGauge},
-			func(emit Emit) {
-				if s, ok := readStat(); ok && s.start > 0 {
-					emit(s.start)
-				}
-			}),
+		stat("process_cpu_seconds_total", "Total user and system CPU time spent in seconds.", TypeCounter, func(s procStat) float64 { return s.cpu }),
+		stat("process_resident_memory_bytes", "Resident memory size in bytes.", TypeGauge, func(s procStat) float64 { return s.rss }),
+		stat("process_virtual_memory_bytes", "Virtual memory size in bytes.", TypeGauge, func(s procStat) float64 { return s.vsize }),
+		stat("process_start_time_seconds", "Start time of the process since unix epoch in seconds.", TypeGauge, func(s procStat) float64 { return s.start }),
 		NewFunc(Desc{Name: "process_open_fds", Help: "Number of open file descriptors.", Type: TypeGauge},
 			func(emit Emit) {
 				if fds, err := os.ReadDir("/proc/self/fd"); err == nil {
