@@ -183,8 +183,8 @@ type Agent struct {
 	// reapWake asks Run's loop to look for rotated files to delete (a
 	// source was released); matchedAt is where the last scan found each
 	// matched file (Run's goroutine only).
-	// reapAgain: a file was too fresh to delete, reap looks again at the
-	// next tick (Run's goroutine only).
+	// reapAgain: a file was too fresh to delete, reap looks again a scan
+	// interval later (Run's goroutine only).
 	reapWake  chan struct{}
 	matchedAt map[fileKey]string
 	reapAgain bool
@@ -365,8 +365,17 @@ func (a *Agent) Run(ctx context.Context) error {
 			}
 		}
 	} else {
-		tick := time.NewTicker(a.cfg.ScanInterval)
+		// With file events the full scan is every quietScans intervals,
+		// and so is the tick: an idle agent wakes for nothing between.
+		every := a.cfg.ScanInterval
+		if a.events {
+			every *= quietScans
+		}
+		tick := time.NewTicker(every)
 		defer tick.Stop()
+		// reapRetry is armed while a file was too fresh to delete: reap
+		// looks again a scan interval later.
+		var reapRetry <-chan time.Time
 		// A file written 100 times a second makes 100 write events a
 		// second, each a wake-up of the watcher's goroutine, this loop
 		// and the file's reader, whatever the bytes. After a write event,
@@ -382,7 +391,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		paused := false
 		// reselected is closed once a Reselect's scan is done.
 		var reselected chan struct{}
-		for n, ticks := 1, 0; ctx.Err() == nil; {
+		for n := 1; ctx.Err() == nil; {
 			rescan := false
 			evs, resume := events, (<-chan time.Time)(nil)
 			if paused {
@@ -391,11 +400,10 @@ func (a *Agent) Run(ctx context.Context) error {
 			select {
 			case <-ctx.Done():
 			case <-tick.C:
-				ticks++
-				rescan = !a.events || ticks%quietScans == 0
-				if a.reapAgain {
-					a.reap()
-				}
+				rescan = true
+			case <-reapRetry:
+				reapRetry = nil
+				a.reap()
 			case <-resume:
 				paused = false
 			case ev := <-evs:
@@ -446,6 +454,9 @@ func (a *Agent) Run(ctx context.Context) error {
 			if reselected != nil {
 				close(reselected)
 				reselected = nil
+			}
+			if a.reapAgain && reapRetry == nil {
+				reapRetry = time.After(a.cfg.ScanInterval)
 			}
 		}
 		// Files that appeared since the last scan are read too: the drain
@@ -911,6 +922,7 @@ func (a *Agent) run(ctx, drain context.Context, fd *os.File, cp checkpoint.Check
 		// carry what the new choice says from here on.
 		cp.Resource, cp.Route = choice.Resource, choice.Route
 		a.ledger.rechoose(cp.SourceID, choice.Resource, choice.Route)
+		a.wakeCheckpoints()
 	}
 	reopened := a.ledger.claim(cp)
 	picked := choice // as Select gave it, for Reselect to compare

@@ -199,17 +199,22 @@ const DefaultCheckpointEvery = 100 * time.Millisecond
 // while one round syncs, and for Config.CheckpointEvery after it, later
 // acknowledgements collect for the next.
 func (a *Agent) checkpoints(stop <-chan struct{}) {
-	retry := time.NewTicker(time.Second)
-	defer retry.Stop()
+	// retry is armed after a round that failed: its changes are dirty
+	// again, and no acknowledgement may come to wake this loop. Otherwise
+	// nothing wakes it but work.
+	var retry <-chan time.Time
 	for {
 		select {
 		case <-a.ckWake:
-		case <-retry.C:
+		case <-retry:
 		case <-stop:
 			a.writeCheckpoints()
 			return
 		}
-		a.writeCheckpoints()
+		retry = nil
+		if !a.writeCheckpoints() {
+			retry = time.After(time.Second)
+		}
 		pause := time.NewTimer(cmp.Or(a.cfg.CheckpointEvery, DefaultCheckpointEvery))
 		select {
 		case <-pause.C:
@@ -221,10 +226,12 @@ func (a *Agent) checkpoints(stop <-chan struct{}) {
 	}
 }
 
-func (a *Agent) writeCheckpoints() {
+// writeCheckpoints writes the changes acknowledged since the last round;
+// false if one failed (it is dirty again, for the next round).
+func (a *Agent) writeCheckpoints() bool {
 	changes := a.ledger.takeDirty()
 	if len(changes) == 0 {
-		return
+		return true
 	}
 	var failed atomic.Int64
 	inParallel(len(changes), checkpointWriters, func(i int) {
@@ -242,7 +249,9 @@ func (a *Agent) writeCheckpoints() {
 			a.log.Error("checkpoint not written; will retry", "source_id", c.cp.SourceID, "err", err)
 		}
 	})
-	if failed.Load() == 0 {
-		a.metrics.Checkpointed()
+	if failed.Load() > 0 {
+		return false
 	}
+	a.metrics.Checkpointed()
+	return true
 }
