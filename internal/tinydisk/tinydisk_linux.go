@@ -5,6 +5,7 @@ package tinydisk
 import (
 	"fmt"
 	"os"
+	"path/filepath"
 	"syscall"
 	"testing"
 )
@@ -27,4 +28,20 @@ func Mount(t testing.TB, size int) string {
 		}
 	})
 	return dir
+}
+
+// Fill writes a file into dir until its file system is full but for about
+// free bytes, and returns the file's path: removing it frees the disk.
+func Fill(t testing.TB, dir string, free int) string {
+	t.Helper()
+	var st syscall.Statfs_t
+	if err := syscall.Statfs(dir, &st); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "filler")
+	n := int(st.Bavail)*int(st.Bsize) - free
+	if err := os.WriteFile(path, make([]byte, n), 0o600); err != nil {
+		t.Fatalf("fill %s with %d bytes: %v", dir, n, err)
+	}
+	return path
 }

@@ -5,7 +5,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 
 	"github.com/loglet/loglet/internal/tinydisk"
@@ -21,14 +20,7 @@ func TestFullDisk(t *testing.T) {
 	state := filepath.Join(disk, "state")
 	s := open(t, state)
 	defer s.Close() // before the unmount
-	filler := filepath.Join(disk, "filler")
-	var st syscall.Statfs_t
-	if err := syscall.Statfs(disk, &st); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filler, make([]byte, int(st.Bavail)*int(st.Bsize)-200<<10), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	filler := tinydisk.Fill(t, disk, 200<<10)
 	res := []record.KeyValue{{Key: "k8s.pod.label.big", Value: strings.Repeat("x", 9000)}}
 	returned := map[string]int64{}
 	failures := 0

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"syscall"
 	"testing"
 	"time"
 
@@ -37,14 +36,7 @@ func TestCheckpointRetriedAfterFullDisk(t *testing.T) {
 	defer func() { cancel(); <-done }()
 	poll.Until(t, 10*time.Second, "the agent to start", a.Ready)
 
-	var st syscall.Statfs_t
-	if err := syscall.Statfs(disk, &st); err != nil {
-		t.Fatal(err)
-	}
-	filler := filepath.Join(disk, "filler")
-	if err := os.WriteFile(filler, make([]byte, int(st.Bavail)*int(st.Bsize)), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	filler := tinydisk.Fill(t, disk, 0)
 	// The journal's last page may still take a few checkpoints: lines go
 	// on until a checkpoint write fails.
 	lines := 0

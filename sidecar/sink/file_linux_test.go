@@ -15,22 +15,6 @@ import (
 	"github.com/loglet/loglet/sidecar/record"
 )
 
-// fill writes a file into dir until the file system is full, leaving
-// about free bytes, and returns it.
-func fill(t *testing.T, dir string, free int) string {
-	t.Helper()
-	path := filepath.Join(dir, "filler")
-	var st syscall.Statfs_t
-	if err := syscall.Statfs(dir, &st); err != nil {
-		t.Fatal(err)
-	}
-	n := int(st.Bavail)*int(st.Bsize) - free
-	if err := os.WriteFile(path, make([]byte, n), 0o600); err != nil {
-		t.Fatalf("fill %s with %d bytes: %v", dir, n, err)
-	}
-	return path
-}
-
 // TestFullDiskLeavesNoTornRecord: the disk fills in the middle of a write;
 // the pipeline retries the packages Write did not count, as it does, and
 // frees space after a few failures. Every record is then in the file, once,
@@ -38,7 +22,7 @@ func fill(t *testing.T, dir string, free int) string {
 // leaving part of a record for the retry to append to.
 func TestFullDiskLeavesNoTornRecord(t *testing.T) {
 	dir := tinydisk.Mount(t, 256<<10)
-	filler := fill(t, dir, 16<<10)
+	filler := tinydisk.Fill(t, dir, 16<<10)
 	path := filepath.Join(dir, "out.ndjson")
 	w, err := OpenFile(path, slog.New(slog.DiscardHandler))
 	if err != nil {
@@ -97,7 +81,7 @@ func TestFullDiskLeavesNoTornRecord(t *testing.T) {
 // leaves no byte of the others.
 func TestFullDiskCountsOnlyWholePackages(t *testing.T) {
 	dir := tinydisk.Mount(t, 4<<20)
-	fill(t, dir, 2<<20+100<<10)
+	tinydisk.Fill(t, dir, 2<<20+100<<10)
 	path := filepath.Join(dir, "out.ndjson")
 	w, err := OpenFile(path, slog.New(slog.DiscardHandler))
 	if err != nil {
