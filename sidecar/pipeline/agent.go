@@ -189,8 +189,7 @@ type Agent struct {
 	matchedAt map[fileKey]string
 	reapAgain bool
 	wg        sync.WaitGroup
-	ready     atomic.Bool
-	started   chan struct{} // closed with ready
+	started   chan struct{} // closed once the first scan is done
 }
 
 // New validates cfg and returns an agent delivering to sk and checkpointing
@@ -295,7 +294,14 @@ func (a *Agent) Acknowledged(path string, dev, ino uint64) int64 {
 }
 
 // Ready reports whether the first scan is done.
-func (a *Agent) Ready() bool { return a.ready.Load() }
+func (a *Agent) Ready() bool {
+	select {
+	case <-a.started:
+		return true
+	default:
+		return false
+	}
+}
 
 // Started is closed once Ready is true.
 func (a *Agent) Started() <-chan struct{} { return a.started }
@@ -347,7 +353,6 @@ func (a *Agent) Run(ctx context.Context) error {
 	watched := map[string]bool{}
 
 	a.sweep(ctx, drain, a.scan(ctx, drain, true, watcher, watched))
-	a.ready.Store(true)
 	close(a.started)
 	if a.cfg.Volume != "" && !a.cfg.Once {
 		volDone := make(chan struct{})

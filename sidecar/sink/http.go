@@ -27,11 +27,10 @@ type poster struct {
 	// scheme is what Addr puts before shown's "http": "otlp+" for OTLP.
 	scheme      string
 	contentType string
-	// encode appends p's request body to dst, with headers of its own;
-	// or stream writes it to w, the compressor, as it encodes it (in buf)
-	// and returns buf for the next package.
-	encode func(p *record.Package, dst []byte) ([]byte, http.Header, error)
-	stream func(p *record.Package, w io.Writer, buf []byte) ([]byte, http.Header, error)
+	// encode writes p's request body to w, the compressor, encoding it in
+	// buf, and returns the headers of its own and buf for the next
+	// package.
+	encode func(p *record.Package, w io.Writer, buf []byte) ([]byte, http.Header, error)
 	client *http.Client
 	raw    []byte
 	// body is the compressed request body.
@@ -39,7 +38,7 @@ type poster struct {
 	gz   *gzip.Writer
 }
 
-func newPoster(url, contentType string, encode func(*record.Package, []byte) ([]byte, http.Header, error), opts Options) *poster {
+func newPoster(url, contentType string, encode func(*record.Package, io.Writer, []byte) ([]byte, http.Header, error), opts Options) *poster {
 	gz, _ := gzip.NewWriterLevel(io.Discard, gzip.BestSpeed)
 	shown := url
 	if u, err := neturl.Parse(url); err == nil {
@@ -90,12 +89,7 @@ func (s *poster) compress(p *record.Package) (http.Header, error) {
 	s.gz.Reset(&s.body)
 	var h http.Header
 	var err error
-	if s.stream != nil {
-		s.raw, h, err = s.stream(p, s.gz, s.raw)
-	} else if s.raw, h, err = s.encode(p, s.raw[:0]); err == nil {
-		_, err = s.gz.Write(s.raw)
-	}
-	if err != nil {
+	if s.raw, h, err = s.encode(p, s.gz, s.raw); err != nil {
 		return nil, err
 	}
 	return h, s.gz.Close()
@@ -149,11 +143,9 @@ func retryAfter(v string) (time.Duration, bool) {
 // NewHTTP returns a sink posting each package as gzip-compressed NDJSON,
 // compressed as it is encoded.
 func NewHTTP(url string, opts Options) Sink {
-	s := newPoster(url, "application/x-ndjson", nil, opts)
-	s.stream = func(p *record.Package, w io.Writer, buf []byte) ([]byte, http.Header, error) {
+	return newPoster(url, "application/x-ndjson", func(p *record.Package, w io.Writer, buf []byte) ([]byte, http.Header, error) {
 		h := http.Header{"Loglet-Source-Id": {p.Origin.SourceID}, "Loglet-Package-Id": {strconv.FormatUint(p.ID, 10)}}
 		buf, err := p.WriteNDJSON(w, buf)
 		return buf, h, err
-	}
-	return s
+	}, opts)
 }

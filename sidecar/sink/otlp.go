@@ -2,6 +2,7 @@ package sink
 
 import (
 	"fmt"
+	"io"
 	"math"
 	"net/http"
 	"net/url"
@@ -28,7 +29,15 @@ func OpenOTLP(raw string, opts Options) (Sink, error) {
 	if u.Path == "" || u.Path == "/" {
 		u.Path = "/v1/logs"
 	}
-	p := newPoster(u.String(), "application/x-protobuf", encodeOTLP, opts)
+	// A request's messages are length-prefixed, so it is encoded whole
+	// before it is compressed.
+	p := newPoster(u.String(), "application/x-protobuf", func(p *record.Package, w io.Writer, buf []byte) ([]byte, http.Header, error) {
+		buf, h, err := encodeOTLP(p, buf[:0])
+		if err == nil {
+			_, err = w.Write(buf)
+		}
+		return buf, h, err
+	}, opts)
 	p.scheme = "otlp+"
 	return p, nil
 }
