@@ -892,7 +892,6 @@ func (a *Agent) start(ctx, drain context.Context, path string, found source.File
 		// stays what the checkpoint says until the next package.
 		cp.Identity.Fingerprint, cp.Identity.FingerprintLen = id.Fingerprint, id.FingerprintLen
 	} else {
-		a.ledger.supersede(info.Dev, info.Inode)
 		cp = checkpoint.Checkpoint{SourceID: newSourceID(), Path: path, Identity: id, Updated: time.Now(), Resource: choice.Resource, Route: choice.Route}
 		if first && a.cfg.StartAtEnd && !a.stateCorrupt && !choice.Inbox {
 			cp.Offset = info.Size

@@ -76,16 +76,28 @@ func (l *ledger) remove(e *entry) {
 // find returns the checkpoint of a source not being read whose file had
 // this device and inode and whose content same confirms. Several
 // checkpoints can name one inode: a file truncated in place (copytruncate)
-// or an inode the file system reused.
+// or an inode the file system reused. Those whose content the inode no
+// longer holds are marked replaced, so that the sweep looks for their
+// copy: an agent killed after it checkpointed a copytruncated file's new
+// content, before it finished the old content from the copy, would
+// otherwise leave that tail unread.
 func (l *ledger) find(dev, ino uint64, same func(record.Identity) bool) (checkpoint.Checkpoint, bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	var found *entry
 	for _, e := range l.byKey[fileKey{dev, ino}] {
-		if !e.live && same(e.cp.Identity) {
-			return e.cp, true
+		switch {
+		case e.live:
+		case found == nil && same(e.cp.Identity):
+			found = e
+		default:
+			e.closed, e.replaced = false, true
 		}
 	}
-	return checkpoint.Checkpoint{}, false
+	if found == nil {
+		return checkpoint.Checkpoint{}, false
+	}
+	return found.cp, true
 }
 
 // reading reports whether a source of this device and inode is being read
@@ -149,20 +161,6 @@ func (l *ledger) rechoose(id string, resource []record.KeyValue, route string) {
 	defer l.mu.Unlock()
 	if e, ok := l.entries[id]; ok {
 		e.cp.Resource, e.cp.Route, e.dirty = resource, route, true
-	}
-}
-
-// supersede says that the file of this device and inode is a new source:
-// checkpoints of the inode that were closed for being inactive describe
-// content it no longer holds (rewritten, or the inode reused), so they are
-// orphans now.
-func (l *ledger) supersede(dev, ino uint64) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	for _, e := range l.byKey[fileKey{dev, ino}] {
-		if !e.live {
-			e.closed, e.replaced = false, true
-		}
 	}
 }
 

@@ -9,8 +9,11 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
+	"github.com/loglet/loglet/sidecar/checkpoint"
 	"github.com/loglet/loglet/sidecar/checkpoint/checkpointtest"
+	"github.com/loglet/loglet/sidecar/source"
 )
 
 // runOnce runs the agent with --once on the globs over a shared state dir,
@@ -116,6 +119,47 @@ func TestCopytruncateWhileDown(t *testing.T) {
 	}
 	appendN(t, l.log, "a", 150, 160) // shorter than what was read: size < offset
 	wantExactly(t, l.run("*.log"), "a", 0, 160)
+}
+
+// An agent killed after it started on a copytruncated file's new content
+// but before it finished the old content's tail from the copy: the next
+// life finds the copy although the inode is read again (as the new
+// content's source), and finishes it.
+func TestCopytruncateCopyUnfinishedAtCrash(t *testing.T) {
+	l := newLives(t, "*.log")
+	appendN(t, l.log, "a", 100, 150) // not read before the copytruncate
+	copyFile(t, l.log, l.log+".1")
+	if err := os.Truncate(l.log, 0); err != nil {
+		t.Fatal(err)
+	}
+	appendN(t, l.log, "b", 0, 10)
+
+	// What the killed life left: the new content read and checkpointed,
+	// the old content's checkpoint where the copytruncate found it.
+	f, err := os.Open(l.log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, info, err := source.Identify(f)
+	f.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	store, err := checkpoint.Open(l.state)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = store.Save(checkpoint.Checkpoint{SourceID: "0123456789abcdef", Path: l.log, Identity: id, Offset: info.Size, NextPackageID: 1, Updated: time.Now()})
+	if cerr := store.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	bodies := l.run("*.log")
+	wantExactly(t, bodies, "a", 0, 150)
+	wantExactly(t, bodies, "b", 0, 0) // acknowledged by the killed life
 }
 
 // copytruncate where the new content outgrew the old offset before the
