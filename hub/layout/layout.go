@@ -38,6 +38,7 @@ import (
 	"time"
 
 	"github.com/klauspost/compress/s2"
+	"github.com/loglet/loglet/sidecar/record"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -214,8 +215,9 @@ func StreamConfig(name string, maxAge time.Duration, maxBytes int64) jetstream.S
 
 // Encoder compresses packages, reusing its buffers.
 type Encoder struct {
-	w   *s2.Writer
-	buf bytes.Buffer
+	w     *s2.Writer
+	buf   bytes.Buffer
+	chunk []byte // NDJSON on its way to w
 }
 
 // NewEncoder returns an Encoder.
@@ -234,6 +236,23 @@ func (e *Encoder) Encode(ndjson []byte) ([]byte, error) {
 	e.buf.Reset()
 	e.w.Reset(&e.buf)
 	if _, err := e.w.Write(ndjson); err != nil {
+		return nil, err
+	}
+	if err := e.w.Close(); err != nil {
+		return nil, err
+	}
+	return e.buf.Bytes(), nil
+}
+
+// EncodePackage returns p's records as NDJSON in the S2 stream format,
+// encoded into the compressor a chunk at a time: the package's NDJSON (ten
+// times the compressed size) is never held whole. The result is valid
+// until the next call.
+func (e *Encoder) EncodePackage(p *record.Package) ([]byte, error) {
+	e.buf.Reset()
+	e.w.Reset(&e.buf)
+	var err error
+	if e.chunk, err = p.WriteNDJSON(e.w, e.chunk); err != nil {
 		return nil, err
 	}
 	if err := e.w.Close(); err != nil {

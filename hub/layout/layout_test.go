@@ -3,6 +3,7 @@ package layout_test
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -10,6 +11,7 @@ import (
 	"github.com/klauspost/compress/s2"
 
 	"github.com/loglet/loglet/hub/layout"
+	"github.com/loglet/loglet/sidecar/record"
 )
 
 func TestSubjects(t *testing.T) {
@@ -52,6 +54,24 @@ func TestEncodeDecode(t *testing.T) {
 		out, err := dec.Decode(layout.Encoding, data)
 		if err != nil || !bytes.Equal(out, ndjson) {
 			t.Fatalf("decoded %d bytes, %v; want the %d in", len(out), err, len(ndjson))
+		}
+	}
+	// A package is encoded straight into the compressor, in pieces.
+	p := &record.Package{Origin: record.NewOrigin("src", "/var/log/app.log", nil)}
+	for i := range 20000 {
+		start := len(p.Data)
+		p.Data = fmt.Appendf(p.Data, "GET /api/orders/%d 200", i)
+		p.Records = append(p.Records, record.Entry{Start: uint32(start), End: uint32(len(p.Data))})
+	}
+	want := p.AppendNDJSON(nil)
+	for range 2 {
+		data, err := enc.EncodePackage(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, err := dec.Decode(layout.Encoding, data)
+		if err != nil || !bytes.Equal(out, want) {
+			t.Fatalf("package decoded to %d bytes, %v; want its %d bytes of NDJSON", len(out), err, len(want))
 		}
 	}
 	// What loglet wrote before: an S2 block.

@@ -38,7 +38,6 @@ type NATS struct {
 	maxAge    time.Duration
 	maxBytes  int64
 	limitsSet bool
-	raw       []byte
 	enc       *layout.Encoder
 	futures   []pending
 }
@@ -305,22 +304,24 @@ func (s *NATS) streamOf(p *record.Package) string {
 // publish sends one package: one message, or chunks of whole records when
 // the compressed package exceeds the server's message size.
 func (s *NATS) publish(i int, p *record.Package) error {
-	s.raw = p.AppendNDJSON(s.raw[:0])
 	limit := int(s.nc.MaxPayload())
 	if limit <= 0 {
 		limit = 1 << 20
 	}
 	limit -= 4 << 10 // headers
-	data, err := s.enc.Encode(s.raw)
+	data, err := s.enc.EncodePackage(p)
 	if err != nil {
 		return err
 	}
 	if len(data) <= limit {
 		return s.send(i, p, data, layout.TallyOf(p, 0, p.Len()), 0, 1)
 	}
-	// Chunks of at most limit raw bytes compress to at most about limit.
+	// Rare (records that barely compress, or a small max_payload): the
+	// NDJSON is made whole, cut into chunks of at most limit raw bytes,
+	// which compress to at most about limit, and let go of.
+	raw := p.AppendNDJSON(nil)
 	var chunks [][]byte
-	rest := s.raw
+	rest := raw
 	for len(rest) > 0 {
 		n := 0
 		for n < len(rest) {
