@@ -5,16 +5,13 @@ package main
 import (
 	"log/slog"
 	"os"
-	"runtime"
 
 	"github.com/go-logr/logr"
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/cobra"
 	"k8s.io/klog/v2"
 	ctrl "sigs.k8s.io/controller-runtime"
 	crmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 
-	"github.com/loglet/loglet/sidecar/metrics"
 	"github.com/loglet/loglet/webhook"
 )
 
@@ -43,10 +40,7 @@ the in-cluster service account (or --kubeconfig / $KUBECONFIG).`,
 			// the signal's, in the same JSON lines, not klog's or log's text.
 			slog.SetDefault(log)
 			klog.SetSlogLogger(log)
-			buildInfo := prometheus.NewGauge(prometheus.GaugeOpts{Name: metrics.BuildInfoName, Help: metrics.BuildInfoHelp,
-				ConstLabels: prometheus.Labels{"version": version, "goversion": runtime.Version()}})
-			buildInfo.Set(1)
-			if err := crmetrics.Registry.Register(buildInfo); err != nil {
+			if err := crmetrics.Registry.Register(webhook.BuildInfo(version)); err != nil {
 				return err
 			}
 			log.Info("webhook starting", "version", version, "port", opts.Port, "image", opts.Config.Image, "sink", opts.Config.Sink)

@@ -44,9 +44,10 @@ type Config struct {
 	ScanInterval   time.Duration
 	DrainTimeout   time.Duration
 	// CheckpointEvery is the least time between two rounds of checkpoint
-	// writes (0: DefaultCheckpointEvery). Each source's checkpoint is one
-	// file: with hundreds of sources (node mode) a longer interval keeps
-	// the writes from costing more than the reading.
+	// writes (0: DefaultCheckpointEvery). Each source's checkpoint is a
+	// journal record, and records written together share a sync: with
+	// hundreds of sources (node mode) a longer interval keeps the writes
+	// from costing more than the reading.
 	CheckpointEvery time.Duration
 	// Once reads every matched file to its current end, delivers,
 	// checkpoints and returns.
