@@ -584,6 +584,32 @@ func TestConsoleBrowser(t *testing.T) {
 		run(t, ctx, "live off", chromedp.Click(chromedp.CSS(`#live`)))
 	})
 
+	t.Run("live tail pause keeps 500 waiting", func(t *testing.T) {
+		liveOn(t, ctx, base, appLog, "held-test")
+		run(t, ctx, "pause", chromedp.Click(chromedp.CSS(`#pause`)), waitFor(`document.getElementById("pause").textContent === "Resume"`))
+		appendLines(t, appLog, "held-test", 1, 600)
+		// 600 come while paused: the newest 500 wait, and the page says
+		// the 100 older ones are dropped.
+		waitPage(t, ctx, "600 records to come while paused", `document.getElementById("status").textContent === "live: paused, 500 waiting, 100 older dropped"`)
+		if bodies := eval[[]string](t, ctx, rowsJS("rows")); strings.Join(bodies, "|") != "held-test 000" {
+			t.Fatalf("paused, the rows are %s; want only held-test 000", ends(bodies))
+		}
+		run(t, ctx, "resume", chromedp.Click(chromedp.CSS(`#pause`)))
+		waitPage(t, ctx, "the waiting records to show", `(document.querySelector("#rows tr.rec td.body") || {}).textContent === "held-test 600"`)
+		bodies := eval[[]string](t, ctx, rowsJS("rows"))
+		if want := seqBodies("held-test", 600, 101); strings.Join(bodies, "|") != strings.Join(want, "|") {
+			t.Errorf("resumed, the page shows %d rows, %s; want the 500 that waited (600 to 101), newest first", len(bodies), ends(bodies))
+		}
+		// Below them, where the dropped records would be, a row says so.
+		const gap = "100 record(s) not shown here: more than 500 came while paused (search to see them)"
+		if others := eval[[]string](t, ctx, `[...document.querySelectorAll("#rows tr:not(.rec)")].map(tr => tr.textContent)`); len(others) != 1 || others[0] != gap {
+			t.Errorf("resumed, the rows besides the records are %q; want one saying %q", others, gap)
+		} else if last := eval[string](t, ctx, `document.querySelector("#rows").lastElementChild.textContent`); last != gap {
+			t.Errorf("the row saying %q is not below held-test 101 (the last row is %q)", gap, last)
+		}
+		run(t, ctx, "live off", chromedp.Click(chromedp.CSS(`#live`)))
+	})
+
 	t.Run("keyboard on a narrow window", func(t *testing.T) {
 		run(t, ctx, "keyboard",
 			chromedp.EmulateViewport(420, 800),
