@@ -13,15 +13,20 @@ import (
 	"image/draw"
 	"image/png"
 	"io"
+	"math"
 	"net/http"
 	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/cdproto/input"
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
@@ -262,6 +267,118 @@ func screenshot(t *testing.T, ctx context.Context, name string) {
 	}
 }
 
+// liveOn opens the console on the records whose text holds word, turns
+// live tail on and waits for "word 000", written to log, to show: the
+// tail is running.
+func liveOn(t *testing.T, ctx context.Context, base, log, word string) {
+	t.Helper()
+	run(t, ctx, "open the page",
+		chromedp.Navigate(base+"/?since=2h&grep="+url.QueryEscape(word)),
+		waitFor(`document.getElementById("status").textContent.endsWith("record(s) shown")`),
+		chromedp.Click(chromedp.CSS(`#live`)),
+		waitFor(`document.getElementById("status").textContent === "live: waiting for new records"`),
+	)
+	appendLines(t, log, word, 0, 0)
+	waitPage(t, ctx, "the first live record", fmt.Sprintf(`[...document.querySelectorAll("#rows tr.rec td.body")].map(e => e.textContent).join("|") === "%s 000"`, word))
+}
+
+// appendLines appends the records "word from" to "word to" to the log,
+// in one write.
+func appendLines(t *testing.T, log, word string, from, to int) {
+	t.Helper()
+	var b strings.Builder
+	for i := from; i <= to; i++ {
+		fmt.Fprintf(&b, `{"level":"info","msg":"%s %03d"}`+"\n", word, i)
+	}
+	f, err := os.OpenFile(log, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := f.WriteString(b.String()); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// seqBodies are the bodies "word from" down to "word to".
+func seqBodies(word string, from, to int) []string {
+	var s []string
+	for i := from; i >= to; i-- {
+		s = append(s, fmt.Sprintf("%s %03d", word, i))
+	}
+	return s
+}
+
+// ends says briefly what rows are: the first and last three.
+func ends(rows []string) string {
+	if len(rows) <= 6 {
+		return fmt.Sprintf("%q", rows)
+	}
+	return fmt.Sprintf("%q … %q", rows[:3], rows[len(rows)-3:])
+}
+
+// waitPage waits for a condition on the page; on a timeout it fails
+// saying what the page shows: its status line and its rows.
+func waitPage(t *testing.T, ctx context.Context, what, cond string) {
+	t.Helper()
+	c, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if err := chromedp.Do(c, waitFor(cond)); err != nil {
+		status := eval[string](t, ctx, `document.getElementById("status").textContent`)
+		rows := eval[[]string](t, ctx, `[...document.querySelectorAll("#rows tr")].map(tr => (tr.querySelector("td.body") || tr).textContent)`)
+		t.Fatalf("%s: %v; the page says %q over %d rows, %s", what, err, status, len(rows), ends(rows))
+	}
+}
+
+// colourScheme emulates the system's prefers-color-scheme ("" stops).
+func colourScheme(scheme string) chromedp.Action[chromedp.Void] {
+	return chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
+		_, err := cdp.Call(ctx, t, emulation.SetEmulatedMedia, emulation.SetEmulatedMediaParams{
+			Features: []*emulation.MediaFeature{{Name: "prefers-color-scheme", Value: scheme}},
+		})
+		return err
+	})
+}
+
+// cssColours reads the light and the dark value of a colour property from
+// the stylesheet (#rrggbb, in :root then in the dark block), as the
+// browser writes a computed colour.
+func cssColours(t *testing.T, css []byte, name string) []string {
+	t.Helper()
+	m := regexp.MustCompile(regexp.QuoteMeta(name)+`:\s*#([0-9a-fA-F]{6}|[0-9a-fA-F]{3})\b`).FindAllSubmatch(css, -1)
+	if len(m) != 2 {
+		t.Fatalf("style.css sets %s %d times, want twice (light, then dark)", name, len(m))
+	}
+	var out []string
+	for _, v := range m {
+		hex := string(v[1])
+		if len(hex) == 3 { // #abc is #aabbcc
+			hex = string([]byte{hex[0], hex[0], hex[1], hex[1], hex[2], hex[2]})
+		}
+		n, _ := strconv.ParseUint(hex, 16, 32)
+		out = append(out, fmt.Sprintf("rgb(%d, %d, %d)", n>>16, n>>8&0xff, n&0xff))
+	}
+	return out
+}
+
+// luminance is the relative luminance of a computed colour rgb(r, g, b).
+func luminance(t *testing.T, rgb string) float64 {
+	t.Helper()
+	var c [3]float64
+	if _, err := fmt.Sscanf(rgb, "rgb(%g, %g, %g)", &c[0], &c[1], &c[2]); err != nil {
+		t.Fatalf("colour %q: %v", rgb, err)
+	}
+	for i, v := range c {
+		v /= 255
+		if v <= 0.03928 {
+			c[i] = v / 12.92
+		} else {
+			c[i] = math.Pow((v+0.055)/1.055, 2.4)
+		}
+	}
+	return 0.2126*c[0] + 0.7152*c[1] + 0.0722*c[2]
+}
+
 // orderLine is record i of the browser test's app: i minutes after an
 // hour ago; every tenth (3, 13, …) failed, an error.
 func orderLine(start time.Time, i int) string {
@@ -285,7 +402,8 @@ var payloads = []string{
 // TestConsoleBrowser drives the console in a real headless Chromium,
 // against a real loglet hub fed by a real loglet agent: a search typed
 // into the page, a drag across the chart, a record's context, a live
-// tail, and records that try to run script.
+// tail (its pause, its 500 rows), records that try to run script, and
+// the dark and light colours.
 func TestConsoleBrowser(t *testing.T) {
 	ctx := browser(t)
 	sinkURL, base := consoleHub(t)
@@ -425,6 +543,73 @@ func TestConsoleBrowser(t *testing.T) {
 		run(t, ctx, "live off", chromedp.Click(chromedp.CSS(`#live`)))
 	})
 
+	// The live tail subtests each follow records of their own word (the
+	// query's text), written to app.log as the agent reads it.
+	appLog := filepath.Join(dir, "app.log")
+
+	t.Run("live tail pause", func(t *testing.T) {
+		liveOn(t, ctx, base, appLog, "pause-test")
+		run(t, ctx, "pause", chromedp.Click(chromedp.CSS(`#pause`)), waitFor(`document.getElementById("pause").textContent === "Resume"`))
+		appendLines(t, appLog, "pause-test", 1, 5)
+		waitPage(t, ctx, "the 5 records to wait", `document.getElementById("status").textContent === "live: paused, 5 waiting"`)
+		if bodies := eval[[]string](t, ctx, rowsJS("rows")); strings.Join(bodies, "|") != "pause-test 000" {
+			t.Fatalf("paused, with 5 records waiting, the rows are %q; want only pause-test 000", bodies)
+		}
+		run(t, ctx, "resume", chromedp.Click(chromedp.CSS(`#pause`)))
+		waitPage(t, ctx, "the waiting records to show", `document.querySelectorAll("#rows tr.rec").length === 6`)
+		bodies := eval[[]string](t, ctx, rowsJS("rows"))
+		if want := seqBodies("pause-test", 5, 0); strings.Join(bodies, "|") != strings.Join(want, "|") {
+			t.Errorf("resumed, the rows are %q; want %q, newest first", bodies, want)
+		}
+		if b, s := eval[string](t, ctx, `document.getElementById("pause").textContent`), eval[string](t, ctx, `document.getElementById("status").textContent`); b != "Pause" || s != "live: 6 row(s)" {
+			t.Errorf("resumed, the button says %q and the status %q; want Pause, live: 6 row(s)", b, s)
+		}
+		// Resumed, a new record shows at once again.
+		appendLines(t, appLog, "pause-test", 6, 6)
+		waitPage(t, ctx, "a record after resume to show", `(document.querySelector("#rows tr.rec td.body") || {}).textContent === "pause-test 006"`)
+		run(t, ctx, "live off", chromedp.Click(chromedp.CSS(`#live`)))
+	})
+
+	t.Run("live tail keeps 500 rows", func(t *testing.T) {
+		liveOn(t, ctx, base, appLog, "cap-test")
+		appendLines(t, appLog, "cap-test", 1, 600)
+		waitPage(t, ctx, "the newest of 601 records on top", `(document.querySelector("#rows tr.rec td.body") || {}).textContent === "cap-test 600"`)
+		bodies := eval[[]string](t, ctx, rowsJS("rows"))
+		if want := seqBodies("cap-test", 600, 101); strings.Join(bodies, "|") != strings.Join(want, "|") {
+			t.Errorf("after 601 live records the page shows %d rows, %s; want the newest 500 (600 to 101), newest first", len(bodies), ends(bodies))
+		}
+		if s := eval[string](t, ctx, `document.getElementById("status").textContent`); s != "live: 500 row(s)" {
+			t.Errorf("status %q, want live: 500 row(s)", s)
+		}
+		run(t, ctx, "live off", chromedp.Click(chromedp.CSS(`#live`)))
+	})
+
+	t.Run("live tail pause keeps 500 waiting", func(t *testing.T) {
+		liveOn(t, ctx, base, appLog, "held-test")
+		run(t, ctx, "pause", chromedp.Click(chromedp.CSS(`#pause`)), waitFor(`document.getElementById("pause").textContent === "Resume"`))
+		appendLines(t, appLog, "held-test", 1, 600)
+		// 600 come while paused: the newest 500 wait, and the page says
+		// the 100 older ones are dropped.
+		waitPage(t, ctx, "600 records to come while paused", `document.getElementById("status").textContent === "live: paused, 500 waiting, 100 older dropped"`)
+		if bodies := eval[[]string](t, ctx, rowsJS("rows")); strings.Join(bodies, "|") != "held-test 000" {
+			t.Fatalf("paused, the rows are %s; want only held-test 000", ends(bodies))
+		}
+		run(t, ctx, "resume", chromedp.Click(chromedp.CSS(`#pause`)))
+		waitPage(t, ctx, "the waiting records to show", `(document.querySelector("#rows tr.rec td.body") || {}).textContent === "held-test 600"`)
+		bodies := eval[[]string](t, ctx, rowsJS("rows"))
+		if want := seqBodies("held-test", 600, 101); strings.Join(bodies, "|") != strings.Join(want, "|") {
+			t.Errorf("resumed, the page shows %d rows, %s; want the 500 that waited (600 to 101), newest first", len(bodies), ends(bodies))
+		}
+		// Below them, where the dropped records would be, a row says so.
+		const gap = "100 record(s) not shown here: more than 500 came while paused (search to see them)"
+		if others := eval[[]string](t, ctx, `[...document.querySelectorAll("#rows tr:not(.rec)")].map(tr => tr.textContent)`); len(others) != 1 || others[0] != gap {
+			t.Errorf("resumed, the rows besides the records are %q; want one saying %q", others, gap)
+		} else if last := eval[string](t, ctx, `document.querySelector("#rows").lastElementChild.textContent`); last != gap {
+			t.Errorf("the row saying %q is not below held-test 101 (the last row is %q)", gap, last)
+		}
+		run(t, ctx, "live off", chromedp.Click(chromedp.CSS(`#live`)))
+	})
+
 	t.Run("keyboard on a narrow window", func(t *testing.T) {
 		run(t, ctx, "keyboard",
 			chromedp.EmulateViewport(420, 800),
@@ -515,6 +700,38 @@ func TestConsoleBrowser(t *testing.T) {
 			if !strings.Contains(details, v) {
 				t.Errorf("the record's keys %q do not show %q as text", details, v)
 			}
+		}
+	})
+
+	t.Run("dark and light follow the system", func(t *testing.T) {
+		// What style.css sets: --bg and --fg in :root, then again in its
+		// prefers-color-scheme: dark block.
+		resp, err := http.Get(base + "/style.css")
+		if err != nil {
+			t.Fatal(err)
+		}
+		css, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		bg, fg := cssColours(t, css, "--bg"), cssColours(t, css, "--fg")
+		run(t, ctx, "open the page", chromedp.Navigate(base+"/?since=2h"), waitFor(`document.querySelectorAll("#rows tr.rec").length > 0`))
+		defer chromedp.Do(ctx, colourScheme(""))
+		seen := map[string][4]string{}
+		for i, scheme := range []string{"light", "dark"} {
+			run(t, ctx, scheme, colourScheme(scheme), waitFor(fmt.Sprintf(`matchMedia("(prefers-color-scheme: %s)").matches`, scheme)))
+			got := eval[[]string](t, ctx, `(() => {
+				const b = getComputedStyle(document.body), i = getComputedStyle(document.querySelector("input[name=grep]"));
+				return [b.backgroundColor, b.color, i.backgroundColor, i.color];
+			})()`)
+			seen[scheme] = [4]string(got)
+			if want := []string{bg[i], fg[i], bg[i], fg[i]}; strings.Join(got, "|") != strings.Join(want, "|") {
+				t.Errorf("%s: the page's background and text, and a text box's, are %q; want %q (style.css)", scheme, got, want)
+			}
+		}
+		if seen["light"] == seen["dark"] {
+			t.Errorf("light and dark look the same: %q", seen["light"])
+		}
+		if l, d := luminance(t, bg[0]), luminance(t, bg[1]); !(d < l && luminance(t, fg[1]) > d && luminance(t, fg[0]) < l) {
+			t.Errorf("style.css: light is %s on %s, dark %s on %s: want dark text on a light background and light text on a dark one", fg[0], bg[0], fg[1], bg[1])
 		}
 	})
 }

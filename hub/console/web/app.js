@@ -8,7 +8,7 @@
   const PARAMS = ["since", "since-time", "until", "severity", "namespace", "pod", "container", "where", "grep", "route", "tail"];
   const PAGE = 100, LIVE_CAP = 500, CTX_STEP = 20;
   const SVG = "http://www.w3.org/2000/svg";
-  let shown = new Set(), next = "", live = null, paused = false, pending = [], sources = [];
+  let shown = new Set(), next = "", live = null, paused = false, pending = [], dropped = 0, sources = [];
 
   const el = (tag, cls, text) => {
     const e = document.createElement(tag);
@@ -266,11 +266,12 @@
   }
 
   // Live tail: new records as server-sent events, newest on top, at most
-  // LIVE_CAP rows kept; paused, they wait (at most LIVE_CAP of them).
+  // LIVE_CAP rows kept; paused, they wait (at most LIVE_CAP of them: the
+  // older are dropped, and counted, for the page to say so).
   function setLive(on) {
     if (live) { live.close(); live = null; }
     $("pause").disabled = !on;
-    paused = false; pending = [];
+    paused = false; pending = []; dropped = 0;
     $("pause").textContent = "Pause";
     if (!on) { status(""); return; }
     const p = params();
@@ -279,15 +280,29 @@
     live.addEventListener("open", () => status("live: waiting for new records"));
     live.addEventListener("record", (e) => {
       const r = JSON.parse(e.data);
-      if (paused) { pending.push(r); if (pending.length > LIVE_CAP) pending.shift(); status("live: paused, " + pending.length + " waiting"); return; }
+      if (paused) {
+        pending.push(r);
+        if (pending.length > LIVE_CAP) { pending.shift(); dropped++; }
+        pausedStatus();
+        return;
+      }
       showLive([r]);
     });
     live.addEventListener("failure", (e) => status(JSON.parse(e.data).error, true));
     live.addEventListener("error", () => status("live: connection lost, retrying", true));
   }
-  function showLive(recs) {
-    addRecords(recs.slice().reverse(), true);
+  const pausedStatus = () => status("live: paused, " + pending.length + " waiting" + (dropped ? ", " + dropped + " older dropped" : ""));
+  // showLive puts records on top, newest first; lost records that came
+  // before them (dropped while paused) leave a row saying how many.
+  function showLive(recs, lost) {
     const tbody = $("rows");
+    if (lost) {
+      const tr = el("tr", "gap"), td = el("td", "", lost + " record(s) not shown here: more than " + LIVE_CAP + " came while paused (search to see them)");
+      td.colSpan = 5;
+      tr.append(td);
+      tbody.prepend(tr);
+    }
+    addRecords(recs.slice().reverse(), true);
     while (tbody.querySelectorAll("tr.rec").length > LIVE_CAP) {
       const last = tbody.lastElementChild;
       if (last.classList.contains("rec")) shown.delete(last.dataset.key);
@@ -342,7 +357,8 @@
   $("pause").addEventListener("click", () => {
     paused = !paused;
     $("pause").textContent = paused ? "Resume" : "Pause";
-    if (!paused) { showLive(pending); pending = []; }
+    if (paused) pausedStatus();
+    else { showLive(pending, dropped); pending = []; dropped = 0; }
   });
   $("ctx-close").addEventListener("click", () => { $("context").hidden = true; });
   $("ctx-above").addEventListener("click", () => { ctx.before += CTX_STEP; loadContext(); });
