@@ -927,3 +927,133 @@ func TestServeErrors(t *testing.T) {
 		t.Fatal("Serve did not return after its listener was closed")
 	}
 }
+
+// TestClientCA: with client-ca-file (the tls.Config modes.serverTLS builds
+// from it: RequireAndVerifyClientCert against the CA), a sender with a
+// certificate the CA signed is served, and one with no certificate or
+// with another CA's is refused in the TLS handshake, before any request
+// is read. A token, given as well, is still asked of every request: the
+// certificate does not stand in for it (Options.Token).
+func TestClientCA(t *testing.T) {
+	pki, err := testpki.New(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := testpki.New(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, err := range []error{
+		pki.Issue("server", pkix.Name{CommonName: "loglet"}, "127.0.0.1"),
+		pki.Issue("sender", pkix.Name{CommonName: "sender"}),
+		other.Issue("sender", pkix.Name{CommonName: "sender"}),
+	} {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	load := func(p *testpki.PKI, name string) *tls.Certificate {
+		cert, err := tls.LoadX509KeyPair(p.Path(name+".crt"), p.Path(name+".key"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return &cert
+	}
+	server, signed, foreign := load(pki, "server"), load(pki, "sender"), load(other, "sender")
+	serverTLS := &tls.Config{Certificates: []tls.Certificate{*server}, MinVersion: tls.VersionTLS12,
+		ClientCAs: pki.Pool(), ClientAuth: tls.RequireAndVerifyClientCert}
+
+	for _, tc := range []struct {
+		name string
+		cert *tls.Certificate // presented by the sender; nil: none
+		// token is the server's, bearer what the sender sends.
+		token, bearer string
+		// alert: the server refuses the handshake with this alert;
+		// else it answers the request with status.
+		alert  string
+		status int
+	}{
+		{name: "signed by the CA", cert: signed, status: http.StatusOK},
+		{name: "no certificate", alert: "certificate required"},
+		{name: "another CA's certificate", cert: foreign, alert: "unknown certificate authority"},
+		{name: "signed by the CA and the token", cert: signed, token: "s3cret", bearer: "s3cret", status: http.StatusOK},
+		{name: "signed by the CA without the token", cert: signed, token: "s3cret", status: http.StatusUnauthorized},
+		{name: "the token without a certificate", token: "s3cret", bearer: "s3cret", alert: "certificate required"},
+		{name: "the token with another CA's certificate", cert: foreign, token: "s3cret", bearer: "s3cret", alert: "unknown certificate authority"},
+	} {
+		for _, version := range []uint16{tls.VersionTLS12, tls.VersionTLS13} {
+			t.Run(fmt.Sprintf("%s/%s", tc.name, tls.VersionName(version)), func(t *testing.T) {
+				in := openInbox(t, inbox.Options{})
+				addr := serve(t, ingest.Options{Appender: in, Token: tc.token, TLS: serverTLS})
+				clientTLS := &tls.Config{RootCAs: pki.Pool(), MinVersion: version, MaxVersion: version,
+					// Presented whatever CAs the server names: a Go client
+					// left to choose sends only a certificate whose issuer
+					// the server names, as other senders need not.
+					GetClientCertificate: func(*tls.CertificateRequestInfo) (*tls.Certificate, error) {
+						if tc.cert == nil {
+							return &tls.Certificate{}, nil
+						}
+						return tc.cert, nil
+					}}
+				tr := &http.Transport{TLSClientConfig: clientTLS}
+				defer tr.CloseIdleConnections()
+				req, err := http.NewRequest(http.MethodPost, "https://"+addr+"/ingest", strings.NewReader("over mTLS\n"))
+				if err != nil {
+					t.Fatal(err)
+				}
+				req.Header.Set("Content-Type", "text/plain")
+				if tc.bearer != "" {
+					req.Header.Set("Authorization", "Bearer "+tc.bearer)
+				}
+				resp, err := (&http.Client{Transport: tr}).Do(req)
+				if alert := tc.alert; alert != "" {
+					if alert == "certificate required" && version == tls.VersionTLS12 {
+						alert = "handshake failure" // certificate_required came with TLS 1.3
+					}
+					// The server's alert, not an HTTP answer nor a
+					// connection merely dropped.
+					if err == nil {
+						resp.Body.Close()
+						t.Fatalf("answered %s, want the TLS handshake refused", resp.Status)
+					}
+					if !strings.Contains(err.Error(), "remote error: tls: "+alert) {
+						t.Fatalf("POST: %v, want the server to refuse the handshake with %q", err, alert)
+					}
+				} else {
+					if err != nil {
+						t.Fatalf("POST: %v", err)
+					}
+					answer, _ := io.ReadAll(resp.Body)
+					resp.Body.Close()
+					if resp.StatusCode != tc.status {
+						t.Fatalf("answered %s (%s), want %d", resp.Status, bytes.TrimSpace(answer), tc.status)
+					}
+				}
+				got := readInbox(t, in)
+				if tc.status == http.StatusOK {
+					if len(got) != 1 || got[0].Body != "over mTLS" {
+						t.Errorf("the inbox holds %+v, want the one record sent", got)
+					}
+				} else if len(got) != 0 {
+					t.Errorf("the inbox holds %+v from a sender turned away", got)
+				}
+			})
+		}
+	}
+
+	// OTLP senders: the OpenTelemetry SDK's exporter with the certificate.
+	in := openInbox(t, inbox.Options{})
+	addr := serve(t, ingest.Options{Appender: in, TLS: serverTLS})
+	lp := sdkLogger(t, otlploghttp.WithEndpoint(addr),
+		otlploghttp.WithTLSClientConfig(&tls.Config{RootCAs: pki.Pool(), Certificates: []tls.Certificate{*signed}}))
+	at := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
+	emit(lp, "OTLP over mTLS", at)
+	if err := lp.ForceFlush(context.Background()); err != nil {
+		t.Fatalf("ForceFlush: %v", err)
+	}
+	got := readInbox(t, in)
+	if len(got) != 1 {
+		t.Fatalf("the inbox holds %d records, want 1", len(got))
+	}
+	checkSDKRecord(t, got[0], "OTLP over mTLS", at)
+}

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"compress/zlib"
 	"context"
+	"crypto/tls"
+	"crypto/x509/pkix"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -21,6 +23,7 @@ import (
 	lj "github.com/elastic/go-lumber/client/v2"
 
 	"github.com/loglet/loglet/internal/poll"
+	"github.com/loglet/loglet/internal/testpki"
 	"github.com/loglet/loglet/sidecar/inbox"
 	"github.com/loglet/loglet/sidecar/receive"
 	"github.com/loglet/loglet/sidecar/receive/lumberjack"
@@ -254,5 +257,163 @@ func TestHostileSenders(t *testing.T) {
 	}
 	if n := len(lines(t, in)); n != 1 {
 		t.Errorf("inbox holds %d records, want only the good one", n)
+	}
+}
+
+// TestTLS: with TLS (tls-cert-file), go-lumber's client over TLS has its
+// window acknowledged once the inbox holds it, not before, and a client
+// speaking plain text is cut off with nothing stored. With a client CA
+// (client-ca-file: the tls.Config modes.serverTLS builds), only a client
+// with a certificate the CA signed gets past the handshake.
+func TestTLS(t *testing.T) {
+	pki, err := testpki.New(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := testpki.New(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, err := range []error{
+		pki.Issue("server", pkix.Name{CommonName: "loglet"}, "127.0.0.1"),
+		pki.Issue("beat", pkix.Name{CommonName: "filebeat"}),
+		other.Issue("beat", pkix.Name{CommonName: "filebeat"}),
+	} {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	load := func(p *testpki.PKI, name string) *tls.Certificate {
+		cert, err := tls.LoadX509KeyPair(p.Path(name+".crt"), p.Path(name+".key"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return &cert
+	}
+	server, signed, foreign := load(pki, "server"), load(pki, "beat"), load(other, "beat")
+
+	for _, tc := range []struct {
+		name     string
+		clientCA bool // the server asks for a certificate its CA signed
+		plain    bool // the client speaks no TLS
+		cert     *tls.Certificate
+		// alert: the server refuses the handshake with this alert.
+		alert string
+	}{
+		{name: "TLS"},
+		{name: "plain text", plain: true},
+		{name: "client certificate signed by the CA", clientCA: true, cert: signed},
+		{name: "no client certificate", clientCA: true, alert: "certificate required"},
+		{name: "another CA's client certificate", clientCA: true, cert: foreign, alert: "unknown certificate authority"},
+		{name: "plain text to mTLS", clientCA: true, plain: true},
+	} {
+		for _, version := range []uint16{tls.VersionTLS12, tls.VersionTLS13} {
+			name := tc.name + "/" + tls.VersionName(version)
+			if tc.plain {
+				if version != tls.VersionTLS13 {
+					continue
+				}
+				name = tc.name
+			}
+			t.Run(name, func(t *testing.T) {
+				serverTLS := &tls.Config{Certificates: []tls.Certificate{*server}, MinVersion: tls.VersionTLS12}
+				if tc.clientCA {
+					serverTLS.ClientCAs, serverTLS.ClientAuth = pki.Pool(), tls.RequireAndVerifyClientCert
+				}
+				in, err := inbox.Open(t.TempDir(), inbox.Options{})
+				if err != nil {
+					t.Fatal(err)
+				}
+				t.Cleanup(func() { in.Close() }) // after the server stops
+				// A client let in finds the inbox full at first; one refused
+				// must not get in, and had it, the inbox would take its window.
+				refused := tc.plain || tc.alert != ""
+				st := &stalled{Appender: in, full: !refused}
+				addr, stats := serve(t, st, lumberjack.Options{TLS: serverTLS})
+
+				dial := (&net.Dialer{Timeout: 10 * time.Second}).Dial
+				if !tc.plain {
+					clientTLS := &tls.Config{RootCAs: pki.Pool(), MinVersion: version, MaxVersion: version,
+						// Presented whatever CAs the server names, as a sender
+						// configured with it does.
+						GetClientCertificate: func(*tls.CertificateRequestInfo) (*tls.Certificate, error) {
+							if tc.cert == nil {
+								return &tls.Certificate{}, nil
+							}
+							return tc.cert, nil
+						}}
+					dial = (&tls.Dialer{NetDialer: &net.Dialer{Timeout: 10 * time.Second}, Config: clientTLS}).Dial
+				}
+				// acked gets nil once the window is acknowledged, or why it
+				// was not (over TLS 1.2 a refused handshake fails the dial).
+				acked := make(chan error, 1)
+				go func() {
+					acked <- func() error {
+						c, err := lj.DialWith(dial, addr, lj.CompressionLevel(3), lj.Timeout(10*time.Second))
+						if err != nil {
+							return fmt.Errorf("dial: %w", err)
+						}
+						defer c.Close()
+						sent := []any{filebeatEvent(1), filebeatEvent(2)}
+						if err := c.Send(sent); err != nil {
+							return fmt.Errorf("send: %w", err)
+						}
+						if seq, err := c.AwaitACK(uint32(len(sent))); err != nil || seq != uint32(len(sent)) {
+							return fmt.Errorf("acknowledged %d of %d: %v", seq, len(sent), err)
+						}
+						return nil
+					}()
+				}()
+
+				if refused {
+					err := <-acked // within the client's timeout
+					alert := tc.alert
+					if alert == "certificate required" && version == tls.VersionTLS12 {
+						alert = "handshake failure" // certificate_required came with TLS 1.3
+					}
+					switch {
+					case err == nil:
+						t.Fatal("the window was acknowledged, want the connection refused")
+					case alert != "" && !strings.Contains(err.Error(), "remote error: tls: "+alert):
+						t.Fatalf("%v, want the server to refuse the handshake with %q", err, alert)
+					}
+					poll.Until(t, 10*time.Second, "the connection counted rejected", func() bool { return stats.Rejected.Load() == 1 })
+					if stats.Refused.Load() != 0 || len(lines(t, in)) != 0 {
+						t.Errorf("the window was offered to the inbox (%d times refused, %d records in it)", stats.Refused.Load(), len(lines(t, in)))
+					}
+					return
+				}
+
+				// Accepted: held while the inbox is full, acknowledged once
+				// it took the window.
+				poll.Until(t, 10*time.Second, "the window offered to the full inbox thrice", func() bool {
+					select {
+					case err := <-acked:
+						if err == nil {
+							t.Fatal("the window was acknowledged while the inbox was full")
+						}
+						t.Fatal(err)
+					default:
+					}
+					return stats.Refused.Load() >= 3
+				})
+				if n := len(lines(t, in)); n != 0 {
+					t.Fatalf("%d records in a full inbox", n)
+				}
+				st.mu.Lock()
+				st.full = false
+				st.mu.Unlock()
+				if err := <-acked; err != nil {
+					t.Fatal(err)
+				}
+				got := lines(t, in)
+				if len(got) != 2 || got[0].B != message(1) || got[1].B != message(2) || got[1].A["host.name"] != "vm-7" {
+					t.Errorf("the inbox holds %+v once acknowledged, want the window's two events", got)
+				}
+				if n := stats.Rejected.Load(); n != 0 {
+					t.Errorf("%d connections rejected", n)
+				}
+			})
+		}
 	}
 }
