@@ -62,10 +62,8 @@ build:
 ## test: every test (kube-apiserver and etcd for the webhook tests come from
 ## hack/control-plane.sh, built once into a cache); in-process packages also
 ## under the race detector. cmd/loglet's process tests (kill -9 during
-## rotation and copytruncate) run after the other packages, not beside
-## them: with the two cores shared, TestCrashLosesNothing loses the last
-## lines of a copytruncated file in about one run in four (a known defect,
-## reproduced with two busy loops beside it; see docs/architecture.md).
+## rotation and copytruncate, a headless Chromium) run after the other
+## packages, not beside them: they start many processes each.
 ## hack/runtimes.sh installs the runtimes (JDK, Python, Ruby, Node.js) whose
 ## stack traces the multiline presets are tested on; hack/promtool.sh installs
 ## promtool (Debian's prometheus), which checks and unit-tests the chart's alerts.
