@@ -12,6 +12,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	crmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 
+	"github.com/loglet/loglet/internal/redact"
 	"github.com/loglet/loglet/webhook"
 )
 
@@ -43,7 +44,7 @@ the in-cluster service account (or --kubeconfig / $KUBECONFIG).`,
 			if err := crmetrics.Registry.Register(webhook.BuildInfo(version)); err != nil {
 				return err
 			}
-			log.Info("webhook starting", "version", version, "port", opts.Port, "image", opts.Config.Image, "sink", opts.Config.Sink)
+			log.Info("webhook starting", "version", version, "port", opts.Port, "image", opts.Config.Image, "sink", redact.String(opts.Config.Sink))
 			return webhook.Serve(cmd.Context(), restCfg, opts)
 		},
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/loglet/loglet/hub/layout"
+	"github.com/loglet/loglet/internal/redact"
 )
 
 // natsHub reads the JetStream layout: the stream the URL names and its
@@ -45,11 +46,11 @@ func openNATS(ctx context.Context, hubURL string, extra []nats.Option) (*natsHub
 	servers, auth := layout.Servers(u)
 	nc, err := nats.Connect(servers, slices.Concat(auth, []nats.Option{nats.Name("loglet-logs"), nats.Timeout(5 * time.Second)}, extra)...)
 	if err != nil {
-		return nil, fmt.Errorf("hub %s is unreachable: %w (is `loglet hub` running there?)", u.Redacted(), err)
+		return nil, fmt.Errorf("hub %s is unreachable: %w (is `loglet hub` running there?)", redact.URL(u), err)
 	}
 	if !nc.HeadersSupported() {
 		nc.Close()
-		return nil, fmt.Errorf("hub %s: the NATS server there takes no message headers (older than NATS 2.2, or headers turned off); loglet needs NATS 2.10 or later with JetStream", u.Redacted())
+		return nil, fmt.Errorf("hub %s: the NATS server there takes no message headers (older than NATS 2.2, or headers turned off); loglet needs NATS 2.10 or later with JetStream", redact.URL(u))
 	}
 	js, err := jetstream.New(nc)
 	if err != nil {
@@ -65,20 +66,20 @@ func openNATS(ctx context.Context, hubURL string, extra []nats.Option) (*natsHub
 		st, err := js.Stream(ctx, n)
 		if err != nil {
 			nc.Close()
-			return nil, fmt.Errorf("hub %s: stream %s: %w", u.Redacted(), n, err)
+			return nil, fmt.Errorf("hub %s: stream %s: %w", redact.URL(u), n, err)
 		}
 		h.streams = append(h.streams, &natsStream{js: js, stream: st, name: n})
 	}
 	if err := names.Err(); err != nil && !errors.Is(err, jetstream.ErrEndOfData) {
 		nc.Close()
 		if errors.Is(err, jetstream.ErrJetStreamNotEnabled) || errors.Is(err, jetstream.ErrJetStreamNotEnabledForAccount) || errors.Is(err, nats.ErrNoResponders) {
-			return nil, fmt.Errorf("hub %s: the NATS server there has no JetStream (start nats-server with -js, or run loglet hub): %w", u.Redacted(), err)
+			return nil, fmt.Errorf("hub %s: the NATS server there has no JetStream (start nats-server with -js, or run loglet hub): %w", redact.URL(u), err)
 		}
-		return nil, fmt.Errorf("hub %s: %w", u.Redacted(), err)
+		return nil, fmt.Errorf("hub %s: %w", redact.URL(u), err)
 	}
 	if len(h.streams) == 0 {
 		nc.Close()
-		return nil, fmt.Errorf("hub %s has no stream %s: is this a loglet hub, and is the stream name right?", u.Redacted(), name)
+		return nil, fmt.Errorf("hub %s has no stream %s: is this a loglet hub, and is the stream name right?", redact.URL(u), name)
 	}
 	// The URL's own stream first: Context looks there first.
 	slices.SortFunc(h.streams, func(a, b *natsStream) int {

@@ -12,7 +12,7 @@ import (
 )
 
 // TestAddr: the agent names the sink in every outage report, so the name
-// must say which hub and must not carry its password. Writing to a hub
+// must say which hub and must not carry its password or token. Writing to a hub
 // that is not there fails at once with an error naming it, also without
 // the password.
 func TestAddr(t *testing.T) {
@@ -31,6 +31,7 @@ func TestAddr(t *testing.T) {
 		{"otlp+http://ann:s3cret@" + down, "otlp+http://ann:xxxxx@" + down + "/v1/logs", true},
 		{"kafka://" + down + "/logs", "kafka://" + down + "/logs", true},
 		{"nats://ann:s3cret@" + down + "/LOGLET", "nats://ann:xxxxx@" + down + "/LOGLET", true},
+		{"nats://s3cret@" + down + "/LOGLET", "nats://xxxxx@" + down + "/LOGLET", true}, // a token
 	}
 	for _, tt := range tests {
 		t.Run(tt.want, func(t *testing.T) {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/klauspost/compress/gzip"
 
+	"github.com/loglet/loglet/internal/redact"
 	"github.com/loglet/loglet/sidecar/record"
 )
 
@@ -42,7 +43,7 @@ func newPoster(url, contentType string, encode func(*record.Package, io.Writer, 
 	gz, _ := gzip.NewWriterLevel(io.Discard, gzip.BestSpeed)
 	shown := url
 	if u, err := neturl.Parse(url); err == nil {
-		shown = u.Redacted()
+		shown = redact.URL(u)
 	}
 	return &poster{url: url, shown: shown, contentType: contentType, encode: encode, client: &http.Client{Timeout: opts.Timeout}, gz: gz}
 }

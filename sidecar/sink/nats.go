@@ -18,6 +18,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/loglet/loglet/hub/layout"
+	"github.com/loglet/loglet/internal/redact"
 	"github.com/loglet/loglet/internal/settings"
 	"github.com/loglet/loglet/sidecar/record"
 )
@@ -71,7 +72,7 @@ func OpenNATS(ctx context.Context, raw string, opts Options) (*NATS, error) {
 			if near := settings.Suggest(k, natsParams); near != "" {
 				hint = fmt.Sprintf("did you mean %q?", near)
 			}
-			return nil, fmt.Errorf("sink %s: unknown setting %q: %s", u.Redacted(), k, hint)
+			return nil, fmt.Errorf("sink %s: unknown setting %q: %s", redact.URL(u), k, hint)
 		}
 	}
 	route := q.Get("route")
@@ -84,17 +85,17 @@ func OpenNATS(ctx context.Context, raw string, opts Options) (*NATS, error) {
 	case "one":
 		perRoute = false
 	default:
-		return nil, fmt.Errorf("sink %s: streams %q: want route (a stream per route) or one (every route in %s)", u.Redacted(), v, stream)
+		return nil, fmt.Errorf("sink %s: streams %q: want route (a stream per route) or one (every route in %s)", redact.URL(u), v, stream)
 	}
 	maxAge, maxBytes := layout.DefaultMaxAge, int64(layout.DefaultMaxBytes)
 	if v := q.Get("max-age"); v != "" {
 		if maxAge, err = time.ParseDuration(v); err != nil || maxAge < 0 {
-			return nil, fmt.Errorf("sink %s: max-age %q: want a duration like 24h or 168h (0: keep records until max-bytes)", u.Redacted(), v)
+			return nil, fmt.Errorf("sink %s: max-age %q: want a duration like 24h or 168h (0: keep records until max-bytes)", redact.URL(u), v)
 		}
 	}
 	if v := q.Get("max-bytes"); v != "" {
 		if maxBytes, err = settings.ParseBytes(v); err != nil || maxBytes < 0 {
-			return nil, fmt.Errorf("sink %s: max-bytes %q: want a size like 10GiB (0: no limit)", u.Redacted(), v)
+			return nil, fmt.Errorf("sink %s: max-bytes %q: want a size like 10GiB (0: no limit)", redact.URL(u), v)
 		}
 	}
 	if strings.ContainsAny(route, ".*> ") {
@@ -134,14 +135,14 @@ func OpenNATS(ctx context.Context, raw string, opts Options) (*NATS, error) {
 	servers, auth := layout.Servers(u)
 	nc, err := nats.Connect(servers, append(nopts, auth...)...)
 	if err != nil {
-		return nil, fmt.Errorf("sink %s: %w", u.Redacted(), err)
+		return nil, fmt.Errorf("sink %s: %w", redact.URL(u), err)
 	}
 	js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(256), jetstream.WithPublishAsyncTimeout(opts.Timeout))
 	if err != nil {
 		nc.Close()
 		return nil, err
 	}
-	s := &NATS{addr: u.Redacted(), lost: lost, nc: nc, js: js, stream: stream, route: route,
+	s := &NATS{addr: redact.URL(u), lost: lost, nc: nc, js: js, stream: stream, route: route,
 		perRoute: perRoute, maxAge: maxAge, maxBytes: maxBytes, limitsSet: q.Has("max-age") || q.Has("max-bytes"), enc: layout.NewEncoder()}
 	if nc.IsConnected() {
 		lost.connected()
