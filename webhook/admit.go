@@ -1,10 +1,14 @@
 package webhook
 
 import (
+	"crypto/sha256"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"strings"
+	"sync"
 
 	corev1 "k8s.io/api/core/v1"
 
@@ -36,7 +40,7 @@ const placeholderUID = "00000000-0000-4000-8000-000000000000"
 // agent loads it with, config.Load: a pod is admitted only if its sidecar
 // can start. The downward-API values, which exist only once the pod runs,
 // are stood in for by plausible ones.
-func checkSidecar(pod *corev1.Pod, ns string, req Request) error {
+func checkSidecar(pod *corev1.Pod, ns string, req Request, loaded *startCache) error {
 	sc := sidecarContainer(pod)
 	if sc == nil {
 		return fmt.Errorf("the injected pod has no %s container", SidecarName)
@@ -45,11 +49,83 @@ func checkSidecar(pod *corev1.Pod, ns string, req Request) error {
 	if err != nil {
 		return err
 	}
+	key := startKey(args, environ)
+	if loaded.has(key) {
+		return nil
+	}
 	loadErr := loadAgent(args, environ)
 	if loadErr == nil {
+		loaded.add(key)
 		return nil
 	}
 	return explain(pod, req, args, environ, loadErr)
+}
+
+// startCache remembers the sidecar starts (arguments and environment) the
+// agent's loader accepted. The replicas of one template start their
+// sidecars alike, and loading was a third of an admission's CPU
+// (BenchmarkAdmission's profile): a rollout of a thousand pods loads the
+// configuration once. A nil cache remembers nothing.
+type startCache struct {
+	mu   sync.Mutex
+	seen map[[sha256.Size]byte]bool
+	// ring holds the keys in the order they came, to forget the oldest.
+	ring [][sha256.Size]byte
+	next int
+}
+
+// startCacheSize bounds the cache: a key is 32 bytes.
+const startCacheSize = 4096
+
+func newStartCache() *startCache {
+	return &startCache{seen: make(map[[sha256.Size]byte]bool, startCacheSize)}
+}
+
+// startKey hashes a start; each string is length-prefixed, so no two
+// starts share a key by how their strings split.
+func startKey(args, environ []string) [sha256.Size]byte {
+	h := sha256.New()
+	var n [8]byte
+	for _, list := range [][]string{args, environ} {
+		binary.LittleEndian.PutUint64(n[:], uint64(len(list)))
+		h.Write(n[:])
+		for _, s := range list {
+			binary.LittleEndian.PutUint64(n[:], uint64(len(s)))
+			h.Write(n[:])
+			io.WriteString(h, s)
+		}
+	}
+	var k [sha256.Size]byte
+	h.Sum(k[:0])
+	return k
+}
+
+func (c *startCache) has(k [sha256.Size]byte) bool {
+	if c == nil {
+		return false
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.seen[k]
+}
+
+func (c *startCache) add(k [sha256.Size]byte) {
+	if c == nil {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.seen[k] {
+		return
+	}
+	if len(c.ring) < startCacheSize {
+		c.ring = append(c.ring, k)
+	} else {
+		delete(c.seen, c.ring[c.next])
+		c.ring[c.next] = k
+		c.next = (c.next + 1) % startCacheSize
+	}
+	c.seen[k] = true
 }
 
 func sidecarContainer(pod *corev1.Pod) *corev1.Container {

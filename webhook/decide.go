@@ -222,7 +222,7 @@ func InjectWith(pod *corev1.Pod, namespace string, nsLabels map[string]string, c
 		return pod, Decision{}, warnings, err
 	}
 	warnings = append(warnings, more...)
-	if err := checkSidecar(out, namespace, req); err != nil {
+	if err := checkSidecar(out, namespace, req, cfg.loaded); err != nil {
 		return pod, Decision{}, warnings, err
 	}
 	return out, d, append(warnings, rbacWarnings(pod, namespace, req, cfg)...), nil

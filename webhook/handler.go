@@ -41,6 +41,7 @@ type Handler struct {
 // metrics go to reg.
 func NewHandler(cfg Config, namespaces NamespaceLabels, configs LogConfigs, reg prometheus.Registerer) *Handler {
 	f := promauto.With(reg)
+	cfg.loaded = newStartCache()
 	h := &Handler{
 		cfg: cfg, namespaces: namespaces, configs: configs,
 		admissions: f.NewCounterVec(prometheus.CounterOpts{Name: "loglet_webhook_admissions_total", Help: "Pod admissions by result."}, []string{"result"}),

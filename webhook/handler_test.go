@@ -212,3 +212,65 @@ func TestAdmissionsCountedFromZero(t *testing.T) {
 		t.Errorf("series before any admission: %v, want injected, skipped, denied and error at 0", got)
 	}
 }
+
+// TestRepeatedAdmissions: the handler remembers the sidecar starts the
+// agent's loader accepted, so the replicas of a template are not loaded
+// again; a pod whose sidecar would start differently is still loaded, and
+// a refusal is given every time.
+func TestRepeatedAdmissions(t *testing.T) {
+	h := newTestHandler()
+	good := map[string]string{AnnotationInject: "true", AnnotationPaths: "app:/var/log/app/*.log", AnnotationFormat: "json"}
+	bad := map[string]string{AnnotationInject: "true", AnnotationPaths: "app:/var/log/app/*.log", AnnotationFormat: "csv"}
+	admit := func(a map[string]string) admission.Response {
+		p := pod(a, "app")
+		p.Name, p.GenerateName = "", "shop-7d9c5-" // as a ReplicaSet's pods come
+		return h.Handle(t.Context(), review(t, podKind, p))
+	}
+	first := admit(good)
+	if !first.Allowed || len(first.Patches) == 0 {
+		t.Fatalf("first admission: allowed %v with %d patches, result %+v", first.Allowed, len(first.Patches), first.Result)
+	}
+	// The operations' order follows map iteration: compare them as sets.
+	ops := func(r admission.Response) []string {
+		var out []string
+		for _, p := range r.Patches {
+			out = append(out, p.Json())
+		}
+		slices.Sort(out)
+		return out
+	}
+	for i := range 3 {
+		again := admit(good)
+		if !again.Allowed || !slices.Equal(ops(again), ops(first)) {
+			t.Fatalf("admission %d of the same template: allowed %v, patches differ from the first's", i+2, again.Allowed)
+		}
+		denied := admit(bad)
+		if denied.Allowed || denied.Result == nil || !strings.Contains(denied.Result.Message, AnnotationCSVFields) {
+			t.Fatalf("format csv without csv-fields, admission %d: allowed %v, result %+v; want it denied naming %s", i+1, denied.Allowed, denied.Result, AnnotationCSVFields)
+		}
+	}
+}
+
+func TestStartCacheForgetsTheOldest(t *testing.T) {
+	c := newStartCache()
+	key := func(i int) [32]byte { return startKey([]string{"agent"}, []string{fmt.Sprint("LOGLET_POD_NAME=p", i)}) }
+	for i := range startCacheSize + 10 {
+		c.add(key(i))
+	}
+	for i, want := range map[int]bool{0: false, 9: false, 10: true, startCacheSize + 9: true} {
+		if got := c.has(key(i)); got != want {
+			t.Errorf("start %d remembered: %v, want %v", i, got, want)
+		}
+	}
+	if len(c.seen) != startCacheSize {
+		t.Errorf("%d starts remembered, want at most %d", len(c.seen), startCacheSize)
+	}
+	var none *startCache
+	none.add(key(1))
+	if none.has(key(1)) {
+		t.Error("a nil cache remembered a start")
+	}
+	if startKey([]string{"a", "b"}, nil) == startKey([]string{"ab"}, nil) {
+		t.Error("two starts that split their strings differently share a key")
+	}
+}
