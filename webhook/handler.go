@@ -135,9 +135,9 @@ func (h *Handler) handle(ctx context.Context, req admission.Request) (admission.
 	case !d.Inject:
 		return admission.Allowed(d.Reason).WithWarnings(warnings...), "skipped"
 	}
-	raw, err := json.Marshal(out)
+	ops, err := podPatch(pod, out)
 	if err != nil {
 		return admission.Errored(http.StatusInternalServerError, err), "error"
 	}
-	return admission.PatchResponseFromRaw(req.Object.Raw, raw).WithWarnings(warnings...), "injected"
+	return admission.Patched("", ops...).WithWarnings(warnings...), "injected"
 }
