@@ -122,8 +122,10 @@ const checkpointWriters = 32
 
 // Agent is one running pipeline.
 type Agent struct {
-	cfg     Config
-	sink    sink.Sink
+	cfg  Config
+	sink sink.Sink
+	// retry bounds the wait between failed deliveries (deliver).
+	retry   retryBounds
 	store   *checkpoint.Store
 	log     *slog.Logger
 	metrics *metrics.Agent
@@ -208,7 +210,8 @@ func New(cfg Config, sk sink.Sink, store *checkpoint.Store, log *slog.Logger) (*
 		return nil, err
 	}
 	a := &Agent{
-		cfg: cfg, sink: sk, store: store, log: log, match: m, opener: opener,
+		retry: retryBounds{first: 200 * time.Millisecond, max: 30 * time.Second},
+		cfg:   cfg, sink: sk, store: store, log: log, match: m, opener: opener,
 		refused: map[string]fileKey{}, started: make(chan struct{}),
 		scfg: source.Config{
 			BatchBytes:   cfg.BatchBytes,

@@ -67,9 +67,18 @@ func (a *Agent) dispatch(ctx context.Context) {
 // within seconds, not minutes.
 func (a *Agent) deliver(ctx context.Context, batch []*record.Package, hub *hubHealth) error {
 	bo := backoff.NewExponentialBackOff()
-	bo.InitialInterval = 200 * time.Millisecond
-	bo.MaxInterval = 30 * time.Second
+	bo.InitialInterval = a.retry.first
+	bo.MaxInterval = a.retry.max
 	bo.MaxElapsedTime = 0
+	bo.Reset() // the first interval is taken at a reset: without it, the default 500 ms
+	// A sink that knows when its hub is back (NATS: its client connected
+	// again) ends the wait at once: after a minute's outage the backoff
+	// waits 15 to 45 s, and a pod's small volume fills meanwhile. A stale
+	// signal costs one early attempt.
+	var back <-chan struct{}
+	if r, ok := a.sink.(interface{ Reconnected() <-chan struct{} }); ok {
+		back = r.Reconnected()
+	}
 	failures := 0
 	for len(batch) > 0 {
 		n, err := a.sink.Write(ctx, batch)
@@ -117,6 +126,8 @@ func (a *Agent) deliver(ctx context.Context, batch []*record.Package, hub *hubHe
 		t := time.NewTimer(wait)
 		select {
 		case <-t.C:
+		case <-back:
+			t.Stop()
 		case <-ctx.Done():
 			t.Stop()
 			return ctx.Err()
@@ -124,6 +135,9 @@ func (a *Agent) deliver(ctx context.Context, batch []*record.Package, hub *hubHe
 	}
 	return nil
 }
+
+// retryBounds are the first and the longest wait of deliver's backoff.
+type retryBounds struct{ first, max time.Duration }
 
 // hubAnswered records an attempt the hub answered, and the end of an
 // outage if there was one.

@@ -101,7 +101,7 @@ func OpenNATS(ctx context.Context, raw string, opts Options) (*NATS, error) {
 	if strings.ContainsAny(route, ".*> ") {
 		return nil, fmt.Errorf("sink %q: route %q may not contain '.', '*', '>' or spaces", raw, route)
 	}
-	lost := &connLoss{}
+	lost := &connLoss{back: make(chan struct{}, 1)}
 	nopts := []nats.Option{
 		nats.Name("loglet-agent"),
 		nats.RetryOnFailedConnect(true),
@@ -197,6 +197,10 @@ func (s *NATS) newStream(ctx context.Context, name string) jetstream.StreamConfi
 // Addr names the server(s) and the stream, without password.
 func (s *NATS) Addr() string { return s.addr }
 
+// Reconnected is signalled when the client has connected to the hub again,
+// for the agent to retry at once rather than when its backoff ends.
+func (s *NATS) Reconnected() <-chan struct{} { return s.lost.back }
+
 // connLoss keeps why the connection was lost or could not be made again.
 // nats.go reports it through callbacks that run after the status changed,
 // so a Write may find the connection down before the cause is known.
@@ -204,6 +208,8 @@ type connLoss struct {
 	mu    sync.Mutex
 	err   error
 	wasUp bool
+	// back is signalled whenever the connection is made (again).
+	back chan struct{}
 }
 
 func (l *connLoss) set(err error) {
@@ -216,6 +222,10 @@ func (l *connLoss) connected() {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.err, l.wasUp = nil, true
+	select {
+	case l.back <- struct{}{}:
+	default: // one signal waiting is enough
+	}
 }
 
 func (l *connLoss) get() error {
