@@ -8,6 +8,7 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
+	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
@@ -16,6 +17,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"testing"
 	"time"
 )
 
@@ -110,4 +112,40 @@ func (p *PKI) Pool() *x509.CertPool {
 	pool := x509.NewCertPool()
 	pool.AddCert(p.ca)
 	return pool
+}
+
+// ClientCAs makes what a test of client certificates needs, failing t if
+// it cannot: ca signed a serving certificate for 127.0.0.1 ("server")
+// and a client certificate ("client"); other, another CA, signed a
+// "client" of its own, which a server trusting ca must refuse.
+func ClientCAs(t testing.TB) (ca, other *PKI) {
+	t.Helper()
+	ca, err := New(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err = New(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, err := range []error{
+		ca.Issue("server", pkix.Name{CommonName: "loglet"}, "127.0.0.1"),
+		ca.Issue("client", pkix.Name{CommonName: "client"}),
+		other.Issue("client", pkix.Name{CommonName: "client"}),
+	} {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	return ca, other
+}
+
+// KeyPair loads the certificate and key name, failing t if it cannot.
+func (p *PKI) KeyPair(t testing.TB, name string) *tls.Certificate {
+	t.Helper()
+	cert, err := tls.LoadX509KeyPair(p.Path(name+".crt"), p.Path(name+".key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &cert
 }

@@ -3,7 +3,6 @@ package modes
 import (
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"os"
 	"path/filepath"
 	"strings"
@@ -18,33 +17,13 @@ import (
 // show a certificate that CA signed; the receivers' tests hold the
 // handshakes, this holds the files' way to them.
 func TestServerTLS(t *testing.T) {
-	pki, err := testpki.New(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	other, err := testpki.New(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, err := range []error{
-		pki.Issue("server", pkix.Name{CommonName: "loglet"}, "127.0.0.1"),
-		pki.Issue("sender", pkix.Name{CommonName: "sender"}),
-		other.Issue("sender", pkix.Name{CommonName: "sender"}),
-	} {
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
+	pki, other := testpki.ClientCAs(t)
 	notPEM := filepath.Join(t.TempDir(), "ca.txt")
 	if err := os.WriteFile(notPEM, []byte("not a certificate\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	leaf := func(p *testpki.PKI) *x509.Certificate {
-		cert, err := tls.LoadX509KeyPair(p.Path("sender.crt"), p.Path("sender.key"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		c, err := x509.ParseCertificate(cert.Certificate[0])
+		c, err := x509.ParseCertificate(p.KeyPair(t, "client").Certificate[0])
 		if err != nil {
 			t.Fatal(err)
 		}

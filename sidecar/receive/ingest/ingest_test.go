@@ -935,31 +935,8 @@ func TestServeErrors(t *testing.T) {
 // is read. A token, given as well, is still asked of every request: the
 // certificate does not stand in for it (Options.Token).
 func TestClientCA(t *testing.T) {
-	pki, err := testpki.New(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	other, err := testpki.New(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, err := range []error{
-		pki.Issue("server", pkix.Name{CommonName: "loglet"}, "127.0.0.1"),
-		pki.Issue("sender", pkix.Name{CommonName: "sender"}),
-		other.Issue("sender", pkix.Name{CommonName: "sender"}),
-	} {
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
-	load := func(p *testpki.PKI, name string) *tls.Certificate {
-		cert, err := tls.LoadX509KeyPair(p.Path(name+".crt"), p.Path(name+".key"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		return &cert
-	}
-	server, signed, foreign := load(pki, "server"), load(pki, "sender"), load(other, "sender")
+	pki, other := testpki.ClientCAs(t)
+	server, signed, foreign := pki.KeyPair(t, "server"), pki.KeyPair(t, "client"), other.KeyPair(t, "client")
 	serverTLS := &tls.Config{Certificates: []tls.Certificate{*server}, MinVersion: tls.VersionTLS12,
 		ClientCAs: pki.Pool(), ClientAuth: tls.RequireAndVerifyClientCert}
 

@@ -5,7 +5,6 @@ import (
 	"compress/zlib"
 	"context"
 	"crypto/tls"
-	"crypto/x509/pkix"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -266,31 +265,8 @@ func TestHostileSenders(t *testing.T) {
 // (client-ca-file: the tls.Config modes.serverTLS builds), only a client
 // with a certificate the CA signed gets past the handshake.
 func TestTLS(t *testing.T) {
-	pki, err := testpki.New(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	other, err := testpki.New(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, err := range []error{
-		pki.Issue("server", pkix.Name{CommonName: "loglet"}, "127.0.0.1"),
-		pki.Issue("beat", pkix.Name{CommonName: "filebeat"}),
-		other.Issue("beat", pkix.Name{CommonName: "filebeat"}),
-	} {
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
-	load := func(p *testpki.PKI, name string) *tls.Certificate {
-		cert, err := tls.LoadX509KeyPair(p.Path(name+".crt"), p.Path(name+".key"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		return &cert
-	}
-	server, signed, foreign := load(pki, "server"), load(pki, "beat"), load(other, "beat")
+	pki, other := testpki.ClientCAs(t)
+	server, signed, foreign := pki.KeyPair(t, "server"), pki.KeyPair(t, "client"), other.KeyPair(t, "client")
 
 	for _, tc := range []struct {
 		name     string
