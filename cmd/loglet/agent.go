@@ -110,7 +110,7 @@ inputs, each with its own files, format and route (docs/configuration.md).`,
 			if wired.Push != nil {
 				// Bound before the agent says it started: an address in
 				// use is an error now, not a silent input later.
-				if err := wired.Push.Listen(agent.Acknowledged); err != nil {
+				if err := wired.Push.Listen(agent.Acknowledged, agent.Wake); err != nil {
 					return err
 				}
 				agent.Metrics().ServePush(wired.Push.Metrics())

@@ -112,6 +112,11 @@ type Options struct {
 	// this device and inode (the pipeline's checkpoints); a segment
 	// acknowledged to its end is removed. Nil: nothing is removed.
 	Acked func(path string, dev, ino uint64) int64
+	// Appended, when set, is told the segment each append made durable,
+	// after the append: the pipeline reads it at once (Agent.Wake), not
+	// when its file event comes through (up to a batch wait later while
+	// other files are written).
+	Appended func(path string)
 }
 
 // Defaults of Options.
@@ -246,6 +251,15 @@ func (in *Inbox) Append(resource []record.KeyValue, recs []Record) error {
 	if len(recs) == 0 {
 		return nil
 	}
+	path, err := in.append(resource, recs)
+	if err == nil && in.opt.Appended != nil {
+		in.opt.Appended(path)
+	}
+	return err
+}
+
+// append is Append under the lock; it returns the segment it wrote.
+func (in *Inbox) append(resource []record.KeyValue, recs []Record) (string, error) {
 	in.mu.Lock()
 	defer in.mu.Unlock()
 	in.buf = in.buf[:0]
@@ -254,17 +268,17 @@ func (in *Inbox) Append(resource []record.KeyValue, recs []Record) error {
 	}
 	n := int64(len(in.buf))
 	if n > in.opt.MaxBytes {
-		return fmt.Errorf("inbox: %d bytes in one push is more than the inbox holds (%d): send smaller batches", n, in.opt.MaxBytes)
+		return "", fmt.Errorf("inbox: %d bytes in one push is more than the inbox holds (%d): send smaller batches", n, in.opt.MaxBytes)
 	}
 	if in.held+n > in.opt.MaxBytes {
 		in.reclaim()
 		if in.held+n > in.opt.MaxBytes {
-			return ErrFull
+			return "", ErrFull
 		}
 	}
 	s, err := in.stream(resource)
 	if err != nil {
-		return err
+		return "", err
 	}
 	if s.f != nil && s.size > 0 && s.size+n > in.opt.SegmentBytes {
 		s.f.Close()
@@ -273,7 +287,7 @@ func (in *Inbox) Append(resource []record.KeyValue, recs []Record) error {
 	if s.f == nil {
 		s.seq = max(s.seq, in.first)
 		if err := s.begin(); err != nil {
-			return err
+			return "", err
 		}
 	}
 	_, err = s.f.Write(in.buf)
@@ -288,12 +302,12 @@ func (in *Inbox) Append(resource []record.KeyValue, recs []Record) error {
 			s.f.Close()
 			s.f = nil
 		}
-		return fmt.Errorf("inbox: write %s: %w", name, err)
+		return "", fmt.Errorf("inbox: write %s: %w", name, err)
 	}
 	s.size += n
 	s.segments[len(s.segments)-1].size = s.size
 	in.held += n
-	return nil
+	return s.f.Name(), nil
 }
 
 // stream returns resource's stream, creating its folder and resource file.

@@ -128,3 +128,36 @@ func TestReopenKeepsWhatWasHeld(t *testing.T) {
 		t.Errorf("new segment %s sorts before the old %s", files[1], files[0])
 	}
 }
+
+// TestAppendedTellsTheSegment: each durable append names the segment it
+// wrote, which holds the records by then; a refused one names none.
+func TestAppendedTellsTheSegment(t *testing.T) {
+	var told []string
+	in, err := inbox.Open(t.TempDir(), inbox.Options{MaxBytes: 100, SegmentBytes: 40, Appended: func(path string) { told = append(told, path) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	line := []inbox.Record{{Body: []byte(strings.Repeat("x", 20))}} // 29 bytes a line
+	for i := range 4 {
+		err := in.Append(nil, line)
+		if i == 3 {
+			if !errors.Is(err, inbox.ErrFull) {
+				t.Fatalf("fourth append: %v, want ErrFull", err)
+			}
+			break
+		}
+		if err != nil {
+			t.Fatalf("append %d: %v", i, err)
+		}
+		if len(told) != i+1 {
+			t.Fatalf("after %d appends Appended was told %d times", i+1, len(told))
+		}
+		b, err := os.ReadFile(told[i])
+		if err != nil || !strings.Contains(string(b), strings.Repeat("x", 20)) {
+			t.Fatalf("append %d named %s, holding %q (%v)", i, told[i], b, err)
+		}
+	}
+	if len(told) != 3 || told[0] == told[1] {
+		t.Errorf("told %q: want 3, a new segment for each 40-byte segment", told)
+	}
+}

@@ -82,10 +82,11 @@ func (p *Push) Metrics() []metrics.PushInput {
 
 // Listen opens the inboxes and binds every listener, so that an address
 // in use stops the agent at its start. acked says how far the hub
-// acknowledged a segment (pipeline.Agent.Acknowledged).
-func (p *Push) Listen(acked func(path string, dev, ino uint64) int64) error {
+// acknowledged a segment (pipeline.Agent.Acknowledged); appended is told
+// each segment an append made durable (pipeline.Agent.Wake).
+func (p *Push) Listen(acked func(path string, dev, ino uint64) int64, appended func(path string)) error {
 	for _, in := range p.inputs {
-		if err := in.listen(acked); err != nil {
+		if err := in.listen(acked, appended); err != nil {
 			p.Close()
 			return fmt.Errorf("input %s: %w", in.name, err)
 		}
@@ -93,9 +94,9 @@ func (p *Push) Listen(acked func(path string, dev, ino uint64) int64) error {
 	return nil
 }
 
-func (in *pushInput) listen(acked func(path string, dev, ino uint64) int64) error {
+func (in *pushInput) listen(acked func(path string, dev, ino uint64) int64, appended func(path string)) error {
 	var err error
-	if in.box, err = inbox.Open(in.dir, inbox.Options{MaxBytes: in.l.InboxBytes, Acked: acked}); err != nil {
+	if in.box, err = inbox.Open(in.dir, inbox.Options{MaxBytes: in.l.InboxBytes, Acked: acked, Appended: appended}); err != nil {
 		return err
 	}
 	if in.l.TokenFile != "" {

@@ -284,6 +284,20 @@ func (a *Agent) invalidText() []metrics.SourceInvalid {
 // Metrics returns the agent's metrics, to be served.
 func (a *Agent) Metrics() *metrics.Agent { return a.metrics }
 
+// Wake has the source reading path read now, if one does. The inbox
+// calls it after each append it made durable: a push is then read at
+// once, not when its file event gets through the event gap that other
+// files' writes opened (a pushed record would wait up to a batch wait
+// more: BenchmarkPush's p99 went from 1.24 to 1.95 s).
+func (a *Agent) Wake(path string) {
+	a.mu.Lock()
+	f := a.byPath[path]
+	a.mu.Unlock()
+	if f != nil {
+		f.Wake()
+	}
+}
+
 // Acknowledged returns how far the hub acknowledged the file found at path
 // with this device and inode (-1: the agent knows no such source, or has
 // not started): the push inputs remove what their inboxes hold once it
