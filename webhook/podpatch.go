@@ -35,6 +35,9 @@ func fieldOps(ops []jsonpatch.JsonPatchOperation, prefix string, a, b reflect.Va
 	t := a.Type()
 	for i := range t.NumField() {
 		f := t.Field(i)
+		if !f.IsExported() {
+			continue // not in the JSON either
+		}
 		name, opts, _ := strings.Cut(f.Tag.Get("json"), ",")
 		if f.Anonymous || name == "" || name == "-" {
 			return nil, fmt.Errorf("%s: field %s has no JSON member of its own", prefix, f.Name)
