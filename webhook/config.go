@@ -36,10 +36,6 @@ type Config struct {
 	// may read pods and pods/log (the chart's rbac.sidecarNamespaces), as
 	// loglet.io/stdout: api needs; elsewhere such a pod gets a warning.
 	SidecarRBACNamespaces []string
-
-	// loaded remembers the sidecar starts the agent's loader accepted
-	// (NewHandler makes it; nil: each admission loads its own).
-	loaded *startCache
 }
 
 // ChartAppVersion is the appVersion of the chart in this tree

@@ -202,6 +202,12 @@ func Inject(pod *corev1.Pod, namespace string, nsLabels map[string]string, cfg C
 // *InvalidError, and one whose sidecar could not start with the
 // configuration they make a *StartError.
 func InjectWith(pod *corev1.Pod, namespace string, nsLabels map[string]string, configs []logconfig.Entry, cfg Config) (out *corev1.Pod, d Decision, warnings []string, err error) {
+	return injectWith(pod, namespace, nsLabels, configs, cfg, nil)
+}
+
+// injectWith is InjectWith with the sidecar starts already accepted
+// (nil: none), as the handler keeps them.
+func injectWith(pod *corev1.Pod, namespace string, nsLabels map[string]string, configs []logconfig.Entry, cfg Config, loaded *startCache) (out *corev1.Pod, d Decision, warnings []string, err error) {
 	selected := selecting(configs, pod)
 	d = DecideWith(pod, namespace, nsLabels, selected, cfg)
 	warnings = optInWarnings(pod, d)
@@ -222,7 +228,7 @@ func InjectWith(pod *corev1.Pod, namespace string, nsLabels map[string]string, c
 		return pod, Decision{}, warnings, err
 	}
 	warnings = append(warnings, more...)
-	if err := checkSidecar(out, namespace, req, cfg.loaded); err != nil {
+	if err := checkSidecar(out, namespace, req, loaded); err != nil {
 		return pod, Decision{}, warnings, err
 	}
 	return out, d, append(warnings, rbacWarnings(pod, namespace, req, cfg)...), nil

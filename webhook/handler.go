@@ -34,6 +34,8 @@ type Handler struct {
 	configs    LogConfigs
 	admissions *prometheus.CounterVec
 	latency    prometheus.Histogram
+	// loaded remembers the sidecar starts the agent's loader accepted.
+	loaded *startCache
 }
 
 // NewHandler returns the pod handler: namespaces looks up the opt-in
@@ -41,9 +43,8 @@ type Handler struct {
 // metrics go to reg.
 func NewHandler(cfg Config, namespaces NamespaceLabels, configs LogConfigs, reg prometheus.Registerer) *Handler {
 	f := promauto.With(reg)
-	cfg.loaded = newStartCache()
 	h := &Handler{
-		cfg: cfg, namespaces: namespaces, configs: configs,
+		cfg: cfg, namespaces: namespaces, configs: configs, loaded: newStartCache(),
 		admissions: f.NewCounterVec(prometheus.CounterOpts{Name: "loglet_webhook_admissions_total", Help: "Pod admissions by result."}, []string{"result"}),
 		latency: f.NewHistogram(prometheus.HistogramOpts{Name: "loglet_webhook_admission_seconds", Help: "Time to answer a pod admission.",
 			Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .1}}),
@@ -123,7 +124,7 @@ func (h *Handler) handle(ctx context.Context, req admission.Request) (admission.
 			return admission.Errored(http.StatusInternalServerError, err), "error"
 		}
 	}
-	out, d, warnings, err := InjectWith(pod, ns, labels, configs, h.cfg)
+	out, d, warnings, err := injectWith(pod, ns, labels, configs, h.cfg, h.loaded)
 	warnings = append(warned, warnings...)
 	var invalid *InvalidError
 	var start *StartError
