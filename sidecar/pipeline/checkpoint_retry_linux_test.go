@@ -10,7 +10,7 @@ import (
 
 	"github.com/loglet/loglet/internal/poll"
 	"github.com/loglet/loglet/internal/tinydisk"
-	"github.com/loglet/loglet/sidecar/checkpoint"
+	"github.com/loglet/loglet/sidecar/checkpoint/checkpointtest"
 )
 
 // TestCheckpointRetriedAfterFullDisk: the state dir's disk is full when
@@ -56,16 +56,7 @@ func TestCheckpointRetriedAfterFullDisk(t *testing.T) {
 		t.Fatal(err)
 	}
 	poll.Until(t, 10*time.Second, fmt.Sprintf("the checkpoint to reach the file's end (%d bytes) once the disk has room", size), func() bool {
-		s, err := checkpoint.Open(state)
-		if err != nil {
-			return false
-		}
-		defer s.Close()
-		l, err := s.LoadAll()
-		if err != nil {
-			return false
-		}
-		for _, c := range l.Checkpoints {
+		for _, c := range checkpointtest.Load(t, state) {
 			if c.Path == path && c.Offset == size {
 				return true
 			}

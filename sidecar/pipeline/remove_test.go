@@ -342,15 +342,7 @@ func TestRemoveShippedRefuses(t *testing.T) {
 			if err := os.WriteFile(file, []byte(content), 0o644); err != nil {
 				t.Fatal(err)
 			}
-			fd, err := os.Open(file)
-			if err != nil {
-				t.Fatal(err)
-			}
-			id, info, err := source.Identify(fd)
-			fd.Close()
-			if err != nil {
-				t.Fatal(err)
-			}
+			id, info := identify(t, file)
 			if tt.change {
 				if err := os.WriteFile(file, []byte(strings.Repeat("b", len(content))), 0o644); err != nil {
 					t.Fatal(err)
@@ -358,7 +350,7 @@ func TestRemoveShippedRefuses(t *testing.T) {
 			}
 			cp := checkpoint.Checkpoint{SourceID: "0123456789abcdef", Path: filepath.Join(vol, "app.log"), Identity: id, Offset: info.Size + tt.acked}
 			a := &Agent{cfg: Config{Volume: vol}, scfg: source.Config{CloseGrace: tt.grace}}
-			err = a.removeShipped(path, cp)
+			err := a.removeShipped(path, cp)
 			_, statErr := os.Lstat(file)
 			switch {
 			case tt.want == "" && err != nil:

@@ -13,6 +13,7 @@ import (
 
 	"github.com/loglet/loglet/sidecar/checkpoint"
 	"github.com/loglet/loglet/sidecar/checkpoint/checkpointtest"
+	"github.com/loglet/loglet/sidecar/record"
 	"github.com/loglet/loglet/sidecar/source"
 )
 
@@ -136,15 +137,7 @@ func TestCopytruncateCopyUnfinishedAtCrash(t *testing.T) {
 
 	// What the killed life left: the new content read and checkpointed,
 	// the old content's checkpoint where the copytruncate found it.
-	f, err := os.Open(l.log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	id, info, err := source.Identify(f)
-	f.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
+	id, info := identify(t, l.log)
 	store, err := checkpoint.Open(l.state)
 	if err != nil {
 		t.Fatal(err)
@@ -239,6 +232,21 @@ func TestExclude(t *testing.T) {
 	}
 	wantExactly(t, bodies, "keep", 0, 10)
 	wantExactly(t, bodies, "debug", 0, 0)
+}
+
+// identify is source.Identify of the file at path.
+func identify(t *testing.T, path string) (record.Identity, source.FileInfo) {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	id, info, err := source.Identify(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return id, info
 }
 
 func copyFile(t *testing.T, from, to string) {

@@ -67,12 +67,8 @@ func TestSinkOutageReported(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			hub := tt.start(t)
-			dir := t.TempDir()
-			path := filepath.Join(dir, "app.log")
-			if err := os.WriteFile(path, nil, 0o644); err != nil {
-				t.Fatal(err)
-			}
-			cfg := testConfig(dir + "/*.log")
+			glob, path := emptyAppLog(t)
+			cfg := testConfig(glob)
 			cfg.DrainTimeout = 2 * time.Second
 			a, logs := startLoggedAgent(t, cfg, hub.sinkURL)
 
@@ -254,12 +250,8 @@ func startLoggedAgent(t *testing.T, cfg Config, sinkURL string, opts ...func(*Ag
 // only the reconnection can resume it within the test.
 func TestDeliveryResumesWhenHubBack(t *testing.T) {
 	hub := startNATSOutageHub(t)
-	dir := t.TempDir()
-	path := filepath.Join(dir, "app.log")
-	if err := os.WriteFile(path, nil, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	cfg := testConfig(dir + "/*.log")
+	glob, path := emptyAppLog(t)
+	cfg := testConfig(glob)
 	cfg.DrainTimeout = 2 * time.Second
 	a, _ := startLoggedAgent(t, cfg, hub.sinkURL, func(a *Agent) { a.retry = retryBounds{first: time.Hour, max: time.Hour} })
 
@@ -274,6 +266,19 @@ func TestDeliveryResumesWhenHubBack(t *testing.T) {
 	hub.up()
 	poll.Until(t, 30*time.Second, "the lines written during the outage in the hub", func() bool { return len(hub.bodies()) >= 200 })
 	wantExactly(t, hub.bodies(), "a", 0, 200)
+}
+
+// emptyAppLog makes an empty app.log in a folder of its own, for an agent
+// started before the app writes; it returns the glob that reads it and
+// its path.
+func emptyAppLog(t *testing.T) (glob, path string) {
+	t.Helper()
+	dir := t.TempDir()
+	path = filepath.Join(dir, "app.log")
+	if err := os.WriteFile(path, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return dir + "/*.log", path
 }
 
 // startKafkaOutageHub runs kfake (franz-go's in-process Kafka, the one

@@ -1,8 +1,6 @@
 package pipeline
 
 import (
-	"os"
-	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -35,12 +33,8 @@ func TestKafkaSlowBrokerNotReported(t *testing.T) {
 	})
 	hubURL := "kafka://" + strings.Join(cluster.ListenAddrs(), ",") + "/logs"
 
-	dir := t.TempDir()
-	path := filepath.Join(dir, "app.log")
-	if err := os.WriteFile(path, nil, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	cfg := testConfig(dir + "/*.log")
+	glob, path := emptyAppLog(t)
+	cfg := testConfig(glob)
 	cfg.BatchBytes = 512 << 10 // the default: big packages
 	cfg.BatchWait = time.Second
 	a, logs := startLoggedAgent(t, cfg, hubURL)
