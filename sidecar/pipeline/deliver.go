@@ -71,14 +71,10 @@ func (a *Agent) deliver(ctx context.Context, batch []*record.Package, hub *hubHe
 	bo.MaxInterval = a.retry.max
 	bo.MaxElapsedTime = 0
 	bo.Reset() // the first interval is taken at a reset: without it, the default 500 ms
-	// A sink that knows when its hub is back (NATS: its client connected
-	// again) ends the wait at once: after a minute's outage the backoff
-	// waits 15 to 45 s, and a pod's small volume fills meanwhile. A stale
-	// signal costs one early attempt.
-	var back <-chan struct{}
-	if r, ok := a.sink.(interface{ Reconnected() <-chan struct{} }); ok {
-		back = r.Reconnected()
-	}
+	// A sink that knows when its hub is back ends the wait at once: after
+	// a minute's outage the backoff waits 15 to 45 s, and a pod's small
+	// volume fills meanwhile. A stale signal costs one early attempt.
+	back := sink.Reconnected(a.sink)
 	failures := 0
 	for len(batch) > 0 {
 		n, err := a.sink.Write(ctx, batch)

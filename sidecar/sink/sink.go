@@ -35,6 +35,16 @@ func Addr(s Sink) string {
 	return fmt.Sprintf("%T", s)
 }
 
+// Reconnected is signalled when s has connected to its hub again (the
+// NATS sink's client does so by itself); nil for a sink that cannot tell,
+// which the agent retries when its backoff ends.
+func Reconnected(s Sink) <-chan struct{} {
+	if r, ok := s.(interface{ Reconnected() <-chan struct{} }); ok {
+		return r.Reconnected()
+	}
+	return nil
+}
+
 // RejectedError says the hub refused a package for good (an HTTP 400, a
 // Kafka record too large): retrying would fail the same way.
 type RejectedError struct {
