@@ -516,7 +516,7 @@ const (
 // wait, no more than maxEventGap. Reads in between would only add to the
 // package the file cuts when it is due, reading to the end first; a quarter
 // of the batch wait read a file written every 10 ms four times as often,
-// and cost a sidecar at 100 KB/s twice the CPU (96 against 35 context
+// and cost a sidecar at 100 KB/s almost twice the CPU (110 against 45 context
 // switches a second, BenchmarkWakeups).
 func (a *Agent) eventGap() time.Duration { return min(a.cfg.BatchWait, maxEventGap) }
 
